@@ -1,0 +1,51 @@
+"""cytokit: flow cytometry marker analysis, from FCS files to paired cohort statistics.
+
+The public API is listed in ``__all__``. Names are imported on first use, so
+``import cytokit`` (and the ``cytokit`` command) start without pandas,
+matplotlib, FlowKit or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "CytokitError": "errors",
+    "FCSError": "errors",
+    "TemplateError": "errors",
+    "ChannelNotFoundError": "errors",
+    "GateError": "errors",
+    "MetadataError": "errors",
+    "PairingError": "errors",
+    "Sample": "sample",
+    "read_fcs": "fcs",
+    "list_datasets": "fcs",
+    "write_fcs": "fcs",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cytokit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .errors import (  # noqa: F401
+        ChannelNotFoundError, CytokitError, FCSError, GateError, MetadataError, PairingError, TemplateError,
+    )
+    from .fcs import list_datasets, read_fcs, write_fcs  # noqa: F401
+    from .sample import Sample  # noqa: F401

@@ -1,0 +1,838 @@
+"""Reading and writing FCS files (FCS 2.0, 3.0, 3.1 and 3.2).
+
+cytokit owns its reader because the field's readers fail real files (see
+``docs/design.md``): 24-bit and mixed-width integers, HEADER/TEXT offset
+disagreements, DATA end offsets one byte past the end, blank HEADER offsets,
+``$NEXTDATA`` chains and bits above ``$PnR`` all occur in instrument files.
+
+Values are returned as FCS 3.1 *scale values*:
+
+- integer data are masked to the bits ``$PnR`` needs;
+- log-amplified integer channels (``$PnE`` = f1,f2 with f1 > 0) become
+  ``10 ** (f1 * x / $PnR) * f2`` (f2 = 0 read as 1); ``$PnG`` is not used;
+- other channels are divided by ``$PnG``; float data with a log flag are kept
+  as stored (FCS 3.1 says float data use ``$PnE`` 0,0);
+- the time channel is multiplied by ``$TIMESTEP``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import FCSError
+from .sample import Sample
+
+__all__ = ["read_fcs", "list_datasets", "write_fcs"]
+
+_MAGIC = re.compile(rb"^FCS(\d\.\d)")
+_SUPPORTED = {"2.0", "3.0", "3.1", "3.2"}
+_SPILL_KEYS = ("$SPILLOVER", "$SPILL", "SPILL", "SPILLOVER", "$COMP")
+
+
+class FCSWarning(UserWarning):
+    """An FCS file breaks the standard in a way cytokit can read around."""
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """One data set's parsed HEADER and TEXT."""
+
+    start: int  # byte offset of this data set's HEADER in the file
+    version: str
+    keywords: dict[str, str]
+    header_data: tuple[int, int]
+
+
+def _fail(path: Path, what: str) -> FCSError:
+    return FCSError(f"{path}: {what}")
+
+
+def _warn(path: Path, what: str) -> None:
+    warnings.warn(f"{path}: {what}", FCSWarning, stacklevel=3)
+
+
+# --------------------------------------------------------------------------- HEADER / TEXT
+
+
+def _parse_offset(field: bytes) -> int | None:
+    text = field.strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise ValueError(field)
+    return int(text)
+
+
+def _decode_text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:  # pre-3.1 files use Latin-1 / Mac-Roman
+        return raw.decode("latin-1")
+
+
+def _split_text(text: str) -> list[str]:
+    """Split a TEXT segment into tokens; a doubled delimiter is an escaped one."""
+    if not text:
+        return []
+    delim = text[0]
+    # Drop padding after the final delimiter, then the final delimiter itself.
+    body = text[1:].rstrip("\x00 \r\n")
+    if body.endswith(delim):
+        body = body[:-1]
+    tokens: list[str] = []
+    current: list[str] = []
+    # Runs of delimiters: an even run is escaped delimiters, an odd one also separates.
+    for piece in re.split(f"({re.escape(delim)}+)", body):
+        if not piece:
+            continue
+        if piece[0] == delim:
+            current.append(delim * (len(piece) // 2))
+            if len(piece) % 2:
+                tokens.append("".join(current))
+                current = []
+        else:
+            current.append(piece)
+    if current:
+        tokens.append("".join(current))
+    return tokens
+
+
+def _parse_keywords(path: Path, raw: bytes) -> dict[str, str]:
+    tokens = _split_text(_decode_text(raw))
+    if len(tokens) % 2:
+        # Seen in CellQuest files: the last keyword's value is empty ("/KEY//").
+        _warn(path, f"TEXT keyword {tokens[-1]!r} has no value; read as empty")
+        tokens.append("")
+    keywords: dict[str, str] = {}
+    for key, value in zip(tokens[::2], tokens[1::2]):
+        keywords.setdefault(key.strip().upper(), value.strip())
+    return keywords
+
+
+def _int_keyword(path: Path, keywords: dict[str, str], key: str, default: int | None = None) -> int | None:
+    value = keywords.get(key, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            as_float = float(value)
+        except ValueError:
+            raise _fail(path, f"keyword {key} = {value!r} is not a number") from None
+        if not as_float.is_integer():
+            raise _fail(path, f"keyword {key} = {value!r} is not a whole number") from None
+        return int(as_float)
+
+
+def _read_segment(path: Path, fh, file_size: int, start: int) -> _Segment:
+    fh.seek(start)
+    header = fh.read(58)
+    match = _MAGIC.match(header)
+    if not match:
+        where = "" if start == 0 else f" at byte {start} (from $NEXTDATA)"
+        raise _fail(path, f"not an FCS file: no 'FCSx.y' HEADER{where}")
+    version = match.group(1).decode()
+    if version not in _SUPPORTED:
+        raise _fail(path, f"FCS {version} is not supported (cytokit reads FCS 2.0, 3.0, 3.1 and 3.2)")
+    if len(header) < 42:
+        raise _fail(path, f"HEADER is {len(header)} bytes; FCS needs at least 42 (truncated?)")
+    try:
+        text_begin, text_end, data_begin, data_end = (
+            _parse_offset(header[i : i + 8]) for i in (10, 18, 26, 34)
+        )
+    except ValueError as exc:
+        raise _fail(path, f"HEADER offset {exc.args[0]!r} is not a number") from None
+    if text_begin is None or text_end is None or text_end < text_begin:
+        raise _fail(path, f"HEADER has no valid TEXT offsets ({text_begin}-{text_end})")
+    if start + text_end >= file_size:
+        raise _fail(
+            path,
+            f"TEXT segment ends at byte {start + text_end} but the file has {file_size} bytes (truncated?)",
+        )
+    fh.seek(start + text_begin)
+    keywords = _parse_keywords(path, fh.read(text_end - text_begin + 1))
+    if not keywords:
+        raise _fail(path, "TEXT segment holds no keywords")
+    keywords.update(
+        (k, v) for k, v in _supplemental_text(path, fh, file_size, start, keywords, (text_begin, text_end)).items()
+        if k not in keywords
+    )
+    return _Segment(start, version, keywords, (data_begin or 0, data_end or 0))
+
+
+def _supplemental_text(path, fh, file_size, start, keywords, primary) -> dict[str, str]:
+    try:
+        begin = _int_keyword(path, keywords, "$BEGINSTEXT", 0) or 0
+        end = _int_keyword(path, keywords, "$ENDSTEXT", 0) or 0
+    except FCSError:
+        _warn(path, "$BEGINSTEXT/$ENDSTEXT are not numbers; supplemental TEXT ignored")
+        return {}
+    if begin <= 0 or end <= begin or (begin, end) == primary:
+        return {}
+    if start + end >= file_size:
+        _warn(path, f"supplemental TEXT {begin}-{end} lies beyond the end of the file; ignored")
+        return {}
+    fh.seek(start + begin)
+    return _parse_keywords(path, fh.read(end - begin + 1))
+
+
+# --------------------------------------------------------------------------- data sets
+
+
+def _walk(path: Path, fh, file_size: int) -> list[_Segment]:
+    segments = [_read_segment(path, fh, file_size, 0)]
+    seen = {0}
+    while True:
+        last = segments[-1]
+        try:
+            step = _int_keyword(path, last.keywords, "$NEXTDATA", 0) or 0
+        except FCSError:
+            _warn(path, f"$NEXTDATA = {last.keywords['$NEXTDATA']!r} is not a number; later data sets ignored")
+            break
+        if step <= 0:
+            break
+        # $NEXTDATA is relative to the start of the current data set.
+        nxt = last.start + step
+        if nxt in seen or nxt + 58 > file_size:
+            _warn(path, f"$NEXTDATA points to byte {nxt}, which holds no further data set; ignored")
+            break
+        seen.add(nxt)
+        try:
+            segments.append(_read_segment(path, fh, file_size, nxt))
+        except FCSError as exc:
+            _warn(path, f"data set at byte {nxt} cannot be read ({exc}); ignored")
+            break
+    return segments
+
+
+def list_datasets(path: str | os.PathLike) -> pd.DataFrame:
+    """List the data sets along a file's ``$NEXTDATA`` chain.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per data set: ``dataset, offset, version, n_events, n_params``.
+    """
+    path = Path(path)
+    with _open(path) as (fh, size):
+        segments = _walk(path, fh, size)
+    rows = []
+    for i, seg in enumerate(segments):
+        kw = seg.keywords
+        rows.append(
+            {
+                "dataset": i,
+                "offset": seg.start,
+                "version": seg.version,
+                "n_events": _int_keyword(path, kw, "$TOT", -1),
+                "n_params": _int_keyword(path, kw, "$PAR", -1),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+class _open:
+    """Open a file for reading, turning OS errors into :class:`FCSError`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        try:
+            self.fh = open(self.path, "rb")
+            size = os.fstat(self.fh.fileno()).st_size
+        except OSError as exc:
+            raise FCSError(f"{self.path}: cannot open ({exc.strerror or exc})") from None
+        return self.fh, size
+
+    def __exit__(self, *exc):
+        self.fh.close()
+        return False
+
+
+# --------------------------------------------------------------------------- channels
+
+
+@dataclass(frozen=True)
+class _Channel:
+    pnn: str
+    pns: str
+    bits: int | None  # None for '*' (free-format ASCII)
+    range: float
+    decades: float
+    offset: float
+    gain: float
+
+
+def _channels(path: Path, kw: dict[str, str], n_params: int) -> list[_Channel]:
+    channels = []
+    for i in range(1, n_params + 1):
+        pnn = kw.get(f"$P{i}N", "").strip() or f"P{i}"
+        bits_text = kw.get(f"$P{i}B", "").strip()
+        if bits_text == "*":
+            bits = None
+        else:
+            try:
+                bits = int(bits_text)
+            except ValueError:
+                raise _fail(path, f"$P{i}B = {bits_text!r} for channel {pnn!r} is not a bit width") from None
+            if bits <= 0 or bits > 64:
+                raise _fail(path, f"$P{i}B = {bits} for channel {pnn!r} is out of range (1-64)")
+        range_text = kw.get(f"$P{i}R", "").strip()
+        try:
+            rng = float(range_text) if range_text else 0.0
+        except ValueError:
+            _warn(path, f"$P{i}R = {range_text!r} is not a number; channel {pnn!r} is not masked")
+            rng = 0.0
+        decades, offset = _amplification(path, kw, i, pnn)
+        gain_text = kw.get(f"$P{i}G", "").strip()
+        try:
+            gain = float(gain_text) if gain_text else 1.0
+        except ValueError:
+            _warn(path, f"$P{i}G = {gain_text!r} is not a number; gain 1 used for {pnn!r}")
+            gain = 1.0
+        if not math.isfinite(gain) or gain <= 0:
+            gain = 1.0
+        channels.append(_Channel(pnn, kw.get(f"$P{i}S", "").strip(), bits, rng, decades, offset, gain))
+    return channels
+
+
+def _amplification(path: Path, kw: dict[str, str], i: int, pnn: str) -> tuple[float, float]:
+    text = kw.get(f"$P{i}E", "").strip()
+    if not text:
+        return 0.0, 0.0
+    parts = [p.strip() for p in text.replace(";", ",").split(",")]
+    try:
+        f1, f2 = float(parts[0]), float(parts[1]) if len(parts) > 1 else 0.0
+    except ValueError:
+        _warn(path, f"$P{i}E = {text!r} for {pnn!r} is not 'f1,f2'; channel read as linear")
+        return 0.0, 0.0
+    if f1 > 0 and f2 == 0:
+        f2 = 1.0  # common in FCS 2.0 files; FCS 3.1 says read it as 1
+    return f1, f2
+
+
+def _unique_names(path: Path, names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        if name in seen:
+            seen[name] += 1
+            new = f"{name}_{seen[name]}"
+            _warn(path, f"duplicate channel name {name!r} renamed {new!r}")
+            out.append(new)
+        else:
+            seen[name] = 1
+            out.append(name)
+    return out
+
+
+# --------------------------------------------------------------------------- DATA
+
+
+def _byte_order(path: Path, kw: dict[str, str]) -> str:
+    order = re.sub(r"\s", "", kw.get("$BYTEORD", ""))
+    if order in ("1,2,3,4", "1,2", "1", "1,2,3,4,5,6,7,8"):
+        return "<"
+    if order in ("4,3,2,1", "2,1", "8,7,6,5,4,3,2,1"):
+        return ">"
+    raise _fail(path, f"$BYTEORD = {kw.get('$BYTEORD')!r} is not supported (expected 1,2,3,4 or 4,3,2,1)")
+
+
+def _data_bounds(path: Path, seg: _Segment, file_size: int, needed: int | None) -> tuple[int, int]:
+    """Absolute [begin, end) of the DATA segment, choosing between HEADER and TEXT offsets."""
+    kw = seg.keywords
+    candidates: dict[str, tuple[int, int]] = {}
+    h_begin, h_end = seg.header_data
+    if h_begin > 0 and h_end > h_begin:
+        candidates["HEADER"] = (h_begin, h_end)
+    try:
+        t_begin = _int_keyword(path, kw, "$BEGINDATA", 0) or 0
+        t_end = _int_keyword(path, kw, "$ENDDATA", 0) or 0
+    except FCSError:
+        t_begin = t_end = 0
+    if t_begin > 0 and t_end > t_begin:
+        candidates["TEXT"] = (t_begin, t_end)
+    if not candidates:
+        raise _fail(path, "no DATA segment offsets in HEADER or in $BEGINDATA/$ENDDATA")
+
+    def fits(bounds: tuple[int, int]) -> int:
+        """0: exact, 1: one byte long (tolerated), 2: does not fit."""
+        length = bounds[1] - bounds[0] + 1
+        if needed is None:
+            return 0
+        return 0 if length == needed else 1 if length == needed + 1 else 2
+
+    if len(candidates) == 2 and candidates["HEADER"] != candidates["TEXT"]:
+        ranked = sorted(candidates.items(), key=lambda item: fits(item[1]))
+        source, (begin, end) = ranked[0]
+        if fits((begin, end)) == 2:
+            raise _fail(
+                path,
+                f"HEADER DATA offsets {h_begin}-{h_end} and $BEGINDATA/$ENDDATA {t_begin}-{t_end} disagree, "
+                f"and neither holds the {needed} bytes that $TOT × $PAR × bytes per event need",
+            )
+        other = "TEXT" if source == "HEADER" else "HEADER"
+        _warn(
+            path,
+            f"{other} DATA offsets {candidates[other][0]}-{candidates[other][1]} disagree with {source} "
+            f"{begin}-{end}; {source} used as it matches $TOT × $PAR",
+        )
+    else:
+        source, (begin, end) = next(iter(candidates.items()))
+    begin += seg.start
+    end += seg.start
+    if needed is None:
+        needed = end - begin + 1
+    length = end - begin + 1
+    if length < needed:
+        raise _fail(
+            path,
+            f"DATA segment {begin}-{end} ({source}) holds {length} bytes but $TOT × $PAR need {needed}",
+        )
+    last = begin + needed - 1
+    if last >= file_size:
+        raise _fail(path, f"DATA segment ends at byte {last} but the file has {file_size} bytes (truncated?)")
+    if length == needed + 1:
+        _warn(path, f"DATA end offset {end - seg.start} is one byte past the last data byte; read anyway")
+    elif length > needed:
+        _warn(path, f"DATA segment is {length} bytes but only {needed} are used by $TOT events")
+    return begin, begin + needed
+
+
+def _read_ints(path: Path, fh, begin: int, n_events: int, channels: list[_Channel], order: str) -> np.ndarray:
+    widths = [-(-c.bits // 8) for c in channels]  # 10 or 12 bits stored in whole bytes
+    fh.seek(begin)
+    count = n_events * sum(widths)
+    if len(set(widths)) == 1 and widths[0] in (1, 2, 4, 8):
+        raw = np.fromfile(fh, dtype=f"{order}u{widths[0]}", count=n_events * len(channels))
+        raw = raw.reshape(n_events, len(channels))
+    else:
+        flat = np.fromfile(fh, dtype=np.uint8, count=count).reshape(n_events, sum(widths))
+        raw = np.empty((n_events, len(channels)), dtype=np.uint64)
+        pos = 0
+        for j, width in enumerate(widths):
+            cols = flat[:, pos : pos + width].astype(np.uint64)
+            if order == ">":
+                cols = cols[:, ::-1]
+            raw[:, j] = sum(cols[:, k] << np.uint64(8 * k) for k in range(width))
+            pos += width
+    out = np.empty(raw.shape, dtype=np.float64)
+    for j, (channel, width) in enumerate(zip(channels, widths)):
+        column = raw[:, j]
+        if channel.range >= 1:
+            needed_bits = max(1, math.ceil(math.log2(channel.range)))
+            if needed_bits < 8 * width:
+                column = column & column.dtype.type((1 << needed_bits) - 1)
+        out[:, j] = column
+    return out
+
+
+def _read_ascii(path: Path, fh, begin: int, end: int, n_events: int, channels: list[_Channel]) -> np.ndarray:
+    fh.seek(begin)
+    raw = fh.read(end - begin)
+    n = n_events * len(channels)
+    try:
+        if all(c.bits is not None for c in channels):
+            widths = [c.bits for c in channels]
+            step = sum(widths)
+            values = []
+            for e in range(n_events):
+                row = raw[e * step : (e + 1) * step]
+                pos = 0
+                for w in widths:
+                    values.append(float(row[pos : pos + w]))
+                    pos += w
+        else:
+            values = [float(v) for v in re.split(rb"[\s,]+", raw.strip())][:n]
+    except ValueError:
+        raise _fail(path, "ASCII DATA segment holds a value that is not a number") from None
+    if len(values) < n:
+        raise _fail(path, f"ASCII DATA segment holds {len(values)} values but $TOT × $PAR = {n}")
+    return np.asarray(values, dtype=np.float64).reshape(n_events, len(channels))
+
+
+def _bytes_per_event(path: Path, datatype: str, channels: list[_Channel]) -> int | None:
+    if datatype == "F":
+        return 4 * len(channels)
+    if datatype == "D":
+        return 8 * len(channels)
+    if datatype == "I":
+        if any(c.bits is None for c in channels):
+            raise _fail(path, "$DATATYPE I needs a number in every $PnB, not '*'")
+        return sum(-(-c.bits // 8) for c in channels)
+    if any(c.bits is None for c in channels):
+        return None
+    return sum(c.bits for c in channels)
+
+
+def _time_step(path: Path, kw: dict[str, str]) -> float | None:
+    text = kw.get("$TIMESTEP", "").strip()
+    if not text:
+        return None
+    try:
+        step = float(text)
+    except ValueError:
+        _warn(path, f"$TIMESTEP = {text!r} is not a number; time left in channel units")
+        return None
+    return step if math.isfinite(step) and step > 0 else None
+
+
+def read_fcs(path: str | os.PathLike, *, dataset: int = 0) -> Sample:
+    """Read one data set of an FCS file into a :class:`~cytokit.Sample`.
+
+    Parameters
+    ----------
+    path
+        The FCS file (2.0, 3.0, 3.1 or 3.2).
+    dataset
+        0-based index along the ``$NEXTDATA`` chain (see :func:`list_datasets`).
+
+    Returns
+    -------
+    Sample
+        Events as FCS 3.1 scale values (module docstring), float32 for float
+        data that need no scaling and float64 otherwise.
+
+    Raises
+    ------
+    FCSError
+        The file is missing, truncated, malformed or unsupported; the message
+        names the file and the problem.
+    """
+    path = Path(path)
+    with _open(path) as (fh, size):
+        segments = _walk(path, fh, size) if dataset else [_read_segment(path, fh, size, 0)]
+        if not 0 <= dataset < len(segments):
+            raise _fail(path, f"data set {dataset} requested but the file has {len(segments)}")
+        seg = segments[dataset]
+        return _read_dataset(path, fh, size, seg, dataset)
+
+
+def _read_dataset(path: Path, fh, size: int, seg: _Segment, index: int) -> Sample:
+    kw = seg.keywords
+    n_params = _int_keyword(path, kw, "$PAR")
+    if n_params is None or n_params <= 0:
+        raise _fail(path, f"$PAR = {kw.get('$PAR')!r}: the number of channels is missing or not positive")
+    mode = kw.get("$MODE", "L").strip().upper() or "L"
+    if mode != "L":
+        raise _fail(path, f"$MODE = {mode}: only list-mode data (L) are supported")
+    datatype = kw.get("$DATATYPE", "").strip().upper()
+    if datatype not in ("I", "F", "D", "A"):
+        raise _fail(path, f"$DATATYPE = {kw.get('$DATATYPE')!r} is not one of I, F, D, A")
+    channels = _channels(path, kw, n_params)
+    order = _byte_order(path, kw) if datatype != "A" else "<"
+    per_event = _bytes_per_event(path, datatype, channels)
+    n_events = _int_keyword(path, kw, "$TOT")
+    if n_events is not None and n_events < 0:
+        raise _fail(path, f"$TOT = {n_events} is negative")
+    needed = None if n_events is None or per_event is None else n_events * per_event
+    if n_events is None:  # optional in FCS 2.0: derive it from the DATA length
+        begin, end = _data_bounds(path, seg, size, None)
+        if per_event:
+            n_events = (end - begin) // per_event
+            end = begin + n_events * per_event
+    else:
+        begin, end = _data_bounds(path, seg, size, needed) if needed != 0 else (0, 0)
+
+    if n_events == 0:
+        values = np.zeros((0, n_params))
+    elif datatype == "I":
+        values = _read_ints(path, fh, begin, n_events, channels, order)
+    elif datatype == "A":
+        if n_events is None:
+            raise _fail(path, "free-format ASCII data need $TOT")
+        values = _read_ascii(path, fh, begin, end, n_events, channels)
+    else:
+        dtype = np.float32 if datatype == "F" else np.float64
+        fh.seek(begin)
+        values = np.fromfile(fh, dtype=dtype, count=n_events * n_params)
+        if order != ("<" if np.little_endian else ">"):
+            values.byteswap(inplace=True)
+        values = values.reshape(n_events, n_params)
+
+    values = _to_scale(path, kw, datatype, channels, values)
+    names = _unique_names(path, [c.pnn for c in channels])
+    events = pd.DataFrame(values, columns=names, copy=False)
+    table = pd.DataFrame(
+        {
+            "pnn": names,
+            "pns": [c.pns for c in channels],
+            "bits": [c.bits if c.bits is not None else 0 for c in channels],
+            "range": [c.range for c in channels],
+            "decades": [c.decades for c in channels],
+            "offset": [c.offset for c in channels],
+            "gain": [c.gain for c in channels],
+        }
+    )
+    return Sample(
+        events,
+        table,
+        kw,
+        version=seg.version,
+        path=path,
+        dataset=index,
+        spillover=_spillover(path, kw, names),
+    )
+
+
+def _to_scale(path: Path, kw: dict[str, str], datatype: str, channels: list[_Channel], values: np.ndarray) -> np.ndarray:
+    step = _time_step(path, kw)
+    scales: list[tuple[int, str, float, float]] = []
+    for j, c in enumerate(channels):
+        if c.pnn.strip().lower() == "time":
+            if step is not None and step != 1:
+                scales.append((j, "mul", step, 0.0))
+        elif datatype in ("I", "A") and c.decades > 0:
+            rng = c.range if c.range > 0 else 2.0 ** (c.bits or 16)
+            scales.append((j, "log", c.decades / rng, c.offset))
+        elif c.decades <= 0 and c.gain != 1:
+            scales.append((j, "div", c.gain, 0.0))
+    if not scales:
+        return values
+    if values.dtype != np.float64:
+        values = values.astype(np.float64)
+    for j, kind, a, b in scales:
+        if kind == "mul":
+            values[:, j] *= a
+        elif kind == "div":
+            values[:, j] /= a
+        else:
+            values[:, j] = np.power(10.0, values[:, j] * a) * b
+    return values
+
+
+# --------------------------------------------------------------------------- spillover
+
+
+def _spillover(path: Path, kw: dict[str, str], names: list[str]) -> pd.DataFrame | None:
+    for key in _SPILL_KEYS:
+        if kw.get(key, "").strip():
+            try:
+                return _parse_spill(kw[key], names)
+            except (ValueError, IndexError) as exc:
+                _warn(path, f"{key} cannot be parsed as a spillover matrix ({exc}); ignored")
+                return None
+    return _beckman_spillover(path, kw, names)
+
+
+def _parse_spill(text: str, names: list[str]) -> pd.DataFrame:
+    parts = [p.strip() for p in text.split(",")]
+    n = int(float(parts[0]))
+    if n <= 0:
+        raise ValueError("matrix size is not positive")
+    rest = parts[1:]
+    if len(rest) == n * n:  # FCS 3.0 $COMP without channel names: the first n channels
+        labels, numbers = names[:n], rest
+    else:
+        labels, numbers = rest[:n], rest[n : n + n * n]
+    if len(numbers) != n * n or len(labels) != n:
+        raise ValueError(f"expected {n} names and {n * n} values")
+    matrix = np.asarray([float(v) for v in numbers]).reshape(n, n)
+    # Matrices may name channels by $PnN or by parameter number.
+    lookup = {name: name for name in names} | {str(i + 1): name for i, name in enumerate(names)}
+    labels = [lookup.get(label, label) for label in labels]
+    return pd.DataFrame(matrix, index=labels, columns=labels)
+
+
+def _beckman_spillover(path: Path, kw: dict[str, str], names: list[str]) -> pd.DataFrame | None:
+    entries = {}
+    for key, value in kw.items():
+        match = re.fullmatch(r"\$DFC(\d+)TO(\d+)", key)
+        if match:
+            try:
+                entries[(int(match.group(1)), int(match.group(2)))] = float(value)
+            except ValueError:
+                _warn(path, f"{key} = {value!r} is not a number; ignored")
+    if not entries:
+        return None
+    numbers = sorted({i for pair in entries for i in pair})
+    if numbers[-1] > len(names):
+        _warn(path, "$DFCiTOj names a parameter beyond $PAR; spillover ignored")
+        return None
+    labels = [names[i - 1] for i in numbers]
+    matrix = pd.DataFrame(np.eye(len(labels)), index=labels, columns=labels)
+    for (i, j), value in entries.items():
+        # FCS 2.0: the percentage of parameter i's signal that appears in parameter j.
+        matrix.loc[names[i - 1], names[j - 1]] = value / 100.0
+    return matrix
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _escape(value: Any, delim: str = "/") -> str:
+    text = str(value)
+    text = text.replace(delim, delim * 2)
+    return text if text else " "
+
+
+def _text_segment(keywords: dict[str, str]) -> bytes:
+    return ("/" + "".join(f"{_escape(k)}/{_escape(v)}/" for k, v in keywords.items())).encode("utf-8")
+
+
+def write_fcs(
+    path: str | os.PathLike,
+    data: Sample | pd.DataFrame,
+    *,
+    markers: dict[str, str] | None = None,
+    spillover: pd.DataFrame | None = None,
+    keywords: dict[str, str] | None = None,
+    datatype: str | None = None,
+    version: str = "3.1",
+    byteorder: str = "<",
+    bits: int = 16,
+) -> Path:
+    """Write events to an FCS file, atomically (temporary file, then rename).
+
+    Parameters
+    ----------
+    path
+        Where to write.
+    data
+        A :class:`Sample` (its markers, spillover and non-structural keywords
+        are kept) or a DataFrame whose columns are channel names (``$PnN``).
+    markers
+        ``$PnN`` → ``$PnS`` (stain) names.
+    spillover
+        Spillover matrix written as ``$SPILLOVER`` (rows and columns: channel names).
+    keywords
+        Extra TEXT keywords; they override the defaults (e.g. ``$P3E``, ``$CYT``).
+    datatype
+        ``"F"`` (float32), ``"D"`` (float64) or ``"I"`` (unsigned integers of
+        ``bits`` bits, values written as given). Default: ``"F"`` when every
+        column is float32, else ``"D"``, so values read back unchanged.
+    version
+        ``"3.1"`` (default), ``"3.0"`` or ``"2.0"``.
+    byteorder
+        ``"<"`` little-endian (default) or ``">"`` big-endian.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Examples
+    --------
+    >>> import pandas as pd, tempfile, os
+    >>> df = pd.DataFrame({"FSC-A": [1.5, 2.5], "CD19": [10.0, 20.0]})
+    >>> out = write_fcs(os.path.join(tempfile.mkdtemp(), "x.fcs"), df)
+    >>> read_fcs(out).events["CD19"].tolist()
+    [10.0, 20.0]
+    """
+    path = Path(path)
+    extra: dict[str, str] = {}
+    if isinstance(data, Sample):
+        markers = {**data.markers, **(markers or {})}
+        spillover = data.spillover if spillover is None else spillover
+        structural = re.compile(
+            r"^\$(BEGIN|END)(DATA|STEXT|ANALYSIS)$|^\$(NEXTDATA|TOT|PAR|DATATYPE|BYTEORD|MODE|SPILLOVER|SPILL)$"
+            r"|^\$P\d+[BENRGS]$|^\$TIMESTEP$"
+        )
+        extra = {k: v for k, v in data.keywords.items() if not structural.match(k)}
+        events = data.events
+    else:
+        events = data
+    if version not in ("2.0", "3.0", "3.1"):
+        raise ValueError(f"cannot write FCS {version}; choose 2.0, 3.0 or 3.1")
+    if byteorder not in ("<", ">"):
+        raise ValueError("byteorder must be '<' or '>'")
+    names = [str(c) for c in events.columns]
+    if datatype is None:
+        datatype = "F" if all(dt == np.float32 for dt in events.dtypes) else "D"
+    datatype = datatype.upper()
+    if datatype == "I":
+        if bits not in (8, 16, 32, 64):
+            raise ValueError("bits must be 8, 16, 32 or 64 for integer data")
+        array = np.ascontiguousarray(events.to_numpy(), dtype=f"{byteorder}u{bits // 8}")
+        width = bits
+    elif datatype in ("F", "D"):
+        width = 32 if datatype == "F" else 64
+        array = np.ascontiguousarray(events.to_numpy(), dtype=f"{byteorder}f{width // 8}")
+    else:
+        raise ValueError(f"datatype must be 'I', 'F' or 'D', not {datatype!r}")
+    markers = markers or {}
+
+    text: dict[str, str] = {
+        "$BYTEORD": "1,2,3,4" if byteorder == "<" else "4,3,2,1",
+        "$DATATYPE": datatype,
+        "$MODE": "L",
+        "$NEXTDATA": "0",
+        "$PAR": str(len(names)),
+        "$TOT": str(len(events)),
+    }
+    for i, name in enumerate(names, start=1):
+        column = array[:, i - 1]
+        if datatype == "I":
+            rng = 2**bits
+        else:
+            top = float(np.nanmax(column)) if len(column) else 0.0
+            rng = max(1, math.ceil(top)) if math.isfinite(top) else 262144
+        text[f"$P{i}N"] = name
+        text[f"$P{i}B"] = str(width)
+        text[f"$P{i}E"] = "0,0"
+        text[f"$P{i}R"] = str(rng)
+        if markers.get(name):
+            text[f"$P{i}S"] = markers[name]
+    if spillover is not None:
+        labels = [str(c) for c in spillover.columns]
+        values = ",".join(repr(float(v)) for v in spillover.to_numpy().ravel())
+        text["$SPILLOVER"] = f"{len(labels)},{','.join(labels)},{values}"
+    text.update(extra)
+    text.update({k.upper() if k.startswith("$") else k: str(v) for k, v in (keywords or {}).items()})
+
+    payload = array.tobytes()
+    text_begin = 58
+    if version == "2.0":
+        segment = _text_segment(text)
+    else:
+        # $BEGINDATA/$ENDDATA live in TEXT, whose length depends on them: iterate to a fixed point.
+        begin = end = 0
+        for _ in range(5):
+            text["$BEGINDATA"], text["$ENDDATA"] = str(begin), str(end)
+            text["$BEGINANALYSIS"] = text["$ENDANALYSIS"] = "0"
+            text["$BEGINSTEXT"] = text["$ENDSTEXT"] = "0"
+            segment = _text_segment(text)
+            new_begin = text_begin + len(segment)
+            new_end = new_begin + max(len(payload), 1) - 1
+            if (new_begin, new_end) == (begin, end):
+                break
+            begin, end = new_begin, new_end
+    data_begin = text_begin + len(segment)
+    data_end = data_begin + max(len(payload), 1) - 1
+    if not payload:
+        data_begin = data_end = 0
+    fits = data_end <= 99_999_999
+
+    def field(value: int) -> bytes:
+        return f"{value:>8d}".encode()
+
+    header = (
+        f"FCS{version}    ".encode()
+        + field(text_begin)
+        + field(text_begin + len(segment) - 1)
+        + (field(data_begin) + field(data_end) if fits else field(0) + field(0))
+        + field(0)
+        + field(0)
+    )
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(header)
+            fh.write(segment)
+            fh.write(payload)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
