@@ -1,0 +1,19 @@
+"""Shared fixtures: where the real-file corpus is, and skipping when it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("CYTOKIT_CORPUS", REPO.parent / "shared" / "fcs_corpus"))
+CORPUS_REASON = f"shared FCS corpus not found at {CORPUS} (set CYTOKIT_CORPUS)"
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not (CORPUS / "EXPECTED.tsv").exists():
+        pytest.skip(CORPUS_REASON)
+    return CORPUS

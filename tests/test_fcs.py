@@ -1,0 +1,341 @@
+"""Tests of cytokit.fcs: every edge case is one line of a parametrised test, built as bytes."""
+
+from __future__ import annotations
+
+import warnings
+
+import flowio
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import cytokit
+from cytokit import FCSError, read_fcs, write_fcs
+from cytokit.fcs import FCSWarning, list_datasets
+
+from .fcsbuilder import build_fcs, chain
+
+RNG = np.random.default_rng(7)
+INTS = RNG.integers(0, 1000, size=(50, 3))
+FLOATS = RNG.normal(100, 30, size=(50, 3)).astype(np.float32)
+
+
+def write(tmp_path, data: bytes, name="x.fcs"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("version", ["2.0", "3.0", "3.1", "3.2"])
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+@pytest.mark.parametrize("datatype", ["F", "D"])
+def test_float_data_every_version_and_byte_order(tmp_path, version, byteorder, datatype):
+    path = write(tmp_path, build_fcs(FLOATS, version=version, byteorder=byteorder, datatype=datatype))
+    sample = read_fcs(path)
+    assert sample.version == version
+    np.testing.assert_array_equal(sample.events.to_numpy(), FLOATS.astype(np.float64))
+    assert list(sample.events.columns) == ["CH1", "CH2", "CH3"]
+
+
+@pytest.mark.parametrize("bits", [8, 16, 24, 32, 64, [16, 32, 8], [24, 16, 8]])
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_integer_widths(tmp_path, bits, byteorder):
+    values = INTS % 250
+    path = write(tmp_path, build_fcs(values, datatype="I", bits=bits, byteorder=byteorder))
+    np.testing.assert_array_equal(read_fcs(path).events.to_numpy(), values)
+
+
+@pytest.mark.parametrize("bits", [10, 12])
+def test_sub_byte_widths_are_stored_in_whole_bytes(tmp_path, bits):
+    path = write(tmp_path, build_fcs(INTS, datatype="I", bits=bits, ranges=[1024] * 3))
+    np.testing.assert_array_equal(read_fcs(path).events.to_numpy(), INTS)
+
+
+def test_high_bits_above_range_are_masked(tmp_path):
+    junk = INTS + (0b101 << 10)  # bits above $PnR = 1024 set, as Beckman files do
+    path = write(tmp_path, build_fcs(junk, datatype="I", bits=16, ranges=[1024] * 3))
+    np.testing.assert_array_equal(read_fcs(path).events.to_numpy(), INTS)
+
+
+def test_non_power_of_two_range_masks_to_enough_bits(tmp_path):
+    values = np.array([[8265081], [15691602]])
+    path = write(tmp_path, build_fcs(values | (1 << 30), datatype="I", bits=32, ranges=[11209599]))
+    assert read_fcs(path).events.iloc[:, 0].tolist() == [8265081, 15691602]
+
+
+def test_log_amplified_channels_are_decoded(tmp_path):
+    channels = np.array([[0, 0, 512], [1023, 256, 0]])
+    kw = {"$P1E": "4,0", "$P2E": "4,1", "$P3E": "0,0", "$P3G": "2"}
+    path = write(tmp_path, build_fcs(channels, datatype="I", bits=16, ranges=[1024] * 3, keywords=kw, version="2.0"))
+    events = read_fcs(path).events.to_numpy()
+    np.testing.assert_allclose(events[:, 0], 10 ** (4 * channels[:, 0] / 1024))  # f2 = 0 read as 1
+    np.testing.assert_allclose(events[:, 1], 10 ** (4 * channels[:, 1] / 1024))
+    np.testing.assert_allclose(events[:, 2], channels[:, 2] / 2)  # linear: divided by gain
+
+
+def test_float_data_with_log_flag_are_kept_as_stored(tmp_path):
+    path = write(tmp_path, build_fcs(FLOATS, keywords={"$P1E": "4,1", "$P1G": "3"}))
+    np.testing.assert_array_equal(read_fcs(path).events["CH1"], FLOATS[:, 0])
+
+
+def test_time_channel_uses_timestep_not_gain(tmp_path):
+    values = np.arange(12, dtype=float).reshape(4, 3)
+    kw = {"$TIMESTEP": "0.01", "$P3G": "0.01"}
+    path = write(tmp_path, build_fcs(values, names=["FSC-A", "SSC-A", "Time"], keywords=kw, datatype="D"))
+    np.testing.assert_allclose(read_fcs(path).events["Time"], values[:, 2] * 0.01)
+
+
+def test_non_numeric_timestep_warns_and_keeps_channel_units(tmp_path):
+    values = np.arange(6, dtype=float).reshape(2, 3)
+    path = write(tmp_path, build_fcs(values, names=["A", "B", "Time"], keywords={"$TIMESTEP": "xxx"}, datatype="D"))
+    with pytest.warns(FCSWarning, match="TIMESTEP"):
+        assert read_fcs(path).events["Time"].tolist() == [2.0, 5.0]
+
+
+@pytest.mark.parametrize("delimiter", ["/", "\\", "|", "\x0c", ","])
+def test_any_delimiter_and_escaped_delimiters(tmp_path, delimiter):
+    kw = {"$P1S": f"GFP{delimiter}FITC-A", "$FIL": f"a{delimiter}{delimiter}b"}
+    path = write(tmp_path, build_fcs(FLOATS, delimiter=delimiter, keywords=kw))
+    sample = read_fcs(path)
+    assert sample.keywords["$P1S"] == f"GFP{delimiter}FITC-A"
+    assert sample.keywords["$FIL"] == f"a{delimiter}{delimiter}b"
+    np.testing.assert_array_equal(sample.events.to_numpy(), FLOATS)
+
+
+@pytest.mark.parametrize("key_case,pad", [("lower", False), ("upper", True), ("lower", True)])
+def test_keywords_in_any_case_or_padded(tmp_path, key_case, pad):
+    path = write(tmp_path, build_fcs(FLOATS, key_case=key_case, pad_keys=pad, keywords={"$CYT": "Aria"}))
+    sample = read_fcs(path)
+    assert sample.keywords["$CYT"] == "Aria"
+    assert sample.n_events == 50
+
+
+def test_blank_header_offsets_use_begindata(tmp_path):
+    path = write(tmp_path, build_fcs(FLOATS, header_offsets="blank"))
+    np.testing.assert_array_equal(read_fcs(path).events.to_numpy(), FLOATS)
+
+
+def test_data_end_one_past_end_of_file_reads_with_warning(tmp_path):
+    path = write(tmp_path, build_fcs(FLOATS, data_end_extra=1))
+    with pytest.warns(FCSWarning, match="one byte past"):
+        np.testing.assert_array_equal(read_fcs(path).events.to_numpy(), FLOATS)
+
+
+def test_offset_disagreement_resolved_by_event_size(tmp_path):
+    path = write(tmp_path, build_fcs(FLOATS, header_data_shift=-40))
+    with pytest.warns(FCSWarning, match="disagree"):
+        np.testing.assert_array_equal(read_fcs(path).events.to_numpy(), FLOATS)
+
+
+def test_offset_disagreement_without_consistent_side_is_rejected(tmp_path):
+    data = build_fcs(FLOATS, header_data_shift=-40, keywords={"$TOT": "49"})
+    with pytest.raises(FCSError, match="disagree"):
+        read_fcs(write(tmp_path, data))
+
+
+def test_truncated_file_names_file_and_bytes(tmp_path):
+    data = build_fcs(FLOATS)
+    path = write(tmp_path, data[:-100], "cut.fcs")
+    with pytest.raises(FCSError, match=r"cut\.fcs: DATA segment ends at byte \d+ but the file has \d+ bytes"):
+        read_fcs(path)
+
+
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        (b"", "not an FCS file"),
+        (b"hello world, not fcs", "not an FCS file"),
+        (b"FCS1.0    " + b"0" * 48, "not supported"),
+        (b"FCS3.1    " + b"     abc" * 6, "not a number"),
+    ],
+)
+def test_garbage_is_rejected_with_reason(tmp_path, data, message):
+    with pytest.raises(FCSError, match=message):
+        read_fcs(write(tmp_path, data))
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"drop": ("$PAR",)}, r"\$PAR"),
+        ({"keywords": {"$DATATYPE": "Q"}}, "DATATYPE"),
+        ({"keywords": {"$BYTEORD": "3,4,1,2"}}, "BYTEORD"),
+        ({"keywords": {"$MODE": "C"}}, "list-mode"),
+        ({"keywords": {"$P2B": "abc"}}, r"\$P2B"),
+        ({"keywords": {"$TOT": "1000"}}, "truncated|disagree|need"),
+    ],
+)
+def test_malformed_keywords_are_rejected(tmp_path, change, message):
+    with pytest.raises(FCSError, match=message):
+        read_fcs(write(tmp_path, build_fcs(FLOATS, **change)))
+
+
+def test_missing_file_is_an_fcs_error(tmp_path):
+    with pytest.raises(FCSError, match="cannot open"):
+        read_fcs(tmp_path / "absent.fcs")
+
+
+def test_fcs2_without_tot_derives_event_count(tmp_path):
+    path = write(tmp_path, build_fcs(INTS, datatype="I", bits=16, version="2.0", drop=("$TOT",)))
+    assert read_fcs(path).n_events == 50
+
+
+def test_supplemental_text_is_merged(tmp_path):
+    base = build_fcs(FLOATS, keywords={"$BEGINSTEXT": "00000000", "$ENDSTEXT": "00000000"})
+    stext = b"/EXTRA/yes/$CYT/Canto/"
+    begin = len(base)
+    data = base.replace(b"$BEGINSTEXT/00000000", f"$BEGINSTEXT/{begin:08d}".encode()).replace(
+        b"$ENDSTEXT/00000000", f"$ENDSTEXT/{begin + len(stext) - 1:08d}".encode()
+    )
+    sample = read_fcs(write(tmp_path, data + stext))
+    assert sample.keywords["EXTRA"] == "yes"
+    assert sample.keywords["$CYT"] == "Canto"
+
+
+def test_nextdata_chain(tmp_path):
+    first = build_fcs(FLOATS, nextdata="00000000")
+    second = build_fcs(INTS, datatype="I", bits=16, version="3.0")
+    path = write(tmp_path, chain(first, second))
+    table = list_datasets(path)
+    assert table["n_events"].tolist() == [50, 50]
+    assert table["version"].tolist() == ["3.1", "3.0"]
+    np.testing.assert_array_equal(read_fcs(path, dataset=1).events.to_numpy(), INTS)
+    np.testing.assert_array_equal(read_fcs(path).events.to_numpy(), FLOATS)
+    with pytest.raises(FCSError, match="data set 2 requested but the file has 2"):
+        read_fcs(path, dataset=2)
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("$SPILLOVER", "2,CH1,CH2,1,0.1,0.2,1"),
+        ("$SPILL", "2,CH1,CH2,1,0.1,0.2,1"),
+        ("SPILL", "2,CH1,CH2,1,0.1,0.2,1"),
+        ("$COMP", "2,1,0.1,0.2,1"),
+    ],
+)
+def test_spillover_keywords(tmp_path, key, value):
+    sample = read_fcs(write(tmp_path, build_fcs(FLOATS, keywords={key: value})))
+    assert list(sample.spillover.columns) == ["CH1", "CH2"]
+    np.testing.assert_array_equal(sample.spillover.to_numpy(), [[1, 0.1], [0.2, 1]])
+
+
+def test_beckman_dfc_spillover(tmp_path):
+    sample = read_fcs(write(tmp_path, build_fcs(FLOATS, keywords={"$DFC1TO2": "12.5"})))
+    assert sample.spillover.loc["CH1", "CH2"] == pytest.approx(0.125)
+    assert sample.spillover.loc["CH2", "CH1"] == 0
+
+
+def test_no_spillover_is_none(tmp_path):
+    assert read_fcs(write(tmp_path, build_fcs(FLOATS))).spillover is None
+
+
+def test_sample_metadata(tmp_path):
+    kw = {"$P1S": "CD19 FITC", "$P2G": "2"}
+    path = write(tmp_path, build_fcs(FLOATS, keywords=kw))
+    sample = read_fcs(path)
+    assert list(sample.channels.columns) == ["pnn", "pns", "bits", "range", "decades", "offset", "gain"]
+    assert sample.channels.loc[0, "pns"] == "CD19 FITC"
+    assert sample.channels.loc[1, "gain"] == 2
+    import hashlib
+
+    assert sample.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sample.path == path
+    assert sample.channel("cd19 fitc") == "CH1"
+    with pytest.raises(cytokit.ChannelNotFoundError, match="no channel named 'CD3'"):
+        sample.channel("CD3")
+
+
+def test_duplicate_channel_names_are_made_unique(tmp_path):
+    path = write(tmp_path, build_fcs(FLOATS, names=["A", "A", "B"]))
+    with pytest.warns(FCSWarning, match="duplicate"):
+        assert list(read_fcs(path).events.columns) == ["A", "A_2", "B"]
+
+
+def test_empty_data_set(tmp_path):
+    path = write(tmp_path, build_fcs(np.zeros((0, 2))))
+    assert read_fcs(path).n_events == 0
+
+
+# ------------------------------------------------------------------ writer
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_write_read_roundtrip_with_flowio_and_flowkit(tmp_path, dtype):
+    import flowkit
+
+    events = pd.DataFrame(RNG.normal(1000, 300, size=(200, 3)).astype(dtype), columns=["FSC-A", "FITC-A", "PE-A"])
+    spill = pd.DataFrame([[1, 0.2], [0.05, 1]], index=["FITC-A", "PE-A"], columns=["FITC-A", "PE-A"])
+    path = write_fcs(tmp_path / "w.fcs", events, markers={"FITC-A": "CD19", "PE-A": "LAG3/x"}, spillover=spill)
+    sample = read_fcs(path)
+    assert sample.version == "3.1"
+    np.testing.assert_array_equal(sample.events.to_numpy(), events.to_numpy())
+    assert sample.markers == {"FITC-A": "CD19", "PE-A": "LAG3/x"}
+    pd.testing.assert_frame_equal(sample.spillover, spill.astype(float))
+    fio = flowio.FlowData(str(path))
+    np.testing.assert_array_equal(np.reshape(fio.events, (-1, 3)), events.to_numpy())
+    fk = flowkit.Sample(str(path)).as_dataframe(source="raw")
+    np.testing.assert_array_equal(fk.to_numpy(), events.to_numpy())
+
+
+def test_write_sample_roundtrip_keeps_keywords(tmp_path):
+    path = write_fcs(tmp_path / "a.fcs", pd.DataFrame({"X": [1.0, 2.0]}), keywords={"$CYT": "Sim"})
+    again = write_fcs(tmp_path / "b.fcs", read_fcs(path))
+    sample = read_fcs(again)
+    assert sample.keywords["$CYT"] == "Sim"
+    assert sample.events["X"].tolist() == [1.0, 2.0]
+
+
+def test_write_fcs2_integers_big_endian(tmp_path):
+    values = pd.DataFrame({"FSC-H": [0, 512, 1023], "FL1-H": [0, 256, 1023]})
+    path = write_fcs(
+        tmp_path / "c.fcs", values, version="2.0", datatype="I", bits=16, byteorder=">",
+        keywords={"$P1R": "1024", "$P2R": "1024", "$P2E": "4,0"},
+    )
+    sample = read_fcs(path)
+    assert sample.version == "2.0"
+    assert sample.events["FSC-H"].tolist() == [0, 512, 1023]
+    np.testing.assert_allclose(sample.events["FL1-H"], 10 ** (4 * values["FL1-H"] / 1024))
+    assert flowio.FlowData(str(path)).text["byteord"] == "4,3,2,1"
+
+
+def test_write_is_atomic_on_error(tmp_path):
+    target = tmp_path / "keep.fcs"
+    target.write_bytes(b"old")
+    with pytest.raises(ValueError):
+        write_fcs(target, pd.DataFrame({"A": [1.0]}), datatype="Z")
+    assert target.read_bytes() == b"old"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+# ------------------------------------------------------------------ fuzzing
+
+_VALID = [
+    build_fcs(FLOATS[:5]),
+    build_fcs(INTS[:5], datatype="I", bits=[16, 32, 8], byteorder=">", version="2.0"),
+    build_fcs(INTS[:5], datatype="I", bits=24, keywords={"$P1E": "4,0"}, ranges=[1024] * 3),
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    base=st.sampled_from(_VALID),
+    cut=st.integers(min_value=0, max_value=2000),
+    flips=st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)), max_size=6),
+)
+def test_mutated_and_truncated_files_raise_only_fcs_error(tmp_path, base, cut, flips):
+    data = bytearray(base[: max(cut, 0)] if cut < len(base) else base)
+    for pos, byte in flips:
+        if pos < len(data):
+            data[pos] = byte
+    path = tmp_path / "fuzz.fcs"
+    path.write_bytes(bytes(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FCSWarning)
+        try:
+            sample = read_fcs(path)
+        except FCSError:
+            return
+    assert sample.events.shape[1] == len(sample.channels)
