@@ -210,7 +210,13 @@ def ks_statistic(baseline: ArrayLike, followup: ArrayLike) -> float:
     >>> ks_statistic([0, 1, 2, 3], [10, 11, 12, 13])
     1.0
     """
-    return ks_test(baseline, followup)[0]
+    from scipy import stats
+
+    pair = _pair(baseline, followup)
+    if pair is None:
+        return float("nan")
+    # D does not depend on how p is computed; the asymptotic p is the cheap one
+    return float(stats.ks_2samp(*pair, method="asymp").statistic)
 
 
 def _pb_default_bins(n_min: int, min_per_bin: int) -> int:
@@ -280,8 +286,10 @@ def probability_binning(
     Notes
     -----
     Tied baseline values (e.g. events piled on a scale's floor) can make
-    quantile edges coincide; duplicates are merged, so ``B`` is the number of
-    distinct bins actually used and those bins hold unequal baseline counts.
+    quantile edges coincide or leave a bin without baseline events; such bins
+    are merged with a neighbour, so ``B`` is the number of bins actually used
+    (each holding baseline events, not necessarily equally many).  A baseline
+    that cannot be split into two bins (all values equal) gives ``(nan, nan)``.
 
     References
     ----------
@@ -315,12 +323,20 @@ def probability_binning(
         n_bins = _pb_default_bins(n_min, min_per_bin)
 
     inner_edges = np.unique(np.quantile(base, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]))
-    n_used = inner_edges.size + 1
+    n_edges = inner_edges.size
+    base_counts = np.bincount(np.searchsorted(inner_edges, base, side="right"), minlength=n_edges + 1)
+    follow_counts = np.bincount(np.searchsorted(inner_edges, follow, side="right"), minlength=n_edges + 1)
+    # Ties can leave a bin without baseline events; fold it into its left
+    # neighbour (the first ones into the right) so every bin is a real control bin.
+    merged = np.maximum(np.cumsum(base_counts > 0) - 1, 0)
+    base_counts = np.bincount(merged, weights=base_counts)
+    follow_counts = np.bincount(merged, weights=follow_counts)
+    n_used = base_counts.size
     if n_used < 2:
-        # a constant baseline cannot be split; one bin carries no information
+        # a (nearly) constant baseline cannot be split; one bin carries no information
         return float("nan"), float("nan")
-    base_p = np.bincount(np.searchsorted(inner_edges, base, side="right"), minlength=n_used) / n_base
-    follow_p = np.bincount(np.searchsorted(inner_edges, follow, side="right"), minlength=n_used) / n_follow
+    base_p = base_counts / n_base
+    follow_p = follow_counts / n_follow
     total = base_p + follow_p
     filled = total > 0
     chi2 = float(np.sum((base_p[filled] - follow_p[filled]) ** 2 / total[filled]))

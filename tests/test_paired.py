@@ -1,0 +1,290 @@
+"""Tests of cytokit.paired: bootstrap CI, BH q-values and the cohort summary."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from cytokit.errors import CytokitError, PairingError
+from cytokit.paired import (
+    DEFAULT_METRICS,
+    SUMMARY_COLUMNS,
+    benjamini_hochberg,
+    bootstrap_ci,
+    cohort_summary,
+)
+
+# --- bootstrap_ci ----------------------------------------------------------------
+
+
+def test_bootstrap_ci_contains_true_median_of_a_big_sample():
+    # the N(3, 1) quantiles: a big sample whose median is exactly the true one
+    values = stats.norm.ppf((np.arange(2001) + 0.5) / 2001, loc=3.0)
+    low, high = bootstrap_ci(values)
+    assert low < 3.0 < high
+    # sd of the median ~ 1.2533 / sqrt(2001) = 0.028, so the 95 % CI is ~0.11 wide
+    assert 0.06 < high - low < 0.2
+
+
+def test_bootstrap_ci_coverage():
+    rng = np.random.default_rng(99)
+    samples = rng.normal(3.0, 1.0, size=(200, 101))
+    intervals = [bootstrap_ci(sample, n_boot=500, seed=i) for i, sample in enumerate(samples)]
+    covered = [low <= 3.0 <= high for low, high in intervals]
+    assert 0.88 <= np.mean(covered) <= 0.99
+
+
+def test_bootstrap_ci_is_deterministic_with_a_seed():
+    values = np.random.default_rng(1).exponential(size=40)
+    assert bootstrap_ci(values, seed=5) == bootstrap_ci(values, seed=5)
+    assert bootstrap_ci(values, seed=5) != bootstrap_ci(values, seed=6)
+
+
+def test_bootstrap_ci_statistic_and_confidence():
+    values = np.random.default_rng(2).normal(size=200)
+    narrow = bootstrap_ci(values, statistic=np.mean, confidence=0.5)
+    wide = bootstrap_ci(values, statistic=np.mean, confidence=0.99)
+    assert wide[0] < narrow[0] < narrow[1] < wide[1]
+    # percentile interval of the mean ~ mean +- z * sd / sqrt(n)
+    se = values.std() / math.sqrt(values.size)
+    low, high = bootstrap_ci(values, statistic=np.mean, n_boot=4000)
+    assert low == pytest.approx(values.mean() - 1.96 * se, abs=0.3 * se)
+    assert high == pytest.approx(values.mean() + 1.96 * se, abs=0.3 * se)
+
+
+def test_bootstrap_ci_blocks_give_the_same_answer_as_one_draw(monkeypatch):
+    import cytokit.paired as paired_module
+
+    values = np.random.default_rng(3).normal(size=50)
+    whole = bootstrap_ci(values, n_boot=500)
+    monkeypatch.setattr(paired_module, "_BOOT_BLOCK_VALUES", 50 * 7)  # 7 resamples per block
+    assert bootstrap_ci(values, n_boot=500) == whole
+
+
+@pytest.mark.parametrize("values", [[], [1.0], [np.nan, 2.0], [np.nan, np.nan, np.nan]])
+def test_bootstrap_ci_needs_two_values(values):
+    assert all(math.isnan(bound) for bound in bootstrap_ci(values))
+
+
+def test_bootstrap_ci_drops_nan():
+    values = [1.0, 5.0, 2.0, 8.0, 3.0]
+    assert bootstrap_ci(values + [np.nan]) == bootstrap_ci(values)
+
+
+def test_bootstrap_ci_rejects_bad_options():
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_ci([1.0, 2.0], confidence=1.5)
+    with pytest.raises(ValueError, match="n_boot"):
+        bootstrap_ci([1.0, 2.0], n_boot=0)
+
+
+# --- benjamini_hochberg ----------------------------------------------------------------
+
+
+def test_bh_matches_scipy():
+    p = np.random.default_rng(11).uniform(size=50) ** 3
+    np.testing.assert_allclose(benjamini_hochberg(p), stats.false_discovery_control(p))
+
+
+def test_bh_hand_computed():
+    np.testing.assert_allclose(benjamini_hochberg([0.01, 0.04, 0.03, 0.5]), [0.04, 0.16 / 3, 0.16 / 3, 0.5])
+
+
+def test_bh_keeps_nan_out_of_m():
+    p = np.array([0.01, np.nan, 0.04, 0.03, np.nan, 0.5])
+    q = benjamini_hochberg(p)
+    assert np.isnan(q[[1, 4]]).all()
+    finite = ~np.isnan(p)
+    np.testing.assert_allclose(q[finite], stats.false_discovery_control(p[finite]))
+
+
+def test_bh_edge_cases():
+    assert benjamini_hochberg([]).shape == (0,)
+    assert np.isnan(benjamini_hochberg([np.nan, np.nan])).all()
+    assert benjamini_hochberg([1.0, 1.0]).tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        benjamini_hochberg([0.2, 1.2])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.floats(0.0, 1.0), st.just(float("nan"))), max_size=30))
+def test_bh_properties(pvalues):
+    p = np.array(pvalues, dtype=float)
+    q = benjamini_hochberg(p)
+    assert np.array_equal(np.isnan(q), np.isnan(p))
+    tested = ~np.isnan(p)
+    p, q = p[tested], q[tested]
+    assert np.all(q >= p - 1e-12) and np.all(q <= 1.0)
+    order = np.argsort(p, kind="stable")
+    assert np.all(np.diff(q[order]) >= -1e-12)  # monotone in p
+    if p.size:
+        np.testing.assert_allclose(q, stats.false_discovery_control(p))
+
+
+# --- cohort_summary ------------------------------------------------------------------------
+
+
+def _paired_table() -> pd.DataFrame:
+    """Six patients, two markers, hand-made changes."""
+    lag3 = {
+        "delta_pct_pos": [5.0, 2.0, 0.5, -0.5, -4.0, 1.0],  # tol 1: up 2, down 1, within 3
+        "log2_mfi_ratio": [0.3, 0.2, 0.15, 0.05, -0.2, np.nan],  # tol 0.1: up 3, down 1, within 1
+        "delta_rmfi": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        "ks_d": [0.1, 0.2, 0.0, 0.3, 0.05, 0.15],
+        "emd": [0.4, np.nan, np.nan, np.nan, np.nan, np.nan],
+    }
+    tnf = {
+        "delta_pct_pos": [10.0, 12.0, 8.0, 9.0, 11.0, 7.0],
+        "log2_mfi_ratio": [1.0, 1.1, 0.9, 1.2, 0.8, 1.0],
+        "delta_rmfi": [0.5, 0.4, 0.6, 0.5, 0.7, 0.3],
+        "ks_d": [0.5, 0.6, 0.4, 0.5, 0.7, 0.6],
+        "emd": [1.0, 1.2, 0.8, 0.9, 1.1, 1.0],
+    }
+    frames = []
+    for marker, columns in (("LAG3", lag3), ("TNFa", tnf)):
+        frame = pd.DataFrame(columns)
+        frame.insert(0, "population", "CD19+")
+        frame.insert(0, "marker", marker)
+        frame.insert(0, "patient", [f"P{i}" for i in range(1, 7)])
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture
+def summary() -> pd.DataFrame:
+    return cohort_summary(_paired_table(), n_boot=300)
+
+
+def _row(summary: pd.DataFrame, marker: str, metric: str) -> pd.Series:
+    rows = summary[(summary["marker"] == marker) & (summary["metric"] == metric)]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_summary_shape_and_columns(summary):
+    assert list(summary.columns) == list(SUMMARY_COLUMNS)
+    # 2 markers x 5 present metrics; overton_pct_pos and pb_tx are absent and skipped
+    assert len(summary) == 10
+    expected = [metric for metric in DEFAULT_METRICS if metric not in ("overton_pct_pos", "pb_tx")]
+    assert summary["metric"].tolist()[:5] == expected
+    assert (summary["population"] == "CD19+").all()
+    for column in ("n_pairs", "n_up", "n_down", "n_unchanged"):
+        assert pd.api.types.is_integer_dtype(summary[column])
+
+
+def test_summary_counts_up_and_down_with_default_tolerances(summary):
+    row = _row(summary, "LAG3", "delta_pct_pos")
+    assert (row.n_pairs, row.n_up, row.n_down, row.n_unchanged, row.tolerance) == (6, 2, 1, 3, 1.0)
+    assert row.median_delta == pytest.approx(0.75)
+    assert row.mean_delta == pytest.approx(4.0 / 6)
+    row = _row(summary, "LAG3", "log2_mfi_ratio")  # one NaN patient left out
+    assert (row.n_pairs, row.n_up, row.n_down, row.n_unchanged, row.tolerance) == (5, 3, 1, 1, 0.1)
+    assert row.median_delta == pytest.approx(0.15)
+    row = _row(summary, "TNFa", "delta_rmfi")
+    assert (row.n_up, row.n_down, row.n_unchanged, row.tolerance) == (6, 0, 0, 0.1)
+    row = _row(summary, "LAG3", "ks_d")  # distance, tolerance 0
+    assert (row.n_up, row.n_down, row.n_unchanged, row.tolerance) == (5, 0, 1, 0.0)
+
+
+def test_summary_tests_and_ci(summary):
+    tnf = _row(summary, "TNFa", "delta_pct_pos")
+    changes = np.array([10.0, 12.0, 8.0, 9.0, 11.0, 7.0])
+    assert tnf.p_wilcoxon == pytest.approx(stats.wilcoxon(changes).pvalue)
+    assert tnf.p_ttest == pytest.approx(stats.ttest_1samp(changes, 0.0).pvalue)
+    assert (tnf.ci_low, tnf.ci_high) == bootstrap_ci(changes, n_boot=300, seed=0)
+    assert tnf.ci_low <= tnf.median_delta <= tnf.ci_high
+
+
+def test_summary_distance_metrics_have_no_p_values(summary):
+    for metric in ("ks_d", "emd"):
+        rows = summary[summary["metric"] == metric]
+        assert rows[["p_wilcoxon", "p_ttest", "q_bh"]].isna().all().all()
+        assert rows["median_delta"].notna().all()  # the distance itself is summarised
+
+
+def test_summary_all_zero_changes_do_not_raise(summary):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor warn
+        table = cohort_summary(_paired_table(), metrics=["delta_rmfi"], n_boot=50)
+    row = _row(table, "LAG3", "delta_rmfi")
+    assert row.p_wilcoxon == 1.0 and row.p_ttest == 1.0
+    assert (row.n_up, row.n_down, row.n_unchanged) == (0, 0, 6)
+
+
+def test_summary_single_pair_gives_nan_statistics(summary):
+    row = _row(summary, "LAG3", "emd")
+    assert row.n_pairs == 1
+    assert row.median_delta == pytest.approx(0.4)
+    assert all(math.isnan(row[c]) for c in ("ci_low", "ci_high", "p_wilcoxon", "p_ttest", "q_bh"))
+
+
+def test_summary_q_values_are_bh_over_the_whole_table(summary):
+    np.testing.assert_allclose(
+        summary["q_bh"].to_numpy(), benjamini_hochberg(summary["p_wilcoxon"].to_numpy()), equal_nan=True
+    )
+    tested = summary["p_wilcoxon"].notna()
+    np.testing.assert_allclose(
+        summary.loc[tested, "q_bh"], stats.false_discovery_control(summary.loc[tested, "p_wilcoxon"])
+    )
+
+
+def test_summary_tolerance_options():
+    table = _paired_table()
+    everywhere = cohort_summary(table, metrics=["delta_pct_pos", "ks_d"], tolerance=0.25, n_boot=50)
+    assert (everywhere["tolerance"] == 0.25).all()
+    row = _row(everywhere, "LAG3", "delta_pct_pos")
+    assert (row.n_up, row.n_down, row.n_unchanged) == (4, 2, 0)
+    per_metric = cohort_summary(table, metrics=["delta_pct_pos", "ks_d"], tolerance={"ks_d": 0.12}, n_boot=50)
+    assert _row(per_metric, "LAG3", "delta_pct_pos").tolerance == 1.0  # default kept
+    row = _row(per_metric, "LAG3", "ks_d")
+    assert (row.tolerance, row.n_up, row.n_unchanged) == (0.12, 3, 3)
+    with pytest.raises(ValueError, match="non-negative"):
+        cohort_summary(table, tolerance=-1.0)
+
+
+def test_summary_is_reproducible():
+    table = _paired_table()
+    pd.testing.assert_frame_equal(cohort_summary(table, n_boot=200), cohort_summary(table, n_boot=200))
+
+
+def test_summary_groups_by_population_and_keeps_nan_keys():
+    table = _paired_table()
+    table.loc[table["patient"].isin(["P1", "P2", "P3"]), "population"] = "CD19+CD5+"
+    table.loc[0, "population"] = np.nan
+    summary = cohort_summary(table, metrics=["delta_pct_pos"], n_boot=50)
+    assert len(summary) == 5  # LAG3: NaN, CD19+CD5+, CD19+; TNFa: CD19+CD5+, CD19+
+    assert summary["n_pairs"].sum() == 12
+
+
+def test_summary_without_metric_columns_is_empty():
+    table = _paired_table()[["patient", "marker", "population"]]
+    summary = cohort_summary(table)
+    assert summary.empty and list(summary.columns) == list(SUMMARY_COLUMNS)
+
+
+def test_summary_coerces_non_numeric_entries_to_missing():
+    table = _paired_table()
+    table["delta_pct_pos"] = table["delta_pct_pos"].astype(object)
+    table.loc[0, "delta_pct_pos"] = "n/a"
+    row = _row(cohort_summary(table, metrics=["delta_pct_pos"], n_boot=50), "LAG3", "delta_pct_pos")
+    assert row.n_pairs == 5
+
+
+def test_summary_rejects_a_table_without_keys():
+    with pytest.raises(PairingError, match="population"):
+        cohort_summary(_paired_table().drop(columns="population"))
+
+
+def test_summary_rejects_a_patient_counted_twice():
+    table = _paired_table()
+    table = pd.concat([table, table.iloc[[0]]], ignore_index=True)
+    with pytest.raises(PairingError, match="more than once") as caught:
+        cohort_summary(table)
+    assert isinstance(caught.value, CytokitError)
