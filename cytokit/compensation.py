@@ -1,0 +1,176 @@
+"""Spillover matrices and compensation.
+
+A spillover matrix is a :class:`pandas.DataFrame` whose rows are the *sources*
+(fluorochromes, or the channels they are named after) and whose columns are the
+*detectors* (``$PnN``): ``spillover.loc[src, det]`` is the fraction of the signal of
+``src`` seen in ``det``. Observed values are ``true @ S``, so compensation solves
+``S.T x = observed`` for every event (flowutils does the solve; no explicit inverse).
+
+When the row names are the column names (the ``$SPILLOVER`` case) rows are matched
+to columns by name. When they differ (a Gating-ML ``spectrumMatrix`` with
+fluorochrome names) row ``i`` is paired with detector column ``i``, as in FlowKit and
+Gating-ML: the compensated value of fluorochrome ``i`` is stored in detector ``i``.
+
+Examples
+--------
+>>> import pandas as pd
+>>> spill = pd.DataFrame([[1.0, 0.1], [0.0, 1.0]], index=["FL1", "FL2"], columns=["FL1", "FL2"])
+>>> events = pd.DataFrame({"FSC": [5.0], "FL1": [100.0], "FL2": [60.0]})
+>>> compensate(events, spill).round(6).to_dict("records")
+[{'FSC': 5.0, 'FL1': 100.0, 'FL2': 50.0}]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import ChannelNotFoundError, CytokitError
+
+
+def _aligned(spillover: pd.DataFrame) -> pd.DataFrame:
+    """Rows reordered to the column order when both name the same channels."""
+    rows = [str(r) for r in spillover.index]
+    cols = [str(c) for c in spillover.columns]
+    if rows != cols and sorted(rows) == sorted(cols):
+        return spillover.loc[spillover.columns]
+    return spillover
+
+
+def validate_spillover(spillover: pd.DataFrame) -> pd.DataFrame:
+    """Check a spillover matrix is square, numeric, finite and invertible.
+
+    Returns the matrix with rows aligned to the columns (when they name the same channels).
+
+    Raises
+    ------
+    ValueError
+        When the matrix is not square, has non-finite entries or is singular.
+    """
+    if spillover.shape[0] != spillover.shape[1]:
+        raise ValueError(
+            f"spillover matrix must be square, got {spillover.shape[0]} rows × {spillover.shape[1]} columns"
+        )
+    values = spillover.to_numpy(dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("spillover matrix has NaN or infinite entries")
+    if np.linalg.matrix_rank(values) < len(values):
+        raise ValueError(f"spillover matrix over {list(spillover.columns)} is singular; it cannot be inverted")
+    return _aligned(spillover).astype(np.float64)
+
+
+def compensate(events: pd.DataFrame, spillover: pd.DataFrame) -> pd.DataFrame:
+    """Compensated copy of ``events``.
+
+    Parameters
+    ----------
+    events
+        Scale values, one column per ``$PnN``.
+    spillover
+        Rows sources, columns detectors (see the module docstring). Its columns must
+        all be columns of ``events``; channels not in the matrix are left untouched.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same columns, index and order as ``events``; detector columns compensated.
+
+    Raises
+    ------
+    ChannelNotFoundError
+        When a detector of the matrix is not a column of ``events``.
+    ValueError
+        When the matrix is not square or singular.
+    """
+    from flowutils.compensate import compensate as _flowutils_compensate
+
+    spillover = validate_spillover(spillover)
+    detectors = [str(c) for c in spillover.columns]
+    missing = [d for d in detectors if d not in events.columns]
+    if missing:
+        raise ChannelNotFoundError(
+            f"spillover matrix detector(s) {missing} are not channels of the events "
+            f"(channels: {list(events.columns)}); check that the matrix belongs to this panel"
+        )
+    observed = events[detectors].to_numpy(dtype=np.float64)
+    corrected = _flowutils_compensate(observed, spillover.to_numpy())
+    out = events.copy()
+    out[detectors] = corrected
+    return out
+
+
+def spillover_from_keyword(value: str) -> pd.DataFrame:
+    """Parse a ``$SPILLOVER``/``SPILL`` keyword value (``n,ch1,...,chn,v11,...,vnn``).
+
+    Raises
+    ------
+    ValueError
+        When the value is not ``n`` names followed by ``n*n`` numbers.
+    """
+    parts = [p.strip() for p in value.strip().split(",")]
+    try:
+        n = int(parts[0])
+    except (ValueError, IndexError):
+        raise ValueError(f"spillover keyword must start with the channel count, got {value[:40]!r}") from None
+    if len(parts) != 1 + n + n * n:
+        raise ValueError(f"spillover keyword declares {n} channels but has {len(parts) - 1} fields, "
+                         f"expected {n + n * n}")
+    names = parts[1:1 + n]
+    numbers = np.array([float(v) for v in parts[1 + n:]]).reshape(n, n)
+    return pd.DataFrame(numbers, index=names, columns=names)
+
+
+def read_spillover_csv(path: str | Path) -> pd.DataFrame:
+    """Read a spillover matrix CSV/TSV as exported by FlowJo, FlowKit or cytokit.
+
+    Accepted layouts: a header row of detector names (FlowJo prefixes it with ``#``)
+    followed by ``n`` numeric rows, with or without a leading column of row names
+    (fluorochromes/sources). Comma, tab or semicolon separated. Without row names
+    the rows take the detector names.
+
+    Raises
+    ------
+    CytokitError
+        When the file does not hold a square numeric matrix.
+    """
+    path = Path(path)
+    lines = [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    if not lines:
+        raise CytokitError(f"{path}: spillover matrix file is empty")
+    header_line = lines[0].lstrip()
+    if header_line.startswith("#"):
+        header_line = header_line[1:]
+    sep = "\t" if "\t" in header_line else (";" if header_line.count(";") > header_line.count(",") else ",")
+    header = [h.strip().strip('"') for h in header_line.split(sep)]
+    rows = [[f.strip().strip('"') for f in line.split(sep)] for line in lines[1:]]
+    if not rows:
+        raise CytokitError(f"{path}: spillover matrix has a header but no rows")
+    if len(rows[0]) == len(header) + 1:  # row names under no header cell
+        detectors, names, cells = header, [r[0] for r in rows], [r[1:] for r in rows]
+    elif not _is_number(rows[0][0]):  # row names under a (possibly empty) header cell
+        detectors, names, cells = header[1:], [r[0] for r in rows], [r[1:] for r in rows]
+    else:
+        detectors, names, cells = header, header[: len(rows)], rows
+    try:
+        values = np.array([[float(v) for v in r] for r in cells], dtype=np.float64)
+    except ValueError:
+        raise CytokitError(f"{path}: spillover matrix has non-numeric entries or rows of unequal length") from None
+    if values.ndim != 2 or values.shape != (len(detectors), len(detectors)):
+        raise CytokitError(
+            f"{path}: spillover matrix must be square with one column per detector; "
+            f"got {len(detectors)} detectors and a {values.shape} block of numbers"
+        )
+    return pd.DataFrame(values, index=names, columns=detectors)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+__all__ = ["compensate", "read_spillover_csv", "spillover_from_keyword", "validate_spillover"]

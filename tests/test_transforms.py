@@ -1,0 +1,116 @@
+"""Tests for cytokit.transforms: thin wrappers over flowutils, matching FlowKit exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cytokit.errors import ChannelNotFoundError
+from cytokit.transforms import (
+    AsinhTransform, HyperlogTransform, LinearTransform, LogicleTransform, LogTransform, RatioTransform,
+    Transform, from_flowkit, make_transform, transform_events,
+)
+
+KINDS = ["logicle", "hyperlog", "asinh", "linear", "log"]
+VALUES = np.array([-50.0, 0.0, 1.0, 10.0, 250.0, 9_999.0, 10_000.0, 50_000.0])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+def test_apply_matches_flowkit(kind):
+    xform = make_transform(kind, t=10_000)
+    ours = xform.apply(VALUES)
+    theirs = xform.to_flowkit().apply(VALUES.reshape(-1, 1)).ravel()
+    np.testing.assert_allclose(ours, theirs, equal_nan=True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_inverse_round_trips(kind):
+    xform = make_transform(kind, t=10_000)
+    values = VALUES[VALUES > 0] if kind == "log" else VALUES
+    np.testing.assert_allclose(xform.inverse(xform.apply(values)), values, rtol=1e-9, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_top_of_scale_maps_to_one(kind):
+    assert make_transform(kind, t=10_000).apply(np.array([10_000.0]))[0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_shape_is_preserved_and_input_untouched(kind):
+    values = np.abs(np.arange(12, dtype=float).reshape(3, 4)) + 1
+    before = values.copy()
+    out = make_transform(kind).apply(values)
+    assert out.shape == (3, 4)
+    np.testing.assert_array_equal(values, before)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_from_flowkit_inverts_to_flowkit(kind):
+    xform = make_transform(kind, t=10_000, a=0) if kind == "linear" else make_transform(kind, t=10_000, m=4)
+    assert from_flowkit(xform.to_flowkit()) == xform
+
+
+def test_defaults_are_the_usual_logicle():
+    assert LogicleTransform().params == {"t": 262144.0, "w": 0.5, "m": 4.5, "a": 0.0}
+    assert LogicleTransform(t=10_000).default_id == "logicle_10000_0.5_4.5_0"
+
+
+def test_make_transform_accepts_gating_ml_capitals():
+    assert make_transform("AsinH", T=10_000, M=4, A=1) == AsinhTransform(10_000, 4, 1)
+
+
+def test_make_transform_rejects_unknown_kind_and_parameter():
+    with pytest.raises(ValueError, match="unknown transform"):
+        make_transform("biexp")
+    with pytest.raises(ValueError, match="parameters"):
+        make_transform("linear", w=1)
+
+
+def test_linear_is_gating_ml_flin():
+    np.testing.assert_allclose(LinearTransform(t=1000, a=100).apply([-100.0, 1000.0]), [0.0, 1.0])
+
+
+def test_log_is_gating_ml_flog():
+    np.testing.assert_allclose(LogTransform(t=10_000, m=4).apply([1.0, 100.0, 10_000.0]), [0.0, 0.5, 1.0])
+
+
+def test_all_kinds_are_transforms_and_hashable():
+    xforms = {make_transform(k) for k in KINDS} | {HyperlogTransform()}
+    assert len(xforms) == len(KINDS)
+    assert all(isinstance(x, Transform) for x in xforms)
+
+
+def test_ratio_transform_is_gating_ml_fratio():
+    events = pd.DataFrame({"FL2-H": [10.0, 4.0], "FL2-A": [4.0, 1.0]})
+    ratio = RatioTransform("FL2-H", "FL2-A", a=2, b=1, c=-1)
+    np.testing.assert_allclose(ratio.apply(events), [2 * 9 / 5, 2 * 3 / 2])
+    fk_events = ratio.to_flowkit()
+    assert from_flowkit(fk_events) == ratio
+
+
+def test_ratio_transform_names_missing_channel():
+    with pytest.raises(ChannelNotFoundError, match="FL2-A"):
+        RatioTransform("FL2-H", "FL2-A").apply(pd.DataFrame({"FL2-H": [1.0]}))
+
+
+def test_transform_events_touches_only_named_channels():
+    events = pd.DataFrame({"FSC-A": [1.0, 2.0], "FL1-A": [10.0, 10_000.0]})
+    out = transform_events(events, {"FL1-A": make_transform("logicle", t=10_000)})
+    assert list(out.columns) == ["FSC-A", "FL1-A"]
+    pd.testing.assert_series_equal(out["FSC-A"], events["FSC-A"])
+    assert out["FL1-A"].iloc[1] == pytest.approx(1.0)
+    assert events["FL1-A"].iloc[1] == 10_000.0
+    with pytest.raises(ChannelNotFoundError, match="CD19"):
+        transform_events(events, {"CD19": make_transform("linear")})
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-1e3, 2.6e5, allow_nan=False), min_size=2, max_size=30))
+def test_logicle_is_monotonic(values):
+    values = np.sort(np.array(values))
+    out = LogicleTransform().apply(values)
+    assert np.all(np.diff(out) >= -1e-12)
