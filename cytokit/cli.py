@@ -72,6 +72,20 @@ def _print_inspect(report: dict) -> None:
         print(f"  warning: {warning}")
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    from .simulate import simulate_cohort
+
+    try:
+        sheet = simulate_cohort(
+            args.out_dir, patients=args.patients, events=args.events, layout=args.layout, seed=args.seed
+        )
+    except ValueError as exc:
+        print(f"cytokit simulate: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.patients * 4} FCS files, truth and the sample sheet {sheet}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cytokit", description="Flow cytometry marker analysis.")
     parser.add_argument("--version", action="version", version=f"cytokit {__version__}")
@@ -82,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--dataset", type=int, default=0, help="data set along $NEXTDATA (default 0)")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     inspect.set_defaults(func=_inspect)
+
+    simulate = commands.add_parser("simulate", help="write a synthetic CLL cohort with ground truth")
+    simulate.add_argument("out_dir", metavar="OUT_DIR")
+    simulate.add_argument("--patients", type=int, default=6, help="number of patients (default 6)")
+    simulate.add_argument("--events", type=int, default=10_000, help="events per FCS file (default 10000)")
+    simulate.add_argument("--layout", choices=["calibur", "modern"], default="calibur",
+                          help="calibur: FCS 2.0 log channels; modern: FCS 3.1 float, uncompensated")
+    simulate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    simulate.set_defaults(func=_simulate)
     return parser
 
 
