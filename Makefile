@@ -14,7 +14,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/cytokit inspect sample_fcs/*/*.fcs
+	$(BIN)/cytokit inspect sample_fcs/calibur/*.fcs sample_fcs/modern/*.fcs
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

@@ -31,7 +31,7 @@ import pandas as pd
 from .errors import FCSError
 from .sample import Sample
 
-__all__ = ["read_fcs", "list_datasets", "write_fcs"]
+__all__ = ["read_fcs", "read_keywords", "list_datasets", "write_fcs"]
 
 _MAGIC = re.compile(rb"^FCS(\d\.\d)")
 _SUPPORTED = {"2.0", "3.0", "3.1", "3.2"}
@@ -239,6 +239,16 @@ def list_datasets(path: str | os.PathLike) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def read_keywords(path: str | os.PathLike, *, dataset: int = 0) -> dict[str, str]:
+    """The TEXT keywords of one data set, without reading its events."""
+    path = Path(path)
+    with _open(path) as (fh, size):
+        segments = _walk(path, fh, size) if dataset else [_read_segment(path, fh, size, 0)]
+    if not 0 <= dataset < len(segments):
+        raise _fail(path, f"data set {dataset} requested but the file has {len(segments)}")
+    return dict(segments[dataset].keywords)
 
 
 class _open:

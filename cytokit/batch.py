@@ -1,0 +1,186 @@
+"""Running tube groups: in this process, in worker processes or on a Dask cluster; the cache;
+atomic output files.
+
+Each group's result is cached in ``OUT/.cache`` under a key made of the sha256 of
+its files, the template's hash and cytokit's version, so a rerun does only what
+changed. Every file is written to a temporary name and renamed into place, so a
+run killed at any moment leaves either the old file or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable, Iterator
+
+from . import __version__
+from .errors import CytokitError
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def template_sha256(path: str | Path) -> str:
+    from .gating.template import load_template
+
+    return load_template(path).sha256
+
+
+def group_key(group: list[dict], template_hash: str) -> str:
+    """Cache key: the group's files (name, role and content) + the template + cytokit's version."""
+    files = sorted((r["file"], r["stain"], r["timepoint"], r["patient"], file_sha256(r["path"])) for r in group)
+    text = json.dumps({"files": files, "template": template_hash, "version": __version__})
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_atomic(path: str | Path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _analyse(group: list[dict], template_path: str) -> dict:
+    from .experiment import analyse_group
+
+    return analyse_group(group, template_path)
+
+
+class _Cache:
+    def __init__(self, folder: str | Path | None, template_path: str):
+        self.folder = Path(folder) if folder is not None else None
+        self.template_hash = template_sha256(template_path) if folder is not None else ""
+
+    def key(self, group: list[dict]) -> str | None:
+        if self.folder is None:
+            return None
+        try:
+            return group_key(group, self.template_hash)
+        except OSError:
+            return None  # a file vanished: analyse it and let the reader report it
+
+    def get(self, key: str | None):
+        if key is None:
+            return None
+        path = self.folder / f"{key}.pkl"
+        try:
+            with open(path, "rb") as fh:
+                return pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, EOFError):
+            return None
+
+    def put(self, key: str | None, value: dict) -> None:
+        if key is not None:
+            write_atomic(self.folder / f"{key}.pkl", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _failed(part: dict) -> int:
+    return sum(1 for r in part["samples"] if r["status"] == "error")
+
+
+def _progress(total_files: int, enabled: bool) -> tuple[Callable[[dict], None], Callable[[], None]]:
+    if not enabled:
+        return (lambda part: None), (lambda: None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("[bold]analysing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+        TextColumn("{task.fields[failed]} failed"), TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+    )
+    task = progress.add_task("files", total=total_files, failed=0, rate="")
+    progress.start()
+    state = {"failed": 0}
+
+    def advance(part: dict) -> None:
+        state["failed"] += _failed(part)
+        done = progress.tasks[0].completed + len(part["samples"])
+        elapsed = progress.tasks[0].elapsed or 1e-9
+        progress.update(task, completed=done, failed=state["failed"], rate=f"{done / elapsed:.1f} files/s")
+
+    return advance, progress.stop
+
+
+class StrictFailure(CytokitError):
+    """``--strict``: a file failed and the run stopped."""
+
+
+def run_groups(groups: list[list[dict]], template_path: str, *, workers: int = 1, dask: str | None = None,
+               cache_dir: str | Path | None = None, progress: bool = False, strict: bool = False) -> list[dict]:
+    """Analyse tube groups, reusing cached results; returns one result dict per group, in order."""
+    cache = _Cache(cache_dir, template_path)
+    keys = [cache.key(g) for g in groups]
+    parts: list[dict | None] = [cache.get(k) for k in keys]
+    todo = [i for i, p in enumerate(parts) if p is None]
+    advance, stop = _progress(sum(len(g) for g in groups), progress)
+    try:
+        for i, part in enumerate(parts):
+            if part is not None:
+                advance(part)
+        for i, part in _execute([groups[i] for i in todo], todo, template_path, workers=workers, dask=dask):
+            cache.put(keys[i], part)
+            parts[i] = part
+            advance(part)
+            if strict and _failed(part):
+                bad = next(r for r in part["samples"] if r["status"] == "error")
+                raise StrictFailure(f"--strict: {bad['file']} failed: {bad['error']}")
+    finally:
+        stop()
+    return parts  # type: ignore[return-value]
+
+
+def _execute(groups: list[list[dict]], index: list[int], template_path: str, *, workers: int,
+             dask: str | None) -> Iterator[tuple[int, dict]]:
+    if not groups:
+        return
+    if dask is not None:
+        yield from _execute_dask(groups, index, template_path, dask)
+    elif workers <= 1 or len(groups) == 1:
+        for i, group in zip(index, groups):
+            yield i, _analyse(group, template_path)
+    else:
+        with ProcessPoolExecutor(max_workers=min(workers, len(groups))) as pool:
+            futures = {pool.submit(_analyse, g, template_path): i for i, g in zip(index, groups)}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+
+
+def _execute_dask(groups, index, template_path, address: str):
+    try:
+        from distributed import Client, LocalCluster, as_completed as dask_completed
+    except ImportError:
+        raise CytokitError("--dask needs dask.distributed: pip install 'cytokit[dask]'") from None
+    cluster = None
+    if address == "local":
+        cluster = LocalCluster(n_workers=max(1, os.cpu_count() or 1), threads_per_worker=1,
+                               host="127.0.0.1", dashboard_address=None, processes=True)
+        client = Client(cluster)
+    else:
+        client = Client(address)
+    try:
+        futures = {client.submit(_analyse, g, template_path, pure=False): i for i, g in zip(index, groups)}
+        for future in dask_completed(futures):
+            yield futures[future], future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

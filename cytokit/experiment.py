@@ -1,0 +1,338 @@
+"""The notebook API: a folder of FCS files + a gating template + a sample sheet → tidy results.
+
+>>> exp = Experiment.from_folder("sample_fcs/modern", template="gating_templates/cll_cd19_7aad.yaml")  # doctest: +SKIP
+>>> res = exp.run()                                                                                    # doctest: +SKIP
+>>> res.paired.head()                                                                                  # doctest: +SKIP
+
+The unit of work is a *tube group*: one patient at one timepoint, its isotype tube
+and its stained tube(s). The isotype is gated first; its populations then give the
+positivity thresholds of the stained tubes. ``cytokit run`` runs the same code.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import metadata
+from .errors import CytokitError, MetadataError
+
+SAMPLE_COLUMNS = ["file", "patient", "timepoint", "stain", "status", "error", "quality"]
+POPULATION_COLUMNS = ["file", "population", "parent", "count", "pct_parent", "pct_total", "flag"]
+SHIFT_METRICS = ["overton_pct_pos", "ks_d", "pb_chi2", "pb_tx", "emd"]
+PAIRED_COLUMNS = [
+    "patient", "marker", "population", "baseline", "followup", "pct_pos_baseline", "pct_pos_followup",
+    "delta_pct_pos", "mfi_baseline", "mfi_followup", "log2_mfi_ratio", "rmfi_baseline", "rmfi_followup",
+    "delta_rmfi", *SHIFT_METRICS, "n_baseline", "n_followup", "stain",
+]
+PLOT_EVENTS = 5000
+
+
+# ----------------------------------------------------------------------------- one tube group
+
+
+def analyse_group(rows: list[dict], template_path: str, *, min_events: int = 500) -> dict:
+    """Gate and quantify one patient × timepoint (isotype + stained tubes).
+
+    A pure function of its inputs (paths, not bytes), so it runs the same in a
+    worker process or on a Dask worker. Errors of one file are caught and reported
+    in its ``samples`` row; they never stop the group's other files.
+    """
+    from .fcs import FCSWarning, read_fcs
+    from .gating.template import load_template
+    from .quality import quality_flags
+    from .stats import population_rows, quantify
+
+    template = load_template(template_path)
+    out: dict = {"samples": [], "populations": [], "markers": [], "values": {}, "plot_events": {}, "fitted": {}}
+    meta = {r["file"]: {k: r[k] for k in ("file", "patient", "timepoint", "stain")} for r in rows}
+    status: dict[str, tuple[str, str]] = {r["file"]: ("ok", "") for r in rows}
+    samples, results, quality = {}, {}, {}
+
+    def fail(name: str, exc: Exception) -> None:
+        status[name] = ("error", str(exc))
+
+    for r in rows:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FCSWarning)
+                samples[r["file"]] = read_fcs(r["path"])
+        except CytokitError as exc:
+            fail(r["file"], exc)
+
+    iso = [r["file"] for r in rows if r["stain"].lower() == metadata.ISOTYPE and r["file"] in samples]
+    stained = [r["file"] for r in rows if r["stain"].lower() != metadata.ISOTYPE and r["file"] in samples]
+    reference = None
+    for name in stained:
+        try:
+            reference = template.resolve_channels(samples[name])
+            break
+        except CytokitError as exc:
+            fail(name, exc)
+    control = None
+    for name in iso:
+        try:
+            channels = template.resolve_channels(samples[name], reference=reference)
+            control = results[name] = template.apply(samples[name], is_control=True, channels=channels)
+        except CytokitError as exc:
+            fail(name, exc)
+    for name in stained:
+        if status[name][0] == "error":
+            continue
+        if iso and control is None:
+            fail(name, MetadataError(f"its isotype tube {iso[0]} could not be analysed: {status[iso[0]][1]}"))
+            continue
+        try:
+            results[name] = template.apply(samples[name], control=control)
+        except CytokitError as exc:
+            fail(name, exc)
+
+    quantified = template.path_of(template.markers[0].population) if template.markers else None
+    iso_name = iso[0] if iso and control is not None else None
+    for name, result in results.items():
+        out["populations"].extend(population_rows(result, meta[name]))
+        is_iso = name in iso
+        rows_m = quantify(result, None if is_iso else control, meta=meta[name],
+                          isotype_meta=meta.get(iso_name) if iso_name else None)
+        out["markers"].extend(rows_m)
+        quality[name] = quality_flags(samples[name], result, population=quantified, min_events=min_events)
+        out["fitted"][name] = result.fitted()
+        for marker in template.markers:
+            path = template.path_of(marker.population)
+            channel = result.channels.get(marker.channel)
+            if channel is None:
+                continue
+            mask = result.membership[path]
+            out["values"][(name, marker.name)] = result.events[channel].to_numpy()[mask].astype(np.float32)
+        out["plot_events"][name] = _plot_events(result)
+    for name in samples:
+        quality.setdefault(name, [])
+    for r in rows:
+        name = r["file"]
+        state, error = status[name]
+        out["samples"].append({**meta[name], "status": state, "error": error,
+                               "quality": "; ".join(quality.get(name, []))})
+    return out
+
+
+def _plot_events(result) -> pd.DataFrame:
+    """A subsample of the marker population's parent, transformed, for the patient figures."""
+    template = result.template
+    if not template.markers:
+        return pd.DataFrame()
+    path = template.path_of(template.markers[0].population)
+    parent = result.parents.get(path, "root")
+    mask = result.membership[parent] if parent != "root" else np.ones(len(result.events), dtype=bool)
+    roles = [r for r in result.channels if r in {m.channel for m in template.markers} | {"cd19"}]
+    index = np.flatnonzero(mask)
+    if len(index) > PLOT_EVENTS:
+        index = np.sort(np.random.default_rng(0).choice(index, PLOT_EVENTS, replace=False))
+    frame = pd.DataFrame({role: result.events[result.channels[role]].to_numpy()[index].astype(np.float32)
+                          for role in roles})
+    frame["in_population"] = result.membership[path][index]
+    return frame
+
+
+# ----------------------------------------------------------------------------- pairing and the cohort
+
+
+def paired_table(markers: pd.DataFrame, samples: pd.DataFrame, values: dict, *, baseline: str,
+                 followup: str) -> pd.DataFrame:
+    """One row per patient × marker × population comparing baseline with follow-up stained tubes."""
+    from .shift import shift_metrics
+
+    ok = set(samples.loc[samples["status"] == "ok", "file"])
+    stained = markers[(markers["stain"].str.lower() != metadata.ISOTYPE) & markers["file"].isin(ok)]
+    rows = []
+    for (patient, marker, population, stain), group in stained.groupby(["patient", "marker", "population", "stain"]):
+        base = group[group["timepoint"] == baseline]
+        follow = group[group["timepoint"] == followup]
+        if base.empty or follow.empty:
+            continue
+        b, f = base.iloc[0], follow.iloc[0]
+        shifts = shift_metrics(values.get((b.file, marker), np.empty(0)), values.get((f.file, marker), np.empty(0)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log2 = float(np.log2(f["median"] / b["median"])) if b["median"] > 0 and f["median"] > 0 else np.nan
+        rows.append({
+            "patient": patient, "marker": marker, "population": population,
+            "baseline": baseline, "followup": followup,
+            "pct_pos_baseline": b.pct_pos, "pct_pos_followup": f.pct_pos,
+            "delta_pct_pos": f.pct_pos - b.pct_pos,
+            "mfi_baseline": b["median"], "mfi_followup": f["median"], "log2_mfi_ratio": log2,
+            "rmfi_baseline": b.rmfi, "rmfi_followup": f.rmfi, "delta_rmfi": f.rmfi - b.rmfi,
+            **shifts, "n_baseline": b.n_events, "n_followup": f.n_events, "stain": stain,
+        })
+    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass
+class Results:
+    """Tidy results of an :class:`Experiment` (columns documented in ``docs/outputs.md``)."""
+
+    samples: pd.DataFrame
+    populations: pd.DataFrame
+    markers: pd.DataFrame
+    paired: pd.DataFrame
+    cohort: pd.DataFrame
+    values: dict = field(default_factory=dict, repr=False)
+    plot_events: dict = field(default_factory=dict, repr=False)
+    fitted: dict = field(default_factory=dict, repr=False)
+    template_path: str = ""
+    baseline: str = "C2D1"
+    followup: str = "C2D8"
+    paths: dict = field(default_factory=dict, repr=False)
+
+    TABLES = ("samples", "populations", "markers", "paired", "cohort")
+
+    @property
+    def plot(self):
+        """Figures: ``results.plot.paired("LAG3")``, ``.patient("CLL001")``, ``.gates(file)``."""
+        from .plots import ResultsPlotter
+
+        return ResultsPlotter(self)
+
+    def _repr_html_(self) -> str:
+        n_ok = int((self.samples["status"] == "ok").sum())
+        parts = [f"<h4>cytokit results</h4><p>{len(self.samples)} files ({n_ok} ok), "
+                 f"{self.paired['patient'].nunique() if len(self.paired) else 0} paired patients, "
+                 f"{self.baseline} → {self.followup}</p>"]
+        if len(self.cohort):
+            parts.append(self.cohort.to_html(index=False, float_format=lambda v: f"{v:.3g}"))
+        bad = self.samples[self.samples["status"] != "ok"]
+        if len(bad):
+            parts.append("<p>Problems:</p>" + bad[["file", "status", "error"]].to_html(index=False))
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:
+        return (f"Results({len(self.samples)} files, {len(self.markers)} marker rows, "
+                f"{len(self.paired)} paired rows, {len(self.cohort)} cohort rows)")
+
+
+def assemble(parts: list[dict], samples: pd.DataFrame, *, template_path: str, baseline: str,
+             followup: str) -> Results:
+    """Combine tube-group results (from any executor) with the checked samples table."""
+    from .paired import cohort_summary
+    from .stats import MARKER_COLUMNS
+
+    by_file = {row["file"]: row for part in parts for row in part["samples"]}
+    table = samples.copy()
+    table["quality"] = ""
+    for i, row in table.iterrows():
+        done = by_file.get(row["file"])
+        if done is None:
+            continue
+        table.at[i, "quality"] = done["quality"]
+        if done["status"] == "error":
+            table.at[i, "status"], table.at[i, "error"] = "error", done["error"]
+    extra = [c for c in table.columns if c not in SAMPLE_COLUMNS and c != "path"]
+    table = table[SAMPLE_COLUMNS + extra].sort_values(["patient", "timepoint", "stain", "file"], kind="stable")
+    populations = pd.DataFrame([r for p in parts for r in p["populations"]], columns=POPULATION_COLUMNS)
+    markers = pd.DataFrame([r for p in parts for r in p["markers"]], columns=MARKER_COLUMNS)
+    values = {k: v for p in parts for k, v in p["values"].items()}
+    paired = paired_table(markers, table, values, baseline=baseline, followup=followup)
+    paired = paired.sort_values(["marker", "patient"], kind="stable").reset_index(drop=True)
+    if len(paired):
+        cohort = cohort_summary(paired)
+    else:
+        cohort = pd.DataFrame(columns=["marker", "population", "metric", "n_pairs", "median_delta", "ci_low",
+                                       "ci_high", "p_wilcoxon", "p_ttest", "q_bh", "n_up", "n_down"])
+    return Results(
+        samples=table.reset_index(drop=True),
+        populations=populations.sort_values(["file"], kind="stable").reset_index(drop=True),
+        markers=markers.sort_values(["file", "marker"], kind="stable").reset_index(drop=True),
+        paired=paired, cohort=cohort.reset_index(drop=True), values=values,
+        plot_events={k: v for p in parts for k, v in p["plot_events"].items()},
+        fitted={k: v for p in parts for k, v in p["fitted"].items()},
+        template_path=template_path, baseline=baseline, followup=followup,
+        paths=dict(zip(samples["file"], samples["path"])),
+    )
+
+
+# ----------------------------------------------------------------------------- the experiment
+
+
+class Experiment:
+    """FCS files with their metadata and a gating template, ready to run.
+
+    Build it with :meth:`from_folder`; :meth:`run` returns :class:`Results`.
+    """
+
+    def __init__(self, samples: pd.DataFrame, template: str | Path, *, baseline: str = "C2D1",
+                 followup: str = "C2D8", folder: str | Path | None = None) -> None:
+        from .gating.template import load_template
+
+        self.template_path = str(Path(template).resolve())
+        self.template = load_template(self.template_path)  # fail early on a bad template
+        self.baseline, self.followup = baseline, followup
+        self.samples = metadata.check_samples(samples, folder=folder, baseline=baseline, followup=followup)
+
+    @classmethod
+    def from_folder(
+        cls,
+        folder: str | Path,
+        *,
+        template: str | Path,
+        samples: str | Path | pd.DataFrame | None = None,
+        pattern: str | None = None,
+        keywords: dict[str, str] | None = None,
+        baseline: str = "C2D1",
+        followup: str = "C2D8",
+    ) -> "Experiment":
+        """Describe ``folder``'s FCS files by a sample sheet, a file-name pattern or FCS keywords.
+
+        With none given, ``folder/samples.csv`` is used when it exists, else the
+        pattern ``{patient}_{timepoint}_{stain}.fcs``.
+        """
+        folder = Path(folder)
+        if isinstance(samples, pd.DataFrame):
+            table = samples.copy()
+            if "path" not in table:
+                table["path"] = [str((folder / f).resolve()) for f in table["file"]]
+        elif samples is not None:
+            table = metadata.read_sample_sheet(samples, folder=folder)
+        elif keywords is not None:
+            table = metadata.samples_from_keywords(folder, keywords)
+        elif pattern is not None:
+            table = metadata.samples_from_pattern(folder, pattern)
+        elif (folder / "samples.csv").exists():
+            table = metadata.read_sample_sheet(folder / "samples.csv", folder=folder)
+        else:
+            table = metadata.samples_from_pattern(folder, metadata.DEFAULT_PATTERN)
+        return cls(table, template, baseline=baseline, followup=followup, folder=folder)
+
+    def groups(self) -> list[list[dict]]:
+        """The tube groups to analyse (patient × timepoint), files with errors left out."""
+        usable = self.samples[self.samples["status"] != "error"]
+        return [g[["file", "patient", "timepoint", "stain", "path"]].to_dict("records")
+                for _, g in usable.groupby(["patient", "timepoint"], sort=True)]
+
+    def run(self, *, workers: int = 1, dask: str | None = None, cache_dir: str | Path | None = None,
+            progress: bool = False, strict: bool = False) -> Results:
+        """Analyse every tube group and assemble :class:`Results`.
+
+        Parameters
+        ----------
+        workers
+            Local worker processes (1: in this process).
+        dask
+            A dask.distributed scheduler address, or ``"local"`` for a LocalCluster.
+        cache_dir
+            Per-group results are cached there and reused when nothing changed.
+        progress
+            Show a progress bar (rich).
+        strict
+            Stop at the first file that fails.
+        """
+        from .batch import run_groups
+
+        parts = run_groups(self.groups(), self.template_path, workers=workers, dask=dask,
+                           cache_dir=cache_dir, progress=progress, strict=strict)
+        return assemble(parts, self.samples, template_path=self.template_path,
+                        baseline=self.baseline, followup=self.followup)

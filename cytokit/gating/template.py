@@ -1,0 +1,631 @@
+"""Gating templates: YAML files that say once how to find the cells of interest in every file.
+
+A template has five parts (``gating_templates/README.md`` explains them with
+``cll_cd19_7aad.yaml`` as the worked example):
+
+``channels``
+    roles resolved per file: ``{marker: CD19}`` matches ``$PnS`` ("CD19", "CD19 FITC",
+    "CD19-FITC"), ``{pnn: [FSC-A, FSC-H]}`` takes the first ``$PnN`` present.
+``compensation``
+    ``file`` (the file's ``$SPILLOVER`` and kin), ``none``, or a matrix CSV path.
+``transforms``
+    per role (or ``default``): ``{kind: logicle|asinh|log|linear|hyperlog, t: auto, ...}``;
+    ``t: auto`` is the channel's top of scale (``10**decades`` for log-amplified channels).
+``populations``
+    a tree: ``name``, ``parent`` (``root`` or a population name), ``gate`` (``type`` and
+    its parameters, roles in place of channels), ``optional`` (skip, and say so, when a
+    role is missing in a file).
+``markers``
+    what to quantify: ``name``, ``channel`` (a role), ``population``, ``positivity``.
+
+:meth:`Template.apply` compensates, transforms and gates one sample; gates of type
+``control_threshold`` are fitted on the matched control's population.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ChannelNotFoundError, TemplateError
+from ..sample import Sample
+
+#: gate ``type`` in a template → (module of cytokit.gating, class)
+GATE_TYPES: dict[str, tuple[str, str]] = {
+    "rectangle": ("gates", "RectangleGate"),
+    "range": ("gates", "RangeGate"),
+    "polygon": ("gates", "PolygonGate"),
+    "ellipse": ("gates", "EllipseGate"),
+    "boolean": ("gates", "BooleanGate"),
+    "density_valley": ("fitted", "DensityValleyGate"),
+    "quantile": ("fitted", "QuantileGate"),
+    "tail": ("fitted", "TailGate"),
+    "cluster": ("fitted", "ClusterGate"),
+    "singlet": ("fitted", "SingletGate"),
+    "control_threshold": ("fitted", "ControlThresholdGate"),
+}
+#: gate parameters whose values are channel roles
+ROLE_KEYS = ("dim", "dims", "area", "height")
+TRANSFORM_KINDS = ("linear", "log", "logicle", "asinh", "hyperlog")
+FLUOROCHROMES = {
+    "fitc", "pe", "apc", "percp", "percpcy55", "pecy7", "apccy7", "bv421", "bv510", "bv605", "bv650", "bv711",
+    "bv785", "pb", "pacificblue", "af488", "af647", "af700", "alexa488", "alexa647", "alexa700", "pecy5",
+    "pecf594", "petexasred", "ecd", "buv395", "buv737", "a", "h", "w",
+}
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["channels", "populations"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "channels": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "marker": {"type": "string"},
+                    "pnn": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                    "optional": {"type": "boolean"},
+                },
+                "anyOf": [{"required": ["marker"]}, {"required": ["pnn"]}],
+            },
+        },
+        "compensation": {"type": "string"},
+        "transforms": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["kind"],
+                "properties": {"kind": {"enum": list(TRANSFORM_KINDS)}},
+            },
+        },
+        "populations": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["name", "parent", "gate"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "pattern": "^[^/]+$"},
+                    "parent": {"type": "string"},
+                    "optional": {"type": "boolean"},
+                    "gate": {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {"type": {"enum": sorted(GATE_TYPES)}},
+                    },
+                },
+            },
+        },
+        "markers": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "channel", "population"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string"},
+                    "channel": {"type": "string"},
+                    "population": {"type": "string"},
+                    "positivity": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "method": {"enum": ["control_quantile", "none"]},
+                            "quantile": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+# ----------------------------------------------------------------------------- YAML with line numbers
+
+
+def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML, returning the data and the line (1-based) of every key path."""
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark else ""
+        raise TemplateError(f"{source}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    lines: dict[tuple, int] = {}
+
+    def walk(n, path: tuple):
+        lines[path] = n.start_mark.line + 1
+        if isinstance(n, yaml.MappingNode):
+            for key, value in n.value:
+                walk(value, path + (key.value,))
+                lines[path + (key.value,)] = key.start_mark.line + 1
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                walk(item, path + (i,))
+
+    if node is not None:
+        walk(node, ())
+    return yaml.safe_load(text), lines
+
+
+# ----------------------------------------------------------------------------- the template
+
+
+@dataclass(frozen=True)
+class Role:
+    """A channel role: how to find one channel in each file."""
+
+    name: str
+    marker: str | None = None
+    pnn: tuple[str, ...] = ()
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Population:
+    """One population of the tree: its gate is given as a template mapping."""
+
+    name: str
+    parent: str  # "root" or a population name
+    gate: dict
+    optional: bool = False
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A marker to quantify on a population, with how positivity is decided."""
+
+    name: str
+    channel: str  # role
+    population: str  # population name
+    method: str = "control_quantile"
+    quantile: float = 0.99
+
+
+@dataclass
+class Template:
+    """A parsed, validated gating template (build it with :func:`load_template`)."""
+
+    roles: dict[str, Role]
+    populations: list[Population]
+    markers: list[Marker] = field(default_factory=list)
+    compensation: str = "file"
+    transforms: dict[str, dict] = field(default_factory=dict)
+    name: str = ""
+    source: str = "<template>"
+    sha256: str = ""
+
+    # ------------------------------------------------------------------ structure
+
+    def path_of(self, name: str) -> str:
+        """Full path of a population (``Lymphocytes/Singlets/Viable/CD19+``)."""
+        by_name = {p.name: p for p in self.populations}
+        parts = []
+        while name != "root":
+            parts.append(name)
+            name = by_name[name].parent
+        return "/".join(reversed(parts))
+
+    @property
+    def paths(self) -> list[str]:
+        """Population paths in template order (parents before children)."""
+        return [self.path_of(p.name) for p in self.populations]
+
+    # ------------------------------------------------------------------ channels
+
+    def resolve_channels(self, sample: Sample, *, reference: dict[str, str] | None = None) -> dict[str, str]:
+        """Map every role to a ``$PnN`` of ``sample``.
+
+        ``reference`` is the stained tube's resolution: a role whose marker is not in
+        this sample's ``$PnS`` (an isotype tube) takes the reference's detector.
+        Optional roles that cannot be found are left out.
+
+        Raises
+        ------
+        ChannelNotFoundError
+            A required role cannot be found; the message lists the file's channels.
+        """
+        names = list(sample.channels.pnn)
+        resolved: dict[str, str] = {}
+        for role in self.roles.values():
+            found = _find_channel(role, sample)
+            if found is None and reference and reference.get(role.name) in names:
+                found = reference[role.name]
+            if found is not None:
+                resolved[role.name] = found
+            elif not role.optional:
+                wanted = f"marker {role.marker!r} in $PnS" if role.marker else f"one of $PnN {list(role.pnn)}"
+                where = sample.path or "the sample"
+                raise ChannelNotFoundError(
+                    f"{where}: template {self.source} role {role.name!r} needs {wanted}; the file has "
+                    + ", ".join(f"{n} ({s})" if s else n for n, s in zip(sample.channels.pnn, sample.channels.pns))
+                )
+        return resolved
+
+    # ------------------------------------------------------------------ applying
+
+    def apply(
+        self,
+        sample: Sample,
+        *,
+        control: "GatingResult | None" = None,
+        is_control: bool = False,
+        channels: dict[str, str] | None = None,
+    ) -> "GatingResult":
+        """Compensate, transform and gate ``sample``.
+
+        Parameters
+        ----------
+        sample
+            The sample to gate.
+        control
+            The matched control tube's result: ``control_threshold`` gates are fitted
+            on its population (the gate's parent) and applied here.
+        is_control
+            ``sample`` is itself the control tube: ``control_threshold`` gates are
+            fitted on its own population.
+        channels
+            A role → ``$PnN`` resolution to use (default: :meth:`resolve_channels`).
+        """
+        from ..compensation import compensate
+
+        if channels is None:
+            reference = control.channels if control is not None else None
+            channels = self.resolve_channels(sample, reference=reference)
+        events = sample.events
+        spillover, comp_source = self._spillover(sample)
+        if spillover is not None:
+            events = compensate(events, spillover)
+        scale = events
+        transforms = self._transforms(sample, channels)
+        gating = scale.copy() if transforms else scale
+        for pnn, xf in transforms.items():
+            gating[pnn] = xf.apply(scale[pnn].to_numpy())
+
+        result = GatingResult(
+            sample=sample, template=self, channels=channels, scale=scale, events=gating,
+            transforms=transforms, compensation=comp_source, spillover=spillover,
+        )
+        n = len(gating)
+        for pop in self.populations:
+            path = self.path_of(pop.name)
+            parent_path = self.path_of(pop.parent) if pop.parent != "root" else ""
+            parent_mask = result.membership[parent_path] if parent_path else np.ones(n, dtype=bool)
+            result.parents[path] = parent_path or "root"
+            missing = [r for r in _gate_roles(pop.gate) if r not in channels]
+            if missing:
+                if not pop.optional:
+                    raise ChannelNotFoundError(f"{sample.path}: population {pop.name!r} needs role(s) {missing}")
+                result.membership[path] = parent_mask.copy()
+                result.flags[path] = f"skipped: the file has no channel for role(s) {', '.join(missing)}"
+                continue
+            gate = self._build_gate(pop, channels)
+            result.gates[path] = gate
+            if hasattr(gate, "fit"):
+                fit_events = gating[parent_mask]
+                if type(gate).__name__ == "ControlThresholdGate" and not is_control:
+                    if control is None or parent_path not in control.membership and parent_path:
+                        gate.fit(gating.iloc[:0])
+                        gate.failed_ = "needs the matched control tube, and none was given"
+                    else:
+                        ctrl_mask = control.membership[parent_path] if parent_path else slice(None)
+                        gate.fit(control.events[ctrl_mask])
+                else:
+                    gate.fit(fit_events)
+                if gate.failed_:
+                    result.flags[path] = f"gate failed: {gate.failed_}"
+            if type(gate).__name__ == "BooleanGate":
+                inside = gate.contains(pd.DataFrame({p.split("/")[-1]: m for p, m in result.membership.items()}))
+            else:
+                inside = gate.contains(gating)
+            result.membership[path] = parent_mask & inside
+        return result
+
+    def _spillover(self, sample: Sample) -> tuple[pd.DataFrame | None, str]:
+        mode = self.compensation
+        if mode == "none":
+            return None, "none"
+        if mode == "file":
+            if sample.spillover is None:
+                return None, "none (the file has no spillover matrix)"
+            return sample.spillover, "file"
+        from ..compensation import read_spillover_csv
+
+        path = Path(mode)
+        if not path.is_absolute() and self.source not in ("<template>", ""):
+            path = Path(self.source).parent / path
+        return read_spillover_csv(path), str(path)
+
+    def _transforms(self, sample: Sample, channels: dict[str, str]) -> dict:
+        from ..transforms import make_transform
+
+        out = {}
+        specs: dict[str, tuple[str, dict]] = {}
+        info = sample.channels.set_index("pnn")
+        for role, pnn in channels.items():
+            spec = self.transforms.get(role, self.transforms.get("default"))
+            if not spec:
+                continue
+            if pnn in specs and specs[pnn][1] != spec:
+                raise TemplateError(
+                    f"{self.source}: roles {specs[pnn][0]!r} and {role!r} are both channel {pnn} in "
+                    f"{sample.path} but have different transforms; give them the same one"
+                )
+            specs[pnn] = (role, spec)
+            params = {k: v for k, v in spec.items() if k != "kind"}
+            if params.get("t") == "auto":
+                decades = float(info.at[pnn, "decades"]) if pnn in info.index else 0.0
+                top = float(info.at[pnn, "range"]) if pnn in info.index else 0.0
+                if decades > 0:
+                    offset = float(info.at[pnn, "offset"]) or 1.0
+                    top = 10.0 ** decades * offset
+                params["t"] = top if top > 1 else 262144.0
+            out[pnn] = make_transform(spec["kind"], **params)
+        return out
+
+    def _build_gate(self, pop: Population, channels: dict[str, str]):
+        spec = dict(pop.gate)
+        module, cls_name = GATE_TYPES[spec.pop("type")]
+        cls = getattr(importlib.import_module(f"cytokit.gating.{module}"), cls_name)
+        for key in ROLE_KEYS:
+            if key in spec:
+                value = spec[key]
+                spec[key] = [channels[v] for v in value] if isinstance(value, list) else channels[value]
+        if "bounds" in spec:  # rectangle: {role: [min, max]}
+            spec["bounds"] = {channels[r]: tuple(b) for r, b in spec["bounds"].items()}
+        if "search_range" in spec and spec["search_range"] is not None:
+            spec["search_range"] = tuple(spec["search_range"])
+        try:
+            return cls(**spec)
+        except (TypeError, ValueError) as exc:
+            raise TemplateError(
+                f"{self.source}, line {pop.line}: gate of population {pop.name!r}: {exc}"
+            ) from None
+
+
+def _gate_roles(gate: dict) -> list[str]:
+    roles = []
+    for key in ROLE_KEYS:
+        value = gate.get(key)
+        if isinstance(value, str):
+            roles.append(value)
+        elif isinstance(value, list):
+            roles.extend(value)
+    roles.extend(gate.get("bounds", {}) or {})
+    return roles
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower().replace("α", "a"))
+
+
+def _matches_marker(pns: str, marker: str) -> bool:
+    """``$PnS`` names the marker: "CD19", "cd19 FITC", "CD19-FITC", "TNF-α APC" for "TNFa"."""
+    want = _normal(marker)
+    if not pns or not want:
+        return False
+    if _normal(pns) == want:
+        return True
+    tokens = [t for t in re.split(r"[\s_/,;:()]+", pns) if t]
+    for i, token in enumerate(tokens):
+        if _normal(token) == want:
+            return True
+        # "CD19-FITC": a marker joined to a fluorochrome by a hyphen
+        head, _, tail = token.partition("-")
+        if _normal(head) == want and _normal(tail) in FLUOROCHROMES:
+            return True
+        # "TNF-a APC": hyphenated marker names
+        if _normal(token) + "".join(_normal(t) for t in tokens[i + 1 : i + 1]) == want:
+            return True
+    return False
+
+
+def _find_channel(role: Role, sample: Sample) -> str | None:
+    pairs = list(zip(sample.channels.pnn, sample.channels.pns))
+    if role.marker:
+        hits = [pnn for pnn, pns in pairs if _matches_marker(pns, role.marker)]
+        if not hits:
+            hits = [pnn for pnn, _ in pairs if _normal(pnn) == _normal(role.marker)]
+        if len(hits) > 1:
+            raise ChannelNotFoundError(
+                f"{sample.path}: marker {role.marker!r} (role {role.name!r}) matches several channels: {hits}"
+            )
+        if hits:
+            return hits[0]
+    names = {pnn.lower(): pnn for pnn, _ in pairs}
+    for candidate in role.pnn:
+        if candidate.lower() in names:
+            return names[candidate.lower()]
+    return None
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass
+class GatingResult:
+    """One sample gated by a template.
+
+    ``membership`` maps each population path to a boolean mask over events;
+    ``events`` are compensated and transformed (the gating scale), ``scale`` are
+    compensated scale values (for MFIs); ``gates`` holds each population's gate as
+    fitted for this sample, ``flags`` why a population was skipped or failed.
+    """
+
+    sample: Sample
+    template: Template
+    channels: dict[str, str]
+    scale: pd.DataFrame
+    events: pd.DataFrame
+    transforms: dict = field(default_factory=dict)
+    compensation: str = "none"
+    spillover: pd.DataFrame | None = None
+    membership: dict[str, np.ndarray] = field(default_factory=dict)
+    parents: dict[str, str] = field(default_factory=dict)
+    gates: dict[str, Any] = field(default_factory=dict)
+    flags: dict[str, str] = field(default_factory=dict)
+
+    def counts(self) -> pd.DataFrame:
+        """Per population: ``population, parent, count, pct_parent, pct_total, flag``."""
+        total = len(self.events)
+        rows = []
+        for path, mask in self.membership.items():
+            parent = self.parents[path]
+            count = int(mask.sum())
+            parent_count = total if parent == "root" else int(self.membership[parent].sum())
+            rows.append({
+                "population": path,
+                "parent": parent,
+                "count": count,
+                "pct_parent": 100.0 * count / parent_count if parent_count else float("nan"),
+                "pct_total": 100.0 * count / total if total else float("nan"),
+                "flag": self.flags.get(path, ""),
+            })
+        return pd.DataFrame(rows, columns=["population", "parent", "count", "pct_parent", "pct_total", "flag"])
+
+    def fitted(self) -> dict[str, dict]:
+        """Each fitted gate's learned values (attributes ending in ``_``), by population path."""
+        out = {}
+        for path, gate in self.gates.items():
+            learned = {k: _plain(v) for k, v in vars(gate).items() if k.endswith("_") and not k.startswith("_")}
+            if learned:
+                out[path] = learned
+        return out
+
+
+def _plain(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return value
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_template(path: str | Path) -> Template:
+    """Read and validate a gating template.
+
+    Accepts cytokit YAML templates, Gating-ML 2.0 XML files and FlowJo ``.wsp``
+    workspaces (static gates, through FlowKit) and openCyto gatingTemplate CSVs.
+
+    Raises
+    ------
+    TemplateError
+        The file is missing or invalid; the message names the file, the line and the key.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TemplateError(f"{path}: cannot read template ({exc.strerror or exc})") from None
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        from .opencyto import template_from_opencyto
+
+        return template_from_opencyto(path)
+    return parse_template(text, source=str(path))
+
+
+def parse_template(text: str, *, source: str = "<template>") -> Template:
+    """Parse and validate a YAML template given as text (see :func:`load_template`)."""
+    import jsonschema
+
+    data, lines = _load_yaml(text, source)
+    if not isinstance(data, dict):
+        raise TemplateError(f"{source}: a template is a YAML mapping with 'channels' and 'populations'")
+    validator = jsonschema.Draft7Validator(SCHEMA)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = min(errors, key=lambda e: len(e.absolute_path))
+        path = tuple(error.absolute_path)
+        line = lines.get(path, lines.get(path[:-1], 1))
+        key = "/".join(str(p) for p in path) or "(top level)"
+        raise TemplateError(f"{source}, line {line}, key {key}: {_explain(error)}")
+
+    roles = {
+        name: Role(name, spec.get("marker"), tuple(spec.get("pnn", ())), bool(spec.get("optional", False)))
+        for name, spec in data["channels"].items()
+    }
+    populations = []
+    seen = {"root"}
+    for i, spec in enumerate(data["populations"]):
+        line = lines.get(("populations", i), 0)
+        where = f"{source}, line {line}, population {spec['name']!r}"
+        if spec["name"] in seen:
+            raise TemplateError(f"{where}: the name is used twice (or is 'root')")
+        if spec["parent"] not in seen:
+            raise TemplateError(f"{where}: parent {spec['parent']!r} is not defined above it")
+        for role in _gate_roles(spec["gate"]):
+            if role not in roles:
+                raise TemplateError(f"{where}: gate uses role {role!r}, not defined under 'channels' "
+                                    f"(roles: {', '.join(roles)})")
+        if spec["gate"]["type"] == "boolean":
+            for operand in spec["gate"].get("operands", []):
+                if operand not in seen:
+                    raise TemplateError(f"{where}: boolean operand {operand!r} is not a population above it")
+        seen.add(spec["name"])
+        populations.append(Population(spec["name"], spec["parent"], dict(spec["gate"]),
+                                      bool(spec.get("optional", False)), line))
+    markers = []
+    for i, spec in enumerate(data.get("markers", []) or []):
+        line = lines.get(("markers", i), 0)
+        if spec["channel"] not in roles:
+            raise TemplateError(f"{source}, line {line}, marker {spec['name']!r}: channel role "
+                                f"{spec['channel']!r} is not defined under 'channels'")
+        if spec["population"] not in seen:
+            raise TemplateError(f"{source}, line {line}, marker {spec['name']!r}: population "
+                                f"{spec['population']!r} is not defined")
+        positivity = spec.get("positivity", {}) or {}
+        markers.append(Marker(spec["name"], spec["channel"], spec["population"],
+                              positivity.get("method", "control_quantile"), positivity.get("quantile", 0.99)))
+    for role, spec in (data.get("transforms") or {}).items():
+        if role != "default" and role not in roles:
+            raise TemplateError(f"{source}, line {lines.get(('transforms', role), 0)}: transform for "
+                                f"unknown role {role!r}")
+    canonical = json.dumps(data, sort_keys=True, default=str).encode()
+    template = Template(
+        roles=roles,
+        populations=populations,
+        markers=markers,
+        compensation=str(data.get("compensation", "file")),
+        transforms=dict(data.get("transforms") or {}),
+        name=str(data.get("name", Path(source).stem)),
+        source=source,
+        sha256=hashlib.sha256(canonical).hexdigest(),
+    )
+    # Build every gate once against a dummy resolution so parameter errors surface now.
+    dummy = {r: r for r in roles}
+    for pop in populations:
+        template._build_gate(pop, dummy)
+    return template
+
+
+def _explain(error) -> str:
+    if error.validator == "enum":
+        return f"{error.instance!r} is not allowed; choose one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "additionalProperties":
+        allowed = ", ".join(error.schema.get("properties", {}))
+        return f"{error.message}; allowed keys: {allowed}"
+    if error.validator == "required":
+        return error.message
+    return error.message

@@ -1,0 +1,116 @@
+"""Per-sample figures: population counts and marker statistics against the isotype control.
+
+Marker statistics are computed on compensated *scale* values (the units of the
+file); positivity thresholds are quantiles, which are the same on any monotone
+transform, so the threshold is reported in scale units too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+MARKER_COLUMNS = [
+    "file", "patient", "timepoint", "stain", "population", "marker", "channel", "n_events",
+    "median", "gmean", "mean", "rcv", "pct_pos", "threshold", "threshold_source",
+    "isotype_pct_pos", "isotype_median", "rmfi", "flag",
+]
+
+
+def summarise(values) -> dict[str, float]:
+    """``n_events, median, gmean, mean, rcv`` of one population's values in one channel.
+
+    ``gmean`` is the geometric mean of the positive values (as FlowJo, which cannot
+    take the log of compensated values ≤ 0); ``rcv`` is FlowJo's robust CV,
+    ``100 × ½ (P84.13 − P15.87) / median``.
+
+    Examples
+    --------
+    >>> summarise([1.0, 10.0, 100.0])["gmean"]
+    10.0
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    n = len(values)
+    if n == 0:
+        return {"n_events": 0, "median": np.nan, "gmean": np.nan, "mean": np.nan, "rcv": np.nan}
+    median = float(np.median(values))
+    positive = values[values > 0]
+    gmean = float(np.exp(np.mean(np.log(positive)))) if len(positive) else np.nan
+    low, high = np.percentile(values, [15.87, 84.13])
+    rcv = float(100 * 0.5 * (high - low) / median) if median else np.nan
+    return {"n_events": n, "median": median, "gmean": round(gmean, 12), "mean": float(values.mean()), "rcv": rcv}
+
+
+def pct_above(values, threshold: float) -> float:
+    """Percentage of finite ``values`` strictly above ``threshold`` (NaN when empty)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not len(values) or not np.isfinite(threshold):
+        return float("nan")
+    return float(100.0 * np.mean(values > threshold))
+
+
+def control_threshold(values, quantile: float) -> float:
+    """The ``quantile`` of the control's values (NaN when there are none)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(np.quantile(values, quantile)) if len(values) else float("nan")
+
+
+def marker_values(result, population_path: str, role: str, *, scale: bool = True) -> np.ndarray:
+    """Values of one role's channel on one population of a :class:`GatingResult`."""
+    channel = result.channels.get(role)
+    mask = result.membership.get(population_path)
+    if channel is None or mask is None:
+        return np.empty(0)
+    frame = result.scale if scale else result.events
+    return frame[channel].to_numpy()[mask]
+
+
+def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None) -> list[dict]:
+    """Marker rows (see ``docs/outputs.md``) for a stained tube, or for an isotype tube itself.
+
+    ``stained`` is the tube's :class:`GatingResult`; ``isotype`` its matched control's
+    (``None`` when the tube *is* the control: its threshold is its own quantile).
+    """
+    rows = []
+    template = stained.template
+    for marker in template.markers:
+        path = template.path_of(marker.population)
+        values = marker_values(stained, path, marker.channel)
+        row = {**meta, "population": path, "marker": marker.name,
+               "channel": stained.channels.get(marker.channel, ""), **summarise(values)}
+        control = isotype if isotype is not None else stained
+        control_values = marker_values(control, path, marker.channel)
+        flags = [f for f in (stained.flags.get(path), control.flags.get(path)) if f]
+        if marker.method == "none":
+            threshold, source = np.nan, "none"
+        else:
+            threshold = control_threshold(control_values, marker.quantile)
+            name = (isotype_meta or meta).get("file", "")
+            source = f"{marker.quantile:g} quantile of {'isotype ' if isotype is not None else 'own '}{name}"
+            if not len(control_values):
+                flags.append("no control events in the population")
+        iso_summary = summarise(control_values)
+        row.update({
+            "pct_pos": pct_above(values, threshold),
+            "threshold": threshold,
+            "threshold_source": source,
+            "isotype_pct_pos": pct_above(control_values, threshold),
+            "isotype_median": iso_summary["median"],
+            "rmfi": row["median"] / iso_summary["median"] if iso_summary["median"] else np.nan,
+            "flag": "; ".join(dict.fromkeys(flags)),
+        })
+        rows.append(row)
+    return rows
+
+
+def population_rows(result, meta: dict) -> list[dict]:
+    """Population rows (``file, population, parent, count, pct_parent, pct_total, flag``)."""
+    table = result.counts()
+    return [{"file": meta["file"], **r} for r in table.to_dict("records")]
+
+
+def empty_markers() -> pd.DataFrame:
+    return pd.DataFrame(columns=MARKER_COLUMNS)
