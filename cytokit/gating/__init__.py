@@ -31,6 +31,7 @@ _EXPORTS = {
     "GateDimension": "gatingml",
     "GateNode": "gatingml",
     "GateSet": "gatingml",
+    "gatingml_id": "gatingml",
     "read_gatingml": "gatingml",
     "write_gatingml": "gatingml",
     "apply_gatingml": "gatingml",
