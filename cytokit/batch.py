@@ -36,10 +36,12 @@ def template_sha256(path: str | Path) -> str:
     return load_template(path).sha256
 
 
-def group_key(group: list[dict], template_hash: str) -> str:
+def group_key(group: tuple[list[dict], str | None], template_hash: str) -> str:
     """Cache key: the group's files (name, role and content) + the template + cytokit's version."""
-    files = sorted((r["file"], r["stain"], r["timepoint"], r["patient"], file_sha256(r["path"])) for r in group)
-    text = json.dumps({"files": files, "template": template_hash, "version": __version__})
+    rows, reference = group
+    files = sorted((r["file"], r["stain"], r["timepoint"], r["patient"], file_sha256(r["path"])) for r in rows)
+    ref = file_sha256(reference) if reference else None
+    text = json.dumps({"files": files, "reference": ref, "template": template_hash, "version": __version__})
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -60,10 +62,11 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
     return path
 
 
-def _analyse(group: list[dict], template_path: str) -> dict:
+def _analyse(group: tuple[list[dict], str | None], template_path: str) -> dict:
     from .experiment import analyse_group
 
-    return analyse_group(group, template_path)
+    rows, reference = group
+    return analyse_group(rows, template_path, reference_path=reference)
 
 
 class _Cache:
@@ -71,7 +74,7 @@ class _Cache:
         self.folder = Path(folder) if folder is not None else None
         self.template_hash = template_sha256(template_path) if folder is not None else ""
 
-    def key(self, group: list[dict]) -> str | None:
+    def key(self, group: tuple[list[dict], str | None]) -> str | None:
         if self.folder is None:
             return None
         try:
@@ -124,14 +127,14 @@ class StrictFailure(CytokitError):
     """``--strict``: a file failed and the run stopped."""
 
 
-def run_groups(groups: list[list[dict]], template_path: str, *, workers: int = 1, dask: str | None = None,
+def run_groups(groups: list[tuple[list[dict], str | None]], template_path: str, *, workers: int = 1, dask: str | None = None,
                cache_dir: str | Path | None = None, progress: bool = False, strict: bool = False) -> list[dict]:
     """Analyse tube groups, reusing cached results; returns one result dict per group, in order."""
     cache = _Cache(cache_dir, template_path)
     keys = [cache.key(g) for g in groups]
     parts: list[dict | None] = [cache.get(k) for k in keys]
     todo = [i for i, p in enumerate(parts) if p is None]
-    advance, stop = _progress(sum(len(g) for g in groups), progress)
+    advance, stop = _progress(sum(len(rows) for rows, _ in groups), progress)
     try:
         for i, part in enumerate(parts):
             if part is not None:
@@ -148,7 +151,7 @@ def run_groups(groups: list[list[dict]], template_path: str, *, workers: int = 1
     return parts  # type: ignore[return-value]
 
 
-def _execute(groups: list[list[dict]], index: list[int], template_path: str, *, workers: int,
+def _execute(groups: list[tuple[list[dict], str | None]], index: list[int], template_path: str, *, workers: int,
              dask: str | None) -> Iterator[tuple[int, dict]]:
     if not groups:
         return
@@ -184,3 +187,49 @@ def _execute_dask(groups, index, template_path, address: str):
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def write_outputs(results, out: str | Path, *, run_info: dict, plots: bool = True) -> dict[str, Path]:
+    """Write every table as CSV and Parquet, ``run.json``, and (with ``plots``) ``plots/`` and
+    ``report.html`` into ``out``; each file atomically."""
+    import io
+
+    out = Path(out)
+    written: dict[str, Path] = {}
+    for name in results.TABLES:
+        table = getattr(results, name)
+        written[f"{name}.csv"] = write_atomic(out / f"{name}.csv", table.to_csv(index=False))
+        buffer = io.BytesIO()
+        table.to_parquet(buffer, index=False)
+        written[f"{name}.parquet"] = write_atomic(out / f"{name}.parquet", buffer.getvalue())
+    if plots:
+        from .plots import save_figures
+        from .report import write_report
+
+        save_figures(results, out / "plots")
+        written["report.html"] = write_report(results, out / "report.html")
+    written["run.json"] = write_atomic(out / "run.json", json.dumps(run_info, indent=2, default=str))
+    return written
+
+
+def run_info(*, template_path: str, command: list[str], samples_source: str, timings: dict) -> dict:
+    """Provenance of a run: versions, the template's hash, the command line, the sheet, timings."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in ("numpy", "pandas", "scipy", "scikit-learn", "matplotlib", "flowkit", "flowio", "flowutils",
+                    "pyarrow", "jinja2", "dask", "distributed"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
+    source = Path(samples_source)
+    return {
+        "cytokit": __version__,
+        "dependencies": versions,
+        "template": {"path": template_path, "sha256": template_sha256(template_path)},
+        "command": command,
+        "samples": {"source": samples_source,
+                    "sha256": file_sha256(source) if source.is_file() else None},
+        "timings_seconds": timings,
+    }

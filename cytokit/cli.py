@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from . import __version__
@@ -86,6 +88,81 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    import time
+
+    from .batch import StrictFailure, run_info, write_outputs
+    from .errors import CytokitError, MetadataError, TemplateError
+    from .experiment import Experiment
+
+    started = time.perf_counter()
+    try:
+        experiment = Experiment.from_folder(
+            args.fcs_dir, template=args.template, samples=args.samples, pattern=args.pattern,
+            baseline=args.baseline, followup=args.followup,
+        )
+    except (TemplateError, MetadataError) as exc:
+        print(f"cytokit run: error: {exc}", file=sys.stderr)
+        return 2
+    prepared = time.perf_counter()
+    try:
+        results = experiment.run(workers=args.workers, dask=args.dask, cache_dir=Path(args.out) / ".cache",
+                                 progress=not args.quiet, strict=args.strict)
+    except StrictFailure as exc:
+        print(f"cytokit run: {exc}", file=sys.stderr)
+        return 1
+    except CytokitError as exc:
+        print(f"cytokit run: error: {exc}", file=sys.stderr)
+        return 2
+    analysed = time.perf_counter()
+    source = args.samples or (args.pattern and f"pattern {args.pattern}") or str(Path(args.fcs_dir) / "samples.csv")
+    info = run_info(template_path=experiment.template_path, command=sys.argv, samples_source=str(source),
+                    timings={"prepare": prepared - started, "analyse": analysed - prepared})
+    written = write_outputs(results, args.out, run_info=info, plots=not args.no_plots)
+    failed = results.samples[results.samples["status"] == "error"]
+    unpaired = results.samples[results.samples["status"] == "unpaired"]
+    if not args.quiet:
+        print(f"{len(results.samples)} files: {len(results.samples) - len(failed)} analysed, "
+              f"{len(failed)} failed, {len(unpaired)} unpaired; "
+              f"{results.paired['patient'].nunique() if len(results.paired) else 0} paired patients")
+        for row in failed.itertuples():
+            print(f"  failed: {row.file}: {row.error}", file=sys.stderr)
+        for row in unpaired.itertuples():
+            print(f"  unpaired: {row.file}: {row.error}", file=sys.stderr)
+        print(f"results in {args.out}" + (f"; report: {written['report.html']}" if "report.html" in written else ""))
+    return 1 if len(failed) else 0
+
+
+def _gate(args: argparse.Namespace) -> int:
+    import warnings
+
+    from .errors import CytokitError
+    from .fcs import FCSWarning, read_fcs
+    from .gating.template import load_template
+
+    try:
+        template = load_template(args.template)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FCSWarning)
+            sample = read_fcs(args.file)
+            control = read_fcs(args.control) if args.control else None
+        channels = template.resolve_channels(sample)
+        control_result = None
+        if control is not None:
+            control_result = template.apply(
+                control, is_control=True, channels=template.resolve_channels(control, reference=channels))
+        result = template.apply(sample, control=control_result, channels=channels,
+                                is_control=control is None)
+        print(result.counts().to_string(index=False))
+        if args.export_gatingml:
+            path = result.to_gateset().write(args.export_gatingml)
+            print(f"gates as fitted for {args.file} written to {path}")
+    except CytokitError as exc:
+        print(f"cytokit gate: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cytokit", description="Flow cytometry marker analysis.")
     parser.add_argument("--version", action="version", version=f"cytokit {__version__}")
@@ -96,6 +173,29 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--dataset", type=int, default=0, help="data set along $NEXTDATA (default 0)")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     inspect.set_defaults(func=_inspect)
+
+    run = commands.add_parser("run", help="analyse a folder of FCS files: gate, quantify, pair, summarise")
+    run.add_argument("fcs_dir", metavar="FCS_DIR")
+    run.add_argument("--template", required=True, help="gating template (YAML, Gating-ML, .wsp, openCyto CSV)")
+    meta = run.add_mutually_exclusive_group()
+    meta.add_argument("--samples", metavar="SHEET.csv", help="sample sheet: file,patient,timepoint,stain")
+    meta.add_argument("--pattern", help="file-name pattern, e.g. '{patient}_{timepoint}_{stain}.fcs'")
+    run.add_argument("--baseline", default="C2D1", help="baseline timepoint label (default C2D1)")
+    run.add_argument("--followup", default="C2D8", help="follow-up timepoint label (default C2D8)")
+    run.add_argument("--out", required=True, help="output folder")
+    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
+    run.add_argument("--dask", metavar="ADDRESS", help="dask.distributed scheduler address, or 'local'")
+    run.add_argument("--strict", action="store_true", help="stop at the first failed file")
+    run.add_argument("--no-plots", action="store_true", help="skip plots/ and report.html")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    run.set_defaults(func=_run)
+
+    gate = commands.add_parser("gate", help="gate one file with a template; export the fitted gates")
+    gate.add_argument("file", metavar="FILE")
+    gate.add_argument("--template", required=True)
+    gate.add_argument("--control", metavar="ISO_FILE", help="the matched isotype tube")
+    gate.add_argument("--export-gatingml", metavar="OUT.xml", help="write the gates as fitted as Gating-ML 2.0")
+    gate.set_defaults(func=_gate)
 
     simulate = commands.add_parser("simulate", help="write a synthetic CLL cohort with ground truth")
     simulate.add_argument("out_dir", metavar="OUT_DIR")

@@ -35,12 +35,15 @@ PLOT_EVENTS = 5000
 # ----------------------------------------------------------------------------- one tube group
 
 
-def analyse_group(rows: list[dict], template_path: str, *, min_events: int = 500) -> dict:
+def analyse_group(rows: list[dict], template_path: str, *, reference_path: str | None = None,
+                  min_events: int = 500) -> dict:
     """Gate and quantify one patient × timepoint (isotype + stained tubes).
 
     A pure function of its inputs (paths, not bytes), so it runs the same in a
     worker process or on a Dask worker. Errors of one file are caught and reported
     in its ``samples`` row; they never stop the group's other files.
+    ``reference_path``: a stained tube of the same patient (or study) whose detectors
+    an isotype tube borrows when its own stained tube is missing or unreadable.
     """
     from .fcs import FCSWarning, read_fcs
     from .gating.template import load_template
@@ -73,6 +76,14 @@ def analyse_group(rows: list[dict], template_path: str, *, min_events: int = 500
             break
         except CytokitError as exc:
             fail(name, exc)
+    if reference is None and iso and reference_path:
+        # No usable stained tube here: the detectors are those of another stained tube of the study.
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FCSWarning)
+                reference = template.resolve_channels(read_fcs(reference_path))
+        except CytokitError:
+            reference = None
     control = None
     for name in iso:
         try:
@@ -96,7 +107,7 @@ def analyse_group(rows: list[dict], template_path: str, *, min_events: int = 500
     for name, result in results.items():
         out["populations"].extend(population_rows(result, meta[name]))
         is_iso = name in iso
-        rows_m = quantify(result, None if is_iso else control, meta=meta[name],
+        rows_m = quantify(result, None if is_iso else control, meta=meta[name], is_control=is_iso,
                           isotype_meta=meta.get(iso_name) if iso_name else None)
         out["markers"].extend(rows_m)
         quality[name] = quality_flags(samples[name], result, population=quantified, min_events=min_events)
@@ -307,11 +318,18 @@ class Experiment:
             table = metadata.samples_from_pattern(folder, metadata.DEFAULT_PATTERN)
         return cls(table, template, baseline=baseline, followup=followup, folder=folder)
 
-    def groups(self) -> list[list[dict]]:
-        """The tube groups to analyse (patient × timepoint), files with errors left out."""
+    def groups(self) -> list[tuple[list[dict], str | None]]:
+        """The tube groups to analyse (patient × timepoint), files with errors left out, each with
+        a reference stained tube (same patient first) for isotypes whose own stained tube is gone."""
         usable = self.samples[self.samples["status"] != "error"]
-        return [g[["file", "patient", "timepoint", "stain", "path"]].to_dict("records")
-                for _, g in usable.groupby(["patient", "timepoint"], sort=True)]
+        stained = usable[usable["stain"].str.lower() != metadata.ISOTYPE]
+        anywhere = stained["path"].iloc[0] if len(stained) else None
+        out = []
+        for (patient, _), g in usable.groupby(["patient", "timepoint"], sort=True):
+            same = stained.loc[(stained["patient"] == patient) & ~stained["file"].isin(g["file"]), "path"]
+            rows = g[["file", "patient", "timepoint", "stain", "path"]].to_dict("records")
+            out.append((rows, same.iloc[0] if len(same) else anywhere))
+        return out
 
     def run(self, *, workers: int = 1, dask: str | None = None, cache_dir: str | Path | None = None,
             progress: bool = False, strict: bool = False) -> Results:

@@ -68,11 +68,13 @@ def marker_values(result, population_path: str, role: str, *, scale: bool = True
     return frame[channel].to_numpy()[mask]
 
 
-def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None) -> list[dict]:
+def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
+             is_control: bool = False) -> list[dict]:
     """Marker rows (see ``docs/outputs.md``) for a stained tube, or for an isotype tube itself.
 
-    ``stained`` is the tube's :class:`GatingResult`; ``isotype`` its matched control's
-    (``None`` when the tube *is* the control: its threshold is its own quantile).
+    ``stained`` is the tube's :class:`GatingResult`; ``isotype`` its matched control's.
+    With ``is_control`` the tube is the control and its threshold is its own quantile;
+    a stained tube without a control gets no threshold (NaN, flagged).
     """
     rows = []
     template = stained.template
@@ -81,15 +83,18 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None) 
         values = marker_values(stained, path, marker.channel)
         row = {**meta, "population": path, "marker": marker.name,
                "channel": stained.channels.get(marker.channel, ""), **summarise(values)}
-        control = isotype if isotype is not None else stained
-        control_values = marker_values(control, path, marker.channel)
-        flags = [f for f in (stained.flags.get(path), control.flags.get(path)) if f]
-        if marker.method == "none":
+        control = stained if is_control else isotype
+        control_values = marker_values(control, path, marker.channel) if control is not None else np.empty(0)
+        flags = [f for f in (stained.flags.get(path), control.flags.get(path) if control else None) if f]
+        if control is None and marker.method != "none":
+            threshold, source = np.nan, "none"
+            flags.append("no matched isotype tube: positivity not computed")
+        elif marker.method == "none":
             threshold, source = np.nan, "none"
         else:
             threshold = control_threshold(control_values, marker.quantile)
             name = (isotype_meta or meta).get("file", "")
-            source = f"{marker.quantile:g} quantile of {'isotype ' if isotype is not None else 'own '}{name}"
+            source = f"{marker.quantile:g} quantile of {'own events' if is_control else 'isotype ' + name}"
             if not len(control_values):
                 flags.append("no control events in the population")
         iso_summary = summarise(control_values)

@@ -511,6 +511,34 @@ class GatingResult:
         return out
 
 
+    def to_gateset(self):
+        """The gates *as fitted for this sample* as a :class:`~cytokit.gating.gatingml.GateSet`
+        (static gates, the transforms and the spillover used), ready for Gating-ML export.
+
+        Skipped populations are left out (their children hang from their parent).
+
+        Raises
+        ------
+        GateError
+            A gate failed to fit, so there is nothing to export for it.
+        """
+        from ..errors import GateError
+        from .gatingml import GateSet, gatingml_id
+
+        populations, ids = [], {"root": None}
+        for path in self.membership:
+            parent_id = ids[self.parents[path]]
+            gate = self.gates.get(path)
+            if gate is None:
+                ids[path] = parent_id
+                continue
+            if getattr(gate, "failed_", None):
+                raise GateError(f"{self.sample.path}: population {path} cannot be exported: {gate.failed_}")
+            ids[path] = gatingml_id(path.rsplit("/", 1)[-1])
+            populations.append((ids[path], gate, parent_id))
+        return GateSet.build(populations, transforms=self.transforms, compensation=self.spillover)
+
+
 def _plain(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
