@@ -57,7 +57,9 @@ def validate_spillover(spillover: pd.DataFrame) -> pd.DataFrame:
     if not np.all(np.isfinite(values)):
         raise ValueError("spillover matrix has NaN or infinite entries")
     if np.linalg.matrix_rank(values) < len(values):
-        raise ValueError(f"spillover matrix over {list(spillover.columns)} is singular; it cannot be inverted")
+        raise ValueError(
+            f"spillover matrix over {list(spillover.columns)} is singular; it cannot be inverted"
+        )
     return _aligned(spillover).astype(np.float64)
 
 
@@ -115,10 +117,11 @@ def spillover_from_keyword(value: str) -> pd.DataFrame:
     except (ValueError, IndexError):
         raise ValueError(f"spillover keyword must start with the channel count, got {value[:40]!r}") from None
     if len(parts) != 1 + n + n * n:
-        raise ValueError(f"spillover keyword declares {n} channels but has {len(parts) - 1} fields, "
-                         f"expected {n + n * n}")
-    names = parts[1:1 + n]
-    numbers = np.array([float(v) for v in parts[1 + n:]]).reshape(n, n)
+        raise ValueError(
+            f"spillover keyword declares {n} channels but has {len(parts) - 1} fields, expected {n + n * n}"
+        )
+    names = parts[1 : 1 + n]
+    numbers = np.array([float(v) for v in parts[1 + n :]]).reshape(n, n)
     return pd.DataFrame(numbers, index=names, columns=names)
 
 
@@ -156,7 +159,9 @@ def read_spillover_csv(path: str | Path) -> pd.DataFrame:
     try:
         values = np.array([[float(v) for v in r] for r in cells], dtype=np.float64)
     except ValueError:
-        raise CytokitError(f"{path}: spillover matrix has non-numeric entries or rows of unequal length") from None
+        raise CytokitError(
+            f"{path}: spillover matrix has non-numeric entries or rows of unequal length"
+        ) from None
     if values.ndim != 2 or values.shape != (len(detectors), len(detectors)):
         raise CytokitError(
             f"{path}: spillover matrix must be square with one column per detector; "

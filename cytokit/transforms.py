@@ -62,7 +62,7 @@ class Transform(ABC):
 
     @property
     def default_id(self) -> str:
-        """An id for Gating-ML export that names the kind and the parameters, e.g. ``logicle_10000_0.5_4.5_0``."""
+        """An id for Gating-ML export naming the kind and parameters, e.g. ``logicle_10000_0.5_4.5_0``."""
         return "_".join([self.kind, *(_format_number(v) for v in self.params.values())])
 
     @abstractmethod
@@ -223,7 +223,9 @@ class RatioTransform:
 
     kind = "ratio"
 
-    def __init__(self, numerator: str, denominator: str, *, a: float = 1.0, b: float = 0.0, c: float = 0.0) -> None:
+    def __init__(
+        self, numerator: str, denominator: str, *, a: float = 1.0, b: float = 0.0, c: float = 0.0
+    ) -> None:
         self.numerator, self.denominator = str(numerator), str(denominator)
         self.a, self.b, self.c = float(a), float(b), float(c)
 
@@ -257,15 +259,20 @@ class RatioTransform:
         return transforms.RatioTransform(list(self.channels), param_a=self.a, param_b=self.b, param_c=self.c)
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, RatioTransform) and other.channels == self.channels
-                and other.params == self.params)
+        return (
+            isinstance(other, RatioTransform)
+            and other.channels == self.channels
+            and other.params == self.params
+        )
 
     def __hash__(self) -> int:
         return hash((self.channels, tuple(self.params.items())))
 
     def __repr__(self) -> str:
-        return (f"RatioTransform({self.numerator!r}, {self.denominator!r}, "
-                f"a={self.a:g}, b={self.b:g}, c={self.c:g})")
+        return (
+            f"RatioTransform({self.numerator!r}, {self.denominator!r}, "
+            f"a={self.a:g}, b={self.b:g}, c={self.c:g})"
+        )
 
 
 _KINDS: dict[str, type[Transform]] = {
@@ -311,8 +318,9 @@ def from_flowkit(transform) -> Transform | RatioTransform:
 
     if isinstance(transform, fk.RatioTransform):
         numerator, denominator = transform.dimensions
-        return RatioTransform(numerator, denominator, a=transform.param_a,
-                              b=transform.param_b, c=transform.param_c)
+        return RatioTransform(
+            numerator, denominator, a=transform.param_a, b=transform.param_b, c=transform.param_c
+        )
     by_class: dict[type, tuple[type[Transform], tuple[str, ...]]] = {
         fk.LinearTransform: (LinearTransform, ("t", "a")),
         fk.LogTransform: (LogTransform, ("t", "m")),

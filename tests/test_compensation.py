@@ -10,7 +10,9 @@ from cytokit.compensation import compensate, read_spillover_csv, spillover_from_
 from cytokit.errors import ChannelNotFoundError, CytokitError
 
 DETECTORS = ["FL1-A", "FL2-A", "FL3-A"]
-SPILL = pd.DataFrame([[1.0, 0.20, 0.05], [0.10, 1.0, 0.15], [0.0, 0.03, 1.0]], index=DETECTORS, columns=DETECTORS)
+SPILL = pd.DataFrame(
+    [[1.0, 0.20, 0.05], [0.10, 1.0, 0.15], [0.0, 0.03, 1.0]], index=DETECTORS, columns=DETECTORS
+)
 
 
 @pytest.fixture
@@ -42,13 +44,17 @@ def test_other_channels_order_and_input_untouched(planted):
 def test_row_order_is_matched_to_columns_by_name(planted):
     true, observed = planted
     shuffled = SPILL.loc[["FL3-A", "FL1-A", "FL2-A"]]
-    np.testing.assert_allclose(compensate(observed, shuffled)[DETECTORS].to_numpy(), true.to_numpy(), atol=1e-7)
+    np.testing.assert_allclose(
+        compensate(observed, shuffled)[DETECTORS].to_numpy(), true.to_numpy(), atol=1e-7
+    )
 
 
 def test_fluorochrome_rows_pair_with_detectors_by_position(planted):
     true, observed = planted
     spectrum = SPILL.set_axis(["FITC", "PE", "PerCP"], axis=0)
-    np.testing.assert_allclose(compensate(observed, spectrum)[DETECTORS].to_numpy(), true.to_numpy(), atol=1e-7)
+    np.testing.assert_allclose(
+        compensate(observed, spectrum)[DETECTORS].to_numpy(), true.to_numpy(), atol=1e-7
+    )
 
 
 def test_matches_flowkit_matrix(planted):
@@ -82,13 +88,16 @@ def test_spillover_keyword():
         spillover_from_keyword("2,FL1-A,FL2-A,1,0.1")
 
 
-@pytest.mark.parametrize("text", [
-    "FL1-A,FL2-A\n1,0.1\n0.02,1\n",                     # FlowKit: header only
-    "# FL1-A,FL2-A\n1,0.1\n0.02,1\n",                   # FlowJo: header starts with '#'
-    ",FL1-A,FL2-A\nFL1-A,1,0.1\nFL2-A,0.02,1\n",        # row names
-    "FL1-A\tFL2-A\n1\t0.1\n0.02\t1\n",                  # tab separated
-    "FL1-A;FL2-A\n1;0.1\n0.02;1\n",                     # semicolons
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FL1-A,FL2-A\n1,0.1\n0.02,1\n",  # FlowKit: header only
+        "# FL1-A,FL2-A\n1,0.1\n0.02,1\n",  # FlowJo: header starts with '#'
+        ",FL1-A,FL2-A\nFL1-A,1,0.1\nFL2-A,0.02,1\n",  # row names
+        "FL1-A\tFL2-A\n1\t0.1\n0.02\t1\n",  # tab separated
+        "FL1-A;FL2-A\n1;0.1\n0.02;1\n",  # semicolons
+    ],
+)
 def test_read_spillover_csv_layouts(tmp_path, text):
     path = tmp_path / "spill.csv"
     path.write_text(text)

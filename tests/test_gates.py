@@ -13,10 +13,22 @@ from hypothesis import strategies as st
 
 from cytokit.errors import ChannelNotFoundError, GateError
 from cytokit.gating.fitted import (
-    ClusterGate, ControlThresholdGate, DensityValleyGate, FittedGate, QuantileGate, SingletGate, TailGate,
+    ClusterGate,
+    ControlThresholdGate,
+    DensityValleyGate,
+    FittedGate,
+    QuantileGate,
+    SingletGate,
+    TailGate,
 )
 from cytokit.gating.gates import (
-    BooleanGate, EllipseGate, Gate, PolygonGate, QuadrantGate, RangeGate, RectangleGate,
+    BooleanGate,
+    EllipseGate,
+    Gate,
+    PolygonGate,
+    QuadrantGate,
+    RangeGate,
+    RectangleGate,
 )
 
 
@@ -50,7 +62,9 @@ def singlets_and_doublets(seed=0):
     area = height * rng.normal(1.1, 0.04, 9_000)
     d_height = rng.normal(60_000, 8_000, 1_000)
     d_area = 2 * d_height * rng.normal(1.1, 0.04, 1_000) * 0.85  # two cells in a row: area ~1.7x height
-    events = pd.DataFrame({"FSC-A": np.concatenate([area, d_area]), "FSC-H": np.concatenate([height, d_height])})
+    events = pd.DataFrame(
+        {"FSC-A": np.concatenate([area, d_area]), "FSC-H": np.concatenate([height, d_height])}
+    )
     return events, np.concatenate([np.ones(9_000, bool), np.zeros(1_000, bool)])
 
 
@@ -72,9 +86,11 @@ bound = st.one_of(st.none(), finite)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(finite, finite), min_size=0, max_size=40),
-       st.tuples(bound, bound).filter(lambda b: b != (None, None) and (None in b or b[0] <= b[1])),
-       st.tuples(bound, bound).filter(lambda b: b != (None, None) and (None in b or b[0] <= b[1])))
+@given(
+    st.lists(st.tuples(finite, finite), min_size=0, max_size=40),
+    st.tuples(bound, bound).filter(lambda b: b != (None, None) and (None in b or b[0] <= b[1])),
+    st.tuples(bound, bound).filter(lambda b: b != (None, None) and (None in b or b[0] <= b[1])),
+)
 def test_rectangle_membership_is_the_boolean_expression(points, xb, yb):
     events = pd.DataFrame(points, columns=["x", "y"], dtype=float)
     gate = RectangleGate({"x": xb, "y": yb})
@@ -99,8 +115,15 @@ STATIC_GATES = [
 
 @pytest.mark.parametrize("gate", STATIC_GATES, ids=lambda g: type(g).__name__)
 @settings(max_examples=25, deadline=None)
-@given(points=st.lists(st.tuples(st.floats(allow_nan=True, allow_infinity=True, width=32),
-                                 st.floats(allow_nan=True, allow_infinity=True, width=32)), max_size=30))
+@given(
+    points=st.lists(
+        st.tuples(
+            st.floats(allow_nan=True, allow_infinity=True, width=32),
+            st.floats(allow_nan=True, allow_infinity=True, width=32),
+        ),
+        max_size=30,
+    )
+)
 def test_mask_has_one_bool_per_event_and_nan_is_outside(gate, points):
     events = pd.DataFrame(points, columns=["x", "y"], dtype=float)
     mask = gate.contains(events)
@@ -150,11 +173,15 @@ def test_quadrants_partition_the_plane():
 
 
 def test_quadrants_with_named_ranges_and_several_dividers():
-    gate = QuadrantGate({"FSC": [28.0, 70.0], "FL1": 6.4},
-                        {"mid-neg": {"FSC": (28.0, 70.0), "FL1": (None, 6.4)}, "low": {"FSC": (None, 28.0)}})
+    gate = QuadrantGate(
+        {"FSC": [28.0, 70.0], "FL1": 6.4},
+        {"mid-neg": {"FSC": (28.0, 70.0), "FL1": (None, 6.4)}, "low": {"FSC": (None, 28.0)}},
+    )
     events = pd.DataFrame({"FSC": [10.0, 50.0, 50.0], "FL1": [100.0, 1.0, 10.0]})
     assert {k: v.tolist() for k, v in gate.split(events).items()} == {
-        "mid-neg": [False, True, False], "low": [True, False, False]}
+        "mid-neg": [False, True, False],
+        "low": [True, False, False],
+    }
     with pytest.raises(ValueError, match="several values"):
         QuadrantGate({"FSC": [1.0, 2.0]})
 
@@ -164,23 +191,31 @@ def test_boolean_gates():
     assert BooleanGate("and", ["A", "B"]).contains(pops).tolist() == [True, False, False, False]
     assert BooleanGate("or", ["A", "B"]).contains(pops).tolist() == [True, True, True, False]
     assert BooleanGate("not", ["A"]).contains(pops).tolist() == [False, False, True, True]
-    assert BooleanGate("and", ["A", "B"], complement=["B"]).contains(pops).tolist() == [False, True, False, False]
+    assert BooleanGate("and", ["A", "B"], complement=["B"]).contains(pops).tolist() == [
+        False,
+        True,
+        False,
+        False,
+    ]
     with pytest.raises(ValueError):
         BooleanGate("not", ["A", "B"])
     with pytest.raises(ChannelNotFoundError, match="population"):
         BooleanGate("and", ["A", "C"]).contains(pops)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: RectangleGate({}),
-    lambda: RangeGate("x"),
-    lambda: RangeGate("x", min=2, max=1),
-    lambda: PolygonGate(["x", "y"], [[0, 0], [1, 1]]),
-    lambda: PolygonGate(["x"], [[0, 0], [1, 1], [1, 0]]),
-    lambda: EllipseGate(["x", "y"], [0, 0], [[1, 1], [1, 1]]),
-    lambda: EllipseGate(["x", "y"], [0], [[1, 0], [0, 1]]),
-    lambda: BooleanGate("xor", ["A"]),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RectangleGate({}),
+        lambda: RangeGate("x"),
+        lambda: RangeGate("x", min=2, max=1),
+        lambda: PolygonGate(["x", "y"], [[0, 0], [1, 1]]),
+        lambda: PolygonGate(["x"], [[0, 0], [1, 1], [1, 0]]),
+        lambda: EllipseGate(["x", "y"], [0, 0], [[1, 1], [1, 1]]),
+        lambda: EllipseGate(["x", "y"], [0], [[1, 0], [0, 1]]),
+        lambda: BooleanGate("xor", ["A"]),
+    ],
+)
 def test_invalid_static_gates_are_rejected(make):
     with pytest.raises(ValueError):
         make()
@@ -198,8 +233,10 @@ FITTED = {
     "QuantileGate": (lambda: QuantileGate("CD19", q=0.9, side="below"), unimodal),
     "TailGate": (lambda: TailGate("CD19", fraction=0.02), unimodal),
     "ControlThresholdGate": (lambda: ControlThresholdGate("CD19", quantile=0.98), unimodal),
-    "ClusterGate": (lambda: ClusterGate(["FSC-A", "SSC-A"], n_components=3, confidence=0.9),
-                    lambda: scatter()[0]),
+    "ClusterGate": (
+        lambda: ClusterGate(["FSC-A", "SSC-A"], n_components=3, confidence=0.9),
+        lambda: scatter()[0],
+    ),
     "SingletGate": (lambda: SingletGate("FSC-A", "FSC-H", k=2.5), lambda: singlets_and_doublets()[0]),
 }
 
@@ -310,11 +347,20 @@ def test_density_valley_side_below_keeps_the_low_population():
 
 def test_density_valley_search_range_picks_the_valley_inside_it():
     rng = np.random.default_rng(2)
-    events = pd.DataFrame({"CD19": np.concatenate([rng.normal(0, 0.3, 8_000), rng.normal(3, 0.3, 4_000),
-                                                    rng.normal(6, 0.3, 8_000)])})
+    events = pd.DataFrame(
+        {
+            "CD19": np.concatenate(
+                [rng.normal(0, 0.3, 8_000), rng.normal(3, 0.3, 4_000), rng.normal(6, 0.3, 8_000)]
+            )
+        }
+    )
     assert DensityValleyGate("CD19").fit(events).threshold_ == pytest.approx(3, abs=1.6)
-    assert DensityValleyGate("CD19", search_range=(3.5, None)).fit(events).threshold_ == pytest.approx(4.5, abs=0.3)
-    assert DensityValleyGate("CD19", search_range=(None, 2.5)).fit(events).threshold_ == pytest.approx(1.5, abs=0.3)
+    assert DensityValleyGate("CD19", search_range=(3.5, None)).fit(events).threshold_ == pytest.approx(
+        4.5, abs=0.3
+    )
+    assert DensityValleyGate("CD19", search_range=(None, 2.5)).fit(events).threshold_ == pytest.approx(
+        1.5, abs=0.3
+    )
 
 
 def test_density_valley_fails_softly_on_unimodal_data():
@@ -363,11 +409,16 @@ def test_cluster_gate_recovers_the_planted_lymphocytes():
     assert gate.distance_square_ == pytest.approx(9.21, abs=0.01)  # chi2(0.99, df=2)
 
 
-@pytest.mark.parametrize("rule", [dict(select="nearest", location=(45_000, 20_000)),
-                                  dict(select="lowest", by="SSC-A", n_components=2)])
+@pytest.mark.parametrize(
+    "rule",
+    [dict(select="nearest", location=(45_000, 20_000)), dict(select="lowest", by="SSC-A", n_components=2)],
+)
 def test_cluster_gate_selection_rules(rule):
     events, truth = scatter()
-    events, truth = events[~((events["FSC-A"] < 25_000) & ~truth)], truth[~((events["FSC-A"] < 25_000) & ~truth)]
+    events, truth = (
+        events[~((events["FSC-A"] < 25_000) & ~truth)],
+        truth[~((events["FSC-A"] < 25_000) & ~truth)],
+    )
     params = dict(n_components=3, confidence=0.99) | rule
     gate = ClusterGate(["FSC-A", "SSC-A"], **params).fit(events)
     assert f1(gate.contains(events), truth) > 0.9

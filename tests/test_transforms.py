@@ -10,8 +10,16 @@ from hypothesis import strategies as st
 
 from cytokit.errors import ChannelNotFoundError
 from cytokit.transforms import (
-    AsinhTransform, HyperlogTransform, LinearTransform, LogicleTransform, LogTransform, RatioTransform,
-    Transform, from_flowkit, make_transform, transform_events,
+    AsinhTransform,
+    HyperlogTransform,
+    LinearTransform,
+    LogicleTransform,
+    LogTransform,
+    RatioTransform,
+    Transform,
+    from_flowkit,
+    make_transform,
+    transform_events,
 )
 
 KINDS = ["logicle", "hyperlog", "asinh", "linear", "log"]

@@ -32,7 +32,7 @@ def silverman_bandwidth(values: np.ndarray) -> float:
     sd = float(np.std(values, ddof=1)) if n > 1 else 0.0
     q75, q25 = np.percentile(values, [75, 25])
     spread = min(sd, (q75 - q25) / 1.34) or sd
-    return 0.9 * spread * n ** -0.2 if spread > 0 else 0.0
+    return 0.9 * spread * n**-0.2 if spread > 0 else 0.0
 
 
 def estimate_density(

@@ -62,8 +62,11 @@ class FittedGate(ABC):
     @classmethod
     def _param_names(cls) -> list[str]:
         signature = inspect.signature(cls.__init__)
-        return [p.name for p in signature.parameters.values()
-                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        return [
+            p.name
+            for p in signature.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
 
     def get_params(self, deep: bool = True) -> dict[str, object]:
         """Constructor parameters, as in scikit-learn."""
@@ -80,8 +83,11 @@ class FittedGate(ABC):
 
     def __repr__(self) -> str:
         defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
-        shown = [f"{k}={v!r}" for k, v in self.get_params().items()
-                 if defaults.get(k, inspect.Parameter.empty) is inspect.Parameter.empty or defaults[k] != v]
+        shown = [
+            f"{k}={v!r}"
+            for k, v in self.get_params().items()
+            if defaults.get(k, inspect.Parameter.empty) is inspect.Parameter.empty or defaults[k] != v
+        ]
         return f"{type(self).__name__}({', '.join(shown)})"
 
     # ---- the gate -------------------------------------------------------------------------
@@ -116,8 +122,10 @@ class FittedGate(ABC):
         self.failed_: str | None = None
         try:
             if len(values) < self.min_events:
-                raise _FitFailure(f"too few events to fit: {len(values)} finite events in "
-                                  f"{', '.join(self.dims)}, min_events={self.min_events}")
+                raise _FitFailure(
+                    f"too few events to fit: {len(values)} finite events in "
+                    f"{', '.join(self.dims)}, min_events={self.min_events}"
+                )
             self._fit(values, **fit_params)
         except _FitFailure as failure:
             self.failed_ = str(failure)
@@ -186,8 +194,9 @@ class QuantileGate(_ThresholdGate):
     events), ``side="below"`` keeps ``x < threshold_``.
     """
 
-    def __init__(self, dim: str, *, q: float, side: str = "above", min_events: int = 50,
-                 strict: bool = False) -> None:
+    def __init__(
+        self, dim: str, *, q: float, side: str = "above", min_events: int = 50, strict: bool = False
+    ) -> None:
         self.dim, self.q, self.side, self.min_events, self.strict = dim, q, side, min_events, strict
 
     def _fit(self, values: np.ndarray) -> None:
@@ -205,8 +214,15 @@ class ControlThresholdGate(_ThresholdGate):
     ``quantile=0.99, side="above"`` about 1 % of the control is called positive.
     """
 
-    def __init__(self, dim: str, *, quantile: float = 0.99, side: str = "above", min_events: int = 50,
-                 strict: bool = False) -> None:
+    def __init__(
+        self,
+        dim: str,
+        *,
+        quantile: float = 0.99,
+        side: str = "above",
+        min_events: int = 50,
+        strict: bool = False,
+    ) -> None:
         self.dim, self.quantile, self.side = dim, quantile, side
         self.min_events, self.strict = min_events, strict
 
@@ -226,8 +242,13 @@ class _DensityGate(_ThresholdGate):
     n_bins: int
 
     def _density(self, values: np.ndarray):
-        curve = estimate_density(values[:, 0], bandwidth=self.bandwidth, adjust=self.adjust,
-                                 n_bins=self.n_bins, include=self.search_range)
+        curve = estimate_density(
+            values[:, 0],
+            bandwidth=self.bandwidth,
+            adjust=self.adjust,
+            n_bins=self.n_bins,
+            include=self.search_range,
+        )
         lo, hi = self._range()
         in_range = (curve.grid >= lo) & (curve.grid <= hi)
         return curve, in_range
@@ -254,12 +275,26 @@ class DensityValleyGate(_DensityGate):
     with ``failed_ = "no density valley found ..."``.
     """
 
-    def __init__(self, dim: str, *, search_range: tuple[float | None, float | None] | None = None,
-                 side: str = "above", bandwidth: float | str = "silverman", adjust: float = 1.0,
-                 n_bins: int = 1024, min_peak_height: float = 0.05, min_events: int = 50,
-                 strict: bool = False) -> None:
+    def __init__(
+        self,
+        dim: str,
+        *,
+        search_range: tuple[float | None, float | None] | None = None,
+        side: str = "above",
+        bandwidth: float | str = "silverman",
+        adjust: float = 1.0,
+        n_bins: int = 1024,
+        min_peak_height: float = 0.05,
+        min_events: int = 50,
+        strict: bool = False,
+    ) -> None:
         self.dim, self.search_range, self.side = dim, search_range, side
-        self.bandwidth, self.adjust, self.n_bins, self.min_peak_height = bandwidth, adjust, n_bins, min_peak_height
+        self.bandwidth, self.adjust, self.n_bins, self.min_peak_height = (
+            bandwidth,
+            adjust,
+            n_bins,
+            min_peak_height,
+        )
         self.min_events, self.strict = min_events, strict
 
     def _fit(self, values: np.ndarray) -> None:
@@ -269,7 +304,7 @@ class DensityValleyGate(_DensityGate):
         best: tuple[float, int, int, int] | None = None
         for left, right in zip(peaks[:-1], peaks[1:]):
             between = np.zeros_like(in_range)
-            between[left:right + 1] = True
+            between[left : right + 1] = True
             between &= in_range
             if not between.any():
                 continue
@@ -299,10 +334,19 @@ class TailGate(_DensityGate):
     ``threshold_`` and ``peak_``.
     """
 
-    def __init__(self, dim: str, *, side: str = "above", fraction: float = 0.01,
-                 search_range: tuple[float | None, float | None] | None = None,
-                 bandwidth: float | str = "silverman", adjust: float = 1.0, n_bins: int = 1024,
-                 min_events: int = 50, strict: bool = False) -> None:
+    def __init__(
+        self,
+        dim: str,
+        *,
+        side: str = "above",
+        fraction: float = 0.01,
+        search_range: tuple[float | None, float | None] | None = None,
+        bandwidth: float | str = "silverman",
+        adjust: float = 1.0,
+        n_bins: int = 1024,
+        min_events: int = 50,
+        strict: bool = False,
+    ) -> None:
         self.dim, self.side, self.fraction, self.search_range = dim, side, fraction, search_range
         self.bandwidth, self.adjust, self.n_bins = bandwidth, adjust, n_bins
         self.min_events, self.strict = min_events, strict
@@ -321,8 +365,10 @@ class TailGate(_DensityGate):
         path = np.arange(peak, len(curve.grid) if step == 1 else -1, step)
         below = np.flatnonzero(curve.density[path] < level)
         if len(below) == 0:
-            raise _FitFailure(f"density of {self.dim} never falls below {self.fraction:g} × the peak "
-                              f"{self.side} the peak at {curve.grid[peak]:.4g}")
+            raise _FitFailure(
+                f"density of {self.dim} never falls below {self.fraction:g} × the peak "
+                f"{self.side} the peak at {curve.grid[peak]:.4g}"
+            )
         j = path[below[0]]
         i = j - step  # last point still above the level
         d_i, d_j = curve.density[i], curve.density[j]
@@ -352,10 +398,20 @@ class ClusterGate(FittedGate):
 
     dims: tuple[str, ...] = ()  # a parameter here, not a derived property
 
-    def __init__(self, dims: Sequence[str], *, n_components: int = 3, select: str = "largest",
-                 location: Sequence[float] | None = None, by: str | None = None, confidence: float = 0.95,
-                 max_fit_events: int = 20_000, random_state: int = 0, min_events: int = 50,
-                 strict: bool = False) -> None:
+    def __init__(
+        self,
+        dims: Sequence[str],
+        *,
+        n_components: int = 3,
+        select: str = "largest",
+        location: Sequence[float] | None = None,
+        by: str | None = None,
+        confidence: float = 0.95,
+        max_fit_events: int = 20_000,
+        random_state: int = 0,
+        min_events: int = 50,
+        strict: bool = False,
+    ) -> None:
         self.dims = tuple(dims)
         self.n_components, self.select, self.location, self.by = n_components, select, location, by
         self.confidence, self.max_fit_events, self.random_state = confidence, max_fit_events, random_state
@@ -366,14 +422,17 @@ class ClusterGate(FittedGate):
         from sklearn.mixture import GaussianMixture
 
         if self.select not in ("largest", "nearest", "lowest", "highest"):
-            raise ValueError(f"select must be 'largest', 'nearest', 'lowest' or 'highest', got {self.select!r}")
+            raise ValueError(
+                f"select must be 'largest', 'nearest', 'lowest' or 'highest', got {self.select!r}"
+            )
         if len(values) < max(self.min_events, self.n_components * (len(self.dims) + 1)):
             raise _FitFailure(f"too few events ({len(values)}) for {self.n_components} mixture components")
         rng = np.random.default_rng(self.random_state)
         if len(values) > self.max_fit_events:
             values = values[rng.choice(len(values), self.max_fit_events, replace=False)]
-        mixture = GaussianMixture(n_components=self.n_components, covariance_type="full",
-                                  random_state=self.random_state, n_init=1).fit(values)
+        mixture = GaussianMixture(
+            n_components=self.n_components, covariance_type="full", random_state=self.random_state, n_init=1
+        ).fit(values)
         means, weights = mixture.means_, mixture.weights_
         if self.select == "largest":
             k = int(np.argmax(weights))
@@ -409,8 +468,9 @@ class SingletGate(FittedGate):
     ``vertices_`` in (area, height), i.e. a static :class:`PolygonGate`.
     """
 
-    def __init__(self, area: str, height: str, *, k: float = 3.0, min_events: int = 50,
-                 strict: bool = False) -> None:
+    def __init__(
+        self, area: str, height: str, *, k: float = 3.0, min_events: int = 50, strict: bool = False
+    ) -> None:
         self.area, self.height, self.k, self.min_events, self.strict = area, height, k, min_events, strict
 
     @property
@@ -421,8 +481,9 @@ class SingletGate(FittedGate):
         area, height = values[:, 0], values[:, 1]
         positive = area > 0
         if positive.sum() < self.min_events:
-            raise _FitFailure(f"too few events with {self.area} > 0: {int(positive.sum())}, "
-                              f"min_events={self.min_events}")
+            raise _FitFailure(
+                f"too few events with {self.area} > 0: {int(positive.sum())}, min_events={self.min_events}"
+            )
         ratio = height[positive] / area[positive]
         centre = float(np.median(ratio))
         spread = 1.4826 * float(np.median(np.abs(ratio - centre)))

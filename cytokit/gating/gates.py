@@ -266,8 +266,9 @@ class EllipseGate(Gate):
 
         points = event_columns(events, self.dims, what=repr(self))
         with np.errstate(invalid="ignore"):
-            return np.asarray(points_in_ellipsoid(self.covariance, self.mean, self.distance_square, points),
-                              dtype=bool)
+            return np.asarray(
+                points_in_ellipsoid(self.covariance, self.mean, self.distance_square, points), dtype=bool
+            )
 
     def _state(self) -> tuple:
         return (self._dims, self.mean, self.covariance, self.distance_square)
@@ -306,8 +307,11 @@ class QuadrantGate(Gate):
     array([ True])
     """
 
-    def __init__(self, dividers: Mapping[str, float | Sequence[float]],
-                 quadrants: Mapping[str, Mapping[str, tuple[Bound, Bound]]] | None = None) -> None:
+    def __init__(
+        self,
+        dividers: Mapping[str, float | Sequence[float]],
+        quadrants: Mapping[str, Mapping[str, tuple[Bound, Bound]]] | None = None,
+    ) -> None:
         if not dividers:
             raise ValueError("a quadrant gate needs at least one divider")
         self.dividers: dict[str, tuple[float, ...]] = {}
@@ -346,8 +350,10 @@ class QuadrantGate(Gate):
 
     def quadrant_gates(self) -> dict[str, RectangleGate]:
         """One :class:`RectangleGate` per quadrant, over the dimensions it bounds."""
-        return {name: RectangleGate({d: r for d, r in ranges.items() if r != (None, None)})
-                for name, ranges in self.quadrants.items()}
+        return {
+            name: RectangleGate({d: r for d, r in ranges.items() if r != (None, None)})
+            for name, ranges in self.quadrants.items()
+        }
 
     def split(self, events: pd.DataFrame) -> dict[str, np.ndarray]:
         """Membership of every quadrant: ``{name: mask}``."""
@@ -359,8 +365,7 @@ class QuadrantGate(Gate):
         return np.logical_or.reduce(masks) if masks else np.zeros(len(events), dtype=bool)
 
     def _state(self) -> tuple:
-        return (tuple(self.dividers.items()),
-                tuple((n, tuple(r.items())) for n, r in self.quadrants.items()))
+        return (tuple(self.dividers.items()), tuple((n, tuple(r.items())) for n, r in self.quadrants.items()))
 
     def __repr__(self) -> str:
         return f"QuadrantGate({self.dividers!r}, quadrants={list(self.quadrants)!r})"

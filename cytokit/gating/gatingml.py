@@ -118,8 +118,13 @@ class GateSet:
         referenced by :attr:`GateDimension.compensation`.
     """
 
-    def __init__(self, nodes: Sequence[GateNode], *, transforms: Mapping[str, Transform | RatioTransform] | None = None,
-                 compensations: Mapping[str, pd.DataFrame] | None = None) -> None:
+    def __init__(
+        self,
+        nodes: Sequence[GateNode],
+        *,
+        transforms: Mapping[str, Transform | RatioTransform] | None = None,
+        compensations: Mapping[str, pd.DataFrame] | None = None,
+    ) -> None:
         self.transforms = dict(transforms or {})
         self.compensations = {k: validate_spillover(v) for k, v in (compensations or {}).items()}
         for reserved in (UNCOMPENSATED, FCS):
@@ -146,11 +151,13 @@ class GateSet:
         ordered: list[GateNode] = []
         pending = list(nodes)
         while pending:
-            ready = [n for n in pending
-                     if all(d in done or d not in self._owner for d in self._dependencies(n))]
+            ready = [
+                n for n in pending if all(d in done or d not in self._owner for d in self._dependencies(n))
+            ]
             if not ready:
-                raise GateError("gates depend on each other in a cycle: "
-                                + ", ".join(n.gate_id for n in pending))
+                raise GateError(
+                    "gates depend on each other in a cycle: " + ", ".join(n.gate_id for n in pending)
+                )
             for node in ready:
                 ordered.append(node)
                 done.update(node.populations)
@@ -162,11 +169,15 @@ class GateSet:
         for node in self.nodes:
             for dep in self._dependencies(node):
                 if dep not in self._owner:
-                    raise GateError(f"gate {node.gate_id!r} refers to population {dep!r}, which no gate defines")
+                    raise GateError(
+                        f"gate {node.gate_id!r} refers to population {dep!r}, which no gate defines"
+                    )
                 owner = self._owner[dep]
                 if dep == owner.gate_id and isinstance(owner.gate, QuadrantGate):
-                    raise GateError(f"gate {node.gate_id!r} refers to quadrant gate {dep!r}; "
-                                    f"refer to one of its quadrants {owner.populations}")
+                    raise GateError(
+                        f"gate {node.gate_id!r} refers to quadrant gate {dep!r}; "
+                        f"refer to one of its quadrants {owner.populations}"
+                    )
             if isinstance(node.gate, BooleanGate):
                 continue
             unknown = sorted(set(node.dimensions) - set(node.gate.dims))
@@ -174,12 +185,21 @@ class GateSet:
                 raise GateError(f"gate {node.gate_id!r} describes dimension(s) {unknown} it does not have")
             for dim in node.gate.dims:
                 gdim = node.dimension(dim)
-                if gdim.compensation not in (UNCOMPENSATED, FCS) and gdim.compensation not in self.compensations:
-                    raise GateError(f"gate {node.gate_id!r} dimension {dim!r} refers to compensation "
-                                    f"{gdim.compensation!r}, which is not in the set")
-                if gdim.transform is not None and not isinstance(self.transforms.get(gdim.transform), Transform):
-                    raise GateError(f"gate {node.gate_id!r} dimension {dim!r} refers to transform "
-                                    f"{gdim.transform!r}, which is not a scale transform of the set")
+                if (
+                    gdim.compensation not in (UNCOMPENSATED, FCS)
+                    and gdim.compensation not in self.compensations
+                ):
+                    raise GateError(
+                        f"gate {node.gate_id!r} dimension {dim!r} refers to compensation "
+                        f"{gdim.compensation!r}, which is not in the set"
+                    )
+                if gdim.transform is not None and not isinstance(
+                    self.transforms.get(gdim.transform), Transform
+                ):
+                    raise GateError(
+                        f"gate {node.gate_id!r} dimension {dim!r} refers to transform "
+                        f"{gdim.transform!r}, which is not a scale transform of the set"
+                    )
 
     @property
     def populations(self) -> list[str]:
@@ -221,8 +241,10 @@ class GateSet:
         return tuple(path)
 
     def __repr__(self) -> str:
-        return (f"GateSet({len(self.nodes)} gates, populations={self.populations}, "
-                f"transforms={list(self.transforms)}, compensations={list(self.compensations)})")
+        return (
+            f"GateSet({len(self.nodes)} gates, populations={self.populations}, "
+            f"transforms={list(self.transforms)}, compensations={list(self.compensations)})"
+        )
 
     # ---- evaluation ---------------------------------------------------------------------------
     def evaluate(self, sample: Sample | pd.DataFrame) -> pd.DataFrame:
@@ -250,8 +272,9 @@ class GateSet:
                 operands = pd.DataFrame({op: memberships[op] for op in node.gate.operands})
                 own: dict[str, np.ndarray] = {node.gate_id: node.gate.contains(operands)}
             else:
-                frame = pd.DataFrame({dim: source.values(node.dimension(dim), node.gate_id)
-                                      for dim in node.gate.dims})
+                frame = pd.DataFrame(
+                    {dim: source.values(node.dimension(dim), node.gate_id) for dim in node.gate.dims}
+                )
                 if isinstance(node.gate, QuadrantGate):
                     own = node.gate.split(frame)
                 else:
@@ -263,10 +286,14 @@ class GateSet:
 
     # ---- construction -----------------------------------------------------------------------
     @classmethod
-    def build(cls, populations: Sequence[tuple[str, Gate | FittedGate, str | None]], *,
-              transforms: Mapping[str, Transform] | None = None,
-              compensation: pd.DataFrame | str | None = None,
-              compensation_id: str = "Spill") -> GateSet:
+    def build(
+        cls,
+        populations: Sequence[tuple[str, Gate | FittedGate, str | None]],
+        *,
+        transforms: Mapping[str, Transform] | None = None,
+        compensation: pd.DataFrame | str | None = None,
+        compensation_id: str = "Spill",
+    ) -> GateSet:
         """A set from gates defined on compensated, transformed events (the template's view).
 
         Parameters
@@ -298,7 +325,9 @@ class GateSet:
             compensations[compensation_id] = compensation
             compensated = set(map(str, compensation.columns))
         elif compensation not in (None, FCS):
-            raise GateError(f"compensation must be None, 'FCS' or a spillover DataFrame, got {compensation!r}")
+            raise GateError(
+                f"compensation must be None, 'FCS' or a spillover DataFrame, got {compensation!r}"
+            )
 
         def comp_ref(channel: str) -> str:
             if compensation is None:
@@ -311,8 +340,11 @@ class GateSet:
         for population, gate, parent in populations:
             if isinstance(gate, FittedGate):
                 gate = gate.to_static()
-            dims = {} if isinstance(gate, BooleanGate) else {
-                dim: GateDimension(dim, comp_ref(dim), xform_ids.get(dim)) for dim in gate.dims}
+            dims = (
+                {}
+                if isinstance(gate, BooleanGate)
+                else {dim: GateDimension(dim, comp_ref(dim), xform_ids.get(dim)) for dim in gate.dims}
+            )
             nodes.append(GateNode(population, gate, parent, dims))
         return cls(nodes, transforms=set_transforms, compensations=compensations)
 
@@ -325,9 +357,11 @@ class GateSet:
         transforms = {xid: from_flowkit(x) for xid, x in strategy.transformations.items()}
         compensations = {}
         for mid, matrix in strategy.comp_matrices.items():
-            compensations[mid] = pd.DataFrame(np.asarray(matrix.matrix, dtype=float),
-                                              index=[str(f) for f in matrix.fluorochromes],
-                                              columns=[str(d) for d in matrix.detectors])
+            compensations[mid] = pd.DataFrame(
+                np.asarray(matrix.matrix, dtype=float),
+                index=[str(f) for f in matrix.fluorochromes],
+                columns=[str(d) for d in matrix.detectors],
+            )
         nodes = []
         for gate_id, gate_path in strategy.get_gate_ids():
             try:
@@ -347,9 +381,14 @@ class GateSet:
         for xform_id, xform in self.transforms.items():
             strategy.add_transform(xform_id, xform.to_flowkit())
         for matrix_id, matrix in self.compensations.items():
-            strategy.add_comp_matrix(matrix_id, flowkit.Matrix(
-                matrix.to_numpy(dtype=float), detectors=[str(c) for c in matrix.columns],
-                fluorochromes=[str(i) for i in matrix.index]))
+            strategy.add_comp_matrix(
+                matrix_id,
+                flowkit.Matrix(
+                    matrix.to_numpy(dtype=float),
+                    detectors=[str(c) for c in matrix.columns],
+                    fluorochromes=[str(i) for i in matrix.index],
+                ),
+            )
         for node in self.nodes:
             parent_path = self._flowkit_path(node.parent) if node.parent is not None else ("root",)
             strategy.add_gate(self._to_flowkit_gate(node), gate_path=parent_path)
@@ -364,8 +403,13 @@ class GateSet:
             ratio = flowkit.RatioDimension(gdim.channel, gdim.compensation, gdim.transform, lo, hi)
             ratio.min, ratio.max = lo, hi  # FlowKit leaves them unset when None
             return ratio
-        return flowkit.Dimension(gdim.channel, compensation_ref=gdim.compensation,
-                                 transformation_ref=gdim.transform, range_min=lo, range_max=hi)
+        return flowkit.Dimension(
+            gdim.channel,
+            compensation_ref=gdim.compensation,
+            transformation_ref=gdim.transform,
+            range_min=lo,
+            range_max=hi,
+        )
 
     def _to_flowkit_gate(self, node: GateNode):
         import flowkit
@@ -375,22 +419,40 @@ class GateSet:
         if isinstance(gate, RectangleGate):
             return fk.RectangleGate(gid, [self._fk_dimension(node, d, b) for d, b in gate.bounds.items()])
         if isinstance(gate, PolygonGate):
-            return fk.PolygonGate(gid, [self._fk_dimension(node, d) for d in gate.dims], gate.vertices.tolist())
+            return fk.PolygonGate(
+                gid, [self._fk_dimension(node, d) for d in gate.dims], gate.vertices.tolist()
+            )
         if isinstance(gate, EllipseGate):
-            return fk.EllipsoidGate(gid, [self._fk_dimension(node, d) for d in gate.dims], gate.mean.tolist(),
-                                    gate.covariance.tolist(), gate.distance_square)
+            return fk.EllipsoidGate(
+                gid,
+                [self._fk_dimension(node, d) for d in gate.dims],
+                gate.mean.tolist(),
+                gate.covariance.tolist(),
+                gate.distance_square,
+            )
         if isinstance(gate, QuadrantGate):
             dividers = []
             for dim, values in gate.dividers.items():
                 gdim = node.dimension(dim)
-                dividers.append(flowkit.QuadrantDivider(self._divider_id(gid, dim), gdim.channel, gdim.compensation,
-                                                        list(values), transformation_ref=gdim.transform))
-            quadrants = [fk.Quadrant(name, [self._divider_id(gid, d) for d in ranges], list(ranges.values()))
-                         for name, ranges in gate.quadrants.items()]
+                dividers.append(
+                    flowkit.QuadrantDivider(
+                        self._divider_id(gid, dim),
+                        gdim.channel,
+                        gdim.compensation,
+                        list(values),
+                        transformation_ref=gdim.transform,
+                    )
+                )
+            quadrants = [
+                fk.Quadrant(name, [self._divider_id(gid, d) for d in ranges], list(ranges.values()))
+                for name, ranges in gate.quadrants.items()
+            ]
             return fk.QuadrantGate(gid, dividers, quadrants)
         if isinstance(gate, BooleanGate):
-            refs = [{"ref": op, "path": self._flowkit_path(op)[:-1], "complement": op in gate.complement}
-                    for op in gate.operands]
+            refs = [
+                {"ref": op, "path": self._flowkit_path(op)[:-1], "complement": op in gate.complement}
+                for op in gate.operands
+            ]
             return fk.BooleanGate(gid, gate.op, refs)
         raise GateError(f"gate {gid!r} of type {type(gate).__name__} has no Gating-ML equivalent")
 
@@ -399,20 +461,29 @@ class GateSet:
         return gatingml_id(f"{gate_id}_{dim}")
 
     def _check_ids(self) -> None:
-        """Gating-ML ids are XML IDs: NCNames, unique across gates, quadrants, dividers, transforms, matrices."""
+        """Gating-ML ids are XML IDs: NCNames, unique across gates, quadrants, dividers,
+        transforms and matrices."""
         ids = [*self._owner, *self.transforms, *self.compensations]
-        ids += [self._divider_id(n.gate_id, d) for n in self.nodes if isinstance(n.gate, QuadrantGate)
-                for d in n.gate.dims]
+        ids += [
+            self._divider_id(n.gate_id, d)
+            for n in self.nodes
+            if isinstance(n.gate, QuadrantGate)
+            for d in n.gate.dims
+        ]
         invalid = [i for i in ids if not _NCNAME.match(i)]
         if invalid:
             raise GateError(
-                f"Gating-ML ids must be XML names (a letter or _ first, then letters, digits, '.', '-', '_'); "
+                "Gating-ML ids must be XML names (a letter or _ first, then letters, digits, "
+                f"'.', '-', '_'); "
                 f"rename {invalid}, e.g. with gatingml_id(): "
-                + ", ".join(f"{i!r} -> {gatingml_id(i)!r}" for i in invalid))
+                + ", ".join(f"{i!r} -> {gatingml_id(i)!r}" for i in invalid)
+            )
         seen: set[str] = set()
         duplicates = sorted({i for i in ids if i in seen or seen.add(i)})
         if duplicates:
-            raise GateError(f"Gating-ML ids must be unique across gates, transforms and matrices: {duplicates}")
+            raise GateError(
+                f"Gating-ML ids must be unique across gates, transforms and matrices: {duplicates}"
+            )
 
     def write(self, path: str | Path) -> Path:
         """Write the set as a Gating-ML 2.0 file (via ``flowkit.export_gatingml``); returns the path.
@@ -436,8 +507,10 @@ class GateSet:
         tree = etree.fromstring(buffer.getvalue())
         self._fix_quadrant_locations(tree)
         if not gml_schema.validate(etree.ElementTree(tree)):
-            raise GateError(f"the Gating-ML document for {path} fails the Gating-ML 2.0 schema: "
-                            f"{gml_schema.error_log.last_error}")
+            raise GateError(
+                f"the Gating-ML document for {path} fails the Gating-ML 2.0 schema: "
+                f"{gml_schema.error_log.last_error}"
+            )
         path = Path(path)
         path.write_bytes(etree.tostring(tree, xml_declaration=True, encoding="utf-8", pretty_print=True))
         return path
@@ -514,20 +587,28 @@ def _from_flowkit_gate(fk_gate) -> tuple[Gate, dict[str, GateDimension]]:
         raise GateError(f"gate {fk_gate.gate_name!r} uses a dimension twice ({names}); not supported")
     dims = dict(described)
     if getattr(fk_gate, "use_complement", False):
-        raise GateError(f"gate {fk_gate.gate_name!r} uses its complement, which Gating-ML 2.0 does not define")
+        raise GateError(
+            f"gate {fk_gate.gate_name!r} uses its complement, which Gating-ML 2.0 does not define"
+        )
     if isinstance(fk_gate, fk.RectangleGate):
-        bounds = {name: (getattr(d, "min", None), getattr(d, "max", None))
-                  for name, d in zip(names, fk_gate.dimensions)}
+        bounds = {
+            name: (getattr(d, "min", None), getattr(d, "max", None))
+            for name, d in zip(names, fk_gate.dimensions)
+        }
         return RectangleGate(bounds), dims
     if isinstance(fk_gate, fk.PolygonGate):
         return PolygonGate(names, fk_gate.vertices), dims
     if isinstance(fk_gate, fk.EllipsoidGate):
-        return EllipseGate(names, fk_gate.coordinates, fk_gate.covariance_matrix, fk_gate.distance_square), dims
+        return EllipseGate(
+            names, fk_gate.coordinates, fk_gate.covariance_matrix, fk_gate.distance_square
+        ), dims
     if isinstance(fk_gate, fk.QuadrantGate):
         name_of = {d.id: name for d, name in zip(fk_gate.dimensions, names)}
         dividers = {name_of[d.id]: [float(v) for v in d.values] for d in fk_gate.dimensions}
-        quadrants = {q_id: {name_of[ref]: q.get_divider_range(ref) for ref in q.divider_refs}
-                     for q_id, q in fk_gate.quadrants.items()}
+        quadrants = {
+            q_id: {name_of[ref]: q.get_divider_range(ref) for ref in q.divider_refs}
+            for q_id, q in fk_gate.quadrants.items()
+        }
         return QuadrantGate(dividers, quadrants), dims
     raise GateError(f"unsupported FlowKit gate {fk_gate!r}")
 
@@ -613,4 +694,12 @@ def apply_gatingml(sample: Sample | pd.DataFrame, path: str | Path) -> pd.DataFr
     return read_gatingml(path).evaluate(sample)
 
 
-__all__ = ["GateDimension", "GateNode", "GateSet", "gatingml_id", "read_gatingml", "write_gatingml", "apply_gatingml"]
+__all__ = [
+    "GateDimension",
+    "GateNode",
+    "GateSet",
+    "gatingml_id",
+    "read_gatingml",
+    "write_gatingml",
+    "apply_gatingml",
+]
