@@ -571,6 +571,10 @@ def load_template(path: str | Path) -> Template:
         from .opencyto import template_from_opencyto
 
         return template_from_opencyto(path)
+    if suffix == ".wsp":
+        from .flowjo import template_from_flowjo
+
+        return template_from_flowjo(path)
     return parse_template(text, source=str(path))
 
 

@@ -1,0 +1,202 @@
+"""Import of FlowJo workspaces (``.wsp``) as cytokit templates, through FlowKit.
+
+One sample's gate tree becomes a :class:`~cytokit.gating.template.Template` of static
+gates (FlowJo gates are drawn by hand, so there is nothing to fit):
+
+=============================  ==================================================
+FlowKit gate (from the .wsp)   cytokit gate
+=============================  ==================================================
+``RectangleGate``              ``range`` (one dim) or ``rectangle`` (``bounds``);
+                               FlowJo quadrants arrive as rectangles
+``PolygonGate``                ``polygon`` (FlowJo ellipses arrive as polygons)
+``EllipsoidGate``              ``ellipse`` (``mean``, ``covariance``, ``distance_square``)
+``BooleanGate``                ``boolean`` (``op``, ``operands``, ``complement``)
+=============================  ==================================================
+
+Every gate dimension becomes a channel role named after the channel, found by
+``$PnN`` (``{pnn: [name]}``). FlowJo draws gates in transformed space; each
+dimension's transform (linear, log, asinh, logicle, hyperlog) becomes the role's
+``transforms:`` entry with the workspace's parameters, so the imported vertices are
+compared with the same numbers FlowKit compares them with. FlowJo's own ``biex``
+transform has no cytokit equivalent and is refused. Compensation is ``file`` (the
+FCS file's ``$SPILLOVER``) when any gate dimension is compensated, else ``none``; a
+matrix edited in FlowJo is not carried over (export it as CSV and set
+``compensation:`` to its path). Population names must be unique in a template, so a
+FlowJo gate name used under several parents is prefixed with its parent's name
+(``CD4+ IFNg+``). Markers to quantify are added in YAML.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import TemplateError
+from .template import Template, parse_template
+
+
+def template_from_flowjo(path: str | Path, *, group: str = "All Samples", sample_id: str | None = None) -> Template:
+    """Read the gate tree of one sample of a FlowJo workspace as a cytokit template.
+
+    Parameters
+    ----------
+    path
+        The ``.wsp`` file. The FCS files it references need not be present.
+    group
+        The FlowJo sample group to take the sample from.
+    sample_id
+        The sample (FlowJo's sample name, usually the FCS file name); default the first
+        sample of ``group``.
+
+    Returns
+    -------
+    Template
+        Validated exactly as a YAML template; ``name`` is the file stem.
+
+    Raises
+    ------
+    TemplateError
+        The workspace cannot be read, the group or sample is not in it, or a gate or
+        transform has no cytokit equivalent; the message names the file and the gate.
+    """
+    import yaml
+
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise TemplateError(f"{path}: cannot read FlowJo workspace (no such file)")
+    workspace = _workspace(path)
+    groups = workspace.get_sample_groups()
+    if group not in groups:
+        raise TemplateError(f"{source}: no sample group {group!r}; the workspace has {', '.join(groups)}")
+    samples = workspace.get_sample_ids(group_name=group, loaded_only=False)
+    if not samples:
+        raise TemplateError(f"{source}: sample group {group!r} has no samples")
+    if sample_id is None:
+        sample_id = samples[0]
+    elif sample_id not in samples:
+        raise TemplateError(f"{source}: no sample {sample_id!r} in group {group!r}; it has {', '.join(samples)}")
+
+    gate_ids = workspace.get_gate_ids(sample_id)
+    names = _unique_names(gate_ids)
+    xforms = workspace.get_transforms(sample_id)
+    channels: dict[str, dict[str, Any]] = {}
+    transforms: dict[str, dict[str, Any]] = {}
+    compensated = False
+    populations = []
+    for gate_name, gate_path in gate_ids:
+        fk_gate = workspace.get_gate(sample_id, gate_name, gate_path)
+        where = f"{source}, sample {sample_id!r}, gate {'/'.join(gate_path[1:] + (gate_name,))!r}"
+        for dim in getattr(fk_gate, "dimensions", []) or []:
+            channels.setdefault(dim.id, {"pnn": [dim.id]})
+            if dim.compensation_ref not in (None, "uncompensated"):
+                compensated = True
+            if dim.transformation_ref is not None and dim.id not in transforms:
+                transforms[dim.id] = _transform(xforms, dim.transformation_ref, where)
+        parent = "root" if len(gate_path) == 1 else names[(gate_path[-1], gate_path[:-1])]
+        populations.append({
+            "name": names[(gate_name, gate_path)],
+            "parent": parent,
+            "gate": _gate(fk_gate, gate_path, names, where),
+        })
+    if not populations:
+        raise TemplateError(f"{source}: sample {sample_id!r} has no gates")
+    data = {
+        "name": path.stem,
+        "description": f"imported from FlowJo workspace {path.name}, sample {sample_id}",
+        "channels": channels,
+        "compensation": "file" if compensated else "none",
+        "transforms": transforms,
+        "populations": populations,
+    }
+    return parse_template(yaml.safe_dump(data, sort_keys=False), source=source)
+
+
+def _workspace(path: Path):
+    import flowkit
+
+    try:
+        with warnings.catch_warnings():
+            # FlowKit warns for every FCS file the workspace references but we do not load
+            warnings.simplefilter("ignore")
+            return flowkit.Workspace(str(path), load_missing_file_data=True)
+    except Exception as exc:  # FlowKit raises many types for a malformed workspace
+        raise TemplateError(f"{path}: FlowKit cannot read this FlowJo workspace ({type(exc).__name__}: {exc})") \
+            from exc
+
+
+def _unique_names(gate_ids: Sequence[tuple[str, tuple[str, ...]]]) -> dict[tuple, str]:
+    """Template population names for FlowJo (name, path) pairs: unique, without '/'."""
+    counts: dict[str, int] = {}
+    for name, _ in gate_ids:
+        counts[name] = counts.get(name, 0) + 1
+    names: dict[tuple, str] = {}
+    used: set[str] = set()
+    for name, gate_path in gate_ids:
+        candidates = [name] if counts[name] == 1 else []
+        candidates += [" ".join(gate_path[-k:] + (name,)) for k in range(1, len(gate_path))]
+        candidates += [" ".join(gate_path + (name,))]
+        chosen = next(c for c in candidates if c not in used and c != "root")
+        chosen = chosen.replace("/", "|")
+        used.add(chosen)
+        names[(name, gate_path)] = chosen
+    return names
+
+
+def _transform(xforms: dict, ref: str, where: str) -> dict[str, Any]:
+    from ..transforms import from_flowkit
+
+    if ref not in xforms:
+        raise TemplateError(f"{where}: transform {ref!r} is not in the workspace")
+    try:
+        transform = from_flowkit(xforms[ref])
+    except ValueError:
+        raise TemplateError(
+            f"{where}: dimension transform {xforms[ref]!r} has no cytokit equivalent (use logicle, "
+            "asinh, log or linear in FlowJo, or write the template in YAML)"
+        ) from None
+    return {"kind": transform.kind, **{k: float(v) for k, v in transform.params.items()}}
+
+
+def _bounds(dim) -> list[float | None]:
+    return [None if dim.min is None else float(dim.min), None if dim.max is None else float(dim.max)]
+
+
+def _gate(fk_gate, gate_path: tuple[str, ...], names: dict[tuple, str], where: str) -> dict[str, Any]:
+    kind = type(fk_gate).__name__
+    if getattr(fk_gate, "use_complement", False):
+        raise TemplateError(f"{where}: gates used as their complement are not supported")
+    dims = [d.id for d in getattr(fk_gate, "dimensions", []) or []]
+    if kind == "RectangleGate":
+        if len(dims) == 1:
+            lo, hi = _bounds(fk_gate.dimensions[0])
+            return {"type": "range", "dim": dims[0], "min": lo, "max": hi}
+        return {"type": "rectangle", "bounds": {d.id: _bounds(d) for d in fk_gate.dimensions}}
+    if kind == "PolygonGate":
+        return {"type": "polygon", "dims": dims,
+                "vertices": [[float(x) for x in vertex] for vertex in fk_gate.vertices]}
+    if kind == "EllipsoidGate":
+        return {"type": "ellipse", "dims": dims,
+                "mean": [float(x) for x in fk_gate.coordinates],
+                "covariance": [[float(x) for x in row] for row in fk_gate.covariance_matrix],
+                "distance_square": float(fk_gate.distance_square)}
+    if kind == "BooleanGate":
+        operands, complement = [], []
+        for ref in fk_gate.gate_refs:
+            operand = names.get((ref["ref"], tuple(ref["path"])))
+            if operand is None:
+                raise TemplateError(f"{where}: boolean gate refers to {ref['ref']!r}, not a gate of this sample")
+            operands.append(operand)
+            if ref.get("complement"):
+                complement.append(operand)
+        gate: dict[str, Any] = {"type": "boolean", "op": fk_gate.type, "operands": operands}
+        if complement:
+            gate["complement"] = complement
+        return gate
+    raise TemplateError(f"{where}: FlowKit gate type {kind} is not supported "
+                        "(rectangle, polygon, ellipse and boolean gates are)")
+
+
+__all__ = ["template_from_flowjo"]

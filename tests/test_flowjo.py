@@ -1,0 +1,108 @@
+"""FlowJo workspace import (cytokit.gating.flowjo), checked against FlowKit's own gating."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+import cytokit
+from cytokit.errors import TemplateError
+from cytokit.gating.flowjo import template_from_flowjo
+from cytokit.gating.template import load_template
+
+CORPUS = Path(os.environ.get("CYTOKIT_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "fcs_corpus"))
+FLOWKIT = CORPUS / "flowkit"
+_needs_corpus = pytest.mark.skipif(not FLOWKIT.is_dir(), reason=f"shared FCS corpus not found at {CORPUS}")
+
+
+def corpus(test):
+    """Reads the shared corpus: marked ``corpus`` and skipped, with the reason, when it is absent."""
+    return pytest.mark.corpus(_needs_corpus(test))
+
+#: workspaces whose FCS file is in the corpus: (workspace, FCS file)
+WITH_DATA = [
+    ("simple_diamond_example/simple_diamond_example_quad_gate.wsp", "simple_diamond_example/test_data_diamond_01.fcs"),
+    ("simple_diamond_example/test_data_diamond_asinh_rect.wsp", "simple_diamond_example/test_data_diamond_01.fcs"),
+    ("simple_diamond_example/test_data_diamond_asinh_rect2.wsp", "simple_diamond_example/test_data_diamond_01.fcs"),
+    ("simple_line_example/simple_poly_and_rect_v2_poly50.wsp", "simple_line_example/data_set_simple_line_100.fcs"),
+    ("simple_line_example/single_ellipse_51_events.wsp", "simple_line_example/data_set_simple_line_100.fcs"),
+]
+
+
+def flowkit_counts(wsp: Path, fcs: Path) -> dict[str, int]:
+    import flowkit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        workspace = flowkit.Workspace(str(wsp), fcs_samples=str(fcs))
+        sample_id = workspace.get_sample_ids()[0]
+        workspace.analyze_samples(sample_id=sample_id, use_mp=False)
+    report = workspace.get_gating_results(sample_id).report
+    return {name: int(count) for name, count in zip(report.gate_name, report["count"])}
+
+
+@corpus
+@pytest.mark.parametrize(("wsp", "fcs"), WITH_DATA, ids=[w for w, _ in WITH_DATA])
+def test_imported_workspace_reproduces_flowkit_counts(wsp, fcs):
+    template = template_from_flowjo(FLOWKIT / wsp)
+    result = template.apply(cytokit.read_fcs(FLOWKIT / fcs))
+    counts = dict(zip(result.counts().population, result.counts()["count"]))
+    expected = flowkit_counts(FLOWKIT / wsp, FLOWKIT / fcs)
+    assert counts == expected
+    assert any(c > 0 for c in counts.values())
+
+
+@corpus
+def test_transforms_and_gates_are_carried_over():
+    template = template_from_flowjo(FLOWKIT / "simple_diamond_example/test_data_diamond_asinh_rect2.wsp")
+    assert template.transforms["channel_B"] == {"kind": "asinh", "t": 262144.0, "m": 1.3, "a": 0.0}
+    assert template.roles["channel_A"].pnn == ("channel_A",)
+    assert template.compensation == "none"
+    (population,) = template.populations
+    assert population.gate["type"] == "rectangle" and set(population.gate["bounds"]) == {"channel_A", "channel_B"}
+
+
+@corpus
+def test_load_template_dispatches_wsp():
+    template = load_template(FLOWKIT / "simple_line_example/single_ellipse_51_events.wsp")
+    assert template.paths == ["ellipse1"]
+    assert template.populations[0].gate["type"] == "polygon"
+
+
+@corpus
+def test_tree_with_repeated_names_compensation_and_booleans():
+    # the 8-colour FCS files are not in the corpus: check the imported structure only
+    template = template_from_flowjo(FLOWKIT / "8_color_data_set/8_color_ICS_boolean_gate_testing.wsp")
+    assert template.compensation == "file"
+    assert template.transforms["CD3 APC-H7 FLR-A"]["kind"] == "logicle"
+    names = [p.name for p in template.populations]
+    assert len(names) == len(set(names))
+    assert "CD4+ CD107a+" in names and "CD8+ CD107a+" in names
+    booleans = {p.name: p.gate for p in template.populations if p.gate["type"] == "boolean"}
+    assert booleans["CD107a+ & IFNg+"] == {"type": "boolean", "op": "and",
+                                            "operands": ["CD4+ CD107a+", "CD4+ IFNg+"]}
+    assert template.path_of("CD4+ CD107a+") == "Time/Singlets/aAmine-/CD3+/CD4+/CD4+ CD107a+"
+
+
+@corpus
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"group": "nope"}, "no sample group 'nope'"),
+    ({"sample_id": "missing.fcs"}, "no sample 'missing.fcs'"),
+])
+def test_unknown_group_or_sample(kwargs, match):
+    with pytest.raises(TemplateError, match=match):
+        template_from_flowjo(FLOWKIT / "simple_line_example/single_ellipse_51_events.wsp", **kwargs)
+
+
+@corpus
+def test_flowjo_biex_is_refused_with_the_gate_named():
+    with pytest.raises(TemplateError, match=r"gate 'upper_right': dimension transform WSPBiex"):
+        template_from_flowjo(FLOWKIT / "simple_diamond_example/test_data_diamond_biex_rect.wsp")
+
+
+def test_missing_workspace(tmp_path):
+    with pytest.raises(TemplateError, match="no such file"):
+        template_from_flowjo(tmp_path / "absent.wsp")
