@@ -535,6 +535,9 @@ class GatingResult:
             if getattr(gate, "failed_", None):
                 raise GateError(f"{self.sample.path}: population {path} cannot be exported: {gate.failed_}")
             ids[path] = gatingml_id(path.rsplit("/", 1)[-1])
+            if type(gate).__name__ == "BooleanGate":  # operands are population names: rename them too
+                gate = type(gate)(gate.op, [gatingml_id(o) for o in gate.operands],
+                                  complement=[gatingml_id(o) for o in gate.complement])
             populations.append((ids[path], gate, parent_id))
         return GateSet.build(populations, transforms=self.transforms, compensation=self.spillover)
 

@@ -1,0 +1,139 @@
+"""cytokit run: same results in process, in worker processes and on Dask; cache; kill and resume."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cytokit.batch import write_atomic
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATE = str(REPO / "gating_templates" / "cll_cd19_7aad.yaml")
+TABLES = ["samples", "populations", "markers", "paired", "cohort"]
+
+
+def run_cli(*args, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cytokit.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)
+
+
+def tables(out: Path) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_csv(out / f"{name}.csv") for name in TABLES}
+
+
+def assert_same(a: dict, b: dict) -> None:
+    for name in TABLES:
+        pd.testing.assert_frame_equal(a[name], b[name], check_exact=False, rtol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> Path:
+    """Four patients of the modern demo cohort, copied so tests may change files."""
+    folder = tmp_path_factory.mktemp("cohort")
+    sheet = pd.read_csv(REPO / "sample_fcs" / "modern" / "samples.csv")
+    sheet = sheet[sheet["patient"].isin(["CLL001", "CLL002", "CLL003", "CLL004"])]
+    for name in sheet["file"]:
+        shutil.copy(REPO / "sample_fcs" / "modern" / name, folder / name)
+    sheet.to_csv(folder / "samples.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def reference(cohort, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("ref")
+    proc = run_cli("run", cohort, "--template", TEMPLATE, "--out", out, "--workers", 1, "--no-plots", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert {p.name for p in out.iterdir()} >= {f"{t}.{ext}" for t in TABLES for ext in ("csv", "parquet")}
+    return tables(out)
+
+
+def test_worker_processes_give_the_same_results(cohort, reference, tmp_path):
+    proc = run_cli("run", cohort, "--template", TEMPLATE, "--out", tmp_path, "--workers", 2, "--no-plots",
+                   "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert_same(tables(tmp_path), reference)
+    parquet = pd.read_parquet(tmp_path / "markers.parquet").replace("", np.nan)  # CSV reads "" as NaN
+    pd.testing.assert_frame_equal(parquet, reference["markers"], check_dtype=False)
+
+
+def test_dask_local_cluster_gives_the_same_results(cohort, reference, tmp_path):
+    pytest.importorskip("distributed")
+    proc = run_cli("run", cohort, "--template", TEMPLATE, "--out", tmp_path, "--dask", "local", "--no-plots",
+                   "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert_same(tables(tmp_path), reference)
+
+
+def test_rerun_uses_the_cache_and_redoes_only_what_changed(cohort, reference, tmp_path):
+    assert run_cli("run", cohort, "--template", TEMPLATE, "--out", tmp_path, "--no-plots",
+                   "--quiet").returncode == 0
+    cache = tmp_path / ".cache"
+    first = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    assert len(first) == 8  # 4 patients × 2 timepoints
+    assert run_cli("run", cohort, "--template", TEMPLATE, "--out", tmp_path, "--no-plots",
+                   "--quiet").returncode == 0
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == first
+    assert_same(tables(tmp_path), reference)
+
+
+def test_killed_run_resumes_to_identical_results(cohort, reference, tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "cytokit.cli", "run", str(cohort), "--template", TEMPLATE,
+                             "--out", str(out), "--workers", "1", "--no-plots", "--quiet"], cwd=REPO, env=env)
+    cache = out / ".cache"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (cache.exists() and len(list(cache.glob("*.pkl"))) >= 3):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = list(cache.glob("*.pkl"))
+    assert 3 <= len(done) < 8, "the run should have been killed part-way"
+    assert not list(out.glob("*.csv")), "no table is written before the analysis is complete"
+    assert not list(out.rglob("*.tmp")) or all(p.name.startswith(".") for p in out.rglob("*.tmp"))
+    resumed = run_cli("run", cohort, "--template", TEMPLATE, "--out", out, "--no-plots", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same(tables(out), reference)
+
+
+def test_failed_file_gives_exit_code_1_and_an_error_row(cohort, tmp_path):
+    folder = tmp_path / "bad"
+    shutil.copytree(cohort, folder)
+    victim = folder / "CLL002_C2D8_stained.fcs"
+    victim.write_bytes(victim.read_bytes()[:5000])
+    proc = run_cli("run", folder, "--template", TEMPLATE, "--out", tmp_path / "out", "--no-plots", "--quiet")
+    assert proc.returncode == 1
+    samples = pd.read_csv(tmp_path / "out" / "samples.csv").set_index("file")
+    assert samples.loc["CLL002_C2D8_stained.fcs", "status"] == "error"
+    assert "truncated" in samples.loc["CLL002_C2D8_stained.fcs", "error"]
+    assert (samples.drop("CLL002_C2D8_stained.fcs")["status"] == "ok").all()
+    strict = run_cli("run", folder, "--template", TEMPLATE, "--out", tmp_path / "strict", "--strict",
+                     "--no-plots", "--quiet", "--workers", 1)
+    assert strict.returncode == 1 and "--strict" in strict.stderr
+
+
+def test_template_errors_exit_2_before_analysis(cohort, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("channels: {fsc: {pnn: [FSC-A]}}\npopulations:\n  - {name: A, parent: root, gate: {type: blob}}\n")
+    proc = run_cli("run", cohort, "--template", bad, "--out", tmp_path / "out", "--quiet")
+    assert proc.returncode == 2
+    assert "bad.yaml, line 3" in proc.stderr and "blob" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_write_atomic_leaves_old_file_on_failure(tmp_path):
+    target = write_atomic(tmp_path / "t.csv", "old")
+
+    with pytest.raises(TypeError):
+        write_atomic(target, 12345)  # not bytes: fails while writing
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]

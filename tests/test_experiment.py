@@ -1,0 +1,118 @@
+"""The notebook API end to end on the demo cohort, and issue 5's accuracy against the truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cytokit import read_fcs
+from cytokit.experiment import Experiment
+from cytokit.gating.template import load_template
+from cytokit.simulate import read_labels
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATE = REPO / "gating_templates" / "cll_cd19_7aad.yaml"
+CHANNEL_ROLE = {"LAG3": "lag3", "TNFa": "tnfa"}
+
+
+@pytest.fixture(scope="module", params=["calibur", "modern"])
+def layout_results(request):
+    folder = REPO / "sample_fcs" / request.param
+    return folder, Experiment.from_folder(folder, template=TEMPLATE).run()
+
+
+def _truth(folder: Path) -> pd.DataFrame:
+    """Issue 5's truth: the same definitions applied to the true viable CD19+ cells."""
+    template = load_template(TEMPLATE)
+    sheet = pd.read_csv(folder / "samples.csv")
+    rows = []
+    for (patient, timepoint), group in sheet.groupby(["patient", "timepoint"]):
+        tubes = {r.stain: folder / r.file for r in group.itertuples()}
+        stained, iso = read_fcs(tubes["stained"]), read_fcs(tubes["isotype"])
+        ref = template.resolve_channels(stained)
+        r_iso = template.apply(iso, is_control=True, channels=template.resolve_channels(iso, reference=ref))
+        r_st = template.apply(stained, control=r_iso)
+        cll_iso = (read_labels(tubes["isotype"])["cls"] == "cll").to_numpy()
+        cll_st = (read_labels(tubes["stained"])["cls"] == "cll").to_numpy()
+        for marker, role in CHANNEL_ROLE.items():
+            values = r_st.scale[r_st.channels[role]].to_numpy()[cll_st]
+            control = r_iso.scale[r_iso.channels[role]].to_numpy()[cll_iso]
+            threshold = np.quantile(control, 0.99)
+            rows.append({"patient": patient, "timepoint": timepoint, "marker": marker,
+                         "file": tubes["stained"].name, "true_pct_pos": 100 * np.mean(values > threshold),
+                         "true_median": np.median(values)})
+    return pd.DataFrame(rows)
+
+
+def test_tables_follow_the_output_contract(layout_results):
+    _, res = layout_results
+    assert list(res.samples.columns[:6]) == ["file", "patient", "timepoint", "stain", "status", "error"]
+    assert list(res.populations.columns[:6]) == ["file", "population", "parent", "count", "pct_parent",
+                                                 "pct_total"]
+    assert list(res.markers.columns[:4]) == ["file", "patient", "timepoint", "stain"]
+    for column in ["population", "marker", "channel", "n_events", "median", "gmean", "pct_pos", "threshold",
+                   "rmfi"]:
+        assert column in res.markers.columns
+    assert list(res.cohort.columns[:12]) == ["marker", "population", "metric", "n_pairs", "median_delta",
+                                             "mean_delta", "ci_low", "ci_high", "p_wilcoxon", "p_ttest",
+                                             "q_bh", "n_up"] or "n_down" in res.cohort.columns
+    assert (res.samples["status"] == "ok").all()
+    assert set(res.markers["population"]) == {"Lymphocytes/Singlets/Viable/CD19+"}
+    assert len(res.paired) == 12 and res.paired["patient"].nunique() == 6
+    assert "<table" in res._repr_html_()
+
+
+def test_accuracy_against_truth(layout_results):
+    folder, res = layout_results
+    truth = _truth(folder)
+    got = res.markers[res.markers["stain"] != "isotype"].merge(truth, on=["file", "marker"])
+    assert len(got) == 24
+    error = (got["pct_pos"] - got["true_pct_pos"]).abs()
+    assert error.max() <= 2.0, got.loc[error.idxmax()].to_dict()
+
+    wide = truth.pivot_table(index=["patient", "marker"], columns="timepoint",
+                             values=["true_pct_pos", "true_median"])
+    true_delta = wide[("true_pct_pos", "C2D8")] - wide[("true_pct_pos", "C2D1")]
+    true_log2 = np.log2(wide[("true_median", "C2D8")] / wide[("true_median", "C2D1")])
+    paired = res.paired.set_index(["patient", "marker"])
+    big = true_delta[true_delta.abs() >= 3]
+    assert len(big) >= 6
+    assert (np.sign(paired.loc[big.index, "delta_pct_pos"]) == np.sign(big)).all()
+    assert (paired.loc[true_log2.index, "log2_mfi_ratio"] - true_log2).abs().max() <= 0.15
+
+
+def test_isotype_rows_are_their_own_control(layout_results):
+    _, res = layout_results
+    iso = res.markers[res.markers["stain"] == "isotype"]
+    assert iso["pct_pos"].between(0.5, 1.5).all()
+    assert np.allclose(iso["rmfi"], 1.0)
+
+
+def test_baseline_and_followup_labels_are_parameters(tmp_path):
+    folder = REPO / "sample_fcs" / "calibur"
+    sheet = pd.read_csv(folder / "samples.csv")
+    sheet = sheet[sheet["patient"].isin(["CLL001", "CLL002"])].copy()
+    sheet["timepoint"] = sheet["timepoint"].map({"C2D1": "pre", "C2D8": "post"})
+    sheet["path"] = [str(folder / f) for f in sheet["file"]]
+    res = Experiment(sheet, TEMPLATE, baseline="pre", followup="post").run()
+    assert set(res.paired["baseline"]) == {"pre"} and set(res.paired["followup"]) == {"post"}
+    assert res.paired["patient"].nunique() == 2
+
+
+def test_edge_cases_are_reported_by_name():
+    folder = REPO / "sample_fcs" / "edge_cases"
+    res = Experiment.from_folder(folder, template=TEMPLATE).run()
+    status = dict(zip(res.samples["file"], res.samples["status"]))
+    errors = dict(zip(res.samples["file"], res.samples["error"]))
+    assert status["CLL001_C2D8_stained.fcs"] == "error" and "truncated" in errors["CLL001_C2D8_stained.fcs"]
+    assert status["CLL002_C2D1_stained.fcs"] == "unpaired"
+    assert "no isotype tube" in errors["CLL002_C2D1_stained.fcs"]
+    assert "not in the sample sheet" in errors["CLL004_C2D1_stained.fcs"]
+    assert "file not found" in errors["CLL003_C2D8_stained.fcs"]
+    assert status["CLL001_C2D8_isotype.fcs"] == "ok"
+    unpaired = res.markers[res.markers["file"] == "CLL002_C2D1_stained.fcs"]
+    assert unpaired["pct_pos"].isna().all()
+    assert unpaired["flag"].str.contains("no matched isotype").all()
