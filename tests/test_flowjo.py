@@ -106,3 +106,20 @@ def test_flowjo_biex_is_refused_with_the_gate_named():
 def test_missing_workspace(tmp_path):
     with pytest.raises(TemplateError, match="no such file"):
         template_from_flowjo(tmp_path / "absent.wsp")
+
+
+def test_gatingml_file_is_a_template_of_static_gates(tmp_path):
+    """A Gating-ML file written by cytokit (fitted gates made static) reopens as a template."""
+    import cytokit
+    from cytokit.gating.template import load_template
+
+    repo = Path(__file__).resolve().parents[1]
+    template = load_template(repo / "gating_templates" / "cll_cd19_7aad.yaml")
+    sample = cytokit.read_fcs(repo / "sample_fcs" / "calibur" / "CLL001_C2D1_stained.fcs")
+    fitted = template.apply(sample, is_control=True)
+    xml = fitted.to_gateset().write(tmp_path / "fitted.xml")
+    static = load_template(xml)
+    again = static.apply(sample)
+    expected = fitted.counts()
+    expected = expected[expected["population"] != "Lymphocytes/Singlets"]  # skipped in FCS 2.0: not exported
+    assert again.counts()["count"].tolist() == expected["count"].tolist()

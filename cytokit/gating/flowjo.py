@@ -79,16 +79,47 @@ def template_from_flowjo(path: str | Path, *, group: str = "All Samples", sample
     elif sample_id not in samples:
         raise TemplateError(f"{source}: no sample {sample_id!r} in group {group!r}; it has {', '.join(samples)}")
 
-    gate_ids = workspace.get_gate_ids(sample_id)
+    return _template_from_gates(
+        source, path.stem, f"imported from FlowJo workspace {path.name}, sample {sample_id}",
+        workspace.get_gate_ids(sample_id), lambda name, gpath: workspace.get_gate(sample_id, name, gpath),
+        workspace.get_transforms(sample_id), f"sample {sample_id!r}, ",
+    )
+
+
+def template_from_gatingml(path: str | Path) -> Template:
+    """Read a Gating-ML 2.0 file (through FlowKit) as a template of static gates.
+
+    Compensation by the file's own matrix (``FCS``) maps to ``compensation: file``;
+    a matrix defined inside the Gating-ML file has no template equivalent yet and
+    is refused with a clear error.
+    """
+    import flowkit
+
+    path = Path(path)
+    try:
+        strategy = flowkit.parse_gating_xml(str(path))
+    except Exception as exc:  # FlowKit raises many types for invalid XML; report them as one
+        raise TemplateError(f"{path}: not a readable Gating-ML 2.0 file ({type(exc).__name__}: {exc})") from None
+    if strategy.comp_matrices:
+        raise TemplateError(f"{path}: defines spectrum matrices ({', '.join(strategy.comp_matrices)}); use "
+                            "'compensation: <matrix.csv>' in a YAML template instead")
+    return _template_from_gates(str(path), path.stem, f"imported from Gating-ML file {path.name}",
+                                strategy.get_gate_ids(), strategy.get_gate, strategy.transformations, "")
+
+
+def _template_from_gates(source: str, name: str, description: str, gate_ids, get_gate, xforms,
+                         context: str) -> Template:
+    """Build a template from a FlowKit gate tree (workspace sample or Gating-ML strategy)."""
+    import yaml
+
     names = _unique_names(gate_ids)
-    xforms = workspace.get_transforms(sample_id)
     channels: dict[str, dict[str, Any]] = {}
     transforms: dict[str, dict[str, Any]] = {}
     compensated = False
     populations = []
     for gate_name, gate_path in gate_ids:
-        fk_gate = workspace.get_gate(sample_id, gate_name, gate_path)
-        where = f"{source}, sample {sample_id!r}, gate {'/'.join(gate_path[1:] + (gate_name,))!r}"
+        fk_gate = get_gate(gate_name, gate_path)
+        where = f"{source}, {context}gate {'/'.join(gate_path[1:] + (gate_name,))!r}"
         for dim in getattr(fk_gate, "dimensions", []) or []:
             channels.setdefault(dim.id, {"pnn": [dim.id]})
             if dim.compensation_ref not in (None, "uncompensated"):
@@ -102,10 +133,10 @@ def template_from_flowjo(path: str | Path, *, group: str = "All Samples", sample
             "gate": _gate(fk_gate, gate_path, names, where),
         })
     if not populations:
-        raise TemplateError(f"{source}: sample {sample_id!r} has no gates")
+        raise TemplateError(f"{source}: {context}no gates")
     data = {
-        "name": path.stem,
-        "description": f"imported from FlowJo workspace {path.name}, sample {sample_id}",
+        "name": name,
+        "description": description,
         "channels": channels,
         "compensation": "file" if compensated else "none",
         "transforms": transforms,

@@ -578,6 +578,10 @@ def load_template(path: str | Path) -> Template:
         from .flowjo import template_from_flowjo
 
         return template_from_flowjo(path)
+    if suffix == ".xml":
+        from .flowjo import template_from_gatingml
+
+        return template_from_gatingml(path)
     return parse_template(text, source=str(path))
 
 
