@@ -25,6 +25,18 @@ _EXPORTS = {
     "read_fcs": "fcs",
     "list_datasets": "fcs",
     "write_fcs": "fcs",
+    "read_keywords": "fcs",
+    "load_template": "gating.template",
+    "Template": "gating.template",
+    "GatingResult": "gating.template",
+    "Experiment": "experiment",
+    "Results": "experiment",
+    "read_sample_sheet": "metadata",
+    "simulate_cohort": "simulate",
+    "compensate": "compensation",
+    "make_transform": "transforms",
+    "shift_metrics": "shift",
+    "cohort_summary": "paired",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -47,5 +59,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import (  # noqa: F401
         ChannelNotFoundError, CytokitError, FCSError, GateError, MetadataError, PairingError, TemplateError,
     )
-    from .fcs import list_datasets, read_fcs, write_fcs  # noqa: F401
+    from .compensation import compensate  # noqa: F401
+    from .experiment import Experiment, Results  # noqa: F401
+    from .fcs import list_datasets, read_fcs, read_keywords, write_fcs  # noqa: F401
+    from .gating.template import GatingResult, Template, load_template  # noqa: F401
+    from .metadata import read_sample_sheet  # noqa: F401
+    from .paired import cohort_summary  # noqa: F401
     from .sample import Sample  # noqa: F401
+    from .shift import shift_metrics  # noqa: F401
+    from .simulate import simulate_cohort  # noqa: F401
+    from .transforms import make_transform  # noqa: F401
