@@ -1,0 +1,56 @@
+"""Sample sheets, file-name patterns and pairing checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cytokit import MetadataError
+from cytokit.metadata import check_samples, read_sample_sheet, samples_from_pattern
+
+
+def touch(folder: Path, *names: str) -> None:
+    for name in names:
+        (folder / name).write_bytes(b"x")
+
+
+def test_pattern_and_pairing(tmp_path):
+    touch(tmp_path, "P1_C2D1_isotype.fcs", "P1_C2D1_stained.fcs", "P1_C2D8_isotype.fcs", "P1_C2D8_stained.fcs",
+          "P2_C2D1_stained.fcs", "P2_C2D8_isotype.fcs", "P2_C2D8_stained.fcs", "odd-name.fcs")
+    table = check_samples(samples_from_pattern(tmp_path), folder=tmp_path)
+    status = dict(zip(table["file"], table["status"]))
+    error = dict(zip(table["file"], table["error"]))
+    assert status["P1_C2D1_stained.fcs"] == "ok"
+    assert status["P2_C2D1_stained.fcs"] == "unpaired" and "no isotype tube for P2 C2D1" in error["P2_C2D1_stained.fcs"]
+    assert status["odd-name.fcs"] == "error" and "does not fit the pattern" in error["odd-name.fcs"]
+
+
+def test_custom_pattern(tmp_path):
+    touch(tmp_path, "trial-07.day1.ISO.fcs")
+    table = samples_from_pattern(tmp_path, "trial-{patient}.{timepoint}.{stain}.fcs")
+    assert table.iloc[0][["patient", "timepoint", "stain"]].tolist() == ["07", "day1", "ISO"]
+    with pytest.raises(MetadataError, match="needs a {stain} field"):
+        samples_from_pattern(tmp_path, "{patient}_{timepoint}.fcs")
+
+
+def test_sheet_problems_are_reported_by_name(tmp_path):
+    touch(tmp_path, "a.fcs", "b.fcs", "c.fcs", "extra.fcs")
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("file,patient,timepoint,stain,site\n"
+                     "a.fcs,P1,C2D1,isotype,Lyon\nb.fcs,P1,C2D1,stained,Lyon\nc.fcs,P1,C2D1,stained,Lyon\n"
+                     "gone.fcs,P1,C2D8,stained,Lyon\n")
+    table = check_samples(read_sample_sheet(sheet), folder=tmp_path)
+    by = table.set_index("file")
+    assert "duplicate tube" in by.loc["b.fcs", "error"] and by.loc["c.fcs", "status"] == "error"
+    assert "file not found" in by.loc["gone.fcs", "error"]
+    assert "not in the sample sheet" in by.loc["extra.fcs", "error"]
+    assert by.loc["a.fcs", "site"] == "Lyon"  # extra columns are kept
+
+
+def test_sheet_without_required_columns(tmp_path):
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("file,patient\na.fcs,P1\n")
+    with pytest.raises(MetadataError, match="lacks column\\(s\\) timepoint, stain"):
+        read_sample_sheet(sheet)
