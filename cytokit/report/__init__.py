@@ -1,0 +1,165 @@
+"""The HTML report: one self-contained page (figures inlined as PNG ``data:`` URIs).
+
+>>> write_report(res, "out/report.html", title="CLL lenalidomide C2D1 → C2D8")  # doctest: +SKIP
+
+The page has no external resources (no network, no CDN): inline CSS and a few
+lines of inline JavaScript that sort tables on a header click. Every text that
+comes from data (file names, ``$PnS``, error messages) goes through jinja2's
+autoescaping.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..experiment import Results
+    from ..plots import ResultsPlotter
+
+__all__ = ["write_report", "render_report"]
+
+#: cohort metrics shown in the report's cohort table, in order
+COHORT_METRICS = ("delta_pct_pos", "log2_mfi_ratio", "delta_rmfi")
+REPORT_DPI = 80
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):
+            return ""
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _table(frame: pd.DataFrame, columns: list[str] | None = None) -> dict:
+    """A table for the template: header and rows of strings (escaped by the template)."""
+    columns = [c for c in (columns or list(frame.columns)) if c in frame.columns]
+    return {"columns": columns,
+            "rows": [[_cell(v) for v in row] for row in frame[columns].itertuples(index=False, name=None)]}
+
+
+def _figure(fig) -> str:
+    from ..plots import figure_png
+
+    return _data_uri(figure_png(fig, dpi=REPORT_DPI))
+
+
+def render_report(results: Results, *, title: str = "cytokit report", plotter: ResultsPlotter | None = None) -> str:
+    """The report's HTML text (see :func:`write_report`)."""
+    import jinja2
+
+    from ..errors import CytokitError
+    from ..plots import ResultsPlotter, slug
+
+    plotter = plotter or ResultsPlotter(results)
+    samples = results.samples
+    markers = list(dict.fromkeys(results.markers["marker"])) if len(results.markers) else []
+
+    paired_figures = [{"marker": m, "src": _figure(plotter.paired(m))} for m in markers]
+    cohort = results.cohort
+    if len(cohort):
+        cohort = cohort[cohort["metric"].isin(COHORT_METRICS)]
+
+    patients = []
+    # files without a patient (not in the sample sheet) are listed under quality only
+    for patient in sorted(p for p in samples["patient"].astype(str).unique() if p.strip()):
+        rows = samples[samples["patient"] == patient]
+        files = []
+        for _, row in rows.iterrows():
+            entry = {"file": row["file"], "anchor": "file-" + slug(row["file"]), "timepoint": row["timepoint"],
+                     "stain": row["stain"], "status": row["status"], "error": row["error"],
+                     "quality": row["quality"], "src": None, "keywords": {}, "channels": [], "problem": ""}
+            if row["status"] != "error":
+                try:
+                    gated = plotter.gating(row["file"])
+                    entry["src"] = _figure(plotter.gates(row["file"]))
+                    entry["keywords"] = {k: gated.sample.keywords.get(k, "") for k in ("$FIL", "$CYT", "$DATE")}
+                    pns = dict(zip(gated.sample.channels.pnn, gated.sample.channels.pns))
+                    entry["channels"] = [(role, pnn, pns.get(pnn, "")) for role, pnn in gated.channels.items()]
+                except (CytokitError, KeyError, OSError) as exc:
+                    entry["problem"] = f"gating figure not drawn: {exc}"
+            files.append(entry)
+        marker_rows = results.markers[results.markers["patient"] == patient]
+        paired_rows = results.paired[results.paired["patient"] == patient] if len(results.paired) else results.paired
+        patients.append({
+            "id": patient, "anchor": "patient-" + slug(patient),
+            "status": ", ".join(sorted(set(rows["status"]))),
+            "panel": _figure(plotter.patient(patient)),
+            "markers": _table(marker_rows, ["file", "timepoint", "stain", "marker", "n_events", "median",
+                                            "pct_pos", "threshold", "rmfi", "flag"]),
+            "paired": _table(paired_rows, ["marker", "pct_pos_baseline", "pct_pos_followup", "delta_pct_pos",
+                                           "mfi_baseline", "mfi_followup", "log2_mfi_ratio", "delta_rmfi"]),
+            "files": files,
+        })
+
+    problems = samples[(samples["status"] != "ok") | (samples["quality"].astype(str) != "")]
+    pop_flags = results.populations[results.populations["flag"].astype(str) != ""]
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("cytokit.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2", "html.j2"], default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    counts = samples["status"].value_counts().to_dict()
+    return env.get_template("report.html.j2").render(
+        title=title,
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        template_path=results.template_path,
+        baseline=results.baseline, followup=results.followup,
+        n_files=len(samples), counts=counts,
+        n_paired=int(results.paired["patient"].nunique()) if len(results.paired) else 0,
+        paired_figures=paired_figures,
+        cohort=_table(cohort, ["marker", "metric", "n_pairs", "median_delta", "ci_low", "ci_high",
+                               "p_wilcoxon", "q_bh", "n_up", "n_down"]),
+        cohort_rows=cohort.to_dict("records") if len(cohort) else [],
+        patients=patients,
+        samples=_table(samples, ["file", "patient", "timepoint", "stain", "status", "error", "quality"]),
+        problems=_table(problems, ["file", "patient", "timepoint", "stain", "status", "error", "quality"]),
+        failed=samples[samples["status"] == "error"][["file", "error"]].to_dict("records"),
+        unpaired=sorted(samples.loc[samples["status"] == "unpaired", "patient"].astype(str).unique()),
+        population_flags=_table(pop_flags, ["file", "population", "count", "pct_parent", "flag"]),
+    )
+
+
+def write_report(results: Results, out_path: str | Path, *, title: str = "cytokit report",
+                 plotter: ResultsPlotter | None = None) -> Path:
+    """Write the self-contained HTML report of ``results`` to ``out_path`` (atomically).
+
+    Sections: the cohort (paired plots and statistics per marker), one section per
+    patient (CD19 × marker panel, histograms, marker and paired rows, each file's
+    gating hierarchy), quality (flags, failed files with their errors, unpaired
+    patients) and all samples. Tables sort on a header click.
+
+    Parameters
+    ----------
+    results
+        :class:`~cytokit.experiment.Results` of an experiment.
+    out_path
+        Where to write the ``.html`` file.
+    title
+        The page title.
+    plotter
+        A :class:`~cytokit.plots.ResultsPlotter` to reuse (shares re-gated files
+        with :func:`~cytokit.plots.save_figures`).
+
+    Returns
+    -------
+    Path
+        ``out_path``.
+    """
+    from ..batch import write_atomic
+
+    html = render_report(results, title=title, plotter=plotter)
+    return write_atomic(out_path, html)

@@ -1,0 +1,115 @@
+"""Figures of the demo results (2 patients of sample_fcs/modern, to be fast)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "sample_fcs" / "modern"
+TEMPLATE = ROOT / "gating_templates" / "cll_cd19_7aad.yaml"
+PATIENTS = ("CLL001", "CLL002")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@functools.lru_cache(maxsize=1)
+def demo_results():
+    """Results of two demo patients (cached: test_report reuses them)."""
+    from cytokit.experiment import Experiment
+    from cytokit.metadata import read_sample_sheet
+
+    table = read_sample_sheet(DEMO / "samples.csv", folder=DEMO)
+    return Experiment(table[table["patient"].isin(PATIENTS)], TEMPLATE).run()
+
+
+@functools.lru_cache(maxsize=1)
+def demo_plotter():
+    """One plotter for the demo results, keeping every gated file (test_report reuses it)."""
+    from cytokit.plots import ResultsPlotter
+
+    return ResultsPlotter(demo_results(), cache_size=64)
+
+
+@pytest.fixture(scope="module")
+def results():
+    if not DEMO.exists():
+        pytest.skip("demo data sample_fcs/modern is absent")
+    return demo_results()
+
+
+def test_import_cytokit_does_not_import_matplotlib():
+    import subprocess
+    import sys
+
+    code = "import sys, cytokit, cytokit.plots, cytokit.report; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("metric", ["pct_pos", "mfi", "rmfi"])
+def test_paired_figure_has_cohort_statistics(results, metric):
+    fig = results.plot.paired("LAG3", metric=metric)
+    title = fig.axes[0].get_title()
+    assert "n=2" in title and "Wilcoxon p=" in title and "median Δ=" in title
+    assert len(fig.axes[0].lines) == 2 + 1  # one line per patient and the median
+
+
+def test_paired_rejects_unknown_metric(results):
+    with pytest.raises(ValueError, match="metric must be one of"):
+        results.plot.paired("LAG3", metric="nope")
+
+
+def test_patient_panel(results):
+    from cytokit.plots import figure_png
+
+    fig = results.plot.patient("CLL001")
+    assert len(fig.axes) == 2 * 4  # LAG3, TNFa × isotype, C2D1, C2D8, histograms
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert sum("% pos" in t for t in texts) == 6
+    assert figure_png(fig).startswith(PNG_MAGIC)
+    with pytest.raises(KeyError, match="CLL999"):
+        results.plot.patient("CLL999")
+
+
+def test_gates_figure_draws_every_population(results):
+    fig = demo_plotter().gates("CLL001_C2D1_stained.fcs")
+    titles = [ax.get_title() for ax in fig.axes if ax.axison]
+    assert [t.split(" ⊂")[0] for t in titles] == ["Lymphocytes", "Singlets", "Viable", "CD19+"]
+    assert all("% of parent" in t for t in titles)
+
+
+def test_plot_gates_without_results_shows_flags(results):
+    """A file without FSC-H: the Singlets gate is skipped, and the figure says so."""
+    import cytokit
+    from cytokit.gating.template import load_template
+    from cytokit.plots import plot_gates
+
+    sample = cytokit.read_fcs(DEMO / "CLL001_C2D1_stained.fcs")
+    template = load_template(TEMPLATE)
+    no_height = sample.events.drop(columns=["FSC-H"])
+    markers = dict(zip(sample.channels.pnn, sample.channels.pns))
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = cytokit.write_fcs(Path(tmp) / "no_height.fcs", no_height, markers=markers)
+        stripped = cytokit.read_fcs(path)
+    result = template.apply(stripped, is_control=True)
+    fig = plot_gates(result)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any(t.startswith("skipped") for t in texts)
+
+
+def test_save_figures(results, tmp_path):
+    from cytokit.plots import save_figures
+
+    written = save_figures(results, tmp_path, plotter=demo_plotter())
+    names = {p.name for p in written}
+    assert {"paired_LAG3.png", "paired_LAG3.svg", "paired_TNFa.png", "paired_TNFa.svg"} <= names
+    assert {"patient_CLL001.png", "patient_CLL002.png"} <= names
+    assert sum(n.startswith("gates_") for n in names) == 8
+    assert all(p.parent == tmp_path / "plots" and p.stat().st_size > 0 for p in written)
+    assert not list((tmp_path / "plots").glob("*.tmp"))
+    assert len(demo_plotter()._gated) == 8  # each file gated once, isotypes first
+    assert all(p.read_bytes().startswith(PNG_MAGIC) for p in written if p.suffix == ".png")
