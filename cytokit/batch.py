@@ -203,11 +203,12 @@ def write_outputs(results, out: str | Path, *, run_info: dict, plots: bool = Tru
         table.to_parquet(buffer, index=False)
         written[f"{name}.parquet"] = write_atomic(out / f"{name}.parquet", buffer.getvalue())
     if plots:
-        from .plots import save_figures
+        from .plots import ResultsPlotter, save_figures
         from .report import write_report
 
-        save_figures(results, out / "plots")
-        written["report.html"] = write_report(results, out / "report.html")
+        plotter = ResultsPlotter(results)  # shared: files gated for the plots are reused by the report
+        save_figures(results, out, plotter=plotter)  # writes out/plots/
+        written["report.html"] = write_report(results, out / "report.html", plotter=plotter)
     written["run.json"] = write_atomic(out / "run.json", json.dumps(run_info, indent=2, default=str))
     return written
 
