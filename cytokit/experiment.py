@@ -1,8 +1,10 @@
 """The notebook API: a folder of FCS files + a gating template + a sample sheet → tidy results.
 
->>> exp = Experiment.from_folder("sample_fcs/modern", template="gating_templates/cll_cd19_7aad.yaml")  # doctest: +SKIP
->>> res = exp.run()                                                                                    # doctest: +SKIP
->>> res.paired.head()                                                                                  # doctest: +SKIP
+Example (``examples/cll_lenalidomide.ipynb`` runs it in the test suite)::
+
+    exp = Experiment.from_folder("sample_fcs/modern", template="gating_templates/cll_cd19_7aad.yaml")
+    res = exp.run()
+    res.paired.head()
 
 The unit of work is a *tube group*: one patient at one timepoint, its isotype tube
 and its stained tube(s). The isotype is gated first; its populations then give the
