@@ -3,11 +3,14 @@
 Every function returns a :class:`matplotlib.figure.Figure` built without pyplot's
 global state, so figures can be made in worker processes and on headless machines.
 
->>> res = Experiment.from_folder("sample_fcs/modern", template="gating_templates/cll_cd19_7aad.yaml").run()  # doctest: +SKIP
->>> res.plot.paired("LAG3")            # baseline → follow-up per patient      # doctest: +SKIP
->>> res.plot.patient("CLL001")         # CD19 × marker dot plots + histograms    # doctest: +SKIP
->>> res.plot.gates("CLL001_C2D1_stained.fcs")                                   # doctest: +SKIP
->>> save_figures(res, "out")           # out/plots/*.png                        # doctest: +SKIP
+Example::
+
+    res = Experiment.from_folder("sample_fcs/modern", template="gating_templates/cll_cd19_7aad.yaml").run()
+    res.plot.paired("LAG3")            # baseline → follow-up per patient
+    res.plot.patient("CLL001")         # CD19 × marker dot plots + histograms
+    res.plot.gates("CLL001_C2D1_stained.fcs")
+    save_figures(res, "out")           # out/plots/*.png
+
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The HTML report: one self-contained page (figures inlined as PNG ``data:`` URIs).
 
->>> write_report(res, "out/report.html", title="CLL lenalidomide C2D1 → C2D8")  # doctest: +SKIP
+Example::
+
+    write_report(res, "out/report.html", title="CLL lenalidomide C2D1 → C2D8")
 
 The page has no external resources (no network, no CDN): inline CSS and a few
 lines of inline JavaScript that sort tables on a header click. Every text that
