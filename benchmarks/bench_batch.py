@@ -1,0 +1,293 @@
+"""Batch analysis: per-file cost against FlowKit, cohort throughput, memory and start-up, in one run.
+
+    python benchmarks/bench_batch.py [--events 1000000] [--repeat 3] [--patients 10] [--batch-events 100000]
+
+1. Per file, on a simulated modern-layout cohort of one patient (``--events`` per file):
+   ``cytokit.experiment.analyse_group`` on the C2D1 group (isotype + stained tube: read,
+   compensate, transform, the shipped template with its fitted gates, statistics), reported
+   as the group's time / 2. Against it, FlowKit doing the same work with *static* gates of
+   the same shapes (the gates cytokit fitted, exported as Gating-ML): ``flowkit.Sample``,
+   ``apply_compensation`` with the file's spillover, ``apply_transform`` (logicle
+   T=262144 w=0.5 m=4.5 a=0 for fluorescence and SSC, linear T=262144 for FSC, as the
+   template says), ``parse_gating_xml`` + ``gate_sample``, and the LAG3/TNFa medians of
+   CD19+ with pandas; for both tubes, reported per file (mean of the two).
+2. Batch throughput: ``cytokit run`` on a simulated cohort (``--patients`` × 4 files of
+   ``--batch-events``) with ``--workers 1`` and ``--workers 2``, a fresh ``--out`` each.
+3. Peak memory of the process running ``analyse_group`` on the big group: VmHWM rise over
+   its resident size after imports, against the largest file's decoded events
+   (n_events × n_channels × 8 bytes).
+4. ``cytokit --help`` start-up (best of 10) and the heavy modules ``import cytokit.cli`` loads.
+
+Every measurement runs in a fresh subprocess (as in ``bench_read.py``); times are the best
+of ``--repeat`` unless said otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "gating_templates" / "cll_cd19_7aad.yaml"
+BIN = Path(sys.executable).parent
+HEAVY = ("matplotlib", "flowkit", "sklearn", "scipy", "pandas")
+
+COMMON = """
+import json, sys, time, gc
+def rss(field):
+    for line in open('/proc/self/status'):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+"""
+
+CYTOKIT_RUNNER = COMMON + """
+import cytokit, cytokit.fcs, cytokit.experiment, cytokit.gating.template, cytokit.gating.fitted
+import cytokit.gating.gates, cytokit.stats, cytokit.quality, cytokit.compensation, cytokit.transforms
+try:
+    import sklearn.mixture  # the cluster gate's import, loaded lazily by cytokit
+except ImportError:
+    pass
+from cytokit.experiment import analyse_group
+rows, template, repeat = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+gc.collect()
+before = rss('VmRSS:')
+best, peak = float('inf'), None
+for i in range(repeat):
+    t0 = time.perf_counter()
+    out = analyse_group(rows, template)
+    best = min(best, time.perf_counter() - t0)
+    if peak is None:
+        peak = rss('VmHWM:') - before   # the first call: what one worker holds for one group
+    bad = [s for s in out['samples'] if s['status'] != 'ok']
+    cd19 = {r['file']: r['count'] for r in out['populations'] if r['population'].endswith('CD19+')}
+    med = {f"{r['file']}:{r['marker']}": r['median'] for r in out['markers']}
+    del out
+    gc.collect()
+print(json.dumps({'seconds': best, 'peak_bytes': peak, 'errors': bad, 'cd19': cd19, 'medians': med}))
+"""
+
+FLOWKIT_RUNNER = COMMON + """
+import flowkit, numpy as np, pandas as pd
+from flowkit import transforms as fkt
+path, xml, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
+lin = fkt.LinearTransform(param_t=262144, param_a=0)
+logicle = fkt.LogicleTransform(param_t=262144, param_w=0.5, param_m=4.5, param_a=0)
+def analyse():
+    sample = flowkit.Sample(path)
+    spill = sample.metadata.get('spillover') or sample.metadata.get('spill')
+    sample.apply_compensation(spill)
+    xforms = {}
+    for label in sample.pnn_labels:
+        if label.startswith('FSC'):
+            xforms[label] = lin
+        elif label != 'Time':
+            xforms[label] = logicle
+    sample.apply_transform(xforms, include_scatter=True)
+    strategy = flowkit.parse_gating_xml(xml)
+    results = strategy.gate_sample(sample)
+    inside = np.asarray(results.get_gate_membership('CD19pos'))
+    comp = sample.as_dataframe(source='comp', col_names=sample.pnn_labels) if hasattr(sample, 'as_dataframe') else None
+    if comp is None:
+        comp = pd.DataFrame(sample.get_events(source='comp'), columns=sample.pnn_labels)
+    medians = comp.loc[inside, ['PE-A', 'APC-A']].median()
+    return int(inside.sum()), {'LAG3': float(medians['PE-A']), 'TNFa': float(medians['APC-A'])}
+gc.collect()
+before = rss('VmRSS:')
+best, peak = float('inf'), None
+for i in range(repeat):
+    t0 = time.perf_counter()
+    count, medians = analyse()
+    best = min(best, time.perf_counter() - t0)
+    if peak is None:
+        peak = rss('VmHWM:') - before
+    gc.collect()
+print(json.dumps({'seconds': best, 'peak_bytes': peak, 'cd19': count, 'medians': medians}))
+"""
+
+
+def _run_json(args: list[str]) -> dict:
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": tail[:200]}
+    return json.loads(lines[-1])
+
+
+def _group_rows(folder: Path, patient: str, timepoint: str) -> list[dict]:
+    return [
+        {"file": f"{patient}_{timepoint}_{stain}.fcs", "patient": patient, "timepoint": timepoint,
+         "stain": stain, "path": str(folder / f"{patient}_{timepoint}_{stain}.fcs")}
+        for stain in ("isotype", "stained")
+    ]
+
+
+def _gatingml_for(rows: list[dict], folder: Path) -> dict[str, Path]:
+    """The gates cytokit fitted for each tube of the group, written as Gating-ML."""
+    from cytokit.fcs import read_fcs
+    from cytokit.gating.template import load_template
+
+    template = load_template(TEMPLATE)
+    iso, stained = (read_fcs(r["path"]) for r in rows)
+    reference = template.resolve_channels(stained)
+    control = template.apply(iso, is_control=True, channels=template.resolve_channels(iso, reference=reference))
+    result = template.apply(stained, control=control)
+    out = {}
+    for row, res in zip(rows, (control, result)):
+        out[row["file"]] = res.to_gateset().write(folder / f"{Path(row['file']).stem}.xml")
+    return out
+
+
+def per_file(events: int, repeat: int, tmp: Path) -> dict:
+    from cytokit.fcs import read_fcs
+    from cytokit.simulate import simulate_cohort
+
+    folder = tmp / "big"
+    t0 = time.perf_counter()
+    simulate_cohort(folder, patients=1, events=events, layout="modern")
+    print(f"simulated 4 × {events:,} events in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    rows = _group_rows(folder, "CLL001", "C2D1")
+    largest = max(rows, key=lambda r: Path(r["path"]).stat().st_size)
+    sample = read_fcs(largest["path"])
+    n_events, n_channels = sample.events.shape
+    del sample
+    xmls = _gatingml_for(rows, tmp)
+
+    cyto = _run_json([sys.executable, "-c", CYTOKIT_RUNNER, json.dumps(rows), str(TEMPLATE), str(repeat)])
+    fk = {}
+    for row in rows:
+        fk[row["file"]] = _run_json(
+            [sys.executable, "-c", FLOWKIT_RUNNER, row["path"], str(xmls[row["file"]]), str(repeat)])
+    return {"rows": rows, "cytokit": cyto, "flowkit": fk, "n_events": n_events, "n_channels": n_channels}
+
+
+def batch(patients: int, events: int, tmp: Path) -> dict:
+    from cytokit.simulate import simulate_cohort
+
+    folder = tmp / "cohort"
+    simulate_cohort(folder, patients=patients, events=events, layout="modern")
+    n_files = len(list(folder.glob("*.fcs")))
+    out = {"n_files": n_files, "events": events}
+    for workers in (1, 2):
+        dest = tmp / f"out_w{workers}"
+        shutil.rmtree(dest, ignore_errors=True)
+        cmd = [str(BIN / "cytokit"), "run", str(folder), "--template", str(TEMPLATE), "--out", str(dest),
+               "--no-plots", "--quiet", "--workers", str(workers)]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        seconds = time.perf_counter() - t0
+        out[workers] = {"seconds": seconds, "returncode": proc.returncode,
+                        "stderr": proc.stderr.strip().splitlines()[-1][:200] if proc.stderr.strip() else ""}
+    return out
+
+
+def startup(repeat: int = 10) -> dict:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run([str(BIN / "cytokit"), "--help"], capture_output=True, cwd=ROOT)
+        best = min(best, time.perf_counter() - t0)
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import cytokit.cli"],
+                          capture_output=True, text=True, cwd=ROOT)
+    loaded = set()
+    for line in proc.stderr.splitlines():
+        m = re.match(r"import time:\s+\d+ \|\s+\d+ \|(\s*)(\S+)", line)
+        if m:
+            loaded.add(m.group(2).split(".")[0])
+    return {"seconds": best, "heavy": sorted(loaded & set(HEAVY))}
+
+
+def _load() -> str:
+    with open("/proc/loadavg") as fh:
+        return " ".join(fh.read().split()[:3])
+
+
+def to_markdown(pf: dict, bt: dict, st: dict, loads: list[str]) -> str:
+    cyto, fk = pf["cytokit"], pf["flowkit"]
+    n, c = pf["n_events"], pf["n_channels"]
+    lines = ["| measurement | cytokit | FlowKit 1.3.2 | ratio (FlowKit time / cytokit time, or as said) | goal |", "|---|---:|---:|---:|---|"]
+    if "error" in cyto:
+        lines.append(f"| per file, {n:,} events | fails: {cyto['error']} | | | |")
+        cyto_file = None
+    else:
+        cyto_file = cyto["seconds"] / 2
+    fk_ok = [v for v in fk.values() if "error" not in v]
+    fk_file = sum(v["seconds"] for v in fk_ok) / len(fk_ok) if len(fk_ok) == len(fk) else None
+    if cyto_file is not None:
+        ratio = f"{fk_file / cyto_file:.2f}" if fk_file else ""
+        met = ("met" if fk_file / cyto_file >= 2 else "**missed**") if fk_file else "n/a"
+        fk_cell = f"{fk_file:.2f}" if fk_file else "fails: " + "; ".join(v.get("error", "") for v in fk.values())
+        lines.append(f"| per file, {n:,} events × {c} channels, s (cytokit: C2D1 group of 2 / 2; "
+                     f"FlowKit: mean of the 2 tubes) | {cyto_file:.2f} | {fk_cell} | {ratio} | "
+                     f"cytokit ≥ 2× faster: {met} |")
+    for name, v in fk.items():
+        if "error" not in v:
+            lines.append(f"| FlowKit {name}, s | | {v['seconds']:.2f} | | |")
+    if cyto_file is not None:
+        budget = 3 * n * c * 8 + 400e6
+        peak = cyto["peak_bytes"]
+        fk_peak = max((v["peak_bytes"] for v in fk_ok), default=None)
+        lines.append(
+            f"| peak memory rise of one worker, group of 2 × {n:,} events, MB (decoded file "
+            f"{n * c * 8 / 1e6:.0f} MB; budget 3 × that + 400 = {budget / 1e6:.0f} MB) | {peak / 1e6:.0f} | "
+            f"{fk_peak / 1e6:.0f} (one tube) | {peak / (n * c * 8):.1f} × decoded file | "
+            f"≤ {budget / 1e6:.0f} MB: {'met' if peak <= budget else '**missed**'} |")
+    for w in (1, 2):
+        r = bt[w]
+        if r["returncode"] != 0:
+            lines.append(f"| `cytokit run --workers {w}` | fails (exit {r['returncode']}): {r['stderr']} | | | |")
+    if bt[1]["returncode"] == 0 and bt[2]["returncode"] == 0:
+        f1, f2 = bt["n_files"] / bt[1]["seconds"], bt["n_files"] / bt[2]["seconds"]
+        lines.append(f"| `cytokit run --workers 1`, {bt['n_files']} files × {bt['events']:,} events, "
+                     f"files/s (wall {bt[1]['seconds']:.1f} s) | {f1:.2f} | | | |")
+        lines.append(f"| `cytokit run --workers 2`, same cohort, files/s (wall {bt[2]['seconds']:.1f} s) | "
+                     f"{f2:.2f} | | {f2 / f1:.2f}× workers 1 | ≥ 1.7×: {'met' if f2 / f1 >= 1.7 else '**missed**'} |")
+    heavy = ", ".join(st["heavy"]) or "none"
+    lines.append(f"| `cytokit --help` start-up, best of 10, s | {st['seconds']:.3f} | | | "
+                 f"< 0.3 s: {'met' if st['seconds'] < 0.3 else '**missed**'} |")
+    lines.append(f"| heavy modules loaded by `import cytokit.cli` ({'/'.join(HEAVY)}) | {heavy} | | | "
+                 f"none: {'met' if not st['heavy'] else '**missed**'} |")
+    notes = [
+        "",
+        f"Load average (1/5/15 min) seen before each part: {'; '.join(loads)} (2 cores).",
+    ]
+    if cyto_file is not None and fk_ok:
+        notes.append("CD19+ counts, cytokit vs FlowKit with the exported gates: " + ", ".join(
+            f"{name}: {cyto['cd19'].get(name)} vs {v['cd19']}" for name, v in fk.items() if "error" not in v))
+        notes.append("LAG3/TNFa medians of CD19+ (compensated scale), cytokit vs FlowKit: " + ", ".join(
+            f"{name} {m}: {cyto['medians'].get(name + ':' + m, float('nan')):.2f} vs {v['medians'][m]:.2f}"
+            for name, v in fk.items() if "error" not in v for m in ("LAG3", "TNFa")))
+    return "\n".join(lines + notes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--patients", type=int, default=10)
+    parser.add_argument("--batch-events", type=int, default=100_000)
+    args = parser.parse_args()
+    loads = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        loads.append(f"per file {_load()}")
+        pf = per_file(args.events, args.repeat, tmp)
+        shutil.rmtree(tmp / "big", ignore_errors=True)
+        loads.append(f"batch {_load()}")
+        bt = batch(args.patients, args.batch_events, tmp)
+        loads.append(f"start-up {_load()}")
+        st = startup()
+    print(to_markdown(pf, bt, st, loads))
+    print(json.dumps({"per_file": pf, "batch": bt, "startup": st}, default=str), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
