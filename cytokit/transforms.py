@@ -97,11 +97,13 @@ class LinearTransform(Transform):
     def __init__(self, t: float = MODERN_TOP, a: float = 0.0) -> None:
         self.t, self.a = float(t), float(a)
 
+    # The same expression as FlowKit's LinearTransform, written here because importing
+    # FlowKit (bokeh, scipy.interpolate, ...) costs seconds in every worker process.
     def apply(self, values) -> np.ndarray:
-        return self.to_flowkit().apply(_as_float_array(values))
+        return (_as_float_array(values) + self.a) / (self.t + self.a)
 
     def inverse(self, values) -> np.ndarray:
-        return self.to_flowkit().inverse(_as_float_array(values))
+        return _as_float_array(values) * (self.t + self.a) - self.a
 
     def to_flowkit(self):
         from flowkit import transforms
