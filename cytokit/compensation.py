@@ -22,6 +22,8 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pathlib import Path
 
 import numpy as np
@@ -103,8 +105,11 @@ def compensate(events: pd.DataFrame, spillover: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def spillover_from_keyword(value: str) -> pd.DataFrame:
-    """Parse a ``$SPILLOVER``/``SPILL`` keyword value (``n,ch1,...,chn,v11,...,vnn``).
+def spillover_from_keyword(value: str, channels: Sequence[str] = ()) -> pd.DataFrame:
+    """Parse a ``$SPILLOVER``/``$SPILL``/``SPILL``/``$COMP`` value (``n,ch1,...,chn,v11,...,vnn``).
+
+    ``channels`` are the file's ``$PnN`` in order: an FCS 3.0 ``$COMP`` without names
+    applies to the first ``n`` of them, and names given as parameter numbers map to them.
 
     Raises
     ------
@@ -113,16 +118,24 @@ def spillover_from_keyword(value: str) -> pd.DataFrame:
     """
     parts = [p.strip() for p in value.strip().split(",")]
     try:
-        n = int(parts[0])
-    except (ValueError, IndexError):
+        n = int(float(parts[0]))
+    except ValueError:
         raise ValueError(f"spillover keyword must start with the channel count, got {value[:40]!r}") from None
-    if len(parts) != 1 + n + n * n:
-        raise ValueError(
-            f"spillover keyword declares {n} channels but has {len(parts) - 1} fields, expected {n + n * n}"
-        )
-    names = parts[1 : 1 + n]
-    numbers = np.array([float(v) for v in parts[1 + n :]]).reshape(n, n)
-    return pd.DataFrame(numbers, index=names, columns=names)
+    if n <= 0:
+        raise ValueError(f"spillover keyword declares {n} channels")
+    channels = list(channels)
+    rest = parts[1:]
+    if len(rest) == n * n and channels:  # FCS 3.0 $COMP without channel names
+        labels, numbers = channels[:n], rest
+    else:
+        labels, numbers = rest[:n], rest[n : n + n * n]
+    if len(numbers) != n * n or len(labels) != n:
+        raise ValueError(f"spillover keyword declares {n} channels but has {len(rest)} fields, "
+                         f"expected {n + n * n}")
+    matrix = np.asarray([float(v) for v in numbers]).reshape(n, n)
+    lookup = {name: name for name in channels} | {str(i + 1): name for i, name in enumerate(channels)}
+    labels = [lookup.get(label, label) for label in labels]
+    return pd.DataFrame(matrix, index=labels, columns=labels)
 
 
 def read_spillover_csv(path: str | Path) -> pd.DataFrame:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .compensation import spillover_from_keyword
 from .errors import FCSError
 from .sample import Sample
 
@@ -629,30 +630,11 @@ def _spillover(path: Path, kw: dict[str, str], names: list[str]) -> pd.DataFrame
     for key in _SPILL_KEYS:
         if kw.get(key, "").strip():
             try:
-                return _parse_spill(kw[key], names)
+                return spillover_from_keyword(kw[key], names)
             except (ValueError, IndexError) as exc:
                 _warn(path, f"{key} cannot be parsed as a spillover matrix ({exc}); ignored")
                 return None
     return _beckman_spillover(path, kw, names)
-
-
-def _parse_spill(text: str, names: list[str]) -> pd.DataFrame:
-    parts = [p.strip() for p in text.split(",")]
-    n = int(float(parts[0]))
-    if n <= 0:
-        raise ValueError("matrix size is not positive")
-    rest = parts[1:]
-    if len(rest) == n * n:  # FCS 3.0 $COMP without channel names: the first n channels
-        labels, numbers = names[:n], rest
-    else:
-        labels, numbers = rest[:n], rest[n : n + n * n]
-    if len(numbers) != n * n or len(labels) != n:
-        raise ValueError(f"expected {n} names and {n * n} values")
-    matrix = np.asarray([float(v) for v in numbers]).reshape(n, n)
-    # Matrices may name channels by $PnN or by parameter number.
-    lookup = {name: name for name in names} | {str(i + 1): name for i, name in enumerate(names)}
-    labels = [lookup.get(label, label) for label in labels]
-    return pd.DataFrame(matrix, index=labels, columns=labels)
 
 
 def _beckman_spillover(path: Path, kw: dict[str, str], names: list[str]) -> pd.DataFrame | None:
