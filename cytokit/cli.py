@@ -47,7 +47,7 @@ def _inspect(args: argparse.Namespace) -> int:
                     {"pnn": r.pnn, "pns": r.pns, "range": r.range, "decades": r.decades, "gain": r.gain}
                     for r in sample.channels.itertuples()
                 ],
-                "warnings": [str(w.message) for w in caught],
+                "warnings": list(dict.fromkeys(str(w.message) for w in caught)),  # TEXT is parsed twice
             }
         )
     if args.json:

@@ -26,7 +26,7 @@ def summarise(values) -> dict[str, float]:
 
     Examples
     --------
-    >>> summarise([1.0, 10.0, 100.0])["gmean"]
+    >>> round(summarise([1.0, 10.0, 100.0])["gmean"], 9)
     10.0
     """
     values = np.asarray(values, dtype=np.float64)
@@ -39,7 +39,7 @@ def summarise(values) -> dict[str, float]:
     gmean = float(np.exp(np.mean(np.log(positive)))) if len(positive) else np.nan
     low, high = np.percentile(values, [15.87, 84.13])
     rcv = float(100 * 0.5 * (high - low) / median) if median else np.nan
-    return {"n_events": n, "median": median, "gmean": round(gmean, 12), "mean": float(values.mean()), "rcv": rcv}
+    return {"n_events": n, "median": median, "gmean": gmean, "mean": float(values.mean()), "rcv": rcv}
 
 
 def pct_above(values, threshold: float) -> float:

@@ -99,7 +99,6 @@ def test_killed_run_resumes_to_identical_results(cohort, reference, tmp_path):
     done = list(cache.glob("*.pkl"))
     assert 3 <= len(done) < 8, "the run should have been killed part-way"
     assert not list(out.glob("*.csv")), "no table is written before the analysis is complete"
-    assert not list(out.rglob("*.tmp")) or all(p.name.startswith(".") for p in out.rglob("*.tmp"))
     resumed = run_cli("run", cohort, "--template", TEMPLATE, "--out", out, "--no-plots", "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     assert_same(tables(out), reference)
