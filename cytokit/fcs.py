@@ -421,15 +421,23 @@ def _data_bounds(path: Path, seg: _Segment, file_size: int, needed: int | None) 
     return begin, begin + needed
 
 
-def _read_ints(path: Path, fh, begin: int, n_events: int, channels: list[_Channel], order: str) -> np.ndarray:
+def _read_ints(
+    path: Path, fh, begin: int, n_events: int, channels: list[_Channel], order: str, scaled: bool
+) -> np.ndarray:
+    """Decode integer DATA masked to the bits ``$PnR`` needs.
+
+    The result is float32 when every value fits its 24-bit mantissa exactly and
+    no channel is rescaled afterwards, float64 otherwise. Byte order, masking
+    and the conversion take two passes over the raw integers (read, then one
+    casting copy) and hold one raw copy besides the result.
+    """
     widths = [-(-c.bits // 8) for c in channels]  # 10 or 12 bits stored in whole bytes
     fh.seek(begin)
-    count = n_events * sum(widths)
     if len(set(widths)) == 1 and widths[0] in (1, 2, 4, 8):
         raw = np.fromfile(fh, dtype=f"{order}u{widths[0]}", count=n_events * len(channels))
         raw = raw.reshape(n_events, len(channels))
     else:
-        flat = np.fromfile(fh, dtype=np.uint8, count=count).reshape(n_events, sum(widths))
+        flat = np.fromfile(fh, dtype=np.uint8, count=n_events * sum(widths)).reshape(n_events, sum(widths))
         raw = np.empty((n_events, len(channels)), dtype=np.uint64)
         pos = 0
         for j, width in enumerate(widths):
@@ -438,14 +446,22 @@ def _read_ints(path: Path, fh, begin: int, n_events: int, channels: list[_Channe
                 cols = cols[:, ::-1]
             raw[:, j] = sum(cols[:, k] << np.uint64(8 * k) for k in range(width))
             pos += width
-    out = np.empty(raw.shape, dtype=np.float64)
-    for j, (channel, width) in enumerate(zip(channels, widths)):
-        column = raw[:, j]
-        if channel.range >= 1:
-            needed_bits = max(1, math.ceil(math.log2(channel.range)))
-            if needed_bits < 8 * width:
-                column = column & column.dtype.type((1 << needed_bits) - 1)
-        out[:, j] = column
+        del flat
+    stored = 8 * raw.dtype.itemsize
+    kept = [min(stored, max(1, math.ceil(math.log2(c.range)))) if c.range >= 1 else stored for c in channels]
+    if any(bits < stored for bits in kept):
+        # Mask on the native-order view with a byte-swapped mask: no swap pass needed.
+        native = raw.view(raw.dtype.newbyteorder("="))
+        masks = np.array([(1 << bits) - 1 for bits in kept], dtype=raw.dtype).view(native.dtype)
+        if len(set(kept)) == 1:
+            np.bitwise_and(native, masks[0], out=native)
+        else:
+            for j, bits in enumerate(kept):
+                if bits < stored:
+                    np.bitwise_and(native[:, j], masks[j], out=native[:, j])
+    dtype = np.float32 if not scaled and max(kept) <= 24 else np.float64
+    out = np.empty(raw.shape, dtype=dtype)
+    np.copyto(out, raw, casting="unsafe")  # byte swap and conversion in one pass
     return out
 
 
@@ -512,8 +528,9 @@ def read_fcs(path: str | os.PathLike, *, dataset: int = 0) -> Sample:
     Returns
     -------
     Sample
-        Events as FCS 3.1 scale values (module docstring), float32 for float
-        data that need no scaling and float64 otherwise.
+        Events as FCS 3.1 scale values (module docstring). Columns are float32
+        when that holds every value exactly (float data, or integers of up to
+        24 bits, that need no scaling) and float64 otherwise.
 
     Raises
     ------
@@ -556,10 +573,11 @@ def _read_dataset(path: Path, fh, size: int, seg: _Segment, index: int) -> Sampl
     else:
         begin, end = _data_bounds(path, seg, size, needed) if needed != 0 else (0, 0)
 
+    scales = _scales(path, kw, datatype, channels)
     if n_events == 0:
         values = np.zeros((0, n_params))
     elif datatype == "I":
-        values = _read_ints(path, fh, begin, n_events, channels, order)
+        values = _read_ints(path, fh, begin, n_events, channels, order, scaled=bool(scales))
     elif datatype == "A":
         if n_events is None:
             raise _fail(path, "free-format ASCII data need $TOT")
@@ -572,7 +590,7 @@ def _read_dataset(path: Path, fh, size: int, seg: _Segment, index: int) -> Sampl
             values.byteswap(inplace=True)
         values = values.reshape(n_events, n_params)
 
-    values = _to_scale(path, kw, datatype, channels, values)
+    values = _apply_scales(values, scales)
     names = _unique_names(path, [c.pnn for c in channels])
     events = pd.DataFrame(values, columns=names, copy=False)
     table = pd.DataFrame(
@@ -597,7 +615,8 @@ def _read_dataset(path: Path, fh, size: int, seg: _Segment, index: int) -> Sampl
     )
 
 
-def _to_scale(path: Path, kw: dict[str, str], datatype: str, channels: list[_Channel], values: np.ndarray) -> np.ndarray:
+def _scales(path: Path, kw: dict[str, str], datatype: str, channels: list[_Channel]) -> list[tuple[int, str, float, float]]:
+    """What turns each channel's stored values into scale values: (column, kind, a, b)."""
     step = _time_step(path, kw)
     scales: list[tuple[int, str, float, float]] = []
     for j, c in enumerate(channels):
@@ -609,6 +628,10 @@ def _to_scale(path: Path, kw: dict[str, str], datatype: str, channels: list[_Cha
             scales.append((j, "log", c.decades / rng, c.offset))
         elif c.decades <= 0 and c.gain != 1:
             scales.append((j, "div", c.gain, 0.0))
+    return scales
+
+
+def _apply_scales(values: np.ndarray, scales: list[tuple[int, str, float, float]]) -> np.ndarray:
     if not scales:
         return values
     if values.dtype != np.float64:
