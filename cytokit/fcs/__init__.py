@@ -1,0 +1,24 @@
+"""Reading and writing FCS files (FCS 2.0, 3.0, 3.1 and 3.2).
+
+cytokit owns its reader because the field's readers fail real files (see
+``docs/design.md``): 24-bit and mixed-width integers, HEADER/TEXT offset
+disagreements, DATA end offsets one byte past the end, blank HEADER offsets,
+``$NEXTDATA`` chains and bits above ``$PnR`` all occur in instrument files.
+
+Values are returned as FCS 3.1 *scale values*:
+
+- integer data are masked to the bits ``$PnR`` needs;
+- log-amplified integer channels (``$PnE`` = f1,f2 with f1 > 0) become
+  ``10 ** (f1 * x / $PnR) * f2`` (f2 = 0 read as 1); ``$PnG`` is not used;
+- other channels are divided by ``$PnG``; float data with a log flag are kept
+  as stored (FCS 3.1 says float data use ``$PnE`` 0,0);
+- the time channel is multiplied by ``$TIMESTEP``.
+"""
+
+from __future__ import annotations
+
+from ._data import read_fcs
+from ._text import FCSWarning, list_datasets, read_keywords  # noqa: F401 (FCSWarning is public)
+from ._write import write_fcs
+
+__all__ = ["read_fcs", "read_keywords", "list_datasets", "write_fcs"]
