@@ -98,11 +98,10 @@ def compensate(events: pd.DataFrame, spillover: pd.DataFrame) -> pd.DataFrame:
             f"spillover matrix detector(s) {missing} are not channels of the events "
             f"(channels: {list(events.columns)}); check that the matrix belongs to this panel"
         )
-    observed = events[detectors].to_numpy(dtype=np.float64)
-    corrected = _flowutils_compensate(observed, spillover.to_numpy())
-    out = events.copy()
-    out[detectors] = corrected
-    return out
+    values = events.to_numpy(dtype=np.float64, copy=True)  # one block: no per-column copies
+    where = [events.columns.get_loc(d) for d in detectors]
+    values[:, where] = _flowutils_compensate(values[:, where], spillover.to_numpy())
+    return pd.DataFrame(values, columns=events.columns, index=events.index, copy=False)
 
 
 def spillover_from_keyword(value: str, channels: Sequence[str] = ()) -> pd.DataFrame:

@@ -120,7 +120,7 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
             if channel is None:
                 continue
             mask = result.membership[path]
-            out["values"][(name, marker.name)] = result.events[channel].to_numpy()[mask].astype(np.float32)
+            out["values"][(name, marker.name)] = result.transformed(channel, mask).astype(np.float32)
         out["plot_events"][name] = _plot_events(result)
     for name in samples:
         quality.setdefault(name, [])
@@ -139,12 +139,12 @@ def _plot_events(result) -> pd.DataFrame:
         return pd.DataFrame()
     path = template.path_of(template.markers[0].population)
     parent = result.parents.get(path, "root")
-    mask = result.membership[parent] if parent != "root" else np.ones(len(result.events), dtype=bool)
+    mask = result.membership[parent] if parent != "root" else np.ones(len(result.scale), dtype=bool)
     roles = [r for r in result.channels if r in {m.channel for m in template.markers} | {"cd19"}]
     index = np.flatnonzero(mask)
     if len(index) > PLOT_EVENTS:
         index = np.sort(np.random.default_rng(0).choice(index, PLOT_EVENTS, replace=False))
-    frame = pd.DataFrame({role: result.events[result.channels[role]].to_numpy()[index].astype(np.float32)
+    frame = pd.DataFrame({role: result.transformed(result.channels[role], index).astype(np.float32)
                           for role in roles})
     frame["in_population"] = result.membership[path][index]
     return frame

@@ -64,8 +64,7 @@ def marker_values(result, population_path: str, role: str, *, scale: bool = True
     mask = result.membership.get(population_path)
     if channel is None or mask is None:
         return np.empty(0)
-    frame = result.scale if scale else result.events
-    return frame[channel].to_numpy()[mask]
+    return result.scale[channel].to_numpy()[mask] if scale else result.transformed(channel, mask)
 
 
 def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,

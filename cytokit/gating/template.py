@@ -296,9 +296,8 @@ class Template:
             events = compensate(events, spillover)
         scale = events
         transforms = self._transforms(sample, channels)
-        gating = scale.copy() if transforms else scale
-        for pnn, xf in transforms.items():
-            gating[pnn] = xf.apply(scale[pnn].to_numpy())
+        gated = {channels[r] for pop in self.populations for r in _gate_roles(pop.gate) if r in channels}
+        gating = _gating_frame(scale, [c for c in scale.columns if c in gated], transforms)
 
         result = GatingResult(
             sample=sample, template=self, channels=channels, scale=scale, events=gating,
@@ -320,14 +319,14 @@ class Template:
             gate = self._build_gate(pop, channels)
             result.gates[path] = gate
             if hasattr(gate, "fit"):
-                fit_events = gating[parent_mask]
+                fit_events = _rows(gating, gate.dims, parent_mask)
                 if type(gate).__name__ == "ControlThresholdGate" and not is_control:
                     if control is None or parent_path not in control.membership and parent_path:
                         gate.fit(gating.iloc[:0])
                         gate.failed_ = "needs the matched control tube, and none was given"
                     else:
                         ctrl_mask = control.membership[parent_path] if parent_path else slice(None)
-                        gate.fit(control.events[ctrl_mask])
+                        gate.fit(_rows(control.events, gate.dims, ctrl_mask))
                 else:
                     gate.fit(fit_events)
                 if gate.failed_:
@@ -401,6 +400,22 @@ class Template:
             ) from None
 
 
+def _gating_frame(scale: pd.DataFrame, columns: list[str], transforms: dict) -> pd.DataFrame:
+    """The gated channels on the gating scale, as one float64 block (no per-column copies)."""
+    values = np.empty((len(scale), len(columns)), dtype=np.float64)
+    for j, pnn in enumerate(columns):
+        column = scale[pnn].to_numpy()
+        values[:, j] = transforms[pnn].apply(column) if pnn in transforms else column
+    return pd.DataFrame(values, columns=columns, index=scale.index, copy=False)
+
+
+def _rows(frame: pd.DataFrame, dims, mask) -> pd.DataFrame:
+    """The ``dims`` columns of ``frame`` on the rows of ``mask`` (all rows for a slice)."""
+    dims = [d for d in dims if d in frame.columns] or list(frame.columns)
+    values = frame[dims].to_numpy()
+    return pd.DataFrame(values[mask], columns=dims, copy=False)
+
+
 def _gate_roles(gate: dict) -> list[str]:
     roles = []
     for key in ROLE_KEYS:
@@ -465,9 +480,11 @@ class GatingResult:
     """One sample gated by a template.
 
     ``membership`` maps each population path to a boolean mask over events;
-    ``events`` are compensated and transformed (the gating scale), ``scale`` are
-    compensated scale values (for MFIs); ``gates`` holds each population's gate as
-    fitted for this sample, ``flags`` why a population was skipped or failed.
+    ``events`` holds the channels the gates read, compensated and transformed (the
+    gating scale); ``scale`` all channels as compensated scale values (for MFIs);
+    :meth:`transformed` gives any channel on the gating scale. ``gates`` holds each
+    population's gate as fitted for this sample, ``flags`` why a population was
+    skipped or failed.
     """
 
     sample: Sample
@@ -482,6 +499,18 @@ class GatingResult:
     parents: dict[str, str] = field(default_factory=dict)
     gates: dict[str, Any] = field(default_factory=dict)
     flags: dict[str, str] = field(default_factory=dict)
+
+    def transformed(self, channel: str, mask=None) -> np.ndarray:
+        """``channel`` on the gating scale (transformed as the template says), on the rows
+        of ``mask`` when given. Channels no gate reads are transformed on demand, so
+        only the rows asked for are computed."""
+        if channel in self.events.columns:
+            values = self.events[channel].to_numpy()
+            return values if mask is None else values[mask]
+        values = self.scale[channel].to_numpy()
+        values = values if mask is None else values[mask]
+        transform = self.transforms.get(channel)
+        return transform.apply(values) if transform is not None else np.asarray(values, dtype=np.float64)
 
     def counts(self) -> pd.DataFrame:
         """Per population: ``population, parent, count, pct_parent, pct_total, flag``."""
