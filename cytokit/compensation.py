@@ -88,8 +88,6 @@ def compensate(events: pd.DataFrame, spillover: pd.DataFrame) -> pd.DataFrame:
     ValueError
         When the matrix is not square or singular.
     """
-    from flowutils.compensate import compensate as _flowutils_compensate
-
     spillover = validate_spillover(spillover)
     detectors = [str(c) for c in spillover.columns]
     missing = [d for d in detectors if d not in events.columns]
@@ -100,7 +98,9 @@ def compensate(events: pd.DataFrame, spillover: pd.DataFrame) -> pd.DataFrame:
         )
     values = events.to_numpy(dtype=np.float64, copy=True)  # one block: no per-column copies
     where = [events.columns.get_loc(d) for d in detectors]
-    values[:, where] = _flowutils_compensate(values[:, where], spillover.to_numpy())
+    # observed = true @ S, so true = observed @ S^-1: one small inverse and one matrix
+    # product (flowutils solves against every event, ~10x slower for 10**6 events).
+    values[:, where] = values[:, where] @ np.linalg.inv(spillover.to_numpy())
     return pd.DataFrame(values, columns=events.columns, index=events.index, copy=False)
 
 

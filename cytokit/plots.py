@@ -358,7 +358,7 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax in axes[len(paths):]:
         ax.set_axis_off()
-    total = len(result.events)
+    total = len(result.scale)
     rng = np.random.default_rng(0)
     for ax, path in zip(axes, paths):
         parent = result.parents.get(path, "root")
@@ -373,11 +373,14 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
         if gate is None:
             _no_data(ax, flag or "no gate")
             continue
+        if hasattr(gate, "operands"):  # a boolean gate combines populations: nothing to scatter
+            _no_data(ax, flag or f"boolean gate: {getattr(gate, 'op', '')} of {', '.join(gate.operands)}")
+            continue
         dims = list(gate.dims)
         index = np.flatnonzero(parent_mask)
         if len(index) > max_events:
             index = np.sort(rng.choice(index, max_events, replace=False))
-        frame = result.events.iloc[index]
+        frame = pd.DataFrame({d: result.transformed(d, index) for d in dims})
 
         def label(dim: str) -> str:
             role = by_pnn.get(dim, "")
@@ -510,7 +513,7 @@ class ResultsPlotter:
     def gates(self, file: str) -> Figure:
         """The gating hierarchy of one file (see :func:`plot_gates`)."""
         result = self.gating(file)
-        return plot_gates(result, title=f"{file}  ({len(result.events):,} events)")
+        return plot_gates(result, title=f"{file}  ({len(result.scale):,} events)")
 
     def gating(self, file: str) -> GatingResult:
         """``file`` gated again with the results' template (its matched isotype first).

@@ -208,6 +208,12 @@ class LogicleTransform(_BiexponentialTransform):
     kind = "logicle"
     _forward, _backward, _flowkit_name = "logicle", "logicle_inverse", "LogicleTransform"
 
+    def apply(self, values) -> np.ndarray:
+        # flowutils' algorithm on whole arrays (cytokit._logicle): same values, ~2-3x faster.
+        from ._logicle import logicle
+
+        return logicle(values, self.t, self.w, self.m, self.a)
+
 
 class HyperlogTransform(_BiexponentialTransform):
     """Gating-ML ``hyperlog`` (Bagwell 2005); same parameters as :class:`LogicleTransform`."""

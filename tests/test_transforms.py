@@ -122,3 +122,27 @@ def test_logicle_is_monotonic(values):
     values = np.sort(np.array(values))
     out = LogicleTransform().apply(values)
     assert np.all(np.diff(out) >= -1e-12)
+
+
+LOGICLE_PARAMS = [
+    (262144, 0.5, 4.5, 0), (10_000, 0.5, 4.5, 0), (262144, 1.0, 4.5, 1.0), (262144, 2.0, 5.0, 0.5),
+    (1024, 0.25, 3.0, 0), (262144, 0.1, 4.5, 2.0), (1e6, 1.5, 6.0, 0), (262144, 0.0, 4.5, 0),
+]
+
+
+@pytest.mark.parametrize("t, w, m, a", LOGICLE_PARAMS)
+def test_vectorised_logicle_equals_flowutils(t, w, m, a):
+    # cytokit._logicle runs flowutils' algorithm on whole arrays: it must give flowutils' values.
+    from flowutils import transforms as fu
+
+    rng = np.random.default_rng(1)
+    values = np.concatenate([
+        rng.lognormal(6, 2, 20_000), rng.normal(0, 200, 5_000), rng.uniform(-50, 50, 2_000),
+        [0.0, 5e-324, -5e-324, -1e-5, 1e-9, t, 1e7, -1e5, -1e6, np.nan, np.inf, -np.inf],
+    ])
+    ours = LogicleTransform(t=t, w=w, m=m, a=a).apply(values)
+    theirs = fu.logicle(values.copy(), None, t=t, w=w, m=m, a=a)
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+    finite = np.isfinite(theirs)
+    np.testing.assert_array_equal(ours[~finite & ~np.isnan(theirs)], theirs[~finite & ~np.isnan(theirs)])
+    assert np.max(np.abs(ours[finite] - theirs[finite])) <= 1e-12

@@ -296,14 +296,11 @@ class Template:
             events = compensate(events, spillover)
         scale = events
         transforms = self._transforms(sample, channels)
-        gated = {channels[r] for pop in self.populations for r in _gate_roles(pop.gate) if r in channels}
-        gating = _gating_frame(scale, [c for c in scale.columns if c in gated], transforms)
-
         result = GatingResult(
-            sample=sample, template=self, channels=channels, scale=scale, events=gating,
+            sample=sample, template=self, channels=channels, scale=scale,
             transforms=transforms, compensation=comp_source, spillover=spillover,
         )
-        n = len(gating)
+        n = len(scale)
         for pop in self.populations:
             path = self.path_of(pop.name)
             parent_path = self.path_of(pop.parent) if pop.parent != "root" else ""
@@ -318,24 +315,31 @@ class Template:
                 continue
             gate = self._build_gate(pop, channels)
             result.gates[path] = gate
-            if hasattr(gate, "fit"):
-                fit_events = _rows(gating, gate.dims, parent_mask)
-                if type(gate).__name__ == "ControlThresholdGate" and not is_control:
-                    if control is None or parent_path not in control.membership and parent_path:
-                        gate.fit(gating.iloc[:0])
-                        gate.failed_ = "needs the matched control tube, and none was given"
-                    else:
-                        ctrl_mask = control.membership[parent_path] if parent_path else slice(None)
-                        gate.fit(_rows(control.events, gate.dims, ctrl_mask))
-                else:
-                    gate.fit(fit_events)
-                if gate.failed_:
-                    result.flags[path] = f"gate failed: {gate.failed_}"
             if type(gate).__name__ == "BooleanGate":
                 inside = gate.contains(pd.DataFrame({p.split("/")[-1]: m for p, m in result.membership.items()}))
+                result.membership[path] = parent_mask & inside
+                continue
+            # A gate only ever sees its parent's events, so only those are transformed.
+            rows = np.flatnonzero(parent_mask) if parent_path else None
+            frame = result._frame(gate.dims, rows)
+            if hasattr(gate, "fit"):
+                if type(gate).__name__ == "ControlThresholdGate" and not is_control:
+                    if control is None or parent_path not in control.membership and parent_path:
+                        gate.fit(frame.iloc[:0])
+                        gate.failed_ = "needs the matched control tube, and none was given"
+                    else:
+                        ctrl_rows = np.flatnonzero(control.membership[parent_path]) if parent_path else None
+                        gate.fit(control._frame(gate.dims, ctrl_rows))
+                else:
+                    gate.fit(frame)
+                if gate.failed_:
+                    result.flags[path] = f"gate failed: {gate.failed_}"
+            if rows is None:
+                result.membership[path] = np.asarray(gate.contains(frame), dtype=bool)
             else:
-                inside = gate.contains(gating)
-            result.membership[path] = parent_mask & inside
+                inside = np.zeros(n, dtype=bool)
+                inside[rows] = gate.contains(frame)
+                result.membership[path] = inside
         return result
 
     def _spillover(self, sample: Sample) -> tuple[pd.DataFrame | None, str]:
@@ -398,22 +402,6 @@ class Template:
             raise TemplateError(
                 f"{self.source}, line {pop.line}: gate of population {pop.name!r}: {exc}"
             ) from None
-
-
-def _gating_frame(scale: pd.DataFrame, columns: list[str], transforms: dict) -> pd.DataFrame:
-    """The gated channels on the gating scale, as one float64 block (no per-column copies)."""
-    values = np.empty((len(scale), len(columns)), dtype=np.float64)
-    for j, pnn in enumerate(columns):
-        column = scale[pnn].to_numpy()
-        values[:, j] = transforms[pnn].apply(column) if pnn in transforms else column
-    return pd.DataFrame(values, columns=columns, index=scale.index, copy=False)
-
-
-def _rows(frame: pd.DataFrame, dims, mask) -> pd.DataFrame:
-    """The ``dims`` columns of ``frame`` on the rows of ``mask`` (all rows for a slice)."""
-    dims = [d for d in dims if d in frame.columns] or list(frame.columns)
-    values = frame[dims].to_numpy()
-    return pd.DataFrame(values[mask], columns=dims, copy=False)
 
 
 def _gate_roles(gate: dict) -> list[str]:
@@ -491,7 +479,6 @@ class GatingResult:
     template: Template
     channels: dict[str, str]
     scale: pd.DataFrame
-    events: pd.DataFrame
     transforms: dict = field(default_factory=dict)
     compensation: str = "none"
     spillover: pd.DataFrame | None = None
@@ -499,22 +486,52 @@ class GatingResult:
     parents: dict[str, str] = field(default_factory=dict)
     gates: dict[str, Any] = field(default_factory=dict)
     flags: dict[str, str] = field(default_factory=dict)
+    _gating: dict = field(default_factory=dict, repr=False)  # pnn -> (values, rows computed)
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """The channels the gates read, for every event, on the gating scale."""
+        dims = dict.fromkeys(d for gate in self.gates.values() if not hasattr(gate, "operands") for d in gate.dims)
+        return self._frame([c for c in self.scale.columns if c in dims], None)
+
+    def _frame(self, dims, rows) -> pd.DataFrame:
+        index = self.scale.index if rows is None else self.scale.index[rows]
+        return pd.DataFrame({d: self.transformed(d, rows) for d in dims}, index=index)
 
     def transformed(self, channel: str, mask=None) -> np.ndarray:
         """``channel`` on the gating scale (transformed as the template says), on the rows
-        of ``mask`` when given. Channels no gate reads are transformed on demand, so
-        only the rows asked for are computed."""
-        if channel in self.events.columns:
-            values = self.events[channel].to_numpy()
-            return values if mask is None else values[mask]
-        values = self.scale[channel].to_numpy()
-        values = values if mask is None else values[mask]
+        of ``mask`` (boolean or indices) when given.
+
+        Values are computed on first request, only for the rows asked, and kept: a
+        gate deep in the tree transforms its parent's events, not the whole file.
+        """
+        raw = self.scale[channel].to_numpy()
         transform = self.transforms.get(channel)
-        return transform.apply(values) if transform is not None else np.asarray(values, dtype=np.float64)
+        if transform is None:
+            values = np.asarray(raw, dtype=np.float64)
+        else:
+            if channel not in self._gating:
+                if mask is None:
+                    self._gating[channel] = (transform.apply(raw), np.ones(len(raw), dtype=bool))
+                else:
+                    self._gating[channel] = (np.full(len(raw), np.nan), np.zeros(len(raw), dtype=bool))
+            values, done = self._gating[channel]
+            wanted = np.arange(len(raw)) if mask is None else np.asarray(mask)
+            if wanted.dtype == bool:
+                wanted = np.flatnonzero(wanted)
+            todo = wanted[~done[wanted]]
+            if len(todo):
+                values[todo] = transform.apply(raw[todo])
+                done[todo] = True
+        if mask is not None:
+            return values[mask]
+        view = values.view()
+        view.flags.writeable = False  # the cached column (or the scale's own) is shared
+        return view
 
     def counts(self) -> pd.DataFrame:
         """Per population: ``population, parent, count, pct_parent, pct_total, flag``."""
-        total = len(self.events)
+        total = len(self.scale)
         rows = []
         for path, mask in self.membership.items():
             parent = self.parents[path]
