@@ -301,3 +301,26 @@ def test_a_sample_against_itself_is_no_shift(a):
     assert metrics["ks_d"] == 0.0
     assert metrics["overton_pct_pos"] == 0.0
     assert metrics["emd"] == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ks_d_and_emd_equal_scipy(seed):
+    # shift.py reads D and the EMD off one shared sort; scipy computes each on its own.
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    baseline = np.round(rng.normal(0, 1, 3_000 + seed), 2)  # rounded: ties across samples
+    followup = np.round(rng.normal(0.2 * seed, 1 + 0.1 * seed, 2_500), 2)
+    assert ks_statistic(baseline, followup) == pytest.approx(stats.ks_2samp(baseline, followup).statistic, abs=1e-12)
+    assert earth_movers_distance(baseline, followup) == pytest.approx(
+        stats.wasserstein_distance(baseline, followup), rel=1e-12)
+    metrics = shift_metrics(baseline, followup)
+    assert metrics["ks_d"] == ks_statistic(baseline, followup)
+    assert metrics["emd"] == earth_movers_distance(baseline, followup)
+
+
+def test_probability_binning_splits_a_tied_pile_at_the_bottom():
+    # the median is the minimum (a pile of -1s): bins closed on the right keep the pile apart
+    chi2, tx = probability_binning([0.0, 1.0, -1.0, -1.0, -1.0], [0.0, 0.0])
+    assert chi2 == pytest.approx(((3 / 5) ** 2 / (3 / 5)) + ((2 / 5 - 1) ** 2 / (2 / 5 + 1)))
+    assert np.isfinite(tx)

@@ -117,7 +117,9 @@ class FittedGate(ABC):
         for name in [k for k in self.__dict__ if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
         values = event_columns(events, self.dims, what=type(self).__name__)
-        values = values[np.all(np.isfinite(values), axis=1)]
+        finite = np.isfinite(values).all(axis=1)
+        if not finite.all():
+            values = values[finite]
         self.n_fit_events_ = len(values)
         self.failed_: str | None = None
         try:

@@ -519,8 +519,15 @@ class GatingResult:
             wanted = np.arange(len(raw)) if mask is None else np.asarray(mask)
             if wanted.dtype == bool:
                 wanted = np.flatnonzero(wanted)
-            todo = wanted[~done[wanted]]
-            if len(todo):
+            seen = done[wanted]
+            if not seen.any():  # the usual case: nothing of these rows computed yet
+                fresh = transform.apply(raw[wanted])
+                values[wanted] = fresh
+                done[wanted] = True
+                if mask is not None:
+                    return fresh
+            elif not seen.all():
+                todo = wanted[~seen]
                 values[todo] = transform.apply(raw[todo])
                 done[todo] = True
         if mask is not None:
