@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
     analysed = time.perf_counter()
     source = args.samples or (args.pattern and f"pattern {args.pattern}") or str(Path(args.fcs_dir) / "samples.csv")
     info = run_info(template_path=experiment.template_path, command=sys.argv, samples_source=str(source),
-                    timings={"prepare": prepared - started, "analyse": analysed - prepared})
+                    timings={"prepare": prepared - started, "analyse": analysed - prepared, **results.timings})
     written = write_outputs(results, args.out, run_info=info, plots=not args.no_plots)
     failed = results.samples[results.samples["status"] == "error"]
     unpaired = results.samples[results.samples["status"] == "unpaired"]

@@ -201,6 +201,7 @@ class Results:
     baseline: str = "C2D1"
     followup: str = "C2D8"
     paths: dict = field(default_factory=dict, repr=False)
+    timings: dict = field(default_factory=dict, repr=False)  # seconds: groups (analysis), assemble
 
     TABLES = ("samples", "populations", "markers", "paired", "cohort")
 
@@ -350,9 +351,15 @@ class Experiment:
         strict
             Stop at the first file that fails.
         """
+        import time
+
         from .batch import run_groups
 
+        started = time.perf_counter()
         parts = run_groups(self.groups(), self.template_path, workers=workers, dask=dask,
                            cache_dir=cache_dir, progress=progress, strict=strict)
-        return assemble(parts, self.samples, template_path=self.template_path,
-                        baseline=self.baseline, followup=self.followup)
+        analysed = time.perf_counter()
+        results = assemble(parts, self.samples, template_path=self.template_path,
+                           baseline=self.baseline, followup=self.followup)
+        results.timings = {"groups": analysed - started, "assemble": time.perf_counter() - analysed}
+        return results

@@ -24,6 +24,8 @@ A template has five parts (``gating_templates/README.md`` explains them with
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import importlib
 import json
@@ -640,6 +642,12 @@ def load_template(path: str | Path) -> Template:
 
 def parse_template(text: str, *, source: str = "<template>") -> Template:
     """Parse and validate a YAML template given as text (see :func:`load_template`)."""
+    # A batch loads the same template once per tube group; validation costs ~60 ms.
+    return copy.deepcopy(_parse_template(text, source))
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_template(text: str, source: str) -> Template:
     import jsonschema
 
     data, lines = _load_yaml(text, source)
