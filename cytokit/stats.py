@@ -30,7 +30,9 @@ def summarise(values) -> dict[str, float]:
     10.0
     """
     values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
+    finite = np.isfinite(values)
+    if not finite.all():
+        values = values[finite]
     n = len(values)
     if n == 0:
         return {"n_events": 0, "median": np.nan, "gmean": np.nan, "mean": np.nan, "rcv": np.nan}
@@ -83,7 +85,10 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
         row = {**meta, "population": path, "marker": marker.name,
                "channel": stained.channels.get(marker.channel, ""), **summarise(values)}
         control = stained if is_control else isotype
-        control_values = marker_values(control, path, marker.channel) if control is not None else np.empty(0)
+        if is_control:
+            control_values = values
+        else:
+            control_values = marker_values(control, path, marker.channel) if control is not None else np.empty(0)
         flags = [f for f in (stained.flags.get(path), control.flags.get(path) if control else None) if f]
         if control is None and marker.method != "none":
             threshold, source = np.nan, "none"
@@ -96,7 +101,7 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
             source = f"{marker.quantile:g} quantile of {'own events' if is_control else 'isotype ' + name}"
             if not len(control_values):
                 flags.append("no control events in the population")
-        iso_summary = summarise(control_values)
+        iso_summary = row if is_control else summarise(control_values)
         row.update({
             "pct_pos": pct_above(values, threshold),
             "threshold": threshold,
