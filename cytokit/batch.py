@@ -62,6 +62,16 @@ def write_atomic(path: str | Path, data: bytes | str) -> Path:
     return path
 
 
+def remove_stale_tmp(folder: str | Path) -> int:
+    """Delete temporary files that :func:`write_atomic` left in ``folder`` when a run was
+    killed mid-write (never read; one run per output folder at a time). Returns how many."""
+    removed = 0
+    for stale in Path(folder).glob(".*.tmp"):
+        stale.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def _analyse(group: tuple[list[dict], str | None], template_path: str) -> dict:
     from .experiment import analyse_group
 
@@ -73,6 +83,8 @@ class _Cache:
     def __init__(self, folder: str | Path | None, template_path: str):
         self.folder = Path(folder) if folder is not None else None
         self.template_hash = template_sha256(template_path) if folder is not None else ""
+        if self.folder is not None and self.folder.is_dir():
+            remove_stale_tmp(self.folder)
 
     def key(self, group: tuple[list[dict], str | None]) -> str | None:
         if self.folder is None:
@@ -221,6 +233,9 @@ def write_outputs(results, out: str | Path, *, run_info: dict, plots: bool = Tru
     import io
 
     out = Path(out)
+    for folder in (out, out / "plots"):
+        if folder.is_dir():
+            remove_stale_tmp(folder)
     written: dict[str, Path] = {}
     for name in results.TABLES:
         table = getattr(results, name)

@@ -100,9 +100,11 @@ def test_killed_run_resumes_to_identical_results(cohort, reference, tmp_path):
     done = list(cache.glob("*.pkl"))
     assert 3 <= len(done) < 8, "the run should have been killed part-way"
     assert not list(out.glob("*.csv")), "no table is written before the analysis is complete"
+    (cache / ".deadbeef.pkl.abc123.tmp").write_bytes(b"half a pickle")  # as a kill mid-write leaves
     resumed = run_cli("run", cohort, "--template", TEMPLATE, "--out", out, "--no-plots", "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     assert_same(tables(out), reference)
+    assert not list(out.rglob("*.tmp")), "temporary files of the killed run are cleaned up"
 
 
 def test_failed_file_gives_exit_code_1_and_an_error_row(cohort, tmp_path):
