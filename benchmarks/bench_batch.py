@@ -12,7 +12,8 @@
    template says), ``parse_gating_xml`` + ``gate_sample``, and the LAG3/TNFa medians of
    CD19+ with pandas; for both tubes, reported per file (mean of the two).
 2. Batch throughput: ``cytokit run`` on a simulated cohort (``--patients`` × 4 files of
-   ``--batch-events``) with ``--workers 1`` and ``--workers 2``, a fresh ``--out`` each;
+   ``--batch-events``) with ``--workers 1`` and ``--workers 2``, a fresh ``--out`` each, best
+   of ``--batch-repeat`` interleaved runs;
    the whole command's wall time, and the analysis phase alone (``run.json``
    ``timings.groups``). Then the same on a larger cohort (``--patients-large``), where the
    fixed costs (interpreter, imports, pairing, writing) weigh less.
@@ -174,26 +175,31 @@ def per_file(events: int, repeat: int, tmp: Path) -> dict:
             "decoded_bytes": decoded}
 
 
-def batch(patients: int, events: int, tmp: Path) -> dict:
+def batch(patients: int, events: int, tmp: Path, repeat: int = 1) -> dict:
     from cytokit.simulate import simulate_cohort
 
     folder = tmp / f"cohort{patients}"
     simulate_cohort(folder, patients=patients, events=events, layout="modern")
     n_files = len(list(folder.glob("*.fcs")))
     out = {"n_files": n_files, "events": events}
-    for workers in (1, 2):
-        dest = tmp / f"out_w{workers}"
-        shutil.rmtree(dest, ignore_errors=True)
-        cmd = [str(BIN / "cytokit"), "run", str(folder), "--template", str(TEMPLATE), "--out", str(dest),
-               "--no-plots", "--quiet", "--workers", str(workers)]
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-        seconds = time.perf_counter() - t0
-        timings = {}
-        if (dest / "run.json").exists():
-            timings = json.loads((dest / "run.json").read_text())["timings_seconds"]
-        out[workers] = {"seconds": seconds, "returncode": proc.returncode, "timings": timings,
-                        "stderr": proc.stderr.strip().splitlines()[-1][:200] if proc.stderr.strip() else ""}
+    for attempt in range(repeat):  # interleaved, best of `repeat` for each worker count
+        for workers in (1, 2):
+            dest = tmp / f"out_w{workers}"
+            shutil.rmtree(dest, ignore_errors=True)
+            cmd = [str(BIN / "cytokit"), "run", str(folder), "--template", str(TEMPLATE), "--out", str(dest),
+                   "--no-plots", "--quiet", "--workers", str(workers)]
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            seconds = time.perf_counter() - t0
+            timings = {}
+            if (dest / "run.json").exists():
+                timings = json.loads((dest / "run.json").read_text())["timings_seconds"]
+            result = {"seconds": seconds, "returncode": proc.returncode, "timings": timings,
+                      "stderr": proc.stderr.strip().splitlines()[-1][:200] if proc.stderr.strip() else ""}
+            best = out.get(workers)
+            if best is None or result["returncode"] != 0 or (best["returncode"] == 0 and seconds < best["seconds"]):
+                out[workers] = result
+            out.setdefault("all_seconds", {}).setdefault(workers, []).append(round(seconds, 2))
     shutil.rmtree(folder, ignore_errors=True)
     return out
 
@@ -224,10 +230,12 @@ def _batch_rows(bt: dict) -> list[str]:
         return []
     n = bt["n_files"]
     f1, f2 = n / bt[1]["seconds"], n / bt[2]["seconds"]
+    runs = bt.get("all_seconds", {})
     rows = [
         f"| `cytokit run --workers 1`, {n} files × {bt['events']:,} events, whole command, files/s "
-        f"(wall {bt[1]['seconds']:.1f} s) | {f1:.2f} | | | |",
-        f"| `cytokit run --workers 2`, same cohort, whole command, files/s (wall {bt[2]['seconds']:.1f} s) | "
+        f"(wall {bt[1]['seconds']:.1f} s, best of {runs.get(1, [])} s) | {f1:.2f} | | | |",
+        f"| `cytokit run --workers 2`, same cohort, whole command, files/s (wall {bt[2]['seconds']:.1f} s, "
+        f"best of {runs.get(2, [])} s) | "
         f"{f2:.2f} | | {f2 / f1:.2f}× workers 1 | ≥ 1.7×: {'met' if f2 / f1 >= 1.7 else '**missed**'} |",
     ]
     g1, g2 = bt[1]["timings"].get("groups"), bt[2]["timings"].get("groups")
@@ -299,6 +307,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--patients", type=int, default=10)
     parser.add_argument("--batch-events", type=int, default=100_000)
+    parser.add_argument("--batch-repeat", type=int, default=2, help="best of N runs of each batch command")
     parser.add_argument("--patients-large", type=int, default=40,
                         help="a second, larger cohort (patients × 4 files) for the batch rows; 0 to skip")
     args = parser.parse_args()
@@ -309,10 +318,10 @@ def main() -> None:
         pf = per_file(args.events, args.repeat, tmp)
         shutil.rmtree(tmp / "big", ignore_errors=True)
         loads.append(f"batch {_load()}")
-        bts = [batch(args.patients, args.batch_events, tmp)]
+        bts = [batch(args.patients, args.batch_events, tmp, args.batch_repeat)]
         if args.patients_large:
             loads.append(f"large batch {_load()}")
-            bts.append(batch(args.patients_large, args.batch_events, tmp))
+            bts.append(batch(args.patients_large, args.batch_events, tmp, args.batch_repeat))
         loads.append(f"start-up {_load()}")
         st = startup()
     print(to_markdown(pf, bts, st, loads))
