@@ -511,25 +511,18 @@ class GatingResult:
         transform = self.transforms.get(channel)
         if transform is None:
             values = np.asarray(raw, dtype=np.float64)
+        elif mask is None and channel not in self._gating:
+            values = transform.apply(raw)
+            self._gating[channel] = (values, np.ones(len(raw), dtype=bool))
         else:
             if channel not in self._gating:
-                if mask is None:
-                    self._gating[channel] = (transform.apply(raw), np.ones(len(raw), dtype=bool))
-                else:
-                    self._gating[channel] = (np.full(len(raw), np.nan), np.zeros(len(raw), dtype=bool))
+                self._gating[channel] = (np.full(len(raw), np.nan), np.zeros(len(raw), dtype=bool))
             values, done = self._gating[channel]
-            wanted = np.arange(len(raw)) if mask is None else np.asarray(mask)
-            if wanted.dtype == bool:
-                wanted = np.flatnonzero(wanted)
-            seen = done[wanted]
-            if not seen.any():  # the usual case: nothing of these rows computed yet
-                fresh = transform.apply(raw[wanted])
-                values[wanted] = fresh
-                done[wanted] = True
-                if mask is not None:
-                    return fresh
-            elif not seen.all():
-                todo = wanted[~seen]
+            rows = np.arange(len(raw)) if mask is None else np.asarray(mask)
+            if rows.dtype == bool:
+                rows = np.flatnonzero(rows)
+            todo = rows[~done[rows]]
+            if len(todo):
                 values[todo] = transform.apply(raw[todo])
                 done[todo] = True
         if mask is not None:
