@@ -4,7 +4,9 @@ flowutils' C code (Moore & Parks 2012 reference algorithm) solves the logicle
 equation one event at a time, about 100-150 ns per event, which made it the
 largest single cost of gating a 10**6-event file. This module runs the *same*
 algorithm (same parameters, same initial guesses, same Halley step, the same
-Taylor series near zero) on whole NumPy arrays, about three times faster.
+Taylor series near zero) on whole NumPy arrays: on 10**6 events about 2.3x faster
+for W <= 1 (62 vs 143 ms at T=262144, W=0.5, M=4.5), no faster for W = 2, where
+more events fall in the Taylor region.
 Events it cannot settle (non-finite input, no convergence, or ``w = 0``) are
 handed to flowutils, so the result is flowutils' to rounding:
 ``tests/test_transforms.py`` checks agreement to 1e-12 over parameter sets and
