@@ -36,12 +36,14 @@ def template_sha256(path: str | Path) -> str:
     return load_template(path).sha256
 
 
-def group_key(group: tuple[list[dict], str | None], template_hash: str) -> str:
-    """Cache key: the group's files (name, role and content) + the template + cytokit's version."""
+def group_key(group: tuple[list[dict], str | None], template_hash: str, pairing: tuple[str, str] | None = None) -> str:
+    """Cache key: the group's files (name, role and content), the pairing, the template and cytokit's version."""
     rows, reference = group
-    files = sorted((r["file"], r["stain"], r["timepoint"], r["patient"], file_sha256(r["path"])) for r in rows)
+    files = sorted((r["file"], r["stain"], r["timepoint"], r["patient"], r.get("status", "ok"), file_sha256(r["path"]))
+                   for r in rows)
     ref = file_sha256(reference) if reference else None
-    text = json.dumps({"files": files, "reference": ref, "template": template_hash, "version": __version__})
+    text = json.dumps({"files": files, "reference": ref, "pairing": pairing, "template": template_hash,
+                       "version": __version__})
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -72,17 +74,14 @@ def remove_stale_tmp(folder: str | Path) -> int:
     return removed
 
 
-def _analyse(group: tuple[list[dict], str | None], template_path: str) -> dict:
-    from .experiment import analyse_group
-
-    rows, reference = group
-    return analyse_group(rows, template_path, reference_path=reference)
-
-
 class _Cache:
-    def __init__(self, folder: str | Path | None, template_path: str):
+    """``OUT/.cache``: one pickle per tube group. Workers look up and store their own groups, so the
+    hashing and the writing run in parallel; ``folder=None`` caches nothing."""
+
+    def __init__(self, folder: str | Path | None, template_path: str, pairing: tuple[str, str] | None):
         self.folder = Path(folder) if folder is not None else None
         self.template_hash = template_sha256(template_path) if folder is not None else ""
+        self.pairing = pairing
         if self.folder is not None and self.folder.is_dir():
             remove_stale_tmp(self.folder)
 
@@ -90,23 +89,40 @@ class _Cache:
         if self.folder is None:
             return None
         try:
-            return group_key(group, self.template_hash)
+            return group_key(group, self.template_hash, self.pairing)
         except OSError:
             return None  # a file vanished: analyse it and let the reader report it
 
     def get(self, key: str | None):
         if key is None:
             return None
-        path = self.folder / f"{key}.pkl"
         try:
-            with open(path, "rb") as fh:
+            with open(self.folder / f"{key}.pkl", "rb") as fh:
                 return pickle.load(fh)
         except (OSError, pickle.UnpicklingError, EOFError):
             return None
 
-    def put(self, key: str | None, value: dict) -> None:
+    def put(self, key: str | None, value: dict) -> bool:
+        """Store ``value``; False when this process cannot write there (a remote Dask worker)."""
         if key is not None:
-            write_atomic(self.folder / f"{key}.pkl", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+            try:
+                write_atomic(self.folder / f"{key}.pkl", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+            except OSError:
+                return False
+        return True
+
+
+def _task(group: tuple[list[dict], str | None], template_path: str, cache: _Cache) -> tuple[str | None, dict, bool]:
+    """One group, from the cache when nothing changed: (key, result, stored in the cache)."""
+    from .experiment import analyse_group
+
+    key = cache.key(group)
+    part = cache.get(key)
+    if part is not None:
+        return key, part, True
+    rows, reference = group
+    part = analyse_group(rows, template_path, reference_path=reference, pairing=cache.pairing)
+    return key, part, cache.put(key, part)
 
 
 def _failed(part: dict) -> int:
@@ -139,20 +155,18 @@ class StrictFailure(CytokitError):
     """``--strict``: a file failed and the run stopped."""
 
 
-def run_groups(groups: list[tuple[list[dict], str | None]], template_path: str, *, workers: int = 1, dask: str | None = None,
+def run_groups(groups: list[tuple[list[dict], str | None]], template_path: str, *,
+               pairing: tuple[str, str] | None = None, workers: int = 1, dask: str | None = None,
                cache_dir: str | Path | None = None, progress: bool = False, strict: bool = False) -> list[dict]:
-    """Analyse tube groups, reusing cached results; returns one result dict per group, in order."""
-    cache = _Cache(cache_dir, template_path)
-    keys = [cache.key(g) for g in groups]
-    parts: list[dict | None] = [cache.get(k) for k in keys]
-    todo = [i for i, p in enumerate(parts) if p is None]
+    """Analyse tube groups (``analyse_group`` with ``pairing``), reusing cached results; returns one
+    result dict per group, in order."""
+    cache = _Cache(cache_dir, template_path, pairing)
+    parts: list[dict | None] = [None] * len(groups)
     advance, stop = _progress(sum(len(rows) for rows, _ in groups), progress)
     try:
-        for i, part in enumerate(parts):
-            if part is not None:
-                advance(part)
-        for i, part in _execute([groups[i] for i in todo], todo, template_path, workers=workers, dask=dask):
-            cache.put(keys[i], part)
+        for i, (key, part, stored) in _execute(groups, template_path, cache, workers=workers, dask=dask):
+            if not stored:
+                cache.put(key, part)  # the worker could not write to the cache folder; this process can
             parts[i] = part
             advance(part)
             if strict and _failed(part):
@@ -179,33 +193,33 @@ def _one_thread_each() -> None:
     threadpool_limits(1)
 
 
-def _execute(groups: list[tuple[list[dict], str | None]], index: list[int], template_path: str, *, workers: int,
-             dask: str | None) -> Iterator[tuple[int, dict]]:
+def _execute(groups: list[tuple[list[dict], str | None]], template_path: str, cache: _Cache, *, workers: int,
+             dask: str | None) -> Iterator[tuple[int, tuple[str | None, dict, bool]]]:
     if not groups:
         return
     if dask is not None:
-        yield from _execute_dask(groups, index, template_path, dask)
+        yield from _execute_dask(groups, template_path, cache, dask)
     elif workers <= 1 or len(groups) == 1:
         from threadpoolctl import threadpool_limits
 
-        for i, group in zip(index, groups):
+        for i, group in enumerate(groups):
             with threadpool_limits(1):  # scoped: a notebook's own limits come back afterwards
-                part = _analyse(group, template_path)
-            yield i, part
+                done = _task(group, template_path, cache)
+            yield i, done
     else:
-        # Import the analysis stack once here: forked workers inherit it instead of each paying ~1.5 s.
+        # Import the analysis stack once here: forked workers inherit it instead of each paying ~1.1 s.
         import sklearn.mixture  # noqa: F401
 
         from . import experiment, paired, shift, stats  # noqa: F401
         from .gating import fitted, template  # noqa: F401
 
         with ProcessPoolExecutor(max_workers=min(workers, len(groups)), initializer=_one_thread_each) as pool:
-            futures = {pool.submit(_analyse, g, template_path): i for i, g in zip(index, groups)}
+            futures = {pool.submit(_task, g, template_path, cache): i for i, g in enumerate(groups)}
             for future in as_completed(futures):
                 yield futures[future], future.result()
 
 
-def _execute_dask(groups, index, template_path, address: str):
+def _execute_dask(groups, template_path: str, cache: _Cache, address: str):
     try:
         from distributed import Client, LocalCluster, as_completed as dask_completed
     except ImportError:
@@ -218,7 +232,7 @@ def _execute_dask(groups, index, template_path, address: str):
     else:
         client = Client(address)
     try:
-        futures = {client.submit(_analyse, g, template_path, pure=False): i for i, g in zip(index, groups)}
+        futures = {client.submit(_task, g, template_path, cache, pure=False): i for i, g in enumerate(groups)}
         for future in dask_completed(futures):
             yield futures[future], future.result()
     finally:

@@ -6,9 +6,10 @@ Example (``examples/cll_lenalidomide.ipynb`` runs it in the test suite)::
     res = exp.run()
     res.paired.head()
 
-The unit of work is a *tube group*: one patient at one timepoint, its isotype tube
-and its stained tube(s). The isotype is gated first; its populations then give the
-positivity thresholds of the stained tubes. ``cytokit run`` runs the same code.
+The unit of work is a *tube group*: one patient's tubes at every timepoint. At each
+timepoint the isotype is gated first; its populations then give the positivity
+thresholds of the stained tubes; then the baseline and follow-up tubes are compared.
+``cytokit run`` runs the same code.
 """
 
 from __future__ import annotations
@@ -38,78 +39,84 @@ PLOT_EVENTS = 5000
 
 
 def analyse_group(rows: list[dict], template_path: str, *, reference_path: str | None = None,
-                  min_events: int = 500) -> dict:
-    """Gate and quantify one patient × timepoint (isotype + stained tubes).
+                  min_events: int = 500, pairing: tuple[str, str] | None = None) -> dict:
+    """Gate and quantify one patient's tubes: at each timepoint the isotype, then the stained tubes.
 
     A pure function of its inputs (paths, not bytes), so it runs the same in a
     worker process or on a Dask worker. Errors of one file are caught and reported
     in its ``samples`` row; they never stop the group's other files.
-    ``reference_path``: a stained tube of the same patient (or study) whose detectors
-    an isotype tube borrows when its own stained tube is missing or unreadable.
+    ``reference_path``: a stained tube of the study whose detectors an isotype tube
+    borrows when no stained tube of its patient can be read.
+    ``pairing``: ``(baseline, followup)`` timepoints; their comparison (``paired_table``
+    rows, with the distribution-shift metrics) is computed here, where the events are.
     """
     from .fcs import FCSWarning, read_fcs
     from .gating.template import load_template
     from .quality import quality_flags
-    from .stats import population_rows, quantify
+    from .stats import MARKER_COLUMNS, population_rows, quantify
 
     template = load_template(template_path)
     out: dict = {"samples": [], "populations": [], "markers": [], "values": {}, "plot_events": {}, "fitted": {}}
     meta = {r["file"]: {k: r[k] for k in ("file", "patient", "timepoint", "stain")} for r in rows}
-    status: dict[str, tuple[str, str]] = {r["file"]: ("ok", "") for r in rows}
-    samples, results, quality = {}, {}, {}
+    status = {r["file"]: (r.get("status", "ok"), "") for r in rows}  # "unpaired" files stay out of pairing
+    samples, resolved, results, quality = {}, {}, {}, {}
 
     def fail(name: str, exc: Exception) -> None:
         status[name] = ("error", str(exc))
 
+    def read(path: str):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FCSWarning)
+            return read_fcs(path)
+
     for r in rows:
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FCSWarning)
-                samples[r["file"]] = read_fcs(r["path"])
+            samples[r["file"]] = read(r["path"])
         except CytokitError as exc:
             fail(r["file"], exc)
-
-    iso = [r["file"] for r in rows if r["stain"].lower() == metadata.ISOTYPE and r["file"] in samples]
-    stained = [r["file"] for r in rows if r["stain"].lower() != metadata.ISOTYPE and r["file"] in samples]
-    reference = None
-    for name in stained:
+    for r in rows:  # the stained tubes' detectors: their own, and the reference of their isotypes
+        if r["stain"].lower() != metadata.ISOTYPE and r["file"] in samples:
+            try:
+                resolved[r["file"]] = template.resolve_channels(samples[r["file"]])
+            except CytokitError as exc:
+                fail(r["file"], exc)
+    fallback = next(iter(resolved.values()), None)  # another timepoint's stained tube of the patient
+    if fallback is None and reference_path:
         try:
-            reference = template.resolve_channels(samples[name])
-            break
-        except CytokitError as exc:
-            fail(name, exc)
-    if reference is None and iso and reference_path:
-        # No usable stained tube here: the detectors are those of another stained tube of the study.
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FCSWarning)
-                reference = template.resolve_channels(read_fcs(reference_path))
+            fallback = template.resolve_channels(read(reference_path))
         except CytokitError:
-            reference = None
-    control = None
-    for name in iso:
-        try:
-            channels = template.resolve_channels(samples[name], reference=reference)
-            control = results[name] = template.apply(samples[name], is_control=True, channels=channels)
-        except CytokitError as exc:
-            fail(name, exc)
-    for name in stained:
-        if status[name][0] == "error":
-            continue
-        if iso and control is None:
-            fail(name, MetadataError(f"its isotype tube {iso[0]} could not be analysed: {status[iso[0]][1]}"))
-            continue
-        try:
-            results[name] = template.apply(samples[name], control=control)
-        except CytokitError as exc:
-            fail(name, exc)
+            fallback = None
+
+    controls: dict[str, str | None] = {}  # stained or isotype file → its timepoint's isotype file
+    for timepoint in dict.fromkeys(r["timepoint"] for r in rows):
+        here = [r["file"] for r in rows if r["timepoint"] == timepoint and r["file"] in samples]
+        iso = [n for n in here if meta[n]["stain"].lower() == metadata.ISOTYPE]
+        stained = [n for n in here if n in resolved]
+        reference = resolved[stained[0]] if stained else fallback
+        control = None
+        for name in iso:
+            try:
+                channels = template.resolve_channels(samples[name], reference=reference)
+                results[name] = template.apply(samples[name], is_control=True, channels=channels)
+                control = name
+            except CytokitError as exc:
+                fail(name, exc)
+        for name in stained:
+            if iso and control is None:
+                fail(name, MetadataError(f"its isotype tube {iso[0]} could not be analysed: {status[iso[0]][1]}"))
+                continue
+            try:
+                results[name] = template.apply(samples[name], control=results.get(control))
+            except CytokitError as exc:
+                fail(name, exc)
+        controls.update({n: control for n in here})
 
     quantified = template.path_of(template.markers[0].population) if template.markers else None
-    iso_name = iso[0] if iso and control is not None else None
     for name, result in results.items():
         out["populations"].extend(population_rows(result, meta[name]))
-        is_iso = name in iso
-        rows_m = quantify(result, None if is_iso else control, meta=meta[name], is_control=is_iso,
+        is_iso = meta[name]["stain"].lower() == metadata.ISOTYPE
+        iso_name = controls[name]
+        rows_m = quantify(result, None if is_iso else results.get(iso_name), meta=meta[name], is_control=is_iso,
                           isotype_meta=meta.get(iso_name) if iso_name else None)
         out["markers"].extend(rows_m)
         quality[name] = quality_flags(samples[name], result, population=quantified, min_events=min_events)
@@ -122,13 +129,15 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
             mask = result.membership[path]
             out["values"][(name, marker.name)] = result.transformed(channel, mask).astype(np.float32)
         out["plot_events"][name] = _plot_events(result)
-    for name in samples:
-        quality.setdefault(name, [])
     for r in rows:
         name = r["file"]
         state, error = status[name]
         out["samples"].append({**meta[name], "status": state, "error": error,
                                "quality": "; ".join(quality.get(name, []))})
+    if pairing is not None:
+        paired = paired_table(pd.DataFrame(out["markers"], columns=MARKER_COLUMNS), pd.DataFrame(out["samples"]),
+                              out["values"], baseline=pairing[0], followup=pairing[1])
+        out["paired"] = paired.to_dict("records")
     return out
 
 
@@ -231,7 +240,8 @@ class Results:
 
 def assemble(parts: list[dict], samples: pd.DataFrame, *, template_path: str, baseline: str,
              followup: str) -> Results:
-    """Combine tube-group results (from any executor) with the checked samples table."""
+    """Combine tube-group results (``analyse_group`` with ``pairing``, from any executor) with the
+    checked samples table."""
     from .paired import cohort_summary
     from .stats import MARKER_COLUMNS
 
@@ -250,7 +260,7 @@ def assemble(parts: list[dict], samples: pd.DataFrame, *, template_path: str, ba
     populations = pd.DataFrame([r for p in parts for r in p["populations"]], columns=POPULATION_COLUMNS)
     markers = pd.DataFrame([r for p in parts for r in p["markers"]], columns=MARKER_COLUMNS)
     values = {k: v for p in parts for k, v in p["values"].items()}
-    paired = paired_table(markers, table, values, baseline=baseline, followup=followup)
+    paired = pd.DataFrame([r for p in parts for r in p["paired"]], columns=PAIRED_COLUMNS)
     paired = paired.sort_values(["marker", "patient"], kind="stable").reset_index(drop=True)
     if len(paired):
         cohort = cohort_summary(paired)
@@ -322,16 +332,18 @@ class Experiment:
         return cls(table, template, baseline=baseline, followup=followup, folder=folder)
 
     def groups(self) -> list[tuple[list[dict], str | None]]:
-        """The tube groups to analyse (patient × timepoint), files with errors left out, each with
-        a reference stained tube (same patient first) for isotypes whose own stained tube is gone."""
+        """The tube groups to analyse, one per patient (every timepoint, so the paired comparison
+        runs where the events are), files with errors left out. A patient without any stained
+        tube gets a reference stained tube of another patient, whose detectors its isotypes borrow."""
         usable = self.samples[self.samples["status"] != "error"]
         stained = usable[usable["stain"].str.lower() != metadata.ISOTYPE]
         anywhere = stained["path"].iloc[0] if len(stained) else None
         out = []
-        for (patient, _), g in usable.groupby(["patient", "timepoint"], sort=True):
-            same = stained.loc[(stained["patient"] == patient) & ~stained["file"].isin(g["file"]), "path"]
-            rows = g[["file", "patient", "timepoint", "stain", "path"]].to_dict("records")
-            out.append((rows, same.iloc[0] if len(same) else anywhere))
+        for patient, g in usable.groupby("patient", sort=True):
+            g = g.sort_values("timepoint", kind="stable")
+            rows = g[["file", "patient", "timepoint", "stain", "status", "path"]].to_dict("records")
+            own = (stained["patient"] == patient).any()
+            out.append((rows, None if own else anywhere))
         return out
 
     def run(self, *, workers: int = 1, dask: str | None = None, cache_dir: str | Path | None = None,
@@ -356,7 +368,8 @@ class Experiment:
         from .batch import run_groups
 
         started = time.perf_counter()
-        parts = run_groups(self.groups(), self.template_path, workers=workers, dask=dask,
+        parts = run_groups(self.groups(), self.template_path, pairing=(self.baseline, self.followup),
+                           workers=workers, dask=dask,
                            cache_dir=cache_dir, progress=progress, strict=strict)
         analysed = time.perf_counter()
         results = assemble(parts, self.samples, template_path=self.template_path,

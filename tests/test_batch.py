@@ -79,7 +79,7 @@ def test_rerun_uses_the_cache_and_redoes_only_what_changed(cohort, reference, tm
                    "--quiet").returncode == 0
     cache = tmp_path / ".cache"
     first = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
-    assert len(first) == 8  # 4 patients × 2 timepoints
+    assert len(first) == 4  # one entry per patient
     assert run_cli("run", cohort, "--template", TEMPLATE, "--out", tmp_path, "--no-plots",
                    "--quiet").returncode == 0
     assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == first
@@ -139,3 +139,25 @@ def test_write_atomic_leaves_old_file_on_failure(tmp_path):
         write_atomic(target, 12345)  # not bytes: fails while writing
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+def test_parent_stores_what_a_worker_could_not_cache(cohort, tmp_path, monkeypatch):
+    """A remote Dask worker may not see OUT/.cache: its result is cached by the parent instead."""
+    from cytokit import batch
+    from cytokit.experiment import Experiment
+
+    exp = Experiment.from_folder(cohort, template=TEMPLATE)
+    groups = exp.groups()[:2]
+    tried = []
+    real_put = batch._Cache.put
+
+    def put(self, key, value):
+        if key not in tried:  # the first attempt (the "worker's") fails
+            tried.append(key)
+            return False
+        return real_put(self, key, value)
+
+    monkeypatch.setattr(batch._Cache, "put", put)
+    parts = batch.run_groups(groups, exp.template_path, pairing=("C2D1", "C2D8"), cache_dir=tmp_path)
+    assert len(tried) == 2 and all(p["paired"] for p in parts)
+    assert sorted(p.stem for p in tmp_path.glob("*.pkl")) == sorted(tried)
