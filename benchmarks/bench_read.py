@@ -5,7 +5,9 @@
 Each (reader, file) pair runs in a fresh subprocess: peak memory is the rise of
 the process's high-water mark (VmHWM) over its resident size after imports, so
 it counts what the read itself holds. Time is the best of ``--repeat`` reads.
-The floor is ``numpy.fromfile`` of the DATA segment alone.
+The floor is ``numpy.fromfile`` of the DATA segment alone. ``cytokit.read_fcs`` runs
+with its default threads (the machine's cores, at most 4, for integer or byte-swapped
+DATA of 8 MB or more) and again with ``threads=1``, as a batch worker reads.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ def read(path, meta):
 import cytokit, cytokit.fcs  # cytokit imports lazily: load the reader before measuring
 def read(path, meta):
     return cytokit.read_fcs(path).events
+""",
+    "cytokit.read_fcs, threads=1": """
+import cytokit, cytokit.fcs
+def read(path, meta):
+    return cytokit.read_fcs(path, threads=1).events
 """,
     "flowio 1.4 FlowData": """
 import flowio

@@ -67,7 +67,7 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
     def read(path: str):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FCSWarning)
-            return read_fcs(path)
+            return read_fcs(path, threads=1)  # the batch runs one group per core
 
     for r in rows:
         try:

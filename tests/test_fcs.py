@@ -59,6 +59,38 @@ def test_high_bits_above_range_are_masked(tmp_path):
     np.testing.assert_array_equal(read_fcs(path).events.to_numpy(), INTS)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_block_and_threaded_decoding_masks_each_column(tmp_path, monkeypatch, threads, byteorder):
+    from cytokit.fcs import _data
+
+    monkeypatch.setattr(_data, "_BLOCK", 64)  # many blocks and a short last one
+    monkeypatch.setattr(_data, "_THREADED", 1024)  # threads even for this small file
+    rng = np.random.default_rng(1)
+    values = rng.integers(0, 1024, size=(1001, 3))
+    junk = values | (rng.integers(0, 64, size=values.shape) << 10)
+    expected = values.copy()
+    expected[:, 2] = junk[:, 2]  # $PnR 65536 keeps all 16 bits
+    path = write(tmp_path, build_fcs(junk, datatype="I", bits=16, byteorder=byteorder, ranges=[1024, 1024, 65536]))
+    events = read_fcs(path, threads=threads).events
+    assert (events.dtypes == np.float32).all()
+    np.testing.assert_array_equal(events.to_numpy(), expected)
+
+
+@pytest.mark.parametrize("datatype", ["F", "D"])
+def test_block_and_threaded_decoding_of_big_endian_floats(tmp_path, monkeypatch, datatype):
+    from cytokit.fcs import _data
+
+    monkeypatch.setattr(_data, "_BLOCK", 100)
+    monkeypatch.setattr(_data, "_THREADED", 1024)
+    values = np.random.default_rng(2).lognormal(5, 2, size=(777, 4)).astype(np.float32 if datatype == "F" else float)
+    path = write(tmp_path, build_fcs(values, datatype=datatype, byteorder=">"))
+    for threads in (1, 2):
+        events = read_fcs(path, threads=threads).events
+        assert events.dtypes.iloc[0] == values.dtype
+        np.testing.assert_array_equal(events.to_numpy(), values)
+
+
 def test_non_power_of_two_range_masks_to_enough_bits(tmp_path):
     values = np.array([[8265081], [15691602]])
     path = write(tmp_path, build_fcs(values | (1 << 30), datatype="I", bits=32, ranges=[11209599]))
