@@ -314,8 +314,8 @@ def read_fcs(path: str | os.PathLike, *, dataset: int = 0, threads: int | None =
     dataset
         0-based index along the ``$NEXTDATA`` chain (see :func:`list_datasets`).
     threads
-        Threads decoding integer DATA of 8 MB or more (default: the machine's cores, at
-        most 4). A batch that runs one file per core passes 1.
+        Threads decoding integer or byte-swapped float DATA of 8 MB or more (default:
+        the machine's cores, at most 4). A batch that runs one file per core passes 1.
 
     Returns
     -------
