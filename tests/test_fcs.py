@@ -126,6 +126,16 @@ def test_non_numeric_timestep_warns_and_keeps_channel_units(tmp_path):
         assert read_fcs(path).events["Time"].tolist() == [2.0, 5.0]
 
 
+@pytest.mark.parametrize(
+    ("key", "message"), [("$P1R", "channel .CH1. is not masked"), ("$P1G", "gain 1 used for .CH1.")]
+)
+def test_non_numeric_range_or_gain_warns_and_reads_unscaled(tmp_path, key, message):
+    values = np.array([[5, 7], [1000, 3]])
+    path = write(tmp_path, build_fcs(values, datatype="I", bits=16, ranges=[1024, 1024], keywords={key: "n/a"}))
+    with pytest.warns(FCSWarning, match=rf"\{key} = 'n/a' is not a number; {message}"):
+        np.testing.assert_array_equal(read_fcs(path).events.to_numpy(), values)
+
+
 @pytest.mark.parametrize("delimiter", ["/", "\\", "|", "\x0c", ","])
 def test_any_delimiter_and_escaped_delimiters(tmp_path, delimiter):
     kw = {"$P1S": f"GFP{delimiter}FITC-A", "$FIL": f"a{delimiter}{delimiter}b"}

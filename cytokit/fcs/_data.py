@@ -47,23 +47,25 @@ def _channels(path: Path, kw: dict[str, str], n_params: int) -> list[_Channel]:
                 raise _fail(path, f"$P{i}B = {bits_text!r} for channel {pnn!r} is not a bit width") from None
             if bits <= 0 or bits > 64:
                 raise _fail(path, f"$P{i}B = {bits} for channel {pnn!r} is out of range (1-64)")
-        range_text = kw.get(f"$P{i}R", "").strip()
-        try:
-            rng = float(range_text) if range_text else 0.0
-        except ValueError:
-            _warn(path, f"$P{i}R = {range_text!r} is not a number; channel {pnn!r} is not masked")
-            rng = 0.0
+        rng = _number(path, kw, f"$P{i}R", 0.0, f"channel {pnn!r} is not masked")
         decades, offset = _amplification(path, kw, i, pnn)
-        gain_text = kw.get(f"$P{i}G", "").strip()
-        try:
-            gain = float(gain_text) if gain_text else 1.0
-        except ValueError:
-            _warn(path, f"$P{i}G = {gain_text!r} is not a number; gain 1 used for {pnn!r}")
-            gain = 1.0
+        gain = _number(path, kw, f"$P{i}G", 1.0, f"gain 1 used for {pnn!r}")
         if not math.isfinite(gain) or gain <= 0:
             gain = 1.0
         channels.append(_Channel(pnn, kw.get(f"$P{i}S", "").strip(), bits, rng, decades, offset, gain))
     return channels
+
+
+def _number(path: Path, kw: dict[str, str], key: str, default: float, otherwise: str) -> float:
+    """A numeric keyword; ``default`` when it is absent, or with a warning when it is not a number."""
+    text = kw.get(key, "").strip()
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        _warn(path, f"{key} = {text!r} is not a number; {otherwise}")
+        return default
 
 
 def _amplification(path: Path, kw: dict[str, str], i: int, pnn: str) -> tuple[float, float]:
@@ -293,14 +295,7 @@ def _bytes_per_event(path: Path, datatype: str, channels: list[_Channel]) -> int
 
 
 def _time_step(path: Path, kw: dict[str, str]) -> float | None:
-    text = kw.get("$TIMESTEP", "").strip()
-    if not text:
-        return None
-    try:
-        step = float(text)
-    except ValueError:
-        _warn(path, f"$TIMESTEP = {text!r} is not a number; time left in channel units")
-        return None
+    step = _number(path, kw, "$TIMESTEP", math.nan, "time left in channel units")
     return step if math.isfinite(step) and step > 0 else None
 
 
