@@ -12,7 +12,8 @@ sparse file.
 Metrics
 -------
 overton_pct_positive
-    % of the follow-up distribution in excess of the baseline (Overton 1988).
+    % of the follow-up brighter than the baseline: cumulative histogram
+    subtraction (Overton 1988).
 ks_statistic, ks_test
     Two-sample Kolmogorov–Smirnov D (and p).
 probability_binning
@@ -104,16 +105,19 @@ def overton_pct_positive(
 ) -> float:
     """Percentage of the follow-up distribution that is positive relative to baseline.
 
-    Overton's histogram subtraction: both samples are histogrammed on the same
-    bins and each histogram is normalised to unit area (so the event counts of
-    the two files do not matter).  Channel by channel, wherever the follow-up
-    exceeds the baseline, the excess is summed:
+    Overton's cumulative histogram subtraction: both samples are histogrammed on
+    the same channels and each is normalised to unit area (so the event counts of
+    the two files do not matter).  Summing from the brightest channel down, the
+    fraction of the follow-up at or above channel *i* minus that of the baseline
+    is the follow-up's excess over channel *i*; % positive is its largest value:
 
-    .. math:: \\%pos = 100 \\sum_i \\max(0,\\; f_i - b_i),
-              \\quad f_i = F_i / \\sum F, \\; b_i = B_i / \\sum B
+    .. math:: \\%pos = 100 \\max_i \\max(0,\\; S^F_i - S^B_i),
+              \\quad S_i = \\sum_{j \\ge i} n_j / \\sum_j n_j
 
-    The result is clipped to [0, 100].  Without a threshold this equals 100 times
-    the total-variation distance between the two binned distributions.
+    This is the one-sided Kolmogorov–Smirnov distance on binned data: near 0 for
+    two draws of one distribution (about ``100 * sqrt(1/n)`` for ``n`` events per
+    side), 0 when the follow-up is only dimmer, 100 when every follow-up event is
+    brighter than every baseline event.
 
     Parameters
     ----------
@@ -128,9 +132,9 @@ def overton_pct_positive(
         both samples.  Events outside the range are ignored.
     threshold
         Optional positivity cut (e.g. isotype-derived) on the same scale.  When
-        given it is made a channel edge and only the excess in channels at or
-        above it is counted, so a gain of dim, still-negative events does not
-        count as positive.
+        given it is made a channel edge and only the excess over channels at or
+        above it counts, so a gain of dim, still-negative events does not count
+        as positive.
 
     Returns
     -------
@@ -173,10 +177,13 @@ def overton_pct_positive(
     follow_counts, _ = np.histogram(follow, bins=edges)
     if base_counts.sum() == 0 or follow_counts.sum() == 0:
         return float("nan")
-    excess = follow_counts / follow_counts.sum() - base_counts / base_counts.sum()
+    def above(counts: np.ndarray) -> np.ndarray:  # fraction at or above each channel
+        return np.cumsum(counts[::-1])[::-1] / counts.sum()
+
+    excess = above(follow_counts) - above(base_counts)
     if threshold is not None:
         excess = excess[edges[:-1] >= threshold]
-    pct = 100.0 * float(np.clip(excess, 0.0, None).sum())
+    pct = 100.0 * float(excess.max(initial=0.0))
     return float(np.clip(pct, 0.0, 100.0))
 
 
