@@ -94,12 +94,17 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
         stained = [n for n in here if n in resolved]
         reference = resolved[stained[0]] if stained else fallback
         control = None
+        failed = [r["file"] for r in rows if r["timepoint"] == timepoint and r["stain"] != metadata.ISOTYPE
+                  and status[r["file"]][0] == "error"]  # stained tubes that could not be read or resolved
         for name in iso:
             try:
                 channels = template.resolve_channels(samples[name], reference=reference)
                 results[name] = template.apply(samples[name], is_control=True, channels=channels)
                 control = name
             except CytokitError as exc:
+                if reference is None and failed:  # the real cause is the stained tube's
+                    exc = MetadataError(f"an isotype tube takes its detectors from its stained tube, and "
+                                        f"{failed[0]} failed: {status[failed[0]][1]}")
                 fail(name, exc)
         for name in stained:
             if iso and control is None:
@@ -164,31 +169,43 @@ def _plot_events(result) -> pd.DataFrame:
 
 def paired_table(markers: pd.DataFrame, samples: pd.DataFrame, values: dict, *, baseline: str,
                  followup: str) -> pd.DataFrame:
-    """One row per patient × marker × population comparing baseline with follow-up stained tubes."""
+    """One row per patient × marker × population (× stain, when a timepoint has several stained
+    tubes) comparing baseline with follow-up stained tubes."""
+    ok = set(samples.loc[samples["status"] == "ok", "file"])
+    stained = markers[(markers["stain"] != metadata.ISOTYPE) & markers["file"].isin(ok)]
+    rows = []
+    for _, group in stained.groupby(["patient", "marker", "population"]):
+        for b, f in _tube_pairs(group[group["timepoint"] == baseline], group[group["timepoint"] == followup]):
+            rows.append(_paired_row(b, f, values, baseline=baseline, followup=followup))
+    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+
+
+def _tube_pairs(base: pd.DataFrame, follow: pd.DataFrame) -> list[tuple[pd.Series, pd.Series]]:
+    """A patient's baseline and follow-up stained tubes of one marker: one tube at each
+    timepoint pair whatever their labels; several pair by stain label."""
+    if len(base) == 1 and len(follow) == 1:
+        return [(base.iloc[0], follow.iloc[0])]
+    later = {f.stain: f for _, f in follow.iterrows()}
+    return [(b, later[b.stain]) for _, b in base.iterrows() if b.stain in later]
+
+
+def _paired_row(b: pd.Series, f: pd.Series, values: dict, *, baseline: str, followup: str) -> dict:
     from .shift import shift_metrics
 
-    ok = set(samples.loc[samples["status"] == "ok", "file"])
-    stained = markers[(markers["stain"].str.lower() != metadata.ISOTYPE) & markers["file"].isin(ok)]
-    rows = []
-    for (patient, marker, population, stain), group in stained.groupby(["patient", "marker", "population", "stain"]):
-        base = group[group["timepoint"] == baseline]
-        follow = group[group["timepoint"] == followup]
-        if base.empty or follow.empty:
-            continue
-        b, f = base.iloc[0], follow.iloc[0]
-        shifts = shift_metrics(values.get((b.file, marker), np.empty(0)), values.get((f.file, marker), np.empty(0)))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log2 = float(np.log2(f["median"] / b["median"])) if b["median"] > 0 and f["median"] > 0 else np.nan
-        rows.append({
-            "patient": patient, "marker": marker, "population": population,
-            "baseline": baseline, "followup": followup,
-            "pct_pos_baseline": b.pct_pos, "pct_pos_followup": f.pct_pos,
-            "delta_pct_pos": f.pct_pos - b.pct_pos,
-            "mfi_baseline": b["median"], "mfi_followup": f["median"], "log2_mfi_ratio": log2,
-            "rmfi_baseline": b.rmfi, "rmfi_followup": f.rmfi, "delta_rmfi": f.rmfi - b.rmfi,
-            **shifts, "n_baseline": b.n_events, "n_followup": f.n_events, "stain": stain,
-        })
-    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+    marker = b.marker
+    shifts = shift_metrics(values.get((b.file, marker), np.empty(0)), values.get((f.file, marker), np.empty(0)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log2 = float(np.log2(f["median"] / b["median"])) if b["median"] > 0 and f["median"] > 0 else np.nan
+    return {
+        "patient": b.patient, "marker": marker, "population": b.population,
+        "baseline": baseline, "followup": followup,
+        "pct_pos_baseline": b.pct_pos, "pct_pos_followup": f.pct_pos,
+        "delta_pct_pos": f.pct_pos - b.pct_pos,
+        "mfi_baseline": b["median"], "mfi_followup": f["median"], "log2_mfi_ratio": log2,
+        "rmfi_baseline": b.rmfi, "rmfi_followup": f.rmfi, "delta_rmfi": f.rmfi - b.rmfi,
+        **shifts, "n_baseline": b.n_events, "n_followup": f.n_events,
+        "stain": b.stain if b.stain == f.stain else f"{b.stain}/{f.stain}",
+    }
 
 
 # ----------------------------------------------------------------------------- results
@@ -262,8 +279,10 @@ def assemble(parts: list[dict], samples: pd.DataFrame, *, template_path: str, ba
     values = {k: v for p in parts for k, v in p["values"].items()}
     paired = pd.DataFrame([r for p in parts for r in p["paired"]], columns=PAIRED_COLUMNS)
     paired = paired.sort_values(["marker", "patient"], kind="stable").reset_index(drop=True)
-    if len(paired):
-        cohort = cohort_summary(paired)
+    _mark_unpaired(table, set(paired["patient"]))
+    if len(paired):  # patients with several stained tubes per timepoint: one summary per stain
+        cohort = cohort_summary(paired, by=("stain",) if paired.duplicated(["patient", "marker", "population"]).any()
+                                else ())
     else:
         cohort = pd.DataFrame(columns=["marker", "population", "metric", "n_pairs", "median_delta", "ci_low",
                                        "ci_high", "p_wilcoxon", "p_ttest", "q_bh", "n_up", "n_down"])
@@ -277,6 +296,18 @@ def assemble(parts: list[dict], samples: pd.DataFrame, *, template_path: str, ba
         template_path=template_path, baseline=baseline, followup=followup,
         paths=dict(zip(samples["file"], samples["path"])),
     )
+
+
+def _mark_unpaired(table: pd.DataFrame, paired_patients: set) -> None:
+    """Analysed files of a patient who ended up in no paired comparison become ``unpaired``, with why."""
+    for patient, group in table[table["status"] == "ok"].groupby("patient"):
+        if patient in paired_patients:
+            continue
+        failed = table[(table["patient"] == patient) & (table["status"] == "error")]["file"].tolist()
+        why = (f"{', '.join(failed)} failed" if failed
+               else "no baseline and follow-up stained tubes with the same markers")
+        table.loc[group.index, "status"] = "unpaired"
+        table.loc[group.index, "error"] = f"left out of the paired comparison: {why}"
 
 
 # ----------------------------------------------------------------------------- the experiment
@@ -323,12 +354,11 @@ class Experiment:
             table = metadata.read_sample_sheet(samples, folder=folder)
         elif keywords is not None:
             table = metadata.samples_from_keywords(folder, keywords)
-        elif pattern is not None:
-            table = metadata.samples_from_pattern(folder, pattern)
-        elif (folder / "samples.csv").exists():
-            table = metadata.read_sample_sheet(folder / "samples.csv", folder=folder)
+        elif pattern is not None or not (folder / "samples.csv").exists():
+            table = metadata.samples_from_pattern(folder, pattern or metadata.DEFAULT_PATTERN,
+                                                  timepoints=(baseline, followup))
         else:
-            table = metadata.samples_from_pattern(folder, metadata.DEFAULT_PATTERN)
+            table = metadata.read_sample_sheet(folder / "samples.csv", folder=folder)
         return cls(table, template, baseline=baseline, followup=followup, folder=folder)
 
     def groups(self) -> list[tuple[list[dict], str | None]]:
@@ -336,7 +366,7 @@ class Experiment:
         runs where the events are), files with errors left out. A patient without any stained
         tube gets a reference stained tube of another patient, whose detectors its isotypes borrow."""
         usable = self.samples[self.samples["status"] != "error"]
-        stained = usable[usable["stain"].str.lower() != metadata.ISOTYPE]
+        stained = usable[usable["stain"] != metadata.ISOTYPE]
         anywhere = stained["path"].iloc[0] if len(stained) else None
         out = []
         for patient, g in usable.groupby("patient", sort=True):

@@ -18,6 +18,9 @@ from .errors import MetadataError
 REQUIRED = ("file", "patient", "timepoint", "stain")
 DEFAULT_PATTERN = "{patient}_{timepoint}_{stain}.fcs"
 ISOTYPE = "isotype"
+CONTROL_LABEL = re.compile(r"(iso(type)?(control|ctrl)?|igg\d?[abc]?|control|ctrl)\d*")
+"""Stain labels read as the isotype control tube, once case-folded with spaces and punctuation
+removed: ``isotype``, ``ISO``, ``Isotype control``, ``IgG1``, ``ctrl``, ``isotype_001`` ..."""
 FCS_SUFFIXES = (".fcs", ".lmd")
 
 
@@ -53,12 +56,13 @@ def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> 
         )
     for column in REQUIRED:
         sheet[column] = sheet[column].str.strip()
+    sheet = sheet[(sheet[list(REQUIRED)] != "").any(axis=1)].reset_index(drop=True)  # blank rows
     base = Path(folder) if folder is not None else path.parent
     sheet["path"] = [str((base / f).resolve()) for f in sheet["file"]]
     return sheet
 
 
-def _pattern_regex(pattern: str) -> re.Pattern:
+def _pattern_regex(pattern: str, greedy: bool = False) -> re.Pattern:
     fields = re.findall(r"{(\w+)}", pattern)
     for name in ("patient", "timepoint", "stain"):
         if name not in fields:
@@ -67,33 +71,51 @@ def _pattern_regex(pattern: str) -> re.Pattern:
     for literal, name in re.findall(r"([^{]*)(?:{(\w+)})?", pattern):
         regex += re.escape(literal)
         if name:
-            regex += f"(?P<{name}>[^/]+?)"
+            regex += f"(?P<{name}>[^/]+{'' if greedy else '?'})"
     return re.compile(regex + "$", re.IGNORECASE)
 
 
-def samples_from_pattern(folder: str | Path, pattern: str = DEFAULT_PATTERN) -> pd.DataFrame:
+def _fit_name(name: str, pattern: str, timepoints: tuple[str, ...]) -> tuple[dict, str]:
+    """The fields of a file name, or an error. When the name splits two ways (a separator
+    inside a field, e.g. ``CLL_001_C2D1_isotype.fcs``), the split whose timepoint is one of
+    ``timepoints`` wins; otherwise the name is reported as ambiguous."""
+    splits = [m.groupdict() for m in (_pattern_regex(pattern, g).match(name) for g in (False, True)) if m]
+    if not splits:
+        return {}, f"name does not fit the pattern {pattern!r}"
+    if splits[0] == splits[-1]:
+        return splits[0], ""
+    known = {t.casefold() for t in timepoints}
+    fitting = [fields for fields in splits if fields["timepoint"].casefold() in known]
+    if len(fitting) == 1:
+        return fitting[0], ""
+    readings = " or ".join(", ".join(f"{k}={v!r}" for k, v in fields.items()) for fields in splits)
+    return {}, f"name fits the pattern {pattern!r} in more than one way ({readings}); use a sample sheet"
+
+
+def samples_from_pattern(folder: str | Path, pattern: str = DEFAULT_PATTERN, *,
+                         timepoints: tuple[str, ...] = ()) -> pd.DataFrame:
     """Describe the FCS files of ``folder`` from their names.
 
-    Files whose names do not fit the pattern get a row with empty fields (and are
-    reported by :func:`check_samples`).
+    Files whose names do not fit the pattern, or fit it in two ways that
+    ``timepoints`` (the expected timepoint labels) cannot tell apart, get a row
+    with empty fields (and are reported by :func:`check_samples`).
 
     Examples
     --------
     >>> _pattern_regex("{patient}_{timepoint}_{stain}.fcs").match("CLL001_C2D1_isotype.fcs")["stain"]
     'isotype'
     """
-    regex = _pattern_regex(pattern)
+    _pattern_regex(pattern)  # a bad pattern fails here, before any file
     rows = []
     for path in list_fcs(folder):
-        match = regex.match(path.name)
-        fields = match.groupdict() if match else {}
+        fields, error = _fit_name(path.name, pattern, timepoints)
         rows.append({
             "file": path.name,
             "patient": fields.get("patient", ""),
             "timepoint": fields.get("timepoint", ""),
             "stain": fields.get("stain", ""),
             "path": str(path.resolve()),
-            "pattern_error": "" if match else f"name does not fit the pattern {pattern!r}",
+            "pattern_error": error,
         })
     return pd.DataFrame(rows, columns=[*REQUIRED, "path", "pattern_error"])
 
@@ -121,6 +143,31 @@ def samples_from_keywords(folder: str | Path, keywords: dict[str, str]) -> pd.Da
     return pd.DataFrame(rows, columns=[*REQUIRED, "path", "pattern_error"])
 
 
+def is_control(stain: str) -> bool:
+    """Whether a stain label names the isotype control tube (see :data:`CONTROL_LABEL`)."""
+    return CONTROL_LABEL.fullmatch(re.sub(r"[\W_]", "", str(stain).casefold())) is not None
+
+
+def normalise_labels(samples: pd.DataFrame, *, baseline: str, followup: str) -> pd.DataFrame:
+    """Labels that differ only in case or surrounding spaces are one label.
+
+    Control tubes (:func:`is_control`: ``Isotype``, ``ISO``, ``isotype control``,
+    ``IgG`` ...) become ``isotype``; timepoints equal to ``baseline`` or
+    ``followup`` but for case become exactly those; any other stain or timepoint
+    takes the spelling of its first row.
+    """
+    out = samples.copy()
+    for column in ("patient", "timepoint", "stain"):
+        out[column] = out[column].fillna("").astype(str).str.strip()
+    out.loc[out["stain"].map(is_control), "stain"] = ISOTYPE
+    for column, fixed in (("timepoint", (baseline, followup)), ("stain", (ISOTYPE,))):
+        spelling = {label.casefold(): label for label in fixed}
+        for label in out[column]:
+            spelling.setdefault(label.casefold(), label)
+        out[column] = [spelling[label.casefold()] for label in out[column]]
+    return out
+
+
 def check_samples(
     samples: pd.DataFrame,
     *,
@@ -135,7 +182,7 @@ def check_samples(
     the same patient and timepoint (and isotypes without a stained tube), and
     patients that lack the baseline or the follow-up.
     """
-    out = samples.copy()
+    out = normalise_labels(samples, baseline=baseline, followup=followup)
     if "pattern_error" not in out:
         out["pattern_error"] = ""
     out["status"] = "ok"
@@ -162,7 +209,7 @@ def check_samples(
         mark(i, "error", f"duplicate tube: {r.patient} {r.timepoint} {r.stain} is listed more than once")
 
     usable = out["status"] == "ok"
-    is_iso = out["stain"].str.lower() == ISOTYPE
+    is_iso = out["stain"] == ISOTYPE
     for (patient, timepoint), group in out[usable].groupby(["patient", "timepoint"]):
         iso = group[is_iso[group.index]]
         stained = group[~is_iso[group.index]]
@@ -174,9 +221,10 @@ def check_samples(
         have = set(group["timepoint"])
         lacking = [tp for tp in (baseline, followup) if tp not in have]
         if lacking:
+            found = ", ".join(sorted(set(out.loc[out["patient"] == patient, "timepoint"])))
             for i in group.index:
-                mark(i, "unpaired", f"patient {patient} has no {' or '.join(lacking)} tubes; "
-                                    "analysed but left out of the paired comparison")
+                mark(i, "unpaired", f"patient {patient} has no usable {' or '.join(lacking)} tube pair "
+                                    f"(timepoints found: {found}); analysed but left out of the paired comparison")
 
     if folder is not None:
         listed = {str(Path(p).resolve()) for p in out["path"]}

@@ -243,6 +243,7 @@ def cohort_summary(
     tolerance: Mapping[str, float] | float | None = None,
     n_boot: int = 2000,
     seed: int | None = 0,
+    by: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Summarise per-patient changes per marker, population and metric.
 
@@ -271,6 +272,10 @@ def cohort_summary(
     seed
         Seed of the bootstrap; each row uses the same seed, so the table is
         reproducible and independent of row order.
+    by
+        Further columns of ``paired`` to group by (e.g. ``("stain",)`` when
+        patients have several stained tubes per timepoint); they follow
+        ``population`` in the output.
 
     Returns
     -------
@@ -330,13 +335,13 @@ def cohort_summary(
             "it needs one row per (patient, marker, population) with 'marker' and "
             "'population' columns"
         )
-    keys = ["marker", "population"]
+    keys = ["marker", "population", *([by] if isinstance(by, str) else by)]
     if "patient" in paired.columns:
         duplicated = paired.duplicated(subset=["patient", *keys], keep=False)
         if duplicated.any():
             examples = paired.loc[duplicated, ["patient", *keys]].drop_duplicates().head(3)
             raise PairingError(
-                "patients appear more than once for one marker and population: "
+                f"patients appear more than once for one {' and '.join(keys)}: "
                 f"{examples.to_dict('records')}; pair each patient's files once"
             )
     if isinstance(metrics, str):
@@ -345,12 +350,12 @@ def cohort_summary(
     tolerances = _tolerances(present, tolerance)
 
     rows = []
-    for (marker, population), group in paired.groupby(keys, sort=False, dropna=False):
+    for key, group in paired.groupby(keys, sort=False, dropna=False):
         for metric in present:
             values = pd.to_numeric(group[metric], errors="coerce")
             changes = _finite(values.to_numpy(dtype=float, na_value=np.nan))
             rows.append(
-                {"marker": marker, "population": population, "metric": metric}
+                dict(zip(keys, key)) | {"metric": metric}
                 | _summarise(
                     changes,
                     signed=metric not in DISTANCE_METRICS,
@@ -359,7 +364,7 @@ def cohort_summary(
                     seed=seed,
                 )
             )
-    table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    table = pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS[2:]])
     table["q_bh"] = benjamini_hochberg(table["p_wilcoxon"].to_numpy(float))
     for column in ("n_pairs", "n_up", "n_down", "n_unchanged"):
         table[column] = table[column].astype(int)

@@ -112,10 +112,48 @@ def test_edge_cases_are_reported_by_name():
     assert "no isotype tube" in errors["CLL002_C2D1_stained.fcs"]
     assert "not in the sample sheet" in errors["CLL004_C2D1_stained.fcs"]
     assert "file not found" in errors["CLL003_C2D8_stained.fcs"]
-    assert status["CLL001_C2D8_isotype.fcs"] == "ok"
+    # analysed, but its patient's C2D8 stained tube failed: out of the comparison, and why
+    assert status["CLL001_C2D8_isotype.fcs"] == "unpaired"
+    assert "CLL001_C2D8_stained.fcs failed" in errors["CLL001_C2D8_isotype.fcs"]
+    assert set(res.samples.loc[res.samples["patient"] == "CLL001", "status"]) == {"unpaired", "error"}
     unpaired = res.markers[res.markers["file"] == "CLL002_C2D1_stained.fcs"]
     assert unpaired["pct_pos"].isna().all()
     assert unpaired["flag"].str.contains("no matched isotype").all()
     assert "CLL002" not in set(res.paired["patient"])  # an unpaired tube stays out of the comparison
     # CLL001's C2D8 stained tube is truncated: its isotype borrows the C2D1 stained tube's detectors
     assert set(res.markers.loc[res.markers["file"] == "CLL001_C2D8_isotype.fcs", "marker"]) == {"LAG3", "TNFa"}
+
+
+def test_relabelled_tubes_still_pair_and_extra_stained_tubes_get_their_own_summary(tmp_path):
+    src = REPO / "sample_fcs" / "calibur"
+    names = {  # CLL001: labels spelled differently at each timepoint; CLL002: a second stained tube
+        "CLL001_C2D1_isotype.fcs": "CLL001_c2d1_ISO.fcs", "CLL001_C2D1_stained.fcs": "CLL001_C2D1_stained.fcs",
+        "CLL001_C2D8_isotype.fcs": "CLL001_C2D8_Isotype control.fcs",
+        "CLL001_C2D8_stained.fcs": "CLL001_C2D8_Stained.fcs",
+    }
+    for tp in ("C2D1", "C2D8"):
+        for stain in ("isotype", "stained"):
+            names[f"CLL002_{tp}_{stain}.fcs"] = f"CLL002_{tp}_{stain}.fcs"
+        names[f"CLL002_{tp}_stained.fcs "] = f"CLL002_{tp}_restain.fcs"
+    for old, new in names.items():
+        (tmp_path / new).write_bytes((src / old.strip()).read_bytes())
+    res = Experiment.from_folder(tmp_path, template=TEMPLATE).run()
+    assert (res.samples["status"] == "ok").all(), res.samples[["file", "error"]].to_dict("records")
+    pairs = res.paired[res.paired["marker"] == "LAG3"]
+    assert sorted(zip(pairs["patient"], pairs["stain"])) == [
+        ("CLL001", "stained"), ("CLL002", "restain"), ("CLL002", "stained")]
+    assert "stain" in res.cohort.columns
+    lag3 = res.cohort[(res.cohort["marker"] == "LAG3") & (res.cohort["metric"] == "delta_pct_pos")]
+    assert dict(zip(lag3["stain"], lag3["n_pairs"])) == {"stained": 2, "restain": 1}
+
+
+def test_an_isotype_whose_stained_tube_failed_says_so(tmp_path):
+    src = REPO / "sample_fcs" / "calibur"
+    for name in ("CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs"):
+        (tmp_path / name).write_bytes((src / name).read_bytes())
+    stained = tmp_path / "CLL001_C2D1_stained.fcs"
+    stained.write_bytes(stained.read_bytes()[:3000])
+    res = Experiment.from_folder(tmp_path, template=TEMPLATE).run()
+    error = dict(zip(res.samples["file"], res.samples["error"]))["CLL001_C2D1_isotype.fcs"]
+    assert "takes its detectors from its stained tube" in error and "CLL001_C2D1_stained.fcs failed" in error
+    assert "truncated" in error

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from cytokit import MetadataError
-from cytokit.metadata import check_samples, read_sample_sheet, samples_from_pattern
+from cytokit.metadata import check_samples, is_control, read_sample_sheet, samples_from_pattern
 
 
 def touch(folder: Path, *names: str) -> None:
@@ -54,3 +54,36 @@ def test_sheet_without_required_columns(tmp_path):
     sheet.write_text("file,patient\na.fcs,P1\n")
     with pytest.raises(MetadataError, match="lacks column\\(s\\) timepoint, stain"):
         read_sample_sheet(sheet)
+
+
+def test_labels_that_differ_only_in_case_are_one_label(tmp_path):
+    touch(tmp_path, "P1_c2d1_ISO.fcs", "P1_c2d1_Stained.fcs", "P1_C2D8_Isotype control.fcs", "P1_C2D8_stained.fcs")
+    table = check_samples(samples_from_pattern(tmp_path), folder=tmp_path)
+    assert (table["status"] == "ok").all(), table["error"].tolist()
+    assert sorted(set(table["timepoint"])) == ["C2D1", "C2D8"]  # the baseline/follow-up spelling
+    assert sorted(set(table["stain"])) == ["isotype", "stained"]  # first spelling (C2D8 sorts first)
+
+
+@pytest.mark.parametrize("label", ["isotype", "ISO", "Isotype control", "isotype_ctrl", "IgG1", "isotype_001"])
+def test_control_labels(label):
+    assert is_control(label)
+
+
+@pytest.mark.parametrize("label", ["stained", "LAG3", "unstained", "FMO", "isolated"])
+def test_not_control_labels(label):
+    assert not is_control(label)
+
+
+def test_a_name_that_splits_two_ways_takes_the_known_timepoint(tmp_path):
+    touch(tmp_path, "CLL_001_C2D1_isotype.fcs", "A_B_C_D.fcs")
+    table = samples_from_pattern(tmp_path, timepoints=("C2D1", "C2D8")).set_index("file")
+    assert table.loc["CLL_001_C2D1_isotype.fcs", ["patient", "timepoint", "stain"]].tolist() == [
+        "CLL_001", "C2D1", "isotype"]
+    assert "in more than one way" in table.loc["A_B_C_D.fcs", "pattern_error"]
+
+
+def test_blank_sheet_rows_are_skipped(tmp_path):
+    touch(tmp_path, "a.fcs")
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("file,patient,timepoint,stain\na.fcs,P1,C2D1,stained\n,,,\n \n")
+    assert read_sample_sheet(sheet)["file"].tolist() == ["a.fcs"]
