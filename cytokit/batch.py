@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import pickle
-import tempfile
+import secrets
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Iterator
@@ -48,10 +48,14 @@ def group_key(group: tuple[list[dict], str | None], template_hash: str, pairing:
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    The file gets the mode a plain ``open()`` gives (0o666 less the umask), not mkstemp's 0o600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
@@ -219,6 +223,9 @@ def _execute(groups: list[tuple[list[dict], str | None]], template_path: str, ca
                 yield futures[future], future.result()
 
 
+DASK_CONNECT_TIMEOUT = 10  # seconds to reach a --dask scheduler
+
+
 def _execute_dask(groups, template_path: str, cache: _Cache, address: str):
     try:
         from distributed import Client, LocalCluster, as_completed as dask_completed
@@ -230,7 +237,10 @@ def _execute_dask(groups, template_path: str, cache: _Cache, address: str):
                                host="127.0.0.1", dashboard_address=None, processes=True)
         client = Client(cluster)
     else:
-        client = Client(address)
+        try:
+            client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
+        except (OSError, ValueError) as exc:  # a malformed address, or no scheduler there
+            raise CytokitError(f"--dask {address}: cannot connect to a Dask scheduler: {exc}") from None
     try:
         futures = {client.submit(_task, g, template_path, cache, pure=False): i for i, g in enumerate(groups)}
         for future in dask_completed(futures):

@@ -94,15 +94,22 @@ def _run(args: argparse.Namespace) -> int:
     from .batch import StrictFailure, run_info, write_outputs
     from .errors import CytokitError, MetadataError, TemplateError
     from .experiment import Experiment
+    from .metadata import ISOTYPE, list_fcs
 
     started = time.perf_counter()
     try:
+        if not list_fcs(args.fcs_dir):
+            raise MetadataError(f"no FCS files (.fcs/.lmd) in {args.fcs_dir}; subfolders are not searched")
         experiment = Experiment.from_folder(
             args.fcs_dir, template=args.template, samples=args.samples, pattern=args.pattern,
             baseline=args.baseline, followup=args.followup,
         )
     except (TemplateError, MetadataError) as exc:
         print(f"cytokit run: error: {exc}", file=sys.stderr)
+        return 2
+    problem = _out_problem(args)
+    if problem:
+        print(f"cytokit run: error: {problem}", file=sys.stderr)
         return 2
     prepared = time.perf_counter()
     try:
@@ -121,16 +128,52 @@ def _run(args: argparse.Namespace) -> int:
     written = write_outputs(results, args.out, run_info=info, plots=not args.no_plots)
     failed = results.samples[results.samples["status"] == "error"]
     unpaired = results.samples[results.samples["status"] == "unpaired"]
+    n_paired = results.paired["patient"].nunique() if len(results.paired) else 0
     if not args.quiet:
         print(f"{len(results.samples)} files: {len(results.samples) - len(failed)} analysed, "
-              f"{len(failed)} failed, {len(unpaired)} unpaired; "
-              f"{results.paired['patient'].nunique() if len(results.paired) else 0} paired patients")
+              f"{len(failed)} failed, {len(unpaired)} unpaired; {n_paired} paired patients")
         for row in failed.itertuples():
             print(f"  failed: {row.file}: {row.error}", file=sys.stderr)
         for row in unpaired.itertuples():
             print(f"  unpaired: {row.file}: {row.error}", file=sys.stderr)
+    usable = results.samples[results.samples["status"] != "error"]
+    if not n_paired and (usable["stain"].astype(str).str.lower() != ISOTYPE).any():
+        timepoints = ", ".join(sorted(set(usable["timepoint"].astype(str))))
+        print(f"cytokit run: warning: no patient could be paired: {len(unpaired)} files unpaired, "
+              f"{len(failed)} failed (timepoints found: {timepoints}; --baseline {args.baseline}, "
+              f"--followup {args.followup}); paired.csv and cohort.csv are empty", file=sys.stderr)
+    if not args.quiet:
         print(f"results in {args.out}" + (f"; report: {written['report.html']}" if "report.html" in written else ""))
     return 1 if len(failed) else 0
+
+
+def _out_problem(args: argparse.Namespace) -> str | None:
+    """Why ``--out`` cannot be used (a file; the FCS folder; an input it would overwrite), or None."""
+    from .experiment import Results
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file, not a folder"
+    if out.resolve() == Path(args.fcs_dir).resolve():
+        return f"--out {out} is the FCS folder; the outputs (samples.csv, ...) would overwrite its files"
+    outputs = {out / name for name in ("run.json", "report.html")}
+    outputs |= {out / f"{table}.{ext}" for table in Results.TABLES for ext in ("csv", "parquet")}
+    outputs = {path.resolve() for path in outputs}
+    for given in (args.samples, args.template):
+        if given and Path(given).resolve() in outputs:
+            return f"--out {out} would overwrite the input {given}; choose another output folder"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a regular file, or no permission
+        return f"--out {out}: cannot use it as the output folder: {exc.strerror or exc}"
+    return None
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _gate(args: argparse.Namespace) -> int:
@@ -174,7 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     inspect.set_defaults(func=_inspect)
 
-    run = commands.add_parser("run", help="analyse a folder of FCS files: gate, quantify, pair, summarise")
+    run = commands.add_parser(
+        "run", help="analyse a folder of FCS files: gate, quantify, pair, summarise",
+        epilog="exit status: 0 when every file was analysed, 1 when some failed (listed in samples.csv), "
+               "2 for usage errors (bad template or sheet, no FCS files in FCS_DIR, unusable --out or "
+               "--dask)")
     run.add_argument("fcs_dir", metavar="FCS_DIR")
     run.add_argument("--template", required=True, help="gating template (YAML, Gating-ML, .wsp, openCyto CSV)")
     meta = run.add_mutually_exclusive_group()
@@ -183,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", default="C2D1", help="baseline timepoint label (default C2D1)")
     run.add_argument("--followup", default="C2D8", help="follow-up timepoint label (default C2D8)")
     run.add_argument("--out", required=True, help="output folder")
-    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
+    run.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
+                     help="worker processes (default: cores)")
     run.add_argument("--dask", metavar="ADDRESS", help="dask.distributed scheduler address, or 'local'")
     run.add_argument("--strict", action="store_true", help="stop at the first failed file")
     run.add_argument("--no-plots", action="store_true", help="skip plots/ and report.html")
@@ -212,7 +260,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cytokit`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+    except BrokenPipeError:  # `cytokit inspect ... | head`: stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,10 +15,12 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
+from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -108,6 +110,15 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "-", str(text)).strip("-") or "x"
 
 
+def unique_slugs(names: Iterable[str], *, label: Callable[[str], str] = str) -> dict[str, str]:
+    """``name → slug(label(name))``, made unique: names whose slugs collide get a short stable
+    hash of the name appended (``"A.1"``, ``"A 1"`` → ``"A-1-…"`` twice, with different hashes)."""
+    plain = {name: slug(label(name)) for name in dict.fromkeys(map(str, names))}
+    counts = Counter(plain.values())
+    return {name: text if counts[text] == 1 else f"{text}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+            for name, text in plain.items()}
+
+
 # ----------------------------------------------------------------------------- paired plot
 
 
@@ -144,9 +155,10 @@ def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | Non
             if len(rows) <= 12:
                 ax.annotate(str(patient), (1, a), xytext=(4, 0), textcoords="offset points", fontsize=6,
                             va="center", color="#444")
-        ax.plot([0, 1], [np.nanmedian(before), np.nanmedian(after)], "-", color="black", linewidth=2.5,
-                label="median")
-        ax.legend(loc="best", fontsize=7, frameon=False)
+        if np.isfinite(before).any() and np.isfinite(after).any():  # nanmedian warns on all-NaN
+            ax.plot([0, 1], [np.nanmedian(before), np.nanmedian(after)], "-", color="black", linewidth=2.5,
+                    label="median")
+            ax.legend(loc="best", fontsize=7, frameon=False)
     ax.set_xticks([0, 1], [baseline, followup])
     ax.set_xlim(-0.3, 1.45)
     ax.set_ylabel(label)
@@ -501,8 +513,17 @@ class ResultsPlotter:
         return result
 
     def paired(self, marker: str, *, metric: str = "pct_pos") -> Figure:
-        """Baseline → follow-up per patient for ``marker`` (see :func:`plot_paired`)."""
+        """Baseline → follow-up per patient for ``marker`` (see :func:`plot_paired`).
+
+        Raises
+        ------
+        KeyError
+            ``marker`` is not a marker of the results.
+        """
         res = self.results
+        markers = sorted(set(res.markers["marker"])) if len(res.markers) else []
+        if marker not in markers:
+            raise KeyError(f"marker {marker!r} is not in the results; markers: {markers}")
         return plot_paired(res.paired, marker, cohort=res.cohort, metric=metric, baseline=res.baseline,
                            followup=res.followup)
 
@@ -579,8 +600,9 @@ def save_figures(results: Results, out_dir: str | Path, *, plotter: ResultsPlott
     """Write every figure of ``results`` under ``out_dir/plots/``, atomically.
 
     ``paired_<marker>.png`` and ``.svg`` per marker, ``patient_<patient>.png`` per
-    patient, ``gates_<file>.png`` per analysed file. Files that cannot be gated
-    again are skipped (their errors are in ``results.samples``).
+    patient, ``gates_<file>.png`` per analysed file (names through :func:`unique_slugs`:
+    a short hash is appended where two names would give the same file). Files that
+    cannot be gated again are skipped (their errors are in ``results.samples``).
 
     Returns
     -------
@@ -599,15 +621,17 @@ def save_figures(results: Results, out_dir: str | Path, *, plotter: ResultsPlott
         if svg:
             written.append(write_atomic(folder / f"{name}.svg", _figure_svg(fig)))
 
-    markers = list(dict.fromkeys(results.markers["marker"])) if len(results.markers) else []
-    for marker in markers:
-        save(plotter.paired(marker), f"paired_{slug(marker)}", svg=True)
-    for patient in sorted(p for p in results.samples["patient"].astype(str).unique() if p.strip()):
-        save(plotter.patient(patient), f"patient_{slug(patient)}")
+    markers = unique_slugs(results.markers["marker"]) if len(results.markers) else {}
+    for marker, name in markers.items():
+        save(plotter.paired(marker), f"paired_{name}", svg=True)
+    patients = unique_slugs(sorted(p for p in results.samples["patient"].astype(str).unique() if p.strip()))
+    for patient, name in patients.items():
+        save(plotter.patient(patient), f"patient_{name}")
+    files = unique_slugs(results.samples["file"], label=lambda file: Path(file).stem)
     for file in results.samples.loc[results.samples["status"] != "error", "file"]:
         try:
             fig = plotter.gates(file)
         except (CytokitError, KeyError):
             continue
-        save(fig, f"gates_{slug(Path(file).stem)}")
+        save(fig, f"gates_{files[file]}")
     return written

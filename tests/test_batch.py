@@ -117,7 +117,11 @@ def test_failed_file_gives_exit_code_1_and_an_error_row(cohort, tmp_path):
     samples = pd.read_csv(tmp_path / "out" / "samples.csv").set_index("file")
     assert samples.loc["CLL002_C2D8_stained.fcs", "status"] == "error"
     assert "truncated" in samples.loc["CLL002_C2D8_stained.fcs", "error"]
-    assert (samples.drop("CLL002_C2D8_stained.fcs")["status"] == "ok").all()
+    others = samples.drop("CLL002_C2D8_stained.fcs")
+    cll002 = others.index.str.startswith("CLL002")  # analysed, but left out of the paired comparison
+    assert (others.loc[cll002, "status"] == "unpaired").all()
+    assert others.loc[cll002, "error"].str.contains("CLL002_C2D8_stained.fcs failed").all()
+    assert (others.loc[~cll002, "status"] == "ok").all()
     strict = run_cli("run", folder, "--template", TEMPLATE, "--out", tmp_path / "strict", "--strict",
                      "--no-plots", "--quiet", "--workers", 1)
     assert strict.returncode == 1 and "--strict" in strict.stderr
@@ -161,3 +165,23 @@ def test_parent_stores_what_a_worker_could_not_cache(cohort, tmp_path, monkeypat
     parts = batch.run_groups(groups, exp.template_path, pairing=("C2D1", "C2D8"), cache_dir=tmp_path)
     assert len(tried) == 2 and all(p["paired"] for p in parts)
     assert sorted(p.stem for p in tmp_path.glob("*.pkl")) == sorted(tried)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_write_atomic_gives_the_mode_of_a_plain_open(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        target = write_atomic(tmp_path / "t.csv", "x")
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == mode
+
+
+def test_unreachable_dask_scheduler_is_a_cytokit_error(monkeypatch):
+    pytest.importorskip("distributed")
+    from cytokit import batch
+    from cytokit.errors import CytokitError
+
+    monkeypatch.setattr(batch, "DASK_CONNECT_TIMEOUT", 1)
+    with pytest.raises(CytokitError, match="--dask tcp://127.0.0.1:1: cannot connect"):
+        batch.run_groups([([], None)], TEMPLATE, dask="tcp://127.0.0.1:1")

@@ -1,11 +1,14 @@
-"""The command line: inspect, gate (with Gating-ML export read back by FlowKit), simulate."""
+"""The command line: inspect, gate (Gating-ML export read back by FlowKit), simulate; run's usage errors."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "gating_templates" / "cll_cd19_7aad.yaml"
@@ -49,3 +52,83 @@ def test_simulate_command(tmp_path):
     proc = cli("simulate", tmp_path, "--patients", 2, "--events", 2000, "--layout", "modern", "--seed", 3)
     assert proc.returncode == 0, proc.stderr
     assert len(list(tmp_path.glob("*.fcs"))) == 8 and (tmp_path / "samples.csv").exists()
+
+
+def test_inspect_into_a_closed_pipe_stops_quietly():
+    good = REPO / "sample_fcs" / "calibur" / "CLL001_C2D1_stained.fcs"
+    proc = subprocess.Popen([sys.executable, "-m", "cytokit.cli", "inspect", "--json", *[good] * 200],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    assert proc.stdout.readline().strip() == b"["
+    proc.stdout.close()  # as `| head -1` does; the rest of the JSON (>64 KiB) cannot be written
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+
+
+def test_run_without_fcs_files_is_a_usage_error(tmp_path):
+    nested = tmp_path / "nested"
+    (nested / "CLL001").mkdir(parents=True)
+    shutil.copy(REPO / "sample_fcs" / "modern" / "CLL001_C2D1_stained.fcs", nested / "CLL001")
+    for folder in (tmp_path / "empty", nested):
+        folder.mkdir(exist_ok=True)
+        proc = cli("run", folder, "--template", TEMPLATE, "--out", tmp_path / "out", "--quiet")
+        assert proc.returncode == 2
+        assert proc.stderr == (f"cytokit run: error: no FCS files (.fcs/.lmd) in {folder}; "
+                               "subfolders are not searched\n")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def one_patient(tmp_path) -> Path:
+    folder = tmp_path / "fcs"
+    folder.mkdir()
+    for name in ("CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs", "CLL001_C2D8_isotype.fcs",
+                 "CLL001_C2D8_stained.fcs"):
+        shutil.copy(REPO / "sample_fcs" / "modern" / name, folder / name)
+    return folder
+
+
+def test_run_refuses_an_out_that_would_overwrite_inputs(one_patient, tmp_path):
+    (one_patient / "samples.csv").write_text(
+        "file,patient,timepoint,stain\n" + "".join(f"{p.name},CLL001,{p.name[7:11]},{p.stem[12:]}\n"
+                                                   for p in sorted(one_patient.glob("*.fcs"))))
+    sheet = (one_patient / "samples.csv").read_text()
+    proc = cli("run", one_patient, "--template", TEMPLATE, "--out", one_patient, "--quiet")
+    assert proc.returncode == 2 and "is the FCS folder" in proc.stderr
+    elsewhere = tmp_path / "sheets"
+    elsewhere.mkdir()
+    shutil.copy(one_patient / "samples.csv", elsewhere / "samples.csv")
+    proc = cli("run", one_patient, "--template", TEMPLATE, "--samples", elsewhere / "samples.csv",
+               "--out", elsewhere, "--quiet")
+    assert proc.returncode == 2 and f"would overwrite the input {elsewhere / 'samples.csv'}" in proc.stderr
+    assert (one_patient / "samples.csv").read_text() == sheet == (elsewhere / "samples.csv").read_text()
+    assert [p.name for p in elsewhere.iterdir()] == ["samples.csv"]
+
+
+def test_run_rejects_bad_out_workers_and_dask(one_patient, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    proc = cli("run", one_patient, "--template", TEMPLATE, "--out", afile, "--quiet")
+    assert proc.returncode == 2
+    assert proc.stderr == f"cytokit run: error: --out {afile} is a file, not a folder\n"
+    proc = cli("run", one_patient, "--template", TEMPLATE, "--out", afile / "sub", "--quiet")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and f"--out {afile / 'sub'}" in proc.stderr
+    assert afile.read_text() == "mine"
+    for workers in ("0", "-2"):
+        proc = cli("run", one_patient, "--template", TEMPLATE, "--out", tmp_path / "out", "--workers",
+                   workers)
+        assert proc.returncode == 2 and "argument --workers: must be at least 1" in proc.stderr
+    pytest.importorskip("distributed")
+    proc = cli("run", one_patient, "--template", TEMPLATE, "--out", tmp_path / "out",
+               "--dask", "not-an-address", "--quiet")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("cytokit run: error: --dask not-an-address: cannot connect")
+
+
+def test_run_warns_when_no_patient_is_paired(one_patient, tmp_path):
+    proc = cli("run", one_patient, "--template", TEMPLATE, "--out", tmp_path / "out", "--workers", 1,
+               "--baseline", "D1", "--no-plots", "--quiet")
+    assert proc.returncode == 0, proc.stderr  # every file was analysed
+    assert proc.stderr == ("cytokit run: warning: no patient could be paired: 4 files unpaired, 0 failed "
+                           "(timepoints found: C2D1, C2D8; --baseline D1, --followup C2D8); "
+                           "paired.csv and cohort.csv are empty\n")

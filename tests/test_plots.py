@@ -32,6 +32,22 @@ def demo_plotter():
     return ResultsPlotter(demo_results(), cache_size=64)
 
 
+def colliding_results():
+    """The demo results with patients renamed "A.1" and "A 1" (the same file-name slug), and a plotter
+    that reuses the demo plotter's gated files."""
+    import dataclasses
+
+    from cytokit.plots import ResultsPlotter
+
+    res = demo_results()
+    names = {"CLL001": "A.1", "CLL002": "A 1"}
+    renamed = dataclasses.replace(res, **{t: getattr(res, t).replace({"patient": names})
+                                          for t in ("samples", "markers", "paired")})
+    plotter = ResultsPlotter(renamed, cache_size=64)
+    plotter._gated.update(demo_plotter()._gated)
+    return renamed, plotter
+
+
 @pytest.fixture(scope="module")
 def results():
     if not DEMO.exists():
@@ -59,6 +75,37 @@ def test_paired_figure_has_cohort_statistics(results, metric):
 def test_paired_rejects_unknown_metric(results):
     with pytest.raises(ValueError, match="metric must be one of"):
         results.plot.paired("LAG3", metric="nope")
+
+
+def test_paired_rejects_unknown_marker(results):
+    with pytest.raises(KeyError, match=r"'nonexistent' is not in the results; markers: \['LAG3', 'TNFa'\]"):
+        results.plot.paired("nonexistent")
+
+
+def test_paired_without_finite_values_does_not_warn():
+    import warnings
+
+    import pandas as pd
+
+    from cytokit.plots import plot_paired
+
+    nan = float("nan")
+    paired = pd.DataFrame({"patient": ["P1", "P2"], "marker": ["LAG3"] * 2, "pct_pos_baseline": [nan, nan],
+                           "pct_pos_followup": [nan, nan]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_paired(paired, "LAG3")
+    assert len(fig.axes[0].lines) == 2  # the patients; no median line of NaN
+
+
+def test_unique_slugs():
+    from cytokit.plots import unique_slugs
+
+    names = unique_slugs(["A.1", "A 1", "A-1", "B.2", "C"])
+    assert names["B.2"] == "B-2" and names["C"] == "C"
+    assert len(set(names.values())) == 5 and all(names[n].startswith("A-1-") for n in ("A.1", "A 1", "A-1"))
+    assert unique_slugs(["A 1", "A.1"]) == {k: names[k] for k in ("A 1", "A.1")}  # stable
+    assert unique_slugs(["x.fcs", "x.lmd"], label=lambda f: Path(f).stem)["x.fcs"].startswith("x-")
 
 
 def test_patient_panel(results):
@@ -113,3 +160,14 @@ def test_save_figures(results, tmp_path):
     assert not list((tmp_path / "plots").glob("*.tmp"))
     assert len(demo_plotter()._gated) == 8  # each file gated once, isotypes first
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in written if p.suffix == ".png")
+
+
+def test_save_figures_keeps_colliding_names_apart(results, tmp_path):
+    from cytokit.plots import save_figures, unique_slugs
+
+    renamed, plotter = colliding_results()
+    written = save_figures(renamed, tmp_path, plotter=plotter)
+    panels = sorted(p.name for p in written if p.name.startswith("patient_"))
+    expected = unique_slugs(["A 1", "A.1"])
+    assert panels == sorted(f"patient_{expected[p]}.png" for p in ("A 1", "A.1"))
+    assert len(set(panels)) == 2 and len({(tmp_path / "plots" / p).read_bytes() for p in panels}) == 2

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.test_plots import DEMO, PATIENTS, PNG_MAGIC, TEMPLATE, demo_plotter, demo_results
+from tests.test_plots import (DEMO, PATIENTS, PNG_MAGIC, TEMPLATE, colliding_results, demo_plotter,
+                              demo_results)
 
 ARTIFACTS = Path(__file__).resolve().parent / "_artifacts"
 XSS = "<script>alert(1)</script>"
@@ -82,6 +83,17 @@ def test_report_sections(report):
     assert "Wilcoxon p" in html and "median Δ" in html
     assert html.count('class="sortable') >= 5
     assert report.stat().st_size < 25e6 * len(PATIENTS) / 50
+
+
+def test_colliding_patient_names_get_their_own_sections():
+    from cytokit.report import render_report
+
+    if not DEMO.exists():
+        pytest.skip("demo data sample_fcs/modern is absent")
+    renamed, plotter = colliding_results()
+    html = render_report(renamed, plotter=plotter)
+    sections = re.findall(r'<section class="patient" id="(patient-[^"]+)">', html)
+    assert len(set(sections)) == 2 and all(f'href="#{anchor}"' in html for anchor in sections)
 
 
 @pytest.fixture(scope="module")

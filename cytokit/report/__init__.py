@@ -63,7 +63,7 @@ def render_report(results: Results, *, title: str = "cytokit report", plotter: R
     import jinja2
 
     from ..errors import CytokitError
-    from ..plots import ResultsPlotter, slug
+    from ..plots import ResultsPlotter, unique_slugs
 
     plotter = plotter or ResultsPlotter(results)
     samples = results.samples
@@ -76,13 +76,16 @@ def render_report(results: Results, *, title: str = "cytokit report", plotter: R
 
     patients = []
     # files without a patient (not in the sample sheet) are listed under quality only
-    for patient in sorted(p for p in samples["patient"].astype(str).unique() if p.strip()):
+    patient_anchors = unique_slugs(sorted(p for p in samples["patient"].astype(str).unique() if p.strip()))
+    file_anchors = unique_slugs(samples["file"])
+    for patient, patient_anchor in patient_anchors.items():
         rows = samples[samples["patient"] == patient]
         files = []
         for _, row in rows.iterrows():
-            entry = {"file": row["file"], "anchor": "file-" + slug(row["file"]), "timepoint": row["timepoint"],
-                     "stain": row["stain"], "status": row["status"], "error": row["error"],
-                     "quality": row["quality"], "src": None, "keywords": {}, "channels": [], "problem": ""}
+            entry = {"file": row["file"], "anchor": "file-" + file_anchors[str(row["file"])],
+                     "timepoint": row["timepoint"], "stain": row["stain"], "status": row["status"],
+                     "error": row["error"], "quality": row["quality"], "src": None, "keywords": {},
+                     "channels": [], "problem": ""}
             if row["status"] != "error":
                 try:
                     gated = plotter.gating(row["file"])
@@ -96,7 +99,7 @@ def render_report(results: Results, *, title: str = "cytokit report", plotter: R
         marker_rows = results.markers[results.markers["patient"] == patient]
         paired_rows = results.paired[results.paired["patient"] == patient] if len(results.paired) else results.paired
         patients.append({
-            "id": patient, "anchor": "patient-" + slug(patient),
+            "id": patient, "anchor": "patient-" + patient_anchor,
             "status": ", ".join(sorted(set(rows["status"]))),
             "panel": _figure(plotter.patient(patient)),
             "markers": _table(marker_rows, ["file", "timepoint", "stain", "marker", "n_events", "median",
