@@ -381,3 +381,55 @@ def test_mutated_and_truncated_files_raise_only_fcs_error(tmp_path, base, cut, f
         except FCSError:
             return
     assert sample.events.shape[1] == len(sample.channels)
+
+
+# ------------------------------------------------------------------ writing a sample read back
+
+
+def _rewrite(tmp_path, sample):
+    return read_fcs(write_fcs(tmp_path / "again.fcs", sample))
+
+
+def test_write_sample_roundtrip_keeps_ranges_and_values(tmp_path):
+    values = INTS % 600  # well below $PnR: the data maximum is not the range
+    kw = {"$P2G": "2", "$P3E": "4,1"}
+    data = build_fcs(values, datatype="I", bits=16, ranges=[1024] * 3, keywords=kw)
+    first = read_fcs(write(tmp_path, data))
+    again = _rewrite(tmp_path, first)
+    pd.testing.assert_frame_equal(again.events, first.events)
+    assert again.keywords["$P1R"] == "1024"
+    assert again.channels["range"].tolist() == [1024, 1024, 10_000]  # a log channel: its top of scale
+    assert "$P2G" not in again.keywords and again.keywords["$P3E"] == "0,0"
+
+
+@pytest.mark.parametrize(
+    "datatype,steps", [("I", np.arange(50) * 37), ("D", np.arange(50) * 0.37), ("F", np.arange(50) * 1e-3)]
+)
+def test_write_sample_roundtrip_keeps_timestep_and_time(tmp_path, datatype, steps):
+    values = np.column_stack([INTS[:, :2], steps])
+    data = build_fcs(values, names=["FSC-A", "SSC-A", "Time"], datatype=datatype, bits=32,
+                     ranges=[262144] * 3, keywords={"$TIMESTEP": "0.01"})
+    first = read_fcs(write(tmp_path, data))
+    again = _rewrite(tmp_path, first)
+    assert again.keywords["$TIMESTEP"] == "0.01"
+    np.testing.assert_array_equal(again.events["Time"], first.events["Time"])
+    assert again.keywords["$P3R"] == "262144"
+
+
+def test_write_sample_with_time_not_in_steps_drops_timestep(tmp_path):
+    data = build_fcs(INTS, names=["A", "B", "Time"], datatype="I", keywords={"$TIMESTEP": "0.01"})
+    sample = read_fcs(write(tmp_path, data))
+    sample.events["Time"] = 0.007  # no float64 times 0.01 gives it exactly
+    again = _rewrite(tmp_path, sample)
+    assert "$TIMESTEP" not in again.keywords
+    assert again.events["Time"].tolist() == [0.007] * 50
+
+
+def test_write_sample_keeps_channel_keywords_with_their_channel(tmp_path):
+    kw = {"$P1V": "400", "$P2V": "500", "P2DISPLAY": "LOG", "$CYT": "Canto", "$P2DATATYPE": "F"}
+    sample = read_fcs(write(tmp_path, build_fcs(FLOATS, keywords=kw)))
+    sample.events = sample.events[["CH3", "CH2"]]
+    again = read_fcs(write_fcs(tmp_path / "two.fcs", sample))
+    assert again.keywords["$CYT"] == "Canto"
+    assert again.keywords["$P2V"] == "500" and again.keywords["P2DISPLAY"] == "LOG"
+    assert "$P1V" not in again.keywords and "$P2DATATYPE" not in again.keywords

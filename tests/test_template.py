@@ -46,24 +46,58 @@ def test_missing_template_file():
         load_template(REPO / "nope.yaml")
 
 
-@pytest.mark.parametrize("pns", ["CD19", "cd19", "CD19 FITC", "CD19-FITC", "CD19_PE-Cy7", "CD19 (FITC)"])
-def test_marker_names_match_with_fluorochrome_suffixes(pns):
-    assert _matches_marker(pns, "CD19")
+@pytest.mark.parametrize(
+    "pns,marker,matches",
+    [
+        # case, separators, fluorochromes before or after, 'anti-', area/height suffixes
+        ("CD19", "CD19", True), ("cd19", "CD19", True), ("CD19 FITC", "CD19", True),
+        ("CD19-FITC", "CD19", True), ("CD19_PE-Cy7", "CD19", True), ("CD19 (FITC)", "CD19", True),
+        ("CD19 APC", "CD19", True), ("FITC-CD19", "CD19", True),
+        ("LAG-3", "LAG3", True), ("Lag3 PE", "LAG3", True), ("PE-LAG3", "LAG3", True),
+        ("LAG-3-PE", "LAG3", True), ("anti-LAG3", "LAG3", True), ("LAG3", "LAG-3", True),
+        ("7-AAD", "7AAD", True), ("7-AAD-A", "7AAD", True), ("7AAD PerCP", "7AAD", True),
+        # Greek letters: α = alpha = a, β = beta = b, γ = gamma = g
+        ("TNF-α", "TNFa", True), ("TNF-α APC", "TNFa", True), ("TNF-α-APC", "TNFa", True),
+        ("TNF-alpha", "TNFa", True), ("TNF alpha", "TNFa", True), ("TNFalpha", "TNFa", True),
+        ("TNF-alpha APC", "TNFa", True), ("APC-TNFa", "TNFa", True), ("TNFa", "TNF-α", True),
+        ("IFN-gamma PE", "IFNγ", True), ("TGF-β1", "TGFbeta1", True),
+        # a word that only starts with the marker names another marker
+        ("CD197", "CD19", False), ("CD19b", "CD19", False), ("CD194", "CD19", False),
+        ("CD1", "CD19", False), ("CD20 FITC", "CD19", False), ("IgG1 PE", "CD19", False),
+        ("", "CD19", False), ("LAG35", "LAG3", False), ("TNFR2", "TNFa", False),
+        ("TNF-R2 PE", "TNFa", False), ("TNF APC", "TNFa", False), ("CD38", "CD3", False),
+        ("CD3e", "CD3", False), ("CD3ε FITC", "CD3", False), ("7AAD", "7", False),
+    ],
+)
+def test_marker_matching(pns, marker, matches):
+    assert _matches_marker(pns, marker) is matches
 
 
-@pytest.mark.parametrize("pns", ["CD194", "CD1", "IgG1 PE", "", "CD20 FITC"])
-def test_other_markers_do_not_match(pns):
-    assert not _matches_marker(pns, "CD19")
+def test_marker_aliases_match_any_name():
+    template = parse_template(BASE.replace("{marker: CD19}", "{marker: [TNFa, TNF]}"))
+    assert template.roles["y"].marker_names == ("TNFa", "TNF")
+    sample = Sample.from_dataframe(pd.DataFrame({"X": [1.0], "FL4-A": [2.0]}), markers={"FL4-A": "TNF APC"})
+    assert template.resolve_channels(sample) == {"x": "X", "y": "FL4-A"}
 
 
-def test_tnf_alpha_spellings():
-    assert _matches_marker("TNF-α APC", "TNFa") and _matches_marker("TNFa", "TNFa")
+@pytest.mark.parametrize("value", ["[]", '""', "[TNFa, '']", "[TNFa, 3]", "{a: b}", "'--'"])
+def test_invalid_marker_names_the_file_and_role(value):
+    with pytest.raises(TemplateError, match=r"t\.yaml, line 3, role 'y': marker must be a marker name or a"):
+        parse_template(BASE.replace("{marker: CD19}", f"{{marker: {value}}}"), source="t.yaml")
+
+
+def test_marker_in_several_channels_is_an_error():
+    template = parse_template(BASE.replace("{marker: CD19}", "{marker: [CD19, B220]}"))
+    sample = Sample.from_dataframe(pd.DataFrame({"X": [1.0], "A": [1.0], "B": [1.0]}),
+                                   markers={"A": "FITC-CD19", "B": "B220 PE"})
+    with pytest.raises(ChannelNotFoundError, match=r"'CD19' or 'B220' \(role 'y'\) matches several channels"):
+        template.resolve_channels(sample)
 
 
 def test_missing_role_is_reported_with_the_channels():
     template = parse_template(BASE)
     sample = Sample.from_dataframe(pd.DataFrame({"X": [1.0]}), markers={"X": "CD3"})
-    with pytest.raises(ChannelNotFoundError, match=r"role 'y' needs marker 'CD19'.*X \(CD3\)"):
+    with pytest.raises(ChannelNotFoundError, match=r"needs marker 'CD19'.*X \(CD3\) \(set the role's marker"):
         template.resolve_channels(sample)
 
 

@@ -17,6 +17,62 @@ from ._data import read_fcs  # noqa: F401  (used by the write_fcs doctest)
 
 # --------------------------------------------------------------------------- writing
 
+#: keywords that describe the layout of the file read, rewritten for the file written
+_LAYOUT = re.compile(
+    r"^\$(BEGIN|END)(DATA|STEXT|ANALYSIS)$"
+    r"|^\$(NEXTDATA|TOT|PAR|DATATYPE|BYTEORD|MODE|SPILLOVER|SPILL|TIMESTEP)$"
+    r"|^\$P\d+([BENRGS]|DATATYPE)$"
+)
+
+
+def _kept_keywords(sample: Sample, names: list[str]) -> dict[str, str]:
+    """The sample's keywords that still hold for the channels ``names``.
+
+    Per-channel keywords (``$PnV``, ``$PnD``, ...) follow their channel to its new
+    number, and are dropped with it when it is not written.
+    """
+    number = {old: names.index(pnn) + 1 for old, pnn in enumerate(sample.channels.pnn, start=1)
+              if pnn in names}
+    kept = {}
+    for key, value in sample.keywords.items():
+        if _LAYOUT.match(key):
+            continue
+        channel = re.fullmatch(r"(\$?P)(\d+)([A-Z].*)", key)
+        if channel is None:
+            kept[key] = value
+        elif int(channel[2]) in number:
+            kept[f"{channel[1]}{number[int(channel[2])]}{channel[3]}"] = value
+    return kept
+
+
+def _scale_top(sample: Sample) -> dict[str, float]:
+    """Each channel's top of scale in scale values (``$PnR``, or ``10**decades`` for log channels)."""
+    table = sample.channels
+    log_top = 10.0**table.decades * table.offset.where(table.offset > 0, 1.0)
+    return dict(zip(table.pnn, np.where(table.decades > 0, log_top, table.range)))
+
+
+def _time_step(sample: Sample) -> float | None:
+    """The sample's ``$TIMESTEP`` when it is a positive number (read_fcs multiplied Time by it)."""
+    try:
+        step = float(sample.keywords.get("$TIMESTEP", ""))
+    except ValueError:
+        return None
+    return step if math.isfinite(step) and step > 0 else None
+
+
+def _in_steps(seconds: np.ndarray, step: float, dtype: np.dtype) -> np.ndarray | None:
+    """Time in ``step`` units that reads back to exactly ``seconds``, or ``None``."""
+    for steps in (np.rint(seconds / step), seconds / step):  # whole steps, as instruments count
+        stored = steps.astype(dtype)
+        if np.array_equal(stored.astype(np.float64) * step, seconds, equal_nan=True):
+            return stored
+    return None
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
 
 def _escape(value: Any, delim: str = "/") -> str:
     text = str(value)
@@ -47,8 +103,12 @@ def write_fcs(
     path
         Where to write.
     data
-        A :class:`Sample` (its markers, spillover and non-structural keywords
-        are kept) or a DataFrame whose columns are channel names (``$PnN``).
+        A :class:`Sample` or a DataFrame whose columns are channel names (``$PnN``).
+        A sample keeps its markers, spillover and keywords, but those of the old
+        layout (offsets, ``$PnB``, ``$PnE``, ``$PnG``, ...); each channel's top of
+        scale (``$PnR``, ``10**decades`` for log channels) when it still holds the
+        values; and ``$TIMESTEP``, Time written back in steps, when that reads back
+        exactly. :func:`read_fcs` then gives the same values again.
     markers
         ``$PnN`` → ``$PnS`` (stain) names.
     spillover
@@ -78,16 +138,11 @@ def write_fcs(
     [10.0, 20.0]
     """
     path = Path(path)
-    extra: dict[str, str] = {}
-    if isinstance(data, Sample):
-        markers = {**data.markers, **(markers or {})}
-        spillover = data.spillover if spillover is None else spillover
-        structural = re.compile(
-            r"^\$(BEGIN|END)(DATA|STEXT|ANALYSIS)$|^\$(NEXTDATA|TOT|PAR|DATATYPE|BYTEORD|MODE|SPILLOVER|SPILL)$"
-            r"|^\$P\d+[BENRGS]$|^\$TIMESTEP$"
-        )
-        extra = {k: v for k, v in data.keywords.items() if not structural.match(k)}
-        events = data.events
+    sample = data if isinstance(data, Sample) else None
+    if sample is not None:
+        markers = {**sample.markers, **(markers or {})}
+        spillover = sample.spillover if spillover is None else spillover
+        events = sample.events
     else:
         events = data
     if version not in ("2.0", "3.0", "3.1"):
@@ -101,14 +156,28 @@ def write_fcs(
     if datatype == "I":
         if bits not in (8, 16, 32, 64):
             raise ValueError("bits must be 8, 16, 32 or 64 for integer data")
-        array = np.ascontiguousarray(events.to_numpy(), dtype=f"{byteorder}u{bits // 8}")
+        array = np.array(events.to_numpy(), dtype=f"{byteorder}u{bits // 8}", order="C")
         width = bits
     elif datatype in ("F", "D"):
         width = 32 if datatype == "F" else 64
-        array = np.ascontiguousarray(events.to_numpy(), dtype=f"{byteorder}f{width // 8}")
+        # np.array copies: the Time column may be rewritten in steps below
+        array = np.array(events.to_numpy(), dtype=f"{byteorder}f{width // 8}", order="C")
     else:
         raise ValueError(f"datatype must be 'I', 'F' or 'D', not {datatype!r}")
     markers = markers or {}
+    extra = _kept_keywords(sample, names) if sample is not None else {}
+    tops = _scale_top(sample) if sample is not None else {}
+    step = _time_step(sample) if sample is not None else None
+    if step is not None and step != 1:  # read_fcs gave Time × $TIMESTEP: write it back in steps
+        time = [j for j, name in enumerate(names) if name.strip().lower() == "time"]
+        stored = [_in_steps(events.iloc[:, j].to_numpy(np.float64), step, array.dtype) for j in time]
+        if any(steps is None for steps in stored):  # keep the values, without a $TIMESTEP to apply again
+            step = None
+        else:
+            for j, steps in zip(time, stored):
+                array[:, j] = steps
+    if step is not None:
+        extra["$TIMESTEP"] = sample.keywords["$TIMESTEP"]
 
     text: dict[str, str] = {
         "$BYTEORD": "1,2,3,4" if byteorder == "<" else "4,3,2,1",
@@ -120,15 +189,18 @@ def write_fcs(
     }
     for i, name in enumerate(names, start=1):
         column = array[:, i - 1]
+        top = float(np.nanmax(column)) if len(column) else 0.0
         if datatype == "I":
             rng = 2**bits
         else:
-            top = float(np.nanmax(column)) if len(column) else 0.0
             rng = max(1, math.ceil(top)) if math.isfinite(top) else 262144
+        kept = tops.get(name, 0.0)
+        if kept > 0 and kept > top:  # the sample's range still holds the values (integers: 0 … $PnR - 1)
+            rng = kept
         text[f"$P{i}N"] = name
         text[f"$P{i}B"] = str(width)
         text[f"$P{i}E"] = "0,0"
-        text[f"$P{i}R"] = str(rng)
+        text[f"$P{i}R"] = _number_text(rng)
         if markers.get(name):
             text[f"$P{i}S"] = markers[name]
     if spillover is not None:

@@ -5,7 +5,8 @@ A template has five parts (``gating_templates/README.md`` explains them with
 
 ``channels``
     roles resolved per file: ``{marker: CD19}`` matches ``$PnS`` ("CD19", "CD19 FITC",
-    "CD19-FITC"), ``{pnn: [FSC-A, FSC-H]}`` takes the first ``$PnN`` present.
+    "FITC-CD19", not "CD197"; see :func:`_matches_marker`), ``{marker: [TNFa, TNF]}`` any
+    of several names, ``{pnn: [FSC-A, FSC-H]}`` the first ``$PnN`` present.
 ``compensation``
     ``file`` (the file's ``$SPILLOVER`` and kin), ``none``, or a matrix CSV path.
 ``transforms``
@@ -57,11 +58,8 @@ GATE_TYPES: dict[str, tuple[str, str]] = {
 #: gate parameters whose values are channel roles
 ROLE_KEYS = ("dim", "dims", "area", "height")
 TRANSFORM_KINDS = ("linear", "log", "logicle", "asinh", "hyperlog")
-FLUOROCHROMES = {
-    "fitc", "pe", "apc", "percp", "percpcy55", "pecy7", "apccy7", "bv421", "bv510", "bv605", "bv650", "bv711",
-    "bv785", "pb", "pacificblue", "af488", "af647", "af700", "alexa488", "alexa647", "alexa700", "pecy5",
-    "pecf594", "petexasred", "ecd", "buv395", "buv737", "a", "h", "w",
-}
+#: Greek letters as marker names spell them: TNF-α, TNF-alpha and TNFa are one marker
+GREEK = {"α": "a", "alpha": "a", "β": "b", "beta": "b", "γ": "g", "gamma": "g", "δ": "d", "delta": "d"}
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -77,7 +75,7 @@ SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
-                    "marker": {"type": "string"},
+                    "marker": {},  # a name or a list of names: checked by _read_marker
                     "pnn": {"type": "array", "items": {"type": "string"}, "minItems": 1},
                     "optional": {"type": "boolean"},
                 },
@@ -178,6 +176,12 @@ class Role:
     marker: str | None = None
     pnn: tuple[str, ...] = ()
     optional: bool = False
+    aliases: tuple[str, ...] = ()  # other names of the marker: [TNFa, TNF] is marker TNFa, alias TNF
+
+    @property
+    def marker_names(self) -> tuple[str, ...]:
+        """Every name of the marker, any of which a ``$PnS`` may use."""
+        return (self.marker, *self.aliases) if self.marker else ()
 
 
 @dataclass(frozen=True)
@@ -254,11 +258,15 @@ class Template:
             if found is not None:
                 resolved[role.name] = found
             elif not role.optional:
-                wanted = f"marker {role.marker!r} in $PnS" if role.marker else f"one of $PnN {list(role.pnn)}"
+                if role.marker:
+                    wanted = f"marker {_quoted(role.marker_names)} in $PnS"
+                else:
+                    wanted = f"one of $PnN {list(role.pnn)}"
                 where = sample.path or "the sample"
                 raise ChannelNotFoundError(
                     f"{where}: template {self.source} role {role.name!r} needs {wanted}; the file has "
                     + ", ".join(f"{n} ({s})" if s else n for n, s in zip(sample.channels.pnn, sample.channels.pns))
+                    + " (set the role's marker or pnn in the template)"
                 )
         return resolved
 
@@ -418,40 +426,54 @@ def _gate_roles(gate: dict) -> list[str]:
     return roles
 
 
+def _tokens(text: str) -> list[str]:
+    """Case-folded runs of letters and digits, Greek letters spelled as in :data:`GREEK`."""
+    text = text.casefold()
+    for greek, latin in GREEK.items():
+        text = text.replace(greek, latin)
+    return re.findall(r"[^\W_]+", text)
+
+
 def _normal(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "", text.lower().replace("α", "a"))
+    return "".join(_tokens(text))
+
+
+def _quoted(markers: tuple[str, ...]) -> str:
+    return " or ".join(map(repr, markers))
 
 
 def _matches_marker(pns: str, marker: str) -> bool:
-    """``$PnS`` names the marker: "CD19", "cd19 FITC", "CD19-FITC", "TNF-α APC" for "TNFa"."""
+    """``$PnS`` names the marker as a whole run of its words.
+
+    Case, separators and Greek spellings are ignored, and the marker is some run of
+    consecutive words of ``$PnS`` joined: "TNF-alpha APC", "TNF-α-APC" and "APC-TNFa"
+    name TNFa; "LAG-3-PE", "PE-LAG3" and "anti-LAG3" name LAG3. A word that only starts
+    with the marker names another one: CD19 is not "CD197", CD3 is not "CD38" nor "CD3e".
+    """
     want = _normal(marker)
-    if not pns or not want:
-        return False
-    if _normal(pns) == want:
-        return True
-    tokens = [t for t in re.split(r"[\s_/,;:()]+", pns) if t]
-    for i, token in enumerate(tokens):
-        if _normal(token) == want:
-            return True
-        # "CD19-FITC": a marker joined to a fluorochrome by a hyphen
-        head, _, tail = token.partition("-")
-        if _normal(head) == want and _normal(tail) in FLUOROCHROMES:
-            return True
-        # "TNF-a APC": hyphenated marker names
-        if _normal(token) + "".join(_normal(t) for t in tokens[i + 1 : i + 1]) == want:
-            return True
+    words = _tokens(pns or "")
+    for start in range(len(words)):
+        run = ""
+        for word in words[start:]:
+            run += word
+            if run == want:
+                return True
+            if not want.startswith(run):
+                break
     return False
 
 
 def _find_channel(role: Role, sample: Sample) -> str | None:
     pairs = list(zip(sample.channels.pnn, sample.channels.pns))
     if role.marker:
-        hits = [pnn for pnn, pns in pairs if _matches_marker(pns, role.marker)]
+        hits = [pnn for pnn, pns in pairs if any(_matches_marker(pns, m) for m in role.marker_names)]
         if not hits:
-            hits = [pnn for pnn, _ in pairs if _normal(pnn) == _normal(role.marker)]
+            wanted = {_normal(m) for m in role.marker_names}
+            hits = [pnn for pnn, _ in pairs if _normal(pnn) in wanted]
         if len(hits) > 1:
             raise ChannelNotFoundError(
-                f"{sample.path}: marker {role.marker!r} (role {role.name!r}) matches several channels: {hits}"
+                f"{sample.path}: marker {_quoted(role.marker_names)} (role {role.name!r}) "
+                f"matches several channels: {hits}"
             )
         if hits:
             return hits[0]
@@ -655,10 +677,12 @@ def _parse_template(text: str, source: str) -> Template:
         key = "/".join(str(p) for p in path) or "(top level)"
         raise TemplateError(f"{source}, line {line}, key {key}: {_explain(error)}")
 
-    roles = {
-        name: Role(name, spec.get("marker"), tuple(spec.get("pnn", ())), bool(spec.get("optional", False)))
-        for name, spec in data["channels"].items()
-    }
+    roles = {}
+    for name, spec in data["channels"].items():
+        line = lines.get(("channels", name, "marker"), 0)
+        marker, *aliases = _read_marker(spec, source, line, name) or [None]
+        roles[name] = Role(name, marker, tuple(spec.get("pnn", ())), bool(spec.get("optional", False)),
+                           tuple(aliases))
     populations = []
     seen = {"root"}
     for i, spec in enumerate(data["populations"]):
@@ -711,6 +735,18 @@ def _parse_template(text: str, source: str) -> Template:
     for pop in populations:
         template._build_gate(pop, dummy)
     return template
+
+
+def _read_marker(spec: dict, source: str, line: int, role: str) -> tuple[str, ...]:
+    """A role's ``marker``: a name or a list of names (aliases)."""
+    if "marker" not in spec:
+        return ()
+    value = spec["marker"]
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and _normal(n) for n in names):
+        raise TemplateError(f"{source}, line {line}, role {role!r}: marker must be a marker name or a list "
+                            f"of names (aliases, e.g. [TNFa, TNF]), not {value!r}")
+    return tuple(names)
 
 
 def _explain(error) -> str:
