@@ -111,6 +111,11 @@ def _run(args: argparse.Namespace) -> int:
     if problem:
         print(f"cytokit run: error: {problem}", file=sys.stderr)
         return 2
+    bad = experiment.samples[experiment.samples["status"] == "error"]
+    if args.strict and len(bad):  # a metadata error is a failed file too
+        row = bad.iloc[0]
+        print(f"cytokit run: --strict: stopped before the analysis: {row.file}: {row.error}", file=sys.stderr)
+        return 1
     prepared = time.perf_counter()
     try:
         results = experiment.run(workers=args.workers, dask=args.dask, cache_dir=Path(args.out) / ".cache",

@@ -185,3 +185,14 @@ def test_unreachable_dask_scheduler_is_a_cytokit_error(monkeypatch):
     monkeypatch.setattr(batch, "DASK_CONNECT_TIMEOUT", 1)
     with pytest.raises(CytokitError, match="--dask tcp://127.0.0.1:1: cannot connect"):
         batch.run_groups([([], None)], TEMPLATE, dask="tcp://127.0.0.1:1")
+
+
+def test_strict_stops_before_the_analysis_at_a_metadata_error(cohort, tmp_path):
+    folder = tmp_path / "odd"
+    shutil.copytree(cohort, folder)
+    (folder / "odd-name.fcs").write_bytes((folder / "CLL001_C2D1_stained.fcs").read_bytes())
+    proc = run_cli("run", folder, "--template", TEMPLATE, "--out", tmp_path / "out", "--strict", "--quiet",
+                   "--pattern", "{patient}_{timepoint}_{stain}.fcs")
+    assert proc.returncode == 1
+    assert "--strict" in proc.stderr and "odd-name.fcs" in proc.stderr and "does not fit the pattern" in proc.stderr
+    assert not (tmp_path / "out" / "samples.csv").exists()
