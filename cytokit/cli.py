@@ -142,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         for row in unpaired.itertuples():
             print(f"  unpaired: {row.file}: {row.error}", file=sys.stderr)
     usable = results.samples[results.samples["status"] != "error"]
-    if not n_paired and (usable["stain"].astype(str).str.lower() != ISOTYPE).any():
+    if not n_paired and (usable["stain"] != ISOTYPE).any():  # labels are normalised (metadata)
         timepoints = ", ".join(sorted(set(usable["timepoint"].astype(str))))
         print(f"cytokit run: warning: no patient could be paired: {len(unpaired)} files unpaired, "
               f"{len(failed)} failed (timepoints found: {timepoints}; --baseline {args.baseline}, "

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..sample import Sample
-from ._data import read_fcs  # noqa: F401  (used by the write_fcs doctest)
+from ._data import _time_step, read_fcs  # noqa: F401  (read_fcs: used by the write_fcs doctest)
 
 
 # --------------------------------------------------------------------------- writing
@@ -50,15 +50,6 @@ def _scale_top(sample: Sample) -> dict[str, float]:
     table = sample.channels
     log_top = 10.0**table.decades * table.offset.where(table.offset > 0, 1.0)
     return dict(zip(table.pnn, np.where(table.decades > 0, log_top, table.range)))
-
-
-def _time_step(sample: Sample) -> float | None:
-    """The sample's ``$TIMESTEP`` when it is a positive number (read_fcs multiplied Time by it)."""
-    try:
-        step = float(sample.keywords.get("$TIMESTEP", ""))
-    except ValueError:
-        return None
-    return step if math.isfinite(step) and step > 0 else None
 
 
 def _in_steps(seconds: np.ndarray, step: float, dtype: np.dtype) -> np.ndarray | None:
@@ -167,7 +158,7 @@ def write_fcs(
     markers = markers or {}
     extra = _kept_keywords(sample, names) if sample is not None else {}
     tops = _scale_top(sample) if sample is not None else {}
-    step = _time_step(sample) if sample is not None else None
+    step = _time_step(sample.path, sample.keywords) if sample is not None else None  # as read_fcs applied it
     if step is not None and step != 1:  # read_fcs gave Time × $TIMESTEP: write it back in steps
         time = [j for j, name in enumerate(names) if name.strip().lower() == "time"]
         stored = [_in_steps(events.iloc[:, j].to_numpy(np.float64), step, array.dtype) for j in time]
