@@ -91,6 +91,32 @@ def test_block_and_threaded_decoding_of_big_endian_floats(tmp_path, monkeypatch,
         np.testing.assert_array_equal(events.to_numpy(), values)
 
 
+def _read_in_forked_child(path, queue):
+    queue.put(read_fcs(path, threads=2).events.to_numpy().sum())
+
+
+def test_threaded_decoding_works_in_a_forked_child(tmp_path, monkeypatch):
+    """The decoding threads start once per process; a child forked after they started has none."""
+    import multiprocessing
+
+    from cytokit.fcs import _data
+
+    monkeypatch.setattr(_data, "_THREADED", 16)  # threads even for these 300 bytes
+    path = write(tmp_path, build_fcs(INTS, datatype="I", bits=16, byteorder=">"))
+    expected = read_fcs(path, threads=2).events.to_numpy().sum()  # starts the parent's threads
+    assert _data._POOL is not None
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_read_in_forked_child, args=(path, queue))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("read_fcs hung in a forked child")
+    assert child.exitcode == 0
+    assert queue.get(timeout=5) == expected
+
+
 def test_non_power_of_two_range_masks_to_enough_bits(tmp_path):
     values = np.array([[8265081], [15691602]])
     path = write(tmp_path, build_fcs(values | (1 << 30), datatype="I", bits=32, ranges=[11209599]))
