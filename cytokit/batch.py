@@ -2,13 +2,14 @@
 atomic output files.
 
 Each group's result is cached in ``OUT/.cache`` under a key made of the sha256 of
-its files, the template's hash and cytokit's version, so a rerun does only what
+its files, the template's hash and cytokit's code (:func:`code_sha256`), so a rerun does only what
 changed. Every file is written to a temporary name and renamed into place, so a
 run killed at any moment leaves either the old file or the new one, never half.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -36,14 +37,25 @@ def template_sha256(path: str | Path) -> str:
     return load_template(path).sha256
 
 
+@functools.lru_cache(maxsize=1)
+def code_sha256() -> str:
+    """sha256 of cytokit's own code and package data: a changed line of cytokit (an upgrade, or a
+    development install between two commits of one version) must not reuse cached results."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".json", ".j2")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def group_key(group: tuple[list[dict], str | None], template_hash: str, pairing: tuple[str, str] | None = None) -> str:
-    """Cache key: the group's files (name, role and content), the pairing, the template and cytokit's version."""
+    """Cache key: the group's files (name, role and content), the pairing, the template and cytokit's code."""
     rows, reference = group
     files = sorted((r["file"], r["stain"], r["timepoint"], r["patient"], r.get("status", "ok"), file_sha256(r["path"]))
                    for r in rows)
     ref = file_sha256(reference) if reference else None
     text = json.dumps({"files": files, "reference": ref, "pairing": pairing, "template": template_hash,
-                       "version": __version__})
+                       "code": code_sha256()})
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -292,6 +304,7 @@ def run_info(*, template_path: str, command: list[str], samples_source: str, tim
     source = Path(samples_source)
     return {
         "cytokit": __version__,
+        "cytokit_code_sha256": code_sha256(),
         "dependencies": versions,
         "template": {"path": template_path, "sha256": template_sha256(template_path)},
         "command": command,

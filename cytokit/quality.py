@@ -1,4 +1,4 @@
-"""Quality flags of one file: saturation, flow-rate anomalies, thin populations, failed gates."""
+"""Quality flags of one file: saturation, flow-rate anomalies, thin populations, failed or doubtful gates."""
 
 from __future__ import annotations
 
@@ -58,5 +58,5 @@ def quality_flags(sample, result=None, *, population: str | None = None, min_eve
     if rate:
         flags.append(rate)
     if result is not None:
-        flags.extend(f"{path}: {flag}" for path, flag in result.flags.items() if flag.startswith("gate failed"))
+        flags.extend(f"{path}: {flag}" for path, flag in result.flags.items() if flag.startswith("gate "))
     return flags

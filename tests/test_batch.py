@@ -86,6 +86,19 @@ def test_rerun_uses_the_cache_and_redoes_only_what_changed(cohort, reference, tm
     assert_same(tables(tmp_path), reference)
 
 
+def test_cache_key_follows_the_code_not_just_the_version(cohort, monkeypatch):
+    """A development install keeps one version across commits: cached results of older code must not be reused."""
+    from cytokit import batch
+
+    rows = [{"file": p.name, "stain": "stained", "timepoint": "C2D1", "patient": "P", "path": p}
+            for p in sorted(Path(cohort).glob("*.fcs"))[:2]]
+    key = batch.group_key((rows, None), "t")
+    assert batch.group_key((rows, None), "t") == key
+    assert len(batch.code_sha256()) == 64
+    monkeypatch.setattr(batch, "code_sha256", lambda: "0" * 64)
+    assert batch.group_key((rows, None), "t") != key
+
+
 def test_killed_run_resumes_to_identical_results(cohort, reference, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -60,6 +60,7 @@ def test_tables_follow_the_output_contract(layout_results):
                 "p_ttest", "q_bh", "n_up", "n_down"]
     assert [c for c in res.cohort.columns if c in contract] == contract  # all there, in the contract's order
     assert (res.samples["status"] == "ok").all()
+    assert not res.samples["quality"].str.contains("gate").any()  # well-stained: no failed or doubtful gate
     assert set(res.markers["population"]) == {"Lymphocytes/Singlets/Viable/CD19+"}
     assert len(res.paired) == 12 and res.paired["patient"].nunique() == 6
     assert "<table" in res._repr_html_()

@@ -363,6 +363,19 @@ def test_density_valley_search_range_picks_the_valley_inside_it():
     )
 
 
+def test_density_valley_depth_and_a_warning_for_a_shallow_valley():
+    deep = DensityValleyGate("CD19").fit(bimodal())
+    assert deep.valley_depth_ > 0.9 and deep.warning_ is None
+    # A broad peak with an overlapping shoulder: a valley, but barely one.
+    rng = np.random.default_rng(5)
+    events = pd.DataFrame({"CD19": np.concatenate([rng.normal(0, 1, 20_000), rng.normal(2.5, 0.5, 6_000)])})
+    shallow = DensityValleyGate("CD19", min_peak_height=0.01).fit(events)
+    assert shallow.failed_ is None and 0 < shallow.valley_depth_ < 0.5
+    assert shallow.warning_.startswith("weak separation in CD19: the valley at")
+    assert shallow.contains(events).any()  # kept: a warning, not a failure
+    assert DensityValleyGate("CD19", min_peak_height=0.01, min_valley_depth=0.0).fit(events).warning_ is None
+
+
 def test_density_valley_fails_softly_on_unimodal_data():
     gate = DensityValleyGate("CD19", search_range=(-2, 2)).fit(unimodal())
     assert gate.failed_.startswith("no density valley found in CD19 in [-2, 2]")

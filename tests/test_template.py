@@ -129,6 +129,29 @@ def test_shipped_template_on_both_layouts_and_singlets_skipped_on_calibur():
         assert "threshold_" in fitted["Lymphocytes/Singlets/Viable/CD19+"]
 
 
+@pytest.mark.parametrize("layout", ["calibur", "modern"])
+def test_a_failed_viability_stain_is_flagged_not_silently_split(layout):
+    """Every event 7AAD-bright (the simulated dead cells' values): one broad peak, no real valley."""
+    from cytokit.quality import quality_flags
+    from cytokit.simulate import read_labels
+
+    path = REPO / "sample_fcs" / layout / "CLL001_C2D1_stained.fcs"
+    sample, template = read_fcs(path), load_template(SHIPPED)
+    viable = "Lymphocytes/Singlets/Viable"
+    healthy = template.apply(sample, is_control=True)
+    assert viable not in healthy.flags or not healthy.flags[viable].startswith("gate")
+    column = healthy.channels["viability"]
+    dead = (read_labels(path)["cls"] == "dead").to_numpy()
+    events = sample.events.copy()
+    events[column] = np.random.default_rng(0).choice(events[column].to_numpy()[dead], len(events))
+    failed = Sample(events, sample.channels, sample.keywords, path=path, spillover=sample.spillover)
+    result = template.apply(failed, is_control=True)
+    assert result.flags[viable].startswith("gate doubtful: weak separation in ")
+    assert result.gates[viable].valley_depth_ < 0.5 < healthy.gates[viable].valley_depth_
+    assert any("gate doubtful" in flag for flag in quality_flags(failed, result))
+    assert "weak separation" in result.counts().set_index("population").loc[viable, "flag"]
+
+
 def test_control_threshold_gate_is_fitted_on_the_control():
     text = BASE + """\
   - name: B

@@ -344,6 +344,8 @@ class Template:
                     gate.fit(frame)
                 if gate.failed_:
                     result.flags[path] = f"gate failed: {gate.failed_}"
+                elif gate.warning_:
+                    result.flags[path] = f"gate doubtful: {gate.warning_}"
             if rows is None:
                 result.membership[path] = np.asarray(gate.contains(frame), dtype=bool)
             else:
