@@ -168,6 +168,36 @@ def normalise_labels(samples: pd.DataFrame, *, baseline: str, followup: str) -> 
     return out
 
 
+def identical_files(paths: list[str | Path]) -> list[list[int]]:
+    """Groups (indices into ``paths``) of files with identical bytes, or the same file listed twice.
+
+    Only files that share their size and their first and last 64 KiB are hashed whole, so
+    a cohort of distinct files costs one small read each.
+    """
+    from .batch import file_sha256
+
+    def sample(path: str | Path) -> tuple[int, bytes, bytes]:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+            size = fh.seek(0, 2)
+            fh.seek(max(0, size - (1 << 16)))
+            return size, head, fh.read()
+
+    candidates: dict[tuple, list[int]] = {}
+    for k, path in enumerate(paths):
+        try:
+            candidates.setdefault(sample(path), []).append(k)
+        except OSError:  # unreadable: reading it will report the error by name
+            continue
+    groups: list[list[int]] = []
+    for members in candidates.values():
+        by_hash: dict[str, list[int]] = {}
+        for k in members if len(members) > 1 else []:
+            by_hash.setdefault(file_sha256(paths[k]), []).append(k)
+        groups.extend(g for g in by_hash.values() if len(g) > 1)
+    return sorted(groups)
+
+
 def check_samples(
     samples: pd.DataFrame,
     *,
@@ -178,7 +208,8 @@ def check_samples(
     """Add ``status`` (``ok``, ``error``, ``unpaired``) and ``error`` to a samples table.
 
     Reported by name: sheet rows whose file does not exist, files in ``folder``
-    that no row lists, duplicate tubes, stained tubes without an isotype tube of
+    that no row lists, files with the same bytes as another row's (a copy under a
+    second name, or one file listed twice), duplicate tubes, stained tubes without an isotype tube of
     the same patient and timepoint (and isotypes without a stained tube), and
     patients that lack the baseline or the follow-up.
     """
@@ -201,6 +232,14 @@ def check_samples(
             mark(i, "error", f"file not found: {row['path']}")
         elif not (row["patient"] and row["timepoint"] and row["stain"]):
             mark(i, "error", "patient, timepoint or stain is empty")
+
+    readable = out.index[out["status"] != "error"]
+    for group in identical_files([out.at[i, "path"] for i in readable]):
+        rows = [readable[k] for k in group]
+        for i in rows:
+            others = ", ".join(out.at[j, "file"] for j in rows if j != i)
+            mark(i, "error", f"the same bytes as {others}: one FCS file under two names (a copy?); "
+                             "neither is analysed")
 
     key = ["patient", "timepoint", "stain"]
     dup = out.duplicated(key, keep=False) & (out["status"] != "error")

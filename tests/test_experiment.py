@@ -135,9 +135,9 @@ def test_relabelled_tubes_still_pair_and_extra_stained_tubes_get_their_own_summa
     for tp in ("C2D1", "C2D8"):
         for stain in ("isotype", "stained"):
             names[f"CLL002_{tp}_{stain}.fcs"] = f"CLL002_{tp}_{stain}.fcs"
-        names[f"CLL002_{tp}_stained.fcs "] = f"CLL002_{tp}_restain.fcs"
+        names[f"CLL003_{tp}_stained.fcs"] = f"CLL002_{tp}_restain.fcs"  # another acquisition: a copy is an error
     for old, new in names.items():
-        (tmp_path / new).write_bytes((src / old.strip()).read_bytes())
+        (tmp_path / new).write_bytes((src / old).read_bytes())
     res = Experiment.from_folder(tmp_path, template=TEMPLATE).run()
     assert (res.samples["status"] == "ok").all(), res.samples[["file", "error"]].to_dict("records")
     pairs = res.paired[res.paired["marker"] == "LAG3"]

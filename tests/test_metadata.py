@@ -13,7 +13,30 @@ from cytokit.metadata import check_samples, is_control, read_sample_sheet, sampl
 
 def touch(folder: Path, *names: str) -> None:
     for name in names:
-        (folder / name).write_bytes(b"x")
+        (folder / name).write_bytes(name.encode())  # distinct bytes: identical files are an error
+
+
+def test_identical_files_are_reported_whatever_their_names(tmp_path):
+    touch(tmp_path, "P1_C2D1_isotype.fcs", "P1_C2D1_stained.fcs", "P1_C2D8_isotype.fcs")
+    (tmp_path / "P1_C2D8_stained.fcs").write_bytes(b"same" * 40_000)
+    (tmp_path / "P2_C2D1_stained.fcs").write_bytes(b"same" * 40_000)
+    (tmp_path / "P2_C2D1_isotype.fcs").write_bytes(b"same" * 39_999 + b"diff")  # same size and head only
+    table = check_samples(samples_from_pattern(tmp_path), folder=tmp_path).set_index("file")
+    for name, other in [("P1_C2D8_stained.fcs", "P2_C2D1_stained.fcs"), ("P2_C2D1_stained.fcs", "P1_C2D8_stained.fcs")]:
+        assert table.loc[name, "status"] == "error"
+        assert table.loc[name, "error"].startswith(f"the same bytes as {other}: one FCS file under two names")
+    assert table.loc["P2_C2D1_isotype.fcs", "status"] != "error"
+    assert table.loc["P1_C2D1_stained.fcs", "status"] == "unpaired"  # its C2D8 pair lost a tube
+
+
+def test_one_file_listed_twice_in_a_sheet_is_reported(tmp_path):
+    touch(tmp_path, "a.fcs", "b.fcs")
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("file,patient,timepoint,stain\na.fcs,P1,C2D1,isotype\nb.fcs,P1,C2D1,stained\n"
+                     "b.fcs,P1,C2D8,stained\n")
+    table = check_samples(read_sample_sheet(sheet), folder=tmp_path)
+    assert table["status"].tolist() == ["unpaired", "error", "error"]
+    assert table["error"].iloc[1] == "the same bytes as b.fcs: one FCS file under two names (a copy?); neither is analysed"
 
 
 def test_pattern_and_pairing(tmp_path):
