@@ -94,10 +94,12 @@ class _Cache:
     """``OUT/.cache``: one pickle per tube group. Workers look up and store their own groups, so the
     hashing and the writing run in parallel; ``folder=None`` caches nothing."""
 
-    def __init__(self, folder: str | Path | None, template_path: str, pairing: tuple[str, str] | None):
+    def __init__(self, folder: str | Path | None, template_path: str, pairing: tuple[str, str] | None,
+                 figures: bool = False):
         self.folder = Path(folder) if folder is not None else None
         self.template_hash = template_sha256(template_path) if folder is not None else ""
         self.pairing = pairing
+        self.figures = figures
         if self.folder is not None and self.folder.is_dir():
             remove_stale_tmp(self.folder)
 
@@ -110,13 +112,15 @@ class _Cache:
             return None  # a file vanished: analyse it and let the reader report it
 
     def get(self, key: str | None):
+        """The cached group, or None; an entry without the figures this run draws is a miss."""
         if key is None:
             return None
         try:
             with open(self.folder / f"{key}.pkl", "rb") as fh:
-                return pickle.load(fh)
+                part = pickle.load(fh)
         except (OSError, pickle.UnpicklingError, EOFError):
             return None
+        return part if part.get("figures") or not self.figures else None
 
     def put(self, key: str | None, value: dict) -> bool:
         """Store ``value``; False when this process cannot write there (a remote Dask worker)."""
@@ -137,7 +141,8 @@ def _task(group: tuple[list[dict], str | None], template_path: str, cache: _Cach
     if part is not None:
         return key, part, True
     rows, reference = group
-    part = analyse_group(rows, template_path, reference_path=reference, pairing=cache.pairing)
+    part = analyse_group(rows, template_path, reference_path=reference, pairing=cache.pairing,
+                         figures=cache.figures)
     return key, part, cache.put(key, part)
 
 
@@ -173,10 +178,11 @@ class StrictFailure(CytokitError):
 
 def run_groups(groups: list[tuple[list[dict], str | None]], template_path: str, *,
                pairing: tuple[str, str] | None = None, workers: int = 1, dask: str | None = None,
-               cache_dir: str | Path | None = None, progress: bool = False, strict: bool = False) -> list[dict]:
-    """Analyse tube groups (``analyse_group`` with ``pairing``), reusing cached results; returns one
-    result dict per group, in order."""
-    cache = _Cache(cache_dir, template_path, pairing)
+               cache_dir: str | Path | None = None, progress: bool = False, strict: bool = False,
+               figures: bool = False) -> list[dict]:
+    """Analyse tube groups (``analyse_group`` with ``pairing`` and ``figures``), reusing cached results;
+    returns one result dict per group, in order."""
+    cache = _Cache(cache_dir, template_path, pairing, figures)
     parts: list[dict | None] = [None] * len(groups)
     advance, stop = _progress(sum(len(rows) for rows, _ in groups), progress)
     try:
@@ -228,6 +234,10 @@ def _execute(groups: list[tuple[list[dict], str | None]], template_path: str, ca
 
         from . import experiment, paired, shift, stats  # noqa: F401
         from .gating import fitted, template  # noqa: F401
+
+        if cache.figures:
+            import matplotlib.backends.backend_agg  # noqa: F401
+            import matplotlib.figure  # noqa: F401
 
         with ProcessPoolExecutor(max_workers=min(workers, len(groups)), initializer=_one_thread_each) as pool:
             futures = {pool.submit(_task, g, template_path, cache): i for i, g in enumerate(groups)}

@@ -119,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
     prepared = time.perf_counter()
     try:
         results = experiment.run(workers=args.workers, dask=args.dask, cache_dir=Path(args.out) / ".cache",
-                                 progress=not args.quiet, strict=args.strict)
+                                 progress=not args.quiet, strict=args.strict, figures=not args.no_plots)
     except StrictFailure as exc:
         print(f"cytokit run: {exc}", file=sys.stderr)
         return 1

@@ -39,7 +39,7 @@ PLOT_EVENTS = 5000
 
 
 def analyse_group(rows: list[dict], template_path: str, *, reference_path: str | None = None,
-                  min_events: int = 500, pairing: tuple[str, str] | None = None) -> dict:
+                  min_events: int = 500, pairing: tuple[str, str] | None = None, figures: bool = False) -> dict:
     """Gate and quantify one patient's tubes: at each timepoint the isotype, then the stained tubes.
 
     A pure function of its inputs (paths, not bytes), so it runs the same in a
@@ -49,6 +49,8 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
     borrows when no stained tube of its patient can be read.
     ``pairing``: ``(baseline, followup)`` timepoints; their comparison (``paired_table``
     rows, with the distribution-shift metrics) is computed here, where the events are.
+    ``figures``: draw each analysed file's gating figure here too (PNG bytes in
+    ``gating[file]["png"]``), where the file is gated, instead of gating it again to plot it.
     """
     from .fcs import FCSWarning, read_fcs
     from .gating.template import load_template
@@ -56,7 +58,8 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
     from .stats import MARKER_COLUMNS, population_rows, quantify
 
     template = load_template(template_path)
-    out: dict = {"samples": [], "populations": [], "markers": [], "values": {}, "plot_events": {}, "fitted": {}}
+    out: dict = {"samples": [], "populations": [], "markers": [], "values": {}, "plot_events": {}, "fitted": {},
+                 "gating": {}, "figures": figures}
     meta = {r["file"]: {k: r[k] for k in ("file", "patient", "timepoint", "stain")} for r in rows}
     status = {r["file"]: (r.get("status", "ok"), "") for r in rows}  # "unpaired" files stay out of pairing
     samples, resolved, results, quality = {}, {}, {}, {}
@@ -134,6 +137,7 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
             mask = result.membership[path]
             out["values"][(name, marker.name)] = result.transformed(channel, mask).astype(np.float32)
         out["plot_events"][name] = _plot_events(result)
+        out["gating"][name] = _gating_summary(name, result, figures)
     for r in rows:
         name = r["file"]
         state, error = status[name]
@@ -144,6 +148,20 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
                               out["values"], baseline=pairing[0], followup=pairing[1])
         out["paired"] = paired.to_dict("records")
     return out
+
+
+def _gating_summary(name: str, result, figure: bool) -> dict:
+    """What the report says of a gated file: a few keywords, the channel of each role, and
+    (with ``figure``) the gating figure as PNG bytes."""
+    pns = dict(zip(result.sample.channels.pnn, result.sample.channels.pns))
+    summary = {"keywords": {k: result.sample.keywords.get(k, "") for k in ("$FIL", "$CYT", "$DATE")},
+               "channels": [(role, pnn, pns.get(pnn, "")) for role, pnn in result.channels.items()],
+               "png": None}
+    if figure:
+        from .plots import figure_png, plot_gates
+
+        summary["png"] = figure_png(plot_gates(result, title=f"{name}  ({len(result.scale):,} events)"))
+    return summary
 
 
 def _plot_events(result) -> pd.DataFrame:
@@ -223,6 +241,7 @@ class Results:
     values: dict = field(default_factory=dict, repr=False)
     plot_events: dict = field(default_factory=dict, repr=False)
     fitted: dict = field(default_factory=dict, repr=False)
+    gating: dict = field(default_factory=dict, repr=False)  # file → keywords, channels, figure PNG (or None)
     template_path: str = ""
     baseline: str = "C2D1"
     followup: str = "C2D8"
@@ -293,6 +312,7 @@ def assemble(parts: list[dict], samples: pd.DataFrame, *, template_path: str, ba
         paired=paired, cohort=cohort.reset_index(drop=True), values=values,
         plot_events={k: v for p in parts for k, v in p["plot_events"].items()},
         fitted={k: v for p in parts for k, v in p["fitted"].items()},
+        gating={k: v for p in parts for k, v in p["gating"].items()},
         template_path=template_path, baseline=baseline, followup=followup,
         paths=dict(zip(samples["file"], samples["path"])),
     )
@@ -377,7 +397,7 @@ class Experiment:
         return out
 
     def run(self, *, workers: int = 1, dask: str | None = None, cache_dir: str | Path | None = None,
-            progress: bool = False, strict: bool = False) -> Results:
+            progress: bool = False, strict: bool = False, figures: bool = False) -> Results:
         """Analyse every tube group and assemble :class:`Results`.
 
         Parameters
@@ -392,6 +412,10 @@ class Experiment:
             Show a progress bar (rich).
         strict
             Stop at the first file that fails.
+        figures
+            Draw every file's gating figure while it is gated (in the workers), for
+            :func:`~cytokit.plots.save_figures` and the report; without it they gate the
+            files again. ``res.plot.gates(file)`` always draws afresh.
         """
         import time
 
@@ -399,8 +423,8 @@ class Experiment:
 
         started = time.perf_counter()
         parts = run_groups(self.groups(), self.template_path, pairing=(self.baseline, self.followup),
-                           workers=workers, dask=dask,
-                           cache_dir=cache_dir, progress=progress, strict=strict)
+                           workers=workers, dask=dask, cache_dir=cache_dir, progress=progress, strict=strict,
+                           figures=figures)
         analysed = time.perf_counter()
         results = assemble(parts, self.samples, template_path=self.template_path,
                            baseline=self.baseline, followup=self.followup)

@@ -504,6 +504,7 @@ class ResultsPlotter:
         self.results = results
         self.cache_size = cache_size
         self._gated: OrderedDict[str, GatingResult] = OrderedDict()
+        self._png: dict[tuple[str, str], bytes] = {}
 
     def _keep(self, file: str, result: GatingResult) -> GatingResult:
         self._gated[file] = result
@@ -511,6 +512,16 @@ class ResultsPlotter:
         while len(self._gated) > max(1, self.cache_size):
             self._gated.popitem(last=False)
         return result
+
+    def png(self, kind: str, name: str) -> bytes:
+        """PNG bytes of ``self.<kind>(name)`` (``kind``: ``paired``, ``patient`` or ``gates``), drawn once
+        per plotter, so ``plots/`` and the report share them; gating figures drawn during the analysis
+        (``results.gating``) are used as they are."""
+        key = (kind, name)
+        if key not in self._png:
+            drawn = self.results.gating.get(name, {}).get("png") if kind == "gates" else None
+            self._png[key] = drawn if drawn is not None else figure_png(getattr(self, kind)(name))
+        return self._png[key]
 
     def paired(self, marker: str, *, metric: str = "pct_pos") -> Figure:
         """Baseline → follow-up per patient for ``marker`` (see :func:`plot_paired`).
@@ -601,8 +612,10 @@ def save_figures(results: Results, out_dir: str | Path, *, plotter: ResultsPlott
 
     ``paired_<marker>.png`` and ``.svg`` per marker, ``patient_<patient>.png`` per
     patient, ``gates_<file>.png`` per analysed file (names through :func:`unique_slugs`:
-    a short hash is appended where two names would give the same file). Files that
-    cannot be gated again are skipped (their errors are in ``results.samples``).
+    a short hash is appended where two names would give the same file). Gating figures
+    drawn during the analysis (``Experiment.run(figures=True)``) are written as they are;
+    otherwise the files are gated again, and those that cannot be are skipped (their
+    errors are in ``results.samples``).
 
     Returns
     -------
@@ -616,22 +629,21 @@ def save_figures(results: Results, out_dir: str | Path, *, plotter: ResultsPlott
     folder = Path(out_dir) / "plots"
     written: list[Path] = []
 
-    def save(fig, name: str, svg: bool = False) -> None:
-        written.append(write_atomic(folder / f"{name}.png", figure_png(fig, dpi=dpi)))
-        if svg:
-            written.append(write_atomic(folder / f"{name}.svg", _figure_svg(fig)))
+    def save(kind: str, key: str, name: str) -> None:
+        png = plotter.png(kind, key) if dpi == PNG_DPI else figure_png(getattr(plotter, kind)(key), dpi=dpi)
+        written.append(write_atomic(folder / f"{name}.png", png))
 
     markers = unique_slugs(results.markers["marker"]) if len(results.markers) else {}
     for marker, name in markers.items():
-        save(plotter.paired(marker), f"paired_{name}", svg=True)
+        save("paired", marker, f"paired_{name}")
+        written.append(write_atomic(folder / f"paired_{name}.svg", _figure_svg(plotter.paired(marker))))
     patients = unique_slugs(sorted(p for p in results.samples["patient"].astype(str).unique() if p.strip()))
     for patient, name in patients.items():
-        save(plotter.patient(patient), f"patient_{name}")
+        save("patient", patient, f"patient_{name}")
     files = unique_slugs(results.samples["file"], label=lambda file: Path(file).stem)
     for file in results.samples.loc[results.samples["status"] != "error", "file"]:
         try:
-            fig = plotter.gates(file)
+            save("gates", file, f"gates_{files[file]}")
         except (CytokitError, KeyError):
             continue
-        save(fig, f"gates_{files[file]}")
     return written

@@ -99,6 +99,32 @@ def test_cache_key_follows_the_code_not_just_the_version(cohort, monkeypatch):
     assert batch.group_key((rows, None), "t") != key
 
 
+def test_a_rerun_with_plots_gates_no_file_again(cohort, tmp_path, monkeypatch):
+    """Gating figures are drawn where the files are gated and cached with the group, so a rerun
+    whose groups all come from the cache writes plots/ and report.html without gating anything."""
+    from cytokit import Experiment
+    from cytokit.batch import write_outputs
+    from cytokit.gating.template import Template
+
+    exp = Experiment.from_folder(cohort, template=TEMPLATE)
+    cache = tmp_path / ".cache"
+    exp.run(cache_dir=cache)  # no figures: its cache entries cannot serve a run that draws them
+    first = exp.run(cache_dir=cache, figures=True)
+    assert all(g["png"] is not None for g in first.gating.values()) and len(first.gating) == 16
+    write_outputs(first, tmp_path / "a", run_info={})
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a file was gated again")
+
+    monkeypatch.setattr(Template, "apply", refuse)
+    again = exp.run(cache_dir=cache, figures=True)
+    write_outputs(again, tmp_path / "b", run_info={})
+    for png in (tmp_path / "a" / "plots").glob("gates_*.png"):
+        assert (tmp_path / "b" / "plots" / png.name).read_bytes() == png.read_bytes()
+    assert len(list((tmp_path / "b" / "plots").glob("gates_*.png"))) == 16
+    assert "gating figure not drawn" not in (tmp_path / "b" / "report.html").read_text()
+
+
 def test_killed_run_resumes_to_identical_results(cohort, reference, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

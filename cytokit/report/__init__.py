@@ -28,7 +28,6 @@ __all__ = ["write_report", "render_report"]
 
 #: cohort metrics shown in the report's cohort table, in order
 COHORT_METRICS = ("delta_pct_pos", "log2_mfi_ratio", "delta_rmfi")
-REPORT_DPI = 80
 
 
 def _data_uri(png: bytes) -> str:
@@ -52,10 +51,17 @@ def _table(frame: pd.DataFrame, columns: list[str] | None = None) -> dict:
             "rows": [[_cell(v) for v in row] for row in frame[columns].itertuples(index=False, name=None)]}
 
 
-def _figure(fig) -> str:
-    from ..plots import figure_png
 
-    return _data_uri(figure_png(fig, dpi=REPORT_DPI))
+
+def _file_summary(results: Results, plotter: ResultsPlotter, file: str) -> dict:
+    """A few keywords and the channel of each role, as the analysis found them (or gated again)."""
+    known = results.gating.get(file)
+    if known is not None:
+        return {"keywords": known["keywords"], "channels": known["channels"]}
+    gated = plotter.gating(file)
+    pns = dict(zip(gated.sample.channels.pnn, gated.sample.channels.pns))
+    return {"keywords": {k: gated.sample.keywords.get(k, "") for k in ("$FIL", "$CYT", "$DATE")},
+            "channels": [(role, pnn, pns.get(pnn, "")) for role, pnn in gated.channels.items()]}
 
 
 def render_report(results: Results, *, title: str = "cytokit report", plotter: ResultsPlotter | None = None) -> str:
@@ -69,7 +75,7 @@ def render_report(results: Results, *, title: str = "cytokit report", plotter: R
     samples = results.samples
     markers = list(dict.fromkeys(results.markers["marker"])) if len(results.markers) else []
 
-    paired_figures = [{"marker": m, "src": _figure(plotter.paired(m))} for m in markers]
+    paired_figures = [{"marker": m, "src": _data_uri(plotter.png("paired", m))} for m in markers]
     cohort = results.cohort
     if len(cohort):
         cohort = cohort[cohort["metric"].isin(COHORT_METRICS)]
@@ -88,11 +94,8 @@ def render_report(results: Results, *, title: str = "cytokit report", plotter: R
                      "channels": [], "problem": ""}
             if row["status"] != "error":
                 try:
-                    gated = plotter.gating(row["file"])
-                    entry["src"] = _figure(plotter.gates(row["file"]))
-                    entry["keywords"] = {k: gated.sample.keywords.get(k, "") for k in ("$FIL", "$CYT", "$DATE")}
-                    pns = dict(zip(gated.sample.channels.pnn, gated.sample.channels.pns))
-                    entry["channels"] = [(role, pnn, pns.get(pnn, "")) for role, pnn in gated.channels.items()]
+                    entry["src"] = _data_uri(plotter.png("gates", row["file"]))
+                    entry.update(_file_summary(results, plotter, row["file"]))
                 except (CytokitError, KeyError, OSError) as exc:
                     entry["problem"] = f"gating figure not drawn: {exc}"
             files.append(entry)
@@ -101,7 +104,7 @@ def render_report(results: Results, *, title: str = "cytokit report", plotter: R
         patients.append({
             "id": patient, "anchor": "patient-" + patient_anchor,
             "status": ", ".join(sorted(set(rows["status"]))),
-            "panel": _figure(plotter.patient(patient)),
+            "panel": _data_uri(plotter.png("patient", patient)),
             "markers": _table(marker_rows, ["file", "timepoint", "stain", "marker", "n_events", "median",
                                             "pct_pos", "threshold", "rmfi", "flag"]),
             "paired": _table(paired_rows, ["marker", "pct_pos_baseline", "pct_pos_followup", "delta_pct_pos",
