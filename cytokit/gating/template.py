@@ -498,7 +498,7 @@ class GatingResult:
     gating scale); ``scale`` all channels as compensated scale values (for MFIs);
     :meth:`transformed` gives any channel on the gating scale. ``gates`` holds each
     population's gate as fitted for this sample, ``flags`` why a population was
-    skipped or failed.
+    skipped, or its gate failed or is doubtful.
     """
 
     sample: Sample
