@@ -120,7 +120,7 @@ class _Cache:
                 part = pickle.load(fh)
         except (OSError, pickle.UnpicklingError, EOFError):
             return None
-        return part if part.get("figures") or not self.figures else None
+        return part if part.get("drew_figures") or not self.figures else None
 
     def put(self, key: str | None, value: dict) -> bool:
         """Store ``value``; False when this process cannot write there (a remote Dask worker)."""

@@ -49,8 +49,9 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
     borrows when no stained tube of its patient can be read.
     ``pairing``: ``(baseline, followup)`` timepoints; their comparison (``paired_table``
     rows, with the distribution-shift metrics) is computed here, where the events are.
-    ``figures``: draw each analysed file's gating figure here too (PNG bytes in
-    ``gating[file]["png"]``), where the file is gated, instead of gating it again to plot it.
+    ``figures``: draw the gating figure of each analysed file and the patient's panel here
+    too (PNG bytes in ``figures[("gates", file)]`` and ``figures[("patient", patient)]``),
+    where the events are, instead of gating every file again to plot it.
     """
     from .fcs import FCSWarning, read_fcs
     from .gating.template import load_template
@@ -59,7 +60,7 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
 
     template = load_template(template_path)
     out: dict = {"samples": [], "populations": [], "markers": [], "values": {}, "plot_events": {}, "fitted": {},
-                 "gating": {}, "figures": figures}
+                 "gating": {}, "figures": {}, "drew_figures": figures}
     meta = {r["file"]: {k: r[k] for k in ("file", "patient", "timepoint", "stain")} for r in rows}
     status = {r["file"]: (r.get("status", "ok"), "") for r in rows}  # "unpaired" files stay out of pairing
     samples, resolved, results, quality = {}, {}, {}, {}
@@ -137,7 +138,12 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
             mask = result.membership[path]
             out["values"][(name, marker.name)] = result.transformed(channel, mask).astype(np.float32)
         out["plot_events"][name] = _plot_events(result)
-        out["gating"][name] = _gating_summary(name, result, figures)
+        out["gating"][name] = _gating_summary(result)
+        if figures:
+            from .plots import figure_png, plot_gates
+
+            out["figures"][("gates", name)] = figure_png(
+                plot_gates(result, title=f"{name}  ({len(result.scale):,} events)"))
     for r in rows:
         name = r["file"]
         state, error = status[name]
@@ -147,21 +153,32 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
         paired = paired_table(pd.DataFrame(out["markers"], columns=MARKER_COLUMNS), pd.DataFrame(out["samples"]),
                               out["values"], baseline=pairing[0], followup=pairing[1])
         out["paired"] = paired.to_dict("records")
+    if figures and pairing is not None and rows:
+        out["figures"][("patient", rows[0]["patient"])] = _patient_figure(out, template_path, pairing)
     return out
 
 
-def _gating_summary(name: str, result, figure: bool) -> dict:
-    """What the report says of a gated file: a few keywords, the channel of each role, and
-    (with ``figure``) the gating figure as PNG bytes."""
+def _gating_summary(result) -> dict:
+    """What the report says of a gated file: a few keywords and the channel of each role."""
     pns = dict(zip(result.sample.channels.pnn, result.sample.channels.pns))
-    summary = {"keywords": {k: result.sample.keywords.get(k, "") for k in ("$FIL", "$CYT", "$DATE")},
-               "channels": [(role, pnn, pns.get(pnn, "")) for role, pnn in result.channels.items()],
-               "png": None}
-    if figure:
-        from .plots import figure_png, plot_gates
+    return {"keywords": {k: result.sample.keywords.get(k, "") for k in ("$FIL", "$CYT", "$DATE")},
+            "channels": [(role, pnn, pns.get(pnn, "")) for role, pnn in result.channels.items()]}
 
-        summary["png"] = figure_png(plot_gates(result, title=f"{name}  ({len(result.scale):,} events)"))
-    return summary
+
+def _patient_figure(out: dict, template_path: str, pairing: tuple[str, str]) -> dict:
+    """The patient's panel drawn from the group alone, with what it was drawn from: the parent
+    uses it only where its own tables hold the same files and markers (:func:`assemble`)."""
+    from .plots import figure_png, plot_patient
+    from .stats import MARKER_COLUMNS
+
+    markers = pd.DataFrame(out["markers"], columns=MARKER_COLUMNS).sort_values(["file", "marker"], kind="stable")
+    group = Results(samples=pd.DataFrame(out["samples"], columns=SAMPLE_COLUMNS), populations=pd.DataFrame(),
+                    markers=markers.reset_index(drop=True), paired=pd.DataFrame(), cohort=pd.DataFrame(),
+                    values=out["values"], plot_events=out["plot_events"], fitted=out["fitted"],
+                    template_path=template_path, baseline=pairing[0], followup=pairing[1])
+    patient = out["samples"][0]["patient"]
+    return {"png": figure_png(plot_patient(group, patient)), "files": sorted(group.samples["file"]),
+            "markers": list(dict.fromkeys(group.markers["marker"]))}
 
 
 def _plot_events(result) -> pd.DataFrame:
@@ -241,7 +258,8 @@ class Results:
     values: dict = field(default_factory=dict, repr=False)
     plot_events: dict = field(default_factory=dict, repr=False)
     fitted: dict = field(default_factory=dict, repr=False)
-    gating: dict = field(default_factory=dict, repr=False)  # file → keywords, channels, figure PNG (or None)
+    gating: dict = field(default_factory=dict, repr=False)  # file → a few keywords, the channel of each role
+    figures: dict = field(default_factory=dict, repr=False)  # ("gates", file) / ("patient", id) → PNG drawn early
     template_path: str = ""
     baseline: str = "C2D1"
     followup: str = "C2D8"
@@ -313,9 +331,25 @@ def assemble(parts: list[dict], samples: pd.DataFrame, *, template_path: str, ba
         plot_events={k: v for p in parts for k, v in p["plot_events"].items()},
         fitted={k: v for p in parts for k, v in p["fitted"].items()},
         gating={k: v for p in parts for k, v in p["gating"].items()},
+        figures=_early_figures(parts, table, markers),
         template_path=template_path, baseline=baseline, followup=followup,
         paths=dict(zip(samples["file"], samples["path"])),
     )
+
+
+def _early_figures(parts: list[dict], samples: pd.DataFrame, markers: pd.DataFrame) -> dict:
+    """The figures the groups drew; a patient panel only where the group saw every file of the patient
+    and every marker of the results (else it is drawn again from the whole results)."""
+    names = list(dict.fromkeys(markers.sort_values(["file", "marker"], kind="stable")["marker"]))
+    figures = {}
+    for part in parts:
+        for (kind, name), drawn in part["figures"].items():
+            if kind == "gates":
+                figures[kind, name] = drawn
+            elif (drawn["markers"] == names
+                  and drawn["files"] == sorted(samples.loc[samples["patient"] == name, "file"])):
+                figures[kind, name] = drawn["png"]
+    return figures
 
 
 def _mark_unpaired(table: pd.DataFrame, paired_patients: set) -> None:

@@ -515,11 +515,11 @@ class ResultsPlotter:
 
     def png(self, kind: str, name: str) -> bytes:
         """PNG bytes of ``self.<kind>(name)`` (``kind``: ``paired``, ``patient`` or ``gates``), drawn once
-        per plotter, so ``plots/`` and the report share them; gating figures drawn during the analysis
-        (``results.gating``) are used as they are."""
+        per plotter, so ``plots/`` and the report share them; figures drawn during the analysis
+        (``results.figures``) are used as they are."""
         key = (kind, name)
         if key not in self._png:
-            drawn = self.results.gating.get(name, {}).get("png") if kind == "gates" else None
+            drawn = self.results.figures.get(key)
             self._png[key] = drawn if drawn is not None else figure_png(getattr(self, kind)(name))
         return self._png[key]
 
@@ -612,8 +612,8 @@ def save_figures(results: Results, out_dir: str | Path, *, plotter: ResultsPlott
 
     ``paired_<marker>.png`` and ``.svg`` per marker, ``patient_<patient>.png`` per
     patient, ``gates_<file>.png`` per analysed file (names through :func:`unique_slugs`:
-    a short hash is appended where two names would give the same file). Gating figures
-    drawn during the analysis (``Experiment.run(figures=True)``) are written as they are;
+    a short hash is appended where two names would give the same file). Gating and patient
+    figures drawn during the analysis (``Experiment.run(figures=True)``) are written as they are;
     otherwise the files are gated again, and those that cannot be are skipped (their
     errors are in ``results.samples``).
 

@@ -171,3 +171,18 @@ def test_save_figures_keeps_colliding_names_apart(results, tmp_path):
     expected = unique_slugs(["A 1", "A.1"])
     assert panels == sorted(f"patient_{expected[p]}.png" for p in ("A 1", "A.1"))
     assert len(set(panels)) == 2 and len({(tmp_path / "plots" / p).read_bytes() for p in panels}) == 2
+
+
+def test_figures_drawn_in_the_analysis_equal_those_drawn_afterwards():
+    """Experiment.run(figures=True) draws each gating figure and patient panel where the events are;
+    they must be the very figures the results would give, and a panel of a patient whose files the
+    group did not all see (a sheet row without its file) is drawn again from the whole results."""
+    from cytokit.experiment import Experiment
+    from cytokit.plots import ResultsPlotter, figure_png, plot_patient
+
+    res = Experiment.from_folder(ROOT / "sample_fcs" / "edge_cases", template=TEMPLATE).run(figures=True)
+    assert res.figures[("patient", "CLL001")] == figure_png(plot_patient(res, "CLL001"))
+    assert res.figures[("gates", "CLL001_C2D1_stained.fcs")] == figure_png(res.plot.gates("CLL001_C2D1_stained.fcs"))
+    assert "CLL003_C2D8_stained.fcs" in set(res.samples["file"])  # listed, not found: not in CLL003's group
+    assert ("patient", "CLL003") not in res.figures
+    assert ResultsPlotter(res).png("patient", "CLL003") == figure_png(plot_patient(res, "CLL003"))
