@@ -30,7 +30,7 @@ SHIFT_METRICS = ["overton_pct_pos", "ks_d", "pb_chi2", "pb_tx", "emd"]
 PAIRED_COLUMNS = [
     "patient", "marker", "population", "baseline", "followup", "pct_pos_baseline", "pct_pos_followup",
     "delta_pct_pos", "mfi_baseline", "mfi_followup", "log2_mfi_ratio", "rmfi_baseline", "rmfi_followup",
-    "delta_rmfi", *SHIFT_METRICS, "n_baseline", "n_followup", "stain",
+    "delta_rmfi", *SHIFT_METRICS, "n_baseline", "n_followup", "stain", "flag",
 ]
 PLOT_EVENTS = 5000
 
@@ -240,6 +240,7 @@ def _paired_row(b: pd.Series, f: pd.Series, values: dict, *, baseline: str, foll
         "rmfi_baseline": b.rmfi, "rmfi_followup": f.rmfi, "delta_rmfi": f.rmfi - b.rmfi,
         **shifts, "n_baseline": b.n_events, "n_followup": f.n_events,
         "stain": b.stain if b.stain == f.stain else f"{b.stain}/{f.stain}",
+        "flag": "; ".join(f"{tube.timepoint}: {tube.flag}" for tube in (b, f) if tube.flag),
     }
 
 

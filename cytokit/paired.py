@@ -349,11 +349,14 @@ def cohort_summary(
     present = [metric for metric in dict.fromkeys(metrics) if metric in paired.columns]
     tolerances = _tolerances(present, tolerance)
 
+    # pairs with a flagged tube (a doubtful or failed gate, no control ...), counted among n_pairs
+    flagged = paired["flag"].fillna("").astype(str) != "" if "flag" in paired.columns else None
     rows = []
     for key, group in paired.groupby(keys, sort=False, dropna=False):
         for metric in present:
-            values = pd.to_numeric(group[metric], errors="coerce")
-            changes = _finite(values.to_numpy(dtype=float, na_value=np.nan))
+            values = pd.to_numeric(group[metric], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            changes = _finite(values)
+            extra = {} if flagged is None else {"n_flagged": int((flagged[group.index] & ~np.isnan(values)).sum())}
             rows.append(
                 dict(zip(keys, key)) | {"metric": metric}
                 | _summarise(
@@ -363,9 +366,12 @@ def cohort_summary(
                     n_boot=n_boot,
                     seed=seed,
                 )
+                | extra
             )
-    table = pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS[2:]])
+    flag_columns = ["n_flagged"] if flagged is not None else []
+    table = pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS[2:], *flag_columns])
     table["q_bh"] = benjamini_hochberg(table["p_wilcoxon"].to_numpy(float))
+
     for column in ("n_pairs", "n_up", "n_down", "n_unchanged"):
         table[column] = table[column].astype(int)
     return table

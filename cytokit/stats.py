@@ -88,7 +88,7 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
             control_values = values
         else:
             control_values = marker_values(control, path, marker.channel) if control is not None else np.empty(0)
-        flags = [f for f in (stained.flags.get(path), control.flags.get(path) if control else None) if f]
+        flags = [*_gate_flags(stained, path), *(_gate_flags(control, path) if control is not None else [])]
         if control is None and marker.method != "none":
             threshold, source = np.nan, "none"
             flags.append("no matched isotype tube: positivity not computed")
@@ -112,6 +112,19 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
         })
         rows.append(row)
     return rows
+
+
+def _gate_flags(result, path: str) -> list[str]:
+    """The population's own flag, and its ancestors' failed or doubtful gates (a population gated
+    under a doubtful viability cut is doubtful too)."""
+    flags = [result.flags[path]] if result.flags.get(path) else []
+    parent = result.parents.get(path, "root")
+    while parent and parent != "root":
+        flag = result.flags.get(parent, "")
+        if flag.startswith("gate "):
+            flags.append(f"{parent}: {flag}")
+        parent = result.parents.get(parent, "root")
+    return flags
 
 
 def population_rows(result, meta: dict) -> list[dict]:

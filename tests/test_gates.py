@@ -363,6 +363,18 @@ def test_density_valley_search_range_picks_the_valley_inside_it():
     )
 
 
+@pytest.mark.parametrize("gap", [0.07, 0.1])
+def test_a_dip_inside_the_main_peak_does_not_beat_the_real_valley(gap):
+    """Live cells as two barely parted halves (a dip of 2-27 %) and a small dead-cell peak: the cut
+    belongs between live and dead, not inside the live peak (as simulated calibur 7AAD gave)."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(0.25, 0.035, 45_000), rng.normal(0.25 + gap, 0.035, 45_000),
+                        rng.normal(0.7, 0.05, 3_000)])
+    gate = DensityValleyGate("7AAD", side="below", min_peak_height=0.01).fit(pd.DataFrame({"7AAD": x}))
+    assert 0.45 < gate.threshold_ < 0.6 and gate.valley_depth_ > 0.95 and gate.warning_ is None
+    assert gate.contains(pd.DataFrame({"7AAD": x})).mean() == pytest.approx(90 / 93, abs=0.005)
+
+
 def test_density_valley_depth_and_a_warning_for_a_shallow_valley():
     deep = DensityValleyGate("CD19").fit(bimodal())
     assert deep.valley_depth_ > 0.9 and deep.warning_ is None

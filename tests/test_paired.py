@@ -288,3 +288,14 @@ def test_summary_rejects_a_patient_counted_twice():
     with pytest.raises(PairingError, match="more than once") as caught:
         cohort_summary(table)
     assert isinstance(caught.value, CytokitError)
+
+
+def test_summary_counts_flagged_pairs_among_those_with_a_value():
+    paired = pd.DataFrame({
+        "patient": ["P1", "P2", "P3"], "marker": "LAG3", "population": "CD19+",
+        "delta_pct_pos": [5.0, np.nan, -3.0], "log2_mfi_ratio": [0.2, 0.1, 0.3],
+        "flag": ["", "C2D8: Viable: gate doubtful: weak separation", "C2D1: no control events in the population"]})
+    summary = cohort_summary(paired, n_boot=50).set_index("metric")
+    assert summary.loc["delta_pct_pos", ["n_pairs", "n_flagged"]].tolist() == [2, 1]
+    assert summary.loc["log2_mfi_ratio", ["n_pairs", "n_flagged"]].tolist() == [3, 2]
+    assert "n_flagged" not in cohort_summary(paired.drop(columns="flag"), n_boot=50).columns

@@ -150,6 +150,11 @@ def test_a_failed_viability_stain_is_flagged_not_silently_split(layout):
     assert result.gates[viable].valley_depth_ < 0.5 < healthy.gates[viable].valley_depth_
     assert any("gate doubtful" in flag for flag in quality_flags(failed, result))
     assert "weak separation" in result.counts().set_index("population").loc[viable, "flag"]
+    from cytokit.stats import quantify
+
+    row = quantify(result, None, meta={"file": path.name}, is_control=True)[0]
+    assert row["flag"].startswith(f"{viable}: gate doubtful: weak separation")  # inherited by CD19+ rows
+    assert quantify(healthy, None, meta={"file": path.name}, is_control=True)[0]["flag"] == ""
 
 
 def test_control_threshold_gate_is_fitted_on_the_control():

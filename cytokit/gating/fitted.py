@@ -273,15 +273,19 @@ class DensityValleyGate(_DensityGate):
     times ``adjust``, or a fixed ``bandwidth`` in data units). Peaks count when their
     height and prominence reach ``min_peak_height`` × the highest peak. Between each
     pair of neighbouring peaks the valley is the lowest density, restricted to
-    ``search_range`` when given; the chosen valley is the one between the two
-    highest neighbouring peaks (largest lower peak). Learned: ``threshold_``,
+    ``search_range`` when given. Peaks parted by a valley shallower than
+    ``min_valley_depth`` are first merged into one (the shallowest valley first), so a
+    dip inside one population never counts as a valley between two; of the valleys
+    left, the chosen one lies between the two highest neighbouring peaks (largest
+    lower peak). Learned: ``threshold_``,
     ``peaks_`` (the two peak locations) and ``valley_depth_``, how far the valley
     falls below the lower peak (1: to zero density, 0: no dip at all). With fewer
     than two peaks it fails softly with ``failed_ = "no density valley found ..."``.
 
-    A valley shallower than ``min_valley_depth`` is kept but sets ``warning_``: a
-    failed or missing stain leaves one broad peak whose bumps a KDE can split (the
-    simulated all-dead 7AAD tubes gave depths of 0.01-0.39, well-stained ones 0.88-1).
+    When every valley is shallower than ``min_valley_depth`` the deepest is kept and
+    ``warning_`` set: a failed or missing stain leaves one broad peak whose bumps a KDE
+    can split (the simulated all-dead 7AAD tubes gave depths of 0.01-0.39, well-stained
+    ones 0.88-1).
     """
 
     def __init__(
@@ -306,28 +310,50 @@ class DensityValleyGate(_DensityGate):
     def _fit(self, values: np.ndarray) -> None:
         _check_side(self.side)
         curve, in_range = self._density(values)
-        peaks = significant_peaks(curve, min_height=self.min_peak_height)
-        best: tuple[float, int, int, int] | None = None
-        for left, right in zip(peaks[:-1], peaks[1:]):
-            between = np.zeros_like(in_range)
-            between[left : right + 1] = True
-            between &= in_range
-            if not between.any():
-                continue
-            idx = np.flatnonzero(between)
-            valley = int(idx[np.argmin(curve.density[idx])])
-            lower_peak = min(curve.density[left], curve.density[right])
-            if best is None or lower_peak > best[0]:
-                best = (lower_peak, valley, int(left), int(right))
+        density = curve.density
+        peaks = [int(p) for p in significant_peaks(curve, min_height=self.min_peak_height)]
+
+        def valley(left: int, right: int, anywhere: bool = False) -> tuple[int, float] | None:
+            """The lowest density between two peaks (within ``search_range`` unless ``anywhere``)
+            and its depth below the lower peak."""
+            idx = np.arange(left, right + 1)
+            if not anywhere:
+                idx = idx[in_range[idx]]
+            if not len(idx):
+                return None
+            low = int(idx[np.argmin(density[idx])])
+            return low, float(1.0 - density[low] / min(density[left], density[right]))
+
+        # Peaks parted by a shallow dip are one population (a dip of 1 % inside the live-cell peak
+        # once won over the live/dead valley): drop the lower peak of the shallowest valley while
+        # it is shallower than min_valley_depth, then choose among the valleys left.
+        robust = peaks[:]
+        while len(robust) > 1:
+            depths = [valley(a, b, anywhere=True)[1] for a, b in zip(robust[:-1], robust[1:])]
+            k = int(np.argmin(depths))
+            if depths[k] >= self.min_valley_depth:
+                break
+            robust.pop(k if density[robust[k]] < density[robust[k + 1]] else k + 1)
+        best = None  # the valley between the two highest neighbouring peaks (largest lower peak)
+        for left, right in zip(robust[:-1], robust[1:]):
+            found = valley(left, right)
+            lower_peak = min(density[left], density[right])
+            if found is not None and (best is None or lower_peak > best[0]):
+                best = (lower_peak, found[0], left, right)
+        if best is None:  # every valley is shallow: the deepest, with a warning below
+            for left, right in zip(peaks[:-1], peaks[1:]):
+                found = valley(left, right)
+                if found is not None and (best is None or found[1] > best[0]):
+                    best = (found[1], found[0], left, right)
         if best is None:
             raise _FitFailure(
                 f"no density valley found in {self.dim} in {self._range_text()}: "
                 f"{len(peaks)} density peak(s) at {np.round(curve.grid[peaks], 4).tolist()}"
             )
-        lower_peak, valley, left, right = best
-        self.threshold_ = float(curve.grid[valley])
+        _, low, left, right = best
+        self.threshold_ = float(curve.grid[low])
         self.peaks_ = (float(curve.grid[left]), float(curve.grid[right]))
-        self.valley_depth_ = float(1.0 - curve.density[valley] / lower_peak)
+        self.valley_depth_ = float(1.0 - density[low] / min(density[left], density[right]))
         if self.valley_depth_ < self.min_valley_depth:
             self.warning_ = (
                 f"weak separation in {self.dim}: the valley at {self.threshold_:.4g} is only "
