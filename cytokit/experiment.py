@@ -66,7 +66,8 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
     samples, resolved, results, quality = {}, {}, {}, {}
 
     def fail(name: str, exc: Exception) -> None:
-        status[name] = ("error", str(exc))
+        status[name] = ("error", str(exc) if isinstance(exc, CytokitError)
+                        else f"unexpected {type(exc).__name__} while gating (a cytokit bug; please report it): {exc}")
 
     def read(path: str):
         with warnings.catch_warnings():
@@ -105,7 +106,7 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
                 channels = template.resolve_channels(samples[name], reference=reference)
                 results[name] = template.apply(samples[name], is_control=True, channels=channels)
                 control = name
-            except CytokitError as exc:
+            except Exception as exc:  # noqa: BLE001 - reported in the file's row; the batch goes on
                 if reference is None and failed:  # the real cause is the stained tube's
                     exc = MetadataError(f"an isotype tube takes its detectors from its stained tube, and "
                                         f"{failed[0]} failed: {status[failed[0]][1]}")
@@ -116,7 +117,7 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
                 continue
             try:
                 results[name] = template.apply(samples[name], control=results.get(control))
-            except CytokitError as exc:
+            except Exception as exc:  # noqa: BLE001 - reported in the file's row; the batch goes on
                 fail(name, exc)
         controls.update({n: control for n in here})
 

@@ -88,6 +88,12 @@ class Transform(ABC):
         return f"{type(self).__name__}({args})"
 
 
+def _require(transform: Transform, valid: bool, rule: str) -> None:
+    if not valid:  # NaN parameters fail every comparison, so they land here too
+        args = ", ".join(f"{k.upper()}={getattr(transform, k):g}" for k in transform._params)
+        raise ValueError(f"{transform.kind} transform parameters {args} are invalid: Gating-ML 2.0 needs {rule}")
+
+
 class LinearTransform(Transform):
     """Gating-ML ``flin``: ``(x + a) / (t + a)``, maps ``[-a, t]`` onto ``[0, 1]``."""
 
@@ -96,6 +102,7 @@ class LinearTransform(Transform):
 
     def __init__(self, t: float = MODERN_TOP, a: float = 0.0) -> None:
         self.t, self.a = float(t), float(a)
+        _require(self, self.t > 0 and self.t + self.a > 0, "T > 0 and T + A > 0")
 
     # The same expression as FlowKit's LinearTransform, written here because importing
     # FlowKit (bokeh, scipy.interpolate, ...) costs seconds in every worker process.
@@ -123,6 +130,7 @@ class LogTransform(Transform):
 
     def __init__(self, t: float = MODERN_TOP, m: float = 4.5) -> None:
         self.t, self.m = float(t), float(m)
+        _require(self, self.t > 0 and self.m > 0, "T > 0 and M > 0")
 
     def apply(self, values) -> np.ndarray:
         from flowutils import transforms
@@ -149,6 +157,7 @@ class AsinhTransform(Transform):
 
     def __init__(self, t: float = MODERN_TOP, m: float = 4.5, a: float = 0.0) -> None:
         self.t, self.m, self.a = float(t), float(m), float(a)
+        _require(self, self.t > 0 and self.m > 0 and self.m + self.a > 0, "T > 0, M > 0 and M + A > 0")
 
     def apply(self, values) -> np.ndarray:
         from flowutils import transforms
@@ -176,6 +185,9 @@ class _BiexponentialTransform(Transform):
 
     def __init__(self, t: float = MODERN_TOP, w: float = 0.5, m: float = 4.5, a: float = 0.0) -> None:
         self.t, self.w, self.m, self.a = float(t), float(w), float(m), float(a)
+        # Gating-ML 2.0 (logicle and hyperlog): T > 0, M > 0, 0 <= W <= M/2, -W <= A <= M - 2W
+        valid = self.t > 0 and self.m > 0 and 0 <= self.w <= self.m / 2 and -self.w <= self.a <= self.m - 2 * self.w
+        _require(self, valid, "T > 0, M > 0, 0 <= W <= M/2 and -W <= A <= M - 2W")
 
     def _call(self, function_name: str, values) -> np.ndarray:
         from flowutils import transforms

@@ -158,3 +158,27 @@ def test_an_isotype_whose_stained_tube_failed_says_so(tmp_path):
     error = dict(zip(res.samples["file"], res.samples["error"]))["CLL001_C2D1_isotype.fcs"]
     assert "takes its detectors from its stained tube" in error and "CLL001_C2D1_stained.fcs failed" in error
     assert "truncated" in error
+
+
+def test_an_unexpected_error_in_one_file_is_reported_and_the_group_goes_on(monkeypatch):
+    """A bug met in one file's gating must not cost the batch its other files."""
+    from cytokit.experiment import analyse_group
+    from cytokit.gating.template import Template
+
+    folder = REPO / "sample_fcs" / "modern"
+    rows = [{"file": f"CLL001_{tp}_{stain}.fcs", "patient": "CLL001", "timepoint": tp, "stain": stain,
+             "path": str(folder / f"CLL001_{tp}_{stain}.fcs")} for tp in ("C2D1", "C2D8")
+            for stain in ("isotype", "stained")]
+    apply = Template.apply
+
+    def odd(self, sample, **kwargs):
+        if sample.path.name == "CLL001_C2D8_stained.fcs":
+            raise ZeroDivisionError("float division by zero")
+        return apply(self, sample, **kwargs)
+
+    monkeypatch.setattr(Template, "apply", odd)
+    out = analyse_group(rows, TEMPLATE, pairing=("C2D1", "C2D8"))
+    status = {r["file"]: (r["status"], r["error"]) for r in out["samples"]}
+    assert status["CLL001_C2D8_stained.fcs"] == (
+        "error", "unexpected ZeroDivisionError while gating (a cytokit bug; please report it): float division by zero")
+    assert [status[r["file"]][0] for r in rows].count("ok") == 3

@@ -8,6 +8,8 @@ Contract (tested once for every class in ``tests/test_gates.py``):
 - learned values live in attributes ending in ``_`` (``threshold_``, ``mean_``,
   ``vertices_`` ...), plus ``failed_`` (``None`` or the reason), ``warning_`` (``None``,
   or why a gate that did fit deserves a look) and ``n_fit_events_``;
+- ``check_params()`` raises ``ValueError`` naming a bad parameter (``fit`` calls it; a
+  template calls it when it is loaded, so a typo fails before any file is read);
 - ``contains(events)`` after fitting; ``to_static()`` returns the equivalent static
   gate (so the result can be exported to Gating-ML and audited elsewhere).
 
@@ -53,6 +55,16 @@ def _check_side(side: str) -> str:
     return side
 
 
+def _need(valid: bool, name: str, value, what: str) -> None:
+    if not valid:
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and bool(np.isfinite(value))
+
+
 class FittedGate(ABC):
     """Base class of data-driven gates (see the module docstring for the contract)."""
 
@@ -91,6 +103,15 @@ class FittedGate(ABC):
         ]
         return f"{type(self).__name__}({', '.join(shown)})"
 
+    def check_params(self) -> None:
+        """Raise ``ValueError`` naming the first parameter out of its range."""
+        _need(isinstance(self.min_events, int) and self.min_events >= 1, "min_events", self.min_events,
+              "a whole number >= 1")
+        self._check_params()
+
+    def _check_params(self) -> None:
+        """Each class's own parameter checks (see :func:`_need`)."""
+
     # ---- the gate -------------------------------------------------------------------------
     @property
     @abstractmethod
@@ -115,6 +136,7 @@ class FittedGate(ABC):
         GateError
             When ``strict`` and the gate cannot be fitted.
         """
+        self.check_params()
         for name in [k for k in self.__dict__ if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
         values = event_columns(events, self.dims, what=type(self).__name__)
@@ -185,6 +207,9 @@ class _ThresholdGate(FittedGate):
     def dims(self) -> tuple[str, ...]:
         return (self.dim,)
 
+    def _check_params(self) -> None:
+        _check_side(self.side)
+
     def _static(self) -> RangeGate:
         if _check_side(self.side) == "above":
             return RangeGate(self.dim, min=self.threshold_)
@@ -203,10 +228,11 @@ class QuantileGate(_ThresholdGate):
     ) -> None:
         self.dim, self.q, self.side, self.min_events, self.strict = dim, q, side, min_events, strict
 
+    def _check_params(self) -> None:
+        super()._check_params()
+        _need(_is_number(self.q) and 0.0 <= self.q <= 1.0, "q", self.q, "between 0 and 1")
+
     def _fit(self, values: np.ndarray) -> None:
-        if not 0.0 <= self.q <= 1.0:
-            raise ValueError(f"q must be between 0 and 1, got {self.q}")
-        _check_side(self.side)
         self.threshold_ = float(np.quantile(values[:, 0], self.q))
 
 
@@ -230,10 +256,12 @@ class ControlThresholdGate(_ThresholdGate):
         self.dim, self.quantile, self.side = dim, quantile, side
         self.min_events, self.strict = min_events, strict
 
+    def _check_params(self) -> None:
+        super()._check_params()
+        _need(_is_number(self.quantile) and 0.0 <= self.quantile <= 1.0, "quantile", self.quantile,
+              "between 0 and 1")
+
     def _fit(self, values: np.ndarray) -> None:
-        if not 0.0 <= self.quantile <= 1.0:
-            raise ValueError(f"quantile must be between 0 and 1, got {self.quantile}")
-        _check_side(self.side)
         self.threshold_ = float(np.quantile(values[:, 0], self.quantile))
 
 
@@ -244,6 +272,17 @@ class _DensityGate(_ThresholdGate):
     bandwidth: float | str
     adjust: float
     n_bins: int
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        _need(self.bandwidth == "silverman" or (_is_number(self.bandwidth) and self.bandwidth > 0), "bandwidth",
+              self.bandwidth, "'silverman' or a number > 0")
+        _need(_is_number(self.adjust) and self.adjust > 0, "adjust", self.adjust, "a number > 0")
+        _need(isinstance(self.n_bins, int) and self.n_bins >= 16, "n_bins", self.n_bins, "a whole number >= 16")
+        bounds = self.search_range
+        _need(bounds is None or (len(bounds) == 2 and all(b is None or _is_number(b) for b in bounds)
+                                 and (None in bounds or bounds[0] < bounds[1])),
+              "search_range", bounds, "[low, high] with low < high (either may be null)")
 
     def _density(self, values: np.ndarray):
         curve = estimate_density(
@@ -307,8 +346,14 @@ class DensityValleyGate(_DensityGate):
         self.min_peak_height, self.min_valley_depth = min_peak_height, min_valley_depth
         self.min_events, self.strict = min_events, strict
 
+    def _check_params(self) -> None:
+        super()._check_params()
+        _need(_is_number(self.min_peak_height) and 0 <= self.min_peak_height < 1, "min_peak_height",
+              self.min_peak_height, "at least 0 and below 1")
+        _need(_is_number(self.min_valley_depth) and 0 <= self.min_valley_depth <= 1, "min_valley_depth",
+              self.min_valley_depth, "between 0 and 1")
+
     def _fit(self, values: np.ndarray) -> None:
-        _check_side(self.side)
         curve, in_range = self._density(values)
         density = curve.density
         peaks = [int(p) for p in significant_peaks(curve, min_height=self.min_peak_height)]
@@ -390,10 +435,12 @@ class TailGate(_DensityGate):
         self.bandwidth, self.adjust, self.n_bins = bandwidth, adjust, n_bins
         self.min_events, self.strict = min_events, strict
 
+    def _check_params(self) -> None:
+        super()._check_params()
+        _need(_is_number(self.fraction) and 0.0 < self.fraction < 1.0, "fraction", self.fraction,
+              "between 0 and 1 (exclusive)")
+
     def _fit(self, values: np.ndarray) -> None:
-        _check_side(self.side)
-        if not 0.0 < self.fraction < 1.0:
-            raise ValueError(f"fraction must be between 0 and 1, got {self.fraction}")
         curve, in_range = self._density(values)
         if not in_range.any():
             raise _FitFailure(f"search range {self._range_text()} of {self.dim} holds no density grid point")
@@ -456,14 +503,23 @@ class ClusterGate(FittedGate):
         self.confidence, self.max_fit_events, self.random_state = confidence, max_fit_events, random_state
         self.min_events, self.strict = min_events, strict
 
+    def _check_params(self) -> None:
+        _need(isinstance(self.n_components, int) and self.n_components >= 1, "n_components", self.n_components,
+              "a whole number >= 1")
+        _need(self.select in ("largest", "nearest", "lowest", "highest"), "select", self.select,
+              "'largest', 'nearest', 'lowest' or 'highest'")
+        _need(self.select != "nearest" or (self.location is not None and len(self.location) == len(self.dims)),
+              "location", self.location, f"{len(self.dims)} numbers when select is 'nearest'")
+        _need(self.by is None or self.by in self.dims, "by", self.by, f"one of the dims {list(self.dims)}")
+        _need(_is_number(self.confidence) and 0 < self.confidence < 1, "confidence", self.confidence,
+              "between 0 and 1 (exclusive), e.g. 0.95")
+        _need(isinstance(self.max_fit_events, int) and self.max_fit_events >= 1, "max_fit_events",
+              self.max_fit_events, "a whole number >= 1")
+
     def _fit(self, values: np.ndarray) -> None:
         from scipy.stats import chi2
         from sklearn.mixture import GaussianMixture
 
-        if self.select not in ("largest", "nearest", "lowest", "highest"):
-            raise ValueError(
-                f"select must be 'largest', 'nearest', 'lowest' or 'highest', got {self.select!r}"
-            )
         if len(values) < max(self.min_events, self.n_components * (len(self.dims) + 1)):
             raise _FitFailure(f"too few events ({len(values)}) for {self.n_components} mixture components")
         rng = np.random.default_rng(self.random_state)
@@ -476,13 +532,9 @@ class ClusterGate(FittedGate):
         if self.select == "largest":
             k = int(np.argmax(weights))
         elif self.select == "nearest":
-            if self.location is None:
-                raise ValueError("select='nearest' needs location=(x, y, ...)")
             k = int(np.argmin(np.linalg.norm(means - np.asarray(self.location, dtype=float), axis=1)))
         else:
             by = self.by if self.by is not None else self.dims[-1]
-            if by not in self.dims:
-                raise ValueError(f"by={by!r} is not one of the dims {list(self.dims)}")
             column = means[:, self.dims.index(by)]
             k = int(np.argmin(column) if self.select == "lowest" else np.argmax(column))
         self.component_ = k
@@ -515,6 +567,9 @@ class SingletGate(FittedGate):
     @property
     def dims(self) -> tuple[str, ...]:
         return (self.area, self.height)
+
+    def _check_params(self) -> None:
+        _need(_is_number(self.k) and self.k > 0, "k", self.k, "a number > 0")
 
     def _fit(self, values: np.ndarray) -> None:
         area, height = values[:, 0], values[:, 1]

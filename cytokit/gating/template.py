@@ -29,6 +29,7 @@ import copy
 import functools
 import hashlib
 import importlib
+import inspect
 import json
 import re
 from dataclasses import dataclass, field
@@ -406,14 +407,21 @@ class Template:
                 spec[key] = [channels[v] for v in value] if isinstance(value, list) else channels[value]
         if "bounds" in spec:  # rectangle: {role: [min, max]}
             spec["bounds"] = {channels[r]: tuple(b) for r, b in spec["bounds"].items()}
-        if "search_range" in spec and spec["search_range"] is not None:
+        if isinstance(spec.get("search_range"), list):
             spec["search_range"] = tuple(spec["search_range"])
+        where = f"{self.source}, line {pop.line}: gate of population {pop.name!r} ({pop.gate['type']})"
+        accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        unknown = [key for key in spec if key not in accepted]
+        if unknown:
+            raise TemplateError(f"{where}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
+                                f"it takes {', '.join(accepted)}")
         try:
-            return cls(**spec)
+            gate = cls(**spec)
+            if hasattr(gate, "check_params"):
+                gate.check_params()
         except (TypeError, ValueError) as exc:
-            raise TemplateError(
-                f"{self.source}, line {pop.line}: gate of population {pop.name!r}: {exc}"
-            ) from None
+            raise TemplateError(f"{where}: {exc}") from None
+        return gate
 
 
 def _gate_roles(gate: dict) -> list[str]:
@@ -732,11 +740,38 @@ def _parse_template(text: str, source: str) -> Template:
         source=source,
         sha256=hashlib.sha256(canonical).hexdigest(),
     )
-    # Build every gate once against a dummy resolution so parameter errors surface now.
+    # Build every gate and transform once, and find the compensation matrix, so errors surface now.
     dummy = {r: r for r in roles}
     for pop in populations:
         template._build_gate(pop, dummy)
+    _check_transforms(template, lines)
+    _check_compensation(template, lines.get(("compensation",), 0))
     return template
+
+
+def _check_transforms(template: Template, lines: dict) -> None:
+    from ..transforms import make_transform
+
+    for role, spec in template.transforms.items():
+        params = {k: (262144.0 if v == "auto" else v) for k, v in spec.items() if k != "kind"}
+        try:
+            make_transform(spec["kind"], **params)
+        except (TypeError, ValueError) as exc:
+            raise TemplateError(f"{template.source}, line {lines.get(('transforms', role), 0)}, "
+                                f"transform of {role!r}: {exc}") from None
+
+
+def _check_compensation(template: Template, line: int) -> None:
+    mode = template.compensation
+    if mode in ("none", "file"):
+        return
+    path = Path(mode)
+    if not path.is_absolute() and template.source not in ("<template>", ""):
+        path = Path(template.source).parent / path
+    if not path.is_file():
+        raise TemplateError(f"{template.source}, line {line}, key compensation: {mode!r} is neither 'file' "
+                            f"(the FCS file's own spillover matrix), 'none', nor a CSV matrix file ({path} "
+                            "does not exist)")
 
 
 def _read_marker(spec: dict, source: str, line: int, role: str) -> tuple[str, ...]:
