@@ -98,8 +98,9 @@ def _run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     try:
-        if not list_fcs(args.fcs_dir):
-            raise MetadataError(f"no FCS files (.fcs/.lmd) in {args.fcs_dir}; subfolders are not searched")
+        if args.samples is None and not list_fcs(args.fcs_dir):  # a sheet may name files in subfolders
+            raise MetadataError(f"no FCS files (.fcs/.lmd) in {args.fcs_dir}; subfolders are not searched "
+                                "(a --samples sheet may name files in them)")
         experiment = Experiment.from_folder(
             args.fcs_dir, template=args.template, samples=args.samples, pattern=args.pattern,
             baseline=args.baseline, followup=args.followup,

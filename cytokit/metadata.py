@@ -8,6 +8,7 @@ problems are reported by name, never dropped silently.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -44,7 +45,13 @@ def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> 
     """
     path = Path(path)
     try:
-        sheet = pd.read_csv(path, dtype=str, keep_default_na=False)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            text = path.read_text(encoding="cp1252")  # Excel's CSV on Windows
+        # Spreadsheets in many locales save CSV with ';' (or tabs): the header's most common one wins.
+        sep = max([",", ";", "\t"], key=text.partition("\n")[0].count)
+        sheet = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise MetadataError(f"{path}: cannot read the sample sheet ({exc})") from None
     sheet.columns = [c.strip() for c in sheet.columns]
@@ -58,8 +65,18 @@ def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> 
         sheet[column] = sheet[column].str.strip()
     sheet = sheet[(sheet[list(REQUIRED)] != "").any(axis=1)].reset_index(drop=True)  # blank rows
     base = Path(folder) if folder is not None else path.parent
-    sheet["path"] = [str((base / f).resolve()) for f in sheet["file"]]
+    sheet["path"] = [str(_sheet_path(base, f)) for f in sheet["file"]]
     return sheet
+
+
+def _sheet_path(base: Path, file: str) -> Path:
+    """``file`` under ``base``; a Windows path (``day1\\a.fcs``) is read with ``/`` when only that exists."""
+    path = (base / file).resolve()
+    if "\\" in file and not path.exists():
+        posix = (base / file.replace("\\", "/")).resolve()
+        if posix.exists():
+            return posix
+    return path
 
 
 def _pattern_regex(pattern: str, greedy: bool = False) -> re.Pattern:

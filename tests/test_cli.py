@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,8 +75,24 @@ def test_run_without_fcs_files_is_a_usage_error(tmp_path):
         proc = cli("run", folder, "--template", TEMPLATE, "--out", tmp_path / "out", "--quiet")
         assert proc.returncode == 2
         assert proc.stderr == (f"cytokit run: error: no FCS files (.fcs/.lmd) in {folder}; "
-                               "subfolders are not searched\n")
+                               "subfolders are not searched (a --samples sheet may name files in them)\n")
     assert not (tmp_path / "out").exists()
+
+
+def test_run_with_a_sheet_naming_files_in_subfolders(tmp_path):
+    folder = tmp_path / "study"
+    rows = ["file,patient,timepoint,stain"]
+    for tp in ("C2D1", "C2D8"):
+        (folder / tp.lower()).mkdir(parents=True)
+        for stain in ("isotype", "stained"):
+            name = f"CLL001_{tp}_{stain}.fcs"
+            shutil.copy(REPO / "sample_fcs" / "modern" / name, folder / tp.lower() / name)
+            rows.append(f"{tp.lower()}/{name},CLL001,{tp},{stain}")
+    (folder / "samples.csv").write_text("\n".join(rows) + "\n")
+    proc = cli("run", folder, "--template", TEMPLATE, "--samples", folder / "samples.csv", "--out",
+               tmp_path / "out", "--no-plots", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert (pd.read_csv(tmp_path / "out" / "samples.csv")["status"] == "ok").all()
 
 
 @pytest.fixture

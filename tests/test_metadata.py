@@ -110,3 +110,16 @@ def test_blank_sheet_rows_are_skipped(tmp_path):
     sheet = tmp_path / "s.csv"
     sheet.write_text("file,patient,timepoint,stain\na.fcs,P1,C2D1,stained\n,,,\n \n")
     assert read_sample_sheet(sheet)["file"].tolist() == ["a.fcs"]
+
+
+@pytest.mark.parametrize("sep,newline,encoding", [(";", "\r\n", "utf-8-sig"), ("\t", "\n", "cp1252")])
+def test_sheets_from_spreadsheets_in_other_locales(tmp_path, sep, newline, encoding):
+    (tmp_path / "day1").mkdir()
+    touch(tmp_path / "day1", "a.fcs", "b.fcs")
+    lines = ["file", "patient", "timepoint", "stain", "site"], ["day1\\a.fcs", "P1", "C2D1", "isotype", "Zürich"], \
+        ["day1\\b.fcs", "P1", "C2D1", "stained", "Zürich"]
+    sheet = tmp_path / "s.csv"
+    sheet.write_bytes(newline.join(sep.join(row) for row in lines).encode(encoding) + newline.encode())
+    table = read_sample_sheet(sheet)
+    assert table["path"].tolist() == [str(tmp_path / "day1" / "a.fcs"), str(tmp_path / "day1" / "b.fcs")]
+    assert table["site"].tolist() == ["Zürich", "Zürich"] and table["stain"].tolist() == ["isotype", "stained"]
