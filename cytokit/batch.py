@@ -202,10 +202,14 @@ def run_groups(groups: list[tuple[list[dict], str | None]], template_path: str, 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _one_thread_each() -> None:
+def _worker_init() -> None:
     """Worker processes are the parallelism: one BLAS/OpenMP thread each. Measured on the
     demo-size files: threads made one worker slower (12.7 s single-threaded vs 15.4 s for
-    40 files) and N workers × M threads oversubscribe the cores."""
+    40 files) and N workers × M threads oversubscribe the cores. Ctrl-C is the parent's to
+    handle (it stops the workers); in a worker it only printed tracebacks."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in _THREAD_VARS:
         os.environ[name] = "1"
     import numpy  # noqa: F401  (load the libraries, then limit the pools they started)
@@ -239,10 +243,18 @@ def _execute(groups: list[tuple[list[dict], str | None]], template_path: str, ca
             import matplotlib.backends.backend_agg  # noqa: F401
             import matplotlib.figure  # noqa: F401
 
-        with ProcessPoolExecutor(max_workers=min(workers, len(groups)), initializer=_one_thread_each) as pool:
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(groups)), initializer=_worker_init)
+        try:
             futures = {pool.submit(_task, g, template_path, cache): i for i, g in enumerate(groups)}
             for future in as_completed(futures):
                 yield futures[future], future.result()
+        except BaseException:  # Ctrl-C, --strict, a closed generator: stop now, not after the running groups
+            workers_now = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in workers_now:  # a group cut short leaves no cache entry (written atomically)
+                process.terminate()
+            raise
+        pool.shutdown()
 
 
 DASK_CONNECT_TIMEOUT = 10  # seconds to reach a --dask scheduler

@@ -124,6 +124,10 @@ def _run(args: argparse.Namespace) -> int:
     except StrictFailure as exc:
         print(f"cytokit run: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"\ncytokit run: interrupted; the patients already analysed are cached in "
+              f"{Path(args.out) / '.cache'}: run the same command again to go on", file=sys.stderr)
+        return 130
     except CytokitError as exc:
         print(f"cytokit run: error: {exc}", file=sys.stderr)
         return 2
@@ -272,6 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `cytokit inspect ... | head`: stop quietly, as cat does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
+    except KeyboardInterrupt:  # Ctrl-C anywhere else: every output is written atomically, so none is half
+        print(f"\ncytokit {args.command}: interrupted", file=sys.stderr)
+        return 130
     return code
 
 

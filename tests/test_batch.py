@@ -147,6 +147,26 @@ def test_killed_run_resumes_to_identical_results(cohort, reference, tmp_path):
     assert not list(out.rglob("*.tmp")), "temporary files of the killed run are cleaned up"
 
 
+def test_ctrl_c_stops_the_workers_at_once_and_a_rerun_resumes(cohort, reference, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "cytokit.cli", "run", str(cohort), "--template", TEMPLATE,
+                             "--out", str(out), "--workers", "2", "--no-plots", "--quiet"], cwd=REPO,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    cache = out / ".cache"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (cache.exists() and list(cache.glob("*.pkl"))):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground process group
+    started = time.time()
+    stderr = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130 and time.time() - started < 10
+    assert "interrupted" in stderr and "run the same command again" in stderr and "Traceback" not in stderr
+    assert not list(out.glob("*.csv"))
+    resumed = run_cli("run", cohort, "--template", TEMPLATE, "--out", out, "--no-plots", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same(tables(out), reference)
+
+
 def test_failed_file_gives_exit_code_1_and_an_error_row(cohort, tmp_path):
     folder = tmp_path / "bad"
     shutil.copytree(cohort, folder)
