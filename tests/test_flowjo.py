@@ -123,3 +123,57 @@ def test_gatingml_file_is_a_template_of_static_gates(tmp_path):
     expected = fitted.counts()
     expected = expected[expected["population"] != "Lymphocytes/Singlets"]  # skipped in FCS 2.0: not exported
     assert again.counts()["count"].tolist() == expected["count"].tolist()
+
+
+def test_gatingml_with_a_spectrum_matrix_reopens_with_that_matrix(tmp_path):
+    """A modern file's export carries its spillover as a Gating-ML spectrum matrix; the template
+    imported from it compensates with that matrix and gates the same events."""
+    repo = Path(__file__).resolve().parents[1]
+    sample = cytokit.read_fcs(repo / "sample_fcs" / "modern" / "CLL003_C2D8_stained.fcs")
+    fitted = load_template(repo / "gating_templates" / "cll_cd19_7aad.yaml").apply(sample, is_control=True)
+    static = load_template(fitted.to_gateset().write(tmp_path / "fitted.xml"))
+    assert sorted(static.compensation["detectors"]) == sorted(sample.spillover.columns)
+    again = static.apply(sample)
+    assert again.compensation == "template matrix"
+    assert again.counts()["count"].tolist() == fitted.counts()["count"].tolist()
+
+
+def test_inline_matrix_in_yaml_equals_the_files_own(tmp_path):
+    from cytokit.gating.template import parse_template
+
+    repo = Path(__file__).resolve().parents[1]
+    sample = cytokit.read_fcs(repo / "sample_fcs" / "modern" / "CLL003_C2D8_stained.fcs")
+    shipped = (repo / "gating_templates" / "cll_cd19_7aad.yaml").read_text()
+    spill = sample.spillover
+    inline = "compensation: {detectors: [%s], matrix: %s}" % (", ".join(spill.columns), spill.to_numpy().tolist())
+    template = parse_template(shipped.replace("compensation: file", inline))
+    a, b = template.apply(sample, is_control=True), load_template(repo / "gating_templates" / "cll_cd19_7aad.yaml")
+    assert a.counts()["count"].tolist() == b.apply(sample, is_control=True).counts()["count"].tolist()
+    with pytest.raises(TemplateError, match="key compensation: matrix is 2 × 2 but there are 3"):
+        parse_template(shipped.replace("compensation: file", "compensation: {detectors: [A, B, C], "
+                                                             "matrix: [[1, 0], [0, 1]]}"))
+
+
+def test_populations_follow_their_parents_and_boolean_operands():
+    from cytokit.gating.flowjo import _in_dependency_order
+
+    pops = [{"name": "R", "parent": "root", "gate": {}},
+            {"name": "AND", "parent": "R", "gate": {"type": "boolean", "operands": ["R", "E"]}},
+            {"name": "E", "parent": "root", "gate": {}},
+            {"name": "child", "parent": "AND", "gate": {}}]
+    assert [p["name"] for p in _in_dependency_order(pops)] == ["R", "E", "AND", "child"]
+
+
+@corpus
+def test_every_gatingml_compliance_file_imports_or_is_refused_by_name():
+    results = {}
+    for xml in sorted((FLOWKIT / "gate_ref" / "gml").glob("*.xml")):
+        try:
+            load_template(xml)
+            results[xml.name] = "ok"
+        except TemplateError as exc:  # anything else escaping is a bug
+            assert str(exc).startswith(str(xml))
+            results[xml.name] = str(exc)
+    assert results["gml_parent_poly1_boolean_and2_gate.xml"] == "ok"  # a boolean listed before its operand
+    assert "RatioDimension" in results["gml_ratio_range1_gate.xml"]
+    assert sum(v == "ok" for v in results.values()) >= 38

@@ -89,9 +89,10 @@ def template_from_flowjo(path: str | Path, *, group: str = "All Samples", sample
 def template_from_gatingml(path: str | Path) -> Template:
     """Read a Gating-ML 2.0 file (through FlowKit) as a template of static gates.
 
-    Compensation by the file's own matrix (``FCS``) maps to ``compensation: file``;
-    a matrix defined inside the Gating-ML file has no template equivalent yet and
-    is refused with a clear error.
+    Compensation by the file's own matrix (``FCS``) maps to ``compensation: file``, and
+    by a spectrum matrix of the Gating-ML file (as ``cytokit gate --export-gatingml``
+    writes for files with a spillover matrix) to that matrix in the template. Gates
+    that use two different compensations are refused, as are ratio dimensions.
     """
     import flowkit
 
@@ -100,30 +101,31 @@ def template_from_gatingml(path: str | Path) -> Template:
         strategy = flowkit.parse_gating_xml(str(path))
     except Exception as exc:  # FlowKit raises many types for invalid XML; report them as one
         raise TemplateError(f"{path}: not a readable Gating-ML 2.0 file ({type(exc).__name__}: {exc})") from None
-    if strategy.comp_matrices:
-        raise TemplateError(f"{path}: defines spectrum matrices ({', '.join(strategy.comp_matrices)}); use "
-                            "'compensation: <matrix.csv>' in a YAML template instead")
     return _template_from_gates(str(path), path.stem, f"imported from Gating-ML file {path.name}",
-                                strategy.get_gate_ids(), strategy.get_gate, strategy.transformations, "")
+                                strategy.get_gate_ids(), strategy.get_gate, strategy.transformations, "",
+                                matrices=strategy.comp_matrices)
 
 
 def _template_from_gates(source: str, name: str, description: str, gate_ids, get_gate, xforms,
-                         context: str) -> Template:
+                         context: str, matrices: dict | None = None) -> Template:
     """Build a template from a FlowKit gate tree (workspace sample or Gating-ML strategy)."""
     import yaml
 
     names = _unique_names(gate_ids)
     channels: dict[str, dict[str, Any]] = {}
     transforms: dict[str, dict[str, Any]] = {}
-    compensated = False
+    compensations: set[str] = set()
     populations = []
     for gate_name, gate_path in gate_ids:
         fk_gate = get_gate(gate_name, gate_path)
         where = f"{source}, {context}gate {'/'.join(gate_path[1:] + (gate_name,))!r}"
         for dim in getattr(fk_gate, "dimensions", []) or []:
+            if not hasattr(dim, "id"):
+                raise TemplateError(f"{where}: {type(dim).__name__} dimensions (ratios of two channels) have "
+                                    "no template equivalent; cytokit.gating.gatingml.GateSet evaluates them")
             channels.setdefault(dim.id, {"pnn": [dim.id]})
             if dim.compensation_ref not in (None, "uncompensated"):
-                compensated = True
+                compensations.add(dim.compensation_ref)
             if dim.transformation_ref is not None and dim.id not in transforms:
                 transforms[dim.id] = _transform(xforms, dim.transformation_ref, where)
         parent = "root" if len(gate_path) == 1 else names[(gate_path[-1], gate_path[:-1])]
@@ -134,15 +136,52 @@ def _template_from_gates(source: str, name: str, description: str, gate_ids, get
         })
     if not populations:
         raise TemplateError(f"{source}: {context}no gates")
+    populations = _in_dependency_order(populations)
     data = {
         "name": name,
         "description": description,
         "channels": channels,
-        "compensation": "file" if compensated else "none",
+        "compensation": _compensation(source, compensations, matrices or {}),
         "transforms": transforms,
         "populations": populations,
     }
     return parse_template(yaml.safe_dump(data, sort_keys=False), source=source)
+
+
+def _in_dependency_order(populations: list[dict]) -> list[dict]:
+    """Each population after its parent and its boolean operands (Gating-ML may list a boolean
+    gate before a gate it combines); order kept otherwise. A cycle is left for the template
+    check to report."""
+    done = {"root"}
+    ordered, waiting = [], list(populations)
+    while waiting:
+        ready = [p for p in waiting if {p["parent"], *p["gate"].get("operands", [])} <= done]
+        if not ready:
+            return ordered + waiting
+        for population in ready:
+            done.add(population["name"])
+        ordered += ready
+        waiting = [p for p in waiting if p["name"] not in done]
+    return ordered
+
+
+def _compensation(source: str, used: set[str], matrices: dict) -> str | dict[str, Any]:
+    """The template's ``compensation`` for the compensation references the gates use."""
+    if len(used) > 1:
+        raise TemplateError(f"{source}: gates use {len(used)} compensations ({', '.join(sorted(used))}); "
+                            "a template has one")
+    if not used:
+        return "none"
+    ref = used.pop()
+    if ref not in matrices:  # "FCS" (the file's own matrix), and FlowJo's references to it
+        return "file"
+    matrix = matrices[ref]
+    spec: dict[str, Any] = {"detectors": [str(d) for d in matrix.detectors],
+                            "matrix": [[float(v) for v in row] for row in matrix.matrix]}
+    fluorochromes = [str(f) for f in matrix.fluorochromes]
+    if all(fluorochromes) and len(set(fluorochromes)) == len(fluorochromes):  # else rows take the detectors
+        spec["fluorochromes"] = fluorochromes
+    return spec
 
 
 def _workspace(path: Path):

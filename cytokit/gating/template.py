@@ -8,7 +8,9 @@ A template has five parts (``gating_templates/README.md`` explains them with
     "FITC-CD19", not "CD197"; see :func:`_matches_marker`), ``{marker: [TNFa, TNF]}`` any
     of several names, ``{pnn: [FSC-A, FSC-H]}`` the first ``$PnN`` present.
 ``compensation``
-    ``file`` (the file's ``$SPILLOVER`` and kin), ``none``, or a matrix CSV path.
+    ``file`` (the file's ``$SPILLOVER`` and kin), ``none``, a matrix CSV path, or the
+    matrix itself: ``{detectors: [...], matrix: [[...], ...]}`` (rows: the fluorochromes
+    spilling, optional ``fluorochromes: [...]``; as Gating-ML imports bring it).
 ``transforms``
     per role (or ``default``): ``{kind: logicle|asinh|log|linear|hyperlog, t: auto, ...}``;
     ``t: auto`` is the channel's top of scale (``10**decades`` for log-amplified channels).
@@ -83,7 +85,13 @@ SCHEMA: dict[str, Any] = {
                 "anyOf": [{"required": ["marker"]}, {"required": ["pnn"]}],
             },
         },
-        "compensation": {"type": "string"},
+        "compensation": {"anyOf": [
+            {"type": "string"},
+            {"type": "object", "required": ["detectors", "matrix"], "additionalProperties": False,
+             "properties": {"detectors": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                            "fluorochromes": {"type": "array", "items": {"type": "string"}},
+                            "matrix": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}},
+        ]},
         "transforms": {
             "type": "object",
             "additionalProperties": {
@@ -214,7 +222,7 @@ class Template:
     roles: dict[str, Role]
     populations: list[Population]
     markers: list[Marker] = field(default_factory=list)
-    compensation: str = "file"
+    compensation: str | dict = "file"
     transforms: dict[str, dict] = field(default_factory=dict)
     name: str = ""
     source: str = "<template>"
@@ -357,6 +365,8 @@ class Template:
 
     def _spillover(self, sample: Sample) -> tuple[pd.DataFrame | None, str]:
         mode = self.compensation
+        if isinstance(mode, dict):
+            return _inline_matrix(mode), "template matrix"
         if mode == "none":
             return None, "none"
         if mode == "file":
@@ -734,7 +744,8 @@ def _parse_template(text: str, source: str) -> Template:
         roles=roles,
         populations=populations,
         markers=markers,
-        compensation=str(data.get("compensation", "file")),
+        compensation=(data["compensation"] if isinstance(data.get("compensation"), dict)
+                      else str(data.get("compensation", "file"))),
         transforms=dict(data.get("transforms") or {}),
         name=str(data.get("name", Path(source).stem)),
         source=source,
@@ -761,8 +772,27 @@ def _check_transforms(template: Template, lines: dict) -> None:
                                 f"transform of {role!r}: {exc}") from None
 
 
+def _inline_matrix(spec: dict) -> pd.DataFrame:
+    """A template's own spillover matrix (rows: fluorochromes, columns: detectors)."""
+    from ..compensation import validate_spillover
+
+    detectors = list(spec["detectors"])
+    rows = list(spec.get("fluorochromes") or detectors)
+    matrix = np.asarray(spec["matrix"], dtype=float)
+    if matrix.shape != (len(rows), len(detectors)):
+        raise ValueError(f"matrix is {' × '.join(map(str, matrix.shape))} but there are {len(rows)} "
+                         f"fluorochromes and {len(detectors)} detectors")
+    return validate_spillover(pd.DataFrame(matrix, index=rows, columns=detectors))
+
+
 def _check_compensation(template: Template, line: int) -> None:
     mode = template.compensation
+    if isinstance(mode, dict):
+        try:
+            _inline_matrix(mode)
+        except ValueError as exc:
+            raise TemplateError(f"{template.source}, line {line}, key compensation: {exc}") from None
+        return
     if mode in ("none", "file"):
         return
     path = Path(mode)
