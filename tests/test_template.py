@@ -113,6 +113,10 @@ def test_missing_role_is_reported_with_the_channels():
     sample = Sample.from_dataframe(pd.DataFrame({"X": [1.0]}), markers={"X": "CD3"})
     with pytest.raises(ChannelNotFoundError, match=r"needs marker 'CD19'.*X \(CD3\) \(set the role's marker"):
         template.resolve_channels(sample)
+    two = parse_template(BASE.replace("x: {pnn: [X]}", "x: {pnn: [Z]}"))
+    with pytest.raises(ChannelNotFoundError, match=r"role 'x' needs one of \$PnN \['Z'\]; role 'y' needs marker "
+                                                   r"'CD19' in \$PnS; the file has X \(CD3\) \(set the roles' marker"):
+        two.resolve_channels(sample)
 
 
 def test_soft_failure_gives_empty_population_and_flag():

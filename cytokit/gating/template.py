@@ -260,6 +260,7 @@ class Template:
         """
         names = list(sample.channels.pnn)
         resolved: dict[str, str] = {}
+        missing = []
         for role in self.roles.values():
             found = _find_channel(role, sample)
             if found is None and reference and reference.get(role.name) in names:
@@ -267,16 +268,17 @@ class Template:
             if found is not None:
                 resolved[role.name] = found
             elif not role.optional:
-                if role.marker:
-                    wanted = f"marker {_quoted(role.marker_names)} in $PnS"
-                else:
-                    wanted = f"one of $PnN {list(role.pnn)}"
-                where = sample.path or "the sample"
-                raise ChannelNotFoundError(
-                    f"{where}: template {self.source} role {role.name!r} needs {wanted}; the file has "
-                    + ", ".join(f"{n} ({s})" if s else n for n, s in zip(sample.channels.pnn, sample.channels.pns))
-                    + " (set the role's marker or pnn in the template)"
-                )
+                wanted = (f"marker {_quoted(role.marker_names)} in $PnS" if role.marker
+                          else f"one of $PnN {list(role.pnn)}")
+                missing.append(f"role {role.name!r} needs {wanted}")
+        if missing:
+            where = sample.path or "the sample"
+            whose = "roles'" if len(missing) > 1 else "role's"
+            raise ChannelNotFoundError(
+                f"{where}: template {self.source} {'; '.join(missing)}; the file has "
+                + ", ".join(f"{n} ({s})" if s else n for n, s in zip(sample.channels.pnn, sample.channels.pns))
+                + f" (set the {whose} marker or pnn in the template)"
+            )
         return resolved
 
     # ------------------------------------------------------------------ applying
