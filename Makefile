@@ -28,6 +28,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet --no-deps fcsparser==0.2.8 six
 	$(BIN)/python benchmarks/bench_read.py
 	$(BIN)/python benchmarks/bench_batch.py
+	$(BIN)/python benchmarks/bench_figures.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo_out
