@@ -449,9 +449,10 @@ class Experiment:
         strict
             Stop at the first file that fails.
         figures
-            Draw every file's gating figure while it is gated (in the workers), for
-            :func:`~cytokit.plots.save_figures` and the report; without it they gate the
-            files again. ``res.plot.gates(file)`` always draws afresh.
+            Draw every file's gating figure and each patient's panel where the events are (in
+            the workers), cached with the results, for :func:`~cytokit.plots.save_figures` and
+            the report; without it they gate every file again to draw it.
+            ``res.plot.gates(file)`` always draws afresh.
         """
         import time
 
