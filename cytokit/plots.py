@@ -60,18 +60,29 @@ def _figure(width: float, height: float, *, left: float = 0.6, right: float = 0.
 
 
 def figure_png(figure: Figure, *, dpi: int = PNG_DPI, palette: bool = True) -> bytes:
-    """``figure`` as PNG bytes; ``palette`` quantises to 256 colours (3–4× smaller files)."""
+    """``figure`` as PNG bytes; ``palette`` quantises to 256 colours (3–4× smaller files).
+
+    The palette image is made from the rendered pixels, not from a first PNG (encoding and
+    decoding that one took a quarter of the time of a gating figure).
+    """
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, facecolor="white")
     if not palette:
+        figure.savefig(buffer, format="png", dpi=dpi, facecolor="white")
         return buffer.getvalue()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
 
-    buffer.seek(0)
-    image = Image.open(buffer).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
-    out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
-    return out.getvalue()
+    canvas, kept = FigureCanvasAgg(figure), (figure.dpi, figure.get_facecolor())
+    figure.set_dpi(dpi)
+    figure.set_facecolor("white")
+    try:
+        canvas.draw()
+        image = Image.fromarray(np.asarray(canvas.buffer_rgba())).convert("RGB")
+    finally:
+        figure.set_dpi(kept[0])
+        figure.set_facecolor(kept[1])
+    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _figure_svg(figure: Figure) -> bytes:
