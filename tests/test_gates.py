@@ -375,6 +375,15 @@ def test_a_dip_inside_the_main_peak_does_not_beat_the_real_valley(gap):
     assert gate.contains(pd.DataFrame({"7AAD": x})).mean() == pytest.approx(90 / 93, abs=0.005)
 
 
+def test_a_gap_before_a_few_saturated_events_does_not_beat_the_real_valley():
+    """Two overlapping populations (a valley 45 % deep) and 1 % of events piled at the top of the scale."""
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(0.30, 0.06, 6000), rng.normal(0.52, 0.06, 3900), np.full(100, 0.95)]
+    gate = DensityValleyGate("CD19").fit(pd.DataFrame({"CD19": x}))
+    assert 0.38 < gate.threshold_ < 0.46 and gate.peaks_[1] < 0.6
+    assert gate.contains(pd.DataFrame({"CD19": x})).mean() == pytest.approx(0.4, abs=0.04)
+
+
 def test_density_valley_depth_and_a_warning_for_a_shallow_valley():
     deep = DensityValleyGate("CD19").fit(bimodal())
     assert deep.valley_depth_ > 0.9 and deep.warning_ is None
