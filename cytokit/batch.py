@@ -32,9 +32,15 @@ def file_sha256(path: str | Path) -> str:
 
 
 def template_sha256(path: str | Path) -> str:
+    """The template's hash, and its compensation CSV's when it names one (editing the matrix
+    must not reuse results compensated with the old one)."""
     from .gating.template import load_template
 
-    return load_template(path).sha256
+    template = load_template(path)
+    matrix = template.compensation_path()
+    if matrix is None:
+        return template.sha256
+    return hashlib.sha256(template.sha256.encode() + matrix.read_bytes()).hexdigest()
 
 
 @functools.lru_cache(maxsize=1)
@@ -210,6 +216,7 @@ def _worker_init() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     for name in _THREAD_VARS:
         os.environ[name] = "1"
     import numpy  # noqa: F401  (load the libraries, then limit the pools they started)
@@ -217,6 +224,21 @@ def _worker_init() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel ends this worker when the process that started it dies, even by SIGKILL
+    (an orphaned worker otherwise waits for work forever)."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: no such call
+        return
+    if os.getppid() == 1:  # the parent died before the call took effect
+        os._exit(1)
 
 
 def _execute(groups: list[tuple[list[dict], str | None]], template_path: str, cache: _Cache, *, workers: int,
@@ -301,13 +323,20 @@ def write_outputs(results, out: str | Path, *, run_info: dict, plots: bool = Tru
         buffer = io.BytesIO()
         table.to_parquet(buffer, index=False)
         written[f"{name}.parquet"] = write_atomic(out / f"{name}.parquet", buffer.getvalue())
+    drawn: set[Path] = set()
     if plots:
         from .plots import ResultsPlotter, save_figures
         from .report import write_report
 
         plotter = ResultsPlotter(results)  # shared: files gated for the plots are reused by the report
-        save_figures(results, out, plotter=plotter)  # writes out/plots/
+        drawn = set(save_figures(results, out, plotter=plotter))  # writes out/plots/
         written["report.html"] = write_report(results, out / "report.html", plotter=plotter)
+    else:
+        (out / "report.html").unlink(missing_ok=True)  # a report of an earlier run would contradict the tables
+    # Figures of an earlier run (other patients or files, or all of them with --no-plots) must not stay.
+    for stale in (out / "plots").glob("*") if (out / "plots").is_dir() else []:
+        if stale.suffix in (".png", ".svg") and stale not in drawn:
+            stale.unlink()
     written["run.json"] = write_atomic(out / "run.json", json.dumps(run_info, indent=2, default=str))
     return written
 

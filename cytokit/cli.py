@@ -244,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="worker processes (default: cores)")
     run.add_argument("--dask", metavar="ADDRESS", help="dask.distributed scheduler address, or 'local'")
     run.add_argument("--strict", action="store_true", help="stop at the first failed file")
-    run.add_argument("--no-plots", action="store_true", help="skip plots/ and report.html")
+    run.add_argument("--no-plots", action="store_true",
+                     help="skip plots/ and report.html (removing those of an earlier run in --out)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     run.set_defaults(func=_run)
 

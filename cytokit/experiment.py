@@ -319,12 +319,9 @@ def assemble(parts: list[dict], samples: pd.DataFrame, *, template_path: str, ba
     paired = pd.DataFrame([r for p in parts for r in p["paired"]], columns=PAIRED_COLUMNS)
     paired = paired.sort_values(["marker", "patient"], kind="stable").reset_index(drop=True)
     _mark_unpaired(table, set(paired["patient"]))
-    if len(paired):  # patients with several stained tubes per timepoint: one summary per stain
-        cohort = cohort_summary(paired, by=("stain",) if paired.duplicated(["patient", "marker", "population"]).any()
-                                else ())
-    else:
-        cohort = pd.DataFrame(columns=["marker", "population", "metric", "n_pairs", "median_delta", "ci_low",
-                                       "ci_high", "p_wilcoxon", "p_ttest", "q_bh", "n_up", "n_down"])
+    # patients with several stained tubes per timepoint: one summary per stain (no pairs: no rows, all columns)
+    several = paired.duplicated(["patient", "marker", "population"]).any()
+    cohort = cohort_summary(paired, by=("stain",) if several else ())
     return Results(
         samples=table.reset_index(drop=True),
         populations=populations.sort_values(["file"], kind="stable").reset_index(drop=True),

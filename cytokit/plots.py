@@ -86,8 +86,13 @@ def figure_png(figure: Figure, *, dpi: int = PNG_DPI, palette: bool = True) -> b
 
 
 def _figure_svg(figure: Figure) -> bytes:
+    """SVG bytes that are the same for the same figure (no date, fixed element ids), so a rerun
+    rewrites identical files."""
+    import matplotlib
+
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="svg", facecolor="white")
+    with matplotlib.rc_context({"svg.hashsalt": "cytokit"}):
+        figure.savefig(buffer, format="svg", facecolor="white", metadata={"Date": None})
     return buffer.getvalue()
 
 

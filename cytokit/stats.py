@@ -88,7 +88,10 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
             control_values = values
         else:
             control_values = marker_values(control, path, marker.channel) if control is not None else np.empty(0)
-        flags = [*_gate_flags(stained, path), *(_gate_flags(control, path) if control is not None else [])]
+        flags = _gate_flags(stained, path)
+        if control is not None and not is_control:
+            iso = (isotype_meta or {}).get("file", "isotype tube")
+            flags += [f"isotype {iso}: {flag}" for flag in _gate_flags(control, path)]
         if control is None and marker.method != "none":
             threshold, source = np.nan, "none"
             flags.append("no matched isotype tube: positivity not computed")

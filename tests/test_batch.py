@@ -124,6 +124,25 @@ def test_a_rerun_with_plots_gates_no_file_again(cohort, tmp_path, monkeypatch):
         assert (tmp_path / "b" / "plots" / png.name).read_bytes() == png.read_bytes()
     assert len(list((tmp_path / "b" / "plots").glob("gates_*.png"))) == 16
     assert "gating figure not drawn" not in (tmp_path / "b" / "report.html").read_text()
+    # every figure file, SVGs included, is rewritten byte for byte
+    first_files = {p.name: p.read_bytes() for p in (tmp_path / "a" / "plots").iterdir()}
+    assert {p.name: p.read_bytes() for p in (tmp_path / "b" / "plots").iterdir()} == first_files
+    assert any(name.endswith(".svg") for name in first_files)
+    # tables without plots: no report or figure of the earlier run stays beside them
+    (tmp_path / "a" / "plots" / "notes.txt").write_text("mine")
+    write_outputs(again, tmp_path / "a", run_info={}, plots=False)
+    assert not (tmp_path / "a" / "report.html").exists()
+    assert [p.name for p in (tmp_path / "a" / "plots").iterdir()] == ["notes.txt"]
+
+
+def test_cache_key_follows_the_compensation_csv(tmp_path):
+    from cytokit.batch import template_sha256
+
+    (tmp_path / "m.csv").write_text("A,B\n1,0.2\n0.1,1\n")
+    (tmp_path / "t.yaml").write_text(Path(TEMPLATE).read_text().replace("compensation: file", "compensation: m.csv"))
+    before = template_sha256(tmp_path / "t.yaml")
+    (tmp_path / "m.csv").write_text("A,B\n1,0.6\n0.1,1\n")
+    assert template_sha256(tmp_path / "t.yaml") != before
 
 
 def test_killed_run_resumes_to_identical_results(cohort, reference, tmp_path):
@@ -165,6 +184,38 @@ def test_ctrl_c_stops_the_workers_at_once_and_a_rerun_resumes(cohort, reference,
     resumed = run_cli("run", cohort, "--template", TEMPLATE, "--out", out, "--no-plots", "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     assert_same(tables(out), reference)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads worker PIDs from Linux /proc")
+def test_workers_end_when_the_run_is_killed(cohort, tmp_path):
+    """SIGKILL leaves the parent no time to stop its workers: the kernel ends them (PR_SET_PDEATHSIG)."""
+    proc = subprocess.Popen([sys.executable, "-m", "cytokit.cli", "run", str(cohort), "--template", TEMPLATE,
+                             "--out", str(tmp_path / "out"), "--workers", "2", "--no-plots", "--quiet"], cwd=REPO)
+
+    def children() -> list[int]:
+        found = []
+        for task in Path(f"/proc/{proc.pid}/task").glob("*"):
+            try:
+                found += [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        return found
+
+    deadline = time.time() + 60
+    while time.time() < deadline and len(children()) < 2:
+        time.sleep(0.05)
+    workers = children()
+    assert len(workers) >= 2
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.1)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
+             and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "worker processes outlived their killed parent"
 
 
 def test_failed_file_gives_exit_code_1_and_an_error_row(cohort, tmp_path):

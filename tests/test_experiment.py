@@ -123,6 +123,10 @@ def test_edge_cases_are_reported_by_name():
     assert "CLL002" not in set(res.paired["patient"])  # an unpaired tube stays out of the comparison
     # CLL001's C2D8 stained tube is truncated: its isotype borrows the C2D1 stained tube's detectors
     assert set(res.markers.loc[res.markers["file"] == "CLL001_C2D8_isotype.fcs", "marker"]) == {"LAG3", "TNFa"}
+    # nobody pairs: the cohort table is empty but has every documented column
+    from cytokit.paired import SUMMARY_COLUMNS
+
+    assert res.cohort.empty and list(res.cohort.columns) == [*SUMMARY_COLUMNS, "n_flagged"]
 
 
 def test_relabelled_tubes_still_pair_and_extra_stained_tubes_get_their_own_summary(tmp_path):

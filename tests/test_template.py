@@ -173,6 +173,19 @@ def test_a_failed_viability_stain_is_flagged_not_silently_split(layout):
     row = quantify(result, None, meta={"file": path.name}, is_control=True)[0]
     assert row["flag"].startswith(f"{viable}: gate doubtful: weak separation")  # inherited by CD19+ rows
     assert quantify(healthy, None, meta={"file": path.name}, is_control=True)[0]["flag"] == ""
+    # a stained tube whose isotype has the doubtful gate says whose it is
+    row = quantify(healthy, result, meta={"file": "st.fcs"}, isotype_meta={"file": "iso.fcs"})[0]
+    assert row["flag"].startswith(f"isotype iso.fcs: {viable}: gate doubtful")
+
+
+def test_a_transform_valid_at_load_but_not_for_a_files_top_of_scale_names_the_file():
+    text = SHIPPED.read_text().replace("fsc:        {kind: linear, t: auto}",
+                                       "fsc:        {kind: linear, t: auto, a: -2000}")
+    template = parse_template(text, source="t.yaml")  # t: 262144 at load: T + A > 0
+    sample = read_fcs(REPO / "sample_fcs" / "calibur" / "CLL001_C2D1_stained.fcs")  # FSC-H: $P1R 1024
+    with pytest.raises(TemplateError, match=r"t.yaml: transform of role 'fsc' on FSC-H of .*CLL001_C2D1_stained.fcs: "
+                                            r"linear transform parameters T=1024, A=-2000 are invalid"):
+        template.apply(sample)
 
 
 def test_control_threshold_gate_is_fitted_on_the_control():

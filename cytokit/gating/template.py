@@ -377,10 +377,18 @@ class Template:
             return sample.spillover, "file"
         from ..compensation import read_spillover_csv
 
+        path = self.compensation_path()
+        return read_spillover_csv(path), str(path)
+
+    def compensation_path(self) -> Path | None:
+        """The matrix CSV that ``compensation`` names (relative to the template's folder), or None."""
+        mode = self.compensation
+        if isinstance(mode, dict) or mode in ("none", "file"):
+            return None
         path = Path(mode)
         if not path.is_absolute() and self.source not in ("<template>", ""):
             path = Path(self.source).parent / path
-        return read_spillover_csv(path), str(path)
+        return path
 
     def _transforms(self, sample: Sample, channels: dict[str, str]) -> dict:
         from ..transforms import make_transform
@@ -406,7 +414,11 @@ class Template:
                     offset = float(info.at[pnn, "offset"]) or 1.0
                     top = 10.0 ** decades * offset
                 params["t"] = top if top > 1 else 262144.0
-            out[pnn] = make_transform(spec["kind"], **params)
+            try:
+                out[pnn] = make_transform(spec["kind"], **params)
+            except ValueError as exc:  # e.g. valid for t: 262144 (checked at load) but not this file's top
+                raise TemplateError(f"{self.source}: transform of role {role!r} on {pnn} of {sample.path}: "
+                                    f"{exc}") from None
         return out
 
     def _build_gate(self, pop: Population, channels: dict[str, str]):
@@ -795,11 +807,9 @@ def _check_compensation(template: Template, line: int) -> None:
         except ValueError as exc:
             raise TemplateError(f"{template.source}, line {line}, key compensation: {exc}") from None
         return
-    if mode in ("none", "file"):
+    path = template.compensation_path()
+    if path is None:
         return
-    path = Path(mode)
-    if not path.is_absolute() and template.source not in ("<template>", ""):
-        path = Path(template.source).parent / path
     if not path.is_file():
         raise TemplateError(f"{template.source}, line {line}, key compensation: {mode!r} is neither 'file' "
                             f"(the FCS file's own spillover matrix), 'none', nor a CSV matrix file ({path} "
