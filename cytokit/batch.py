@@ -270,11 +270,10 @@ def _execute(groups: list[tuple[list[dict], str | None]], template_path: str, ca
             futures = {pool.submit(_task, g, template_path, cache): i for i, g in enumerate(groups)}
             for future in as_completed(futures):
                 yield futures[future], future.result()
-        except BaseException:  # Ctrl-C, --strict, a closed generator: stop now, not after the running groups
-            workers_now = list((getattr(pool, "_processes", None) or {}).values())
+        except BaseException:  # Ctrl-C, --strict, a closed generator: no new group starts
+            # The running groups finish (terminating a worker mid-result leaves the pool's result pipe
+            # half-written, and the pool's thread waits on it forever); `cytokit run` ends them itself.
             pool.shutdown(wait=False, cancel_futures=True)
-            for process in workers_now:  # a group cut short leaves no cache entry (written atomically)
-                process.terminate()
             raise
         pool.shutdown()
 

@@ -125,9 +125,17 @@ def _run(args: argparse.Namespace) -> int:
         print(f"cytokit run: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        import multiprocessing
+
         print(f"\ncytokit run: interrupted; the patients already analysed are cached in "
-              f"{Path(args.out) / '.cache'}: run the same command again to go on", file=sys.stderr)
-        return 130
+              f"{Path(args.out) / '.cache'}: run the same command again to go on", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        # Stop the workers now, and leave without waiting on the process pool's threads: a worker ended
+        # while it sends a result leaves them waiting forever. Cache entries are written atomically,
+        # so a group cut short leaves none.
+        for worker in multiprocessing.active_children():
+            worker.terminate()
+        os._exit(130)
     except CytokitError as exc:
         print(f"cytokit run: error: {exc}", file=sys.stderr)
         return 2
