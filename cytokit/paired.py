@@ -371,7 +371,6 @@ def cohort_summary(
     flag_columns = ["n_flagged"] if flagged is not None else []
     table = pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS[2:], *flag_columns])
     table["q_bh"] = benjamini_hochberg(table["p_wilcoxon"].to_numpy(float))
-
     for column in ("n_pairs", "n_up", "n_down", "n_unchanged"):
         table[column] = table[column].astype(int)
     return table
