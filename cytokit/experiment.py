@@ -139,7 +139,7 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
             mask = result.membership[path]
             out["values"][(name, marker.name)] = result.transformed(channel, mask).astype(np.float32)
         out["plot_events"][name] = _plot_events(result)
-        out["gating"][name] = _gating_summary(result)
+        out["gating"][name] = result.summary()
         if figures:
             from .plots import figure_png, plot_gates
 
@@ -155,18 +155,12 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
                               out["values"], baseline=pairing[0], followup=pairing[1])
         out["paired"] = paired.to_dict("records")
     if figures and pairing is not None and rows:
-        out["figures"][("patient", rows[0]["patient"])] = _patient_figure(out, template_path, pairing)
+        patient = rows[0]["patient"]
+        out["figures"][("patient", patient)] = _patient_figure(out, patient, template_path, pairing)
     return out
 
 
-def _gating_summary(result) -> dict:
-    """What the report says of a gated file: a few keywords and the channel of each role."""
-    pns = dict(zip(result.sample.channels.pnn, result.sample.channels.pns))
-    return {"keywords": {k: result.sample.keywords.get(k, "") for k in ("$FIL", "$CYT", "$DATE")},
-            "channels": [(role, pnn, pns.get(pnn, "")) for role, pnn in result.channels.items()]}
-
-
-def _patient_figure(out: dict, template_path: str, pairing: tuple[str, str]) -> dict:
+def _patient_figure(out: dict, patient: str, template_path: str, pairing: tuple[str, str]) -> dict:
     """The patient's panel drawn from the group alone, with what it was drawn from: the parent
     uses it only where its own tables hold the same files and markers (:func:`assemble`)."""
     from .plots import figure_png, plot_patient
@@ -177,7 +171,6 @@ def _patient_figure(out: dict, template_path: str, pairing: tuple[str, str]) -> 
                     markers=markers.reset_index(drop=True), paired=pd.DataFrame(), cohort=pd.DataFrame(),
                     values=out["values"], plot_events=out["plot_events"], fitted=out["fitted"],
                     template_path=template_path, baseline=pairing[0], followup=pairing[1])
-    patient = out["samples"][0]["patient"]
     return {"png": figure_png(plot_patient(group, patient)), "files": sorted(group.samples["file"]),
             "markers": list(dict.fromkeys(group.markers["marker"]))}
 

@@ -208,8 +208,10 @@ def identical_files(paths: list[str | Path]) -> list[list[int]]:
             continue
     groups: list[list[int]] = []
     for members in candidates.values():
+        if len(members) < 2:
+            continue
         by_hash: dict[str, list[int]] = {}
-        for k in members if len(members) > 1 else []:
+        for k in members:
             by_hash.setdefault(file_sha256(paths[k]), []).append(k)
         groups.extend(g for g in by_hash.values() if len(g) > 1)
     return sorted(groups)

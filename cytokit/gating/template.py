@@ -605,6 +605,12 @@ class GatingResult:
             })
         return pd.DataFrame(rows, columns=["population", "parent", "count", "pct_parent", "pct_total", "flag"])
 
+    def summary(self) -> dict:
+        """A few keywords of the file and the channel of each role, as the report shows them."""
+        pns = dict(zip(self.sample.channels.pnn, self.sample.channels.pns))
+        return {"keywords": {k: self.sample.keywords.get(k, "") for k in ("$FIL", "$CYT", "$DATE")},
+                "channels": [(role, pnn, pns.get(pnn, "")) for role, pnn in self.channels.items()]}
+
     def fitted(self) -> dict[str, dict]:
         """Each fitted gate's learned values (attributes ending in ``_``), by population path."""
         out = {}

@@ -51,19 +51,6 @@ def _table(frame: pd.DataFrame, columns: list[str] | None = None) -> dict:
             "rows": [[_cell(v) for v in row] for row in frame[columns].itertuples(index=False, name=None)]}
 
 
-
-
-def _file_summary(results: Results, plotter: ResultsPlotter, file: str) -> dict:
-    """A few keywords and the channel of each role, as the analysis found them (or gated again)."""
-    known = results.gating.get(file)
-    if known is not None:
-        return {"keywords": known["keywords"], "channels": known["channels"]}
-    gated = plotter.gating(file)
-    pns = dict(zip(gated.sample.channels.pnn, gated.sample.channels.pns))
-    return {"keywords": {k: gated.sample.keywords.get(k, "") for k in ("$FIL", "$CYT", "$DATE")},
-            "channels": [(role, pnn, pns.get(pnn, "")) for role, pnn in gated.channels.items()]}
-
-
 def render_report(results: Results, *, title: str = "cytokit report", plotter: ResultsPlotter | None = None) -> str:
     """The report's HTML text (see :func:`write_report`)."""
     import jinja2
@@ -95,7 +82,7 @@ def render_report(results: Results, *, title: str = "cytokit report", plotter: R
             if row["status"] != "error":
                 try:
                     entry["src"] = _data_uri(plotter.png("gates", row["file"]))
-                    entry.update(_file_summary(results, plotter, row["file"]))
+                    entry.update(results.gating.get(row["file"]) or plotter.gating(row["file"]).summary())
                 except (CytokitError, KeyError, OSError) as exc:
                     entry["problem"] = f"gating figure not drawn: {exc}"
             files.append(entry)
