@@ -9,26 +9,17 @@ run killed at any moment leaves either the old file or the new one, never half.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
 import pickle
-import secrets
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Iterator
 
 from . import __version__
+from ._files import code_sha256, file_sha256, remove_stale_tmp, write_atomic  # noqa: F401
 from .errors import CytokitError
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def template_sha256(path: str | Path) -> str:
@@ -43,17 +34,6 @@ def template_sha256(path: str | Path) -> str:
     return hashlib.sha256(template.sha256.encode() + matrix.read_bytes()).hexdigest()
 
 
-@functools.lru_cache(maxsize=1)
-def code_sha256() -> str:
-    """sha256 of cytokit's own code and package data: a changed line of cytokit (an upgrade, or a
-    development install between two commits of one version) must not reuse cached results."""
-    root = Path(__file__).resolve().parent
-    digest = hashlib.sha256(__version__.encode())
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".json", ".j2")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
 def group_key(group: tuple[list[dict], str | None], template_hash: str, pairing: tuple[str, str] | None = None) -> str:
     """Cache key: the group's files (name, role and content), the pairing, the template and cytokit's code."""
     rows, reference = group
@@ -63,37 +43,6 @@ def group_key(group: tuple[list[dict], str | None], template_hash: str, pairing:
     text = json.dumps({"files": files, "reference": ref, "pairing": pairing, "template": template_hash,
                        "code": code_sha256()})
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def write_atomic(path: str | Path, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
-
-    The file gets the mode a plain ``open()`` gives (0o666 less the umask), not mkstemp's 0o600.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def remove_stale_tmp(folder: str | Path) -> int:
-    """Delete temporary files that :func:`write_atomic` left in ``folder`` when a run was
-    killed mid-write (never read; one run per output folder at a time). Returns how many."""
-    removed = 0
-    for stale in Path(folder).glob(".*.tmp"):
-        stale.unlink(missing_ok=True)
-        removed += 1
-    return removed
 
 
 class _Cache:

@@ -191,7 +191,7 @@ def identical_files(paths: list[str | Path]) -> list[list[int]]:
     Only files that share their size and their first and last 64 KiB are hashed whole, so
     a cohort of distinct files costs one small read each.
     """
-    from .batch import file_sha256
+    from ._files import file_sha256
 
     def sample(path: str | Path) -> tuple[int, bytes, bytes]:
         with open(path, "rb") as fh:

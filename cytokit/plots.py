@@ -638,7 +638,7 @@ def save_figures(results: Results, out_dir: str | Path, *, plotter: ResultsPlott
     list of Path
         The files written.
     """
-    from .batch import write_atomic
+    from ._files import write_atomic
     from .errors import CytokitError
 
     plotter = plotter or ResultsPlotter(results)

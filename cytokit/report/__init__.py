@@ -155,7 +155,7 @@ def write_report(results: Results, out_path: str | Path, *, title: str = "cytoki
     Path
         ``out_path``.
     """
-    from ..batch import write_atomic
+    from .._files import write_atomic
 
     html = render_report(results, title=title, plotter=plotter)
     return write_atomic(out_path, html)
