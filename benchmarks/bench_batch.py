@@ -55,7 +55,7 @@ def rss(field):
 """
 
 CYTOKIT_RUNNER = COMMON + """
-import cytokit, cytokit.fcs, cytokit.experiment, cytokit.gating.template, cytokit.gating.fitted
+import cytokit, cytokit.fcs, cytokit.experiment, cytokit.gating.template, cytokit.gating.load, cytokit.gating.fitted
 import cytokit.gating.gates, cytokit.stats, cytokit.quality, cytokit.compensation, cytokit.transforms
 try:
     import sklearn.mixture  # the cluster gate's import, loaded lazily by cytokit
@@ -144,7 +144,7 @@ def _group_rows(folder: Path, patient: str, timepoint: str) -> list[dict]:
 def _gatingml_for(rows: list[dict], folder: Path) -> dict[str, Path]:
     """The gates cytokit fitted for each tube of the group, written as Gating-ML."""
     from cytokit.fcs import read_fcs
-    from cytokit.gating.template import load_template
+    from cytokit.gating.load import load_template
 
     template = load_template(TEMPLATE)
     iso, stained = (read_fcs(r["path"]) for r in rows)

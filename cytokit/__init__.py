@@ -27,9 +27,9 @@ _EXPORTS = {
     "list_datasets": "fcs",
     "write_fcs": "fcs",
     "read_keywords": "fcs",
-    "load_template": "gating.template",
+    "load_template": "gating.load",
     "Template": "gating.template",
-    "GatingResult": "gating.template",
+    "GatingResult": "gating.result",
     "Experiment": "experiment",
     "Results": "experiment",
     "read_sample_sheet": "metadata",
@@ -53,7 +53,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .compensation import compensate  # noqa: F401
     from .experiment import Experiment, Results  # noqa: F401
     from .fcs import list_datasets, read_fcs, read_keywords, write_fcs  # noqa: F401
-    from .gating.template import GatingResult, Template, load_template  # noqa: F401
+    from .gating.load import load_template  # noqa: F401
+    from .gating.result import GatingResult  # noqa: F401
+    from .gating.template import Template  # noqa: F401
     from .metadata import read_sample_sheet  # noqa: F401
     from .paired import cohort_summary  # noqa: F401
     from .sample import Sample  # noqa: F401

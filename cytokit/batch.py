@@ -25,7 +25,7 @@ from .errors import CytokitError
 def template_sha256(path: str | Path) -> str:
     """The template's hash, and its compensation CSV's when it names one (editing the matrix
     must not reuse results compensated with the old one)."""
-    from .gating.template import load_template
+    from .gating.load import load_template
 
     template = load_template(path)
     matrix = template.compensation_path()

@@ -199,7 +199,7 @@ def _gate(args: argparse.Namespace) -> int:
 
     from .errors import CytokitError
     from .fcs import FCSWarning, read_fcs
-    from .gating.template import load_template
+    from .gating.load import load_template
 
     try:
         template = load_template(args.template)

@@ -54,7 +54,7 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
     where the events are, instead of gating every file again to plot it.
     """
     from .fcs import FCSWarning, read_fcs
-    from .gating.template import load_template
+    from .gating.load import load_template
     from .quality import quality_flags
     from .stats import MARKER_COLUMNS, population_rows, quantify
 
@@ -367,7 +367,7 @@ class Experiment:
 
     def __init__(self, samples: pd.DataFrame, template: str | Path, *, baseline: str = "C2D1",
                  followup: str = "C2D8", folder: str | Path | None = None) -> None:
-        from .gating.template import load_template
+        from .gating.load import load_template
 
         self.template_path = str(Path(template).resolve())
         self.template = load_template(self.template_path)  # fail early on a bad template

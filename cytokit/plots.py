@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
     from .experiment import Results
-    from .gating.template import GatingResult
+    from .gating.result import GatingResult
 
 __all__ = [
     "METRICS", "ResultsPlotter", "figure_png", "plot_gates", "plot_paired", "plot_patient", "save_figures",
@@ -323,7 +323,7 @@ def _histograms(ax, results: Results, tubes: list, marker: str, q: float) -> Non
 
 def _template_quantiles(template_path: str) -> dict[str, float]:
     from .errors import CytokitError
-    from .gating.template import load_template
+    from .gating.load import load_template
 
     try:
         template = load_template(template_path)
@@ -335,7 +335,7 @@ def _template_quantiles(template_path: str) -> dict[str, float]:
 def _role_of(results: Results, marker: str) -> str:
     """The template role of a marker name ("LAG3" → "lag3"), as in ``plot_events`` columns."""
     from .errors import CytokitError
-    from .gating.template import load_template
+    from .gating.load import load_template
 
     try:
         for m in load_template(results.template_path).markers:
@@ -366,7 +366,7 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
     Parameters
     ----------
     result
-        A :class:`~cytokit.gating.template.GatingResult` (``Template.apply``).
+        A :class:`~cytokit.gating.result.GatingResult` (``Template.apply``).
     title
         Figure title (default: the sample's path).
     max_events
@@ -579,7 +579,7 @@ class ResultsPlotter:
         import warnings
 
         from .fcs import FCSWarning, read_fcs
-        from .gating.template import load_template
+        from .gating.load import load_template
 
         res = self.results
         if file not in res.paths:

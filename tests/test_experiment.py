@@ -10,7 +10,7 @@ import pytest
 
 from cytokit import read_fcs
 from cytokit.experiment import Experiment
-from cytokit.gating.template import load_template
+from cytokit.gating.load import load_template
 from cytokit.simulate import read_labels
 
 REPO = Path(__file__).resolve().parents[1]

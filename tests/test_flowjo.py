@@ -11,7 +11,7 @@ import pytest
 import cytokit
 from cytokit.errors import TemplateError
 from cytokit.gating.flowjo import template_from_flowjo
-from cytokit.gating.template import load_template
+from cytokit.gating.load import load_template
 
 CORPUS = Path(os.environ.get("CYTOKIT_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "fcs_corpus"))
 FLOWKIT = CORPUS / "flowkit"
@@ -111,7 +111,7 @@ def test_missing_workspace(tmp_path):
 def test_gatingml_file_is_a_template_of_static_gates(tmp_path):
     """A Gating-ML file written by cytokit (fitted gates made static) reopens as a template."""
     import cytokit
-    from cytokit.gating.template import load_template
+    from cytokit.gating.load import load_template
 
     repo = Path(__file__).resolve().parents[1]
     template = load_template(repo / "gating_templates" / "cll_cd19_7aad.yaml")

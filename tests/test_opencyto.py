@@ -9,7 +9,7 @@ import pytest
 import cytokit
 from cytokit.errors import TemplateError
 from cytokit.gating.opencyto import template_from_opencyto
-from cytokit.gating.template import load_template
+from cytokit.gating.load import load_template
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = ("alias,pop,parent,dims,gating_method,gating_args,collapseDataForGating,groupBy,"

@@ -130,7 +130,7 @@ def test_gates_figure_draws_every_population(results):
 def test_plot_gates_without_results_shows_flags(results):
     """A file without FSC-H: the Singlets gate is skipped, and the figure says so."""
     import cytokit
-    from cytokit.gating.template import load_template
+    from cytokit.gating.load import load_template
     from cytokit.plots import plot_gates
 
     sample = cytokit.read_fcs(DEMO / "CLL001_C2D1_stained.fcs")

@@ -1,0 +1,43 @@
+"""load_template: open a template of any format (cytokit YAML, Gating-ML 2.0, FlowJo, openCyto).
+
+It sits above the importers, which build on the template model; the model never imports them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import TemplateError
+from .template import Template, parse_template
+
+
+def load_template(path: str | Path) -> Template:
+    """Read and validate a gating template.
+
+    Accepts cytokit YAML templates, Gating-ML 2.0 XML files and FlowJo ``.wsp``
+    workspaces (static gates, through FlowKit) and openCyto gatingTemplate CSVs.
+
+    Raises
+    ------
+    TemplateError
+        The file is missing or invalid; the message names the file, the line and the key.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TemplateError(f"{path}: cannot read template ({exc.strerror or exc})") from None
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        from .opencyto import template_from_opencyto
+
+        return template_from_opencyto(path)
+    if suffix == ".wsp":
+        from .flowjo import template_from_flowjo
+
+        return template_from_flowjo(path)
+    if suffix == ".xml":
+        from .flowjo import template_from_gatingml
+
+        return template_from_gatingml(path)
+    return parse_template(text, source=str(path))

@@ -1,0 +1,150 @@
+"""GatingResult: one sample gated by a template (memberships, fitted gates, flags, gating scale)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..sample import Sample
+
+
+@dataclass
+class GatingResult:
+    """One sample gated by a template.
+
+    ``membership`` maps each population path to a boolean mask over events;
+    ``events`` holds the channels the gates read, compensated and transformed (the
+    gating scale); ``scale`` all channels as compensated scale values (for MFIs);
+    :meth:`transformed` gives any channel on the gating scale. ``gates`` holds each
+    population's gate as fitted for this sample, ``flags`` why a population was
+    skipped, or its gate failed or is doubtful.
+    """
+
+    sample: Sample
+    template: Any  # the Template that gated it
+    channels: dict[str, str]
+    scale: pd.DataFrame
+    transforms: dict = field(default_factory=dict)
+    compensation: str = "none"
+    spillover: pd.DataFrame | None = None
+    membership: dict[str, np.ndarray] = field(default_factory=dict)
+    parents: dict[str, str] = field(default_factory=dict)
+    gates: dict[str, Any] = field(default_factory=dict)
+    flags: dict[str, str] = field(default_factory=dict)
+    _gating: dict = field(default_factory=dict, repr=False)  # pnn -> (values, rows computed)
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """The channels the gates read, for every event, on the gating scale."""
+        dims = dict.fromkeys(d for gate in self.gates.values() if not hasattr(gate, "operands") for d in gate.dims)
+        return self._frame([c for c in self.scale.columns if c in dims], None)
+
+    def _frame(self, dims, rows) -> pd.DataFrame:
+        index = self.scale.index if rows is None else self.scale.index[rows]
+        return pd.DataFrame({d: self.transformed(d, rows) for d in dims}, index=index)
+
+    def transformed(self, channel: str, mask=None) -> np.ndarray:
+        """``channel`` on the gating scale (transformed as the template says), on the rows
+        of ``mask`` (boolean or indices) when given.
+
+        Values are computed on first request, only for the rows asked, and kept: a
+        gate deep in the tree transforms its parent's events, not the whole file.
+        """
+        raw = self.scale[channel].to_numpy()
+        transform = self.transforms.get(channel)
+        if transform is None:
+            values = np.asarray(raw, dtype=np.float64)
+        elif mask is None and channel not in self._gating:
+            values = transform.apply(raw)
+            self._gating[channel] = (values, np.ones(len(raw), dtype=bool))
+        else:
+            if channel not in self._gating:
+                self._gating[channel] = (np.full(len(raw), np.nan), np.zeros(len(raw), dtype=bool))
+            values, done = self._gating[channel]
+            rows = np.arange(len(raw)) if mask is None else np.asarray(mask)
+            if rows.dtype == bool:
+                rows = np.flatnonzero(rows)
+            todo = rows[~done[rows]]
+            if len(todo):
+                values[todo] = transform.apply(raw[todo])
+                done[todo] = True
+        if mask is not None:
+            return values[mask]
+        view = values.view()
+        view.flags.writeable = False  # the cached column (or the scale's own) is shared
+        return view
+
+    def counts(self) -> pd.DataFrame:
+        """Per population: ``population, parent, count, pct_parent, pct_total, flag``."""
+        total = len(self.scale)
+        rows = []
+        for path, mask in self.membership.items():
+            parent = self.parents[path]
+            count = int(mask.sum())
+            parent_count = total if parent == "root" else int(self.membership[parent].sum())
+            rows.append({
+                "population": path,
+                "parent": parent,
+                "count": count,
+                "pct_parent": 100.0 * count / parent_count if parent_count else float("nan"),
+                "pct_total": 100.0 * count / total if total else float("nan"),
+                "flag": self.flags.get(path, ""),
+            })
+        return pd.DataFrame(rows, columns=["population", "parent", "count", "pct_parent", "pct_total", "flag"])
+
+    def summary(self) -> dict:
+        """A few keywords of the file and the channel of each role, as the report shows them."""
+        pns = dict(zip(self.sample.channels.pnn, self.sample.channels.pns))
+        return {"keywords": {k: self.sample.keywords.get(k, "") for k in ("$FIL", "$CYT", "$DATE")},
+                "channels": [(role, pnn, pns.get(pnn, "")) for role, pnn in self.channels.items()]}
+
+    def fitted(self) -> dict[str, dict]:
+        """Each fitted gate's learned values (attributes ending in ``_``), by population path."""
+        out = {}
+        for path, gate in self.gates.items():
+            learned = {k: _plain(v) for k, v in vars(gate).items() if k.endswith("_") and not k.startswith("_")}
+            if learned:
+                out[path] = learned
+        return out
+
+
+    def to_gateset(self):
+        """The gates *as fitted for this sample* as a :class:`~cytokit.gating.gatingml.GateSet`
+        (static gates, the transforms and the spillover used), ready for Gating-ML export.
+
+        Skipped populations are left out (their children hang from their parent).
+
+        Raises
+        ------
+        GateError
+            A gate failed to fit, so there is nothing to export for it.
+        """
+        from ..errors import GateError
+        from .gatingml import GateSet, gatingml_id
+
+        populations, ids = [], {"root": None}
+        for path in self.membership:
+            parent_id = ids[self.parents[path]]
+            gate = self.gates.get(path)
+            if gate is None:
+                ids[path] = parent_id
+                continue
+            if getattr(gate, "failed_", None):
+                raise GateError(f"{self.sample.path}: population {path} cannot be exported: {gate.failed_}")
+            ids[path] = gatingml_id(path.rsplit("/", 1)[-1])
+            if type(gate).__name__ == "BooleanGate":  # operands are population names: rename them too
+                gate = type(gate)(gate.op, [gatingml_id(o) for o in gate.operands],
+                                  complement=[gatingml_id(o) for o in gate.complement])
+            populations.append((ids[path], gate, parent_id))
+        return GateSet.build(populations, transforms=self.transforms, compensation=self.spillover)
+
+
+def _plain(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return value
