@@ -3,7 +3,7 @@
     python benchmarks/bench_batch.py [--events 1000000] [--repeat 3] [--patients 10] [--batch-events 100000]
 
 1. Per file, on a simulated modern-layout cohort of one patient (``--events`` per file):
-   ``cytokit.experiment.analyse_group`` on the C2D1 group (isotype + stained tube: read,
+   ``cytokit.pipeline.analyse_group`` on the C2D1 group (isotype + stained tube: read,
    compensate, transform, the shipped template with its fitted gates, statistics) with one
    BLAS thread, as ``cytokit run`` runs every group, reported as the group's time / 2.
    Against it, FlowKit doing the same work with *static* gates of
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -55,13 +54,13 @@ def rss(field):
 """
 
 CYTOKIT_RUNNER = COMMON + """
-import cytokit, cytokit.fcs, cytokit.experiment, cytokit.gating.template, cytokit.gating.load, cytokit.gating.fitted
+import cytokit, cytokit.fcs, cytokit.pipeline, cytokit.gating.template, cytokit.gating.load, cytokit.gating.fitted
 import cytokit.gating.gates, cytokit.stats, cytokit.quality, cytokit.compensation, cytokit.transforms
 try:
     import sklearn.mixture  # the cluster gate's import, loaded lazily by cytokit
 except ImportError:
     pass
-from cytokit.experiment import analyse_group
+from cytokit.pipeline import analyse_group
 from threadpoolctl import threadpool_limits
 rows, template, repeat = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 threadpool_limits(1)  # as `cytokit run` runs every group (cytokit.batch._execute)
@@ -74,9 +73,9 @@ for i in range(repeat):
     best = min(best, time.perf_counter() - t0)
     if peak is None:
         peak = rss('VmHWM:') - before   # the first call: what one worker holds for one group
-    bad = [s for s in out['samples'] if s['status'] != 'ok']
-    cd19 = {r['file']: r['count'] for r in out['populations'] if r['population'].endswith('CD19+')}
-    med = {f"{r['file']}:{r['marker']}": r['median'] for r in out['markers']}
+    bad = [s for s in out.samples.to_dict('records') if s['status'] != 'ok']
+    cd19 = {r['file']: r['count'] for r in out.populations.to_dict('records') if r['population'].endswith('CD19+')}
+    med = {f"{r['file']}:{r['marker']}": r['median'] for r in out.markers.to_dict('records')}
     del out
     gc.collect()
 print(json.dumps({'seconds': best, 'peak_bytes': peak, 'errors': bad, 'cd19': cd19, 'medians': med}))

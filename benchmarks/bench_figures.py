@@ -32,7 +32,7 @@ TEMPLATE = ROOT / "gating_templates" / "cll_cd19_7aad.yaml"
 AFTERWARDS = """
 import sys
 from cytokit import Experiment
-from cytokit.batch import write_outputs
+from cytokit.outputs import write_outputs
 exp = Experiment.from_folder(sys.argv[1], template=sys.argv[2])
 res = exp.run(workers=int(sys.argv[4]))
 write_outputs(res, sys.argv[3], run_info={})

@@ -37,7 +37,7 @@ _EXPORTS = {
     "compensate": "compensation",
     "make_transform": "transforms",
     "shift_metrics": "shift",
-    "cohort_summary": "paired",
+    "cohort_summary": "cohort",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -57,7 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .gating.result import GatingResult  # noqa: F401
     from .gating.template import Template  # noqa: F401
     from .metadata import read_sample_sheet  # noqa: F401
-    from .paired import cohort_summary  # noqa: F401
+    from .cohort import cohort_summary  # noqa: F401
     from .sample import Sample  # noqa: F401
     from .shift import shift_metrics  # noqa: F401
     from .simulate import simulate_cohort  # noqa: F401

@@ -91,7 +91,8 @@ def _simulate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import time
 
-    from .batch import StrictFailure, run_info, write_outputs
+    from .batch import StrictFailure
+    from .outputs import run_info, write_outputs
     from .errors import CytokitError, MetadataError, TemplateError
     from .experiment import Experiment
     from .metadata import ISOTYPE, list_fcs

@@ -10,11 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from cytokit.batch import write_atomic
+from cytokit._files import write_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = str(REPO / "gating_templates" / "cll_cd19_7aad.yaml")
@@ -88,22 +87,22 @@ def test_rerun_uses_the_cache_and_redoes_only_what_changed(cohort, reference, tm
 
 def test_cache_key_follows_the_code_not_just_the_version(cohort, monkeypatch):
     """A development install keeps one version across commits: cached results of older code must not be reused."""
-    from cytokit import batch
+    from cytokit import cache
 
     rows = [{"file": p.name, "stain": "stained", "timepoint": "C2D1", "patient": "P", "path": p}
             for p in sorted(Path(cohort).glob("*.fcs"))[:2]]
-    key = batch.group_key((rows, None), "t")
-    assert batch.group_key((rows, None), "t") == key
-    assert len(batch.code_sha256()) == 64
-    monkeypatch.setattr(batch, "code_sha256", lambda: "0" * 64)
-    assert batch.group_key((rows, None), "t") != key
+    key = cache.group_key((rows, None), "t")
+    assert cache.group_key((rows, None), "t") == key
+    assert len(cache.code_sha256()) == 64
+    monkeypatch.setattr(cache, "code_sha256", lambda: "0" * 64)
+    assert cache.group_key((rows, None), "t") != key
 
 
 def test_a_rerun_with_plots_gates_no_file_again(cohort, tmp_path, monkeypatch):
     """Gating figures are drawn where the files are gated and cached with the group, so a rerun
     whose groups all come from the cache writes plots/ and report.html without gating anything."""
     from cytokit import Experiment
-    from cytokit.batch import write_outputs
+    from cytokit.outputs import write_outputs
     from cytokit.gating.template import Template
 
     exp = Experiment.from_folder(cohort, template=TEMPLATE)
@@ -136,7 +135,7 @@ def test_a_rerun_with_plots_gates_no_file_again(cohort, tmp_path, monkeypatch):
 
 
 def test_cache_key_follows_the_compensation_csv(tmp_path):
-    from cytokit.batch import template_sha256
+    from cytokit.cache import template_sha256
 
     (tmp_path / "m.csv").write_text("A,B\n1,0.2\n0.1,1\n")
     (tmp_path / "t.yaml").write_text(Path(TEMPLATE).read_text().replace("compensation: file", "compensation: m.csv"))
@@ -258,13 +257,13 @@ def test_write_atomic_leaves_old_file_on_failure(tmp_path):
 
 def test_parent_stores_what_a_worker_could_not_cache(cohort, tmp_path, monkeypatch):
     """A remote Dask worker may not see OUT/.cache: its result is cached by the parent instead."""
-    from cytokit import batch
+    from cytokit import batch, cache
     from cytokit.experiment import Experiment
 
     exp = Experiment.from_folder(cohort, template=TEMPLATE)
     groups = exp.groups()[:2]
     tried = []
-    real_put = batch._Cache.put
+    real_put = cache.Cache.put
 
     def put(self, key, value):
         if key not in tried:  # the first attempt (the "worker's") fails
@@ -272,9 +271,9 @@ def test_parent_stores_what_a_worker_could_not_cache(cohort, tmp_path, monkeypat
             return False
         return real_put(self, key, value)
 
-    monkeypatch.setattr(batch._Cache, "put", put)
-    parts = batch.run_groups(groups, exp.template_path, pairing=("C2D1", "C2D8"), cache_dir=tmp_path)
-    assert len(tried) == 2 and all(p["paired"] for p in parts)
+    monkeypatch.setattr(cache.Cache, "put", put)
+    results = batch.run_groups(groups, exp.template_path, pairing=("C2D1", "C2D8"), cache_dir=tmp_path)
+    assert len(tried) == 2 and all(len(r.paired) for r in results)
     assert sorted(p.stem for p in tmp_path.glob("*.pkl")) == sorted(tried)
 
 

@@ -124,7 +124,7 @@ def test_edge_cases_are_reported_by_name():
     # CLL001's C2D8 stained tube is truncated: its isotype borrows the C2D1 stained tube's detectors
     assert set(res.markers.loc[res.markers["file"] == "CLL001_C2D8_isotype.fcs", "marker"]) == {"LAG3", "TNFa"}
     # nobody pairs: the cohort table is empty but has every documented column
-    from cytokit.paired import SUMMARY_COLUMNS
+    from cytokit.cohort import SUMMARY_COLUMNS
 
     assert res.cohort.empty and list(res.cohort.columns) == [*SUMMARY_COLUMNS, "n_flagged"]
 
@@ -166,7 +166,7 @@ def test_an_isotype_whose_stained_tube_failed_says_so(tmp_path):
 
 def test_an_unexpected_error_in_one_file_is_reported_and_the_group_goes_on(monkeypatch):
     """A bug met in one file's gating must not cost the batch its other files."""
-    from cytokit.experiment import analyse_group
+    from cytokit.pipeline import analyse_group
     from cytokit.gating.template import Template
 
     folder = REPO / "sample_fcs" / "modern"
@@ -182,7 +182,7 @@ def test_an_unexpected_error_in_one_file_is_reported_and_the_group_goes_on(monke
 
     monkeypatch.setattr(Template, "apply", odd)
     out = analyse_group(rows, TEMPLATE, pairing=("C2D1", "C2D8"))
-    status = {r["file"]: (r["status"], r["error"]) for r in out["samples"]}
+    status = {r["file"]: (r["status"], r["error"]) for r in out.samples.to_dict("records")}
     assert status["CLL001_C2D8_stained.fcs"] == (
         "error", "unexpected ZeroDivisionError while gating (a cytokit bug; please report it): float division by zero")
     assert [status[r["file"]][0] for r in rows].count("ok") == 3

@@ -1,4 +1,4 @@
-"""Tests of cytokit.paired: bootstrap CI, BH q-values and the cohort summary."""
+"""Tests of cytokit.cohort: bootstrap CI, BH q-values and the cohort summary."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from cytokit.errors import CytokitError, PairingError
-from cytokit.paired import (
+from cytokit.cohort import (
     DEFAULT_METRICS,
     SUMMARY_COLUMNS,
     benjamini_hochberg,
@@ -60,11 +60,11 @@ def test_bootstrap_ci_statistic_and_confidence():
 
 
 def test_bootstrap_ci_blocks_give_the_same_answer_as_one_draw(monkeypatch):
-    import cytokit.paired as paired_module
+    import cytokit.cohort as cohort_module
 
     values = np.random.default_rng(3).normal(size=50)
     whole = bootstrap_ci(values, n_boot=500)
-    monkeypatch.setattr(paired_module, "_BOOT_BLOCK_VALUES", 50 * 7)  # 7 resamples per block
+    monkeypatch.setattr(cohort_module, "_BOOT_BLOCK_VALUES", 50 * 7)  # 7 resamples per block
     assert bootstrap_ci(values, n_boot=500) == whole
 
 

@@ -1,0 +1,83 @@
+"""The run's cache, ``OUT/.cache``: each tube group's result under a key of everything it depends on.
+
+The key is made of the sha256 of the group's files, the pairing, the template's hash (and its
+compensation CSV's) and cytokit's own code (:func:`~cytokit._files.code_sha256`), so a rerun does
+only what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from pathlib import Path
+
+from ._files import code_sha256, file_sha256, remove_stale_tmp, write_atomic
+from .pipeline import GroupResult
+
+
+def template_sha256(path: str | Path) -> str:
+    """The template's hash, and its compensation CSV's when it names one (editing the matrix
+    must not reuse results compensated with the old one)."""
+    from .gating.load import load_template
+
+    template = load_template(path)
+    matrix = template.compensation_path()
+    if matrix is None:
+        return template.sha256
+    return hashlib.sha256(template.sha256.encode() + matrix.read_bytes()).hexdigest()
+
+
+def group_key(group: tuple[list[dict], str | None], template_hash: str, pairing: tuple[str, str] | None = None) -> str:
+    """Cache key: the group's files (name, role and content), the pairing, the template and cytokit's code."""
+    rows, reference = group
+    files = sorted((r["file"], r["stain"], r["timepoint"], r["patient"], r.get("status", "ok"), file_sha256(r["path"]))
+                   for r in rows)
+    ref = file_sha256(reference) if reference else None
+    text = json.dumps({"files": files, "reference": ref, "pairing": pairing, "template": template_hash,
+                       "code": code_sha256()})
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Cache:
+    """``OUT/.cache``: one pickle per tube group (a :class:`~cytokit.pipeline.GroupResult`). Workers look up and store their own groups, so the
+    hashing and the writing run in parallel; ``folder=None`` caches nothing."""
+
+    def __init__(self, folder: str | Path | None, template_path: str, pairing: tuple[str, str] | None,
+                 figures: bool = False):
+        self.folder = Path(folder) if folder is not None else None
+        self.template_hash = template_sha256(template_path) if folder is not None else ""
+        self.pairing = pairing
+        self.figures = figures
+        if self.folder is not None and self.folder.is_dir():
+            remove_stale_tmp(self.folder)
+
+    def key(self, group: tuple[list[dict], str | None]) -> str | None:
+        if self.folder is None:
+            return None
+        try:
+            return group_key(group, self.template_hash, self.pairing)
+        except OSError:
+            return None  # a file vanished: analyse it and let the reader report it
+
+    def get(self, key: str | None):
+        """The cached group, or None; an entry without the figures this run draws is a miss."""
+        if key is None:
+            return None
+        try:
+            with open(self.folder / f"{key}.pkl", "rb") as fh:
+                part = pickle.load(fh)
+        except (OSError, pickle.UnpicklingError, EOFError):
+            return None
+        if not isinstance(part, GroupResult):
+            return None  # an entry of an older cytokit: analyse the group again
+        return part if part.drew_figures or not self.figures else None
+
+    def put(self, key: str | None, value: GroupResult) -> bool:
+        """Store ``value``; False when this process cannot write there (a remote Dask worker)."""
+        if key is not None:
+            try:
+                write_atomic(self.folder / f"{key}.pkl", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+            except OSError:
+                return False
+        return True

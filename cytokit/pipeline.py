@@ -1,0 +1,251 @@
+"""One patient's tube group, from FCS files to tables: the unit of work of every executor.
+
+:func:`analyse_group` reads a patient's tubes, gates each timepoint's isotype and then its
+stained tubes against it, quantifies the markers, checks quality and compares baseline with
+follow-up while the events are in memory. It is a pure function of its inputs (paths, not
+bytes), so it runs the same in this process, a worker process or on a Dask worker, and its
+:class:`GroupResult` is what the cache stores and :func:`cytokit.results.assemble` joins.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import metadata
+from .errors import CytokitError, MetadataError
+from .paired import paired_table
+from .stats import MARKER_COLUMNS
+
+SAMPLE_COLUMNS = ["file", "patient", "timepoint", "stain", "status", "error", "quality"]
+POPULATION_COLUMNS = ["file", "population", "parent", "count", "pct_parent", "pct_total", "flag"]
+#: events of the quantified population's parent kept per file for the patient figures
+PLOT_EVENTS = 5000
+
+
+@dataclass
+class GroupResult:
+    """What :func:`analyse_group` found in one tube group (tables in the columns of ``docs/outputs.md``)."""
+
+    samples: pd.DataFrame
+    """One row per file of the group (:data:`SAMPLE_COLUMNS`): its status, error and quality flags."""
+    populations: pd.DataFrame
+    """Every gated file's population counts (:data:`POPULATION_COLUMNS`)."""
+    markers: pd.DataFrame
+    """Every gated file's marker statistics (:data:`cytokit.stats.MARKER_COLUMNS`), in file order."""
+    paired: pd.DataFrame
+    """Baseline against follow-up per marker (:data:`cytokit.paired.PAIRED_COLUMNS`); empty without pairing."""
+    values: dict = field(default_factory=dict, repr=False)
+    """(file, marker) → the marker population's values on the gating scale (float32)."""
+    plot_events: dict = field(default_factory=dict, repr=False)
+    """file → a subsample of the quantified population's parent for the patient figures."""
+    fitted: dict = field(default_factory=dict, repr=False)
+    """file → population path → the learned values of its fitted gate."""
+    gating: dict = field(default_factory=dict, repr=False)
+    """file → a few FCS keywords and the channel of each role (:meth:`GatingResult.summary`)."""
+    figures: dict = field(default_factory=dict, repr=False)
+    """("gates", file) → PNG bytes; ("patient", id) → {"png", "files", "markers"} it was drawn from."""
+    drew_figures: bool = False
+    """Figures were asked for (a cache entry without them cannot serve a run that draws them)."""
+    template_path: str = ""
+    baseline: str = ""
+    followup: str = ""
+
+
+def analyse_group(rows: list[dict], template_path: str, *, reference_path: str | None = None,
+                  min_events: int = 500, pairing: tuple[str, str] | None = None,
+                  figures: bool = False) -> GroupResult:
+    """Gate and quantify one patient's tubes: at each timepoint the isotype, then the stained tubes.
+
+    Errors of one file are caught and reported in its ``samples`` row; they never stop the
+    group's other files.
+
+    Parameters
+    ----------
+    rows
+        The group's files: ``file, patient, timepoint, stain, path`` and optionally ``status``
+        (``unpaired`` files are analysed but stay out of pairing).
+    template_path
+        The gating template.
+    reference_path
+        A stained tube of the study whose detectors an isotype tube borrows when no stained
+        tube of its patient can be read.
+    min_events
+        Fewer events in the quantified population is a quality flag.
+    pairing
+        ``(baseline, followup)`` timepoints, compared here, where the events are.
+    figures
+        Draw each analysed file's gating figure and the patient's panel here too.
+    """
+    from .gating.load import load_template
+
+    template = load_template(template_path)
+    group = _Group(rows, template)
+    group.read_tubes()
+    fallback = group.resolve_stained(reference_path)
+    for timepoint in dict.fromkeys(r["timepoint"] for r in rows):
+        group.gate_timepoint(timepoint, fallback)
+    result = group.tables(min_events=min_events, figures=figures)
+    result.template_path, result.drew_figures = template_path, figures
+    if pairing is not None:
+        result.baseline, result.followup = pairing
+        result.paired = paired_table(result.markers, result.samples, result.values,
+                                     baseline=pairing[0], followup=pairing[1])
+        if figures and rows:
+            patient = rows[0]["patient"]
+            result.figures[("patient", patient)] = _patient_figure(result, patient)
+    return result
+
+
+class _Group:
+    """The state of one :func:`analyse_group` call: its files' samples, channels, results and errors."""
+
+    def __init__(self, rows: list[dict], template) -> None:
+        self.rows, self.template = rows, template
+        self.meta = {r["file"]: {k: r[k] for k in ("file", "patient", "timepoint", "stain")} for r in rows}
+        self.status = {r["file"]: (r.get("status", "ok"), "") for r in rows}
+        self.samples: dict = {}  # file → Sample
+        self.resolved: dict = {}  # stained file → role → $PnN
+        self.results: dict = {}  # file → GatingResult
+        self.controls: dict[str, str | None] = {}  # file → its timepoint's analysed isotype file
+
+    def fail(self, name: str, exc: Exception) -> None:
+        self.status[name] = ("error", str(exc) if isinstance(exc, CytokitError)
+                             else f"unexpected {type(exc).__name__} while gating (a cytokit bug; please report "
+                                  f"it): {exc}")
+
+    def is_isotype(self, name: str) -> bool:
+        return self.meta[name]["stain"].lower() == metadata.ISOTYPE
+
+    def read_tubes(self) -> None:
+        for r in self.rows:
+            try:
+                self.samples[r["file"]] = _read(r["path"])
+            except CytokitError as exc:
+                self.fail(r["file"], exc)
+
+    def resolve_stained(self, reference_path: str | None) -> dict | None:
+        """Each stained tube's detectors; returns those an isotype borrows when its timepoint has no
+        stained tube (another timepoint's, else the study's reference tube's)."""
+        for r in self.rows:
+            if not self.is_isotype(r["file"]) and r["file"] in self.samples:
+                try:
+                    self.resolved[r["file"]] = self.template.resolve_channels(self.samples[r["file"]])
+                except CytokitError as exc:
+                    self.fail(r["file"], exc)
+        fallback = next(iter(self.resolved.values()), None)
+        if fallback is None and reference_path:
+            try:
+                fallback = self.template.resolve_channels(_read(reference_path))
+            except CytokitError:
+                fallback = None
+        return fallback
+
+    def gate_timepoint(self, timepoint: str, fallback: dict | None) -> None:
+        """The timepoint's isotype first (it is its own control), then its stained tubes against it."""
+        here = [r["file"] for r in self.rows if r["timepoint"] == timepoint and r["file"] in self.samples]
+        iso = [n for n in here if self.is_isotype(n)]
+        stained = [n for n in here if n in self.resolved]
+        reference = self.resolved[stained[0]] if stained else fallback
+        failed = [r["file"] for r in self.rows if r["timepoint"] == timepoint and r["stain"] != metadata.ISOTYPE
+                  and self.status[r["file"]][0] == "error"]  # stained tubes that could not be read or resolved
+        control = None
+        for name in iso:
+            try:
+                channels = self.template.resolve_channels(self.samples[name], reference=reference)
+                self.results[name] = self.template.apply(self.samples[name], is_control=True, channels=channels)
+                control = name
+            except Exception as exc:  # noqa: BLE001 - reported in the file's row; the batch goes on
+                cause = exc
+                if reference is None and failed:  # the real cause is the stained tube's
+                    cause = MetadataError(f"an isotype tube takes its detectors from its stained tube, and "
+                                          f"{failed[0]} failed: {self.status[failed[0]][1]}")
+                self.fail(name, cause)
+        for name in stained:
+            if iso and control is None:
+                self.fail(name, MetadataError(f"its isotype tube {iso[0]} could not be analysed: "
+                                              f"{self.status[iso[0]][1]}"))
+                continue
+            try:
+                self.results[name] = self.template.apply(self.samples[name], control=self.results.get(control))
+            except Exception as exc:  # noqa: BLE001 - reported in the file's row; the batch goes on
+                self.fail(name, exc)
+        self.controls.update({n: control for n in here})
+
+    def tables(self, *, min_events: int, figures: bool) -> GroupResult:
+        """Populations, markers, quality and the figures' inputs of every gated file."""
+        from .quality import quality_flags
+        from .stats import population_rows, quantify
+
+        template = self.template
+        quantified = template.path_of(template.markers[0].population) if template.markers else None
+        populations, markers, quality = [], [], {}
+        out = GroupResult(samples=pd.DataFrame(), populations=pd.DataFrame(), markers=pd.DataFrame(),
+                          paired=pd.DataFrame())
+        for name, result in self.results.items():
+            populations.extend(population_rows(result, self.meta[name]))
+            iso_name = self.controls[name]
+            markers.extend(quantify(result, None if self.is_isotype(name) else self.results.get(iso_name),
+                                    meta=self.meta[name], is_control=self.is_isotype(name),
+                                    isotype_meta=self.meta.get(iso_name) if iso_name else None))
+            quality[name] = quality_flags(self.samples[name], result, population=quantified, min_events=min_events)
+            out.fitted[name] = result.fitted()
+            for marker in template.markers:
+                channel = result.channels.get(marker.channel)
+                if channel is not None:
+                    mask = result.membership[template.path_of(marker.population)]
+                    out.values[(name, marker.name)] = result.transformed(channel, mask).astype(np.float32)
+            out.plot_events[name] = _plot_events(result)
+            out.gating[name] = result.summary()
+            if figures:
+                from .plots import figure_png, plot_gates
+
+                out.figures[("gates", name)] = figure_png(
+                    plot_gates(result, title=f"{name}  ({len(result.scale):,} events)"))
+        out.samples = pd.DataFrame(
+            [{**self.meta[r["file"]], "status": self.status[r["file"]][0], "error": self.status[r["file"]][1],
+              "quality": "; ".join(quality.get(r["file"], []))} for r in self.rows], columns=SAMPLE_COLUMNS)
+        out.populations = pd.DataFrame(populations, columns=POPULATION_COLUMNS)
+        out.markers = pd.DataFrame(markers, columns=MARKER_COLUMNS)
+        return out
+
+
+def _read(path: str):
+    from .fcs import FCSWarning, read_fcs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FCSWarning)
+        return read_fcs(path, threads=1)  # the batch runs one group per core
+
+
+def _patient_figure(group: GroupResult, patient: str) -> dict:
+    """The patient's panel drawn from the group alone, with what it was drawn from: the run uses it
+    only where its own tables hold the same files and markers (:func:`cytokit.results.assemble`)."""
+    from dataclasses import replace
+
+    from .plots import figure_png, plot_patient
+
+    markers = group.markers.sort_values(["file", "marker"], kind="stable").reset_index(drop=True)
+    png = figure_png(plot_patient(replace(group, markers=markers), patient))
+    return {"png": png, "files": sorted(group.samples["file"]), "markers": list(dict.fromkeys(markers["marker"]))}
+
+
+def _plot_events(result) -> pd.DataFrame:
+    """A subsample of the marker population's parent, transformed, for the patient figures."""
+    template = result.template
+    if not template.markers:
+        return pd.DataFrame()
+    path = template.path_of(template.markers[0].population)
+    parent = result.parents.get(path, "root")
+    mask = result.membership[parent] if parent != "root" else np.ones(len(result.scale), dtype=bool)
+    roles = [r for r in result.channels if r in {m.channel for m in template.markers} | {"cd19"}]
+    index = np.flatnonzero(mask)
+    if len(index) > PLOT_EVENTS:
+        index = np.sort(np.random.default_rng(0).choice(index, PLOT_EVENTS, replace=False))
+    frame = pd.DataFrame({role: result.transformed(result.channels[role], index).astype(np.float32)
+                          for role in roles})
+    frame["in_population"] = result.membership[path][index]
+    return frame

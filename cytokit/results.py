@@ -1,0 +1,136 @@
+"""Results: the tidy tables of a run, and :func:`assemble`, which builds them from the tube groups.
+
+The five tables (``samples``, ``populations``, ``markers``, ``paired``, ``cohort``) have the
+columns of ``docs/outputs.md``; the rest (marker values, plot events, fitted gates, figures
+drawn in the workers) is what the figures and the report need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .paired import PAIRED_COLUMNS
+from .pipeline import POPULATION_COLUMNS, SAMPLE_COLUMNS, GroupResult
+from .stats import MARKER_COLUMNS
+
+
+@dataclass
+class Results:
+    """Tidy results of an :class:`Experiment` (columns documented in ``docs/outputs.md``)."""
+
+    samples: pd.DataFrame
+    populations: pd.DataFrame
+    markers: pd.DataFrame
+    paired: pd.DataFrame
+    cohort: pd.DataFrame
+    values: dict = field(default_factory=dict, repr=False)
+    plot_events: dict = field(default_factory=dict, repr=False)
+    fitted: dict = field(default_factory=dict, repr=False)
+    gating: dict = field(default_factory=dict, repr=False)  # file → a few keywords, the channel of each role
+    figures: dict = field(default_factory=dict, repr=False)  # ("gates", file) / ("patient", id) → PNG drawn early
+    template_path: str = ""
+    baseline: str = "C2D1"
+    followup: str = "C2D8"
+    paths: dict = field(default_factory=dict, repr=False)
+    timings: dict = field(default_factory=dict, repr=False)  # seconds: groups (analysis), assemble
+
+    TABLES = ("samples", "populations", "markers", "paired", "cohort")
+
+    @property
+    def plot(self):
+        """Figures: ``results.plot.paired("LAG3")``, ``.patient("CLL001")``, ``.gates(file)``."""
+        from .plots import ResultsPlotter
+
+        return ResultsPlotter(self)
+
+    def _repr_html_(self) -> str:
+        n_ok = int((self.samples["status"] == "ok").sum())
+        parts = [f"<h4>cytokit results</h4><p>{len(self.samples)} files ({n_ok} ok), "
+                 f"{self.paired['patient'].nunique() if len(self.paired) else 0} paired patients, "
+                 f"{self.baseline} → {self.followup}</p>"]
+        if len(self.cohort):
+            parts.append(self.cohort.to_html(index=False, float_format=lambda v: f"{v:.3g}"))
+        bad = self.samples[self.samples["status"] != "ok"]
+        if len(bad):
+            parts.append("<p>Problems:</p>" + bad[["file", "status", "error"]].to_html(index=False))
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:
+        return (f"Results({len(self.samples)} files, {len(self.markers)} marker rows, "
+                f"{len(self.paired)} paired rows, {len(self.cohort)} cohort rows)")
+
+
+def assemble(groups: list[GroupResult], samples: pd.DataFrame, *, template_path: str, baseline: str,
+             followup: str) -> Results:
+    """Combine tube groups' results (:func:`~cytokit.pipeline.analyse_group` with ``pairing``, from any
+    executor) with the checked samples table."""
+    from .cohort import cohort_summary
+
+    by_file = {row["file"]: row for group in groups for row in group.samples.to_dict("records")}
+    table = samples.copy()
+    table["quality"] = ""
+    for i, row in table.iterrows():
+        done = by_file.get(row["file"])
+        if done is None:
+            continue
+        table.at[i, "quality"] = done["quality"]
+        if done["status"] == "error":
+            table.at[i, "status"], table.at[i, "error"] = "error", done["error"]
+    extra = [c for c in table.columns if c not in SAMPLE_COLUMNS and c != "path"]
+    table = table[SAMPLE_COLUMNS + extra].sort_values(["patient", "timepoint", "stain", "file"], kind="stable")
+    populations = _rows(groups, "populations", POPULATION_COLUMNS)
+    markers = _rows(groups, "markers", MARKER_COLUMNS)
+    values = {k: v for g in groups for k, v in g.values.items()}
+    paired = _rows(groups, "paired", PAIRED_COLUMNS)
+    paired = paired.sort_values(["marker", "patient"], kind="stable").reset_index(drop=True)
+    _mark_unpaired(table, set(paired["patient"]))
+    # patients with several stained tubes per timepoint: one summary per stain (no pairs: no rows, all columns)
+    several = paired.duplicated(["patient", "marker", "population"]).any()
+    cohort = cohort_summary(paired, by=("stain",) if several else ())
+    return Results(
+        samples=table.reset_index(drop=True),
+        populations=populations.sort_values(["file"], kind="stable").reset_index(drop=True),
+        markers=markers.sort_values(["file", "marker"], kind="stable").reset_index(drop=True),
+        paired=paired, cohort=cohort.reset_index(drop=True), values=values,
+        plot_events={k: v for g in groups for k, v in g.plot_events.items()},
+        fitted={k: v for g in groups for k, v in g.fitted.items()},
+        gating={k: v for g in groups for k, v in g.gating.items()},
+        figures=_early_figures(groups, table, markers),
+        template_path=template_path, baseline=baseline, followup=followup,
+        paths=dict(zip(samples["file"], samples["path"])),
+    )
+
+
+def _rows(groups: list[GroupResult], table: str, columns: list[str]) -> pd.DataFrame:
+    """One table of every group, row by row (as the groups' own records: no dtype of an empty group's
+    frame leaks into the whole)."""
+    return pd.DataFrame([r for g in groups for r in getattr(g, table).to_dict("records")], columns=columns)
+
+
+def _early_figures(groups: list[GroupResult], samples: pd.DataFrame, markers: pd.DataFrame) -> dict:
+    """The figures the groups drew; a patient panel only where the group saw every file of the patient
+    and every marker of the results (else it is drawn again from the whole results)."""
+    names = list(dict.fromkeys(markers.sort_values(["file", "marker"], kind="stable")["marker"]))
+    figures = {}
+    for group in groups:
+        for (kind, name), drawn in group.figures.items():
+            if kind == "gates":
+                figures[kind, name] = drawn
+            elif (drawn["markers"] == names
+                  and drawn["files"] == sorted(samples.loc[samples["patient"] == name, "file"])):
+                figures[kind, name] = drawn["png"]
+    return figures
+
+
+def _mark_unpaired(table: pd.DataFrame, paired_patients: set) -> None:
+    """Analysed files of a patient who ended up in no paired comparison become ``unpaired``, with why."""
+    for patient, group in table[table["status"] == "ok"].groupby("patient"):
+        if patient in paired_patients:
+            continue
+        failed = table[(table["patient"] == patient) & (table["status"] == "error")]["file"].tolist()
+        why = (f"{', '.join(failed)} failed" if failed
+               else "no baseline and follow-up stained tubes with the same markers")
+        table.loc[group.index, "status"] = "unpaired"
+        table.loc[group.index, "error"] = f"left out of the paired comparison: {why}"
