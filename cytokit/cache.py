@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 from pathlib import Path
 
 from ._files import code_sha256, file_sha256, remove_stale_tmp, write_atomic
+from . import _cache_format
 from .pipeline import GroupResult
 
 
@@ -40,8 +40,9 @@ def group_key(group: tuple[list[dict], str | None], template_hash: str, pairing:
 
 
 class Cache:
-    """``OUT/.cache``: one pickle per tube group (a :class:`~cytokit.pipeline.GroupResult`). Workers look up and store their own groups, so the
-    hashing and the writing run in parallel; ``folder=None`` caches nothing."""
+    """``OUT/.cache``: one ``<key>.npz`` per tube group (a :class:`~cytokit.pipeline.GroupResult` as data
+    only, :mod:`cytokit._cache_format`). Workers look up and store their own groups, so the hashing and
+    the writing run in parallel; ``folder=None`` caches nothing."""
 
     def __init__(self, folder: str | Path | None, template_path: str, pairing: tuple[str, str] | None,
                  figures: bool = False):
@@ -60,24 +61,22 @@ class Cache:
         except OSError:
             return None  # a file vanished: analyse it and let the reader report it
 
-    def get(self, key: str | None):
-        """The cached group, or None; an entry without the figures this run draws is a miss."""
+    def get(self, key: str | None) -> GroupResult | None:
+        """The cached group, or None: no entry, a damaged or foreign one (analysed again and
+        overwritten), or one without the figures this run draws."""
         if key is None:
             return None
         try:
-            with open(self.folder / f"{key}.pkl", "rb") as fh:
-                part = pickle.load(fh)
-        except (OSError, pickle.UnpicklingError, EOFError):
+            result = _cache_format.decode((self.folder / f"{key}.npz").read_bytes())
+        except (OSError, ValueError):
             return None
-        if not isinstance(part, GroupResult):
-            return None  # an entry of an older cytokit: analyse the group again
-        return part if part.drew_figures or not self.figures else None
+        return result if result.drew_figures or not self.figures else None
 
     def put(self, key: str | None, value: GroupResult) -> bool:
         """Store ``value``; False when this process cannot write there (a remote Dask worker)."""
         if key is not None:
             try:
-                write_atomic(self.folder / f"{key}.pkl", pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+                write_atomic(self.folder / f"{key}.npz", _cache_format.encode(value))
             except OSError:
                 return False
         return True

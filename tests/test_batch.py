@@ -151,14 +151,14 @@ def test_killed_run_resumes_to_identical_results(cohort, reference, tmp_path):
                              "--out", str(out), "--workers", "1", "--no-plots", "--quiet"], cwd=REPO, env=env)
     cache = out / ".cache"
     deadline = time.time() + 120
-    while time.time() < deadline and not (cache.exists() and len(list(cache.glob("*.pkl"))) >= 3):
+    while time.time() < deadline and not (cache.exists() and len(list(cache.glob("*.npz"))) >= 3):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done = list(cache.glob("*.pkl"))
+    done = list(cache.glob("*.npz"))
     assert 3 <= len(done) < 8, "the run should have been killed part-way"
     assert not list(out.glob("*.csv")), "no table is written before the analysis is complete"
-    (cache / ".deadbeef.pkl.abc123.tmp").write_bytes(b"half a pickle")  # as a kill mid-write leaves
+    (cache / ".deadbeef.npz.abc123.tmp").write_bytes(b"half an entry")  # as a kill mid-write leaves
     resumed = run_cli("run", cohort, "--template", TEMPLATE, "--out", out, "--no-plots", "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     assert_same(tables(out), reference)
@@ -172,7 +172,7 @@ def test_ctrl_c_stops_the_workers_at_once_and_a_rerun_resumes(cohort, reference,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     cache = out / ".cache"
     deadline = time.time() + 120
-    while time.time() < deadline and not (cache.exists() and list(cache.glob("*.pkl"))):
+    while time.time() < deadline and not (cache.exists() and list(cache.glob("*.npz"))):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground process group
     started = time.time()
@@ -274,7 +274,7 @@ def test_parent_stores_what_a_worker_could_not_cache(cohort, tmp_path, monkeypat
     monkeypatch.setattr(cache.Cache, "put", put)
     results = batch.run_groups(groups, exp.template_path, pairing=("C2D1", "C2D8"), cache_dir=tmp_path)
     assert len(tried) == 2 and all(len(r.paired) for r in results)
-    assert sorted(p.stem for p in tmp_path.glob("*.pkl")) == sorted(tried)
+    assert sorted(p.stem for p in tmp_path.glob("*.npz")) == sorted(tried)
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
