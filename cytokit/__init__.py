@@ -22,6 +22,7 @@ _EXPORTS = {
     "GateError": "errors",
     "MetadataError": "errors",
     "PairingError": "errors",
+    "OutputError": "errors",
     "Sample": "sample",
     "read_fcs": "fcs",
     "list_datasets": "fcs",
@@ -48,7 +49,8 @@ __getattr__, __dir__ = attach(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import (  # noqa: F401
-        ChannelNotFoundError, CytokitError, FCSError, GateError, MetadataError, PairingError, TemplateError,
+        ChannelNotFoundError, CytokitError, FCSError, GateError, MetadataError, OutputError, PairingError,
+        TemplateError,
     )
     from .compensation import compensate  # noqa: F401
     from .experiment import Experiment, Results  # noqa: F401

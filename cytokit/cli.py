@@ -89,29 +89,38 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import shutil
     import time
 
     from .batch import StrictFailure
-    from .outputs import run_info, write_outputs
-    from .errors import CytokitError, MetadataError, TemplateError
+    from .errors import CytokitError, MetadataError, OutputError, TemplateError
     from .experiment import Experiment
     from .metadata import ISOTYPE, list_fcs
+    from .gating.load import load_template
+    from .outputs import LOCK, check_writable, lock_folder, run_info, write_outputs
 
     started = time.perf_counter()
+    out = Path(args.out)
+    created = not out.exists()
     try:
         if args.samples is None and not list_fcs(args.fcs_dir):  # a sheet may name files in subfolders
             raise MetadataError(f"no FCS files (.fcs/.lmd) in {args.fcs_dir}; subfolders are not searched "
                                 "(a --samples sheet may name files in them)")
+        load_template(args.template)
+        problem = _out_problem(args)
+        if problem:
+            raise OutputError(problem)
+        # Before any FCS file is read: a folder we cannot write, or another run's, is a usage error.
+        check_writable(out)
+        lock = lock_folder(out)  # noqa: F841 - held until this process exits
         experiment = Experiment.from_folder(
             args.fcs_dir, template=args.template, samples=args.samples, pattern=args.pattern,
             baseline=args.baseline, followup=args.followup,
         )
-    except (TemplateError, MetadataError) as exc:
+    except (TemplateError, MetadataError, OutputError) as exc:
         print(f"cytokit run: error: {exc}", file=sys.stderr)
-        return 2
-    problem = _out_problem(args)
-    if problem:
-        print(f"cytokit run: error: {problem}", file=sys.stderr)
+        if created and out.is_dir() and {p.name for p in out.iterdir()} <= {LOCK}:
+            shutil.rmtree(out)  # a usage error leaves no empty output folder behind
         return 2
     bad = experiment.samples[experiment.samples["status"] == "error"]
     if args.strict and len(bad):  # a metadata error is a failed file too
@@ -144,7 +153,11 @@ def _run(args: argparse.Namespace) -> int:
     source = args.samples or (args.pattern and f"pattern {args.pattern}") or str(Path(args.fcs_dir) / "samples.csv")
     info = run_info(template_path=experiment.template_path, command=sys.argv, samples_source=str(source),
                     timings={"prepare": prepared - started, "analyse": analysed - prepared, **results.timings})
-    written = write_outputs(results, args.out, run_info=info, plots=not args.no_plots)
+    try:
+        written = write_outputs(results, args.out, run_info=info, plots=not args.no_plots)
+    except OutputError as exc:
+        print(f"cytokit run: error: {exc}", file=sys.stderr)
+        return 1
     failed = results.samples[results.samples["status"] == "error"]
     unpaired = results.samples[results.samples["status"] == "unpaired"]
     n_paired = results.paired["patient"].nunique() if len(results.paired) else 0

@@ -9,7 +9,8 @@ catches anything cytokit raises on purpose::
     ├── ChannelNotFoundError(KeyError)  a channel role or marker not in a file
     ├── GateError                       a gate could not be fitted or applied
     ├── PairingError(ValueError)        sample sheet / pairing problems
-    └── MetadataError(ValueError)       sample sheet or file-name pattern problems
+    ├── MetadataError(ValueError)       sample sheet or file-name pattern problems
+    └── OutputError(OSError)            the output folder cannot be written, or is in use
 
 Every message names the file, channel or template key it is about, and what to do.
 """
@@ -48,6 +49,10 @@ class PairingError(MetadataError):
     """Samples cannot be paired (missing isotype control, duplicate tube, ...)."""
 
 
+class OutputError(CytokitError, OSError):
+    """An output folder cannot be written (read-only, full) or another run holds it."""
+
+
 __all__ = [
     "CytokitError",
     "FCSError",
@@ -56,4 +61,5 @@ __all__ = [
     "GateError",
     "MetadataError",
     "PairingError",
+    "OutputError",
 ]

@@ -1,51 +1,151 @@
 """A run's output folder: the tables as CSV and Parquet, ``run.json``, ``plots/`` and ``report.html``.
 
-Every file is written to a temporary name and renamed into place (:func:`~cytokit._files.write_atomic`),
-so a run killed at any moment leaves either the old file or the new one, never half.
+The folder always holds one whole run. A new run's files are written into ``OUT/.staging``
+first; only when every one is there are they moved into place (renames, ``run.json`` last),
+with ``OUT/RUN_INCOMPLETE.txt`` saying so while that happens. A run that fails while writing
+(a full disk) leaves the previous outputs as they were; one killed while moving files in is
+finished by the next :func:`write_outputs` or :func:`recover` on the folder (and until then the
+marker says plainly that the folder is incomplete). :func:`lock_folder` keeps two runs out of one
+folder at once.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 from . import __version__
 from ._files import code_sha256, file_sha256, remove_stale_tmp, write_atomic
 from .cache import template_sha256
+from .errors import OutputError
+
+STAGING = ".staging"
+MARKER = "RUN_INCOMPLETE.txt"
+LOCK = ".cytokit.lock"
+_PLAN = ".plan.json"
+
+
+def lock_folder(out: str | Path):
+    """Hold ``out`` for this process until it exits (or the returned file is closed).
+
+    Raises
+    ------
+    OutputError
+        Another process holds the folder; the message names it.
+    """
+    out = Path(out)
+    handle = open(out / LOCK, "a+")
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no advisory locks; one run at a time is then the user's to keep
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise OutputError(f"{out} is in use by another cytokit run ({holder}); wait for it to finish "
+                          "or choose another --out") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    return handle
+
+
+def check_writable(out: str | Path) -> None:
+    """Raise :class:`OutputError` unless files can be created in ``out`` (made if missing)."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = write_atomic(out / ".cytokit-write-test", b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write the outputs there ({exc.strerror or exc})") from None
 
 
 def write_outputs(results, out: str | Path, *, run_info: dict, plots: bool = True) -> dict[str, Path]:
     """Write every table as CSV and Parquet, ``run.json``, and (with ``plots``) ``plots/`` and
-    ``report.html`` into ``out``; each file atomically."""
-    import io
+    ``report.html`` into ``out``, replacing the previous run's as a whole.
 
+    Returns the final path of every file but the figures, by name (``"samples.csv"``, ``"report.html"`` ...).
+
+    Raises
+    ------
+    OutputError
+        The files could not be written (the previous run's outputs are then unchanged).
+    """
     out = Path(out)
+    check_writable(out)
+    recover(out)
+    staging = out / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        names = _write_staged(results, staging, run_info=run_info, plots=plots)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(f"{out}: cannot write the outputs ({exc.strerror or exc}); the previous run's "
+                          "outputs are unchanged") from None
+    # Figures and a report of an earlier run that this run does not replace would contradict the tables.
+    stale = [f"plots/{p.name}" for p in sorted((out / "plots").glob("*")) if (out / "plots").is_dir()
+             and p.suffix in (".png", ".svg") and f"plots/{p.name}" not in names]
+    stale += [] if "report.html" in names else ["report.html"]
+    write_atomic(staging / _PLAN, json.dumps({"move": names, "remove": stale}))
+    write_atomic(out / MARKER, f"cytokit was replacing the outputs of this folder with a new run's (in {STAGING}/) "
+                               "when it stopped: the files here are a mix of two runs. Run cytokit again with "
+                               "this --out (any command that writes it) to finish, or delete the folder.\n")
+    recover(out)
+    return {name: out / name for name in names if not name.startswith("plots/")}
+
+
+def recover(out: str | Path) -> bool:
+    """Finish moving a staged run into ``out`` if one was cut short there; discard a staging folder
+    that never got complete. Returns whether a staged run was moved in."""
+    out = Path(out)
+    staging = out / STAGING
+    if not (out / MARKER).exists():
+        shutil.rmtree(staging, ignore_errors=True)  # a write that failed or was killed before it was whole
+        return False
+    plan = json.loads((staging / _PLAN).read_text())
+    for name in plan["move"]:
+        if (staging / name).exists():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / name, out / name)
+    for name in plan["remove"]:
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    (out / MARKER).unlink()
     for folder in (out, out / "plots"):
         if folder.is_dir():
             remove_stale_tmp(folder)
-    written: dict[str, Path] = {}
+    return True
+
+
+def _write_staged(results, staging: Path, *, run_info: dict, plots: bool) -> list[str]:
+    """Every output file into ``staging``; returns their names relative to it, ``run.json`` last."""
+    import io
+
+    names = []
     for name in results.TABLES:
         table = getattr(results, name)
-        written[f"{name}.csv"] = write_atomic(out / f"{name}.csv", table.to_csv(index=False))
+        write_atomic(staging / f"{name}.csv", table.to_csv(index=False))
         buffer = io.BytesIO()
         table.to_parquet(buffer, index=False)
-        written[f"{name}.parquet"] = write_atomic(out / f"{name}.parquet", buffer.getvalue())
-    drawn: set[Path] = set()
+        write_atomic(staging / f"{name}.parquet", buffer.getvalue())
+        names += [f"{name}.csv", f"{name}.parquet"]
     if plots:
         from .plots import ResultsPlotter, save_figures
         from .report import write_report
 
         plotter = ResultsPlotter(results)  # shared: files gated for the plots are reused by the report
-        drawn = set(save_figures(results, out, plotter=plotter))  # writes out/plots/
-        written["report.html"] = write_report(results, out / "report.html", plotter=plotter)
-    else:
-        (out / "report.html").unlink(missing_ok=True)  # a report of an earlier run would contradict the tables
-    # Figures of an earlier run (other patients or files, or all of them with --no-plots) must not stay.
-    for stale in (out / "plots").glob("*") if (out / "plots").is_dir() else []:
-        if stale.suffix in (".png", ".svg") and stale not in drawn:
-            stale.unlink()
-    written["run.json"] = write_atomic(out / "run.json", json.dumps(run_info, indent=2, default=str))
-    return written
+        names += [f"plots/{p.name}" for p in save_figures(results, staging, plotter=plotter)]
+        write_report(results, staging / "report.html", plotter=plotter)
+        names.append("report.html")
+    write_atomic(staging / "run.json", json.dumps(run_info, indent=2, default=str))
+    return names + ["run.json"]
 
 
 def run_info(*, template_path: str, command: list[str], samples_source: str, timings: dict) -> dict:

@@ -1,0 +1,101 @@
+"""The output folder always holds one whole run: staged writes, recovery, one run at a time, checked up front."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
+from cytokit import outputs
+from cytokit.cli import main
+from cytokit.errors import OutputError
+from cytokit.experiment import Experiment
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATE = str(REPO / "gating_templates" / "cll_cd19_7aad.yaml")
+MODERN = REPO / "sample_fcs" / "modern"
+
+
+@pytest.fixture(scope="module")
+def results():
+    return Experiment.from_folder(MODERN, template=TEMPLATE).run()
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and ".cache" not in p.parts and p.name != outputs.LOCK}
+
+
+def test_a_failed_write_leaves_the_previous_run_whole(results, tmp_path, monkeypatch):
+    outputs.write_outputs(results, tmp_path, run_info={"run": 1}, plots=False)
+    before = _snapshot(tmp_path)
+    calls = []
+    real = outputs.write_atomic
+
+    def disk_full(path, data):
+        calls.append(path)
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, data)
+
+    monkeypatch.setattr(outputs, "write_atomic", disk_full)
+    with pytest.raises(OutputError, match="No space left on device.*previous run's outputs are unchanged"):
+        outputs.write_outputs(results, tmp_path, run_info={"run": 2}, plots=False)
+    assert _snapshot(tmp_path) == before
+    assert not (tmp_path / outputs.STAGING).exists()
+
+
+def test_a_run_killed_while_moving_its_files_in_is_finished_by_the_next(results, tmp_path, monkeypatch):
+    reference = tmp_path / "reference"
+    outputs.write_outputs(results, reference, run_info={"run": 2}, plots=False)
+    out = tmp_path / "out"
+    outputs.write_outputs(results.__class__(**{**vars(results), "cohort": results.cohort.iloc[:0]}), out,
+                          run_info={"run": 1}, plots=False)
+    moved = []
+    real = os.replace
+
+    def killed(src, dst):
+        if not (out / outputs.MARKER).exists() or Path(dst).name == outputs.MARKER:
+            return real(src, dst)  # still staging (write_atomic renames too)
+        if len(moved) == 3:
+            raise KeyboardInterrupt  # as a kill between two renames
+        moved.append(dst)
+        return real(src, dst)
+
+    monkeypatch.setattr(outputs.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        outputs.write_outputs(results, out, run_info={"run": 2}, plots=False)
+    assert "a mix of two runs" in (out / outputs.MARKER).read_text()
+    monkeypatch.setattr(outputs.os, "replace", real)
+    assert outputs.recover(out)
+    assert _snapshot(out) == _snapshot(reference)
+
+
+def test_a_second_run_into_a_held_folder_is_refused(tmp_path, capsys):
+    held = outputs.lock_folder(tmp_path)
+    try:
+        code = main(["run", str(MODERN), "--template", TEMPLATE, "--out", str(tmp_path), "--quiet", "--no-plots"])
+    finally:
+        held.close()
+    assert code == 2
+    assert f"in use by another cytokit run (pid {os.getpid()})" in capsys.readouterr().err
+    assert not (tmp_path / "samples.csv").exists()
+
+
+def test_an_unwritable_out_is_refused_before_any_file_is_read(tmp_path, monkeypatch, capsys):
+    if os.geteuid() == 0:  # root writes anywhere chmod allows nothing: /proc refuses new files even to root
+        out = Path("/proc")
+    else:
+        out = tmp_path / "ro"
+        out.mkdir()
+        out.chmod(0o555)
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the FCS folder was read before --out was checked")
+
+    monkeypatch.setattr(Experiment, "from_folder", no_reading)
+    code = main(["run", str(MODERN), "--template", TEMPLATE, "--out", str(out), "--quiet"])
+    assert code == 2
+    assert f"{out}: cannot write the outputs there" in capsys.readouterr().err
