@@ -23,6 +23,9 @@ CONTROL_LABEL = re.compile(r"(iso(type)?(control|ctrl)?|igg\d?[abc]?|control|ctr
 """Stain labels read as the isotype control tube, once case-folded with spaces and punctuation
 removed: ``isotype``, ``ISO``, ``Isotype control``, ``IgG1``, ``ctrl``, ``isotype_001`` ..."""
 FCS_SUFFIXES = (".fcs", ".lmd")
+#: columns cytokit writes into the samples table; a sheet may not bring its own
+RESERVED = {"status": "the analysis status (ok, error, unpaired)", "error": "why a file failed or is unpaired",
+            "quality": "the quality flags"}
 
 
 def list_fcs(folder: str | Path) -> list[Path]:
@@ -52,6 +55,9 @@ def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> 
         # Spreadsheets in many locales save CSV with ';' (or tabs): the header's most common one wins.
         sep = max([",", ";", "\t"], key=text.partition("\n")[0].count)
         sheet = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep)
+    except pd.errors.EmptyDataError:
+        raise MetadataError(f"{path}: the sample sheet is empty; it needs a header row "
+                            f"{','.join(REQUIRED)} and one row per FCS file") from None
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise MetadataError(f"{path}: cannot read the sample sheet ({exc})") from None
     sheet.columns = [c.strip() for c in sheet.columns]
@@ -84,6 +90,9 @@ def _pattern_regex(pattern: str, greedy: bool = False) -> re.Pattern:
     for name in ("patient", "timepoint", "stain"):
         if name not in fields:
             raise MetadataError(f"file-name pattern {pattern!r} needs a {{{name}}} field")
+    twice = sorted({name for name in fields if fields.count(name) > 1})
+    if twice:
+        raise MetadataError(f"file-name pattern {pattern!r} names the field(s) {', '.join(twice)} more than once")
     regex = ""
     for literal, name in re.findall(r"([^{]*)(?:{(\w+)})?", pattern):
         regex += re.escape(literal)
@@ -96,6 +105,8 @@ def _fit_name(name: str, pattern: str, timepoints: tuple[str, ...]) -> tuple[dic
     """The fields of a file name, or an error. When the name splits two ways (a separator
     inside a field, e.g. ``CLL_001_C2D1_isotype.fcs``), the split whose timepoint is one of
     ``timepoints`` wins; otherwise the name is reported as ambiguous."""
+    if not pattern.lower().endswith(FCS_SUFFIXES):  # '{patient}_{timepoint}_{stain}': the name without .fcs
+        name = Path(name).stem
     splits = [m.groupdict() for m in (_pattern_regex(pattern, g).match(name) for g in (False, True)) if m]
     if not splits:
         return {}, f"name does not fit the pattern {pattern!r}"
@@ -171,13 +182,13 @@ def normalise_labels(samples: pd.DataFrame, *, baseline: str, followup: str) -> 
     Control tubes (:func:`is_control`: ``Isotype``, ``ISO``, ``isotype control``,
     ``IgG`` ...) become ``isotype``; timepoints equal to ``baseline`` or
     ``followup`` but for case become exactly those; any other stain or timepoint
-    takes the spelling of its first row.
+    takes the spelling of its first row (patients too: ``CLL001`` and ``cll001`` are one patient).
     """
     out = samples.copy()
     for column in ("patient", "timepoint", "stain"):
         out[column] = out[column].fillna("").astype(str).str.strip()
     out.loc[out["stain"].map(is_control), "stain"] = ISOTYPE
-    for column, fixed in (("timepoint", (baseline, followup)), ("stain", (ISOTYPE,))):
+    for column, fixed in (("patient", ()), ("timepoint", (baseline, followup)), ("stain", (ISOTYPE,))):
         spelling = {label.casefold(): label for label in fixed}
         for label in out[column]:
             spelling.setdefault(label.casefold(), label)
@@ -232,6 +243,13 @@ def check_samples(
     the same patient and timepoint (and isotypes without a stained tube), and
     patients that lack the baseline or the follow-up.
     """
+    if baseline.strip().casefold() == followup.strip().casefold():
+        raise MetadataError(f"the baseline and the follow-up are the same timepoint ({baseline!r}); "
+                            "give two different timepoints to compare")
+    taken = [c for c in RESERVED if c in samples.columns]
+    if taken:
+        raise MetadataError("the sample sheet has column(s) " + ", ".join(f"{c!r} ({RESERVED[c]})" for c in taken)
+                            + ", which cytokit writes into its samples table; rename them")
     out = normalise_labels(samples, baseline=baseline, followup=followup)
     if "pattern_error" not in out:
         out["pattern_error"] = ""
@@ -275,7 +293,11 @@ def check_samples(
             mark(i, "unpaired", f"no isotype tube for {patient} {timepoint}")
         for i in iso.index if stained.empty else []:
             mark(i, "unpaired", f"isotype tube without a stained tube for {patient} {timepoint}")
-    for patient, group in out[out["status"] == "ok"].groupby("patient"):
+    compared = out["timepoint"].isin([baseline, followup])
+    for i in out.index[(out["status"] == "ok") & ~compared]:
+        mark(i, "unpaired", f"timepoint {out.at[i, 'timepoint']} is neither the baseline ({baseline}) nor the "
+                            f"follow-up ({followup}); analysed but left out of the paired comparison")
+    for patient, group in out[(out["status"] == "ok") & compared].groupby("patient"):
         have = set(group["timepoint"])
         lacking = [tp for tp in (baseline, followup) if tp not in have]
         if lacking:

@@ -149,3 +149,13 @@ def test_run_warns_when_no_patient_is_paired(one_patient, tmp_path):
     assert proc.stderr == ("cytokit run: warning: no patient could be paired: 4 files unpaired, 0 failed "
                            "(timepoints found: C2D1, C2D8; --baseline D1, --followup C2D8); "
                            "paired.csv and cohort.csv are empty\n")
+
+
+def test_the_same_baseline_and_followup_is_a_usage_error(one_patient, tmp_path, capsys):
+    from cytokit.cli import main
+
+    code = main(["run", str(one_patient), "--template", TEMPLATE, "--out", str(tmp_path / "out"),
+                 "--baseline", "C2D1", "--followup", "C2D1", "--quiet"])
+    assert code == 2
+    assert "the baseline and the follow-up are the same timepoint" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

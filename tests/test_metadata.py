@@ -122,3 +122,63 @@ def test_sheets_from_spreadsheets_in_other_locales(tmp_path, sep, newline, encod
     table = read_sample_sheet(sheet)
     assert table["path"].tolist() == [str(tmp_path / "day1" / "a.fcs"), str(tmp_path / "day1" / "b.fcs")]
     assert table["site"].tolist() == ["Zürich", "Zürich"] and table["stain"].tolist() == ["isotype", "stained"]
+
+
+# --- hostile sheets and patterns (issue 16) ---------------------------------------------------------
+
+
+def _sheet(tmp_path, header: str, rows: list[str]) -> Path:
+    touch(tmp_path, *{r.split(",")[0] for r in rows})
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("\n".join([header, *rows]) + "\n")
+    return sheet
+
+
+@pytest.mark.parametrize("column", ["status", "error", "quality"])
+def test_a_sheet_column_cytokit_writes_is_refused_by_name(tmp_path, column):
+    sheet = _sheet(tmp_path, f"file,patient,timepoint,stain,{column}",
+                   ["a.fcs,P1,C2D1,isotype,mine", "b.fcs,P1,C2D1,stained,mine"])
+    with pytest.raises(MetadataError, match=f"column\\(s\\) '{column}' .*which cytokit writes.*rename"):
+        check_samples(read_sample_sheet(sheet), folder=tmp_path)
+
+
+def test_the_same_baseline_and_followup_is_an_error(tmp_path):
+    touch(tmp_path, "P1_C2D1_isotype.fcs", "P1_C2D1_stained.fcs")
+    with pytest.raises(MetadataError, match="same timepoint"):
+        check_samples(samples_from_pattern(tmp_path), baseline="C2D1", followup="c2d1")
+
+
+def test_patients_that_differ_only_in_case_are_one_patient(tmp_path):
+    sheet = _sheet(tmp_path, "file,patient,timepoint,stain",
+                   ["a.fcs,CLL001,C2D1,isotype", "b.fcs,CLL001,C2D1,stained",
+                    "c.fcs,cll001,C2D8,isotype", "d.fcs,cll001 ,C2D8,stained"])
+    table = check_samples(read_sample_sheet(sheet), folder=tmp_path)
+    assert table["patient"].tolist() == ["CLL001"] * 4
+    assert table["status"].tolist() == ["ok"] * 4
+
+
+def test_an_empty_sheet_is_a_metadata_error(tmp_path):
+    (tmp_path / "s.csv").write_bytes(b"")
+    with pytest.raises(MetadataError, match="s.csv: the sample sheet is empty"):
+        read_sample_sheet(tmp_path / "s.csv")
+
+
+def test_a_pattern_naming_a_field_twice_is_a_metadata_error(tmp_path):
+    touch(tmp_path, "P1_C2D1_isotype.fcs")
+    with pytest.raises(MetadataError, match="names the field\\(s\\) patient more than once"):
+        samples_from_pattern(tmp_path, "{patient}_{timepoint}_{stain}_{patient}.fcs")
+
+
+def test_a_pattern_without_the_suffix_matches_the_name_without_it(tmp_path):
+    touch(tmp_path, "P1_C2D1_isotype.fcs", "P1_C2D1_stained.FCS")
+    table = samples_from_pattern(tmp_path, "{patient}_{timepoint}_{stain}")
+    assert table["stain"].tolist() == ["isotype", "stained"]
+
+
+def test_tubes_of_a_timepoint_not_compared_say_so(tmp_path):
+    touch(tmp_path, *[f"P1_{tp}_{s}.fcs" for tp in ("C1D1", "C2D1", "C2D8") for s in ("isotype", "stained")])
+    table = check_samples(samples_from_pattern(tmp_path), folder=tmp_path).set_index("file")
+    assert (table.loc[["P1_C2D1_stained.fcs", "P1_C2D8_isotype.fcs"], "status"] == "ok").all()
+    for name in ("P1_C1D1_isotype.fcs", "P1_C1D1_stained.fcs"):
+        assert table.loc[name, "status"] == "unpaired"
+        assert "timepoint C1D1 is neither the baseline (C2D1) nor the follow-up (C2D8)" in table.loc[name, "error"]
