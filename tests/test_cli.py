@@ -154,7 +154,7 @@ def test_run_warns_when_no_patient_is_paired(one_patient, tmp_path):
 def test_the_same_baseline_and_followup_is_a_usage_error(one_patient, tmp_path, capsys):
     from cytokit.cli import main
 
-    code = main(["run", str(one_patient), "--template", TEMPLATE, "--out", str(tmp_path / "out"),
+    code = main(["run", str(one_patient), "--template", str(TEMPLATE), "--out", str(tmp_path / "out"),
                  "--baseline", "C2D1", "--followup", "C2D1", "--quiet"])
     assert code == 2
     assert "the baseline and the follow-up are the same timepoint" in capsys.readouterr().err
