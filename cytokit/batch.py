@@ -37,7 +37,8 @@ def _failed(result: GroupResult) -> int:
     return int((result.samples["status"] == "error").sum())
 
 
-def _progress(total_files: int, enabled: bool) -> tuple[Callable[[GroupResult], None], Callable[[], None]]:
+def _progress(total_files: int, enabled: bool, failed_before: int = 0,
+              ) -> tuple[Callable[[GroupResult], None], Callable[[], None]]:
     if not enabled:
         return (lambda result: None), (lambda: None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -46,9 +47,10 @@ def _progress(total_files: int, enabled: bool) -> tuple[Callable[[GroupResult], 
         TextColumn("[bold]analysing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
         TextColumn("{task.fields[failed]} failed"), TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
     )
-    task = progress.add_task("files", total=total_files, failed=0, rate="")
+    task = progress.add_task("files", total=total_files + failed_before, completed=failed_before,
+                             failed=failed_before, rate="")
     progress.start()
-    state = {"failed": 0}
+    state = {"failed": failed_before}
 
     def advance(result: GroupResult) -> None:
         state["failed"] += _failed(result)
@@ -66,12 +68,14 @@ class StrictFailure(CytokitError):
 def run_groups(groups: list[Group], template_path: str, *,
                pairing: tuple[str, str] | None = None, workers: int = 1, dask: str | None = None,
                cache_dir: str | Path | None = None, progress: bool = False, strict: bool = False,
-               figures: bool = False) -> list[GroupResult]:
+               figures: bool = False, failed_before: int = 0) -> list[GroupResult]:
     """Analyse tube groups (:func:`~cytokit.pipeline.analyse_group` with ``pairing`` and ``figures``),
-    reusing cached results; returns one :class:`~cytokit.pipeline.GroupResult` per group, in order."""
+    reusing cached results; returns one :class:`~cytokit.pipeline.GroupResult` per group, in order.
+    ``failed_before``: files that failed before the analysis (metadata errors), counted by the progress bar
+    as done and failed so that it ends at the run's own count of files."""
     cache = Cache(cache_dir, template_path, pairing, figures)
     results: list[GroupResult | None] = [None] * len(groups)
-    advance, stop = _progress(sum(len(rows) for rows, _ in groups), progress)
+    advance, stop = _progress(sum(len(rows) for rows, _ in groups), progress, failed_before)
     try:
         for i, (key, result, stored) in _execute(groups, template_path, cache, workers=workers, dask=dask):
             if not stored:

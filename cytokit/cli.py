@@ -32,6 +32,7 @@ def _inspect(args: argparse.Namespace) -> int:
         except CytokitError as exc:
             failed += 1
             print(f"cytokit inspect: error: {exc}", file=sys.stderr)
+            reports.append({"file": str(path), "error": str(exc)})
             continue
         kw = sample.keywords
         reports.append(
@@ -55,7 +56,8 @@ def _inspect(args: argparse.Namespace) -> int:
         print()
     else:
         for report in reports:
-            _print_inspect(report)
+            if "error" not in report:  # failed files were reported on stderr as they came
+                _print_inspect(report)
     return 1 if failed else 0
 
 
@@ -212,9 +214,17 @@ def _gate(args: argparse.Namespace) -> int:
     import warnings
 
     from .errors import CytokitError
+    import pandas as pd
+
     from .fcs import FCSWarning, read_fcs
     from .gating.load import load_template
 
+    if args.export_gatingml:
+        target = Path(args.export_gatingml)
+        if target.is_dir() or not target.parent.is_dir():
+            why = "is a folder" if target.is_dir() else f"is in a folder that does not exist ({target.parent})"
+            print(f"cytokit gate: error: --export-gatingml {target} {why}; give a file path", file=sys.stderr)
+            return 2
     try:
         template = load_template(args.template)
         with warnings.catch_warnings():
@@ -229,6 +239,16 @@ def _gate(args: argparse.Namespace) -> int:
         result = template.apply(sample, control=control_result, channels=channels,
                                 is_control=control is None)
         print(result.counts().to_string(index=False))
+        if template.markers:
+            from .stats import quantify
+
+            meta = {"file": Path(args.file).name, "patient": "", "timepoint": "", "stain": "stained"}
+            rows = quantify(result, control_result, meta=meta, is_control=control is None,
+                            isotype_meta={**meta, "file": Path(args.control).name} if control is not None else None)
+            columns = ["marker", "population", "n_events", "median", "pct_pos", "threshold", "isotype_pct_pos",
+                       "flag"]
+            print()
+            print(pd.DataFrame(rows)[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         if args.export_gatingml:
             path = result.to_gateset().write(args.export_gatingml)
             print(f"gates as fitted for {args.file} written to {path}")

@@ -113,7 +113,7 @@ class Experiment:
         started = time.perf_counter()
         groups = run_groups(self.groups(), self.template_path, pairing=(self.baseline, self.followup),
                            workers=workers, dask=dask, cache_dir=cache_dir, progress=progress, strict=strict,
-                           figures=figures)
+                           figures=figures, failed_before=int((self.samples["status"] == "error").sum()))
         analysed = time.perf_counter()
         results = assemble(groups, self.samples, template_path=self.template_path,
                            baseline=self.baseline, followup=self.followup)

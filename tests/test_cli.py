@@ -27,9 +27,10 @@ def test_inspect_reports_bad_file_and_goes_on(tmp_path):
     proc = cli("inspect", bad, good, "--json")
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "bad.fcs" in proc.stderr
-    report = json.loads(proc.stdout)
-    assert len(report) == 1 and report[0]["version"] == "2.0" and report[0]["n_events"] == 10000
-    assert {c["pns"] for c in report[0]["channels"]} >= {"CD19 FITC", "LAG3 PE", "7AAD"}
+    failed, report = json.loads(proc.stdout)
+    assert failed["file"] == str(bad) and "bad.fcs" in failed["error"] and "version" not in failed
+    assert report["version"] == "2.0" and report["n_events"] == 10000
+    assert {c["pns"] for c in report["channels"]} >= {"CD19 FITC", "LAG3 PE", "7AAD"}
 
 
 def test_gate_exports_gatingml_that_flowkit_reproduces(tmp_path):
@@ -159,3 +160,22 @@ def test_the_same_baseline_and_followup_is_a_usage_error(one_patient, tmp_path, 
     assert code == 2
     assert "the baseline and the follow-up are the same timepoint" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_gate_with_a_control_prints_the_markers_positivity():
+    folder = REPO / "sample_fcs" / "modern"
+    proc = cli("gate", folder / "CLL001_C2D1_stained.fcs", "--template", TEMPLATE,
+               "--control", folder / "CLL001_C2D1_isotype.fcs")
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.strip()}
+    assert "pct_pos" in lines["marker"]
+    pct = float(lines["LAG3"][lines["marker"].index("pct_pos")])
+    assert 5 < pct < 60  # the simulated LAG3+ fraction of CLL001 at C2D1, well above the isotype's 1 %
+
+
+@pytest.mark.parametrize("target", ["missing/x.xml", "."])
+def test_gate_export_into_a_missing_folder_or_onto_a_folder_is_a_usage_error(tmp_path, target):
+    proc = cli("gate", REPO / "sample_fcs" / "modern" / "CLL001_C2D1_stained.fcs", "--template", TEMPLATE,
+               "--export-gatingml", tmp_path / target)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("cytokit gate: error: --export-gatingml") and proc.stderr.count("\n") == 1
