@@ -18,7 +18,8 @@ def saturated_fraction(sample) -> float:
     for row in sample.channels.itertuples():
         if row.pnn.lower() == "time" or row.range <= 1:
             continue
-        top = 10.0 ** row.decades * (row.offset or 1.0) if row.decades > 0 else row.range
+        with np.errstate(over="ignore"):
+            top = np.power(10.0, row.decades) * (row.offset or 1.0) if row.decades > 0 else row.range
         hit |= sample.events[row.pnn].to_numpy() >= 0.999 * (top - 1)
     return float(hit.mean())
 
@@ -32,8 +33,17 @@ def flow_rate_anomaly(sample, *, bins: int = FLOW_BINS) -> str:
     time = next((c for c in sample.events.columns if c.lower() == "time"), None)
     if time is None or sample.n_events < 10 * bins:
         return ""
-    values = sample.events[time].to_numpy()
-    counts, _ = np.histogram(values, bins=bins)
+    values = np.asarray(sample.events[time].to_numpy(), dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if len(finite) < len(values):
+        return f"flow rate: {len(values) - len(finite)} events have a non-finite {time} value"
+    scale = float(np.max(np.abs(finite)))
+    if scale == 0 or not np.isfinite(scale):
+        return ""
+    finite = finite / scale  # huge time steps ($TIMESTEP 1e308) overflow the histogram's range otherwise
+    if finite.max() <= finite.min():
+        return f"flow rate: every event has the same {time} value"
+    counts, _ = np.histogram(finite, bins=bins)
     median = np.median(counts)
     if median <= 0:
         return "flow rate: most of the acquisition time has no events"
