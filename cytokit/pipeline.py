@@ -183,6 +183,7 @@ class _Group:
         template = self.template
         quantified = template.path_of(template.markers[0].population) if template.markers else None
         populations, markers, quality = [], [], {}
+        shared = _shared_scales(list(self.results.values()))
         out = GroupResult(samples=pd.DataFrame(), populations=pd.DataFrame(), markers=pd.DataFrame(),
                           paired=pd.DataFrame())
         for name, result in self.results.items():
@@ -194,11 +195,10 @@ class _Group:
             quality[name] = quality_flags(self.samples[name], result, population=quantified, min_events=min_events)
             out.fitted[name] = result.fitted()
             for marker in template.markers:
-                channel = result.channels.get(marker.channel)
-                if channel is not None:
+                if marker.channel in result.channels:
                     mask = result.membership[template.path_of(marker.population)]
-                    out.values[(name, marker.name)] = result.transformed(channel, mask).astype(np.float32)
-            out.plot_events[name] = _plot_events(result)
+                    out.values[(name, marker.name)] = _on_shared_scale(result, marker.channel, mask, shared)
+            out.plot_events[name] = _plot_events(result, shared)
             out.gating[name] = result.summary()
             if figures:
                 from .plots import figure_png, plot_gates
@@ -233,8 +233,30 @@ def _patient_figure(group: GroupResult, patient: str) -> dict:
     return {"png": png, "files": sorted(group.samples["file"]), "markers": list(dict.fromkeys(markers["marker"]))}
 
 
-def _plot_events(result) -> pd.DataFrame:
-    """A subsample of the marker population's parent, transformed, for the patient figures."""
+def _shared_scales(results: list) -> dict:
+    """role → the one transform every tube of the group is put on, for roles whose tubes' own
+    transforms differ (``t: auto`` after an instrument change gave another top of scale): the one
+    with the highest top, so that no tube's events are squeezed past its end. Comparing a baseline
+    and a follow-up tube on two scales moved every shift metric though nothing had changed."""
+    shared = {}
+    roles = dict.fromkeys(role for result in results for role in result.channels)
+    for role in roles:
+        transforms = [r.transforms.get(r.channels[role]) for r in results if role in r.channels]
+        if len(transforms) > 1 and any(t != transforms[0] for t in transforms[1:]) and None not in transforms:
+            shared[role] = max(transforms, key=lambda t: getattr(t, "t", 0.0))
+    return shared
+
+
+def _on_shared_scale(result, role: str, rows, shared: dict) -> np.ndarray:
+    """``role``'s values on ``rows`` of a tube, on the group's shared scale (float32)."""
+    channel = result.channels[role]
+    if role not in shared:
+        return result.transformed(channel, rows).astype(np.float32)
+    return shared[role].apply(result.scale[channel].to_numpy()[rows]).astype(np.float32)
+
+
+def _plot_events(result, shared: dict) -> pd.DataFrame:
+    """A subsample of the marker population's parent, on the group's shared scale, for the patient figures."""
     template = result.template
     if not template.markers:
         return pd.DataFrame()
@@ -245,7 +267,6 @@ def _plot_events(result) -> pd.DataFrame:
     index = np.flatnonzero(mask)
     if len(index) > PLOT_EVENTS:
         index = np.sort(np.random.default_rng(0).choice(index, PLOT_EVENTS, replace=False))
-    frame = pd.DataFrame({role: result.transformed(result.channels[role], index).astype(np.float32)
-                          for role in roles})
+    frame = pd.DataFrame({role: _on_shared_scale(result, role, index, shared) for role in roles})
     frame["in_population"] = result.membership[path][index]
     return frame

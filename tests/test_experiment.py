@@ -186,3 +186,25 @@ def test_an_unexpected_error_in_one_file_is_reported_and_the_group_goes_on(monke
     assert status["CLL001_C2D8_stained.fcs"] == (
         "error", "unexpected ZeroDivisionError while gating (a cytokit bug; please report it): float division by zero")
     assert [status[r["file"]][0] for r in rows].count("ok") == 3
+
+
+def test_a_pair_on_two_scales_is_compared_on_one(tmp_path):
+    """Identical events at both timepoints, only $PnR differs (an instrument change): with each tube on
+    its own `t: auto` logicle the shift metrics saw a change (pb_tx ~500, EMD 0.12) where there is none."""
+    import cytokit
+    from cytokit.pipeline import analyse_group
+
+    rows = []
+    for timepoint in ("C2D1", "C2D8"):
+        for stain in ("isotype", "stained"):
+            sample = cytokit.read_fcs(REPO / "sample_fcs" / "modern" / f"CLL001_C2D1_{stain}.fcs")
+            wider = {f"$P{i + 1}R": "1048576" for i, pnn in enumerate(sample.channels["pnn"]) if pnn != "Time"}
+            path = cytokit.write_fcs(tmp_path / f"CLL001_{timepoint}_{stain}.fcs", sample,
+                                     keywords=wider if timepoint == "C2D8" else {})
+            rows.append({"file": path.name, "patient": "CLL001", "timepoint": timepoint, "stain": stain,
+                         "path": str(path)})
+    group = analyse_group(rows, TEMPLATE, pairing=("C2D1", "C2D8"))
+    assert len(group.paired) == 2
+    for row in group.paired.itertuples():
+        assert row.ks_d < 0.01 and row.emd < 0.001 and row.pb_tx < 4 and row.overton_pct_pos < 0.5, row
+        assert abs(row.delta_pct_pos) < 0.1
