@@ -51,13 +51,13 @@ GATE_TYPES: dict[str, tuple[str, str]] = {
     "range": ("gates", "RangeGate"),
     "polygon": ("gates", "PolygonGate"),
     "ellipse": ("gates", "EllipseGate"),
-    "boolean": ("gates", "BooleanGate"),
-    "density_valley": ("fitted", "DensityValleyGate"),
-    "quantile": ("fitted", "QuantileGate"),
-    "tail": ("fitted", "TailGate"),
-    "cluster": ("fitted", "ClusterGate"),
-    "singlet": ("fitted", "SingletGate"),
-    "control_threshold": ("fitted", "ControlThresholdGate"),
+    "boolean": ("boolean", "BooleanGate"),
+    "density_valley": ("thresholds", "DensityValleyGate"),
+    "quantile": ("thresholds", "QuantileGate"),
+    "tail": ("thresholds", "TailGate"),
+    "cluster": ("regions", "ClusterGate"),
+    "singlet": ("regions", "SingletGate"),
+    "control_threshold": ("thresholds", "ControlThresholdGate"),
 }
 #: gate parameters whose values are channel roles
 ROLE_KEYS = ("dim", "dims", "area", "height")
