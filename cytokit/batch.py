@@ -208,7 +208,7 @@ def _execute(groups: list[tuple[list[dict], str | None]], template_path: str, ca
         import sklearn.mixture  # noqa: F401
 
         from . import experiment, paired, shift, stats  # noqa: F401
-        from .gating import fitted, template  # noqa: F401
+        from .gating import regions, template, thresholds  # noqa: F401
 
         if cache.figures:
             import matplotlib.backends.backend_agg  # noqa: F401
