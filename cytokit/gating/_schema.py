@@ -3,7 +3,8 @@
 :data:`SCHEMA` (JSON Schema, draft 7) checks a template's shape; :data:`GATE_TYPES`,
 :data:`ROLE_KEYS` and :data:`TRANSFORM_KINDS` are its vocabulary (:func:`_gate_roles`: the
 roles a gate mapping names). :func:`_load_yaml` keeps the line of every key so that errors
-name it, and :func:`_explain` words a schema error. The checks that need more than the shape are in :mod:`cytokit.gating.template`.
+name it, and :func:`_explain` words a schema error. The checks that need more than the
+shape are in :mod:`cytokit.gating.template`.
 """
 
 from __future__ import annotations

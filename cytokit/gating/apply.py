@@ -30,7 +30,8 @@ def gate_sample(
     is_control: bool = False,
     channels: dict[str, str] | None = None,
 ) -> GatingResult:
-    """``template.apply(sample, ...)``: see :meth:`Template.apply <cytokit.gating.template.Template.apply>`."""
+    """``template.apply(sample, ...)``: see
+    :meth:`Template.apply <cytokit.gating.template.Template.apply>`."""
     from ..compensation import compensate
 
     if channels is None:
