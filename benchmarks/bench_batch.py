@@ -54,8 +54,8 @@ def rss(field):
 """
 
 CYTOKIT_RUNNER = COMMON + """
-import cytokit, cytokit.fcs, cytokit.pipeline, cytokit.gating.template, cytokit.gating.load, cytokit.gating.fitted
-import cytokit.gating.gates, cytokit.stats, cytokit.quality, cytokit.compensation, cytokit.transforms
+import cytokit, cytokit.fcs, cytokit.pipeline, cytokit.gating.template, cytokit.gating.load, cytokit.gating.thresholds
+import cytokit.gating.gates, cytokit.gating.regions, cytokit.stats, cytokit.quality, cytokit.compensation, cytokit.transforms
 try:
     import sklearn.mixture  # the cluster gate's import, loaded lazily by cytokit
 except ImportError:

@@ -144,7 +144,7 @@ def _execute(groups: list[Group], template_path: str, cache: Cache, *, workers: 
         import sklearn.mixture  # noqa: F401
 
         from . import cohort, quality  # noqa: F401
-        from .gating import fitted, load, template  # noqa: F401
+        from .gating import apply, load, regions, template, thresholds  # noqa: F401
 
         if cache.figures:
             import matplotlib.backends.backend_agg  # noqa: F401

@@ -1,4 +1,4 @@
-"""Tests for cytokit.gating.gates (static) and cytokit.gating.fitted (estimators)."""
+"""Tests for cytokit.gating.gates and .boolean (static) and .fitted, .thresholds, .regions (estimators)."""
 
 from __future__ import annotations
 
@@ -12,17 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cytokit.errors import ChannelNotFoundError, GateError
-from cytokit.gating.fitted import (
-    ClusterGate,
-    ControlThresholdGate,
-    DensityValleyGate,
-    FittedGate,
-    QuantileGate,
-    SingletGate,
-    TailGate,
-)
+from cytokit.gating.boolean import BooleanGate
+from cytokit.gating.fitted import FittedGate
 from cytokit.gating.gates import (
-    BooleanGate,
     EllipseGate,
     Gate,
     PolygonGate,
@@ -30,6 +22,8 @@ from cytokit.gating.gates import (
     RangeGate,
     RectangleGate,
 )
+from cytokit.gating.regions import ClusterGate, SingletGate
+from cytokit.gating.thresholds import ControlThresholdGate, DensityValleyGate, QuantileGate, TailGate
 
 
 # ---- synthetic populations ---------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Tests for cytokit.gating.gatingml: the Gating-ML 2.0 compliance set and round trips through FlowKit."""
+"""Tests for cytokit.gating.gatingml*: the Gating-ML 2.0 compliance set and round trips through FlowKit."""
 
 from __future__ import annotations
 
@@ -12,17 +12,13 @@ import pandas as pd
 import pytest
 
 from cytokit.errors import ChannelNotFoundError, GateError
-from cytokit.gating.fitted import ClusterGate, DensityValleyGate, SingletGate
-from cytokit.gating.gates import BooleanGate, EllipseGate, PolygonGate, QuadrantGate, RangeGate, RectangleGate
-from cytokit.gating.gatingml import (
-    GateDimension,
-    GateNode,
-    GateSet,
-    apply_gatingml,
-    gatingml_id,
-    read_gatingml,
-    write_gatingml,
-)
+from cytokit.gating.boolean import BooleanGate
+from cytokit.gating.gates import EllipseGate, PolygonGate, QuadrantGate, RangeGate, RectangleGate
+from cytokit.gating.gatingml import GateSet, apply_gatingml, read_gatingml, write_gatingml
+from cytokit.gating.gatingml_nodes import GateDimension, GateNode, gatingml_id
+from cytokit.gating.gatingml_write import _flowkit_path
+from cytokit.gating.regions import ClusterGate, SingletGate
+from cytokit.gating.thresholds import DensityValleyGate
 from cytokit.sample import Sample
 from cytokit.transforms import make_transform
 
@@ -226,12 +222,12 @@ def test_export_is_read_back_by_flowkit_with_the_same_counts(synthetic, tmp_path
     strategy = flowkit.parse_gating_xml(str(path))
     results = strategy.gate_sample(flowkit.Sample(synthetic, sample_id="synthetic"))
     for population in gates.populations:
-        theirs = results.get_gate_membership(population, gate_path=gates._flowkit_path(population)[:-1])
+        theirs = results.get_gate_membership(population, gate_path=_flowkit_path(gates, population)[:-1])
         np.testing.assert_array_equal(ours[population].to_numpy(), theirs, err_msg=population)
         if not isinstance(
             gates.node(population).gate, QuadrantGate
         ):  # FlowKit's report paths quadrants differently
-            path = gates._flowkit_path(population)[:-1]
+            path = _flowkit_path(gates, population)[:-1]
             assert ours[population].sum() == results.get_gate_count(population, gate_path=path)
 
 

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from cytokit import ChannelNotFoundError, Sample, TemplateError, load_template, read_fcs
-from cytokit.gating.template import _matches_marker, parse_template
+from cytokit.gating.channels import _matches_marker
+from cytokit.gating.template import parse_template
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "gating_templates" / "cll_cd19_7aad.yaml"

@@ -1,12 +1,16 @@
 """Gates and gating interop.
 
 - :mod:`cytokit.gating.gates`: static gates (:class:`RectangleGate`, :class:`RangeGate`,
-  :class:`PolygonGate`, :class:`EllipseGate`, :class:`QuadrantGate`, :class:`BooleanGate`);
-- :mod:`cytokit.gating.fitted`: data-driven gates, scikit-learn style estimators
-  (:class:`DensityValleyGate`, :class:`QuantileGate`, :class:`TailGate`,
-  :class:`ClusterGate`, :class:`SingletGate`, :class:`ControlThresholdGate`);
+  :class:`PolygonGate`, :class:`EllipseGate`, :class:`QuadrantGate`), and
+  :mod:`cytokit.gating.boolean`: :class:`BooleanGate` over populations' memberships;
+- data-driven gates, scikit-learn style estimators: :mod:`cytokit.gating.fitted` (the base,
+  :class:`FittedGate`), :mod:`cytokit.gating.thresholds` (:class:`DensityValleyGate`,
+  :class:`QuantileGate`, :class:`TailGate`, :class:`ControlThresholdGate`) and
+  :mod:`cytokit.gating.regions` (:class:`ClusterGate`, :class:`SingletGate`);
 - :mod:`cytokit.gating.gatingml`: Gating-ML 2.0 import, evaluation and export
-  (:class:`GateSet`, :func:`read_gatingml`, :func:`apply_gatingml`, :func:`write_gatingml`).
+  (:class:`GateSet`, :func:`read_gatingml`, :func:`apply_gatingml`, :func:`write_gatingml`;
+  :class:`GateDimension`, :class:`GateNode` and :func:`gatingml_id` in
+  :mod:`cytokit.gating.gatingml_nodes`).
 """
 
 from __future__ import annotations
@@ -20,18 +24,18 @@ _EXPORTS = {
     "PolygonGate": "gates",
     "EllipseGate": "gates",
     "QuadrantGate": "gates",
-    "BooleanGate": "gates",
+    "BooleanGate": "boolean",
     "FittedGate": "fitted",
-    "DensityValleyGate": "fitted",
-    "QuantileGate": "fitted",
-    "TailGate": "fitted",
-    "ClusterGate": "fitted",
-    "SingletGate": "fitted",
-    "ControlThresholdGate": "fitted",
-    "GateDimension": "gatingml",
-    "GateNode": "gatingml",
+    "DensityValleyGate": "thresholds",
+    "QuantileGate": "thresholds",
+    "TailGate": "thresholds",
+    "ClusterGate": "regions",
+    "SingletGate": "regions",
+    "ControlThresholdGate": "thresholds",
+    "GateDimension": "gatingml_nodes",
+    "GateNode": "gatingml_nodes",
     "GateSet": "gatingml",
-    "gatingml_id": "gatingml",
+    "gatingml_id": "gatingml_nodes",
     "read_gatingml": "gatingml",
     "write_gatingml": "gatingml",
     "apply_gatingml": "gatingml",

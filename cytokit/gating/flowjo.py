@@ -61,7 +61,6 @@ def template_from_flowjo(path: str | Path, *, group: str = "All Samples", sample
         The workspace cannot be read, the group or sample is not in it, or a gate or
         transform has no cytokit equivalent; the message names the file and the gate.
     """
-    import yaml
 
     path = Path(path)
     source = str(path)

@@ -7,6 +7,12 @@ optional transform reference (the id of a transform of the set). Evaluation is
 cytokit's own (its compensation, transforms and gates); parsing and writing the XML
 is FlowKit's (``parse_gating_xml``, ``export_gatingml``).
 
+This module holds the set and the file functions; the parts live below it:
+:mod:`~cytokit.gating.gatingml_nodes` (:class:`~cytokit.gating.gatingml_nodes.GateDimension`,
+:class:`~cytokit.gating.gatingml_nodes.GateNode`, ids), :mod:`~cytokit.gating.gatingml_read`
+(FlowKit's parsed gates → nodes), :mod:`~cytokit.gating.gatingml_evaluate` (memberships on a
+sample) and :mod:`~cytokit.gating.gatingml_write` (set → FlowKit → XML).
+
 - :func:`read_gatingml` — file → :class:`GateSet`;
 - :meth:`GateSet.evaluate` / :func:`apply_gatingml` — memberships of every population
   on a :class:`~cytokit.Sample`, parents applied (a DataFrame of booleans, one column
@@ -17,7 +23,7 @@ is FlowKit's (``parse_gating_xml``, ``export_gatingml``).
 
 Population ids become Gating-ML ``id`` attributes, which must be XML names (letters,
 digits, ``. - _``, not starting with a digit; FlowKit rejects files that break the
-schema): use :func:`gatingml_id` to turn ``"CD19+"`` into ``"CD19pos"``.
+schema): use :func:`~cytokit.gating.gatingml_nodes.gatingml_id` to turn ``"CD19+"`` into ``"CD19pos"``.
 
 Examples
 --------
@@ -37,70 +43,22 @@ Examples
 
 from __future__ import annotations
 
-import io
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from ..compensation import compensate, validate_spillover
-from ..errors import ChannelNotFoundError, GateError
+from ..compensation import validate_spillover
+from ..errors import GateError
 from ..sample import Sample
-from ..transforms import RatioTransform, Transform, from_flowkit
+from ..transforms import RatioTransform, Transform
+from .boolean import BooleanGate
 from .fitted import FittedGate
-from .gates import BooleanGate, EllipseGate, Gate, PolygonGate, QuadrantGate, RectangleGate
-
-UNCOMPENSATED = "uncompensated"
-FCS = "FCS"
-
-
-@dataclass(frozen=True)
-class GateDimension:
-    """Where the values of one gate dimension come from.
-
-    Parameters
-    ----------
-    channel
-        ``$PnN`` (or ``$PnS``) of the sample, a fluorochrome name of the referenced
-        compensation matrix, or the id of a :class:`~cytokit.transforms.RatioTransform`.
-    compensation
-        ``"uncompensated"``, ``"FCS"`` (the sample's own spillover; uncompensated when it
-        has none) or the id of a matrix in :attr:`GateSet.compensations`.
-    transform
-        Id of a transform in :attr:`GateSet.transforms`, or ``None``.
-    """
-
-    channel: str
-    compensation: str = UNCOMPENSATED
-    transform: str | None = None
-
-
-@dataclass
-class GateNode:
-    """One gate of a :class:`GateSet`.
-
-    ``dimensions`` maps each of ``gate.dims`` to its :class:`GateDimension`; a missing
-    entry means the uncompensated, untransformed channel of that name. Boolean gates
-    have no dimensions: their operands are population ids.
-    """
-
-    gate_id: str
-    gate: Gate
-    parent: str | None = None
-    dimensions: dict[str, GateDimension] = field(default_factory=dict)
-
-    def dimension(self, dim: str) -> GateDimension:
-        return self.dimensions.get(dim, GateDimension(dim))
-
-    @property
-    def populations(self) -> list[str]:
-        """Population ids this gate defines: its quadrants, or its own id."""
-        if isinstance(self.gate, QuadrantGate):
-            return list(self.gate.quadrants)
-        return [self.gate_id]
+from .gates import Gate, QuadrantGate
+from .gatingml_evaluate import evaluate
+from .gatingml_nodes import _NCNAME, FCS, UNCOMPENSATED, GateDimension, GateNode, _divider_id, gatingml_id
+from .gatingml_read import from_flowkit_strategy
+from .gatingml_write import to_flowkit_strategy, write_xml
 
 
 class GateSet:
@@ -230,16 +188,6 @@ class GateSet:
         """The ``/``-joined population path without the root, e.g. ``"Lymphocytes/Singlets"``."""
         return "/".join(self.lineage(population))
 
-    def _flowkit_path(self, population: str) -> tuple[str, ...]:
-        """FlowKit's full path of a population, quadrant gates included, from ``'root'``."""
-        path = ["root"]
-        for pop in self.lineage(population):
-            node = self.node(pop)
-            if isinstance(node.gate, QuadrantGate):
-                path.append(node.gate_id)
-            path.append(pop)
-        return tuple(path)
-
     def __repr__(self) -> str:
         return (
             f"GateSet({len(self.nodes)} gates, populations={self.populations}, "
@@ -262,27 +210,7 @@ class GateSet:
             One boolean column per population id (in :attr:`populations` order), one
             row per event, index of the events.
         """
-        if isinstance(sample, pd.DataFrame):
-            sample = Sample.from_dataframe(sample)
-        source = _EventSource(self, sample)
-        n = sample.n_events
-        memberships: dict[str, np.ndarray] = {}
-        for node in self.nodes:
-            if isinstance(node.gate, BooleanGate):
-                operands = pd.DataFrame({op: memberships[op] for op in node.gate.operands})
-                own: dict[str, np.ndarray] = {node.gate_id: node.gate.contains(operands)}
-            else:
-                frame = pd.DataFrame(
-                    {dim: source.values(node.dimension(dim), node.gate_id) for dim in node.gate.dims}
-                )
-                if isinstance(node.gate, QuadrantGate):
-                    own = node.gate.split(frame)
-                else:
-                    own = {node.gate_id: node.gate.contains(frame)}
-            parent = memberships[node.parent] if node.parent is not None else np.ones(n, dtype=bool)
-            for pop, mask in own.items():
-                memberships[pop] = np.asarray(mask, dtype=bool) & parent
-        return pd.DataFrame(memberships, index=sample.events.index)[self.populations]
+        return evaluate(self, sample)
 
     # ---- construction -----------------------------------------------------------------------
     @classmethod
@@ -348,124 +276,23 @@ class GateSet:
             nodes.append(GateNode(population, gate, parent, dims))
         return cls(nodes, transforms=set_transforms, compensations=compensations)
 
-    # ---- FlowKit interop ----------------------------------------------------------------------
+    # ---- FlowKit interop and Gating-ML XML -------------------------------------------------------
     @classmethod
     def from_flowkit(cls, strategy) -> GateSet:
         """Convert a ``flowkit.GatingStrategy`` (template gates) into a set."""
-        from flowkit.exceptions import QuadrantReferenceError
-
-        transforms = {xid: from_flowkit(x) for xid, x in strategy.transformations.items()}
-        compensations = {}
-        for mid, matrix in strategy.comp_matrices.items():
-            compensations[mid] = pd.DataFrame(
-                np.asarray(matrix.matrix, dtype=float),
-                index=[str(f) for f in matrix.fluorochromes],
-                columns=[str(d) for d in matrix.detectors],
-            )
-        nodes = []
-        for gate_id, gate_path in strategy.get_gate_ids():
-            try:
-                fk_gate = strategy.get_gate(gate_id, gate_path)
-            except QuadrantReferenceError:
-                continue  # a quadrant: defined by its quadrant gate
-            parent = gate_path[-1] if gate_path[-1] != "root" else None
-            gate, dims = _from_flowkit_gate(fk_gate)
-            nodes.append(GateNode(gate_id, gate, parent, dims))
+        nodes, transforms, compensations = from_flowkit_strategy(strategy)
         return cls(nodes, transforms=transforms, compensations=compensations)
 
     def to_flowkit(self):
         """The equivalent ``flowkit.GatingStrategy``."""
-        import flowkit
-
-        strategy = flowkit.GatingStrategy()
-        for xform_id, xform in self.transforms.items():
-            strategy.add_transform(xform_id, xform.to_flowkit())
-        for matrix_id, matrix in self.compensations.items():
-            strategy.add_comp_matrix(
-                matrix_id,
-                flowkit.Matrix(
-                    matrix.to_numpy(dtype=float),
-                    detectors=[str(c) for c in matrix.columns],
-                    fluorochromes=[str(i) for i in matrix.index],
-                ),
-            )
-        for node in self.nodes:
-            parent_path = self._flowkit_path(node.parent) if node.parent is not None else ("root",)
-            strategy.add_gate(self._to_flowkit_gate(node), gate_path=parent_path)
-        return strategy
-
-    def _fk_dimension(self, node: GateNode, dim: str, bounds=(None, None)):
-        import flowkit
-
-        gdim = node.dimension(dim)
-        lo, hi = bounds
-        if isinstance(self.transforms.get(gdim.channel), RatioTransform):
-            ratio = flowkit.RatioDimension(gdim.channel, gdim.compensation, gdim.transform, lo, hi)
-            ratio.min, ratio.max = lo, hi  # FlowKit leaves them unset when None
-            return ratio
-        return flowkit.Dimension(
-            gdim.channel,
-            compensation_ref=gdim.compensation,
-            transformation_ref=gdim.transform,
-            range_min=lo,
-            range_max=hi,
-        )
-
-    def _to_flowkit_gate(self, node: GateNode):
-        import flowkit
-        from flowkit import gates as fk
-
-        gate, gid = node.gate, node.gate_id
-        if isinstance(gate, RectangleGate):
-            return fk.RectangleGate(gid, [self._fk_dimension(node, d, b) for d, b in gate.bounds.items()])
-        if isinstance(gate, PolygonGate):
-            return fk.PolygonGate(
-                gid, [self._fk_dimension(node, d) for d in gate.dims], gate.vertices.tolist()
-            )
-        if isinstance(gate, EllipseGate):
-            return fk.EllipsoidGate(
-                gid,
-                [self._fk_dimension(node, d) for d in gate.dims],
-                gate.mean.tolist(),
-                gate.covariance.tolist(),
-                gate.distance_square,
-            )
-        if isinstance(gate, QuadrantGate):
-            dividers = []
-            for dim, values in gate.dividers.items():
-                gdim = node.dimension(dim)
-                dividers.append(
-                    flowkit.QuadrantDivider(
-                        self._divider_id(gid, dim),
-                        gdim.channel,
-                        gdim.compensation,
-                        list(values),
-                        transformation_ref=gdim.transform,
-                    )
-                )
-            quadrants = [
-                fk.Quadrant(name, [self._divider_id(gid, d) for d in ranges], list(ranges.values()))
-                for name, ranges in gate.quadrants.items()
-            ]
-            return fk.QuadrantGate(gid, dividers, quadrants)
-        if isinstance(gate, BooleanGate):
-            refs = [
-                {"ref": op, "path": self._flowkit_path(op)[:-1], "complement": op in gate.complement}
-                for op in gate.operands
-            ]
-            return fk.BooleanGate(gid, gate.op, refs)
-        raise GateError(f"gate {gid!r} of type {type(gate).__name__} has no Gating-ML equivalent")
-
-    @staticmethod
-    def _divider_id(gate_id: str, dim: str) -> str:
-        return gatingml_id(f"{gate_id}_{dim}")
+        return to_flowkit_strategy(self)
 
     def _check_ids(self) -> None:
         """Gating-ML ids are XML IDs: NCNames, unique across gates, quadrants, dividers,
         transforms and matrices."""
         ids = [*self._owner, *self.transforms, *self.compensations]
         ids += [
-            self._divider_id(n.gate_id, d)
+            _divider_id(n.gate_id, d)
             for n in self.nodes
             if isinstance(n.gate, QuadrantGate)
             for d in n.gate.dims
@@ -497,168 +324,8 @@ class GateSet:
             When an id is not a valid Gating-ML id (see :func:`gatingml_id`) or the
             document fails the schema.
         """
-        import flowkit
-        from flowkit._resources import gml_schema
-        from lxml import etree
-
         self._check_ids()
-        buffer = io.BytesIO()
-        flowkit.export_gatingml(self.to_flowkit(), buffer)
-        tree = etree.fromstring(buffer.getvalue())
-        self._fix_quadrant_locations(tree)
-        if not gml_schema.validate(etree.ElementTree(tree)):
-            raise GateError(
-                f"the Gating-ML document for {path} fails the Gating-ML 2.0 schema: "
-                f"{gml_schema.error_log.last_error}"
-            )
-        path = Path(path)
-        path.write_bytes(etree.tostring(tree, xml_declaration=True, encoding="utf-8", pretty_print=True))
-        return path
-
-    def _fix_quadrant_locations(self, tree) -> None:
-        """FlowKit writes ``max / 2`` and ``min * 2`` as quadrant locations, which land in the
-        wrong interval for negative or zero dividers; write a point inside every interval."""
-        gating = "http://www.isac-net.org/std/Gating-ML/v2.0/gating"
-        for quadrant_ml in tree.iter(f"{{{gating}}}Quadrant"):
-            name = quadrant_ml.get(f"{{{gating}}}id")
-            node = self.node(name)
-            assert isinstance(node.gate, QuadrantGate)
-            dim_of = {self._divider_id(node.gate_id, d): d for d in node.gate.dims}
-            for position in quadrant_ml.iter(f"{{{gating}}}position"):
-                lo, hi = node.gate.quadrants[name][dim_of[position.get(f"{{{gating}}}divider_ref")]]
-                if lo is not None and hi is not None:
-                    location = (lo + hi) / 2
-                elif lo is not None:
-                    location = lo + max(1.0, abs(lo))
-                else:
-                    location = hi - max(1.0, abs(hi))
-                position.set(f"{{{gating}}}location", repr(float(location)))
-
-
-_NCNAME = re.compile(r"^[^\W\d][\w.\-]*$")
-
-
-def gatingml_id(name: str) -> str:
-    """A valid Gating-ML id (XML NCName) for a population or channel name.
-
-    ``+`` becomes ``pos``, a trailing ``-`` becomes ``neg``, other characters that
-    XML names do not allow become ``_``, and a leading digit, ``.`` or ``-`` gets a
-    ``_`` prefix.
-
-    Examples
-    --------
-    >>> gatingml_id("CD19+"), gatingml_id("7AAD-"), gatingml_id("FSC-A vs SSC/A")
-    ('CD19pos', '_7AADneg', 'FSC-A_vs_SSC_A')
-    """
-    text = str(name).strip().replace("+", "pos")
-    text = re.sub(r"-$", "neg", text)
-    text = re.sub(r"[^\w.\-]", "_", text)
-    if not text or not _NCNAME.match(text):
-        text = "_" + text
-    return text
-
-
-def _from_flowkit_gate(fk_gate) -> tuple[Gate, dict[str, GateDimension]]:
-    """A cytokit gate and its dimension references from a FlowKit gate."""
-    from flowkit import QuadrantDivider, RatioDimension
-    from flowkit import gates as fk
-
-    def describe(dim) -> tuple[str, GateDimension]:
-        if isinstance(dim, RatioDimension):
-            channel = dim.ratio_ref
-        elif isinstance(dim, QuadrantDivider):
-            channel = dim.dimension_ref
-        else:
-            channel = dim.id
-        name = dim.id if isinstance(dim, QuadrantDivider) else channel
-        return name, GateDimension(channel, dim.compensation_ref or UNCOMPENSATED, dim.transformation_ref)
-
-    if isinstance(fk_gate, fk.BooleanGate):
-        operands = [ref["ref"] for ref in fk_gate.gate_refs]
-        complement = [ref["ref"] for ref in fk_gate.gate_refs if ref["complement"]]
-        return BooleanGate(fk_gate.type, operands, complement=complement), {}
-    described = [describe(d) for d in fk_gate.dimensions]
-    if isinstance(fk_gate, fk.QuadrantGate):  # name dividers by their channel when that is unambiguous
-        channels = [gdim.channel for _, gdim in described]
-        if len(set(channels)) == len(channels):
-            described = [(gdim.channel, gdim) for _, gdim in described]
-    names = [name for name, _ in described]
-    if len(set(names)) != len(names):
-        raise GateError(f"gate {fk_gate.gate_name!r} uses a dimension twice ({names}); not supported")
-    dims = dict(described)
-    if getattr(fk_gate, "use_complement", False):
-        raise GateError(
-            f"gate {fk_gate.gate_name!r} uses its complement, which Gating-ML 2.0 does not define"
-        )
-    if isinstance(fk_gate, fk.RectangleGate):
-        bounds = {
-            name: (getattr(d, "min", None), getattr(d, "max", None))
-            for name, d in zip(names, fk_gate.dimensions)
-        }
-        return RectangleGate(bounds), dims
-    if isinstance(fk_gate, fk.PolygonGate):
-        return PolygonGate(names, fk_gate.vertices), dims
-    if isinstance(fk_gate, fk.EllipsoidGate):
-        return EllipseGate(
-            names, fk_gate.coordinates, fk_gate.covariance_matrix, fk_gate.distance_square
-        ), dims
-    if isinstance(fk_gate, fk.QuadrantGate):
-        name_of = {d.id: name for d, name in zip(fk_gate.dimensions, names)}
-        dividers = {name_of[d.id]: [float(v) for v in d.values] for d in fk_gate.dimensions}
-        quadrants = {
-            q_id: {name_of[ref]: q.get_divider_range(ref) for ref in q.divider_refs}
-            for q_id, q in fk_gate.quadrants.items()
-        }
-        return QuadrantGate(dividers, quadrants), dims
-    raise GateError(f"unsupported FlowKit gate {fk_gate!r}")
-
-
-class _EventSource:
-    """Compensated, transformed columns of one sample, computed once each."""
-
-    def __init__(self, gates: GateSet, sample: Sample) -> None:
-        self.gates, self.sample = gates, sample
-        self._compensated: dict[str, pd.DataFrame] = {}
-        self._columns: dict[GateDimension, np.ndarray] = {}
-
-    def _events(self, ref: str) -> pd.DataFrame:
-        if ref not in self._compensated:
-            events = self.sample.events
-            if ref == FCS:
-                if self.sample.spillover is not None:
-                    events = compensate(events, self.sample.spillover)
-            elif ref != UNCOMPENSATED:
-                events = compensate(events, self.gates.compensations[ref])
-            self._compensated[ref] = events
-        return self._compensated[ref]
-
-    def _column(self, name: str, ref: str, gate_id: str) -> str:
-        events = self._events(ref)
-        matrix = self.gates.compensations.get(ref)
-        if matrix is not None and list(matrix.index) != list(matrix.columns) and name in matrix.index:
-            return str(matrix.columns[list(matrix.index).index(name)])  # fluorochrome i ↔ detector i
-        if name in events.columns:
-            return name
-        try:
-            return self.sample.channel(name)
-        except ChannelNotFoundError as error:
-            raise ChannelNotFoundError(f"gate {gate_id!r}: {error}") from None
-
-    def values(self, gdim: GateDimension, gate_id: str) -> np.ndarray:
-        if gdim not in self._columns:
-            events = self._events(gdim.compensation)
-            ratio = self.gates.transforms.get(gdim.channel)
-            if isinstance(ratio, RatioTransform):
-                num, den = (self._column(c, gdim.compensation, gate_id) for c in ratio.channels)
-                frame = events[[num, den]].set_axis(list(ratio.channels), axis=1)
-                values = ratio.apply(frame)
-            else:
-                values = events[self._column(gdim.channel, gdim.compensation, gate_id)].to_numpy(dtype=float)
-            if gdim.transform is not None:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    values = self.gates.transforms[gdim.transform].apply(values)
-            self._columns[gdim] = values
-        return self._columns[gdim]
+        return write_xml(self, path)
 
 
 def read_gatingml(path: str | Path) -> GateSet:
@@ -695,10 +362,7 @@ def apply_gatingml(sample: Sample | pd.DataFrame, path: str | Path) -> pd.DataFr
 
 
 __all__ = [
-    "GateDimension",
-    "GateNode",
     "GateSet",
-    "gatingml_id",
     "read_gatingml",
     "write_gatingml",
     "apply_gatingml",

@@ -123,7 +123,8 @@ class GatingResult:
             A gate failed to fit, so there is nothing to export for it.
         """
         from ..errors import GateError
-        from .gatingml import GateSet, gatingml_id
+        from .gatingml import GateSet
+        from .gatingml_nodes import gatingml_id
 
         populations, ids = [], {"root": None}
         for path in self.membership:

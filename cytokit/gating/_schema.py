@@ -1,0 +1,162 @@
+"""The YAML schema of gating templates, and YAML read with the line of every key.
+
+:data:`SCHEMA` (JSON Schema, draft 7) checks a template's shape; :data:`GATE_TYPES`,
+:data:`ROLE_KEYS` and :data:`TRANSFORM_KINDS` are its vocabulary (:func:`_gate_roles`: the
+roles a gate mapping names). :func:`_load_yaml` keeps the line of every key so that errors
+name it, and :func:`_explain` words a schema error. The checks that need more than the
+shape are in :mod:`cytokit.gating.template`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import TemplateError
+
+#: gate ``type`` in a template → (module of cytokit.gating, class)
+GATE_TYPES: dict[str, tuple[str, str]] = {
+    "rectangle": ("gates", "RectangleGate"),
+    "range": ("gates", "RangeGate"),
+    "polygon": ("gates", "PolygonGate"),
+    "ellipse": ("gates", "EllipseGate"),
+    "boolean": ("boolean", "BooleanGate"),
+    "density_valley": ("thresholds", "DensityValleyGate"),
+    "quantile": ("thresholds", "QuantileGate"),
+    "tail": ("thresholds", "TailGate"),
+    "cluster": ("regions", "ClusterGate"),
+    "singlet": ("regions", "SingletGate"),
+    "control_threshold": ("thresholds", "ControlThresholdGate"),
+}
+#: gate parameters whose values are channel roles
+ROLE_KEYS = ("dim", "dims", "area", "height")
+TRANSFORM_KINDS = ("linear", "log", "logicle", "asinh", "hyperlog")
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["channels", "populations"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "channels": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "marker": {},  # a name or a list of names: checked by _read_marker
+                    "pnn": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                    "optional": {"type": "boolean"},
+                },
+                "anyOf": [{"required": ["marker"]}, {"required": ["pnn"]}],
+            },
+        },
+        "compensation": {"anyOf": [
+            {"type": "string"},
+            {"type": "object", "required": ["detectors", "matrix"], "additionalProperties": False,
+             "properties": {"detectors": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                            "fluorochromes": {"type": "array", "items": {"type": "string"}},
+                            "matrix": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}}},
+        ]},
+        "transforms": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["kind"],
+                "properties": {"kind": {"enum": list(TRANSFORM_KINDS)}},
+            },
+        },
+        "populations": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["name", "parent", "gate"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "pattern": "^[^/]+$"},
+                    "parent": {"type": "string"},
+                    "optional": {"type": "boolean"},
+                    "gate": {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {"type": {"enum": sorted(GATE_TYPES)}},
+                    },
+                },
+            },
+        },
+        "markers": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "channel", "population"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string"},
+                    "channel": {"type": "string"},
+                    "population": {"type": "string"},
+                    "positivity": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "method": {"enum": ["control_quantile", "none"]},
+                            "quantile": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML, returning the data and the line (1-based) of every key path."""
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark else ""
+        raise TemplateError(f"{source}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    lines: dict[tuple, int] = {}
+
+    def walk(n, path: tuple):
+        lines[path] = n.start_mark.line + 1
+        if isinstance(n, yaml.MappingNode):
+            for key, value in n.value:
+                walk(value, path + (key.value,))
+                lines[path + (key.value,)] = key.start_mark.line + 1
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                walk(item, path + (i,))
+
+    if node is not None:
+        walk(node, ())
+    return yaml.safe_load(text), lines
+
+
+def _gate_roles(gate: dict) -> list[str]:
+    """The channel roles a population's gate mapping names (under :data:`ROLE_KEYS` and ``bounds``)."""
+    roles = []
+    for key in ROLE_KEYS:
+        value = gate.get(key)
+        if isinstance(value, str):
+            roles.append(value)
+        elif isinstance(value, list):
+            roles.extend(value)
+    roles.extend(gate.get("bounds", {}) or {})
+    return roles
+
+
+def _explain(error) -> str:
+    if error.validator == "enum":
+        return f"{error.instance!r} is not allowed; choose one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "additionalProperties":
+        allowed = ", ".join(error.schema.get("properties", {}))
+        return f"{error.message}; allowed keys: {allowed}"
+    if error.validator == "required":
+        return error.message
+    return error.message

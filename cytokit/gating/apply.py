@@ -1,0 +1,185 @@
+"""Gating one sample with a template: compensate, transform, build the gates and gate the tree.
+
+:func:`gate_sample` is :meth:`Template.apply <cytokit.gating.template.Template.apply>`:
+the sample's spillover matrix (the file's, the template's own, a CSV file's, or none),
+each role's transform on its channel, and every population's gate built from its
+template mapping (:data:`~cytokit.gating._schema.GATE_TYPES`), fitted on the parent's
+events (a ``control_threshold`` gate on the matched control's) into a
+:class:`~cytokit.gating.result.GatingResult`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ChannelNotFoundError, TemplateError
+from ..sample import Sample
+from ._schema import GATE_TYPES, ROLE_KEYS, _gate_roles
+from .result import GatingResult
+
+
+def gate_sample(
+    template,
+    sample: Sample,
+    *,
+    control: GatingResult | None = None,
+    is_control: bool = False,
+    channels: dict[str, str] | None = None,
+) -> GatingResult:
+    """``template.apply(sample, ...)``: see
+    :meth:`Template.apply <cytokit.gating.template.Template.apply>`."""
+    from ..compensation import compensate
+
+    if channels is None:
+        reference = control.channels if control is not None else None
+        channels = template.resolve_channels(sample, reference=reference)
+    events = sample.events
+    spillover, comp_source = _spillover(template, sample)
+    if spillover is not None:
+        events = compensate(events, spillover)
+    scale = events
+    transforms = _transforms(template, sample, channels)
+    result = GatingResult(
+        sample=sample, template=template, channels=channels, scale=scale,
+        transforms=transforms, compensation=comp_source, spillover=spillover,
+    )
+    n = len(scale)
+    for pop in template.populations:
+        path = template.path_of(pop.name)
+        parent_path = template.path_of(pop.parent) if pop.parent != "root" else ""
+        parent_mask = result.membership[parent_path] if parent_path else np.ones(n, dtype=bool)
+        result.parents[path] = parent_path or "root"
+        missing = [r for r in _gate_roles(pop.gate) if r not in channels]
+        if missing:
+            if not pop.optional:
+                raise ChannelNotFoundError(f"{sample.path}: population {pop.name!r} needs role(s) {missing}")
+            result.membership[path] = parent_mask.copy()
+            result.flags[path] = f"skipped: the file has no channel for role(s) {', '.join(missing)}"
+            continue
+        gate = _build_gate(template, pop, channels)
+        result.gates[path] = gate
+        if type(gate).__name__ == "BooleanGate":
+            inside = gate.contains(pd.DataFrame({p.split("/")[-1]: m for p, m in result.membership.items()}))
+            result.membership[path] = parent_mask & inside
+            continue
+        # A gate only ever sees its parent's events, so only those are transformed.
+        rows = np.flatnonzero(parent_mask) if parent_path else None
+        frame = result._frame(gate.dims, rows)
+        if hasattr(gate, "fit"):
+            if type(gate).__name__ == "ControlThresholdGate" and not is_control:
+                if control is None or parent_path not in control.membership and parent_path:
+                    gate.fit(frame.iloc[:0])
+                    gate.failed_ = "needs the matched control tube, and none was given"
+                else:
+                    ctrl_rows = np.flatnonzero(control.membership[parent_path]) if parent_path else None
+                    gate.fit(control._frame(gate.dims, ctrl_rows))
+            else:
+                gate.fit(frame)
+            if gate.failed_:
+                result.flags[path] = f"gate failed: {gate.failed_}"
+            elif gate.warning_:
+                result.flags[path] = f"gate doubtful: {gate.warning_}"
+        if rows is None:
+            result.membership[path] = np.asarray(gate.contains(frame), dtype=bool)
+        else:
+            inside = np.zeros(n, dtype=bool)
+            inside[rows] = gate.contains(frame)
+            result.membership[path] = inside
+    return result
+
+
+def _spillover(template, sample: Sample) -> tuple[pd.DataFrame | None, str]:
+    """The spillover matrix ``template`` compensates ``sample`` with (or None), and where it came from."""
+    mode = template.compensation
+    if isinstance(mode, dict):
+        return _inline_matrix(mode), "template matrix"
+    if mode == "none":
+        return None, "none"
+    if mode == "file":
+        if sample.spillover is None:
+            return None, "none (the file has no spillover matrix)"
+        return sample.spillover, "file"
+    from ..compensation import read_spillover_csv
+
+    path = template.compensation_path()
+    return read_spillover_csv(path), str(path)
+
+
+def _transforms(template, sample: Sample, channels: dict[str, str]) -> dict:
+    """``{$PnN: transform}`` of the roles ``template`` transforms, on the channels they resolve to."""
+    from ..transforms import make_transform
+
+    out = {}
+    specs: dict[str, tuple[str, dict]] = {}
+    info = sample.channels.set_index("pnn")
+    for role, pnn in channels.items():
+        spec = template.transforms.get(role, template.transforms.get("default"))
+        if not spec:
+            continue
+        if pnn in specs and specs[pnn][1] != spec:
+            raise TemplateError(
+                f"{template.source}: roles {specs[pnn][0]!r} and {role!r} are both channel {pnn} in "
+                f"{sample.path} but have different transforms; give them the same one"
+            )
+        specs[pnn] = (role, spec)
+        params = {k: v for k, v in spec.items() if k != "kind"}
+        if params.get("t") == "auto":
+            decades = float(info.at[pnn, "decades"]) if pnn in info.index else 0.0
+            top = float(info.at[pnn, "range"]) if pnn in info.index else 0.0
+            if decades > 0:
+                offset = float(info.at[pnn, "offset"]) or 1.0
+                top = 10.0 ** decades * offset
+            params["t"] = top if top > 1 else 262144.0
+        try:
+            out[pnn] = make_transform(spec["kind"], **params)
+        except ValueError as exc:  # e.g. valid for t: 262144 (checked at load) but not this file's top
+            raise TemplateError(f"{template.source}: transform of role {role!r} on {pnn} of {sample.path}: "
+                                f"{exc}") from None
+    return out
+
+
+def _build_gate(template, pop, channels: dict[str, str]):
+    """The gate of population ``pop`` (a :class:`~cytokit.gating.template.Population`), its roles
+    replaced by ``channels`` (role → channel; each role itself when the template is loaded)."""
+    spec = dict(pop.gate)
+    module, cls_name = GATE_TYPES[spec.pop("type")]
+    cls = getattr(importlib.import_module(f"cytokit.gating.{module}"), cls_name)
+    for key in ROLE_KEYS:
+        if key in spec:
+            value = spec[key]
+            spec[key] = [channels[v] for v in value] if isinstance(value, list) else channels[value]
+    if "bounds" in spec:  # rectangle: {role: [min, max]}
+        spec["bounds"] = {channels[r]: tuple(b) for r, b in spec["bounds"].items()}
+    if isinstance(spec.get("search_range"), list):
+        spec["search_range"] = tuple(spec["search_range"])
+    where = f"{template.source}, line {pop.line}: gate of population {pop.name!r} ({pop.gate['type']})"
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = [key for key in spec if key not in accepted]
+    if unknown:
+        raise TemplateError(f"{where}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
+                            f"it takes {', '.join(accepted)}")
+    try:
+        gate = cls(**spec)
+        if hasattr(gate, "check_params"):
+            gate.check_params()
+    except (TypeError, ValueError) as exc:
+        raise TemplateError(f"{where}: {exc}") from None
+    return gate
+
+
+def _inline_matrix(spec: dict) -> pd.DataFrame:
+    """A template's own spillover matrix (rows: fluorochromes, columns: detectors)."""
+    from ..compensation import validate_spillover
+
+    detectors = list(spec["detectors"])
+    rows = list(spec.get("fluorochromes") or detectors)
+    matrix = np.asarray(spec["matrix"], dtype=float)
+    if matrix.shape != (len(rows), len(detectors)):
+        raise ValueError(f"matrix is {' × '.join(map(str, matrix.shape))} but there are {len(rows)} "
+                         f"fluorochromes and {len(detectors)} detectors")
+    return validate_spillover(pd.DataFrame(matrix, index=rows, columns=detectors))
+

@@ -1,0 +1,121 @@
+"""Channel roles: how a template finds one channel in each file, by marker name or by ``$PnN``.
+
+A :class:`Role` names a marker (``$PnS`` "CD19", "CD19 FITC", "FITC-CD19", not
+"CD197": :func:`_matches_marker`), or lists ``$PnN`` candidates; :func:`resolve_roles`
+(behind :meth:`Template.resolve_channels <cytokit.gating.template.Template.resolve_channels>`)
+maps every role to a channel of a sample.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..errors import ChannelNotFoundError
+from ..sample import Sample
+
+#: Greek letters as marker names spell them: TNF-α, TNF-alpha and TNFa are one marker
+GREEK = {"α": "a", "alpha": "a", "β": "b", "beta": "b", "γ": "g", "gamma": "g", "δ": "d", "delta": "d"}
+
+
+@dataclass(frozen=True)
+class Role:
+    """A channel role: how to find one channel in each file."""
+
+    name: str
+    marker: str | None = None
+    pnn: tuple[str, ...] = ()
+    optional: bool = False
+    aliases: tuple[str, ...] = ()  # other names of the marker: [TNFa, TNF] is marker TNFa, alias TNF
+
+    @property
+    def marker_names(self) -> tuple[str, ...]:
+        """Every name of the marker, any of which a ``$PnS`` may use."""
+        return (self.marker, *self.aliases) if self.marker else ()
+
+
+def resolve_roles(roles: Iterable[Role], sample: Sample, *, reference: dict[str, str] | None,
+                  source: str) -> dict[str, str]:
+    """Map every role to a ``$PnN`` of ``sample`` (see :meth:`Template.resolve_channels
+    <cytokit.gating.template.Template.resolve_channels>`; ``source`` names the template)."""
+    names = list(sample.channels.pnn)
+    resolved: dict[str, str] = {}
+    missing = []
+    for role in roles:
+        found = _find_channel(role, sample)
+        if found is None and reference and reference.get(role.name) in names:
+            found = reference[role.name]
+        if found is not None:
+            resolved[role.name] = found
+        elif not role.optional:
+            wanted = (f"marker {_quoted(role.marker_names)} in $PnS" if role.marker
+                      else f"one of $PnN {list(role.pnn)}")
+            missing.append(f"role {role.name!r} needs {wanted}")
+    if missing:
+        where = sample.path or "the sample"
+        whose = "roles'" if len(missing) > 1 else "role's"
+        raise ChannelNotFoundError(
+            f"{where}: template {source} {'; '.join(missing)}; the file has "
+            + ", ".join(f"{n} ({s})" if s else n for n, s in zip(sample.channels.pnn, sample.channels.pns))
+            + f" (set the {whose} marker or pnn in the template)"
+        )
+    return resolved
+
+
+def _tokens(text: str) -> list[str]:
+    """Case-folded runs of letters and digits, Greek letters spelled as in :data:`GREEK`."""
+    text = text.casefold()
+    for greek, latin in GREEK.items():
+        text = text.replace(greek, latin)
+    return re.findall(r"[^\W_]+", text)
+
+
+def _normal(text: str) -> str:
+    return "".join(_tokens(text))
+
+
+def _quoted(markers: tuple[str, ...]) -> str:
+    return " or ".join(map(repr, markers))
+
+
+def _matches_marker(pns: str, marker: str) -> bool:
+    """``$PnS`` names the marker as a whole run of its words.
+
+    Case, separators and Greek spellings are ignored, and the marker is some run of
+    consecutive words of ``$PnS`` joined: "TNF-alpha APC", "TNF-α-APC" and "APC-TNFa"
+    name TNFa; "LAG-3-PE", "PE-LAG3" and "anti-LAG3" name LAG3. A word that only starts
+    with the marker names another one: CD19 is not "CD197", CD3 is not "CD38" nor "CD3e".
+    """
+    want = _normal(marker)
+    words = _tokens(pns or "")
+    for start in range(len(words)):
+        run = ""
+        for word in words[start:]:
+            run += word
+            if run == want:
+                return True
+            if not want.startswith(run):
+                break
+    return False
+
+
+def _find_channel(role: Role, sample: Sample) -> str | None:
+    pairs = list(zip(sample.channels.pnn, sample.channels.pns))
+    if role.marker:
+        hits = [pnn for pnn, pns in pairs if any(_matches_marker(pns, m) for m in role.marker_names)]
+        if not hits:
+            wanted = {_normal(m) for m in role.marker_names}
+            hits = [pnn for pnn, _ in pairs if _normal(pnn) in wanted]
+        if len(hits) > 1:
+            raise ChannelNotFoundError(
+                f"{sample.path}: marker {_quoted(role.marker_names)} (role {role.name!r}) "
+                f"matches several channels: {hits}"
+            )
+        if hits:
+            return hits[0]
+    names = {pnn.lower(): pnn for pnn, _ in pairs}
+    for candidate in role.pnn:
+        if candidate.lower() in names:
+            return names[candidate.lower()]
+    return None

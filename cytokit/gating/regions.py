@@ -1,0 +1,150 @@
+"""Fitted regions in two or more dimensions: a gate that learns an ellipse or a polygon.
+
+- :class:`ClusterGate`: a Gaussian-mixture component's confidence ellipse (lymphocytes on FSC/SSC);
+- :class:`SingletGate`: the wedge of typical height/area ratios (singlets on area vs height).
+
+Each is a :class:`~cytokit.gating.fitted.FittedGate` (see there for the contract and soft
+failure); the static equivalents are an :class:`~cytokit.gating.gates.EllipseGate` and a
+:class:`~cytokit.gating.gates.PolygonGate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .fitted import FittedGate, _FitFailure, _is_number, _need
+from .gates import EllipseGate, PolygonGate
+
+
+class ClusterGate(FittedGate):
+    """Gaussian-mixture cluster as an ellipse (e.g. lymphocytes on FSC/SSC).
+
+    Fits ``sklearn.mixture.GaussianMixture(n_components, random_state)`` on at most
+    ``max_fit_events`` events (a seeded random subsample), selects one component and
+    gates its ``confidence`` region: the ellipse with squared Mahalanobis radius
+    ``chi2.ppf(confidence, len(dims))``.
+
+    Parameters
+    ----------
+    select
+        ``"largest"`` (highest weight), ``"nearest"`` (mean closest to ``location``),
+        ``"lowest"``/``"highest"`` (lowest/highest mean in dimension ``by``, default the
+        last dimension, i.e. SSC for ``["FSC-A", "SSC-A"]``).
+
+    Learned: ``mean_``, ``covariance_``, ``distance_square_``, ``component_``,
+    ``weights_``, ``means_`` (all components).
+    """
+
+    dims: tuple[str, ...] = ()  # a parameter here, not a derived property
+
+    def __init__(
+        self,
+        dims: Sequence[str],
+        *,
+        n_components: int = 3,
+        select: str = "largest",
+        location: Sequence[float] | None = None,
+        by: str | None = None,
+        confidence: float = 0.95,
+        max_fit_events: int = 20_000,
+        random_state: int = 0,
+        min_events: int = 50,
+        strict: bool = False,
+    ) -> None:
+        self.dims = tuple(dims)
+        self.n_components, self.select, self.location, self.by = n_components, select, location, by
+        self.confidence, self.max_fit_events, self.random_state = confidence, max_fit_events, random_state
+        self.min_events, self.strict = min_events, strict
+
+    def _check_params(self) -> None:
+        _need(isinstance(self.n_components, int) and self.n_components >= 1, "n_components", self.n_components,
+              "a whole number >= 1")
+        _need(self.select in ("largest", "nearest", "lowest", "highest"), "select", self.select,
+              "'largest', 'nearest', 'lowest' or 'highest'")
+        _need(self.select != "nearest" or (self.location is not None and len(self.location) == len(self.dims)),
+              "location", self.location, f"{len(self.dims)} numbers when select is 'nearest'")
+        _need(self.by is None or self.by in self.dims, "by", self.by, f"one of the dims {list(self.dims)}")
+        _need(_is_number(self.confidence) and 0 < self.confidence < 1, "confidence", self.confidence,
+              "between 0 and 1 (exclusive), e.g. 0.95")
+        _need(isinstance(self.max_fit_events, int) and self.max_fit_events >= 1, "max_fit_events",
+              self.max_fit_events, "a whole number >= 1")
+
+    def _fit(self, values: np.ndarray) -> None:
+        from scipy.stats import chi2
+        from sklearn.mixture import GaussianMixture
+
+        if len(values) < max(self.min_events, self.n_components * (len(self.dims) + 1)):
+            raise _FitFailure(f"too few events ({len(values)}) for {self.n_components} mixture components")
+        rng = np.random.default_rng(self.random_state)
+        if len(values) > self.max_fit_events:
+            values = values[rng.choice(len(values), self.max_fit_events, replace=False)]
+        mixture = GaussianMixture(
+            n_components=self.n_components, covariance_type="full", random_state=self.random_state, n_init=1
+        ).fit(values)
+        means, weights = mixture.means_, mixture.weights_
+        if self.select == "largest":
+            k = int(np.argmax(weights))
+        elif self.select == "nearest":
+            k = int(np.argmin(np.linalg.norm(means - np.asarray(self.location, dtype=float), axis=1)))
+        else:
+            by = self.by if self.by is not None else self.dims[-1]
+            column = means[:, self.dims.index(by)]
+            k = int(np.argmin(column) if self.select == "lowest" else np.argmax(column))
+        self.component_ = k
+        self.weights_ = weights.copy()
+        self.means_ = means.copy()
+        self.mean_ = means[k].copy()
+        self.covariance_ = mixture.covariances_[k].copy()
+        self.distance_square_ = float(chi2.ppf(self.confidence, df=len(self.dims)))
+
+    def _static(self) -> EllipseGate:
+        return EllipseGate(self.dims, self.mean_, self.covariance_, self.distance_square_)
+
+
+class SingletGate(FittedGate):
+    """Singlets on area vs height: events whose height/area ratio is typical.
+
+    Doublets have a larger area for their height, so a lower ratio. The gate fits
+    the median ratio ``ratio_`` and its robust SD ``ratio_sd_`` (1.4826 × MAD) on the
+    events with ``area > 0`` and keeps events within ``k`` robust SDs: the wedge
+    ``(ratio_ - k sd) area <= height <= (ratio_ + k sd) area`` between area 0 and
+    ``area_max`` (twice the largest fitted area). Learned as the triangle
+    ``vertices_`` in (area, height), i.e. a static :class:`PolygonGate`.
+    """
+
+    def __init__(
+        self, area: str, height: str, *, k: float = 3.0, min_events: int = 50, strict: bool = False
+    ) -> None:
+        self.area, self.height, self.k, self.min_events, self.strict = area, height, k, min_events, strict
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return (self.area, self.height)
+
+    def _check_params(self) -> None:
+        _need(_is_number(self.k) and self.k > 0, "k", self.k, "a number > 0")
+
+    def _fit(self, values: np.ndarray) -> None:
+        area, height = values[:, 0], values[:, 1]
+        positive = area > 0
+        if positive.sum() < self.min_events:
+            raise _FitFailure(
+                f"too few events with {self.area} > 0: {int(positive.sum())}, min_events={self.min_events}"
+            )
+        ratio = height[positive] / area[positive]
+        centre = float(np.median(ratio))
+        spread = 1.4826 * float(np.median(np.abs(ratio - centre)))
+        if not spread > 0:
+            raise _FitFailure(f"{self.height}/{self.area} ratio has no spread (MAD = 0)")
+        area_max = 2.0 * float(area.max())
+        low, high = centre - self.k * spread, centre + self.k * spread
+        self.ratio_, self.ratio_sd_ = centre, spread
+        self.vertices_ = np.array([[0.0, 0.0], [area_max, low * area_max], [area_max, high * area_max]])
+
+    def _static(self) -> PolygonGate:
+        return PolygonGate(self.dims, self.vertices_)
+
+
+__all__ = ["ClusterGate", "SingletGate"]
