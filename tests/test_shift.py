@@ -316,7 +316,7 @@ def test_a_sample_against_itself_is_no_shift(a):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_ks_d_and_emd_equal_scipy(seed):
-    # shift.py reads D and the EMD off one shared sort; scipy computes each on its own.
+    # shift/_distances.py reads D and the EMD off one shared sort; scipy computes each on its own.
     from scipy import stats
 
     rng = np.random.default_rng(seed)

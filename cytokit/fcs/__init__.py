@@ -17,7 +17,7 @@ Values are returned as FCS 3.1 *scale values*:
 
 from __future__ import annotations
 
-from ._data import read_fcs
+from ._read import read_fcs
 from ._text import FCSWarning, list_datasets, read_keywords  # noqa: F401 (FCSWarning is public)
 from ._write import write_fcs
 

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ..sample import Sample
-from ._data import _time_step, read_fcs  # noqa: F401  (read_fcs: used by the write_fcs doctest)
+from ._channels import _time_step
+from ._read import read_fcs  # noqa: F401  (used by the write_fcs doctest)
 
 
 # --------------------------------------------------------------------------- writing

@@ -1,0 +1,170 @@
+"""A :class:`~cytokit.Sample` from one data set's TEXT and DATA, its spillover keywords; :func:`read_fcs`."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..compensation import spillover_from_keyword
+from ..sample import Sample
+from ._channels import _apply_scales, _channels, _scales, _unique_names
+from ._data import (
+    _MAX_THREADS,
+    _byte_order,
+    _bytes_per_event,
+    _data_bounds,
+    _read_ascii,
+    _read_blocks,
+    _read_ints,
+)
+from ._text import _Segment, _fail, _int_keyword, _open, _read_segment, _walk, _warn
+
+_SPILL_KEYS = ("$SPILLOVER", "$SPILL", "SPILL", "SPILLOVER", "$COMP")
+
+
+def read_fcs(path: str | os.PathLike, *, dataset: int = 0, threads: int | None = None) -> Sample:
+    """Read one data set of an FCS file into a :class:`~cytokit.Sample`.
+
+    Parameters
+    ----------
+    path
+        The FCS file (2.0, 3.0, 3.1 or 3.2).
+    dataset
+        0-based index along the ``$NEXTDATA`` chain (see :func:`list_datasets`).
+    threads
+        Threads decoding integer or byte-swapped float DATA of 8 MB or more (default:
+        the machine's cores, at most 4). A batch that runs one file per core passes 1.
+
+    Returns
+    -------
+    Sample
+        Events as FCS 3.1 scale values (module docstring). Columns are float32
+        when that holds every value exactly (float data, or integers of up to
+        24 bits, that need no scaling) and float64 otherwise.
+
+    Raises
+    ------
+    FCSError
+        The file is missing, truncated, malformed or unsupported; the message
+        names the file and the problem.
+    """
+    path = Path(path)
+    with _open(path) as (fh, size):
+        segments = _walk(path, fh, size) if dataset else [_read_segment(path, fh, size, 0)]
+        if not 0 <= dataset < len(segments):
+            raise _fail(path, f"data set {dataset} requested but the file has {len(segments)}")
+        seg = segments[dataset]
+        if threads is None:
+            threads = min(_MAX_THREADS, os.cpu_count() or 1)
+        return _read_dataset(path, fh, size, seg, dataset, threads)
+
+
+def _read_dataset(path: Path, fh, size: int, seg: _Segment, index: int, threads: int) -> Sample:
+    kw = seg.keywords
+    n_params = _int_keyword(path, kw, "$PAR")
+    if n_params is None or n_params <= 0:
+        raise _fail(path, f"$PAR = {kw.get('$PAR')!r}: the number of channels is missing or not positive")
+    mode = kw.get("$MODE", "L").strip().upper() or "L"
+    if mode != "L":
+        raise _fail(path, f"$MODE = {mode}: only list-mode data (L) are supported")
+    datatype = kw.get("$DATATYPE", "").strip().upper()
+    if datatype not in ("I", "F", "D", "A"):
+        raise _fail(path, f"$DATATYPE = {kw.get('$DATATYPE')!r} is not one of I, F, D, A")
+    channels = _channels(path, kw, n_params)
+    order = _byte_order(path, kw) if datatype != "A" else "<"
+    per_event = _bytes_per_event(path, datatype, channels)
+    n_events = _int_keyword(path, kw, "$TOT")
+    if n_events is not None and n_events < 0:
+        raise _fail(path, f"$TOT = {n_events} is negative")
+    needed = None if n_events is None or per_event is None else n_events * per_event
+    if n_events is None:  # optional in FCS 2.0: derive it from the DATA length
+        begin, end = _data_bounds(path, seg, size, None)
+        if per_event:
+            n_events = (end - begin) // per_event
+            end = begin + n_events * per_event
+    else:
+        begin, end = _data_bounds(path, seg, size, needed) if needed != 0 else (0, 0)
+
+    scales = _scales(path, kw, datatype, channels)
+    if n_events == 0:
+        values = np.zeros((0, n_params))
+    elif datatype == "I":
+        values = _read_ints(path, fh, begin, n_events, channels, order, bool(scales), threads)
+    elif datatype == "A":
+        if n_events is None:
+            raise _fail(path, "free-format ASCII data need $TOT")
+        values = _read_ascii(path, fh, begin, end, n_events, channels)
+    else:
+        raw = np.dtype(f"{order}f{4 if datatype == 'F' else 8}")
+        if raw.isnative:
+            fh.seek(begin)
+            values = np.fromfile(fh, dtype=raw, count=n_events * n_params).reshape(n_events, n_params)
+        else:
+            values = np.empty((n_events, n_params), dtype=raw.newbyteorder("="))
+            _read_blocks(path, begin, raw, values, None, threads)
+
+    values = _apply_scales(values, scales)
+    names = _unique_names(path, [c.pnn for c in channels])
+    events = pd.DataFrame(values, columns=names, copy=False)
+    table = pd.DataFrame(
+        {
+            "pnn": names,
+            "pns": [c.pns for c in channels],
+            "bits": [c.bits if c.bits is not None else 0 for c in channels],
+            "range": [c.range for c in channels],
+            "decades": [c.decades for c in channels],
+            "offset": [c.offset for c in channels],
+            "gain": [c.gain for c in channels],
+        }
+    )
+    return Sample(
+        events,
+        table,
+        kw,
+        version=seg.version,
+        path=path,
+        dataset=index,
+        spillover=_spillover(path, kw, names),
+    )
+
+
+
+# --------------------------------------------------------------------------- spillover
+
+
+def _spillover(path: Path, kw: dict[str, str], names: list[str]) -> pd.DataFrame | None:
+    for key in _SPILL_KEYS:
+        if kw.get(key, "").strip():
+            try:
+                return spillover_from_keyword(kw[key], names)
+            except (ValueError, IndexError) as exc:
+                _warn(path, f"{key} cannot be parsed as a spillover matrix ({exc}); ignored")
+                return None
+    return _beckman_spillover(path, kw, names)
+
+
+def _beckman_spillover(path: Path, kw: dict[str, str], names: list[str]) -> pd.DataFrame | None:
+    entries = {}
+    for key, value in kw.items():
+        match = re.fullmatch(r"\$DFC(\d+)TO(\d+)", key)
+        if match:
+            try:
+                entries[(int(match.group(1)), int(match.group(2)))] = float(value)
+            except ValueError:
+                _warn(path, f"{key} = {value!r} is not a number; ignored")
+    if not entries:
+        return None
+    numbers = sorted({i for pair in entries for i in pair})
+    if numbers[-1] > len(names):
+        _warn(path, "$DFCiTOj names a parameter beyond $PAR; spillover ignored")
+        return None
+    labels = [names[i - 1] for i in numbers]
+    matrix = pd.DataFrame(np.eye(len(labels)), index=labels, columns=labels)
+    for (i, j), value in entries.items():
+        # FCS 2.0: the percentage of parameter i's signal that appears in parameter j.
+        matrix.loc[names[i - 1], names[j - 1]] = value / 100.0
+    return matrix
