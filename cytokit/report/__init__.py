@@ -15,19 +15,29 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
 
+from ..plots import ResultsLike
+
 if TYPE_CHECKING:  # pragma: no cover
-    from ..experiment import Results
     from ..plots import ResultsPlotter
 
 __all__ = ["write_report", "render_report"]
 
 #: cohort metrics shown in the report's cohort table, in order
 COHORT_METRICS = ("delta_pct_pos", "log2_mfi_ratio", "delta_rmfi")
+
+
+class ReportResults(ResultsLike, Protocol):
+    """What the report reads of :class:`~cytokit.experiment.Results`: the figures' tables and
+    lookups, the populations and each file's keywords and channels (described, not imported:
+    ``cytokit.batch`` writes the report and is below the notebook API)."""
+
+    populations: pd.DataFrame  #: one row per file × population: count, pct_parent, flag
+    gating: dict  #: file → a few keywords and the channel of each role (``GatingResult.summary()``)
 
 
 def _data_uri(png: bytes) -> str:
@@ -51,7 +61,8 @@ def _table(frame: pd.DataFrame, columns: list[str] | None = None) -> dict:
             "rows": [[_cell(v) for v in row] for row in frame[columns].itertuples(index=False, name=None)]}
 
 
-def render_report(results: Results, *, title: str = "cytokit report", plotter: ResultsPlotter | None = None) -> str:
+def render_report(results: ReportResults, *, title: str = "cytokit report",
+                  plotter: ResultsPlotter | None = None) -> str:
     """The report's HTML text (see :func:`write_report`)."""
     import jinja2
 
@@ -129,7 +140,7 @@ def render_report(results: Results, *, title: str = "cytokit report", plotter: R
     )
 
 
-def write_report(results: Results, out_path: str | Path, *, title: str = "cytokit report",
+def write_report(results: ReportResults, out_path: str | Path, *, title: str = "cytokit report",
                  plotter: ResultsPlotter | None = None) -> Path:
     """Write the self-contained HTML report of ``results`` to ``out_path`` (atomically).
 

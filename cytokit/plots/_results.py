@@ -1,0 +1,30 @@
+"""What the figures read of an experiment's results, described rather than imported.
+
+The figures sit below the notebook API (``cytokit.experiment`` imports them, to draw in its
+workers), so they take :class:`~cytokit.experiment.Results` as anything with these attributes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+
+class ResultsLike(Protocol):
+    """The tables and lookups of :class:`~cytokit.experiment.Results` that the figures read
+    (columns documented in ``docs/outputs.md``)."""
+
+    samples: pd.DataFrame  #: one row per file: file, patient, timepoint, stain, status, error
+    markers: pd.DataFrame  #: one row per file × marker: pct_pos, median, threshold, ...
+    paired: pd.DataFrame  #: baseline → follow-up per patient × marker
+    cohort: pd.DataFrame  #: per marker × metric: n_pairs, median_delta, CI, Wilcoxon p
+    values: dict  #: (file, marker) → the marker's transformed values on its population
+    plot_events: dict  #: file → viable events (cd19, marker roles, in_population) for the panels
+    fitted: dict  #: file → population path → the learned values of its fitted gate
+    figures: dict  #: ("gates", file) / ("patient", id) → PNG bytes drawn during the analysis
+    paths: dict  #: file → its path on disk
+    template_path: str
+    baseline: str
+    followup: str

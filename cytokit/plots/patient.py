@@ -1,0 +1,174 @@
+"""The patient panel: CD19 × marker dot plots of the isotype, baseline and follow-up tubes, and histograms."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from ._style import COLOURS, _figure, _fmt, _no_data
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from ._results import ResultsLike
+
+
+def _tubes(samples: pd.DataFrame, patient: str, baseline: str, followup: str) -> list[tuple[str, str | None]]:
+    """(label, file) for the patient's isotype, baseline and follow-up stained tubes."""
+    rows = samples[samples["patient"] == patient]
+
+    def pick(timepoint: str, isotype: bool) -> str | None:
+        hit = rows[(rows["timepoint"] == timepoint) & ((rows["stain"].str.lower() == "isotype") == isotype)]
+        return hit["file"].iloc[0] if len(hit) else None
+
+    iso = pick(baseline, True) or pick(followup, True)
+    iso_tp = baseline if pick(baseline, True) else followup
+    return [(f"isotype {iso_tp}", iso), (f"{baseline} stained", pick(baseline, False)),
+            (f"{followup} stained", pick(followup, False))]
+
+
+def _transformed_threshold(markers: pd.DataFrame, values: dict, file: str, marker: str,
+                           quantile: float) -> float:
+    """The positivity threshold of ``file`` on the transformed axis (its isotype's quantile)."""
+    row = markers[(markers["file"] == file) & (markers["marker"] == marker)]
+    if row.empty:
+        return float("nan")
+    row = row.iloc[0]
+    iso = markers[(markers["patient"] == row["patient"]) & (markers["timepoint"] == row["timepoint"])
+                  & (markers["stain"].str.lower() == "isotype") & (markers["marker"] == marker)]
+    source = iso["file"].iloc[0] if len(iso) else file
+    control = values.get((source, marker))
+    if control is None or not len(control):
+        return float("nan")
+    return float(np.quantile(control[np.isfinite(control)], quantile))
+
+
+def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, float] | None = None) -> Figure:
+    """The study panel of one patient: CD19 against each marker, and marker histograms.
+
+    Columns: the isotype tube, the baseline and follow-up stained tubes (viable
+    cells, CD19+ in colour) with the positivity threshold and the % positive of
+    CD19+ cells above it; last column: isotype, baseline and follow-up histograms
+    of the CD19+ cells. One row per marker.
+
+    Parameters
+    ----------
+    results
+        :class:`~cytokit.experiment.Results` of an experiment.
+    patient
+        A patient ID of ``results.samples``.
+    quantiles
+        Positivity quantile per marker (default: read from the template, else 0.99).
+    """
+    baseline, followup = results.baseline, results.followup
+    if patient not in set(results.samples["patient"]):
+        raise KeyError(f"patient {patient!r} is not in the results; patients: "
+                       f"{sorted(results.samples['patient'].unique())}")
+    marker_names = list(dict.fromkeys(results.markers["marker"])) if len(results.markers) else []
+    if quantiles is None:
+        quantiles = _template_quantiles(results.template_path)
+    tubes = _tubes(results.samples, patient, baseline, followup)
+    status = dict(zip(results.samples["file"], results.samples["status"]))
+    errors = dict(zip(results.samples["file"], results.samples["error"]))
+    n_rows = max(1, len(marker_names))
+    fig = _figure(13.0, 3.0 * n_rows + 0.4, left=0.55, right=0.1, top=0.75, bottom=0.45, wspace=0.25,
+                  hspace=0.55)
+    fig.suptitle(f"Patient {patient}: CD19 × marker on viable cells; histograms on CD19+", fontsize=11)
+    axes = fig.subplots(n_rows, 4, squeeze=False)
+    if not marker_names:
+        _no_data(axes[0][0], "no marker results")
+    for i, marker in enumerate(marker_names):
+        role = _role_of(results, marker)
+        q = quantiles.get(marker, 0.99)
+        for j, (label, file) in enumerate(tubes):
+            ax = axes[i][j]
+            ax.set_title(f"{label}" + (f"\n{file}" if file else ""), fontsize=8)
+            frame = results.plot_events.get(file) if file else None
+            if file is None:
+                _no_data(ax, f"no {label} tube")
+                continue
+            if frame is None or frame.empty or role not in frame or "cd19" not in frame:
+                _no_data(ax, f"not analysed: {errors.get(file) or status.get(file, 'missing')}"[:160])
+                continue
+            inside = frame["in_population"].to_numpy(bool)
+            ax.scatter(frame["cd19"][~inside], frame[role][~inside], s=1, c="#c8c8c8", linewidths=0,
+                       rasterized=True)
+            colour = [COLOURS["isotype"], COLOURS["baseline"], COLOURS["followup"]][j]
+            ax.scatter(frame["cd19"][inside], frame[role][inside], s=1.5, c=colour if j else "#505050",
+                       linewidths=0, rasterized=True, alpha=0.6)
+            threshold = _transformed_threshold(results.markers, results.values, file, marker, q)
+            cd19_cut = _cd19_threshold(results, file)
+            if np.isfinite(threshold):
+                ax.axhline(threshold, color="black", linewidth=0.9, linestyle="--")
+            if np.isfinite(cd19_cut):
+                ax.axvline(cd19_cut, color="#555", linewidth=0.8, linestyle=":")
+            row = results.markers[(results.markers["file"] == file) & (results.markers["marker"] == marker)]
+            if len(row):
+                ax.text(0.97, 0.97, f"{_fmt(row['pct_pos'].iloc[0])}% pos\nof CD19+", ha="right", va="top",
+                        transform=ax.transAxes, fontsize=8, fontweight="bold",
+                        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
+            ax.set_xlabel("CD19", fontsize=8)
+            ax.set_ylabel(marker, fontsize=8)
+            ax.tick_params(labelsize=7)
+        _histograms(axes[i][3], results, tubes, marker, q)
+    return fig
+
+
+def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float) -> None:
+    styles = [(COLOURS["isotype"], True), (COLOURS["baseline"], False), (COLOURS["followup"], False)]
+    arrays = [results.values.get((file, marker)) if file else None for _, file in tubes]
+    finite = [a[np.isfinite(a)] for a in arrays if a is not None and len(a)]
+    if not finite:
+        _no_data(ax, f"no CD19+ {marker} values")
+        return
+    low = min(np.quantile(a, 0.001) for a in finite)
+    high = max(np.quantile(a, 0.999) for a in finite)
+    bins = np.linspace(low, high, 80)
+    for (label, file), values, (colour, filled) in zip(tubes, arrays, styles):
+        if values is None or not len(values):
+            continue
+        ax.hist(values, bins=bins, density=True, histtype="stepfilled" if filled else "step", color=colour,
+                alpha=0.45 if filled else 1.0, linewidth=1.3, label=label)
+        if not filled:
+            threshold = _transformed_threshold(results.markers, results.values, file, marker, q)
+            if np.isfinite(threshold):
+                ax.axvline(threshold, color=colour, linestyle="--", linewidth=0.9)
+    ax.set_title(f"{marker} on CD19+ (dashed: thresholds)", fontsize=8)
+    ax.set_xlabel(marker, fontsize=8)
+    ax.set_yticks([])
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6, frameon=False, loc="upper right")
+
+
+def _template_quantiles(template_path: str) -> dict[str, float]:
+    from ..errors import CytokitError
+    from ..gating.load import load_template
+
+    try:
+        template = load_template(template_path)
+    except (CytokitError, OSError):
+        return {}
+    return {m.name: m.quantile for m in template.markers}
+
+
+def _role_of(results: ResultsLike, marker: str) -> str:
+    """The template role of a marker name ("LAG3" → "lag3"), as in ``plot_events`` columns."""
+    from ..errors import CytokitError
+    from ..gating.load import load_template
+
+    try:
+        for m in load_template(results.template_path).markers:
+            if m.name == marker:
+                return m.channel
+    except (CytokitError, OSError):
+        pass
+    return marker.lower()
+
+
+def _cd19_threshold(results: ResultsLike, file: str) -> float:
+    for path, learned in (results.fitted.get(file) or {}).items():
+        if path.split("/")[-1].lower().startswith("cd19") and "threshold_" in learned:
+            return float(learned["threshold_"])
+    return float("nan")

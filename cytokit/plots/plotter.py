@@ -1,0 +1,129 @@
+"""``results.plot``: the figures of one experiment's results, re-gating files on demand."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .cohort import plot_paired
+from .encode import figure_png
+from .gates import plot_gates
+from .patient import plot_patient
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+    from ..gating.result import GatingResult
+    from ._results import ResultsLike
+
+
+class ResultsPlotter:
+    """Figures of one :class:`~cytokit.experiment.Results` (``results.plot``).
+
+    Gating figures re-gate the file with the results' template (its isotype
+    first). The last ``cache_size`` gated files are kept (a tube group is 2–4
+    files), so a figure and the report's captions of one file gate it once.
+    """
+
+    def __init__(self, results: ResultsLike, *, cache_size: int = 4) -> None:
+        from collections import OrderedDict
+
+        self.results = results
+        self.cache_size = cache_size
+        self._gated: OrderedDict[str, GatingResult] = OrderedDict()
+        self._png: dict[tuple[str, str], bytes] = {}
+
+    def _keep(self, file: str, result: GatingResult) -> GatingResult:
+        self._gated[file] = result
+        self._gated.move_to_end(file)
+        while len(self._gated) > max(1, self.cache_size):
+            self._gated.popitem(last=False)
+        return result
+
+    def png(self, kind: str, name: str) -> bytes:
+        """PNG bytes of ``self.<kind>(name)`` (``kind``: ``paired``, ``patient`` or ``gates``), drawn once
+        per plotter, so ``plots/`` and the report share them; figures drawn during the analysis
+        (``results.figures``) are used as they are."""
+        key = (kind, name)
+        if key not in self._png:
+            drawn = self.results.figures.get(key)
+            self._png[key] = drawn if drawn is not None else figure_png(getattr(self, kind)(name))
+        return self._png[key]
+
+    def paired(self, marker: str, *, metric: str = "pct_pos") -> Figure:
+        """Baseline → follow-up per patient for ``marker`` (see :func:`plot_paired`).
+
+        Raises
+        ------
+        KeyError
+            ``marker`` is not a marker of the results.
+        """
+        res = self.results
+        markers = sorted(set(res.markers["marker"])) if len(res.markers) else []
+        if marker not in markers:
+            raise KeyError(f"marker {marker!r} is not in the results; markers: {markers}")
+        return plot_paired(res.paired, marker, cohort=res.cohort, metric=metric, baseline=res.baseline,
+                           followup=res.followup)
+
+    def patient(self, patient: str) -> Figure:
+        """The patient's CD19 × marker panel and histograms (see :func:`plot_patient`)."""
+        return plot_patient(self.results, patient)
+
+    def gates(self, file: str) -> Figure:
+        """The gating hierarchy of one file (see :func:`plot_gates`)."""
+        result = self.gating(file)
+        return plot_gates(result, title=f"{file}  ({len(result.scale):,} events)")
+
+    def gating(self, file: str) -> GatingResult:
+        """``file`` gated again with the results' template (its matched isotype first).
+
+        Raises
+        ------
+        KeyError
+            ``file`` is not one of the results' files.
+        CytokitError
+            The file cannot be read or gated (as when the results were made).
+        """
+        if file in self._gated:
+            self._gated.move_to_end(file)
+            return self._gated[file]
+        import warnings
+
+        from ..fcs import FCSWarning, read_fcs
+        from ..gating.load import load_template
+
+        res = self.results
+        if file not in res.paths:
+            raise KeyError(f"{file!r} is not a file of these results; files: {sorted(res.paths)}")
+        template = load_template(res.template_path)
+        row = res.samples[res.samples["file"] == file].iloc[0]
+
+        def read(name: str):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FCSWarning)
+                return read_fcs(res.paths[name])
+
+        sample = read(file)
+        if str(row["stain"]).lower() == "isotype":
+            group = res.samples[(res.samples["patient"] == row["patient"])
+                                & (res.samples["timepoint"] == row["timepoint"])
+                                & (res.samples["stain"].str.lower() != "isotype")
+                                & (res.samples["status"] == "ok")]
+            reference = template.resolve_channels(read(group["file"].iloc[0])) if len(group) else None
+            channels = template.resolve_channels(sample, reference=reference)
+            result = template.apply(sample, is_control=True, channels=channels)
+        else:
+            iso = res.samples[(res.samples["patient"] == row["patient"])
+                              & (res.samples["timepoint"] == row["timepoint"])
+                              & (res.samples["stain"].str.lower() == "isotype")]
+            control = None
+            reference = template.resolve_channels(sample)
+            if len(iso) and iso["file"].iloc[0] in res.paths:
+                iso_file = iso["file"].iloc[0]
+                control = self._gated.get(iso_file)
+                if control is None:
+                    iso_sample = read(iso_file)
+                    channels = template.resolve_channels(iso_sample, reference=reference)
+                    control = self._keep(iso_file, template.apply(iso_sample, is_control=True,
+                                                                  channels=channels))
+            result = template.apply(sample, control=control)
+        return self._keep(file, result)

@@ -1,0 +1,56 @@
+"""Every figure of an experiment written under ``plots/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .encode import PNG_DPI, _figure_svg, figure_png
+from .plotter import ResultsPlotter
+from .slugs import unique_slugs
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._results import ResultsLike
+
+
+def save_figures(results: ResultsLike, out_dir: str | Path, *, plotter: ResultsPlotter | None = None,
+                 dpi: int = PNG_DPI) -> list[Path]:
+    """Write every figure of ``results`` under ``out_dir/plots/``, atomically.
+
+    ``paired_<marker>.png`` and ``.svg`` per marker, ``patient_<patient>.png`` per
+    patient, ``gates_<file>.png`` per analysed file (names through :func:`unique_slugs`:
+    a short hash is appended where two names would give the same file). Gating and patient
+    figures drawn during the analysis (``Experiment.run(figures=True)``) are written as they are;
+    otherwise the files are gated again, and those that cannot be are skipped (their
+    errors are in ``results.samples``).
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    from .._files import write_atomic
+    from ..errors import CytokitError
+
+    plotter = plotter or ResultsPlotter(results)
+    folder = Path(out_dir) / "plots"
+    written: list[Path] = []
+
+    def save(kind: str, key: str, name: str) -> None:
+        png = plotter.png(kind, key) if dpi == PNG_DPI else figure_png(getattr(plotter, kind)(key), dpi=dpi)
+        written.append(write_atomic(folder / f"{name}.png", png))
+
+    markers = unique_slugs(results.markers["marker"]) if len(results.markers) else {}
+    for marker, name in markers.items():
+        save("paired", marker, f"paired_{name}")
+        written.append(write_atomic(folder / f"paired_{name}.svg", _figure_svg(plotter.paired(marker))))
+    patients = unique_slugs(sorted(p for p in results.samples["patient"].astype(str).unique() if p.strip()))
+    for patient, name in patients.items():
+        save("patient", patient, f"patient_{name}")
+    files = unique_slugs(results.samples["file"], label=lambda file: Path(file).stem)
+    for file in results.samples.loc[results.samples["status"] != "error", "file"]:
+        try:
+            save("gates", file, f"gates_{files[file]}")
+        except (CytokitError, KeyError):
+            continue
+    return written
