@@ -95,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
     import time
 
     from .batch import StrictFailure
-    from .errors import CytokitError, MetadataError, OutputError, TemplateError
+    from .errors import CytokitError, MetadataError, OutputError
     from .experiment import Experiment
     from .metadata import ISOTYPE, list_fcs
     from .gating.load import load_template
@@ -108,7 +108,11 @@ def _run(args: argparse.Namespace) -> int:
         if args.samples is None and not list_fcs(args.fcs_dir):  # a sheet may name files in subfolders
             raise MetadataError(f"no FCS files (.fcs/.lmd) in {args.fcs_dir}; subfolders are not searched "
                                 "(a --samples sheet may name files in them)")
-        load_template(args.template)
+        template = load_template(args.template)
+        if args.anndata:
+            from .anndata_export import population_path
+
+            population_path(template, args.anndata)  # a population the template lacks: a usage error now
         problem = _out_problem(args)
         if problem:
             raise OutputError(problem)
@@ -119,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
             args.fcs_dir, template=args.template, samples=args.samples, pattern=args.pattern,
             baseline=args.baseline, followup=args.followup,
         )
-    except (TemplateError, MetadataError, OutputError) as exc:
+    except CytokitError as exc:  # template, sheet, --out or --anndata: usage errors
         print(f"cytokit run: error: {exc}", file=sys.stderr)
         if created and out.is_dir() and {p.name for p in out.iterdir()} <= {LOCK}:
             shutil.rmtree(out)  # a usage error leaves no empty output folder behind
@@ -156,7 +160,8 @@ def _run(args: argparse.Namespace) -> int:
     info = run_info(template_path=experiment.template_path, command=sys.argv, samples_source=str(source),
                     timings={"prepare": prepared - started, "analyse": analysed - prepared, **results.timings})
     try:
-        written = write_outputs(results, args.out, run_info=info, plots=not args.no_plots)
+        population = None if args.anndata is None else (args.anndata or results._quantified_population())
+        written = write_outputs(results, args.out, run_info=info, plots=not args.no_plots, anndata=population)
     except OutputError as exc:
         print(f"cytokit run: error: {exc}", file=sys.stderr)
         return 1
@@ -288,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--strict", action="store_true", help="stop at the first failed file")
     run.add_argument("--no-plots", action="store_true",
                      help="skip plots/ and report.html (removing those of an earlier run in --out)")
+    run.add_argument("--anndata", nargs="?", const="", metavar="POPULATION",
+                     help="also write OUT/events.h5ad: the events of POPULATION (default: the markers' "
+                          "population), at most 10,000 per file, for scanpy/pytometry")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     run.set_defaults(func=_run)
 

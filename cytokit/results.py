@@ -45,6 +45,21 @@ class Results:
 
         return ResultsPlotter(self)
 
+    def to_anndata(self, *, population: str | None = None, max_events_per_file: int | None = 10_000,
+                   seed: int = 0):
+        """The events of ``population`` (default: the quantified markers' population) in every analysed
+        file as ``anndata.AnnData`` (see :func:`cytokit.anndata_export.to_anndata`)."""
+        from .anndata_export import to_anndata
+
+        return to_anndata(self, population=population or self._quantified_population(),
+                          max_events_per_file=max_events_per_file, seed=seed)
+
+    def _quantified_population(self) -> str:
+        from .gating.load import load_template
+
+        template = load_template(self.template_path)
+        return template.markers[0].population if template.markers else "root"
+
     def _repr_html_(self) -> str:
         n_ok = int((self.samples["status"] == "ok").sum())
         parts = [f"<h4>cytokit results</h4><p>{len(self.samples)} files ({n_ok} ok), "
