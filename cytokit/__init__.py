@@ -38,6 +38,7 @@ _EXPORTS = {
     "make_transform": "transforms",
     "shift_metrics": "shift",
     "cohort_summary": "paired",
+    "compare": "agreement",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -47,6 +48,7 @@ __getattr__, __dir__ = attach(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .agreement import compare  # noqa: F401
     from .errors import (  # noqa: F401
         ChannelNotFoundError, CytokitError, FCSError, GateError, MetadataError, PairingError, TemplateError,
     )
