@@ -39,6 +39,7 @@ _EXPORTS = {
     "make_transform": "transforms",
     "shift_metrics": "shift",
     "cohort_summary": "cohort",
+    "compare": "agreement",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -48,6 +49,7 @@ __getattr__, __dir__ = attach(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .agreement import compare  # noqa: F401
     from .errors import (  # noqa: F401
         ChannelNotFoundError, CytokitError, FCSError, GateError, MetadataError, OutputError, PairingError,
         TemplateError,

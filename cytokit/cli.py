@@ -263,6 +263,60 @@ def _gate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    import warnings
+
+    from ._files import write_atomic
+    from .agreement import compare, plot_f1, read_controls, read_mapping, summarise
+    from .errors import CytokitError
+    from .fcs import FCSWarning
+    from .gating.load import load_template
+    from .manual import read_manual
+
+    files = [Path(f) for f in args.files]
+    out = Path(args.out)
+    try:
+        if len(files) == 1 and files[0].is_dir():
+            from .metadata import list_fcs
+
+            files = list_fcs(files[0])
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing or not files:
+            raise FileNotFoundError(f"no such FCS file(s): {', '.join(missing)}" if missing else
+                                    f"no FCS files (.fcs/.lmd) in {args.files[0]}")
+        if out.exists() and not out.is_dir():
+            raise FileExistsError(f"--out {out} is a file, not a folder")
+        template = load_template(args.template)
+        mapping = read_mapping(args.map) if args.map else None
+        controls = read_controls(args.controls) if args.controls else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FCSWarning)
+            manual = read_manual(args.manual, files)
+            table = compare(files, template, manual, mapping=mapping, controls=controls, strict=False)
+    except (CytokitError, OSError) as exc:
+        print(f"cytokit compare: error: {exc}", file=sys.stderr)
+        return 2
+    summary = summarise(table)
+    write_atomic(out / "compare.csv", table.to_csv(index=False))
+    write_atomic(out / "compare_summary.csv", summary.to_csv(index=False))
+    import io
+
+    buffer = io.BytesIO()
+    plot_f1(table).savefig(buffer, format="png", dpi=120)
+    write_atomic(out / "compare_f1.png", buffer.getvalue())
+    failed = table[table["status"] == "error"]
+    paired = table[table["status"] == "paired"]
+    print(f"{table['file'].nunique()} files: {len(failed)} failed; {len(paired)} paired populations, "
+          f"{int((table['status'] == 'unpaired').sum())} unpaired rows")
+    if len(summary):
+        print(summary[["population", "n_files", "f1_median", "f1_worst", "f1_parent_median",
+                       "f1_parent_worst"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for row in failed.itertuples():
+        print(f"  failed: {row.file}: {row.note}", file=sys.stderr)
+    print(f"results in {out}: compare.csv, compare_summary.csv, compare_f1.png")
+    return 1 if len(failed) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cytokit", description="Flow cytometry marker analysis.")
     parser.add_argument("--version", action="version", version=f"cytokit {__version__}")
@@ -305,6 +359,19 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--control", metavar="ISO_FILE", help="the matched isotype tube")
     gate.add_argument("--export-gatingml", metavar="OUT.xml", help="write the gates as fitted as Gating-ML 2.0")
     gate.set_defaults(func=_gate)
+
+    cmp = commands.add_parser(
+        "compare", help="compare cytokit's populations with a manual gating of the same files (F1 per population)",
+        epilog="writes OUT/compare.csv, OUT/compare_summary.csv, OUT/compare_f1.png; exit status: 0 when every "
+               "file was compared, 1 when some failed (listed in compare.csv, status error), 2 for usage errors")
+    cmp.add_argument("files", nargs="+", metavar="FCS_DIR_OR_FILES")
+    cmp.add_argument("--template", required=True, help="gating template (YAML, Gating-ML, .wsp, openCyto CSV)")
+    cmp.add_argument("--manual", required=True,
+                     help="the manual gating: a folder of <file stem>.npz, a FlowJo .wsp or a Gating-ML .xml")
+    cmp.add_argument("--map", metavar="MAP.csv", help="CSV cytokit,manual: population pairs (default: by name)")
+    cmp.add_argument("--controls", metavar="DESIGN.csv", help="CSV with columns file,control_file")
+    cmp.add_argument("--out", required=True, help="output folder")
+    cmp.set_defaults(func=_compare)
 
     simulate = commands.add_parser("simulate", help="write a synthetic CLL cohort with ground truth")
     simulate.add_argument("out_dir", metavar="OUT_DIR")

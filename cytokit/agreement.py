@@ -1,0 +1,349 @@
+"""cytokit's populations against a manual gating of the same files: :func:`compare`.
+
+Per file and paired population, with A cytokit's events and M the manual ones:
+
+- ``precision`` = \\|A∩M\\| / \\|A\\|, ``recall`` = \\|A∩M\\| / \\|M\\|, ``f1`` = 2·\\|A∩M\\| / (\\|A\\| + \\|M\\|);
+- ``f1_parent``: the same on the events that *both* put in the parent population (cytokit's
+  parent ∩ the manual parent; every event for a top population): the gate's own error,
+  not its ancestors';
+- ``pct_parent_cytokit`` / ``pct_parent_manual``: 100 · count / own parent's count;
+  ``delta_pct_parent`` = cytokit − manual, in percentage points;
+- ``count_rel_error`` = (\\|A\\| − \\|M\\|) / \\|M\\|.
+
+Edge cases, chosen so that agreeing on "nothing here" scores as agreement: both empty →
+precision = recall = F1 = 1 and ``count_rel_error`` = 0; A empty, M not → precision NaN,
+recall 0, F1 0; M empty, A not → precision 0, recall NaN, F1 0, ``count_rel_error`` inf; an
+empty parent → its % of parent is NaN.
+
+Populations pair by name (the last path component, case-insensitive, whitespace
+normalised) or by a ``mapping`` {cytokit name or path: manual path}. A name that several
+manual populations share pairs with the one whose parent pairs with cytokit's parent,
+else it is left unpaired as ambiguous. Rows have ``status`` ``paired``, ``unpaired`` (one
+side only, the reason in ``note``) or ``error`` (the file failed; the message in ``note``);
+``flag`` carries cytokit's gate flag (a failed, skipped or doubtful gate, or an ancestor's).
+
+Examples
+--------
+>>> import numpy as np
+>>> from cytokit.manual import Gating
+>>> auto = Gating({"Cells": np.array([1, 1, 1, 0], bool)}, n_events=4)
+>>> hand = Gating({"cells": np.array([1, 1, 0, 0], bool)}, n_events=4)
+>>> row = score_file("f.fcs", auto, hand)[0]
+>>> row["manual"], row["precision"], row["recall"], round(row["f1"], 3)
+('cells', 0.6666666666666666, 1.0, 0.8)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import CytokitError, MetadataError
+from .manual import Gating, ManualSource, read_manual
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from .gating.template import Template
+
+COLUMNS = ["file", "population", "manual", "status", "n_cytokit", "n_manual", "precision", "recall", "f1",
+           "f1_parent", "pct_parent_cytokit", "pct_parent_manual", "delta_pct_parent", "count_rel_error",
+           "flag", "note"]
+NAN = float("nan")
+
+
+def normalise(name: str) -> str:
+    """A population name as pairing compares it: last path component, case-folded, single spaces."""
+    return " ".join(name.rsplit("/", 1)[-1].split()).casefold()
+
+
+def agreement(a: np.ndarray, m: np.ndarray) -> tuple[float, float, float]:
+    """``(precision, recall, f1)`` of membership ``a`` against ``m`` (edge cases: module docstring)."""
+    n_a, n_m, both = int(a.sum()), int(m.sum()), int(np.count_nonzero(a & m))
+    if n_a == 0 and n_m == 0:
+        return 1.0, 1.0, 1.0
+    precision = both / n_a if n_a else NAN
+    recall = both / n_m if n_m else NAN
+    return precision, recall, 2.0 * both / (n_a + n_m)
+
+
+def pair_populations(auto: Gating, manual: Gating, mapping: Mapping[str, str] | None = None
+                     ) -> tuple[list[tuple[str, str]], dict[str, str], dict[str, str]]:
+    """Pair cytokit's populations with manual ones.
+
+    Returns ``(pairs, unpaired_cytokit, unpaired_manual)``: ``[(cytokit path, manual path)]``
+    and ``{path: why}`` for each side's populations left without a partner.
+    """
+    mapping = dict(mapping or {})
+    by_name: dict[str, list[str]] = {}
+    for path in manual.membership:
+        by_name.setdefault(normalise(path), []).append(path)
+    mapped = {normalise(k) if "/" not in k else k: v for k, v in mapping.items()}
+    pairs: dict[str, str] = {}
+    unpaired: dict[str, str] = {}
+    for path in auto.membership:
+        target = mapped.get(path, mapped.get(normalise(path)))
+        if target is not None:
+            if target in manual.membership:
+                pairs[path] = target
+            elif len(by_name.get(normalise(target), [])) == 1 and "/" not in target:
+                pairs[path] = by_name[normalise(target)][0]
+            else:
+                unpaired[path] = f"mapped to {target!r}, which this file's manual gating does not have"
+            continue
+        candidates = by_name.get(normalise(path), [])
+        if len(candidates) > 1:
+            parent = pairs.get(auto.parents.get(path, ""), "")
+            candidates = [c for c in candidates if manual.parents.get(c, "") == parent] or candidates
+        if len(candidates) == 1:
+            pairs[path] = candidates[0]
+        elif candidates:
+            unpaired[path] = f"ambiguous: manual populations {', '.join(candidates)} share its name; give a mapping"
+        else:
+            unpaired[path] = f"no manual population named {path.rsplit('/', 1)[-1]!r}"
+    used = set(pairs.values())
+    unpaired_manual = {p: "no cytokit population pairs with it" for p in manual.membership if p not in used}
+    return list(pairs.items()), unpaired, unpaired_manual
+
+
+def _pct(mask: np.ndarray, parent: np.ndarray) -> float:
+    n_parent = int(parent.sum())
+    return 100.0 * int(mask.sum()) / n_parent if n_parent else NAN
+
+
+def score_file(file: str, auto: Gating, manual: Gating, mapping: Mapping[str, str] | None = None) -> list[dict]:
+    """The comparison rows (:data:`COLUMNS`) of one file: paired populations, then the unpaired."""
+    if auto.n_events != manual.n_events:
+        raise MetadataError(f"{file}: cytokit gated {auto.n_events} events but the manual gating has "
+                            f"{manual.n_events}")
+    pairs, unpaired_auto, unpaired_manual = pair_populations(auto, manual, mapping)
+    rows = []
+    for path, manual_path in pairs:
+        a, m = auto.membership[path], manual.membership[manual_path]
+        parent_a, parent_m = auto.parent_mask(path), manual.parent_mask(manual_path)
+        precision, recall, f1 = agreement(a, m)
+        within = parent_a & parent_m
+        n_a, n_m = int(a.sum()), int(m.sum())
+        pct_a, pct_m = _pct(a, parent_a), _pct(m, parent_m)
+        rows.append({
+            "file": file, "population": path, "manual": manual_path, "status": "paired",
+            "n_cytokit": n_a, "n_manual": n_m, "precision": precision, "recall": recall, "f1": f1,
+            "f1_parent": agreement(a & within, m & within)[2],
+            "pct_parent_cytokit": pct_a, "pct_parent_manual": pct_m, "delta_pct_parent": pct_a - pct_m,
+            "count_rel_error": (n_a - n_m) / n_m if n_m else (0.0 if n_a == 0 else math.inf),
+            "flag": auto.flag(path), "note": "",
+        })
+    empty = dict.fromkeys(COLUMNS[4:14], NAN)
+    for path, why in unpaired_auto.items():
+        rows.append({**empty, "file": file, "population": path, "manual": "", "status": "unpaired",
+                     "n_cytokit": int(auto.membership[path].sum()), "flag": auto.flag(path), "note": why})
+    for path, why in unpaired_manual.items():
+        rows.append({**empty, "file": file, "population": "", "manual": path, "status": "unpaired",
+                     "n_manual": int(manual.membership[path].sum()), "flag": "", "note": why})
+    return rows
+
+
+def read_mapping(path: str | Path) -> dict[str, str]:
+    """A two-column CSV ``cytokit,manual`` → ``{cytokit population: manual path}``.
+
+    Raises
+    ------
+    MetadataError
+        The file cannot be read or lacks the two columns.
+    """
+    return dict(_read_two_columns(path, "cytokit", "manual", "population mapping"))
+
+
+def read_controls(path: str | Path) -> dict[str, str]:
+    """A CSV with columns ``file, control_file`` (others ignored; empty ``control_file``: none) →
+    ``{file: control file}``, as a design sheet such as ``activation/design.csv`` gives it."""
+    return {f: c for f, c in _read_two_columns(path, "file", "control_file", "controls sheet") if c}
+
+
+def _read_two_columns(path: str | Path, first: str, second: str, what: str) -> list[tuple[str, str]]:
+    import csv
+
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False)
+    except (OSError, ValueError, csv.Error, pd.errors.ParserError) as exc:
+        raise MetadataError(f"{path}: cannot read the {what}: {exc}") from None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    if not {first, second} <= set(table.columns):
+        raise MetadataError(f"{path}: the {what} needs the columns {first},{second}; it has "
+                            f"{','.join(table.columns)}")
+    return [(str(a).strip(), str(b).strip()) for a, b in zip(table[first], table[second]) if str(a).strip()]
+
+
+def _file_list(files: str | Path | Sequence[str | Path]) -> list[Path]:
+    from .metadata import list_fcs
+
+    if isinstance(files, (str, Path)):
+        files = list_fcs(files) if Path(files).is_dir() else [Path(files)]
+    out = [Path(f) for f in files]
+    if not out:
+        raise MetadataError("no FCS files to compare")
+    return out
+
+
+def compare(files: str | Path | Sequence[str | Path], template: str | Path | Template,
+            manual: str | Path | ManualSource, *, mapping: Mapping[str, str] | str | Path | None = None,
+            controls: Mapping[str, str] | str | Path | None = None, strict: bool = True) -> pd.DataFrame:
+    """Compare cytokit's populations with a manual gating of the same FCS files.
+
+    Parameters
+    ----------
+    files
+        FCS files, or a folder of them.
+    template
+        A gating template (any format :func:`~cytokit.load_template` reads) or a loaded one.
+    manual
+        A folder of ``<file stem>.npz`` membership files, a FlowJo ``.wsp`` or a Gating-ML
+        ``.xml`` (:func:`cytokit.manual.read_manual`).
+    mapping
+        ``{cytokit population name or path: manual population path}``, or a CSV
+        ``cytokit,manual``; populations not in it pair by name.
+    controls
+        ``{file: control file}`` (names or paths; a control named by file name is looked
+        for among ``files``, then beside the file), or a CSV with columns ``file,
+        control_file``. Each control is gated first (its ``control_threshold`` gates fitted
+        on itself) and its result given to the files it controls; a file named as a control
+        is compared with the gates fitted on itself.
+    strict
+        Raise the first file's error (default); else give the file one ``error`` row and go on.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per file × population, columns :data:`COLUMNS` (see the module docstring).
+
+    Raises
+    ------
+    CytokitError
+        The template, manual gating, mapping or controls are unusable; with ``strict``, a
+        file cannot be read, gated or matched to its manual gating (its event count differs, ...).
+    """
+    import pandas as pd
+
+    from .fcs import read_fcs
+    from .gating.load import load_template
+
+    paths = _file_list(files)
+    if not hasattr(template, "apply"):
+        template = load_template(template)
+    if isinstance(mapping, (str, Path)):
+        mapping = read_mapping(mapping)
+    if isinstance(controls, (str, Path)):
+        controls = read_controls(controls)
+    controls = {Path(k).name: v for k, v in (controls or {}).items()}
+    by_name = {p.name: p for p in paths}
+    source = read_manual(manual, paths)
+    is_control = {Path(c).name for c in controls.values()}
+    gated: dict[Path, object] = {}  # control file -> its GatingResult
+
+    def control_for(path: Path, channels: dict[str, str]):
+        name = controls.get(path.name)
+        if not name:
+            return None
+        ctrl = by_name.get(Path(name).name) if Path(name).name == name else None
+        ctrl = ctrl or (Path(name) if Path(name).is_absolute() else path.parent / name)
+        if ctrl not in gated:
+            try:
+                sample = read_fcs(ctrl)
+                gated[ctrl] = template.apply(sample, is_control=True,
+                                             channels=template.resolve_channels(sample, reference=channels))
+            except CytokitError as exc:
+                raise type(exc)(f"{path}: its control {ctrl} cannot be gated: {exc}") from exc
+        return gated[ctrl]
+
+    rows: list[dict] = []
+    for path in paths:
+        try:
+            sample = read_fcs(path)
+            channels = template.resolve_channels(sample)
+            if path.name in is_control:  # gated once, as itself and as the others' control
+                result = gated[path] = gated.get(path) or template.apply(sample, is_control=True, channels=channels)
+            else:
+                result = template.apply(sample, control=control_for(path, channels), channels=channels)
+            rows += score_file(path.name, Gating.from_result(result), source.gating(path, sample), mapping)
+        except CytokitError as exc:
+            if strict:
+                raise
+            rows.append({**dict.fromkeys(COLUMNS, NAN), "file": path.name, "population": "", "manual": "",
+                         "status": "error", "flag": "", "note": str(exc)})
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"n_cytokit": "Int64", "n_manual": "Int64"})
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    """Per cytokit population over the files it was paired in: median and worst F1 and F1
+    within the parent, the worst file, the median % of parent difference, flagged files.
+
+    Columns: ``population, manual`` (every manual path it paired with, ``;``-joined),
+    ``n_files, f1_median, f1_worst, worst_file, f1_parent_median, f1_parent_worst,
+    delta_pct_parent_median, n_flagged, n_unpaired``.
+    """
+    import pandas as pd
+
+    paired = table[table["status"] == "paired"]
+    unpaired = table[(table["status"] == "unpaired") & (table["population"] != "")]
+    rows = []
+    for population in dict.fromkeys([*paired["population"], *unpaired["population"]]):
+        group = paired[paired["population"] == population]
+        f1 = group["f1"].astype(float)
+        rows.append({
+            "population": population, "manual": "; ".join(dict.fromkeys(group["manual"])),
+            "n_files": len(group), "f1_median": f1.median(), "f1_worst": f1.min(),
+            "worst_file": group["file"].iloc[int(np.argmin(f1.to_numpy()))] if len(group) else "",
+            "f1_parent_median": group["f1_parent"].astype(float).median(),
+            "f1_parent_worst": group["f1_parent"].astype(float).min(),
+            "delta_pct_parent_median": group["delta_pct_parent"].astype(float).median(),
+            "n_flagged": int((group["flag"] != "").sum()),
+            "n_unpaired": int((unpaired["population"] == population).sum()),
+        })
+    return pd.DataFrame(rows, columns=["population", "manual", "n_files", "f1_median", "f1_worst", "worst_file",
+                                       "f1_parent_median", "f1_parent_worst", "delta_pct_parent_median",
+                                       "n_flagged", "n_unpaired"])
+
+
+def plot_f1(table: pd.DataFrame, value: str = "f1") -> Figure:
+    """Heat map of ``value`` (``f1`` or ``f1_parent``): paired populations × files, annotated."""
+    from matplotlib.figure import Figure
+
+    paired = table[table["status"] == "paired"]
+    grid = paired.pivot_table(index="population", columns="file", values=value, aggfunc="first")
+    grid = grid.reindex(index=list(dict.fromkeys(paired["population"])), columns=list(dict.fromkeys(paired["file"])))
+    n_rows, n_cols = max(len(grid.index), 1), max(len(grid.columns), 1)
+    fig = Figure(figsize=(min(2.5 + 0.7 * n_cols, 40), min(1.5 + 0.4 * n_rows, 30)), layout="constrained")
+    ax = fig.subplots()
+    data = np.ma.masked_invalid(grid.to_numpy(dtype=float)) if grid.size else np.ma.masked_all((1, 1))
+    image = ax.imshow(data, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    ax.set_facecolor("0.85")  # NaN cells
+    for (i, j), v in np.ndenumerate(grid.to_numpy(dtype=float)):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="black" if v > 0.6 else "white")
+    ax.set_xticks(range(len(grid.columns)), list(grid.columns), rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(grid.index)), list(grid.index), fontsize=7)
+    ax.set_title(f"{'F1 within the parent' if value == 'f1_parent' else 'F1'}: cytokit against the manual gating",
+                 fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    return fig
+
+
+__all__ = [
+    "COLUMNS",
+    "agreement",
+    "compare",
+    "normalise",
+    "pair_populations",
+    "plot_f1",
+    "read_controls",
+    "read_mapping",
+    "score_file",
+    "summarise",
+]

@@ -1,0 +1,242 @@
+"""Manual gatings of FCS files, read as per-event memberships for :func:`cytokit.compare`.
+
+Three sources, one shape (:class:`Gating`: a boolean mask per population path):
+
+- a folder of ``<file stem>.npz`` files, one boolean array per population keyed by its
+  ``/``-joined path from the top, in the file's event order (the ``real_gated`` layout; a
+  ``populations.tsv`` with columns ``population, parent`` beside or above the folder gives
+  the parents, else a path's parent is the path without its last name);
+- a FlowJo ``.wsp`` workspace, gated by FlowKit (``Workspace``, ``analyze_samples``,
+  ``get_gate_membership``), which reproduces FlowJo's counts; samples are matched by
+  file name;
+- a Gating-ML 2.0 ``.xml`` file, evaluated on each file by
+  :meth:`cytokit.gating.gatingml.GateSet.evaluate`.
+
+Examples
+--------
+>>> import numpy as np
+>>> g = Gating({"Cells": np.array([True, True, False]),
+...             "Cells/T": np.array([True, False, False])}, n_events=3)
+>>> g.parents
+{'Cells': '', 'Cells/T': 'Cells'}
+>>> int(g.parent_mask("Cells/T").sum()), int(g.parent_mask("Cells").sum())
+(2, 3)
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import GateError, MetadataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .gating.result import GatingResult
+    from .sample import Sample
+
+
+@dataclass
+class Gating:
+    """One file's populations as boolean masks over its events.
+
+    Parameters
+    ----------
+    membership
+        Population path (``/``-joined names from the top, root excluded) → boolean mask.
+    n_events
+        Events in the file; every mask has this length.
+    parents
+        Path → parent path (``""`` for a top population); default: the path without its
+        last name.
+    flags
+        Path → why the population is doubtful (a cytokit gate that failed, was skipped, ...).
+    """
+
+    membership: dict[str, np.ndarray]
+    n_events: int
+    parents: dict[str, str] = field(default_factory=dict)
+    flags: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for path in self.membership:
+            self.parents.setdefault(path, path.rpartition("/")[0])
+
+    def parent_mask(self, path: str) -> np.ndarray:
+        """The events of ``path``'s parent (every event for a top population)."""
+        parent = self.parents.get(path, "")
+        if parent and parent in self.membership:
+            return self.membership[parent]
+        return np.ones(self.n_events, dtype=bool)
+
+    def flag(self, path: str) -> str:
+        """``path``'s own flag, else that of its nearest flagged ancestor (``"<ancestor>: <flag>"``)."""
+        if self.flags.get(path):
+            return self.flags[path]
+        parent = self.parents.get(path, "")
+        while parent:
+            if self.flags.get(parent):
+                return f"{parent}: {self.flags[parent]}"
+            parent = self.parents.get(parent, "")
+        return ""
+
+    @classmethod
+    def from_result(cls, result: GatingResult) -> Gating:
+        """cytokit's populations of a :class:`~cytokit.GatingResult` (flags kept)."""
+        parents = {p: ("" if q == "root" else q) for p, q in result.parents.items()}
+        return cls({p: np.asarray(m, dtype=bool) for p, m in result.membership.items()},
+                   n_events=len(result.scale), parents=parents, flags=dict(result.flags))
+
+
+class ManualSource:
+    """A manual gating of a set of files; :meth:`gating` gives one file's :class:`Gating`."""
+
+    kind = "manual"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def gating(self, file: str | Path, sample: Sample) -> Gating:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _checked(self, file: str | Path, membership: dict[str, np.ndarray], sample: Sample,
+                 parents: dict[str, str] | None = None) -> Gating:
+        masks = {}
+        for path, mask in membership.items():
+            mask = np.asarray(mask)
+            if mask.ndim != 1 or len(mask) != sample.n_events:
+                raise MetadataError(
+                    f"{file}: the manual gating ({self.kind} {self.path}) has {len(mask)} events for "
+                    f"population {path!r} but the file has {sample.n_events}: not the same file, or "
+                    "not in the file's event order")
+            masks[path] = mask.astype(bool, copy=False)
+        parents = {p: q for p, q in (parents or {}).items() if p in masks}
+        return Gating(masks, n_events=sample.n_events, parents=parents)
+
+
+class NpzSource(ManualSource):
+    """``<folder>/<file stem>.npz``: one boolean array per population path."""
+
+    kind = "membership folder"
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        if not self.path.is_dir():
+            raise MetadataError(f"{self.path}: not a folder of .npz membership files")
+        self.parents: dict[str, str] = {}
+        for tsv in (self.path / "populations.tsv", self.path.parent / "populations.tsv"):
+            if tsv.is_file():
+                with open(tsv, newline="", encoding="utf-8") as fh:
+                    rows = list(csv.DictReader(fh, delimiter="\t"))
+                if rows and not {"population", "parent"} <= set(rows[0]):
+                    raise MetadataError(f"{tsv}: needs the columns population and parent, has {list(rows[0])}")
+                self.parents = {r["population"]: (r["parent"] or "") for r in rows}
+                break
+
+    def gating(self, file: str | Path, sample: Sample) -> Gating:
+        npz = self.path / f"{Path(file).stem}.npz"
+        if not npz.is_file():
+            raise MetadataError(f"{file}: no manual gating: {npz} does not exist")
+        try:
+            with np.load(npz, allow_pickle=False) as data:
+                membership = {key: data[key] for key in data.files}
+        except (OSError, ValueError) as exc:
+            raise MetadataError(f"{file}: cannot read the manual gating {npz}: {exc}") from None
+        return self._checked(file, membership, sample, self.parents)
+
+
+class WorkspaceSource(ManualSource):
+    """A FlowJo workspace gated by FlowKit; samples are matched to files by file name."""
+
+    kind = "FlowJo workspace"
+
+    def __init__(self, path: str | Path, files: Sequence[str | Path]) -> None:
+        import warnings
+
+        import flowkit
+
+        super().__init__(path)
+        if not self.path.is_file():
+            raise MetadataError(f"{self.path}: no such FlowJo workspace")
+        try:
+            with warnings.catch_warnings():  # "WSP references X, but sample was not loaded"
+                warnings.simplefilter("ignore", UserWarning)
+                self.workspace = flowkit.Workspace(str(self.path), fcs_samples=[str(f) for f in files])
+        except Exception as exc:
+            raise GateError(f"{self.path}: FlowKit cannot read the workspace: {exc}") from exc
+        self.ids = {Path(self.workspace.get_sample(s).current_filename).name: s
+                    for s in self.workspace.get_sample_ids()}
+
+    def gating(self, file: str | Path, sample: Sample) -> Gating:
+        sid = self.ids.get(Path(file).name)
+        if sid is None:
+            raise MetadataError(f"{file}: not a sample of the workspace {self.path} (its files here: "
+                                f"{', '.join(sorted(self.ids)) or 'none'})")
+        ws = self.workspace
+        try:
+            ws.analyze_samples(sample_id=sid, use_mp=False)
+            membership, parents = {}, {}
+            for name, gate_path in ws.get_gate_ids(sid):
+                path = "/".join([*gate_path[1:], name])
+                membership[path] = ws.get_gate_membership(sid, name, gate_path=gate_path)
+                parents[path] = "/".join(gate_path[1:])
+        except Exception as exc:
+            raise GateError(f"{file}: FlowKit cannot gate sample {sid!r} of {self.path}: {exc}") from exc
+        return self._checked(file, membership, sample, parents)
+
+
+class GatingMLSource(ManualSource):
+    """Gating-ML 2.0 gates applied to each file (cytokit's evaluation)."""
+
+    kind = "Gating-ML file"
+
+    def __init__(self, path: str | Path) -> None:
+        from .gating.gatingml import read_gatingml
+
+        super().__init__(path)
+        if not self.path.is_file():
+            raise MetadataError(f"{self.path}: no such Gating-ML file")
+        self.gates = read_gatingml(self.path)
+
+    def gating(self, file: str | Path, sample: Sample) -> Gating:
+        from .errors import CytokitError
+
+        try:
+            frame = self.gates.evaluate(sample)
+        except CytokitError as exc:
+            raise type(exc)(f"{file}: Gating-ML {self.path}: {exc}") from exc
+        membership = {self.gates.path(pop): frame[pop].to_numpy() for pop in frame.columns}
+        return self._checked(file, membership, sample)
+
+
+def read_manual(source: str | Path | ManualSource, files: Sequence[str | Path] = ()) -> ManualSource:
+    """Open a manual gating: a folder of ``.npz`` files, a FlowJo ``.wsp`` or a Gating-ML ``.xml``.
+
+    ``files`` are the FCS files to be compared (a workspace loads them through FlowKit).
+
+    Raises
+    ------
+    MetadataError
+        ``source`` is none of the three, or does not exist.
+    GateError
+        FlowKit cannot read the workspace or the Gating-ML file.
+    """
+    if isinstance(source, ManualSource):
+        return source
+    path = Path(source)
+    if path.is_dir():
+        return NpzSource(path)
+    suffix = path.suffix.lower()
+    if suffix == ".wsp":
+        return WorkspaceSource(path, files)
+    if suffix == ".xml":
+        return GatingMLSource(path)
+    raise MetadataError(f"{path}: a manual gating is a folder of .npz files, a FlowJo .wsp or a Gating-ML "
+                        f".xml file{'' if path.exists() else ' (and it does not exist)'}")
+
+
+__all__ = ["Gating", "GatingMLSource", "ManualSource", "NpzSource", "WorkspaceSource", "read_manual"]
