@@ -28,6 +28,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from . import _biex
 from .errors import ChannelNotFoundError
 
 #: Top of scale of old FACSCalibur files: log channels decode to 1..10**4.
@@ -234,6 +235,29 @@ class HyperlogTransform(_BiexponentialTransform):
     _forward, _backward, _flowkit_name = "hyperlog", "hyperlog_inverse", "HyperlogTransform"
 
 
+class BiexTransform(Transform):
+    """FlowJo 10's ``biex`` (FlowKit's ``WSPBiexTransform``, restated in :mod:`cytokit._biex`): data
+    onto 0..4096. ``t`` top of scale, ``width`` FlowJo's width basis (negative: -10, -100, ...),
+    ``positive`` decades, ``negative`` extra negative decades. Not in Gating-ML, so not exportable there.
+    """
+
+    kind = "biex"
+    _params = ("t", "width", "positive", "negative")
+
+    def __init__(self, t: float = 262144.0, width: float = -10.0, positive: float = 4.41854,
+                 negative: float = 0.0) -> None:
+        self.t, self.width, self.positive, self.negative = float(t), float(width), float(positive), float(negative)
+        _biex.check(self.t, self.width, self.positive, self.negative)
+
+    def apply(self, values) -> np.ndarray:
+        return _biex.biex(values, self.t, self.width, self.positive, self.negative)
+
+    def inverse(self, values) -> np.ndarray:
+        return _biex.biex_inverse(values, self.t, self.width, self.positive, self.negative)
+
+    def to_flowkit(self):
+        return _biex.to_flowkit(self.t, self.width, self.positive, self.negative)
+
 class RatioTransform:
     """Gating-ML ``fratio``: a new dimension ``a * (x - b) / (y - c)`` from two channels.
 
@@ -297,7 +321,7 @@ class RatioTransform:
 
 _KINDS: dict[str, type[Transform]] = {
     cls.kind: cls
-    for cls in (LinearTransform, LogTransform, AsinhTransform, LogicleTransform, HyperlogTransform)
+    for cls in (LinearTransform, LogTransform, AsinhTransform, LogicleTransform, HyperlogTransform, BiexTransform)
 }
 
 
@@ -307,7 +331,7 @@ def make_transform(kind: str, **params: float) -> Transform:
     Parameters
     ----------
     kind
-        ``"logicle"``, ``"asinh"``, ``"log"``, ``"linear"`` or ``"hyperlog"`` (case-insensitive).
+        ``"logicle"``, ``"asinh"``, ``"log"``, ``"linear"``, ``"hyperlog"`` or ``"biex"`` (case-insensitive).
     **params
         Gating-ML parameters in lower or upper case (``t``, ``w``, ``m``, ``a``);
         unspecified ones take the class defaults.
@@ -348,6 +372,9 @@ def from_flowkit(transform) -> Transform | RatioTransform:
         fk.LogicleTransform: (LogicleTransform, ("t", "w", "m", "a")),
         fk.HyperlogTransform: (HyperlogTransform, ("t", "w", "m", "a")),
     }
+    if type(transform) is fk.WSPBiexTransform:  # FlowJo workspaces' biex
+        return BiexTransform(t=transform.max_value, width=transform.width, positive=transform.positive,
+                             negative=transform.negative)
     for fk_cls, (cls, names) in by_class.items():
         if type(transform) is fk_cls:
             return cls(**{n: float(getattr(transform, f"param_{n}")) for n in names})
@@ -382,6 +409,7 @@ __all__ = [
     "AsinhTransform",
     "LogicleTransform",
     "HyperlogTransform",
+    "BiexTransform",
     "RatioTransform",
     "make_transform",
     "from_flowkit",

@@ -13,6 +13,8 @@ from cytokit.errors import TemplateError
 from cytokit.gating.flowjo import template_from_flowjo
 from cytokit.gating.load import load_template
 
+REAL_GATED = Path(os.environ.get("CYTOKIT_REAL_GATED", Path(__file__).parents[1].parent / "shared" / "real_gated"))
+FLOWATLAS = REAL_GATED / "flowatlas"
 CORPUS = Path(os.environ.get("CYTOKIT_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "fcs_corpus"))
 FLOWKIT = CORPUS / "flowkit"
 _needs_corpus = pytest.mark.skipif(not FLOWKIT.is_dir(), reason=f"shared FCS corpus not found at {CORPUS}")
@@ -27,6 +29,7 @@ WITH_DATA = [
     ("simple_diamond_example/simple_diamond_example_quad_gate.wsp", "simple_diamond_example/test_data_diamond_01.fcs"),
     ("simple_diamond_example/test_data_diamond_asinh_rect.wsp", "simple_diamond_example/test_data_diamond_01.fcs"),
     ("simple_diamond_example/test_data_diamond_asinh_rect2.wsp", "simple_diamond_example/test_data_diamond_01.fcs"),
+    ("simple_diamond_example/test_data_diamond_biex_rect.wsp", "simple_diamond_example/test_data_diamond_01.fcs"),
     ("simple_line_example/simple_poly_and_rect_v2_poly50.wsp", "simple_line_example/data_set_simple_line_100.fcs"),
     ("simple_line_example/single_ellipse_51_events.wsp", "simple_line_example/data_set_simple_line_100.fcs"),
 ]
@@ -98,9 +101,9 @@ def test_unknown_group_or_sample(kwargs, match):
 
 
 @corpus
-def test_flowjo_biex_is_refused_with_the_gate_named():
-    with pytest.raises(TemplateError, match=r"gate 'upper_right': dimension transform WSPBiex"):
-        template_from_flowjo(FLOWKIT / "simple_diamond_example/test_data_diamond_biex_rect.wsp")
+def test_flowjo_biex_is_carried_over():
+    template = template_from_flowjo(FLOWKIT / "simple_diamond_example/test_data_diamond_biex_rect.wsp")
+    assert {spec["kind"] for spec in template.transforms.values()} == {"biex"}
 
 
 def test_missing_workspace(tmp_path):
@@ -177,3 +180,82 @@ def test_every_gatingml_compliance_file_imports_or_is_refused_by_name():
     assert results["gml_parent_poly1_boolean_and2_gate.xml"] == "ok"  # a boolean listed before its operand
     assert "RatioDimension" in results["gml_ratio_range1_gate.xml"]
     assert sum(v == "ok" for v in results.values()) >= 38
+
+
+@pytest.fixture(scope="module")
+def flowatlas():
+    """FlowKit's gating of the FlowAtlas workspace (14 files, three panels, biex throughout):
+    (workspace path, {FCS file: (FlowKit sample id, {template population name: FlowKit count})})."""
+    if not (REAL_GATED / "README.md").exists():
+        pytest.skip(f"real gated files not found at {REAL_GATED} (set CYTOKIT_REAL_GATED)")
+    import flowkit
+
+    from cytokit.gating.flowjo import _unique_names
+
+    wsp, files = FLOWATLAS / "workspace.wsp", sorted((FLOWATLAS / "fcs").glob("*.fcs"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        workspace = flowkit.Workspace(str(wsp), fcs_samples=[str(f) for f in files])
+    by_file = {}
+    for sample_id in workspace.get_sample_ids():
+        workspace.analyze_samples(sample_id=sample_id, use_mp=False)
+        gate_ids = workspace.get_gate_ids(sample_id)
+        names = _unique_names(gate_ids)  # the template's population names
+        counts = {names[(name, path)]: int(workspace.get_gate_membership(sample_id, name, gate_path=path).sum())
+                  for name, path in gate_ids}
+        by_file[Path(workspace.get_sample(sample_id).current_filename).name] = (sample_id, counts)
+    assert sorted(by_file) == [f.name for f in files] and len(files) == 14
+    return wsp, by_file
+
+
+def _counts(template, fcs: Path) -> dict[str, int]:
+    table = template.apply(cytokit.read_fcs(fcs)).counts()
+    by_path = dict(zip(table.population, table["count"]))
+    return {p.name: int(by_path[template.path_of(p.name)]) for p in template.populations}
+
+
+@pytest.mark.corpus
+def test_flowatlas_each_files_own_gates_reproduce_flowkit(flowatlas):
+    """Every file x population: the template of the file's own FlowJo sample counts what FlowKit counts
+    (327 of 327 on FlowAtlas). The gates are sample-specific, hence one template per file."""
+    wsp, by_file = flowatlas
+    compared = 0
+    for file, (sample_id, expected) in by_file.items():
+        template = load_template(wsp, sample=sample_id)
+        assert _counts(template, FLOWATLAS / "fcs" / file) == expected, file
+        assert any(expected.values())
+        compared += len(expected)
+    assert compared == 327
+
+
+@pytest.mark.corpus
+def test_flowatlas_default_template_is_the_first_samples_tree(flowatlas):
+    """``load_template(wsp)`` is the first sample's tree: it reproduces FlowKit on every file whose
+    FlowJo gates are that tree (here only the first sample's file; the others have their own gates)."""
+    wsp, by_file = flowatlas
+    default = load_template(wsp)
+    first = template_from_flowjo(wsp, sample_id="390C_BM_027.fcs")
+    assert default.populations == first.populations and default.transforms == first.transforms
+    assert {spec["kind"] for spec in default.transforms.values()} == {"biex"}
+    same = []
+    for file, (sample_id, expected) in by_file.items():
+        own = template_from_flowjo(wsp, sample_id=sample_id)
+        if own.populations == default.populations and own.transforms == default.transforms:
+            same.append(file)
+            assert _counts(default, FLOWATLAS / "fcs" / file) == expected, file
+    assert same == ["390C_BM_027.fcs"]
+
+
+def test_sample_is_only_for_workspaces(tmp_path):
+    (tmp_path / "t.yaml").write_text("channels: {}\n")
+    with pytest.raises(TemplateError, match="sample= picks a sample of a FlowJo workspace"):
+        load_template(tmp_path / "t.yaml", sample="x.fcs")
+
+
+@corpus
+def test_biex_gates_are_refused_by_the_gating_ml_writer(tmp_path):
+    wsp = FLOWKIT / "simple_diamond_example/test_data_diamond_biex_rect.wsp"
+    fcs = FLOWKIT / "simple_diamond_example/test_data_diamond_01.fcs"
+    gates = template_from_flowjo(wsp).apply(cytokit.read_fcs(fcs)).to_gateset()
+    with pytest.raises(cytokit.errors.GateError, match="biex transform .* has no Gating-ML 2.0 form"):
+        gates.write(tmp_path / "out.xml")

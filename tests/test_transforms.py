@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -146,3 +148,65 @@ def test_vectorised_logicle_equals_flowutils(t, w, m, a):
     finite = np.isfinite(theirs)
     np.testing.assert_array_equal(ours[~finite & ~np.isnan(theirs)], theirs[~finite & ~np.isnan(theirs)])
     assert np.max(np.abs(ours[finite] - theirs[finite])) <= 1e-12
+
+
+# FlowJo's biex, as FlowKit reads it from workspaces (width -100 and the scaled tops are the
+# FlowAtlas workspace's; -10 and 4.41854 FlowJo's defaults)
+BIEX = [
+    {},
+    {"width": -100.0, "positive": 4.418539922, "max_value": 262144.0},
+    {"width": -50.1187233627, "positive": 3.918539922, "max_value": 82897.211494718},
+    {"width": -1000.0, "positive": 5.0, "negative": 1.0},
+    {"width": -1.0, "positive": 4.5, "negative": 0.5, "max_value": 10_000.0},
+]
+
+
+@pytest.mark.parametrize("params", BIEX, ids=lambda p: "_".join(f"{k}{v:g}" for k, v in p.items()) or "defaults")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_biex_is_flowkits_wsp_biex_bit_for_bit(params):
+    from flowkit import transforms as fk
+
+    theirs = fk.WSPBiexTransform(**params)
+    ours = from_flowkit(theirs)
+    assert ours.kind == "biex" and from_flowkit(ours.to_flowkit()) == ours
+    rng = np.random.default_rng(7)
+    values = np.concatenate([rng.normal(0, 3000, 20_000), rng.lognormal(5, 3, 20_000), -rng.lognormal(4, 2, 2_000),
+                             theirs._lut_func.x, ours.inverse(np.arange(4097.0)),
+                             [0.0, -1e9, 1e9, ours.t, np.nan, np.inf, -np.inf]])
+    np.testing.assert_array_equal(ours.apply(values), theirs.apply(values))  # NaN where FlowKit's is NaN
+    channels = np.concatenate([rng.uniform(-10, 4200, 20_000), np.arange(4097.0), [np.nan]])
+    np.testing.assert_array_equal(ours.inverse(channels), theirs.inverse(channels))
+
+
+def test_biex_parameters_defaults_and_shape():
+    from cytokit.transforms import BiexTransform
+
+    xform = make_transform("biex", t=262144, width=-100)
+    assert xform == BiexTransform(width=-100) and xform.params == {
+        "t": 262144.0, "width": -100.0, "positive": 4.41854, "negative": 0.0}
+    assert xform.default_id == "biex_262144_-100_4.41854_0"
+    values = np.array([[-100.0, 0.0], [1e3, 262144.0]])
+    out = xform.apply(values)
+    assert out.shape == (2, 2) and 4090 < out[1, 1] <= 4096 and np.all(np.diff(out.ravel()) > 0)
+    np.testing.assert_allclose(xform.inverse(out), values, rtol=1e-3, atol=2.0)  # a 4097-point table
+    for bad in ({"width": 10}, {"positive": 0}, {"negative": -1}, {"t": float("nan")}):
+        with pytest.raises(ValueError, match="FlowJo's biex needs"):
+            make_transform("biex", **bad)
+
+
+def test_template_accepts_a_biex_transform():
+    import cytokit
+    from cytokit.gating.template import parse_template
+
+    template = parse_template("""
+channels:
+  x: {pnn: [FL1-H]}
+transforms:
+  x: {kind: biex, t: auto, width: -100}
+populations:
+  - {name: Pos, parent: root, gate: {type: range, dim: x, min: 2000}}
+""")
+    sample = cytokit.read_fcs(Path(__file__).resolve().parents[1] / "sample_fcs" / "calibur" / "CLL001_C2D1_stained.fcs")
+    result = template.apply(sample)
+    scale = make_transform("biex", t=10_000, width=-100).apply(sample.events["FL1-H"].to_numpy())
+    assert result.counts()["count"].tolist() == [int((scale >= 2000).sum())]

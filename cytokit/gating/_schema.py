@@ -29,7 +29,7 @@ GATE_TYPES: dict[str, tuple[str, str]] = {
 }
 #: gate parameters whose values are channel roles
 ROLE_KEYS = ("dim", "dims", "area", "height")
-TRANSFORM_KINDS = ("linear", "log", "logicle", "asinh", "hyperlog")
+TRANSFORM_KINDS = ("linear", "log", "logicle", "asinh", "hyperlog", "biex")
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

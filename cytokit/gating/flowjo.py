@@ -15,15 +15,21 @@ FlowKit gate (from the .wsp)   cytokit gate
 
 Every gate dimension becomes a channel role named after the channel, found by
 ``$PnN`` (``{pnn: [name]}``). FlowJo draws gates in transformed space; each
-dimension's transform (linear, log, asinh, logicle, hyperlog) becomes the role's
+dimension's transform (linear, log, asinh, logicle, hyperlog, and FlowJo's default
+``biex``, :class:`~cytokit.transforms.BiexTransform`) becomes the role's
 ``transforms:`` entry with the workspace's parameters, so the imported vertices are
-compared with the same numbers FlowKit compares them with. FlowJo's own ``biex``
-transform has no cytokit equivalent and is refused. Compensation is ``file`` (the
+compared with the same numbers FlowKit compares them with. Compensation is ``file`` (the
 FCS file's ``$SPILLOVER``) when any gate dimension is compensated, else ``none``; a
 matrix edited in FlowJo is not carried over (export it as CSV and set
 ``compensation:`` to its path). Population names must be unique in a template, so a
 FlowJo gate name used under several parents is prefixed with its parent's name
 (``CD4+ IFNg+``). Markers to quantify are added in YAML.
+
+FlowJo gates are often sample-specific (adjusted per file), and a workspace may hold
+several panels: a template is one sample's tree, by default the first sample of
+``All Samples``; pick another with ``sample_id=`` (``load_template(wsp, sample=...)``).
+On the FlowAtlas workspace every sample's gates differ from the first's, and each
+file's own tree reproduces FlowKit's counts exactly (``tests/test_flowjo.py``).
 """
 
 from __future__ import annotations
@@ -223,7 +229,7 @@ def _transform(xforms: dict, ref: str, where: str) -> dict[str, Any]:
         transform = from_flowkit(xforms[ref])
     except ValueError:
         raise TemplateError(
-            f"{where}: dimension transform {xforms[ref]!r} has no cytokit equivalent (use logicle, "
+            f"{where}: dimension transform {xforms[ref]!r} has no cytokit equivalent (use biex, logicle, "
             "asinh, log or linear in FlowJo, or write the template in YAML)"
         ) from None
     return {"kind": transform.kind, **{k: float(v) for k, v in transform.params.items()}}

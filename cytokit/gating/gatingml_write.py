@@ -123,6 +123,10 @@ def write_xml(gates, path: str | Path) -> Path:
     from flowkit._resources import gml_schema
     from lxml import etree
 
+    biex = sorted(c for c, x in gates.transforms.items() if getattr(x, "kind", "") == "biex")
+    if biex:
+        raise GateError(f"cannot write {path} as Gating-ML: FlowJo's biex transform ({', '.join(biex)}) "
+                        "has no Gating-ML 2.0 form; use logicle in the template, or export a FlowJo workspace")
     buffer = io.BytesIO()
     flowkit.export_gatingml(to_flowkit_strategy(gates), buffer)
     tree = etree.fromstring(buffer.getvalue())

@@ -11,11 +11,13 @@ from ..errors import TemplateError
 from .template import Template, parse_template
 
 
-def load_template(path: str | Path) -> Template:
+def load_template(path: str | Path, *, sample: str | None = None) -> Template:
     """Read and validate a gating template.
 
     Accepts cytokit YAML templates, Gating-ML 2.0 XML files and FlowJo ``.wsp``
     workspaces (static gates, through FlowKit) and openCyto gatingTemplate CSVs.
+    A workspace gives one sample's gate tree: the first sample's, or that of
+    ``sample`` (FlowJo's sample name); FlowJo gates may differ per sample.
 
     Raises
     ------
@@ -28,6 +30,8 @@ def load_template(path: str | Path) -> Template:
     except OSError as exc:
         raise TemplateError(f"{path}: cannot read template ({exc.strerror or exc})") from None
     suffix = path.suffix.lower()
+    if sample is not None and suffix != ".wsp":
+        raise TemplateError(f"{path}: sample= picks a sample of a FlowJo workspace (.wsp), not of a {suffix} file")
     if suffix == ".csv":
         from .opencyto import template_from_opencyto
 
@@ -35,7 +39,7 @@ def load_template(path: str | Path) -> Template:
     if suffix == ".wsp":
         from .flowjo import template_from_flowjo
 
-        return template_from_flowjo(path)
+        return template_from_flowjo(path, sample_id=sample)
     if suffix == ".xml":
         from .flowjo import template_from_gatingml
 

@@ -13,7 +13,7 @@ A template has five parts (``gating_templates/README.md`` explains them with
     matrix itself: ``{detectors: [...], matrix: [[...], ...]}`` (rows: the fluorochromes
     spilling, optional ``fluorochromes: [...]``; as Gating-ML imports bring it).
 ``transforms``
-    per role (or ``default``): ``{kind: logicle|asinh|log|linear|hyperlog, t: auto, ...}``;
+    per role (or ``default``): ``{kind: logicle|asinh|log|linear|hyperlog|biex, t: auto, ...}``;
     ``t: auto`` is the channel's top of scale (``10**decades`` for log-amplified channels).
 ``populations``
     a tree: ``name``, ``parent`` (``root`` or a population name), ``gate`` (``type`` and
