@@ -236,7 +236,7 @@ class HyperlogTransform(_BiexponentialTransform):
 
 
 class BiexTransform(Transform):
-    """FlowJo 10's ``biex`` (FlowKit's ``WSPBiexTransform``, restated in :mod:`cytokit._biex`): data
+    """FlowJo 10's ``biex`` (FlowKit's ``WSPBiexTransform``, through :mod:`cytokit._biex`): data
     onto 0..4096. ``t`` top of scale, ``width`` FlowJo's width basis (negative: -10, -100, ...),
     ``positive`` decades, ``negative`` extra negative decades. Not in Gating-ML, so not exportable there.
     """

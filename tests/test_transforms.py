@@ -163,7 +163,7 @@ BIEX = [
 
 @pytest.mark.parametrize("params", BIEX, ids=lambda p: "_".join(f"{k}{v:g}" for k, v in p.items()) or "defaults")
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_biex_is_flowkits_wsp_biex_bit_for_bit(params):
+def test_biex_is_flowkits_wsp_biex(params):
     from flowkit import transforms as fk
 
     theirs = fk.WSPBiexTransform(**params)
