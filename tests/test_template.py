@@ -207,3 +207,40 @@ def test_control_threshold_gate_is_fitted_on_the_control():
     assert threshold == pytest.approx(np.quantile(control.events["Y"], 0.9))
     alone = template.apply(stained)
     assert "needs the matched control" in alone.flags["A/B"]
+
+
+def test_non_finite_events_are_in_no_population_and_flagged():
+    """NaN in 10 % of PE-A made Viable exactly the NaN events (785 of 7,430): logicle put them at -1,
+    below the 7AAD valley (issue 16 item 2). They are left out of every gate and counted in a flag."""
+    from cytokit.quality import quality_flags
+
+    path = REPO / "sample_fcs" / "modern" / "CLL001_C2D1_stained.fcs"
+    sample, template = read_fcs(path), load_template(SHIPPED)
+    clean = template.apply(sample, is_control=True).counts().set_index("population")["count"]
+    events = sample.events.copy()
+    bad = np.random.default_rng(0).random(len(events)) < 0.1
+    events.loc[bad, "PE-A"] = np.where(np.arange(bad.sum()) % 3, np.nan, np.inf)  # NaN and +inf
+    broken = Sample(events, sample.channels, sample.keywords, path=path, spillover=sample.spillover)
+    result = template.apply(broken, is_control=True)
+    for population, mask in result.membership.items():
+        assert not (mask & bad).any(), population
+    counts = result.counts().set_index("population")
+    viable = "Lymphocytes/Singlets/Viable"
+    assert counts.loc[viable, "count"] == pytest.approx(0.9 * clean[viable], rel=0.03)
+    note = f"{bad.sum()} events with non-finite values (NaN or ±inf) in PE-A left out of every gate"
+    assert counts.loc["Lymphocytes", "flag"] == note
+    assert counts.loc[viable, "flag"] == ""
+    assert note in quality_flags(broken, result)
+    assert result.nonfinite == note and not result.finite[bad].any()
+
+
+def test_non_finite_events_are_not_used_to_fit_a_gate_on_the_root():
+    text = BASE.replace("type: range, dim: x, min: 0.5", "type: quantile, dim: x, q: 0.5, side: above")
+    template = parse_template(text)
+    x = np.concatenate([np.linspace(1, 100, 100), np.full(100, np.nan)])
+    sample = Sample.from_dataframe(pd.DataFrame({"X": x, "Y": np.ones(200)}), markers={"Y": "CD19"})
+    result = template.apply(sample)
+    assert result.gates["A"].threshold_ == pytest.approx(50.5)
+    assert result.membership["A"].sum() == 50 and not result.membership["A"][100:].any()
+    assert result.counts()["flag"].iloc[0] == ("100 events with non-finite values (NaN or ±inf) in X left out "
+                                               "of every gate")

@@ -20,7 +20,9 @@ class GatingResult:
     gating scale); ``scale`` all channels as compensated scale values (for MFIs);
     :meth:`transformed` gives any channel on the gating scale. ``gates`` holds each
     population's gate as fitted for this sample, ``flags`` why a population was
-    skipped, or its gate failed or is doubtful.
+    skipped, or its gate failed or is doubtful. Events with NaN or ±inf in a role's
+    channel are in no population (``finite``); ``nonfinite`` says how many, and
+    :meth:`counts` adds it to the flag of the populations below the root.
     """
 
     sample: Sample
@@ -34,6 +36,8 @@ class GatingResult:
     parents: dict[str, str] = field(default_factory=dict)
     gates: dict[str, Any] = field(default_factory=dict)
     flags: dict[str, str] = field(default_factory=dict)
+    finite: np.ndarray | None = None  # events finite in every role's channel (None: all of them)
+    nonfinite: str = ""  # how many others were left out of every gate, and in which channels
     _gating: dict = field(default_factory=dict, repr=False)  # pnn -> (values, rows computed)
 
     @property
@@ -80,6 +84,7 @@ class GatingResult:
     def counts(self) -> pd.DataFrame:
         """Per population: ``population, parent, count, pct_parent, pct_total, flag``."""
         total = len(self.scale)
+        top = self.nonfinite  # the events left out of every gate: said on the populations below the root
         rows = []
         for path, mask in self.membership.items():
             parent = self.parents[path]
@@ -91,7 +96,7 @@ class GatingResult:
                 "count": count,
                 "pct_parent": 100.0 * count / parent_count if parent_count else float("nan"),
                 "pct_total": 100.0 * count / total if total else float("nan"),
-                "flag": self.flags.get(path, ""),
+                "flag": "; ".join(f for f in (self.flags.get(path, ""), parent == "root" and top) if f),
             })
         return pd.DataFrame(rows, columns=["population", "parent", "count", "pct_parent", "pct_total", "flag"])
 
