@@ -244,3 +244,28 @@ def test_non_finite_events_are_not_used_to_fit_a_gate_on_the_root():
     assert result.membership["A"].sum() == 50 and not result.membership["A"][100:].any()
     assert result.counts()["flag"].iloc[0] == ("100 events with non-finite values (NaN or ±inf) in X left out "
                                                "of every gate")
+
+
+def test_two_roles_of_one_marker_are_a_template_error():
+    """``lag3: {marker: TNFa}`` beside ``tnfa: {marker: TNFa}``: the LAG3 rows reported the TNF-α
+    channel (issue 16 item 3)."""
+    text = SHIPPED.read_text().replace("lag3:       {marker: LAG3}", "lag3:       {marker: TNFa}")
+    with pytest.raises(TemplateError, match=r"t\.yaml, line 19, role 'tnfa': marker 'TNFa' is also the marker "
+                                            r"of role 'lag3'; two roles would take one channel"):
+        parse_template(text, source="t.yaml")
+    aliases = SHIPPED.read_text().replace("lag3:       {marker: LAG3}", "lag3:       {marker: [LAG3, TNF-α]}")
+    with pytest.raises(TemplateError, match=r"role 'tnfa': marker 'TNFa' is also the marker of role 'lag3'"):
+        parse_template(aliases, source="t.yaml")
+
+
+def test_two_marker_roles_resolving_to_one_channel_name_both_the_channel_and_the_file():
+    template = parse_template(BASE.replace("y: {marker: CD19}", "y: {marker: CD19}\n  z: {marker: LAG3}"),
+                              source="t.yaml")
+    sample = Sample.from_dataframe(pd.DataFrame({"X": [1.0], "A": [1.0]}), markers={"A": "CD19 LAG3"})
+    sample.path = "tube.fcs"
+    with pytest.raises(TemplateError, match=r"t\.yaml: roles 'y' and 'z' both resolve to channel A \(CD19 LAG3\) "
+                                            r"in tube\.fcs: one channel cannot be two markers"):
+        template.resolve_channels(sample)
+    # roles found by $PnN may share a channel on purpose (fsc and fsc_area are both FSC-A)
+    shared = parse_template(BASE.replace("x: {pnn: [X]}", "x: {pnn: [X]}\n  x2: {pnn: [X]}"))
+    assert shared.resolve_channels(sample) == {"x": "X", "x2": "X", "y": "A"}

@@ -183,6 +183,11 @@ def _parse_template(text: str, source: str) -> Template:
         marker, *aliases = _read_marker(spec, source, line, name) or [None]
         roles[name] = Role(name, marker, tuple(spec.get("pnn", ())), bool(spec.get("optional", False)),
                            tuple(aliases))
+        for other in list(roles.values())[:-1]:  # two roles of one marker would report one channel twice
+            shared = [m for m in roles[name].marker_names if _normal(m) in map(_normal, other.marker_names)]
+            if shared:
+                raise TemplateError(f"{source}, line {line}, role {name!r}: marker {shared[0]!r} is also the "
+                                    f"marker of role {other.name!r}; two roles would take one channel")
     populations = []
     seen = {"root"}
     for i, spec in enumerate(data["populations"]):
