@@ -39,7 +39,7 @@ populations:
         (BASE.replace("type: range, dim: x, min: 0.5", "type: cluster, dims: [x, y], confidence: 99"),
          r"confidence must be between 0 and 1 \(exclusive\), e.g. 0.95, got 99"),
         (BASE.replace("type: range, dim: x, min: 0.5", "type: cluster, dims: [x, y], n_components: 0"),
-         r"n_components must be a whole number >= 1, got 0"),
+         r"n_components must be a whole number from 1 to 50, got 0"),
         (BASE.replace("type: range, dim: x, min: 0.5", "type: cluster, dims: [x, y], select: biggest"),
          r"select must be 'largest', 'nearest', 'lowest' or 'highest', got 'biggest'"),
         (BASE.replace("min: 0.5", "min_valley_depth: 2").replace("type: range", "type: density_valley"),
@@ -269,3 +269,40 @@ def test_two_marker_roles_resolving_to_one_channel_name_both_the_channel_and_the
     # roles found by $PnN may share a channel on purpose (fsc and fsc_area are both FSC-A)
     shared = parse_template(BASE.replace("x: {pnn: [X]}", "x: {pnn: [X]}\n  x2: {pnn: [X]}"))
     assert shared.resolve_channels(sample) == {"x": "X", "x2": "X", "y": "A"}
+
+
+def test_a_template_saved_in_windows_1252_is_read(tmp_path):
+    """Notepad's or Excel's default on Windows: a UnicodeDecodeError traceback before (issue 16 item 19)."""
+    text = "# Étude CLL – café\n" + SHIPPED.read_text().replace("α", "a")
+    path = tmp_path / "cp1252.yaml"
+    path.write_bytes(text.encode("cp1252"))
+    assert load_template(path).paths == load_template(SHIPPED).paths
+    opencyto = tmp_path / "t.csv"
+    opencyto.write_bytes("alias,pop,parent,dims,gating_method,gating_args\n"
+                         "Cellules B é,+,root,CD19,mindensity,\"gate_range=c(1,3)\"\n".encode("cp1252"))
+    assert load_template(opencyto).paths == ["Cellules B é"]
+    neither = tmp_path / "bad.yaml"
+    neither.write_bytes(b"channels: {x: {pnn: [X]}}  # \x81\x8d\n")  # bytes neither UTF-8 nor cp1252 define
+    with pytest.raises(TemplateError, match=r"bad\.yaml: cannot read template: neither UTF-8 nor Windows-1252 "
+                                            r"text \(byte 0x81 at offset 29\); save it as UTF-8"):
+        load_template(neither)
+
+
+def test_a_marker_on_the_root_is_a_template_error():
+    text = BASE + "markers:\n  - {name: M, channel: y, population: root}\n"
+    with pytest.raises(TemplateError, match=r"t\.yaml, line 9, marker 'M': population 'root' is not a gated "
+                                            r"population"):
+        parse_template(text, source="t.yaml")
+
+
+def test_two_markers_with_one_name_are_a_template_error():
+    text = BASE + "markers:\n  - {name: M, channel: y, population: A}\n  - {name: M, channel: x, population: A}\n"
+    with pytest.raises(TemplateError, match=r"t\.yaml, line 10, marker 'M': the name is used twice"):
+        parse_template(text, source="t.yaml")
+
+
+def test_a_huge_n_components_is_refused_at_load():
+    text = BASE.replace("type: range, dim: x, min: 0.5", "type: cluster, dims: [x, y], n_components: 1000000000")
+    with pytest.raises(TemplateError, match=r"t\.yaml, line 5: gate of population 'A' \(cluster\): n_components "
+                                            r"must be a whole number from 1 to 50, got 1000000000"):
+        parse_template(text, source="t.yaml")

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TemplateError
+from ._schema import _read_text
 from .template import Template, parse_template
 
 REQUIRED_COLUMNS = ("alias", "pop", "parent", "dims", "gating_method", "gating_args")
@@ -120,10 +121,7 @@ def template_from_opencyto(
 
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise TemplateError(f"{path}: cannot read openCyto gatingTemplate ({exc.strerror or exc})") from None
+    text = _read_text(path, "openCyto gatingTemplate")
     reader = csv.reader(io.StringIO(text))
     header_line, header = _next_row(reader, source)
     if header is None:

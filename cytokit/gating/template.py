@@ -214,9 +214,15 @@ def _parse_template(text: str, source: str) -> Template:
         if spec["channel"] not in roles:
             raise TemplateError(f"{source}, line {line}, marker {spec['name']!r}: channel role "
                                 f"{spec['channel']!r} is not defined under 'channels'")
-        if spec["population"] not in seen:
+        if spec["population"] not in seen or spec["population"] == "root":
             raise TemplateError(f"{source}, line {line}, marker {spec['name']!r}: population "
-                                f"{spec['population']!r} is not defined")
+                                f"{spec['population']!r} is not "
+                                + ("a gated population (name one of the template's populations)"
+                                   if spec["population"] == "root" else "defined"))
+        if spec["name"] in {m.name for m in markers}:
+            raise TemplateError(f"{source}, line {line}, marker {spec['name']!r}: the name is used twice; "
+                                "results are keyed by marker name (one marker on two populations: LAG3_B, "
+                                "LAG3_T)")
         positivity = spec.get("positivity", {}) or {}
         markers.append(Marker(spec["name"], spec["channel"], spec["population"],
                               positivity.get("method", "control_quantile"), positivity.get("quantile", 0.99)))
