@@ -306,3 +306,18 @@ def test_a_huge_n_components_is_refused_at_load():
     with pytest.raises(TemplateError, match=r"t\.yaml, line 5: gate of population 'A' \(cluster\): n_components "
                                             r"must be a whole number from 1 to 50, got 1000000000"):
         parse_template(text, source="t.yaml")
+
+
+def test_gating_result_repr_is_a_short_summary():
+    """print(GatingResult) dumped the events, memberships and gates (issue 16, smaller items)."""
+    sample = read_fcs(REPO / "sample_fcs" / "calibur" / "CLL001_C2D1_stained.fcs")
+    result = load_template(SHIPPED).apply(sample, is_control=True)
+    text = repr(result)
+    lines = text.splitlines()
+    assert lines[0] == ("GatingResult(CLL001_C2D1_stained.fcs: 10000 events, compensation none (the file has "
+                        "no spillover matrix), 4 populations)")
+    counts = result.counts()
+    assert len(lines) == 5 and all(str(n) in line for n, line in zip(counts["count"], lines[1:]))
+    assert lines[2].endswith("[skipped: the file has no channel for role(s) fsc_area]")
+    assert "array" not in text and "DataFrame" not in text and len(text) < 600
+    assert str(result) == text

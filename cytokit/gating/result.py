@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 from ..sample import Sample
 
 
-@dataclass
+@dataclass(repr=False)
 class GatingResult:
     """One sample gated by a template.
 
@@ -39,6 +40,16 @@ class GatingResult:
     finite: np.ndarray | None = None  # events finite in every role's channel (None: all of them)
     nonfinite: str = ""  # how many others were left out of every gate, and in which channels
     _gating: dict = field(default_factory=dict, repr=False)  # pnn -> (values, rows computed)
+
+    def __repr__(self) -> str:
+        """The file, its events and each population's count, % of parent and flag (not the arrays)."""
+        name = Path(str(self.sample.path)).name if self.sample.path else "<sample>"
+        table = self.counts()
+        head = (f"GatingResult({name}: {len(self.scale)} events, compensation {self.compensation}, "
+                f"{len(table)} populations)")
+        width = max((len(p) for p in table["population"]), default=0)
+        return "\n".join([head, *(f"  {r.population:<{width}}  {r.count:>8}  {r.pct_parent:5.1f} % of parent"
+                                   + (f"  [{r.flag}]" if r.flag else "") for r in table.itertuples())])
 
     @property
     def events(self) -> pd.DataFrame:
