@@ -151,7 +151,8 @@ def test_vectorised_logicle_equals_flowutils(t, w, m, a):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning", "ignore:invalid value:RuntimeWarning",
+                            "ignore:overflow:RuntimeWarning")
 def test_non_finite_values_transform_to_nan_not_the_bottom_of_the_scale(kind):
     # flowutils' logicle gives NaN and ±inf the value -1, the bottom of the scale, where a
     # "negative" gate (Viable: 7AAD below the valley) took exactly those events (issue 16 item 2)
