@@ -183,7 +183,22 @@ def _run(args: argparse.Namespace) -> int:
               f"--followup {args.followup}); paired.csv and cohort.csv are empty", file=sys.stderr)
     if not args.quiet:
         print(f"results in {args.out}" + (f"; report: {written['report.html']}" if "report.html" in written else ""))
-    return 1 if len(failed) else 0
+    never = _failed_everywhere(results.populations)
+    for population, (n_files, example) in never.items():
+        print(f"cytokit run: error: population {population}: the gate failed in all {n_files} files "
+              f"({example})", file=sys.stderr)
+    return 1 if len(failed) or never else 0
+
+
+def _failed_everywhere(populations) -> dict[str, tuple[int, str]]:
+    """Populations whose gate failed in every file that has them: ``{path: (files, first file's flag)}``."""
+    out = {}
+    flags = populations["flag"].fillna("").astype(str)
+    for path, rows in populations.assign(flag=flags).groupby("population", sort=False):
+        if len(rows) and rows["flag"].str.startswith("gate failed").all():
+            first = rows.iloc[0]
+            out[str(path)] = (len(rows), f"{first['file']}: {first['flag']}")
+    return out
 
 
 def _out_problem(args: argparse.Namespace) -> str | None:
@@ -330,7 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run", help="analyse a folder of FCS files: gate, quantify, pair, summarise",
-        epilog="exit status: 0 when every file was analysed, 1 when some failed (listed in samples.csv), "
+        epilog="exit status: 0 when every file was analysed, 1 when some failed (listed in samples.csv) or "
+               "a population's gate failed in every file, "
                "2 for usage errors (bad template or sheet, no FCS files in FCS_DIR, unusable --out or "
                "--dask)")
     run.add_argument("fcs_dir", metavar="FCS_DIR")

@@ -69,4 +69,6 @@ def quality_flags(sample, result=None, *, population: str | None = None, min_eve
         flags.append(rate)
     if result is not None:
         flags.extend(f"{path}: {flag}" for path, flag in result.flags.items() if flag.startswith("gate "))
+        if getattr(result, "nonfinite", ""):  # events with NaN or ±inf, in no population
+            flags.append(result.nonfinite)
     return flags

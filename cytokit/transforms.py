@@ -41,6 +41,12 @@ def _as_float_array(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
+def _nan_if_not_finite(values, out: np.ndarray) -> np.ndarray:
+    """``out`` with NaN wherever ``values`` is NaN or ±inf (flowutils' logicle puts them at -1)."""
+    bad = ~np.isfinite(_as_float_array(values))
+    return np.where(bad, np.nan, out) if bad.any() else out
+
+
 def _format_number(value: float) -> str:
     return f"{value:g}"
 
@@ -108,10 +114,10 @@ class LinearTransform(Transform):
     # The same expression as FlowKit's LinearTransform, written here because importing
     # FlowKit (bokeh, scipy.interpolate, ...) costs seconds in every worker process.
     def apply(self, values) -> np.ndarray:
-        return (_as_float_array(values) + self.a) / (self.t + self.a)
+        return _nan_if_not_finite(values, (_as_float_array(values) + self.a) / (self.t + self.a))
 
     def inverse(self, values) -> np.ndarray:
-        return _as_float_array(values) * (self.t + self.a) - self.a
+        return _nan_if_not_finite(values, _as_float_array(values) * (self.t + self.a) - self.a)
 
     def to_flowkit(self):
         from flowkit import transforms
@@ -137,12 +143,14 @@ class LogTransform(Transform):
         from flowutils import transforms
 
         with np.errstate(divide="ignore", invalid="ignore"):
-            return transforms.log(_as_float_array(values), None, t=self.t, m=self.m)
+            x = _as_float_array(values)
+            return _nan_if_not_finite(x, transforms.log(x, None, t=self.t, m=self.m))
 
     def inverse(self, values) -> np.ndarray:
         from flowutils import transforms
 
-        return transforms.log_inverse(_as_float_array(values), None, t=self.t, m=self.m)
+        x = _as_float_array(values)
+        return _nan_if_not_finite(x, transforms.log_inverse(x, None, t=self.t, m=self.m))
 
     def to_flowkit(self):
         from flowkit import transforms
@@ -163,12 +171,14 @@ class AsinhTransform(Transform):
     def apply(self, values) -> np.ndarray:
         from flowutils import transforms
 
-        return transforms.asinh(_as_float_array(values), None, t=self.t, m=self.m, a=self.a)
+        x = _as_float_array(values)
+        return _nan_if_not_finite(x, transforms.asinh(x, None, t=self.t, m=self.m, a=self.a))
 
     def inverse(self, values) -> np.ndarray:
         from flowutils import transforms
 
-        return transforms.asinh_inverse(_as_float_array(values), None, t=self.t, m=self.m, a=self.a)
+        out = transforms.asinh_inverse(_as_float_array(values), None, t=self.t, m=self.m, a=self.a)
+        return _nan_if_not_finite(values, out)
 
     def to_flowkit(self):
         from flowkit import transforms
@@ -196,7 +206,7 @@ class _BiexponentialTransform(Transform):
         array = _as_float_array(values)
         flat = np.ascontiguousarray(array.reshape(-1))  # the C code wants one 1-D double array
         out = getattr(transforms, function_name)(flat, None, t=self.t, m=self.m, w=self.w, a=self.a)
-        return np.asarray(out, dtype=np.float64).reshape(array.shape)
+        return _nan_if_not_finite(array, np.asarray(out, dtype=np.float64).reshape(array.shape))
 
     def apply(self, values) -> np.ndarray:
         return self._call(self._forward, values)
@@ -225,7 +235,7 @@ class LogicleTransform(_BiexponentialTransform):
         # flowutils' algorithm on whole arrays (cytokit._logicle): same values, ~2x faster for W <= 1.
         from ._logicle import logicle
 
-        return logicle(values, self.t, self.w, self.m, self.a)
+        return _nan_if_not_finite(values, logicle(values, self.t, self.w, self.m, self.a))
 
 
 class HyperlogTransform(_BiexponentialTransform):

@@ -179,3 +179,32 @@ def test_gate_export_into_a_missing_folder_or_onto_a_folder_is_a_usage_error(tmp
                "--export-gatingml", tmp_path / target)
     assert proc.returncode == 2
     assert proc.stderr.startswith("cytokit gate: error: --export-gatingml") and proc.stderr.count("\n") == 1
+
+
+def test_run_exits_1_when_a_population_failed_in_every_file(one_patient, tmp_path):
+    """Viable failed in all 24 files and the run said "24 analysed, 0 failed", exit 0 (issue 16 item 20)."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(TEMPLATE.read_text().replace("min_peak_height: 0.01", "min_peak_height: 0.99"))
+    proc = cli("run", one_patient, "--template", broken, "--out", tmp_path / "out", "--workers", 1,
+               "--no-plots", "--quiet")
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2 and "Traceback" not in proc.stderr
+    assert lines[0].startswith("cytokit run: error: population Lymphocytes/Singlets/Viable: the gate failed in "
+                               "all 4 files (CLL001_C2D1_isotype.fcs: gate failed: no density valley found")
+    assert lines[1].startswith("cytokit run: error: population Lymphocytes/Singlets/Viable/CD19+: the gate "
+                               "failed in all 4 files")
+    assert (pd.read_csv(tmp_path / "out" / "samples.csv")["status"] == "ok").all()  # the tables are written
+
+
+def test_run_with_the_shipped_opencyto_template_gates_every_file(one_patient, tmp_path):
+    csv = REPO / "gating_templates" / "cll_cd19_7aad.opencyto.csv"
+    proc = cli("run", one_patient, "--template", csv, "--out", tmp_path / "csv", "--workers", 1, "--no-plots",
+               "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    proc = cli("run", one_patient, "--template", TEMPLATE, "--out", tmp_path / "yaml", "--workers", 1,
+               "--no-plots", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    ours, yaml = (pd.read_csv(tmp_path / name / "populations.csv") for name in ("csv", "yaml"))
+    assert ours["flag"].isna().all() and (ours["count"] > 1000).all()
+    assert ours[["file", "population", "count"]].equals(yaml[["file", "population", "count"]])

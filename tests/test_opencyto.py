@@ -33,6 +33,8 @@ def write_csv(tmp_path: Path, rows: str, header: str = HEADER) -> Path:
      {"type": "density_valley", "dim": "CD19", "side": "above", "search_range": [1.0, 3.0]}),
     ("Viable,-,root,7AAD,gate_mindensity,,,,,",
      {"type": "density_valley", "dim": "7AAD", "side": "below"}),
+    ("Viable,-,root,7AAD,mindensity,min_peak_height=0.01,,,,",
+     {"type": "density_valley", "dim": "7AAD", "side": "below", "min_peak_height": 0.01}),
     ("CD3hi,CD3+,root,CD3,quantileGate,probs=0.99,,,,",
      {"type": "quantile", "dim": "CD3", "side": "above", "q": 0.99}),
     ('CD4+,+,root,CD4,tailgate,"tol=0.05, adjust=2",,,,',
@@ -67,7 +69,12 @@ def test_roles_parents_and_lines(tmp_path):
     assert template.paths[-1] == "nonDebris/singlets/CD19+/CD5+"
     assert template.roles["FSC-A"].marker is None and template.roles["FSC-A"].pnn == ("FSC-A",)
     assert template.roles["CD19"].marker == "CD19" and template.roles["CD19"].pnn == ("CD19",)
-    assert template.transforms == {} and template.markers == [] and template.compensation == "file"
+    assert template.markers == [] and template.compensation == "file"
+    # openCyto transforms live outside the CSV: FSC and Time linear, the rest (SSC, markers) logicle
+    assert template.transforms == {"FSC-A": {"kind": "linear", "t": "auto"},
+                                   "FSC-H": {"kind": "linear", "t": "auto"},
+                                   "default": {"kind": "logicle", "t": "auto", "w": 0.5, "m": 4.5, "a": 0}}
+    assert template_from_opencyto(write_csv(tmp_path, rows), transforms={}).transforms == {}
 
 
 def test_transforms_and_markers_keywords(tmp_path):
@@ -133,3 +140,18 @@ def test_example_csv_gates_the_demo_file_like_the_yaml_template():
     assert counts["flag"].eq("").all()
     assert expected > 0
     assert abs(int(counts.at[path, "count"]) - expected) <= 0.05 * expected
+
+
+def test_the_example_csv_without_transforms_gates_like_the_yaml_template():
+    """The CLI cannot pass transforms: without defaults Viable failed in all 24 demo files (issue 16 item
+    20). CLL005_C2D8_isotype's dead-cell peak is below 5 % of the live one: min_peak_height=0.01."""
+    yaml_template = load_template(REPO / "gating_templates" / "cll_cd19_7aad.yaml")
+    csv_template = load_template(REPO / "gating_templates" / "cll_cd19_7aad.opencyto.csv")
+    stained = cytokit.read_fcs(REPO / "sample_fcs" / "modern" / "CLL005_C2D8_stained.fcs")
+    channels = yaml_template.resolve_channels(stained)
+    for name in ("CLL005_C2D8_stained.fcs", "CLL005_C2D8_isotype.fcs"):
+        sample = cytokit.read_fcs(REPO / "sample_fcs" / "modern" / name)
+        ours = csv_template.apply(sample, is_control=True).counts()
+        theirs = yaml_template.apply(sample, is_control=True, channels=channels).counts()
+        assert ours["flag"].eq("").all(), ours
+        assert ours["count"].tolist() == theirs["count"].tolist()

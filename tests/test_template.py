@@ -39,7 +39,7 @@ populations:
         (BASE.replace("type: range, dim: x, min: 0.5", "type: cluster, dims: [x, y], confidence: 99"),
          r"confidence must be between 0 and 1 \(exclusive\), e.g. 0.95, got 99"),
         (BASE.replace("type: range, dim: x, min: 0.5", "type: cluster, dims: [x, y], n_components: 0"),
-         r"n_components must be a whole number >= 1, got 0"),
+         r"n_components must be a whole number from 1 to 50, got 0"),
         (BASE.replace("type: range, dim: x, min: 0.5", "type: cluster, dims: [x, y], select: biggest"),
          r"select must be 'largest', 'nearest', 'lowest' or 'highest', got 'biggest'"),
         (BASE.replace("min: 0.5", "min_valley_depth: 2").replace("type: range", "type: density_valley"),
@@ -207,3 +207,117 @@ def test_control_threshold_gate_is_fitted_on_the_control():
     assert threshold == pytest.approx(np.quantile(control.events["Y"], 0.9))
     alone = template.apply(stained)
     assert "needs the matched control" in alone.flags["A/B"]
+
+
+def test_non_finite_events_are_in_no_population_and_flagged():
+    """NaN in 10 % of PE-A made Viable exactly the NaN events (785 of 7,430): logicle put them at -1,
+    below the 7AAD valley (issue 16 item 2). They are left out of every gate and counted in a flag."""
+    from cytokit.quality import quality_flags
+
+    path = REPO / "sample_fcs" / "modern" / "CLL001_C2D1_stained.fcs"
+    sample, template = read_fcs(path), load_template(SHIPPED)
+    clean = template.apply(sample, is_control=True).counts().set_index("population")["count"]
+    events = sample.events.copy()
+    bad = np.random.default_rng(0).random(len(events)) < 0.1
+    events.loc[bad, "PE-A"] = np.where(np.arange(bad.sum()) % 3, np.nan, np.inf)  # NaN and +inf
+    broken = Sample(events, sample.channels, sample.keywords, path=path, spillover=sample.spillover)
+    result = template.apply(broken, is_control=True)
+    for population, mask in result.membership.items():
+        assert not (mask & bad).any(), population
+    counts = result.counts().set_index("population")
+    viable = "Lymphocytes/Singlets/Viable"
+    assert counts.loc[viable, "count"] == pytest.approx(0.9 * clean[viable], rel=0.03)
+    note = f"{bad.sum()} events with non-finite values (NaN or ±inf) in PE-A left out of every gate"
+    assert counts.loc["Lymphocytes", "flag"] == note
+    assert counts.loc[viable, "flag"] == ""
+    assert note in quality_flags(broken, result)
+    assert result.nonfinite == note and not result.finite[bad].any()
+
+
+def test_non_finite_events_are_not_used_to_fit_a_gate_on_the_root():
+    text = BASE.replace("type: range, dim: x, min: 0.5", "type: quantile, dim: x, q: 0.5, side: above")
+    template = parse_template(text)
+    x = np.concatenate([np.linspace(1, 100, 100), np.full(100, np.nan)])
+    sample = Sample.from_dataframe(pd.DataFrame({"X": x, "Y": np.ones(200)}), markers={"Y": "CD19"})
+    result = template.apply(sample)
+    assert result.gates["A"].threshold_ == pytest.approx(50.5)
+    assert result.membership["A"].sum() == 50 and not result.membership["A"][100:].any()
+    assert result.counts()["flag"].iloc[0] == ("100 events with non-finite values (NaN or ±inf) in X left out "
+                                               "of every gate")
+
+
+def test_two_roles_of_one_marker_are_a_template_error():
+    """``lag3: {marker: TNFa}`` beside ``tnfa: {marker: TNFa}``: the LAG3 rows reported the TNF-α
+    channel (issue 16 item 3)."""
+    text = SHIPPED.read_text().replace("lag3:       {marker: LAG3}", "lag3:       {marker: TNFa}")
+    with pytest.raises(TemplateError, match=r"t\.yaml, line 19, role 'tnfa': marker 'TNFa' is also the marker "
+                                            r"of role 'lag3'; two roles would take one channel"):
+        parse_template(text, source="t.yaml")
+    aliases = SHIPPED.read_text().replace("lag3:       {marker: LAG3}", "lag3:       {marker: [LAG3, TNF-α]}")
+    with pytest.raises(TemplateError, match=r"role 'tnfa': marker 'TNFa' is also the marker of role 'lag3'"):
+        parse_template(aliases, source="t.yaml")
+
+
+def test_two_marker_roles_resolving_to_one_channel_name_both_the_channel_and_the_file():
+    template = parse_template(BASE.replace("y: {marker: CD19}", "y: {marker: CD19}\n  z: {marker: LAG3}"),
+                              source="t.yaml")
+    sample = Sample.from_dataframe(pd.DataFrame({"X": [1.0], "A": [1.0]}), markers={"A": "CD19 LAG3"})
+    sample.path = "tube.fcs"
+    with pytest.raises(TemplateError, match=r"t\.yaml: roles 'y' and 'z' both resolve to channel A \(CD19 LAG3\) "
+                                            r"in tube\.fcs: one channel cannot be two markers"):
+        template.resolve_channels(sample)
+    # roles found by $PnN may share a channel on purpose (fsc and fsc_area are both FSC-A)
+    shared = parse_template(BASE.replace("x: {pnn: [X]}", "x: {pnn: [X]}\n  x2: {pnn: [X]}"))
+    assert shared.resolve_channels(sample) == {"x": "X", "x2": "X", "y": "A"}
+
+
+def test_a_template_saved_in_windows_1252_is_read(tmp_path):
+    """Notepad's or Excel's default on Windows: a UnicodeDecodeError traceback before (issue 16 item 19)."""
+    text = "# Étude CLL – café\n" + SHIPPED.read_text().replace("α", "a")
+    path = tmp_path / "cp1252.yaml"
+    path.write_bytes(text.encode("cp1252"))
+    assert load_template(path).paths == load_template(SHIPPED).paths
+    opencyto = tmp_path / "t.csv"
+    opencyto.write_bytes("alias,pop,parent,dims,gating_method,gating_args\n"
+                         "Cellules B é,+,root,CD19,mindensity,\"gate_range=c(1,3)\"\n".encode("cp1252"))
+    assert load_template(opencyto).paths == ["Cellules B é"]
+    neither = tmp_path / "bad.yaml"
+    neither.write_bytes(b"channels: {x: {pnn: [X]}}  # \x81\x8d\n")  # bytes neither UTF-8 nor cp1252 define
+    with pytest.raises(TemplateError, match=r"bad\.yaml: cannot read template: neither UTF-8 nor Windows-1252 "
+                                            r"text \(byte 0x81 at offset 29\); save it as UTF-8"):
+        load_template(neither)
+
+
+def test_a_marker_on_the_root_is_a_template_error():
+    text = BASE + "markers:\n  - {name: M, channel: y, population: root}\n"
+    with pytest.raises(TemplateError, match=r"t\.yaml, line 9, marker 'M': population 'root' is not a gated "
+                                            r"population"):
+        parse_template(text, source="t.yaml")
+
+
+def test_two_markers_with_one_name_are_a_template_error():
+    text = BASE + "markers:\n  - {name: M, channel: y, population: A}\n  - {name: M, channel: x, population: A}\n"
+    with pytest.raises(TemplateError, match=r"t\.yaml, line 10, marker 'M': the name is used twice"):
+        parse_template(text, source="t.yaml")
+
+
+def test_a_huge_n_components_is_refused_at_load():
+    text = BASE.replace("type: range, dim: x, min: 0.5", "type: cluster, dims: [x, y], n_components: 1000000000")
+    with pytest.raises(TemplateError, match=r"t\.yaml, line 5: gate of population 'A' \(cluster\): n_components "
+                                            r"must be a whole number from 1 to 50, got 1000000000"):
+        parse_template(text, source="t.yaml")
+
+
+def test_gating_result_repr_is_a_short_summary():
+    """print(GatingResult) dumped the events, memberships and gates (issue 16, smaller items)."""
+    sample = read_fcs(REPO / "sample_fcs" / "calibur" / "CLL001_C2D1_stained.fcs")
+    result = load_template(SHIPPED).apply(sample, is_control=True)
+    text = repr(result)
+    lines = text.splitlines()
+    assert lines[0] == ("GatingResult(CLL001_C2D1_stained.fcs: 10000 events, compensation none (the file has "
+                        "no spillover matrix), 4 populations)")
+    counts = result.counts()
+    assert len(lines) == 5 and all(str(n) in line for n, line in zip(counts["count"], lines[1:]))
+    assert lines[2].endswith("[skipped: the file has no channel for role(s) fsc_area]")
+    assert "array" not in text and "DataFrame" not in text and len(text) < 600
+    assert str(result) == text

@@ -142,7 +142,9 @@ def test_vectorised_logicle_equals_flowutils(t, w, m, a):
         rng.lognormal(6, 2, 20_000), rng.normal(0, 200, 5_000), rng.uniform(-50, 50, 2_000),
         [0.0, 5e-324, -5e-324, -1e-5, 1e-9, t, 1e7, -1e5, -1e6, np.nan, np.inf, -np.inf],
     ])
-    ours = LogicleTransform(t=t, w=w, m=m, a=a).apply(values)
+    from cytokit._logicle import logicle
+
+    ours = logicle(values, t, w, m, a)  # the algorithm; LogicleTransform also makes NaN and ±inf NaN
     theirs = fu.logicle(values.copy(), None, t=t, w=w, m=m, a=a)
     np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
     finite = np.isfinite(theirs)
@@ -210,3 +212,17 @@ populations:
     result = template.apply(sample)
     scale = make_transform("biex", t=10_000, width=-100).apply(sample.events["FL1-H"].to_numpy())
     assert result.counts()["count"].tolist() == [int((scale >= 2000).sum())]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning", "ignore:invalid value:RuntimeWarning",
+                            "ignore:overflow:RuntimeWarning")
+def test_non_finite_values_transform_to_nan_not_the_bottom_of_the_scale(kind):
+    # flowutils' logicle gives NaN and ±inf the value -1, the bottom of the scale, where a
+    # "negative" gate (Viable: 7AAD below the valley) took exactly those events (issue 16 item 2)
+    xform = make_transform(kind, t=262144)
+    values = np.array([np.nan, np.inf, -np.inf, 1000.0])
+    out = xform.apply(values)
+    assert np.isnan(out[:3]).all() and np.isfinite(out[3])
+    assert np.isnan(xform.inverse(values)[:3]).all()
+    assert np.isnan(make_transform(kind, t=262144).apply(values.reshape(2, 2))[0]).all()  # any shape

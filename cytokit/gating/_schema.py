@@ -3,7 +3,8 @@
 :data:`SCHEMA` (JSON Schema, draft 7) checks a template's shape; :data:`GATE_TYPES`,
 :data:`ROLE_KEYS` and :data:`TRANSFORM_KINDS` are its vocabulary (:func:`_gate_roles`: the
 roles a gate mapping names). :func:`_load_yaml` keeps the line of every key so that errors
-name it, and :func:`_explain` words a schema error. The checks that need more than the
+name it, and :func:`_explain` words a schema error; :func:`_read_text` reads a template file
+(UTF-8 or Windows-1252). The checks that need more than the
 shape are in :mod:`cytokit.gating.template`.
 """
 
@@ -109,6 +110,22 @@ SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+
+def _read_text(path, what: str = "template") -> str:
+    """A template file's text: UTF-8 (a BOM is dropped), else Windows-1252 (an editor's or Excel's
+    default on Windows), as sample sheets are read; a TemplateError when it is neither or unreadable."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TemplateError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            error = exc
+    raise TemplateError(f"{path}: cannot read {what}: neither UTF-8 nor Windows-1252 text (byte "
+                        f"0x{data[error.start]:02x} at offset {error.start}); save it as UTF-8")
 
 
 def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:

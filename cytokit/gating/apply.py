@@ -43,15 +43,18 @@ def gate_sample(
         events = compensate(events, spillover)
     scale = events
     transforms = _transforms(template, sample, channels)
+    finite, nonfinite = _finite_events(sample, scale, channels, spillover)
     result = GatingResult(
         sample=sample, template=template, channels=channels, scale=scale,
         transforms=transforms, compensation=comp_source, spillover=spillover,
+        finite=finite, nonfinite=nonfinite,
     )
     n = len(scale)
+    root_mask = np.ones(n, dtype=bool) if finite is None else finite
     for pop in template.populations:
         path = template.path_of(pop.name)
         parent_path = template.path_of(pop.parent) if pop.parent != "root" else ""
-        parent_mask = result.membership[parent_path] if parent_path else np.ones(n, dtype=bool)
+        parent_mask = result.membership[parent_path] if parent_path else root_mask
         result.parents[path] = parent_path or "root"
         missing = [r for r in _gate_roles(pop.gate) if r not in channels]
         if missing:
@@ -67,7 +70,7 @@ def gate_sample(
             result.membership[path] = parent_mask & inside
             continue
         # A gate only ever sees its parent's events, so only those are transformed.
-        rows = np.flatnonzero(parent_mask) if parent_path else None
+        rows = np.flatnonzero(parent_mask) if parent_path or finite is not None else None
         frame = result._frame(gate.dims, rows)
         if hasattr(gate, "fit"):
             if type(gate).__name__ == "ControlThresholdGate" and not is_control:
@@ -75,7 +78,8 @@ def gate_sample(
                     gate.fit(frame.iloc[:0])
                     gate.failed_ = "needs the matched control tube, and none was given"
                 else:
-                    ctrl_rows = np.flatnonzero(control.membership[parent_path]) if parent_path else None
+                    ctrl_rows = (np.flatnonzero(control.membership[parent_path]) if parent_path
+                                 else None if control.finite is None else np.flatnonzero(control.finite))
                     gate.fit(control._frame(gate.dims, ctrl_rows))
             else:
                 gate.fit(frame)
@@ -90,6 +94,31 @@ def gate_sample(
             inside[rows] = gate.contains(frame)
             result.membership[path] = inside
     return result
+
+
+def _finite_events(sample: Sample, scale: pd.DataFrame, channels: dict[str, str],
+                   spillover: pd.DataFrame | None) -> tuple[np.ndarray | None, str]:
+    """The events finite in every channel of a role (None when all are), and a sentence on the others.
+
+    NaN and ±inf have no place on any scale (a transform would put them at its bottom, where a
+    "negative" gate takes them), so such events are left out of every population and every fit.
+    The sentence names the file's channels that hold them (compensation spreads a NaN of one
+    detector to all), or the compensated ones when only compensation made them non-finite.
+    """
+    used = list(dict.fromkeys(channels.values()))
+    bad = np.zeros(len(scale), dtype=bool)
+    for column in used:
+        bad |= ~np.isfinite(scale[column].to_numpy())
+    if not bad.any():
+        return None, ""
+    sources = used + [c for c in (() if spillover is None else spillover.columns) if c not in used]
+    raw = sample.events
+    named = [c for c in sources if c in raw and not np.isfinite(raw[c].to_numpy()[bad]).all()]
+    if not named:
+        named = [f"{c} (after compensation)" for c in used if not np.isfinite(scale[c].to_numpy()[bad]).all()]
+    count = int(bad.sum())
+    return ~bad, (f"{count} event{'s' if count != 1 else ''} with non-finite values (NaN or ±inf) in "
+                  f"{', '.join(named)} left out of every gate")
 
 
 def _spillover(template, sample: Sample) -> tuple[pd.DataFrame | None, str]:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..errors import ChannelNotFoundError
+from ..errors import ChannelNotFoundError, TemplateError
 from ..sample import Sample
 
 #: Greek letters as marker names spell them: TNF-α, TNF-alpha and TNFa are one marker
@@ -60,7 +60,30 @@ def resolve_roles(roles: Iterable[Role], sample: Sample, *, reference: dict[str,
             + ", ".join(f"{n} ({s})" if s else n for n, s in zip(sample.channels.pnn, sample.channels.pns))
             + f" (set the {whose} marker or pnn in the template)"
         )
+    _check_one_channel_per_marker(roles, resolved, sample, source)
     return resolved
+
+
+def _check_one_channel_per_marker(roles: Iterable[Role], resolved: dict[str, str], sample: Sample,
+                                  source: str) -> None:
+    """Two marker roles on one channel would report one marker under the other's name.
+
+    Roles found by ``pnn`` may share a channel on purpose (``fsc`` and ``fsc_area`` are both
+    FSC-A in a modern file), so only roles that name a marker are compared.
+    """
+    by_channel: dict[str, str] = {}
+    for role in roles:
+        if not role.marker or role.name not in resolved:
+            continue
+        pnn = resolved[role.name]
+        if pnn in by_channel:
+            pns = dict(zip(sample.channels.pnn, sample.channels.pns)).get(pnn) or ""
+            raise TemplateError(
+                f"{source}: roles {by_channel[pnn]!r} and {role.name!r} both resolve to channel {pnn}"
+                + (f" ({pns})" if pns else "") + f" in {sample.path or 'the sample'}: one channel cannot be "
+                "two markers; check the roles' marker names"
+            )
+        by_channel[pnn] = role.name
 
 
 def _tokens(text: str) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import TemplateError
+from ._schema import _read_text
 from .template import Template, parse_template
 
 
@@ -25,13 +26,14 @@ def load_template(path: str | Path, *, sample: str | None = None) -> Template:
         The file is missing or invalid; the message names the file, the line and the key.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TemplateError(f"{path}: cannot read template ({exc.strerror or exc})") from None
     suffix = path.suffix.lower()
     if sample is not None and suffix != ".wsp":
         raise TemplateError(f"{path}: sample= picks a sample of a FlowJo workspace (.wsp), not of a {suffix} file")
+    if suffix in (".csv", ".wsp", ".xml"):  # the importers read them (XML declares its own encoding)
+        try:
+            path.open("rb").close()
+        except OSError as exc:
+            raise TemplateError(f"{path}: cannot read template ({exc.strerror or exc})") from None
     if suffix == ".csv":
         from .opencyto import template_from_opencyto
 
@@ -44,4 +46,4 @@ def load_template(path: str | Path, *, sample: str | None = None) -> Template:
         from .flowjo import template_from_gatingml
 
         return template_from_gatingml(path)
-    return parse_template(text, source=str(path))
+    return parse_template(_read_text(path), source=str(path))

@@ -9,7 +9,8 @@ population of a cytokit :class:`~cytokit.gating.template.Template`:
 openCyto ``gating_method``        cytokit gate
 ================================  ==========================================================
 ``mindensity`` (``mindensity2``,  ``density_valley``; ``gate_range=c(a, b)`` (or ``min``,
-``gate_mindensity``)              ``max``) → ``search_range``, ``adjust`` → ``adjust``
+``gate_mindensity``)              ``max``) → ``search_range``, ``adjust`` → ``adjust``;
+                                  ``min_peak_height`` (cytokit's, not openCyto's) as is
 ``quantileGate``                  ``quantile``; ``probs`` → ``q``
 (``gate_quantile``)
 ``tailgate`` (``gate_tail``)      ``tail``; ``tol`` → ``fraction`` (when 0 < tol < 1),
@@ -28,10 +29,14 @@ Every distinct dim becomes a channel role named after it: scatter and time chann
 (names containing FSC, SSC or Time) are found by ``$PnN``, anything else by marker
 (``$PnS``) and, failing that, by ``$PnN``.
 
-openCyto keeps transforms and compensation outside the CSV: pass ``transforms`` (the
-YAML ``transforms:`` block as a dict) and ``compensation`` (default ``"file"``). The
-CSV says nothing about what to quantify either: add ``markers`` (the YAML ``markers:``
-list) here or in a YAML template.
+openCyto keeps transforms and compensation outside the CSV (the GatingSet is transformed
+before gating). Without ``transforms`` the channels get those of ``cll_cd19_7aad.yaml``,
+which is what a cytometrist would give them: FSC and Time linear up to the channel's top
+of scale, everything else (SSC, fluorescence) logicle with ``T`` the top of scale,
+``W = 0.5, M = 4.5, A = 0`` (:func:`default_transforms`); pass ``transforms`` (the YAML
+``transforms:`` block as a dict; ``{}`` for none) to choose, and ``compensation``
+(default ``"file"``). The CSV says nothing about what to quantify either: add ``markers``
+(the YAML ``markers:`` list) here or in a YAML template.
 
 Examples
 --------
@@ -56,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TemplateError
+from ._schema import _read_text
 from .template import Template, parse_template
 
 REQUIRED_COLUMNS = ("alias", "pop", "parent", "dims", "gating_method", "gating_args")
@@ -81,6 +87,15 @@ METHODS: dict[str, str] = {
 }
 _SUPPORTED = "mindensity, quantileGate, tailgate, boundary, flowClust(.1d/.2d), singletGate"
 _SCATTER = re.compile(r"fsc|ssc|time", re.IGNORECASE)
+_LINEAR = re.compile(r"fsc|time", re.IGNORECASE)
+#: the transform of every channel that is not forward scatter or time (as in cll_cd19_7aad.yaml)
+LOGICLE = {"kind": "logicle", "t": "auto", "w": 0.5, "m": 4.5, "a": 0}
+
+
+def default_transforms(dims) -> dict[str, dict[str, Any]]:
+    """The transforms of a CSV's dims when none are given: FSC and Time linear, the rest logicle."""
+    linear = {d: {"kind": "linear", "t": "auto"} for d in dims if _LINEAR.search(d)}
+    return {**linear, "default": dict(LOGICLE)}
 
 
 def template_from_opencyto(
@@ -98,7 +113,8 @@ def template_from_opencyto(
         The CSV file.
     transforms
         Per role (a dim name, or ``default``): ``{kind: ..., t: ..., ...}`` as in a YAML
-        template. openCyto transforms live outside the CSV, so none by default.
+        template; ``{}`` for none. openCyto transforms live outside the CSV, so by default
+        :func:`default_transforms` (FSC and Time linear, the rest logicle).
     compensation
         ``file``, ``none`` or a spillover CSV path, as in a YAML template.
     markers
@@ -120,10 +136,7 @@ def template_from_opencyto(
 
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise TemplateError(f"{path}: cannot read openCyto gatingTemplate ({exc.strerror or exc})") from None
+    text = _read_text(path, "openCyto gatingTemplate")
     reader = csv.reader(io.StringIO(text))
     header_line, header = _next_row(reader, source)
     if header is None:
@@ -165,6 +178,8 @@ def template_from_opencyto(
         raise TemplateError(f"{source}: no populations (only a header)")
 
     data: dict[str, Any] = {"name": path.stem, "channels": channels, "compensation": compensation}
+    if transforms is None:
+        transforms = default_transforms(channels)
     if transforms:
         data["transforms"] = {str(k): dict(v) for k, v in transforms.items()}
     data["populations"] = populations
@@ -262,6 +277,9 @@ def _gate(cells: dict[str, str], dims: list[str], where: str) -> dict[str, Any]:
         adjust = take("adjust")
         if adjust is not None:
             gate["adjust"] = _number(adjust, "adjust", where)
+        height = take("min_peak_height") if kind == "density_valley" else None  # cytokit's own argument
+        if height is not None:
+            gate["min_peak_height"] = _number(height, "min_peak_height", where)
         if kind == "tail":
             tol = take("tol")
             if tol is not None:
@@ -374,4 +392,4 @@ def _r_value(value: str, text: str, where: str):
                             "(numbers, c(...), TRUE/FALSE and quoted strings are understood)") from None
 
 
-__all__ = ["template_from_opencyto", "METHODS"]
+__all__ = ["template_from_opencyto", "default_transforms", "METHODS"]

@@ -18,6 +18,11 @@ from .fitted import FittedGate, _FitFailure, _is_number, _need
 from .gates import EllipseGate, PolygonGate
 
 
+#: the most mixture components a ClusterGate fits (a few describe lymphocytes, debris and the rest;
+#: 10**9 would ask scikit-learn for a billion covariance matrices)
+MAX_COMPONENTS = 50
+
+
 class ClusterGate(FittedGate):
     """Gaussian-mixture cluster as an ellipse (e.g. lymphocytes on FSC/SSC).
 
@@ -59,8 +64,8 @@ class ClusterGate(FittedGate):
         self.min_events, self.strict = min_events, strict
 
     def _check_params(self) -> None:
-        _need(isinstance(self.n_components, int) and self.n_components >= 1, "n_components", self.n_components,
-              "a whole number >= 1")
+        _need(isinstance(self.n_components, int) and 1 <= self.n_components <= MAX_COMPONENTS, "n_components",
+              self.n_components, f"a whole number from 1 to {MAX_COMPONENTS}")
         _need(self.select in ("largest", "nearest", "lowest", "highest"), "select", self.select,
               "'largest', 'nearest', 'lowest' or 'highest'")
         _need(self.select != "nearest" or (self.location is not None and len(self.location) == len(self.dims)),

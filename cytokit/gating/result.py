@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 from ..sample import Sample
 
 
-@dataclass
+@dataclass(repr=False)
 class GatingResult:
     """One sample gated by a template.
 
@@ -20,7 +21,9 @@ class GatingResult:
     gating scale); ``scale`` all channels as compensated scale values (for MFIs);
     :meth:`transformed` gives any channel on the gating scale. ``gates`` holds each
     population's gate as fitted for this sample, ``flags`` why a population was
-    skipped, or its gate failed or is doubtful.
+    skipped, or its gate failed or is doubtful. Events with NaN or ±inf in a role's
+    channel are in no population (``finite``); ``nonfinite`` says how many, and
+    :meth:`counts` adds it to the flag of the populations below the root.
     """
 
     sample: Sample
@@ -34,7 +37,19 @@ class GatingResult:
     parents: dict[str, str] = field(default_factory=dict)
     gates: dict[str, Any] = field(default_factory=dict)
     flags: dict[str, str] = field(default_factory=dict)
+    finite: np.ndarray | None = None  # events finite in every role's channel (None: all of them)
+    nonfinite: str = ""  # how many others were left out of every gate, and in which channels
     _gating: dict = field(default_factory=dict, repr=False)  # pnn -> (values, rows computed)
+
+    def __repr__(self) -> str:
+        """The file, its events and each population's count, % of parent and flag (not the arrays)."""
+        name = Path(str(self.sample.path)).name if self.sample.path else "<sample>"
+        table = self.counts()
+        head = (f"GatingResult({name}: {len(self.scale)} events, compensation {self.compensation}, "
+                f"{len(table)} populations)")
+        width = max((len(p) for p in table["population"]), default=0)
+        return "\n".join([head, *(f"  {r.population:<{width}}  {r.count:>8}  {r.pct_parent:5.1f} % of parent"
+                                   + (f"  [{r.flag}]" if r.flag else "") for r in table.itertuples())])
 
     @property
     def events(self) -> pd.DataFrame:
@@ -80,6 +95,7 @@ class GatingResult:
     def counts(self) -> pd.DataFrame:
         """Per population: ``population, parent, count, pct_parent, pct_total, flag``."""
         total = len(self.scale)
+        top = self.nonfinite  # the events left out of every gate: said on the populations below the root
         rows = []
         for path, mask in self.membership.items():
             parent = self.parents[path]
@@ -91,7 +107,7 @@ class GatingResult:
                 "count": count,
                 "pct_parent": 100.0 * count / parent_count if parent_count else float("nan"),
                 "pct_total": 100.0 * count / total if total else float("nan"),
-                "flag": self.flags.get(path, ""),
+                "flag": "; ".join(f for f in (self.flags.get(path, ""), parent == "root" and top) if f),
             })
         return pd.DataFrame(rows, columns=["population", "parent", "count", "pct_parent", "pct_total", "flag"])
 

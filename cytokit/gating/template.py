@@ -183,6 +183,11 @@ def _parse_template(text: str, source: str) -> Template:
         marker, *aliases = _read_marker(spec, source, line, name) or [None]
         roles[name] = Role(name, marker, tuple(spec.get("pnn", ())), bool(spec.get("optional", False)),
                            tuple(aliases))
+        for other in list(roles.values())[:-1]:  # two roles of one marker would report one channel twice
+            shared = [m for m in roles[name].marker_names if _normal(m) in map(_normal, other.marker_names)]
+            if shared:
+                raise TemplateError(f"{source}, line {line}, role {name!r}: marker {shared[0]!r} is also the "
+                                    f"marker of role {other.name!r}; two roles would take one channel")
     populations = []
     seen = {"root"}
     for i, spec in enumerate(data["populations"]):
@@ -209,9 +214,15 @@ def _parse_template(text: str, source: str) -> Template:
         if spec["channel"] not in roles:
             raise TemplateError(f"{source}, line {line}, marker {spec['name']!r}: channel role "
                                 f"{spec['channel']!r} is not defined under 'channels'")
-        if spec["population"] not in seen:
+        if spec["population"] not in seen or spec["population"] == "root":
             raise TemplateError(f"{source}, line {line}, marker {spec['name']!r}: population "
-                                f"{spec['population']!r} is not defined")
+                                f"{spec['population']!r} is not "
+                                + ("a gated population (name one of the template's populations)"
+                                   if spec["population"] == "root" else "defined"))
+        if spec["name"] in {m.name for m in markers}:
+            raise TemplateError(f"{source}, line {line}, marker {spec['name']!r}: the name is used twice; "
+                                "results are keyed by marker name (one marker on two populations: LAG3_B, "
+                                "LAG3_T)")
         positivity = spec.get("positivity", {}) or {}
         markers.append(Marker(spec["name"], spec["channel"], spec["population"],
                               positivity.get("method", "control_quantile"), positivity.get("quantile", 0.99)))
