@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import ChannelNotFoundError, CytokitError
+from .errors import ChannelNotFoundError, CytokitError, FCSError
 
 
 def _aligned(spillover: pd.DataFrame) -> pd.DataFrame:
@@ -50,19 +50,27 @@ def validate_spillover(spillover: pd.DataFrame) -> pd.DataFrame:
     ------
     ValueError
         When the matrix is not square, has non-finite entries or is singular.
+    FCSError
+        (a ValueError) The same, for a matrix :func:`~cytokit.read_fcs` read from a file: its
+        ``attrs["source"]`` (``"<file>: $SPILLOVER"``) starts the message, as the file is at fault.
     """
+    problem = _problem(spillover)
+    if problem:
+        source = spillover.attrs.get("source")
+        raise FCSError(f"{source}: {problem}") if source else ValueError(problem)
+    return _aligned(spillover).astype(np.float64)
+
+
+def _problem(spillover: pd.DataFrame) -> str | None:
     if spillover.shape[0] != spillover.shape[1]:
-        raise ValueError(
-            f"spillover matrix must be square, got {spillover.shape[0]} rows × {spillover.shape[1]} columns"
-        )
+        return (f"spillover matrix must be square, got {spillover.shape[0]} rows × {spillover.shape[1]} "
+                "columns")
     values = spillover.to_numpy(dtype=np.float64)
     if not np.all(np.isfinite(values)):
-        raise ValueError("spillover matrix has NaN or infinite entries")
+        return "spillover matrix has NaN or infinite entries"
     if np.linalg.matrix_rank(values) < len(values):
-        raise ValueError(
-            f"spillover matrix over {list(spillover.columns)} is singular; it cannot be inverted"
-        )
-    return _aligned(spillover).astype(np.float64)
+        return f"spillover matrix over {list(spillover.columns)} is singular; it cannot be inverted"
+    return None
 
 
 def compensate(events: pd.DataFrame, spillover: pd.DataFrame) -> pd.DataFrame:
@@ -86,7 +94,8 @@ def compensate(events: pd.DataFrame, spillover: pd.DataFrame) -> pd.DataFrame:
     ChannelNotFoundError
         When a detector of the matrix is not a column of ``events``.
     ValueError
-        When the matrix is not square or singular.
+        When the matrix is not square or singular; an :class:`~cytokit.FCSError` when
+        it is a file's (see :func:`validate_spillover`).
     """
     spillover = validate_spillover(spillover)
     detectors = [str(c) for c in spillover.columns]

@@ -459,3 +459,131 @@ def test_write_sample_keeps_channel_keywords_with_their_channel(tmp_path):
     assert again.keywords["$CYT"] == "Canto"
     assert again.keywords["$P2V"] == "500" and again.keywords["P2DISPLAY"] == "LOG"
     assert "$P1V" not in again.keywords and "$P2DATATYPE" not in again.keywords
+
+
+# --------------------------------------------------------------------------- hostile input (issue items 4-14)
+
+
+@pytest.mark.parametrize("begin", ["100", "20"])  # inside the TEXT; inside the HEADER
+def test_data_overlapping_header_or_text_is_rejected(tmp_path, begin):
+    """Item 4: $BEGINDATA 100 with HEADER DATA offsets 0 read TEXT bytes as events and said ok."""
+    data = build_fcs(FLOATS, header_offsets="zero", text_offsets=False,
+                     keywords={"$BEGINDATA": begin, "$ENDDATA": "2000000000"})
+    with pytest.raises(FCSError, match=r"x\.fcs: \$BEGINDATA/\$ENDDATA .* over the (TEXT|HEADER)"):
+        read_fcs(write(tmp_path, data))
+
+
+def test_supplemental_text_overlapping_data_is_ignored(tmp_path):
+    """Item 4: a supplemental TEXT inside DATA parsed event bytes as keywords."""
+    placeholder = {"$BEGINSTEXT": "00000000", "$ENDSTEXT": "00000000"}
+    data = build_fcs(FLOATS, keywords=placeholder)
+    data_begin = int(data[26:34])
+    data = data.replace(b"/$BEGINSTEXT/00000000/$ENDSTEXT/00000000/",
+                        f"/$BEGINSTEXT/{data_begin:08d}/$ENDSTEXT/{data_begin + 300:08d}/".encode())
+    with pytest.warns(FCSWarning, match="supplemental TEXT .* overlaps"):
+        sample = read_fcs(write(tmp_path, data))
+    np.testing.assert_array_equal(sample.events.to_numpy(), FLOATS)
+
+
+def test_cellquest_empty_values_keep_the_next_keyword(tmp_path):
+    """Item 5: CellQuest's "\\$P1S\\\\$P2S\\\\$P3N\\FL1-A\\": $P1S and $P2S are empty, channel 3 is FL1-A."""
+    data = build_fcs(INTS, names=["FSC-H", "SSC-H", "FL1-A"], version="2.0", datatype="I", delimiter="\\",
+                     keywords={"$P1S": "", "$P2S": "", "$FIL": "a\\b"})
+    # Move "$P3N\FL1-A\" behind the empty values: same length, so every offset still holds.
+    moved = b"$P3N\\FL1-A\\"
+    assert data.count(moved) == 1
+    data = data.replace(moved, b"").replace(b"$P2S\\\\", b"$P2S\\\\" + moved)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FCSWarning)
+        sample = read_fcs(write(tmp_path, data))
+    assert list(sample.channels.pnn) == ["FSC-H", "SSC-H", "FL1-A"]
+    assert sample.keywords["$P1S"] == "" and sample.keywords["$P2S"] == ""
+    assert sample.keywords["$FIL"] == "a\\b"  # a doubled delimiter inside a value is still an escaped one
+    np.testing.assert_array_equal(sample.events.to_numpy(), INTS)
+
+
+@pytest.mark.parametrize("value", [-5, 70000, 3.7, np.nan])
+def test_write_integers_refuses_what_the_type_cannot_hold(tmp_path, value):
+    """Item 6: -5 was written as 65531, 70000 as 4464, 3.7 as 3."""
+    df = pd.DataFrame({"FSC-A": [1.0, 2.0], "CD19": [10.0, value]})
+    with pytest.raises(ValueError, match="'CD19'"):
+        write_fcs(tmp_path / "x.fcs", df, datatype="I", bits=16)
+    assert not (tmp_path / "x.fcs").exists()
+    write_fcs(tmp_path / "ok.fcs", df.fillna(0).clip(0, 65535).round(), datatype="I", bits=16)
+
+
+def test_write_dataframe_range_is_not_its_maximum(tmp_path):
+    """Item 6: $PnR was the column's maximum, so the next read flagged its top events as saturated."""
+    from cytokit.quality import saturated_fraction
+
+    df = pd.DataFrame({"FSC-A": np.linspace(0, 1000, 50), "CD19": np.full(50, 262144.0)})
+    sample = read_fcs(write_fcs(tmp_path / "x.fcs", df))
+    assert sample.keywords["$P1R"] == "262144" and sample.keywords["$P2R"] == "524288"
+    assert saturated_fraction(sample) == 0
+    given = read_fcs(write_fcs(tmp_path / "r.fcs", df, ranges={"FSC-A": 1024}))
+    assert given.keywords["$P1R"] == "1024"
+    ints = read_fcs(write_fcs(tmp_path / "i.fcs", df.clip(0, 1000).round(), datatype="I", bits=16))
+    assert ints.keywords["$P1R"] == ints.keywords["$P2R"] == "65536"
+    with pytest.raises(ValueError, match="'FSC-A'.*masks"):
+        write_fcs(tmp_path / "m.fcs", df.clip(0, 1000).round(), datatype="I", ranges={"FSC-A": 256})
+
+
+@pytest.mark.parametrize("rng", ["inf", "nan", "1e400", "-inf"])
+def test_non_finite_range_in_integer_file_warns_and_reads(tmp_path, rng):
+    """Item 10: $PnR = inf raised OverflowError; like a $PnR that is no number, it is read unmasked."""
+    data = build_fcs(INTS, datatype="I", ranges=[rng, 1024, 1024])
+    with pytest.warns(FCSWarning, match=r"\$P1R = '.*' for channel 'CH1' is not a finite number"):
+        sample = read_fcs(write(tmp_path, data))
+    np.testing.assert_array_equal(sample.events.to_numpy(), INTS)
+    assert sample.channels.range[0] == 0
+
+
+@pytest.mark.parametrize("matrix", ["1,1,1,1", "1,nan,0,1"])
+def test_singular_or_nan_spillover_is_the_files_error(tmp_path, matrix):
+    """Item 14: a singular $SPILLOVER failed compensation with a plain ValueError ("a cytokit bug")."""
+    from cytokit.compensation import compensate
+
+    data = build_fcs(FLOATS, keywords={"$SPILLOVER": f"2,CH1,CH2,{matrix}"})
+    with pytest.warns(FCSWarning, match=r"spill\.fcs: \$SPILLOVER: spillover matrix .*(singular|NaN)"):
+        sample = read_fcs(write(tmp_path, data, "spill.fcs"))
+    with pytest.raises(FCSError, match=r"spill\.fcs: \$SPILLOVER: spillover matrix .*(singular|NaN)"):
+        compensate(sample.events, sample.spillover)
+
+
+def test_run_reports_a_singular_spillover_as_the_files_problem(tmp_path):
+    """Item 14: `cytokit run` put "a cytokit bug; please report it" in the file's row."""
+    from pathlib import Path
+
+    from cytokit.pipeline import analyse_group
+
+    repo = Path(__file__).resolve().parents[1]
+    rows = []
+    for tp in ("C2D1", "C2D8"):
+        for stain in ("isotype", "stained"):
+            name = f"CLL001_{tp}_{stain}.fcs"
+            path = repo / "sample_fcs" / "modern" / name
+            if name == "CLL001_C2D8_stained.fcs":
+                sample = read_fcs(path)
+                bad = sample.spillover.copy()
+                bad.iloc[1] = bad.iloc[0]
+                path = write_fcs(tmp_path / name, sample, spillover=bad)
+            rows.append({"file": name, "patient": "CLL001", "timepoint": tp, "stain": stain,
+                         "path": str(path)})
+    template = repo / "gating_templates" / "cll_cd19_7aad.yaml"
+    out = analyse_group(rows, template, pairing=("C2D1", "C2D8"))
+    status = {r["file"]: (r["status"], r["error"]) for r in out.samples.to_dict("records")}
+    state, error = status["CLL001_C2D8_stained.fcs"]
+    assert state == "error" and "CLL001_C2D8_stained.fcs: $SPILLOVER" in error and "singular" in error
+    assert "cytokit bug" not in error
+
+
+def test_long_binary_values_are_cut_in_warnings(tmp_path):
+    """A binary keyword value printed 300 characters into a warning."""
+    blob = "".join(chr(c) for c in range(33, 127)) * 4
+    data = build_fcs(FLOATS, keywords={"$P1E": blob, "$TIMESTEP": blob})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read_fcs(write(tmp_path, data))
+    messages = [str(w.message) for w in caught if issubclass(w.category, FCSWarning)]
+    assert messages and all(len(m) < len(str(tmp_path)) + 160 for m in messages), messages
+    assert any("…" in m for m in messages)

@@ -4,6 +4,13 @@ cytokit owns its reader because the field's readers fail real files (see
 ``docs/design.md``): 24-bit and mixed-width integers, HEADER/TEXT offset
 disagreements, DATA end offsets one byte past the end, blank HEADER offsets,
 ``$NEXTDATA`` chains and bits above ``$PnR`` all occur in instrument files.
+DATA offsets that point into the HEADER or TEXT are never used (the other
+offsets are, when they fit; else the file is an ``FCSError``), a supplemental
+TEXT over the HEADER, TEXT or DATA is ignored with a warning, and CellQuest's
+empty values (a doubled delimiter right after a keyword and before a
+keyword-like token, ``/$P3S//$P4S/``) are read as empty, not as an escaped
+delimiter. A ``$PnR`` that is not a finite number leaves its channel unmasked,
+with an :class:`FCSWarning`, like one that is no number at all.
 
 Values are returned as FCS 3.1 *scale values*:
 

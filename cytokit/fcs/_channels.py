@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._text import _fail, _warn
+from ._text import _fail, _quote, _warn
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,17 @@ def _channels(path: Path, kw: dict[str, str], n_params: int) -> list[_Channel]:
             try:
                 bits = int(bits_text)
             except ValueError:
-                raise _fail(path, f"$P{i}B = {bits_text!r} for channel {pnn!r} is not a bit width") from None
+                raise _fail(path, f"$P{i}B = {_quote(bits_text)} for channel {_quote(pnn)} is not a bit width"
+                            ) from None
             if bits <= 0 or bits > 64:
-                raise _fail(path, f"$P{i}B = {bits} for channel {pnn!r} is out of range (1-64)")
-        rng = _number(path, kw, f"$P{i}R", 0.0, f"channel {pnn!r} is not masked")
+                raise _fail(path, f"$P{i}B = {bits} for channel {_quote(pnn)} is out of range (1-64)")
+        rng = _number(path, kw, f"$P{i}R", 0.0, f"channel {_quote(pnn)} is not masked")
+        if not math.isfinite(rng):  # "inf", "nan", "1e400": no top of scale, like a $PnR that is no number
+            _warn(path, f"$P{i}R = {_quote(kw[f'$P{i}R'].strip())} for channel {_quote(pnn)} is not a finite "
+                        "number; channel is not masked")
+            rng = 0.0
         decades, offset = _amplification(path, kw, i, pnn)
-        gain = _number(path, kw, f"$P{i}G", 1.0, f"gain 1 used for {pnn!r}")
+        gain = _number(path, kw, f"$P{i}G", 1.0, f"gain 1 used for {_quote(pnn)}")
         if not math.isfinite(gain) or gain <= 0:
             gain = 1.0
         channels.append(_Channel(pnn, kw.get(f"$P{i}S", "").strip(), bits, rng, decades, offset, gain))
@@ -57,7 +62,7 @@ def _number(path: Path, kw: dict[str, str], key: str, default: float, otherwise:
     try:
         return float(text)
     except ValueError:
-        _warn(path, f"{key} = {text!r} is not a number; {otherwise}")
+        _warn(path, f"{key} = {_quote(text)} is not a number; {otherwise}")
         return default
 
 
@@ -69,7 +74,7 @@ def _amplification(path: Path, kw: dict[str, str], i: int, pnn: str) -> tuple[fl
     try:
         f1, f2 = float(parts[0]), float(parts[1]) if len(parts) > 1 else 0.0
     except ValueError:
-        _warn(path, f"$P{i}E = {text!r} for {pnn!r} is not 'f1,f2'; channel read as linear")
+        _warn(path, f"$P{i}E = {_quote(text)} for {_quote(pnn)} is not 'f1,f2'; channel read as linear")
         return 0.0, 0.0
     if f1 > 0 and f2 == 0:
         f2 = 1.0  # common in FCS 2.0 files; FCS 3.1 says read it as 1
@@ -83,7 +88,7 @@ def _unique_names(path: Path, names: list[str]) -> list[str]:
         if name in seen:
             seen[name] += 1
             new = f"{name}_{seen[name]}"
-            _warn(path, f"duplicate channel name {name!r} renamed {new!r}")
+            _warn(path, f"duplicate channel name {_quote(name)} renamed {_quote(new)}")
             out.append(new)
         else:
             seen[name] = 1

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import FCSError
 from ._channels import _Channel
-from ._text import _Segment, _fail, _int_keyword, _warn
+from ._text import _Segment, _fail, _int_keyword, _quote, _warn
 
 
 def _byte_order(path: Path, kw: dict[str, str]) -> str:
@@ -24,7 +24,8 @@ def _byte_order(path: Path, kw: dict[str, str]) -> str:
         return "<"
     if order in ("4,3,2,1", "2,1", "8,7,6,5,4,3,2,1"):
         return ">"
-    raise _fail(path, f"$BYTEORD = {kw.get('$BYTEORD')!r} is not supported (expected 1,2,3,4 or 4,3,2,1)")
+    raise _fail(path, f"$BYTEORD = {_quote(kw.get('$BYTEORD', ''))} is not supported "
+                      "(expected 1,2,3,4 or 4,3,2,1)")
 
 
 def _data_bounds(path: Path, seg: _Segment, file_size: int, needed: int | None) -> tuple[int, int]:
@@ -43,28 +44,39 @@ def _data_bounds(path: Path, seg: _Segment, file_size: int, needed: int | None) 
         candidates["TEXT"] = (t_begin, t_end)
     if not candidates:
         raise _fail(path, "no DATA segment offsets in HEADER or in $BEGINDATA/$ENDDATA")
+    # DATA over the HEADER or TEXT would read keywords as events: such offsets are never used.
+    overlaps = {source: _overlap(seg, bounds, needed) for source, bounds in candidates.items()}
+    names = {"HEADER": "HEADER DATA offsets", "TEXT": "$BEGINDATA/$ENDDATA"}
+    over = [f"{names[s]} {candidates[s][0]}-{candidates[s][1]} put the DATA segment over the {problem}"
+            for s, problem in overlaps.items() if problem]
+    if len(over) == len(candidates):
+        raise _fail(path, "; ".join(over))
 
-    def fits(bounds: tuple[int, int]) -> int:
-        """0: exact, 1: one byte long (tolerated), 2: does not fit."""
-        length = bounds[1] - bounds[0] + 1
+    def fits(source: str) -> int:
+        """0: exact, 1: one byte long (tolerated), 2: does not fit, 3: overlaps HEADER or TEXT."""
+        length = candidates[source][1] - candidates[source][0] + 1
+        if overlaps[source]:
+            return 3
         if needed is None:
             return 0
         return 0 if length == needed else 1 if length == needed + 1 else 2
 
     if len(candidates) == 2 and candidates["HEADER"] != candidates["TEXT"]:
-        ranked = sorted(candidates.items(), key=lambda item: fits(item[1]))
-        source, (begin, end) = ranked[0]
-        if fits((begin, end)) == 2:
+        source = min(candidates, key=fits)
+        begin, end = candidates[source]
+        if fits(source) == 2:
             raise _fail(
                 path,
                 f"HEADER DATA offsets {h_begin}-{h_end} and $BEGINDATA/$ENDDATA {t_begin}-{t_end} disagree, "
-                f"and neither holds the {needed} bytes that $TOT × $PAR × bytes per event need",
+                f"and neither holds the {needed} bytes that $TOT × $PAR × bytes per event need"
+                + "".join(f" ({problem})" for problem in over),
             )
         other = "TEXT" if source == "HEADER" else "HEADER"
+        why = f"{over[0]}; {source} used" if over else f"{source} used as it matches $TOT × $PAR"
         _warn(
             path,
             f"{other} DATA offsets {candidates[other][0]}-{candidates[other][1]} disagree with {source} "
-            f"{begin}-{end}; {source} used as it matches $TOT × $PAR",
+            f"{begin}-{end}; {why}",
         )
     else:
         source, (begin, end) = next(iter(candidates.items()))
@@ -86,6 +98,19 @@ def _data_bounds(path: Path, seg: _Segment, file_size: int, needed: int | None) 
     elif length > needed:
         _warn(path, f"DATA segment is {length} bytes but only {needed} are used by $TOT events")
     return begin, begin + needed
+
+
+def _overlap(seg: _Segment, bounds: tuple[int, int], needed: int | None) -> str | None:
+    """The HEADER or TEXT segment the DATA bytes read from ``bounds`` would overlap (None: none).
+
+    Only the bytes ``$TOT`` events use count, so a DATA end one byte long (tolerated) is no overlap.
+    """
+    begin = bounds[0]
+    last = bounds[1] if needed is None else begin + max(needed, 1) - 1
+    for name, first, end in seg.occupied:
+        if begin <= end and last >= first:
+            return f"{name} (bytes {first}-{end})"
+    return None
 
 
 _BLOCK = 1 << 20  # raw bytes decoded at a time: the buffer stays in the CPU cache

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..compensation import spillover_from_keyword
+from ..compensation import spillover_from_keyword, validate_spillover
 from ..sample import Sample
 from ._channels import _apply_scales, _channels, _scales, _unique_names
 from ._data import (
@@ -21,7 +21,7 @@ from ._data import (
     _read_blocks,
     _read_ints,
 )
-from ._text import _Segment, _fail, _int_keyword, _open, _read_segment, _walk, _warn
+from ._text import _Segment, _fail, _int_keyword, _open, _quote, _read_segment, _walk, _warn
 
 _SPILL_KEYS = ("$SPILLOVER", "$SPILL", "SPILL", "SPILLOVER", "$COMP")
 
@@ -67,13 +67,14 @@ def _read_dataset(path: Path, fh, size: int, seg: _Segment, index: int, threads:
     kw = seg.keywords
     n_params = _int_keyword(path, kw, "$PAR")
     if n_params is None or n_params <= 0:
-        raise _fail(path, f"$PAR = {kw.get('$PAR')!r}: the number of channels is missing or not positive")
+        raise _fail(path, f"$PAR = {_quote(kw.get('$PAR', ''))}: the number of channels is missing or "
+                          "not positive")
     mode = kw.get("$MODE", "L").strip().upper() or "L"
     if mode != "L":
         raise _fail(path, f"$MODE = {mode}: only list-mode data (L) are supported")
     datatype = kw.get("$DATATYPE", "").strip().upper()
     if datatype not in ("I", "F", "D", "A"):
-        raise _fail(path, f"$DATATYPE = {kw.get('$DATATYPE')!r} is not one of I, F, D, A")
+        raise _fail(path, f"$DATATYPE = {_quote(kw.get('$DATATYPE', ''))} is not one of I, F, D, A")
     channels = _channels(path, kw, n_params)
     order = _byte_order(path, kw) if datatype != "A" else "<"
     per_event = _bytes_per_event(path, datatype, channels)
@@ -140,11 +141,27 @@ def _spillover(path: Path, kw: dict[str, str], names: list[str]) -> pd.DataFrame
     for key in _SPILL_KEYS:
         if kw.get(key, "").strip():
             try:
-                return spillover_from_keyword(kw[key], names)
+                matrix = spillover_from_keyword(kw[key], names)
             except (ValueError, IndexError) as exc:
                 _warn(path, f"{key} cannot be parsed as a spillover matrix ({exc}); ignored")
                 return None
+            return _checked(path, key, matrix)
     return _beckman_spillover(path, kw, names)
+
+
+def _checked(path: Path, key: str, matrix: pd.DataFrame) -> pd.DataFrame:
+    """The file's matrix, marked with where it came from; a warning when it cannot compensate.
+
+    A NaN or singular matrix is the file's problem: :func:`~cytokit.compensation.validate_spillover`
+    raises an :class:`FCSError` naming the file (``attrs["source"]``) when it is used.
+    """
+    matrix.attrs["source"] = f"{path}: {key}"
+    try:
+        validate_spillover(matrix)
+    except ValueError as exc:
+        _warn(path, f"{key}: {str(exc).removeprefix(matrix.attrs['source'] + ': ')}; compensating with it "
+                    "will fail")
+    return matrix
 
 
 def _beckman_spillover(path: Path, kw: dict[str, str], names: list[str]) -> pd.DataFrame | None:
@@ -155,7 +172,7 @@ def _beckman_spillover(path: Path, kw: dict[str, str], names: list[str]) -> pd.D
             try:
                 entries[(int(match.group(1)), int(match.group(2)))] = float(value)
             except ValueError:
-                _warn(path, f"{key} = {value!r} is not a number; ignored")
+                _warn(path, f"{key} = {_quote(value)} is not a number; ignored")
     if not entries:
         return None
     numbers = sorted({i for pair in entries for i in pair})
@@ -167,4 +184,4 @@ def _beckman_spillover(path: Path, kw: dict[str, str], names: list[str]) -> pd.D
     for (i, j), value in entries.items():
         # FCS 2.0: the percentage of parameter i's signal that appears in parameter j.
         matrix.loc[names[i - 1], names[j - 1]] = value / 100.0
-    return matrix
+    return _checked(path, "$DFCiTOj", matrix)

@@ -28,6 +28,9 @@ class _Segment:
     version: str
     keywords: dict[str, str]
     header_data: tuple[int, int]
+    #: (name, first byte, last byte) of what DATA must not overlap, relative to ``start``:
+    #: the HEADER, the TEXT and the supplemental TEXT read
+    occupied: tuple[tuple[str, int, int], ...] = ()
 
 
 def _fail(path: Path, what: str) -> FCSError:
@@ -36,6 +39,12 @@ def _fail(path: Path, what: str) -> FCSError:
 
 def _warn(path: Path, what: str) -> None:
     warnings.warn(f"{path}: {what}", FCSWarning, stacklevel=3)
+
+
+def _quote(value: str, limit: int = 60) -> str:
+    """``repr`` of a keyword value for a message, cut to ``limit`` characters (binary values run long)."""
+    value = str(value)
+    return repr(value if len(value) <= limit else value[: limit - 3] + "…")
 
 
 # --------------------------------------------------------------------------- HEADER / TEXT
@@ -57,8 +66,19 @@ def _decode_text(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
+#: what follows a CellQuest empty value ("/$P3S//$P4S/"): a $-keyword, CellQuest's "&1Sample",
+#: "@..." or the vendor shapes "BD$WORD12" and "P7THRESVOL"
+_KEYWORD_LIKE = re.compile(r"[$@]|&\d|[A-Z][A-Z0-9]*\$[A-Z0-9]|P\d+[A-Z]+$")
+
+
 def _split_text(text: str) -> list[str]:
-    """Split a TEXT segment into tokens; a doubled delimiter is an escaped one."""
+    """Split a TEXT segment into tokens; a doubled delimiter is an escaped one.
+
+    Except directly after a keyword and before a keyword-like token: FCS 3.x allows no
+    empty values, but CellQuest (FCS 2.0) wrote them as a doubled delimiter, and a
+    keyword holding the delimiter is no real keyword (``/$P3S//$P4S//$P6N/FL1-A/``:
+    ``$P3S`` and ``$P4S`` are empty, ``$P6N`` is ``FL1-A``).
+    """
     if not text:
         return []
     delim = text[0]
@@ -69,10 +89,14 @@ def _split_text(text: str) -> list[str]:
     tokens: list[str] = []
     current: list[str] = []
     # Runs of delimiters: an even run is escaped delimiters, an odd one also separates.
-    for piece in re.split(f"({re.escape(delim)}+)", body):
-        if not piece:
-            continue
+    pieces = [piece for piece in re.split(f"({re.escape(delim)}+)", body) if piece]
+    for k, piece in enumerate(pieces):
         if piece[0] == delim:
+            if (len(piece) == 2 and len(tokens) % 2 == 0 and len(current) == 1 and k + 1 < len(pieces)
+                    and _KEYWORD_LIKE.match(pieces[k + 1].strip().upper())):
+                tokens += [current[0], ""]  # a keyword, its empty value; the next keyword follows
+                current = []
+                continue
             current.append(delim * (len(piece) // 2))
             if len(piece) % 2:
                 tokens.append("".join(current))
@@ -88,7 +112,7 @@ def _parse_keywords(path: Path, raw: bytes) -> dict[str, str]:
     tokens = _split_text(_decode_text(raw))
     if len(tokens) % 2:
         # Seen in CellQuest files: the last keyword's value is empty ("/KEY//").
-        _warn(path, f"TEXT keyword {tokens[-1]!r} has no value; read as empty")
+        _warn(path, f"TEXT keyword {_quote(tokens[-1])} has no value; read as empty")
         tokens.append("")
     keywords: dict[str, str] = {}
     for key, value in zip(tokens[::2], tokens[1::2]):
@@ -106,9 +130,9 @@ def _int_keyword(path: Path, keywords: dict[str, str], key: str, default: int | 
         try:
             as_float = float(value)
         except ValueError:
-            raise _fail(path, f"keyword {key} = {value!r} is not a number") from None
+            raise _fail(path, f"keyword {key} = {_quote(value)} is not a number") from None
         if not as_float.is_integer():
-            raise _fail(path, f"keyword {key} = {value!r} is not a whole number") from None
+            raise _fail(path, f"keyword {key} = {_quote(value)} is not a whole number") from None
         return int(as_float)
 
 
@@ -141,27 +165,43 @@ def _read_segment(path: Path, fh, file_size: int, start: int) -> _Segment:
     keywords = _parse_keywords(path, fh.read(text_end - text_begin + 1))
     if not keywords:
         raise _fail(path, "TEXT segment holds no keywords")
-    keywords.update(
-        (k, v) for k, v in _supplemental_text(path, fh, file_size, start, keywords, (text_begin, text_end)).items()
-        if k not in keywords
-    )
-    return _Segment(start, version, keywords, (data_begin or 0, data_end or 0))
+    header_data = (data_begin or 0, data_end or 0)
+    occupied = [("HEADER", 0, 57), ("TEXT", text_begin, text_end)]
+    if text_begin < 58:
+        raise _fail(path, f"TEXT segment {text_begin}-{text_end} overlaps the HEADER (bytes 0-57)")
+    stext = _supplemental_bounds(path, file_size, start, keywords, (text_begin, text_end), header_data)
+    if stext is not None:
+        fh.seek(start + stext[0])
+        supplemental = _parse_keywords(path, fh.read(stext[1] - stext[0] + 1))
+        keywords.update((k, v) for k, v in supplemental.items() if k not in keywords)
+        occupied.append(("supplemental TEXT", *stext))
+    return _Segment(start, version, keywords, header_data, tuple(occupied))
 
 
-def _supplemental_text(path, fh, file_size, start, keywords, primary) -> dict[str, str]:
+def _supplemental_bounds(path, file_size, start, keywords, primary, header_data) -> tuple[int, int] | None:
+    """The supplemental TEXT's offsets, or None (with a warning when they cannot be right)."""
     try:
         begin = _int_keyword(path, keywords, "$BEGINSTEXT", 0) or 0
         end = _int_keyword(path, keywords, "$ENDSTEXT", 0) or 0
     except FCSError:
         _warn(path, "$BEGINSTEXT/$ENDSTEXT are not numbers; supplemental TEXT ignored")
-        return {}
+        return None
     if begin <= 0 or end <= begin or (begin, end) == primary:
-        return {}
+        return None
     if start + end >= file_size:
         _warn(path, f"supplemental TEXT {begin}-{end} lies beyond the end of the file; ignored")
-        return {}
-    fh.seek(start + begin)
-    return _parse_keywords(path, fh.read(end - begin + 1))
+        return None
+    others = [("HEADER", (0, 57)), ("TEXT", primary), ("HEADER DATA offsets", header_data)]
+    try:
+        others.append(("$BEGINDATA/$ENDDATA", (_int_keyword(path, keywords, "$BEGINDATA", 0) or 0,
+                                                _int_keyword(path, keywords, "$ENDDATA", 0) or 0)))
+    except FCSError:
+        pass
+    for name, (a, b) in others:
+        if 0 <= a < b and begin <= b and end >= a:
+            _warn(path, f"supplemental TEXT {begin}-{end} overlaps the {name} ({a}-{b}); ignored")
+            return None
+    return begin, end
 
 
 # --------------------------------------------------------------------------- data sets
@@ -175,7 +215,8 @@ def _walk(path: Path, fh, file_size: int) -> list[_Segment]:
         try:
             step = _int_keyword(path, last.keywords, "$NEXTDATA", 0) or 0
         except FCSError:
-            _warn(path, f"$NEXTDATA = {last.keywords['$NEXTDATA']!r} is not a number; later data sets ignored")
+            _warn(path, f"$NEXTDATA = {_quote(last.keywords['$NEXTDATA'])} is not a number; "
+                        "later data sets ignored")
             break
         if step <= 0:
             break

@@ -62,6 +62,50 @@ def _in_steps(seconds: np.ndarray, step: float, dtype: np.dtype) -> np.ndarray |
     return None
 
 
+def _check_integers(column: pd.Series, name: str, bits: int) -> None:
+    """Refuse what ``bits``-bit unsigned integers cannot hold: it would be wrapped or truncated."""
+    values = column.to_numpy()
+    if values.dtype.kind in "iu":  # exact: no float64 round trip for 64-bit counts
+        low, high = (int(values.min()), int(values.max())) if len(values) else (0, 0)
+        bad = low < 0 or high > 2**bits - 1
+    else:
+        values = values.astype(np.float64)
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"channel {name!r} has NaN or infinite values; datatype 'I' cannot hold them "
+                             "(write it as 'F' or 'D')")
+        if not np.all(values == np.floor(values)):
+            first = values[values != np.floor(values)][0]
+            raise ValueError(f"channel {name!r} has fractional values ({float(first)!r}); datatype 'I' would "
+                             "truncate them (write it as 'F' or 'D', or round it first)")
+        low, high = (values.min(), values.max()) if len(values) else (0.0, 0.0)
+        bad = low < 0 or high > 2**bits - 1
+    if bad:
+        raise ValueError(f"channel {name!r} holds {low:g} to {high:g}, but {bits}-bit unsigned integers hold "
+                         f"0 to {2**bits - 1}; the values would wrap around (choose more bits, or 'F' or "
+                         "'D')")
+
+
+def _range(name: str, column: np.ndarray, datatype: str, bits: int, kept: float,
+           given: float | None) -> float:
+    """A channel's ``$PnR``: ``write_fcs``'s ``ranges`` documents the choice."""
+    finite = column[np.isfinite(column)] if datatype != "I" else column
+    top = float(finite.max()) if len(finite) else 0.0
+    if given is not None:
+        rng = float(given)
+        if not math.isfinite(rng) or rng <= 0:
+            raise ValueError(f"ranges[{name!r}] = {given!r} is not a positive number")
+        if datatype == "I" and top > 2 ** max(1, math.ceil(math.log2(rng))) - 1:
+            raise ValueError(f"ranges[{name!r}] = {given!r} cannot hold the channel's maximum {top:g}: "
+                             "reading masks the values to the bits $PnR needs")
+        return rng
+    if kept > 0 and kept > top:  # the sample's range still holds the values (integers: 0 … $PnR - 1)
+        return kept
+    if datatype == "I":
+        return 2**bits
+    # the smallest power of two above the maximum: a maximum at the top would read as saturated
+    return float(max(262144, 2 ** (math.floor(math.log2(top)) + 1) if top >= 1 else 1))
+
+
 def _number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
@@ -87,6 +131,7 @@ def write_fcs(
     version: str = "3.1",
     byteorder: str = "<",
     bits: int = 16,
+    ranges: dict[str, float] | None = None,
 ) -> Path:
     """Write events to an FCS file, atomically (temporary file, then rename).
 
@@ -109,12 +154,21 @@ def write_fcs(
         Extra TEXT keywords; they override the defaults (e.g. ``$P3E``, ``$CYT``).
     datatype
         ``"F"`` (float32), ``"D"`` (float64) or ``"I"`` (unsigned integers of
-        ``bits`` bits, values written as given). Default: ``"F"`` when every
-        column is float32, else ``"D"``, so values read back unchanged.
+        ``bits`` bits, values written as given: a negative, fractional or non-finite
+        value, or one above ``2**bits - 1``, is a ValueError naming its channel, never
+        wrapped or truncated). Default: ``"F"`` when every column is float32, else
+        ``"D"``, so values read back unchanged.
     version
         ``"3.1"`` (default), ``"3.0"`` or ``"2.0"``.
     byteorder
         ``"<"`` little-endian (default) or ``">"`` big-endian.
+    ranges
+        ``$PnN`` → ``$PnR`` (top of scale). Otherwise a sample's own range when it
+        still holds the values; else ``2**bits`` for ``"I"``, and for ``"F"``/``"D"``
+        the smallest power of two above the column's largest value, at least
+        262144 (the 18-bit scale of today's cytometers), so that no value of the data
+        sits at the top of the range and reads as saturated. An ``"I"`` range must
+        hold the column's values: reading masks them to the bits ``$PnR`` needs.
 
     Returns
     -------
@@ -148,28 +202,37 @@ def write_fcs(
     if datatype == "I":
         if bits not in (8, 16, 32, 64):
             raise ValueError("bits must be 8, 16, 32 or 64 for integer data")
-        array = np.array(events.to_numpy(), dtype=f"{byteorder}u{bits // 8}", order="C")
-        width = bits
+        dtype, width = np.dtype(f"{byteorder}u{bits // 8}"), bits
     elif datatype in ("F", "D"):
         width = 32 if datatype == "F" else 64
-        # np.array copies: the Time column may be rewritten in steps below
-        array = np.array(events.to_numpy(), dtype=f"{byteorder}f{width // 8}", order="C")
+        dtype = np.dtype(f"{byteorder}f{width // 8}")
     else:
         raise ValueError(f"datatype must be 'I', 'F' or 'D', not {datatype!r}")
+    unknown = sorted(set(ranges or {}) - set(names))
+    if unknown:
+        raise ValueError(f"ranges name channel(s) {unknown} that are not columns of the data ({names})")
     markers = markers or {}
     extra = _kept_keywords(sample, names) if sample is not None else {}
     tops = _scale_top(sample) if sample is not None else {}
     step = _time_step(sample.path, sample.keywords) if sample is not None else None  # as read_fcs applied it
+    in_steps: dict[int, np.ndarray] = {}
     if step is not None and step != 1:  # read_fcs gave Time × $TIMESTEP: write it back in steps
         time = [j for j, name in enumerate(names) if name.strip().lower() == "time"]
-        stored = [_in_steps(events.iloc[:, j].to_numpy(np.float64), step, array.dtype) for j in time]
+        stored = [_in_steps(events.iloc[:, j].to_numpy(np.float64), step, dtype) for j in time]
         if any(steps is None for steps in stored):  # keep the values, without a $TIMESTEP to apply again
             step = None
         else:
-            for j, steps in zip(time, stored):
-                array[:, j] = steps
+            in_steps = dict(zip(time, stored))
     if step is not None:
         extra["$TIMESTEP"] = sample.keywords["$TIMESTEP"]
+    if datatype == "I":
+        for j, name in enumerate(names):
+            if j not in in_steps:
+                _check_integers(events.iloc[:, j], name, bits)
+    # np.array copies: the Time column may be rewritten in steps
+    array = np.array(events.to_numpy(), dtype=dtype, order="C")
+    for j, steps in in_steps.items():
+        array[:, j] = steps
 
     text: dict[str, str] = {
         "$BYTEORD": "1,2,3,4" if byteorder == "<" else "4,3,2,1",
@@ -180,15 +243,7 @@ def write_fcs(
         "$TOT": str(len(events)),
     }
     for i, name in enumerate(names, start=1):
-        column = array[:, i - 1]
-        top = float(np.nanmax(column)) if len(column) else 0.0
-        if datatype == "I":
-            rng = 2**bits
-        else:
-            rng = max(1, math.ceil(top)) if math.isfinite(top) else 262144
-        kept = tops.get(name, 0.0)
-        if kept > 0 and kept > top:  # the sample's range still holds the values (integers: 0 … $PnR - 1)
-            rng = kept
+        rng = _range(name, array[:, i - 1], datatype, bits, tops.get(name, 0.0), (ranges or {}).get(name))
         text[f"$P{i}N"] = name
         text[f"$P{i}B"] = str(width)
         text[f"$P{i}E"] = "0,0"
