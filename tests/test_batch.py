@@ -306,3 +306,17 @@ def test_strict_stops_before_the_analysis_at_a_metadata_error(cohort, tmp_path):
     assert proc.returncode == 1
     assert "--strict" in proc.stderr and "odd-name.fcs" in proc.stderr and "does not fit the pattern" in proc.stderr
     assert not (tmp_path / "out" / "samples.csv").exists()
+
+
+def test_the_progress_bar_counts_files_that_failed_before_the_analysis(tmp_path, capsys):
+    """It said "4/4 files 0 failed" where the summary said "5 files ... 1 failed" (a name not fitting the pattern)."""
+    from cytokit import Experiment
+
+    for path in (REPO / "sample_fcs" / "modern").glob("CLL001_*.fcs"):
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "notes.fcs").write_bytes(b"x")  # fits no {patient}_{timepoint}_{stain}.fcs: a metadata error
+    exp = Experiment.from_folder(tmp_path, template=TEMPLATE)
+    assert (exp.samples["status"] == "error").sum() == 1
+    exp.run(progress=True)
+    shown = capsys.readouterr().out
+    assert "5/5 files" in shown and "1 failed" in shown
