@@ -178,9 +178,12 @@ class ValleyQuadrantGate(FittedGate):
     Each dimension's threshold is a :class:`DensityValleyGate` (``min_peak_height``,
     ``select``, ``adjust``) fitted on the parent's events, so populations that name the same
     ``dims`` and parameters with different ``quadrant`` get the same two cuts and together
-    tile the parent. Static form: a :class:`RectangleGate` (``x >= t`` is "+"). Fails softly
-    when either valley is not found; ``warning_`` when either is shallower than
-    ``min_valley_depth``. Learned: ``thresholds_``, ``valley_depths_``.
+    tile the parent. Static form: a :class:`RectangleGate` (``x >= t`` is "+"). When a
+    dimension has no valley, ``no_valley="fail"`` (default) fails softly; ``"negative"``
+    takes that dimension's events as one negative population (its cut above every event,
+    as a person drawing a fixed quadrant on a file without positives would) and sets
+    ``warning_``. ``warning_`` also when a valley is shallower than ``min_valley_depth``.
+    Learned: ``thresholds_``, ``valley_depths_``.
     """
 
     def __init__(
@@ -192,10 +195,12 @@ class ValleyQuadrantGate(FittedGate):
         select: str = "prominence",
         min_valley_depth: float = 0.5,
         adjust: float = 1.0,
+        no_valley: str = "fail",
         min_events: int = 50,
         strict: bool = False,
     ) -> None:
         self.dims = tuple(dims)
+        self.no_valley = no_valley
         self.quadrant, self.min_peak_height, self.select = quadrant, min_peak_height, select
         self.min_valley_depth, self.adjust, self.min_events, self.strict = min_valley_depth, adjust, min_events, strict
 
@@ -206,22 +211,31 @@ class ValleyQuadrantGate(FittedGate):
         _need(self.quadrant in ("++", "+-", "-+", "--"), "quadrant", self.quadrant, "'++', '+-', '-+' or '--'")
         _need(_is_number(self.min_valley_depth) and 0 <= self.min_valley_depth <= 1, "min_valley_depth",
               self.min_valley_depth, "between 0 and 1")
+        _need(self.no_valley in ("fail", "negative"), "no_valley", self.no_valley, "'fail' or 'negative'")
         DensityValleyGate("x", select=self.select, min_peak_height=self.min_peak_height,
                           adjust=self.adjust).check_params()
 
     def _fit(self, values: np.ndarray) -> None:
-        cuts, depths = [], []
+        cuts, depths, notes = [], [], []
         for i, dim in enumerate(self.dims):
             valley = _valley(values[:, i], min_peak_height=self.min_peak_height, select=self.select,
                              adjust=self.adjust)
-            if valley.failed_:
+            if valley.failed_ and self.no_valley == "fail":
                 raise _FitFailure(valley.failed_.replace(" in x ", f" in {dim} "))
+            if valley.failed_:
+                top, bottom = float(values[:, i].max()), float(values[:, i].min())
+                cuts.append(top + max(top - bottom, 1.0))
+                depths.append(0.0)
+                notes.append(f"no density valley in {dim}: all its events taken as negative")
+                continue
             cuts.append(valley.threshold_)
             depths.append(valley.valley_depth_)
+            if valley.valley_depth_ < self.min_valley_depth:
+                notes.append(f"weak separation in {dim} ({100 * valley.valley_depth_:.0f}% deep, "
+                             f"min_valley_depth {self.min_valley_depth:g})")
         self.thresholds_, self.valley_depths_ = tuple(cuts), tuple(depths)
-        weak = [f"{d} ({100 * v:.0f}%)" for d, v in zip(self.dims, depths) if v < self.min_valley_depth]
-        if weak:
-            self.warning_ = f"weak separation in {', '.join(weak)} (min_valley_depth {self.min_valley_depth:g})"
+        if notes:
+            self.warning_ = "; ".join(notes)
 
     def _static(self) -> RectangleGate:
         return RectangleGate({dim: (t, None) if sign == "+" else (None, t)
