@@ -95,3 +95,27 @@ def test_smoothed_control_quantile_is_close_to_the_raw_one_and_steadier():
         raw.append(ControlThresholdGate("CD69", quantile=0.995).fit(ctrl).threshold_)
         smooth.append(ControlThresholdGate("CD69", quantile=0.995, smooth=True).fit(ctrl).threshold_)
     assert abs(np.mean(smooth) - 2.576) < 0.15 and np.std(smooth) < np.std(raw)
+
+
+def test_template_types_load_and_bad_parameters_fail_at_load(tmp_path):
+    from cytokit.errors import TemplateError
+    from cytokit.gating.load import load_template
+
+    base = """
+channels:
+  a: {pnn: [A]}
+  b: {pnn: [B]}
+compensation: none
+populations:
+  - {name: Scale, parent: root, gate: {type: boundary, dims: [a, b]}}
+  - {name: Live, parent: Scale, gate: {type: peak_foot, dim: [a, b], side: below, k: 5}}
+  - {name: Hi, parent: Live, gate: {type: shoulder, dim: a, tol: 0.05}}
+  - {name: S, parent: Scale, gate: {type: ratio_singlet, area: a, height: b}}
+  - {name: Q, parent: Scale, gate: {type: quadrant, dims: [a, b], quadrant: "%s"}}
+"""
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(base % "+-")
+    bad.write_text(base % "+")
+    assert [p.name for p in load_template(good).populations] == ["Scale", "Live", "Hi", "S", "Q"]
+    with pytest.raises(TemplateError, match="quadrant"):
+        load_template(bad)
