@@ -22,6 +22,8 @@ from cytokit.gating.gates import (
     RangeGate,
     RectangleGate,
 )
+from cytokit.gating.boundary import BoundaryGate, RatioSingletGate
+from cytokit.gating.peaks import PeakFootGate, ShoulderGate, ValleyQuadrantGate
 from cytokit.gating.regions import ClusterGate, SingletGate
 from cytokit.gating.thresholds import ControlThresholdGate, DensityValleyGate, QuantileGate, TailGate
 
@@ -232,6 +234,13 @@ FITTED = {
         lambda: scatter()[0],
     ),
     "SingletGate": (lambda: SingletGate("FSC-A", "FSC-H", k=2.5), lambda: singlets_and_doublets()[0]),
+    "RatioSingletGate": (lambda: RatioSingletGate("FSC-A", "FSC-H", k_low=3, k_high=4),
+                         lambda: singlets_and_doublets()[0]),
+    "BoundaryGate": (lambda: BoundaryGate(["FSC-A", "SSC-A"], lower=True), lambda: scatter()[0]),
+    "PeakFootGate": (lambda: PeakFootGate("CD19", side="below", k=3), bimodal),
+    "ShoulderGate": (lambda: ShoulderGate("CD19", tol=0.1), bimodal),
+    "ValleyQuadrantGate": (lambda: ValleyQuadrantGate(["CD19", "CD20"], quadrant="+-"),
+                           lambda: pd.concat([bimodal(), bimodal(seed=1, dim="CD20")], axis=1)),
 }
 
 

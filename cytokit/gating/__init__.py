@@ -6,7 +6,10 @@
 - data-driven gates, scikit-learn style estimators: :mod:`cytokit.gating.fitted` (the base,
   :class:`FittedGate`), :mod:`cytokit.gating.thresholds` (:class:`DensityValleyGate`,
   :class:`QuantileGate`, :class:`TailGate`, :class:`ControlThresholdGate`) and
-  :mod:`cytokit.gating.regions` (:class:`ClusterGate`, :class:`SingletGate`);
+  :mod:`cytokit.gating.regions` (:class:`ClusterGate`, :class:`SingletGate`),
+  :mod:`cytokit.gating.boundary` (:class:`BoundaryGate`, :class:`RatioSingletGate`) and
+  :mod:`cytokit.gating.peaks` (:class:`PeakFootGate`, :class:`ShoulderGate`,
+  :class:`ValleyQuadrantGate`);
 - :mod:`cytokit.gating.gatingml`: Gating-ML 2.0 import, evaluation and export
   (:class:`GateSet`, :func:`read_gatingml`, :func:`apply_gatingml`, :func:`write_gatingml`;
   :class:`GateDimension`, :class:`GateNode` and :func:`gatingml_id` in
@@ -32,6 +35,11 @@ _EXPORTS = {
     "ClusterGate": "regions",
     "SingletGate": "regions",
     "ControlThresholdGate": "thresholds",
+    "BoundaryGate": "boundary",
+    "RatioSingletGate": "boundary",
+    "PeakFootGate": "peaks",
+    "ShoulderGate": "peaks",
+    "ValleyQuadrantGate": "peaks",
     "GateDimension": "gatingml_nodes",
     "GateNode": "gatingml_nodes",
     "GateSet": "gatingml",

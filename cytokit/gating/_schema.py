@@ -27,6 +27,11 @@ GATE_TYPES: dict[str, tuple[str, str]] = {
     "cluster": ("regions", "ClusterGate"),
     "singlet": ("regions", "SingletGate"),
     "control_threshold": ("thresholds", "ControlThresholdGate"),
+    "boundary": ("boundary", "BoundaryGate"),
+    "ratio_singlet": ("boundary", "RatioSingletGate"),
+    "peak_foot": ("peaks", "PeakFootGate"),
+    "shoulder": ("peaks", "ShoulderGate"),
+    "quadrant": ("peaks", "ValleyQuadrantGate"),
 }
 #: gate parameters whose values are channel roles
 ROLE_KEYS = ("dim", "dims", "area", "height")

@@ -1,0 +1,121 @@
+"""What the gates of issue 15's real-data methods find (boundary.py, peaks.py, the valley's
+``select="prominence"`` and the control threshold's ``smooth``), on planted populations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cytokit.gating.boundary import BoundaryGate, RatioSingletGate
+from cytokit.gating.peaks import PeakFootGate, ShoulderGate, ValleyQuadrantGate
+from cytokit.gating.regions import SingletGate
+from cytokit.gating.thresholds import ControlThresholdGate, DensityValleyGate
+
+
+def test_boundary_drops_the_saturated_pile_only():
+    rng = np.random.default_rng(0)
+    fsc = np.r_[rng.uniform(0.05, 0.9, 9_900), np.full(100, 262143 / 262144)]
+    ssc = rng.uniform(0.0, 0.8, 10_000)
+    events = pd.DataFrame({"FSC-A": fsc, "SSC-A": ssc})
+    gate = BoundaryGate(["FSC-A", "SSC-A"]).fit(events)
+    kept = gate.contains(events)
+    assert not kept[-100:].any() and kept[:9_900].mean() > 0.998
+    assert gate.to_static().bounds["FSC-A"][0] is None and 0.0099 < gate.dropped_fraction_ < 0.0115
+
+
+def test_ratio_singlet_with_k3_and_no_refit_is_the_singlet_gate():
+    rng = np.random.default_rng(1)
+    height = rng.normal(50_000, 8_000, 5_000)
+    events = pd.DataFrame({"FSC-A": height * rng.normal(1.1, 0.05, 5_000), "FSC-H": height})
+    ratio = RatioSingletGate("FSC-A", "FSC-H", k_low=3, k_high=3, refit=False).fit(events)
+    single = SingletGate("FSC-A", "FSC-H", k=3).fit(events)
+    np.testing.assert_array_equal(ratio.contains(events), single.contains(events))
+
+
+def test_prominence_select_finds_a_small_population_with_a_peak_of_its_own():
+    rng = np.random.default_rng(2)
+    x = np.r_[rng.normal(1.0, 0.3, 9_000), rng.normal(1.9, 0.15, 600), rng.normal(4.0, 0.2, 300)]
+    events = pd.DataFrame({"CD19": x})
+    gate = DensityValleyGate("CD19", min_peak_height=0.01, select="prominence").fit(events)
+    assert 2.5 < gate.threshold_ < 3.7 and gate.peaks_[0] < 1.2  # the valley before the 3 % peak
+    assert DensityValleyGate("CD19", select="depth").fit(events).get_params()["select"] == "depth"
+
+
+def test_peak_foot_cuts_at_the_far_foot_of_the_kept_peak_and_on_the_diagonal():
+    rng = np.random.default_rng(3)
+    live = rng.normal(0.3, 0.03, 8_000)
+    dead = rng.normal(0.7, 0.05, 2_000)
+    x = np.r_[live, dead]
+    one = PeakFootGate("dye", side="below", k=5).fit(pd.DataFrame({"dye": x}))
+    assert 0.42 < one.threshold_ < 0.5 and one.valley_depth_ > 0.9 and one.warning_ is None
+    two = pd.DataFrame({"a": x + rng.normal(0, 0.01, len(x)), "b": x + rng.normal(0, 0.01, len(x))})
+    gate = PeakFootGate(["a", "b"], side="below", k=5).fit(two)
+    mask = gate.contains(two)
+    np.testing.assert_array_equal(mask, two.mean(axis=1).to_numpy() < gate.threshold_)
+    assert mask[:8_000].mean() > 0.999 and not mask[8_000:].any()
+
+
+def test_peak_foot_without_a_valley_keeps_the_peak_and_warns():
+    x = np.random.default_rng(4).normal(0.3, 0.03, 5_000)
+    gate = PeakFootGate("dye", side="below", k=5).fit(pd.DataFrame({"dye": x}))
+    assert gate.failed_ is None and "no density valley" in gate.warning_
+    assert gate.contains(pd.DataFrame({"dye": x})).mean() > 0.99
+
+
+def test_shoulder_finds_where_a_small_positive_cloud_begins():
+    rng = np.random.default_rng(5)
+    x = np.r_[rng.normal(1.0, 0.2, 9_500), rng.normal(1.9, 0.25, 500)]  # no valley: a shoulder
+    gate = ShoulderGate("Foxp3", tol=0.05).fit(pd.DataFrame({"Foxp3": x}))
+    assert 1.4 < gate.threshold_ < 1.9
+    below = ShoulderGate("Foxp3", side="below", tol=0.05).fit(pd.DataFrame({"Foxp3": -x}))
+    assert below.threshold_ == pytest.approx(-gate.threshold_, abs=0.05)
+
+
+def test_valley_quadrants_tile_the_parent():
+    rng = np.random.default_rng(6)
+    n = 8_000
+    cd4 = np.where(rng.random(n) < 0.5, rng.normal(3, 0.3, n), rng.normal(1, 0.3, n))
+    cd8 = np.where(cd4 < 2, rng.normal(3, 0.3, n), rng.normal(1, 0.3, n))
+    events = pd.DataFrame({"CD4": cd4, "CD8": cd8})
+    masks = {q: ValleyQuadrantGate(["CD4", "CD8"], quadrant=q).fit(events).contains(events)
+             for q in ("++", "+-", "-+", "--")}
+    assert (sum(m.astype(int) for m in masks.values()) == 1).all()
+    assert masks["+-"].mean() > 0.45 and masks["-+"].mean() > 0.45
+    assert ValleyQuadrantGate(["CD4", "CD8"], quadrant="+-").fit(events).to_static().bounds["CD4"][1] is None
+    with pytest.raises(ValueError, match="quadrant"):
+        ValleyQuadrantGate(["CD4", "CD8"], quadrant="+").check_params()
+
+
+def test_smoothed_control_quantile_is_close_to_the_raw_one_and_steadier():
+    rng = np.random.default_rng(7)
+    raw, smooth = [], []
+    for _ in range(20):
+        ctrl = pd.DataFrame({"CD69": rng.normal(0, 1, 2_000)})
+        raw.append(ControlThresholdGate("CD69", quantile=0.995).fit(ctrl).threshold_)
+        smooth.append(ControlThresholdGate("CD69", quantile=0.995, smooth=True).fit(ctrl).threshold_)
+    assert abs(np.mean(smooth) - 2.576) < 0.15 and np.std(smooth) < np.std(raw)
+
+
+def test_template_types_load_and_bad_parameters_fail_at_load(tmp_path):
+    from cytokit.errors import TemplateError
+    from cytokit.gating.load import load_template
+
+    base = """
+channels:
+  a: {pnn: [A]}
+  b: {pnn: [B]}
+compensation: none
+populations:
+  - {name: Scale, parent: root, gate: {type: boundary, dims: [a, b]}}
+  - {name: Live, parent: Scale, gate: {type: peak_foot, dim: [a, b], side: below, k: 5}}
+  - {name: Hi, parent: Live, gate: {type: shoulder, dim: a, tol: 0.05}}
+  - {name: S, parent: Scale, gate: {type: ratio_singlet, area: a, height: b}}
+  - {name: Q, parent: Scale, gate: {type: quadrant, dims: [a, b], quadrant: "%s"}}
+"""
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(base % "+-")
+    bad.write_text(base % "+")
+    assert [p.name for p in load_template(good).populations] == ["Scale", "Live", "Hi", "S", "Q"]
+    with pytest.raises(TemplateError, match="quadrant"):
+        load_template(bad)
