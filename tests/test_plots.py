@@ -186,3 +186,45 @@ def test_figures_drawn_in_the_analysis_equal_those_drawn_afterwards():
     assert "CLL003_C2D8_stained.fcs" in set(res.samples["file"])  # listed, not found: not in CLL003's group
     assert ("patient", "CLL003") not in res.figures
     assert ResultsPlotter(res).png("patient", "CLL003") == figure_png(plot_patient(res, "CLL003"))
+
+
+def renamed_results(names: dict):
+    """The demo results with patients, files, timepoints or markers renamed (``names``: old → new) in
+    every table and lookup, and a plotter reusing the demo plotter's gated files under their new names."""
+    import dataclasses
+
+    from cytokit.plots import ResultsPlotter
+
+    res = demo_results()
+
+    def key(k):
+        return tuple(names.get(p, p) for p in k) if isinstance(k, tuple) else names.get(k, k)
+
+    tables = {t: getattr(res, t).replace(names) for t in ("samples", "markers", "paired", "cohort")}
+    lookups = {d: {key(k): v for k, v in getattr(res, d).items()}
+               for d in ("values", "plot_events", "fitted", "gating", "figures", "paths")}
+    renamed = dataclasses.replace(res, **tables, **lookups, baseline=names.get(res.baseline, res.baseline),
+                                  followup=names.get(res.followup, res.followup))
+    plotter = ResultsPlotter(renamed, cache_size=64)
+    plotter._gated.update({key(f): r for f, r in demo_plotter()._gated.items()})
+    return renamed, plotter
+
+
+def test_long_names_give_figure_files_under_the_file_system_limit(results, tmp_path):
+    """Issue 16.13: patient ids of 300 characters and file names of 240 gave ENAMETOOLONG in plots/.
+    Figure file names stay under 255 bytes (with the prefix, the suffix and write_atomic's temporary
+    name), unique (two long names sharing their first 299 characters) and stable."""
+    from cytokit.plots import save_figures, unique_slugs
+
+    names = {"CLL001": "P" * 300, "CLL002": "P" * 299 + "Q",
+             "CLL001_C2D1_stained.fcs": "x" * 240 + "_C2D1_stained.fcs",
+             "CLL001_C2D8_stained.fcs": "x" * 240 + "_C2D8_stained.fcs"}
+    renamed, plotter = renamed_results(names)
+    written = save_figures(renamed, tmp_path, plotter=plotter)
+    assert len(written) == len(set(written)) == 4 + 2 + 8
+    assert all(len(f".{p.name}.{'0' * 12}.tmp".encode()) <= 255 for p in written)
+    again = unique_slugs(reversed([names["CLL002"], names["CLL001"]]))
+    assert {p.name for p in written} >= {f"patient_{again[names[p]]}.png" for p in ("CLL001", "CLL002")}
+    files = ["é" * 240 + ".fcs", "ü" * 240 + ".fcs", "y" * 254 + ".fcs"]
+    slugs = unique_slugs(files, label=lambda f: Path(f).stem)
+    assert len(set(slugs.values())) == 3 and all(len(f"gates_{s}.png") + 18 <= 255 for s in slugs.values())
