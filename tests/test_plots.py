@@ -210,6 +210,49 @@ def renamed_results(names: dict):
     return renamed, plotter
 
 
+def drawn_texts(fig) -> list[str]:
+    """Every text of ``fig`` as the renderer shows it; fails on any text it would parse as mathtext."""
+    from matplotlib.text import Text
+
+    from cytokit.plots import figure_png
+
+    assert figure_png(fig).startswith(PNG_MAGIC)  # drawn: ticks made, mathtext would have raised here
+    shown = []
+    for text in fig.findobj(Text):
+        string, math = text._preprocess_math(text.get_text())  # what Text.draw does with it
+        assert not math, text.get_text()
+        shown.append(string)
+    return shown
+
+
+WEIRD_PNS = r"7AAD $\mathrm{v}$ $x_{$"
+WEIRD_ID = "P$^{$"
+
+
+def test_dollar_signs_in_names_are_drawn_literally(results):
+    """Issue 16.12: $PnS, patient ids, file names, timepoints and markers with `$` are drawn as they are
+    (mathtext used to raise in the worker, and an even number of `$` was drawn as maths)."""
+    import copy
+
+    from cytokit.plots import plot_gates, plot_paired
+
+    result = copy.copy(demo_plotter().gating("CLL001_C2D1_stained.fcs"))
+    result.sample = copy.copy(result.sample)
+    channels = result.sample.channels.copy()
+    channels.loc[channels["pnn"] == result.channels["viability"], "pns"] = WEIRD_PNS
+    result.sample.channels = channels
+    title = f"{WEIRD_ID}_C2D1 $x$.fcs"
+    shown = drawn_texts(plot_gates(result, title=title))
+    assert title in shown and any(WEIRD_PNS in s for s in shown)
+
+    renamed, plotter = renamed_results({"CLL001": WEIRD_ID, "C2D1": "C$2$D1", "TNFa": "TNF$\\alpha$"})
+    shown = drawn_texts(plotter.patient(WEIRD_ID))
+    assert f"Patient {WEIRD_ID}: CD19 × marker on viable cells; histograms on CD19+" in shown
+    assert "C$2$D1 stained" in shown  # legend of the histograms
+    shown = drawn_texts(plot_paired(renamed.paired, "TNF$\\alpha$", cohort=renamed.cohort, baseline="C$2$D1"))
+    assert {WEIRD_ID, "C$2$D1"} <= set(shown) and any(s.startswith("TNF$\\alpha$: ") for s in shown)
+
+
 def test_long_names_give_figure_files_under_the_file_system_limit(results, tmp_path):
     """Issue 16.13: patient ids of 300 characters and file names of 240 gave ENAMETOOLONG in plots/.
     Figure file names stay under 255 bytes (with the prefix, the suffix and write_atomic's temporary

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ._style import COLOURS, _figure, _fmt, _no_data
+from ._style import COLOURS, _figure, _fmt, _literal, _no_data
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -41,7 +41,7 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
     n_rows = int(np.ceil(len(paths) / n_cols)) or 1
     fig = _figure(3.1 * n_cols, 2.9 * n_rows + 0.3, left=0.55, right=0.1, top=0.75, bottom=0.5, wspace=0.3,
                   hspace=0.6)
-    fig.suptitle(title if title is not None else str(result.sample.path or "sample"), fontsize=9)
+    fig.suptitle(_literal(title if title is not None else str(result.sample.path or "sample")), fontsize=9)
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax in axes[len(paths):]:
         ax.set_axis_off()
@@ -54,7 +54,8 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
         n_parent = int(parent_mask.sum())
         pct = 100.0 * count / n_parent if n_parent else float("nan")
         name = path.split("/")[-1]
-        ax.set_title(f"{name} ⊂ {parent.split('/')[-1]}\n{count:,} events ({_fmt(pct)}% of parent)", fontsize=8)
+        ax.set_title(_literal(f"{name} ⊂ {parent.split('/')[-1]}") + f"\n{count:,} events ({_fmt(pct)}% of parent)",
+                     fontsize=8)
         flag = result.flags.get(path, "")
         gate = result.gates.get(path)
         if gate is None:
@@ -72,7 +73,7 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
         def label(dim: str) -> str:
             role = by_pnn.get(dim, "")
             stain = pns.get(dim, "")
-            return f"{role or dim} [{dim}{', ' + stain if stain else ''}]"
+            return _literal(f"{role or dim} [{dim}{', ' + stain if stain else ''}]")
 
         static = None
         if not flag.startswith("gate failed"):
@@ -102,8 +103,8 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
                 _draw_1d(ax, static, dims[0])
         ax.tick_params(labelsize=7)
         if flag:
-            ax.text(0.02, 0.02, flag[:120], transform=ax.transAxes, fontsize=7, color="#b00000", va="bottom",
-                    wrap=True, bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "#b00000", "pad": 2})
+            ax.text(0.02, 0.02, _literal(flag[:120]), transform=ax.transAxes, fontsize=7, color="#b00000",
+                    va="bottom", wrap=True, bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "#b00000", "pad": 2})
     return fig
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ._style import COLOURS, _figure, _fmt, _no_data
+from ._style import COLOURS, _figure, _fmt, _literal, _no_data
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -75,7 +75,7 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
     n_rows = max(1, len(marker_names))
     fig = _figure(13.0, 3.0 * n_rows + 0.4, left=0.55, right=0.1, top=0.75, bottom=0.45, wspace=0.25,
                   hspace=0.55)
-    fig.suptitle(f"Patient {patient}: CD19 × marker on viable cells; histograms on CD19+", fontsize=11)
+    fig.suptitle(f"Patient {_literal(patient)}: CD19 × marker on viable cells; histograms on CD19+", fontsize=11)
     axes = fig.subplots(n_rows, 4, squeeze=False)
     if not marker_names:
         _no_data(axes[0][0], "no marker results")
@@ -84,7 +84,7 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
         q = quantiles.get(marker, 0.99)
         for j, (label, file) in enumerate(tubes):
             ax = axes[i][j]
-            ax.set_title(f"{label}" + (f"\n{file}" if file else ""), fontsize=8)
+            ax.set_title(_literal(f"{label}" + (f"\n{file}" if file else "")), fontsize=8)
             frame = results.plot_events.get(file) if file else None
             if file is None:
                 _no_data(ax, f"no {label} tube")
@@ -110,7 +110,7 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
                         transform=ax.transAxes, fontsize=8, fontweight="bold",
                         bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
             ax.set_xlabel("CD19", fontsize=8)
-            ax.set_ylabel(marker, fontsize=8)
+            ax.set_ylabel(_literal(marker), fontsize=8)
             ax.tick_params(labelsize=7)
         _histograms(axes[i][3], results, tubes, marker, q)
     return fig
@@ -130,13 +130,13 @@ def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float) ->
         if values is None or not len(values):
             continue
         ax.hist(values, bins=bins, density=True, histtype="stepfilled" if filled else "step", color=colour,
-                alpha=0.45 if filled else 1.0, linewidth=1.3, label=label)
+                alpha=0.45 if filled else 1.0, linewidth=1.3, label=_literal(label))
         if not filled:
             threshold = _transformed_threshold(results.markers, results.values, file, marker, q)
             if np.isfinite(threshold):
                 ax.axvline(threshold, color=colour, linestyle="--", linewidth=0.9)
-    ax.set_title(f"{marker} on CD19+ (dashed: thresholds)", fontsize=8)
-    ax.set_xlabel(marker, fontsize=8)
+    ax.set_title(f"{_literal(marker)} on CD19+ (dashed: thresholds)", fontsize=8)
+    ax.set_xlabel(_literal(marker), fontsize=8)
     ax.set_yticks([])
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=6, frameon=False, loc="upper right")
