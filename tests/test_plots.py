@@ -271,3 +271,31 @@ def test_long_names_give_figure_files_under_the_file_system_limit(results, tmp_p
     files = ["é" * 240 + ".fcs", "ü" * 240 + ".fcs", "y" * 254 + ".fcs"]
     slugs = unique_slugs(files, label=lambda f: Path(f).stem)
     assert len(set(slugs.values())) == 3 and all(len(f"gates_{s}.png") + 18 <= 255 for s in slugs.values())
+
+
+def test_axes_are_labelled_in_scale_values(results):
+    """Issue 19.7: gating figures and patient panels read in decades of scale values (ticks where the
+    transform puts 10², 10³ …), a 1-D gate is drawn on a density against SSC, and one patient's
+    isotype, baseline and follow-up panels of a marker share their axes."""
+    from cytokit.transforms import make_transform
+
+    result = demo_plotter().gating("CLL001_C2D1_stained.fcs")
+    fig = demo_plotter().gates("CLL001_C2D1_stained.fcs")
+    viable = next(ax for ax in fig.axes if ax.get_title().startswith("Viable"))
+    assert viable.get_xlabel().startswith("viability") and viable.get_ylabel().startswith("ssc")
+    assert viable.collections  # the hexbin density, not a histogram
+    ticks = dict(zip([t.get_text() for t in viable.get_xticklabels()], viable.get_xticks()))
+    logicle = result.transforms[result.channels["viability"]]
+    assert {"10²", "10³", "10⁴"} <= set(ticks)
+    assert ticks["10³"] == pytest.approx(logicle.apply([1000.0])[0])
+    fsc = next(ax for ax in fig.axes if ax.get_title().startswith("Lymphocytes"))
+    assert "100K" in [t.get_text() for t in fsc.get_xticklabels()]  # linear FSC in scale values
+
+    panel = results.plot.patient("CLL001")
+    lag3 = panel.axes[:4]
+    assert len({ax.get_xlim() for ax in lag3[:3]}) == 1 and len({ax.get_ylim() for ax in lag3[:3]}) == 1
+    assert lag3[3].get_xlim() == lag3[0].get_ylim()  # the histograms on the dot plots' marker axis
+    spec = dict(results.gating["CLL001_C2D1_stained.fcs"]["scales"]["lag3"])  # the pipeline keeps each scale
+    scale = make_transform(spec.pop("kind"), **spec)
+    ticks = dict(zip([t.get_text() for t in lag3[1].get_yticklabels()], lag3[1].get_yticks()))
+    assert "10³" in ticks and ticks["10³"] == pytest.approx(scale.apply([1000.0])[0])
