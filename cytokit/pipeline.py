@@ -45,7 +45,8 @@ class GroupResult:
     fitted: dict = field(default_factory=dict, repr=False)
     """file → population path → the learned values of its fitted gate."""
     gating: dict = field(default_factory=dict, repr=False)
-    """file → a few FCS keywords and the channel of each role (:meth:`GatingResult.summary`)."""
+    """file → a few FCS keywords and the channel of each role (:meth:`GatingResult.summary`), and
+    ``scales``: role → the transform of its ``values`` and ``plot_events`` (kind and parameters)."""
     figures: dict = field(default_factory=dict, repr=False)
     """("gates", file) → PNG bytes; ("patient", id) → {"png", "files", "markers"} it was drawn from."""
     drew_figures: bool = False
@@ -199,7 +200,7 @@ class _Group:
                     mask = result.membership[template.path_of(marker.population)]
                     out.values[(name, marker.name)] = _on_shared_scale(result, marker.channel, mask, shared)
             out.plot_events[name] = _plot_events(result, shared)
-            out.gating[name] = result.summary()
+            out.gating[name] = {**result.summary(), "scales": _scales(result, shared)}
             if figures:
                 from .plots import figure_png, plot_gates
 
@@ -245,6 +246,17 @@ def _shared_scales(results: list) -> dict:
         if len(transforms) > 1 and any(t != transforms[0] for t in transforms[1:]) and None not in transforms:
             shared[role] = max(transforms, key=lambda t: getattr(t, "t", 0.0))
     return shared
+
+
+def _scales(result, shared: dict) -> dict:
+    """role → the transform its ``values`` and ``plot_events`` are on (``kind`` and Gating-ML
+    parameters, JSON for the cache), so the figures label their axes in scale values."""
+    out = {}
+    for role, channel in result.channels.items():
+        transform = shared.get(role) or result.transforms.get(channel)
+        if transform is not None and hasattr(transform, "kind"):
+            out[role] = {"kind": transform.kind, **{k: float(v) for k, v in transform.params.items()}}
+    return out
 
 
 def _on_shared_scale(result, role: str, rows, shared: dict) -> np.ndarray:

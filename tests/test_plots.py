@@ -186,3 +186,116 @@ def test_figures_drawn_in_the_analysis_equal_those_drawn_afterwards():
     assert "CLL003_C2D8_stained.fcs" in set(res.samples["file"])  # listed, not found: not in CLL003's group
     assert ("patient", "CLL003") not in res.figures
     assert ResultsPlotter(res).png("patient", "CLL003") == figure_png(plot_patient(res, "CLL003"))
+
+
+def renamed_results(names: dict):
+    """The demo results with patients, files, timepoints or markers renamed (``names``: old → new) in
+    every table and lookup, and a plotter reusing the demo plotter's gated files under their new names."""
+    import dataclasses
+
+    from cytokit.plots import ResultsPlotter
+
+    res = demo_results()
+
+    def key(k):
+        return tuple(names.get(p, p) for p in k) if isinstance(k, tuple) else names.get(k, k)
+
+    tables = {t: getattr(res, t).replace(names) for t in ("samples", "markers", "paired", "cohort")}
+    lookups = {d: {key(k): v for k, v in getattr(res, d).items()}
+               for d in ("values", "plot_events", "fitted", "gating", "figures", "paths")}
+    renamed = dataclasses.replace(res, **tables, **lookups, baseline=names.get(res.baseline, res.baseline),
+                                  followup=names.get(res.followup, res.followup))
+    plotter = ResultsPlotter(renamed, cache_size=64)
+    plotter._gated.update({key(f): r for f, r in demo_plotter()._gated.items()})
+    return renamed, plotter
+
+
+def drawn_texts(fig) -> list[str]:
+    """Every text of ``fig`` as the renderer shows it; fails on any text it would parse as mathtext."""
+    from matplotlib.text import Text
+
+    from cytokit.plots import figure_png
+
+    assert figure_png(fig).startswith(PNG_MAGIC)  # drawn: ticks made, mathtext would have raised here
+    shown = []
+    for text in fig.findobj(Text):
+        string, math = text._preprocess_math(text.get_text())  # what Text.draw does with it
+        assert not math, text.get_text()
+        shown.append(string)
+    return shown
+
+
+WEIRD_PNS = r"7AAD $\mathrm{v}$ $x_{$"
+WEIRD_ID = "P$^{$"
+
+
+def test_dollar_signs_in_names_are_drawn_literally(results):
+    """Issue 16.12: $PnS, patient ids, file names, timepoints and markers with `$` are drawn as they are
+    (mathtext used to raise in the worker, and an even number of `$` was drawn as maths)."""
+    import copy
+
+    from cytokit.plots import plot_gates, plot_paired
+
+    result = copy.copy(demo_plotter().gating("CLL001_C2D1_stained.fcs"))
+    result.sample = copy.copy(result.sample)
+    channels = result.sample.channels.copy()
+    channels.loc[channels["pnn"] == result.channels["viability"], "pns"] = WEIRD_PNS
+    result.sample.channels = channels
+    title = f"{WEIRD_ID}_C2D1 $x$.fcs"
+    shown = drawn_texts(plot_gates(result, title=title))
+    assert title in shown and any(WEIRD_PNS in s for s in shown)
+
+    renamed, plotter = renamed_results({"CLL001": WEIRD_ID, "C2D1": "C$2$D1", "TNFa": "TNF$\\alpha$"})
+    shown = drawn_texts(plotter.patient(WEIRD_ID))
+    assert f"Patient {WEIRD_ID}: CD19 × marker on viable cells; histograms on CD19+" in shown
+    assert "C$2$D1 stained" in shown  # legend of the histograms
+    shown = drawn_texts(plot_paired(renamed.paired, "TNF$\\alpha$", cohort=renamed.cohort, baseline="C$2$D1"))
+    assert {WEIRD_ID, "C$2$D1"} <= set(shown) and any(s.startswith("TNF$\\alpha$: ") for s in shown)
+
+
+def test_long_names_give_figure_files_under_the_file_system_limit(results, tmp_path):
+    """Issue 16.13: patient ids of 300 characters and file names of 240 gave ENAMETOOLONG in plots/.
+    Figure file names stay under 255 bytes (with the prefix, the suffix and write_atomic's temporary
+    name), unique (two long names sharing their first 299 characters) and stable."""
+    from cytokit.plots import save_figures, unique_slugs
+
+    names = {"CLL001": "P" * 300, "CLL002": "P" * 299 + "Q",
+             "CLL001_C2D1_stained.fcs": "x" * 240 + "_C2D1_stained.fcs",
+             "CLL001_C2D8_stained.fcs": "x" * 240 + "_C2D8_stained.fcs"}
+    renamed, plotter = renamed_results(names)
+    written = save_figures(renamed, tmp_path, plotter=plotter)
+    assert len(written) == len(set(written)) == 4 + 2 + 8
+    assert all(len(f".{p.name}.{'0' * 12}.tmp".encode()) <= 255 for p in written)
+    again = unique_slugs(reversed([names["CLL002"], names["CLL001"]]))
+    assert {p.name for p in written} >= {f"patient_{again[names[p]]}.png" for p in ("CLL001", "CLL002")}
+    files = ["é" * 240 + ".fcs", "ü" * 240 + ".fcs", "y" * 254 + ".fcs"]
+    slugs = unique_slugs(files, label=lambda f: Path(f).stem)
+    assert len(set(slugs.values())) == 3 and all(len(f"gates_{s}.png") + 18 <= 255 for s in slugs.values())
+
+
+def test_axes_are_labelled_in_scale_values(results):
+    """Issue 19.7: gating figures and patient panels read in decades of scale values (ticks where the
+    transform puts 10², 10³ …), a 1-D gate is drawn on a density against SSC, and one patient's
+    isotype, baseline and follow-up panels of a marker share their axes."""
+    from cytokit.transforms import make_transform
+
+    result = demo_plotter().gating("CLL001_C2D1_stained.fcs")
+    fig = demo_plotter().gates("CLL001_C2D1_stained.fcs")
+    viable = next(ax for ax in fig.axes if ax.get_title().startswith("Viable"))
+    assert viable.get_xlabel().startswith("viability") and viable.get_ylabel().startswith("ssc")
+    assert viable.collections  # the hexbin density, not a histogram
+    ticks = dict(zip([t.get_text() for t in viable.get_xticklabels()], viable.get_xticks()))
+    logicle = result.transforms[result.channels["viability"]]
+    assert {"10²", "10³", "10⁴"} <= set(ticks)
+    assert ticks["10³"] == pytest.approx(logicle.apply([1000.0])[0])
+    fsc = next(ax for ax in fig.axes if ax.get_title().startswith("Lymphocytes"))
+    assert "100K" in [t.get_text() for t in fsc.get_xticklabels()]  # linear FSC in scale values
+
+    panel = results.plot.patient("CLL001")
+    lag3 = panel.axes[:4]
+    assert len({ax.get_xlim() for ax in lag3[:3]}) == 1 and len({ax.get_ylim() for ax in lag3[:3]}) == 1
+    assert lag3[3].get_xlim() == lag3[0].get_ylim()  # the histograms on the dot plots' marker axis
+    spec = dict(results.gating["CLL001_C2D1_stained.fcs"]["scales"]["lag3"])  # the pipeline keeps each scale
+    scale = make_transform(spec.pop("kind"), **spec)
+    ticks = dict(zip([t.get_text() for t in lag3[1].get_yticklabels()], lag3[1].get_yticks()))
+    assert "10³" in ticks and ticks["10³"] == pytest.approx(scale.apply([1000.0])[0])

@@ -23,6 +23,7 @@ class ResultsLike(Protocol):
     values: dict  #: (file, marker) → the marker's transformed values on its population
     plot_events: dict  #: file → viable events (cd19, marker roles, in_population) for the panels
     fitted: dict  #: file → population path → the learned values of its fitted gate
+    gating: dict  #: file → keywords, each role's channel and ``scales``: role → its transform's kind and parameters
     figures: dict  #: ("gates", file) / ("patient", id) → PNG bytes drawn during the analysis
     paths: dict  #: file → its path on disk
     template_path: str

@@ -1,4 +1,5 @@
-"""What every figure shares: the colours, a figure with fixed margins, the "no data" panel, number formats."""
+"""What every figure shares: the colours, a figure with fixed margins, literal text, the "no data" panel,
+number formats."""
 
 from __future__ import annotations
 
@@ -41,8 +42,15 @@ def _p(value) -> str:
     return f"{value:.2g}" if value >= 0.001 else "<0.001"
 
 
+def _literal(text) -> str:
+    """``text`` drawn as it is: every ``$`` escaped, so matplotlib's mathtext never parses user text
+    (a ``$PnS`` of ``7AAD $x_{$`` raised in the worker and lost the file's figure; an even number of
+    ``$`` was silently drawn as maths). A ``\\$`` of the text stays ``\\$`` on the figure."""
+    return str(text).replace("$", r"\$")
+
+
 def _no_data(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=8, color="#a00",
+    ax.text(0.5, 0.5, _literal(text), ha="center", va="center", transform=ax.transAxes, fontsize=8, color="#a00",
             wrap=True)
     ax.set_xticks([])
     ax.set_yticks([])

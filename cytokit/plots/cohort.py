@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ._style import COLOURS, _figure, _fmt, _no_data, _p
+from ._style import COLOURS, _figure, _fmt, _literal, _no_data, _p
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -51,20 +51,20 @@ def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | Non
             colour = COLOURS["followup"] if a > b else COLOURS["baseline"] if a < b else "#555"
             ax.plot([0, 1], [b, a], "-o", color=colour, alpha=0.75, markersize=4, linewidth=1.2)
             if len(rows) <= 12:
-                ax.annotate(str(patient), (1, a), xytext=(4, 0), textcoords="offset points", fontsize=6,
+                ax.annotate(_literal(patient), (1, a), xytext=(4, 0), textcoords="offset points", fontsize=6,
                             va="center", color="#444")
         if np.isfinite(before).any() and np.isfinite(after).any():  # nanmedian warns on all-NaN
             ax.plot([0, 1], [np.nanmedian(before), np.nanmedian(after)], "-", color="black", linewidth=2.5,
                     label="median")
             ax.legend(loc="best", fontsize=7, frameon=False)
-    ax.set_xticks([0, 1], [baseline, followup])
+    ax.set_xticks([0, 1], [_literal(baseline), _literal(followup)])
     ax.set_xlim(-0.3, 1.45)
     ax.set_ylabel(label)
     row = None
     if cohort is not None and len(cohort):
         hit = cohort[(cohort["marker"] == marker) & (cohort["metric"] == cohort_metric)]
         row = hit.iloc[0] if len(hit) else None
-    title = f"{marker}: {label}"
+    title = f"{_literal(marker)}: {label}"
     if row is not None:
         title += (f"\nn={int(row['n_pairs'])}, median Δ={_fmt(row['median_delta'])} "
                   f"[{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]\nWilcoxon p={_p(row['p_wilcoxon'])}")

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ._style import COLOURS, _figure, _fmt, _no_data
+from ._scale import scale_axis
+from ._style import COLOURS, _figure, _fmt, _literal, _no_data
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -18,9 +19,12 @@ if TYPE_CHECKING:  # pragma: no cover
 def plot_gates(result: GatingResult, *, title: str | None = None, max_events: int = 20000) -> Figure:
     """Each gate of a gated sample on its parent population.
 
-    Two-dimensional gates are drawn on a hexbin density of the parent's events,
-    one-dimensional (threshold) gates on a histogram. Panel titles give the
-    population's count and % of parent; skipped and failed gates are said so in red.
+    Two-dimensional gates are drawn on a hexbin density of the parent's events; a
+    one-dimensional (threshold) gate on a density of its channel against SSC (against the
+    parent gate's other channel, or FSC, when it gates SSC itself), with the threshold line and
+    the channel's histogram above. Axes are labelled in scale values (decades on logicle, asinh
+    and log axes). Panel titles give the population's count and % of parent; skipped and failed
+    gates are said so in red. All names (file, populations, channels, ``$PnS``) are drawn literally.
 
     Parameters
     ----------
@@ -39,14 +43,20 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
     pns = dict(zip(result.sample.channels.pnn, result.sample.channels.pns))
     n_cols = min(4, max(1, len(paths)))
     n_rows = int(np.ceil(len(paths) / n_cols)) or 1
-    fig = _figure(3.1 * n_cols, 2.9 * n_rows + 0.3, left=0.55, right=0.1, top=0.75, bottom=0.5, wspace=0.3,
-                  hspace=0.6)
-    fig.suptitle(title if title is not None else str(result.sample.path or "sample"), fontsize=9)
+    fig = _figure(3.1 * n_cols, 3.1 * n_rows + 0.55, left=0.6, right=0.1, top=1.05, bottom=0.5, wspace=0.33,
+                  hspace=0.75)
+    fig.suptitle(_literal(title if title is not None else str(result.sample.path or "sample")), fontsize=9)
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax in axes[len(paths):]:
         ax.set_axis_off()
     total = len(result.scale)
     rng = np.random.default_rng(0)
+
+    def label(dim: str) -> str:
+        role = by_pnn.get(dim, "")
+        stain = pns.get(dim, "")
+        return _literal(f"{role or dim} [{dim}{', ' + stain if stain else ''}]")
+
     for ax, path in zip(axes, paths):
         parent = result.parents.get(path, "root")
         parent_mask = np.ones(total, dtype=bool) if parent == "root" else result.membership[parent]
@@ -54,7 +64,9 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
         n_parent = int(parent_mask.sum())
         pct = 100.0 * count / n_parent if n_parent else float("nan")
         name = path.split("/")[-1]
-        ax.set_title(f"{name} ⊂ {parent.split('/')[-1]}\n{count:,} events ({_fmt(pct)}% of parent)", fontsize=8)
+        ax.set_title(_literal(f"{name} ⊂ {parent.split('/')[-1]}") + f"\n{count:,} events ({_fmt(pct)}% of parent)",
+                     fontsize=8)
+        ax.tick_params(labelsize=7)  # before the ticks are made: applied to each of them after costs more
         flag = result.flags.get(path, "")
         gate = result.gates.get(path)
         if gate is None:
@@ -64,16 +76,13 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
             _no_data(ax, flag or f"boolean gate: {getattr(gate, 'op', '')} of {', '.join(gate.operands)}")
             continue
         dims = list(gate.dims)
+        if len(dims) == 1:
+            partner = _partner(result, parent, dims[0])
+            dims += [partner] if partner else []
         index = np.flatnonzero(parent_mask)
         if len(index) > max_events:
             index = np.sort(rng.choice(index, max_events, replace=False))
         frame = pd.DataFrame({d: result.transformed(d, index) for d in dims})
-
-        def label(dim: str) -> str:
-            role = by_pnn.get(dim, "")
-            stain = pns.get(dim, "")
-            return f"{role or dim} [{dim}{', ' + stain if stain else ''}]"
-
         static = None
         if not flag.startswith("gate failed"):
             try:
@@ -84,13 +93,23 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
             x, y = frame[dims[0]].to_numpy(), frame[dims[1]].to_numpy()
             ok = np.isfinite(x) & np.isfinite(y)
             if ok.sum():
-                ax.hexbin(x[ok], y[ok], gridsize=60, bins="log", mincnt=1, cmap="viridis", linewidths=0)
+                _limits(ax, x[ok], y[ok], _bounds(static, dims[0]) if len(gate.dims) == 1 else ())
+                xlim, ylim = ax.get_xlim(), ax.get_ylim()
+                ax.hexbin(x[ok], y[ok], gridsize=60, bins="log", mincnt=1, cmap="viridis", linewidths=0,
+                          extent=(*xlim, *ylim))
+                ax.set_xlim(*xlim)
+                ax.set_ylim(*ylim)
             ax.set_xlabel(label(dims[0]), fontsize=7)
             ax.set_ylabel(label(dims[1]), fontsize=7)
-            if ok.sum():
-                _limits(ax, x[ok], y[ok])
-            if static is not None:
+            if static is not None and len(gate.dims) >= 2:
                 _draw_2d(ax, static, dims[0], dims[1])
+            if len(gate.dims) == 1:
+                if static is not None:
+                    _draw_1d(ax, static, dims[0])
+                if ok.sum():
+                    _marginal(fig, ax, x[ok], static, dims[0])
+            for which, dim in (("x", dims[0]), ("y", dims[1])):
+                scale_axis(ax, which, result.transforms.get(dim))
         elif len(dims) == 1:
             x = frame[dims[0]].to_numpy()
             x = x[np.isfinite(x)]
@@ -100,17 +119,53 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
             ax.set_yticks([])
             if static is not None:
                 _draw_1d(ax, static, dims[0])
-        ax.tick_params(labelsize=7)
+            scale_axis(ax, "x", result.transforms.get(dims[0]))
         if flag:
-            ax.text(0.02, 0.02, flag[:120], transform=ax.transAxes, fontsize=7, color="#b00000", va="bottom",
-                    wrap=True, bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "#b00000", "pad": 2})
+            ax.text(0.02, 0.02, _literal(flag[:120]), transform=ax.transAxes, fontsize=7, color="#b00000",
+                    va="bottom", wrap=True,
+                    bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "#b00000", "pad": 2})
     return fig
 
 
-def _limits(ax, x: np.ndarray, y: np.ndarray) -> None:
-    """Axis limits on the bulk of the data, so a gate's far corners do not shrink the cells."""
-    for values, setter in ((x, ax.set_xlim), (y, ax.set_ylim)):
+def _partner(result: GatingResult, parent: str, dim: str) -> str | None:
+    """The channel a 1-D gate on ``dim`` is drawn against: SSC, else the parent gate's other
+    channel, else FSC (None when the file has none of them)."""
+    parent_gate = result.gates.get(parent)
+    parent_dims = list(getattr(parent_gate, "dims", ())) if not hasattr(parent_gate, "operands") else []
+    candidates = [result.channels.get("ssc"), *parent_dims, result.channels.get("fsc")]
+    for candidate in candidates:
+        if candidate and candidate != dim and candidate in result.scale.columns:
+            return candidate
+    return None
+
+
+def _bounds(gate, dim: str) -> tuple:
+    bounds = getattr(gate, "bounds", {}).get(dim) if gate is not None else None
+    return tuple(b for b in (bounds or ()) if b is not None and np.isfinite(b))
+
+
+def _marginal(fig, ax, x: np.ndarray, gate, dim: str) -> None:
+    """The histogram of the gated channel in a strip above the density panel, on its x-axis."""
+    strip = ax.inset_axes((0.0, 1.0, 1.0, 0.2))
+    strip.set_axis_off()
+    xlim = ax.get_xlim()
+    counts, edges = np.histogram(x, bins=90, range=xlim)
+    strip.stairs(counts, edges, fill=True, color="#4c72b0", alpha=0.8, linewidth=0)
+    strip.set_xlim(*xlim)
+    strip.set_ylim(0, max(1, counts.max()) * 1.05)
+    for value in _bounds(gate, dim):
+        strip.axvline(value, color=COLOURS["gate"], linewidth=1.4)
+    height = ax.get_position().height * fig.get_figheight() * 0.2 * 72  # the strip, in points
+    ax.set_title(ax.get_title(), fontsize=8, pad=height + 3)
+
+
+def _limits(ax, x: np.ndarray, y: np.ndarray, x_marks: tuple = ()) -> None:
+    """Axis limits on the bulk of the data, so a gate's far corners do not shrink the cells; the
+    x-axis also shows ``x_marks`` (a threshold) when they lie within the data."""
+    for values, setter, marks in ((x, ax.set_xlim, x_marks), (y, ax.set_ylim, ())):
         low, high = np.quantile(values, [0.001, 0.999])
+        inside = [m for m in marks if values.min() <= m <= values.max()]
+        low, high = min([low, *inside]), max([high, *inside])
         pad = 0.08 * (high - low) or 0.05
         setter(low - pad, high + pad)
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ._style import COLOURS, _figure, _fmt, _no_data
+from ._scale import scale_axis, transform_of
+from ._style import COLOURS, _figure, _fmt, _literal, _no_data
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -75,21 +76,29 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
     n_rows = max(1, len(marker_names))
     fig = _figure(13.0, 3.0 * n_rows + 0.4, left=0.55, right=0.1, top=0.75, bottom=0.45, wspace=0.25,
                   hspace=0.55)
-    fig.suptitle(f"Patient {patient}: CD19 × marker on viable cells; histograms on CD19+", fontsize=11)
+    fig.suptitle(f"Patient {_literal(patient)}: CD19 × marker on viable cells; histograms on CD19+", fontsize=11)
     axes = fig.subplots(n_rows, 4, squeeze=False)
     if not marker_names:
         _no_data(axes[0][0], "no marker results")
     for i, marker in enumerate(marker_names):
         role = _role_of(results, marker)
         q = quantiles.get(marker, 0.99)
+        frames = {file: results.plot_events.get(file) for _, file in tubes if file}
+        frames = {f: v for f, v in frames.items() if v is not None and not v.empty and role in v and "cd19" in v}
+        histograms = [results.values.get((file, marker)) for _, file in tubes if file]
+        xlim = _shared_limits([v["cd19"].to_numpy() for v in frames.values()])
+        ylim = _shared_limits([v[role].to_numpy() for v in frames.values()]
+                              + [h for h in histograms if h is not None])
+        scales = _scales(results, [file for _, file in tubes if file])
         for j, (label, file) in enumerate(tubes):
             ax = axes[i][j]
-            ax.set_title(f"{label}" + (f"\n{file}" if file else ""), fontsize=8)
-            frame = results.plot_events.get(file) if file else None
+            ax.set_title(_literal(f"{label}" + (f"\n{file}" if file else "")), fontsize=8)
+            ax.tick_params(labelsize=7)
             if file is None:
                 _no_data(ax, f"no {label} tube")
                 continue
-            if frame is None or frame.empty or role not in frame or "cd19" not in frame:
+            frame = frames.get(file)
+            if frame is None:
                 _no_data(ax, f"not analysed: {errors.get(file) or status.get(file, 'missing')}"[:160])
                 continue
             inside = frame["in_population"].to_numpy(bool)
@@ -110,35 +119,65 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
                         transform=ax.transAxes, fontsize=8, fontweight="bold",
                         bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
             ax.set_xlabel("CD19", fontsize=8)
-            ax.set_ylabel(marker, fontsize=8)
-            ax.tick_params(labelsize=7)
-        _histograms(axes[i][3], results, tubes, marker, q)
+            ax.set_ylabel(_literal(marker), fontsize=8)
+            ax.set_xlim(*xlim)
+            ax.set_ylim(*ylim)
+            scale_axis(ax, "x", scales.get("cd19"))
+            scale_axis(ax, "y", scales.get(role))
+        _histograms(axes[i][3], results, tubes, marker, q, ylim, scales.get(role))
     return fig
 
 
-def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float) -> None:
+def _shared_limits(arrays: list) -> tuple[float, float]:
+    """One range for the panels of a marker (isotype, baseline, follow-up): the bulk of all their
+    events, so the three tubes are read on the same axes."""
+    finite = [a[np.isfinite(a)] for a in (np.asarray(x, dtype=np.float64) for x in arrays) if len(a)]
+    finite = [a for a in finite if len(a)]
+    if not finite:
+        return (0.0, 1.0)
+    low = min(float(np.quantile(a, 0.001)) for a in finite)
+    high = max(float(np.quantile(a, 0.999)) for a in finite)
+    pad = 0.06 * (high - low) or 0.05
+    return (low - pad, high + pad)
+
+
+def _scales(results: ResultsLike, files: list) -> dict:
+    """role → the Transform the patient's figure values are on (the pipeline keeps each tube's in
+    ``results.gating[file]["scales"]``; a patient's tubes share one scale per role)."""
+    out: dict = {}
+    gating = getattr(results, "gating", None) or {}
+    for file in files:
+        for role, spec in ((gating.get(file) or {}).get("scales") or {}).items():
+            if role not in out:
+                transform = transform_of(spec)
+                if transform is not None:
+                    out[role] = transform
+    return out
+
+
+def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xlim: tuple, scale) -> None:
     styles = [(COLOURS["isotype"], True), (COLOURS["baseline"], False), (COLOURS["followup"], False)]
     arrays = [results.values.get((file, marker)) if file else None for _, file in tubes]
     finite = [a[np.isfinite(a)] for a in arrays if a is not None and len(a)]
     if not finite:
         _no_data(ax, f"no CD19+ {marker} values")
         return
-    low = min(np.quantile(a, 0.001) for a in finite)
-    high = max(np.quantile(a, 0.999) for a in finite)
-    bins = np.linspace(low, high, 80)
+    ax.tick_params(labelsize=7)
+    bins = np.linspace(*xlim, 80)
     for (label, file), values, (colour, filled) in zip(tubes, arrays, styles):
         if values is None or not len(values):
             continue
         ax.hist(values, bins=bins, density=True, histtype="stepfilled" if filled else "step", color=colour,
-                alpha=0.45 if filled else 1.0, linewidth=1.3, label=label)
+                alpha=0.45 if filled else 1.0, linewidth=1.3, label=_literal(label))
         if not filled:
             threshold = _transformed_threshold(results.markers, results.values, file, marker, q)
             if np.isfinite(threshold):
                 ax.axvline(threshold, color=colour, linestyle="--", linewidth=0.9)
-    ax.set_title(f"{marker} on CD19+ (dashed: thresholds)", fontsize=8)
-    ax.set_xlabel(marker, fontsize=8)
+    ax.set_title(f"{_literal(marker)} on CD19+ (dashed: thresholds)", fontsize=8)
+    ax.set_xlabel(_literal(marker), fontsize=8)
+    ax.set_xlim(*xlim)
+    scale_axis(ax, "x", scale)
     ax.set_yticks([])
-    ax.tick_params(labelsize=7)
     ax.legend(fontsize=6, frameon=False, loc="upper right")
 
 
