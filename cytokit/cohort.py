@@ -50,8 +50,7 @@ DISTANCE_METRICS = frozenset({
     "cum_excess_pct", "ks_d", "pb_chi2_excess", "pb_tx", "emd",
     "cum_excess_pct_raw", "ks_d_raw", "pb_tx_raw", "emd_raw", "overton_pct_pos", "pb_chi2",
 })
-"""Unsigned baseline-vs-follow-up distances (≥ 0, ``pb_chi2_excess`` ≥ about 0); every other
-metric is a signed change."""
+"""Unsigned baseline-vs-follow-up distances (≥ 0, ``pb_chi2_excess`` about); the rest are signed."""
 
 PATIENT_ALPHA = 0.001
 """Level of the per-patient tests that count a distance as "up" (a patient whose distributions
