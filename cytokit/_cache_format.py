@@ -1,7 +1,7 @@
 """A :class:`~cytokit.pipeline.GroupResult` as bytes that cannot run code when read.
 
 One ``.npz`` (NumPy's zip of ``.npy`` arrays, read with ``allow_pickle=False``): the tables and
-the plot events as Parquet bytes, the marker values as float32 arrays, PNGs as bytes, and the
+the plot events as Parquet bytes, the marker values as float64 arrays, PNGs as bytes, and the
 rest (fitted gates, keywords, figure provenance) as JSON. A pickle from a shared folder would
 run its author's code on load; these are data only, and :func:`decode` checks every part's type,
 so a damaged or foreign entry is a :class:`ValueError` (the cache then analyses the group again).
@@ -18,7 +18,7 @@ import pandas as pd
 
 from .pipeline import GroupResult
 
-FORMAT = "cytokit-group-1"
+FORMAT = "cytokit-group-2"  # 2: float64 marker values
 _TABLES = ("samples", "populations", "markers", "paired")
 
 
@@ -37,7 +37,7 @@ def encode(result: GroupResult) -> bytes:
     arrays: dict[str, np.ndarray] = {name: _parquet(getattr(result, name)) for name in _TABLES}
     values, plot_events, figures = [], [], []
     for i, ((file, marker), array) in enumerate(result.values.items()):
-        arrays[f"value_{i}"] = np.asarray(array, dtype=np.float32)
+        arrays[f"value_{i}"] = np.asarray(array, dtype=np.float64)
         values.append([file, marker])
     for i, (file, frame) in enumerate(result.plot_events.items()):
         arrays[f"plot_events_{i}"] = _parquet(frame)
@@ -68,8 +68,8 @@ def decode(data: bytes) -> GroupResult:
         values = {}
         for i, (file, marker) in enumerate(manifest["values"]):
             array = arrays[f"value_{i}"]
-            if array.dtype != np.float32 or array.ndim != 1:
-                raise ValueError(f"marker values of {file} are not a float32 vector")
+            if array.dtype != np.float64 or array.ndim != 1:
+                raise ValueError(f"marker values of {file} are not a float64 vector")
             values[(str(file), str(marker))] = array
         plot_events = {str(file): _table(arrays[f"plot_events_{i}"]) for i, file in enumerate(manifest["plot_events"])}
         figures: dict = {}

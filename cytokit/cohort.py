@@ -1,12 +1,12 @@
 """Cohort statistics over paired per-patient changes (baseline → follow-up).
 
 The input is the *paired table*: one row per (patient, marker, population),
-holding per-patient changes (``delta_pct_pos``, ``log2_mfi_ratio``,
-``delta_rmfi`` ...) and baseline-vs-follow-up distances from
-:mod:`cytokit.shift` (``overton_pct_pos``, ``ks_d``, ``pb_tx``, ``emd`` ...).
+holding per-patient changes (``delta_pct_pos``, ``delta_rmfi``,
+``log2_rmfi_ratio`` ...) and baseline-vs-follow-up distances from
+:mod:`cytokit.shift` (``ks_d``, ``pb_chi2_excess``, ``emd`` ...).
 :func:`cohort_summary` reduces it to one row per (marker, population, metric):
-location, a bootstrap confidence interval, paired tests with
-Benjamini–Hochberg q-values, and how many patients went up or down.
+location, a bootstrap confidence interval, one primary test per metric with
+Benjamini–Hochberg q-values over all of them, and how many patients went up or down.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_METRICS",
     "DEFAULT_TOLERANCES",
     "DISTANCE_METRICS",
+    "PATIENT_ALPHA",
     "SUMMARY_COLUMNS",
     "bootstrap_ci",
     "benjamini_hochberg",
@@ -34,20 +35,31 @@ __all__ = [
 
 DEFAULT_METRICS = (
     "delta_pct_pos",
-    "log2_mfi_ratio",
     "delta_rmfi",
-    "overton_pct_pos",
+    "log2_rmfi_ratio",
+    "delta_overton_pct_pos",
+    "cum_excess_pct",
     "ks_d",
-    "pb_tx",
+    "pb_chi2_excess",
     "emd",
 )
-"""Metric columns :func:`cohort_summary` looks for by default."""
+"""Metric columns :func:`cohort_summary` looks for by default: all protected from session drift
+(each tube against its own timepoint's isotype); the ``*_raw`` columns of ``paired`` are not."""
 
-DISTANCE_METRICS = frozenset({"overton_pct_pos", "ks_d", "pb_chi2", "pb_tx", "emd"})
-"""Unsigned baseline-vs-follow-up distances (≥ 0); every other metric is a signed change."""
+DISTANCE_METRICS = frozenset({
+    "cum_excess_pct", "ks_d", "pb_chi2_excess", "pb_tx", "emd",
+    "cum_excess_pct_raw", "ks_d_raw", "pb_tx_raw", "emd_raw", "overton_pct_pos", "pb_chi2",
+})
+"""Unsigned baseline-vs-follow-up distances (≥ 0, ``pb_chi2_excess`` about); the rest are signed."""
 
-DEFAULT_TOLERANCES = {"delta_pct_pos": 1.0, "log2_mfi_ratio": 0.1, "delta_rmfi": 0.1}
-"""Change within ±tolerance counts as unchanged; metrics not listed use 0."""
+PATIENT_ALPHA = 0.001
+"""Level of the per-patient tests that count a distance as "up" (a patient whose distributions
+differ): ``ks_p`` and ``pb_p`` below it, ``cum_excess_pct`` above its one-sided critical value."""
+
+DEFAULT_TOLERANCES = {"delta_pct_pos": 1.0, "log2_mfi_ratio_raw": 0.1, "log2_rmfi_ratio": 0.1, "delta_rmfi": 0.1,
+                      "delta_overton_pct_pos": 1.0}
+"""Change within ±tolerance counts as unchanged; signed metrics not listed use 0. Distances
+use the per-patient tests of :data:`PATIENT_ALPHA` instead."""
 
 SUMMARY_COLUMNS = (
     "marker",
@@ -58,8 +70,9 @@ SUMMARY_COLUMNS = (
     "mean_delta",
     "ci_low",
     "ci_high",
-    "p_wilcoxon",
-    "p_ttest",
+    "test",
+    "p_value",
+    "p_min",
     "q_bh",
     "n_up",
     "n_down",
@@ -194,46 +207,85 @@ def _tolerances(
     return result
 
 
-def _p_wilcoxon(changes: np.ndarray) -> float:
+def _wilcoxon(changes: np.ndarray) -> tuple[str, float, float]:
+    """Two-sided Wilcoxon signed-rank of "median change = 0": (test, p, smallest attainable p).
+
+    Zero changes are dropped (Wilcoxon's convention); with at most 50 others and no tied |change|
+    the exact null distribution is used, whose smallest two-sided p is ``2 / 2^n``: n ≤ 5
+    non-zero changes can never give p < 0.05.
+    """
     from scipy import stats
 
+    nonzero = changes[changes != 0.0]
+    n = nonzero.size
     if changes.size < 2:
-        return float("nan")
-    if not np.any(changes):
-        # scipy warns on all-zero differences; no patient changed, so no evidence
-        return 1.0
-    return float(stats.wilcoxon(changes).pvalue)
+        return "wilcoxon", float("nan"), float("nan")
+    if n == 0:
+        return "wilcoxon", 1.0, 1.0  # no patient changed: no evidence
+    exact = n <= 50 and np.unique(np.abs(nonzero)).size == n
+    p = float(stats.wilcoxon(nonzero, method="exact" if exact else "approx").pvalue)
+    return ("wilcoxon exact" if exact else "wilcoxon normal approx."), p, min(1.0, 2.0 * 0.5**n)
 
 
-def _p_ttest(changes: np.ndarray) -> float:
+def _patient_calls(group: pd.DataFrame, metric: str, alpha: float) -> np.ndarray | None:
+    """Per patient: does the metric's own test say the two distributions differ (NaN: untested)?"""
+    if metric == "ks_d" and "ks_p" in group:
+        p = _numeric(group["ks_p"])
+        return np.where(np.isnan(p), np.nan, p < alpha)
+    if metric in ("pb_chi2_excess", "pb_tx") and "pb_p" in group:
+        p = _numeric(group["pb_p"])
+        return np.where(np.isnan(p), np.nan, p < alpha)
+    if metric == "cum_excess_pct" and {"n_baseline", "n_followup"} <= set(group.columns):
+        n_b, n_f = _numeric(group["n_baseline"]), _numeric(group["n_followup"])
+        critical = 100.0 * np.sqrt(np.log(1.0 / alpha) / 2.0 * (n_b + n_f) / (n_b * n_f))
+        value = _numeric(group[metric])
+        return np.where(np.isnan(value) | np.isnan(critical), np.nan, value > critical)
+    return None
+
+
+def _numeric(column) -> np.ndarray:
+    import pandas as pd
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+#: distances whose per-patient test holds its level after isotype referencing (docs/validation.md: null
+#: simulation, pb_p 0.001 at alpha 0.001; ks_p 0.028 and the cumulative excess 0.016 do not)
+CALIBRATED_CALLS = frozenset({"pb_chi2_excess", "pb_tx"})
+
+
+def _summarise(changes: np.ndarray, calls: np.ndarray | None, *, signed: bool, tolerance: float, n_boot: int,
+               seed: int | None, alpha: float, calibrated: bool = True) -> dict:
     from scipy import stats
 
-    if changes.size < 2:
-        return float("nan")
-    if np.all(changes == changes[0]):
-        # zero variance: t is 0/0 (no change) or undefined (constant change)
-        return 1.0 if changes[0] == 0.0 else float("nan")
-    return float(stats.ttest_1samp(changes, 0.0).pvalue)
-
-
-def _summarise(
-    changes: np.ndarray, *, signed: bool, tolerance: float, n_boot: int, seed: int | None
-) -> dict[str, float | int]:
     n = changes.size
     ci_low, ci_high = bootstrap_ci(changes, n_boot=n_boot, seed=seed)
-    return {
+    row = {
         "n_pairs": n,
         "median_delta": float(np.median(changes)) if n else float("nan"),
         "mean_delta": float(np.mean(changes)) if n else float("nan"),
         "ci_low": ci_low,
         "ci_high": ci_high,
-        "p_wilcoxon": _p_wilcoxon(changes) if signed else float("nan"),
-        "p_ttest": _p_ttest(changes) if signed else float("nan"),
-        "n_up": int(np.sum(changes > tolerance)),
-        "n_down": int(np.sum(changes < -tolerance)),
-        "n_unchanged": int(np.sum(np.abs(changes) <= tolerance)),
-        "tolerance": tolerance,
     }
+    if signed:
+        test, p, p_min = _wilcoxon(changes)
+        return row | {"test": test, "p_value": p, "p_min": p_min,
+                      "n_up": int(np.sum(changes > tolerance)), "n_down": int(np.sum(changes < -tolerance)),
+                      "n_unchanged": int(np.sum(np.abs(changes) <= tolerance)), "tolerance": tolerance}
+    none = {"test": "none", "p_value": float("nan"), "p_min": float("nan"), "n_up": None, "n_down": None,
+            "n_unchanged": None, "tolerance": float("nan")}
+    if calls is None:
+        return row | none
+    tested = calls[~np.isnan(calls)].astype(bool)
+    if tested.size == 0:
+        return row | none
+    up = int(tested.sum())
+    if not calibrated:  # the count is descriptive: its per-patient test rejects too often under the null
+        return row | none | {"test": "none (per-patient test not calibrated after isotype referencing)",
+                             "n_up": up, "n_down": 0, "n_unchanged": int(tested.size - up)}
+    # more patients whose own test rejects than the alpha share expected when nothing changed
+    p = float(stats.binom.sf(up - 1, tested.size, alpha)) if up else 1.0
+    return row | {"test": f"binomial: patients with p < {alpha:g}", "p_value": p, "p_min": alpha**tested.size,
+                  "n_up": up, "n_down": 0, "n_unchanged": int(tested.size - up), "tolerance": float("nan")}
 
 
 def cohort_summary(
@@ -244,6 +296,7 @@ def cohort_summary(
     n_boot: int = 2000,
     seed: int | None = 0,
     by: Sequence[str] = (),
+    alpha: float = PATIENT_ALPHA,
 ) -> pd.DataFrame:
     """Summarise per-patient changes per marker, population and metric.
 
@@ -257,58 +310,37 @@ def cohort_summary(
         (marker, population).
     metrics
         Metric columns to summarise, in output order.  Names in
-        :data:`DISTANCE_METRICS` (``overton_pct_pos``, ``ks_d``, ``pb_chi2``,
-        ``pb_tx``, ``emd``) are unsigned distances between the patient's
-        baseline and follow-up; any other metric (``delta_*``, ``log2_*``) is a
-        signed follow-up − baseline change.
+        :data:`DISTANCE_METRICS` are unsigned distances between the patient's
+        baseline and follow-up; any other metric is a signed change.
     tolerance
-        Dead band for counting a patient as up or down.  ``None``: the defaults
-        of :data:`DEFAULT_TOLERANCES` (1.0 percentage point for
-        ``delta_pct_pos``, 0.1 for ``log2_mfi_ratio`` and ``delta_rmfi``, 0 for
-        the rest).  A number: that tolerance for every metric.  A mapping:
-        per-metric tolerances overriding the defaults (e.g. ``{"pb_tx": 4}``).
-    n_boot
-        Bootstrap resamples for the confidence interval of the median.
-    seed
-        Seed of the bootstrap; each row uses the same seed, so the table is
-        reproducible and independent of row order.
+        Dead band of a signed metric for counting a patient as up or down.
+        ``None``: :data:`DEFAULT_TOLERANCES` (0 for signed metrics not listed).
+        A number: that tolerance for every signed metric.  A mapping:
+        per-metric tolerances overriding the defaults.
+    n_boot, seed
+        Bootstrap resamples for the CI of the median, and their seed (the same
+        for each row, so the table is reproducible and independent of row order).
     by
-        Further columns of ``paired`` to group by (e.g. ``("stain",)`` when
-        patients have several stained tubes per timepoint); they follow
-        ``population`` in the output.
+        Further columns of ``paired`` to group by (e.g. ``("stain",)``); they
+        follow ``population`` in the output.
+    alpha
+        Level of the per-patient tests that count a distance as up.
 
     Returns
     -------
     pandas.DataFrame
-        One row per (marker, population, metric), columns :data:`SUMMARY_COLUMNS`:
-
-        ``n_pairs``
-            patients with a non-NaN value of the metric.
-        ``median_delta``, ``mean_delta``
-            median and mean of the per-patient values: the change itself for a
-            signed metric, the distance itself for a distance metric.
-        ``ci_low``, ``ci_high``
-            percentile bootstrap CI (95 %) of the median (:func:`bootstrap_ci`);
-            NaN when ``n_pairs < 2``.
-        ``p_wilcoxon``, ``p_ttest``
-            two-sided Wilcoxon signed-rank (:func:`scipy.stats.wilcoxon`, zero
-            changes dropped) and one-sample t-test
-            (:func:`scipy.stats.ttest_1samp`) of the null "median / mean change
-            = 0".  NaN when ``n_pairs < 2`` and always NaN for distance metrics:
-            a distance is ≥ 0 by construction, so testing it against 0 would
-            call any noise significant.  When every change is 0 both are 1.0;
-            when all changes equal one non-zero value the t-test is undefined
-            (NaN).
-        ``q_bh``
-            Benjamini–Hochberg q-value of ``p_wilcoxon`` across all rows of the
-            table (:func:`benjamini_hochberg`; NaN p stay NaN and are not
-            counted).
-        ``n_up``, ``n_down``, ``n_unchanged``
-            patients whose value is > +tolerance, < −tolerance, or within.
-            For distances (≥ 0) ``n_down`` is 0 and ``n_up`` counts patients
-            whose distance exceeds the tolerance.
-        ``tolerance``
-            the tolerance used.
+        One row per (marker, population, metric), columns :data:`SUMMARY_COLUMNS`
+        (each described in ``docs/outputs.md``). One primary test per metric:
+        a signed change has the two-sided Wilcoxon signed-rank test of "median
+        change = 0" (exact for n ≤ 50 without ties; ``p_min`` is the smallest p
+        it can give at this n, so ``p_min ≥ 0.05`` marks a row that can never be
+        significant); a distance with a per-patient test (``ks_d``: ``ks_p``;
+        ``pb_chi2_excess``, ``pb_tx``: ``pb_p``; ``cum_excess_pct``: its
+        one-sided KS critical value) counts in ``n_up`` the patients whose own
+        test rejects at ``alpha`` and has the binomial test of "no more such
+        patients than ``alpha`` of them"; other distances (``emd``) have no test.
+        ``q_bh`` is Benjamini–Hochberg over every row's ``p_value``: one family
+        of every marker × population × metric tested.
 
     Raises
     ------
@@ -323,8 +355,8 @@ def cohort_summary(
     ...     "patient": ["P1", "P2", "P3"], "marker": "LAG3", "population": "CD19+",
     ...     "delta_pct_pos": [5.0, 0.5, -3.0]})
     >>> summary = cohort_summary(paired, n_boot=200)
-    >>> summary[["metric", "n_pairs", "n_up", "n_down", "n_unchanged"]].to_dict("records")
-    [{'metric': 'delta_pct_pos', 'n_pairs': 3, 'n_up': 1, 'n_down': 1, 'n_unchanged': 1}]
+    >>> summary[["metric", "n_pairs", "p_min", "n_up", "n_down", "n_unchanged"]].to_dict("records")
+    [{'metric': 'delta_pct_pos', 'n_pairs': 3, 'p_min': 0.25, 'n_up': 1, 'n_down': 1, 'n_unchanged': 1}]
     """
     import pandas as pd
 
@@ -354,23 +386,23 @@ def cohort_summary(
     rows = []
     for key, group in paired.groupby(keys, sort=False, dropna=False):
         for metric in present:
-            values = pd.to_numeric(group[metric], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            values = _numeric(group[metric])
             changes = _finite(values)
+            calls = _patient_calls(group, metric, alpha)
+            if calls is not None:
+                calls = calls[~np.isnan(values)]
             extra = {} if flagged is None else {"n_flagged": int((flagged[group.index] & ~np.isnan(values)).sum())}
             rows.append(
                 dict(zip(keys, key)) | {"metric": metric}
-                | _summarise(
-                    changes,
-                    signed=metric not in DISTANCE_METRICS,
-                    tolerance=tolerances[metric],
-                    n_boot=n_boot,
-                    seed=seed,
-                )
+                | _summarise(changes, calls, signed=metric not in DISTANCE_METRICS, tolerance=tolerances[metric],
+                             n_boot=n_boot, seed=seed, alpha=alpha, calibrated=metric in CALIBRATED_CALLS)
                 | extra
             )
     flag_columns = ["n_flagged"] if flagged is not None else []
     table = pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS[2:], *flag_columns])
-    table["q_bh"] = benjamini_hochberg(table["p_wilcoxon"].to_numpy(float))
-    for column in ("n_pairs", "n_up", "n_down", "n_unchanged"):
-        table[column] = table[column].astype(int)
+    # one family: every marker × population × metric with a test
+    table["q_bh"] = benjamini_hochberg(table["p_value"].to_numpy(float))
+    table["n_pairs"] = table["n_pairs"].astype(int)
+    for column in ("n_up", "n_down", "n_unchanged"):
+        table[column] = table[column].astype("Int64")
     return table

@@ -2,8 +2,9 @@
 
 One row per patient × marker × population (× stain, when a timepoint has several stained tubes):
 % positive, MFI and rMFI at both timepoints and their changes, and the distribution-shift
-metrics of :func:`cytokit.shift.shift_metrics` on the two tubes' values. :mod:`cytokit.cohort`
-summarises these rows over patients.
+metrics of :func:`cytokit.shift.shift_metrics` on the two tubes' values, each referenced to its
+own timepoint's isotype tube so that a session's drift, which moves both tubes of a session
+alike, is not read as a change. :mod:`cytokit.cohort` summarises these rows over patients.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from .shift import SHIFT_METRICS, shift_metrics
 
 PAIRED_COLUMNS = [
     "patient", "marker", "population", "baseline", "followup", "pct_pos_baseline", "pct_pos_followup",
-    "delta_pct_pos", "mfi_baseline", "mfi_followup", "log2_mfi_ratio", "rmfi_baseline", "rmfi_followup",
-    "delta_rmfi", *SHIFT_METRICS, "n_baseline", "n_followup", "stain", "flag",
+    "delta_pct_pos", "mfi_baseline", "mfi_followup", "log2_mfi_ratio_raw", "rmfi_baseline", "rmfi_followup",
+    "delta_rmfi", "log2_rmfi_ratio", *SHIFT_METRICS, "n_baseline", "n_followup", "stain", "flag",
 ]
 
 
@@ -27,10 +28,12 @@ def paired_table(markers: pd.DataFrame, samples: pd.DataFrame, values: dict, *, 
     tubes) comparing baseline with follow-up stained tubes."""
     ok = set(samples.loc[samples["status"] == "ok", "file"])
     stained = markers[(markers["stain"] != metadata.ISOTYPE) & markers["file"].isin(ok)]
+    isotypes = markers[(markers["stain"] == metadata.ISOTYPE) & markers["file"].isin(ok)]
     rows = []
     for _, group in stained.groupby(["patient", "marker", "population"]):
         for b, f in _tube_pairs(group[group["timepoint"] == baseline], group[group["timepoint"] == followup]):
-            rows.append(_paired_row(b, f, values, baseline=baseline, followup=followup))
+            controls = (_isotype_file(b, isotypes), _isotype_file(f, isotypes))
+            rows.append(_paired_row(b, f, values, baseline=baseline, followup=followup, isotypes=controls))
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
 
 
@@ -43,18 +46,36 @@ def _tube_pairs(base: pd.DataFrame, follow: pd.DataFrame) -> list[tuple[pd.Serie
     return [(b, later[b.stain]) for _, b in base.iterrows() if b.stain in later]
 
 
-def _paired_row(b: pd.Series, f: pd.Series, values: dict, *, baseline: str, followup: str) -> dict:
-    marker = b.marker
-    shifts = shift_metrics(values.get((b.file, marker), np.empty(0)), values.get((f.file, marker), np.empty(0)))
+def _isotype_file(tube: pd.Series, isotypes: pd.DataFrame) -> str | None:
+    """The isotype tube of ``tube``'s timepoint: the one of its patient, timepoint, marker and
+    population, or among several the one its threshold was learned on."""
+    same = isotypes[(isotypes["patient"] == tube.patient) & (isotypes["timepoint"] == tube.timepoint)
+                    & (isotypes["marker"] == tube.marker) & (isotypes["population"] == tube.population)]
+    if len(same) == 1:
+        return same["file"].iloc[0]
+    named = [name for name in same["file"] if str(tube.get("threshold_source", "")).endswith(f" {name}")]
+    return named[0] if len(named) == 1 else None
+
+
+def _log2_ratio(follow: float, base: float) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
-        log2 = float(np.log2(f["median"] / b["median"])) if b["median"] > 0 and f["median"] > 0 else np.nan
+        return float(np.log2(follow / base)) if base > 0 and follow > 0 else np.nan
+
+
+def _paired_row(b: pd.Series, f: pd.Series, values: dict, *, baseline: str, followup: str,
+                isotypes: tuple[str | None, str | None] = (None, None)) -> dict:
+    marker = b.marker
+    iso_b, iso_f = (values.get((name, marker)) if name else None for name in isotypes)
+    shifts = shift_metrics(values.get((b.file, marker), np.empty(0)), values.get((f.file, marker), np.empty(0)),
+                           baseline_isotype=iso_b, followup_isotype=iso_f)
     return {
         "patient": b.patient, "marker": marker, "population": b.population,
         "baseline": baseline, "followup": followup,
         "pct_pos_baseline": b.pct_pos, "pct_pos_followup": f.pct_pos,
         "delta_pct_pos": f.pct_pos - b.pct_pos,
-        "mfi_baseline": b["median"], "mfi_followup": f["median"], "log2_mfi_ratio": log2,
+        "mfi_baseline": b["median"], "mfi_followup": f["median"], "log2_mfi_ratio_raw": _log2_ratio(f["median"], b["median"]),
         "rmfi_baseline": b.rmfi, "rmfi_followup": f.rmfi, "delta_rmfi": f.rmfi - b.rmfi,
+        "log2_rmfi_ratio": _log2_ratio(f.rmfi, b.rmfi),
         **shifts, "n_baseline": b.n_events, "n_followup": f.n_events,
         "stain": b.stain if b.stain == f.stain else f"{b.stain}/{f.stain}",
         "flag": "; ".join(f"{tube.timepoint}: {tube.flag}" for tube in (b, f) if tube.flag),

@@ -39,7 +39,8 @@ class GroupResult:
     paired: pd.DataFrame
     """Baseline against follow-up per marker (:data:`cytokit.paired.PAIRED_COLUMNS`); empty without pairing."""
     values: dict = field(default_factory=dict, repr=False)
-    """(file, marker) → the marker population's values on the gating scale (float32)."""
+    """(file, marker) → the marker population's values on the gating scale (float64: the shift
+    statistics are computed on them; float32 moved ``pb_tx`` in the third digit)."""
     plot_events: dict = field(default_factory=dict, repr=False)
     """file → a subsample of the quantified population's parent for the patient figures."""
     fitted: dict = field(default_factory=dict, repr=False)
@@ -198,7 +199,8 @@ class _Group:
             for marker in template.markers:
                 if marker.channel in result.channels:
                     mask = result.membership[template.path_of(marker.population)]
-                    out.values[(name, marker.name)] = _on_shared_scale(result, marker.channel, mask, shared)
+                    out.values[(name, marker.name)] = _on_shared_scale(result, marker.channel, mask, shared,
+                                                                     dtype=np.float64)
             out.plot_events[name] = _plot_events(result, shared)
             out.gating[name] = {**result.summary(), "scales": _scales(result, shared)}
             if figures:
@@ -259,12 +261,12 @@ def _scales(result, shared: dict) -> dict:
     return out
 
 
-def _on_shared_scale(result, role: str, rows, shared: dict) -> np.ndarray:
-    """``role``'s values on ``rows`` of a tube, on the group's shared scale (float32)."""
+def _on_shared_scale(result, role: str, rows, shared: dict, dtype=np.float32) -> np.ndarray:
+    """``role``'s values on ``rows`` of a tube, on the group's shared scale (float32 for figures)."""
     channel = result.channels[role]
     if role not in shared:
-        return result.transformed(channel, rows).astype(np.float32)
-    return shared[role].apply(result.scale[channel].to_numpy()[rows]).astype(np.float32)
+        return result.transformed(channel, rows).astype(dtype)
+    return shared[role].apply(result.scale[channel].to_numpy()[rows]).astype(dtype)
 
 
 def _plot_events(result, shared: dict) -> pd.DataFrame:

@@ -35,7 +35,7 @@ def test_an_entry_round_trips_every_field(group):
         pd.testing.assert_frame_equal(getattr(back, name), getattr(result, name), check_dtype=False)
     assert back.values.keys() == result.values.keys()
     for key, array in result.values.items():
-        assert back.values[key].dtype == np.float32 and np.array_equal(back.values[key], array, equal_nan=True)
+        assert back.values[key].dtype == np.float64 and np.array_equal(back.values[key], array, equal_nan=True)
     for file, frame in result.plot_events.items():
         pd.testing.assert_frame_equal(back.plot_events[file], frame)
     assert back.figures == result.figures and len(back.figures) == 5  # 4 gating figures + the patient panel

@@ -135,16 +135,18 @@ def _paired_table() -> pd.DataFrame:
     """Six patients, two markers, hand-made changes."""
     lag3 = {
         "delta_pct_pos": [5.0, 2.0, 0.5, -0.5, -4.0, 1.0],  # tol 1: up 2, down 1, within 3
-        "log2_mfi_ratio": [0.3, 0.2, 0.15, 0.05, -0.2, np.nan],  # tol 0.1: up 3, down 1, within 1
+        "log2_rmfi_ratio": [0.3, 0.2, 0.15, 0.05, -0.2, np.nan],  # tol 0.1: up 3, down 1, within 1
         "delta_rmfi": [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
         "ks_d": [0.1, 0.2, 0.0, 0.3, 0.05, 0.15],
+        "ks_p": [1e-4, 1e-5, 0.9, 1e-9, 0.2, 0.01],  # alpha 0.001: 3 up
         "emd": [0.4, np.nan, np.nan, np.nan, np.nan, np.nan],
     }
     tnf = {
         "delta_pct_pos": [10.0, 12.0, 8.0, 9.0, 11.0, 7.0],
-        "log2_mfi_ratio": [1.0, 1.1, 0.9, 1.2, 0.8, 1.0],
+        "log2_rmfi_ratio": [1.0, 1.1, 0.9, 1.2, 0.8, 1.0],
         "delta_rmfi": [0.5, 0.4, 0.6, 0.5, 0.7, 0.3],
         "ks_d": [0.5, 0.6, 0.4, 0.5, 0.7, 0.6],
+        "ks_p": [0.0] * 6,
         "emd": [1.0, 1.2, 0.8, 0.9, 1.1, 1.0],
     }
     frames = []
@@ -170,9 +172,9 @@ def _row(summary: pd.DataFrame, marker: str, metric: str) -> pd.Series:
 
 def test_summary_shape_and_columns(summary):
     assert list(summary.columns) == list(SUMMARY_COLUMNS)
-    # 2 markers x 5 present metrics; overton_pct_pos and pb_tx are absent and skipped
+    # 2 markers x 5 present metrics; the absent ones are skipped
     assert len(summary) == 10
-    expected = [metric for metric in DEFAULT_METRICS if metric not in ("overton_pct_pos", "pb_tx")]
+    expected = [metric for metric in DEFAULT_METRICS if metric in _paired_table().columns]
     assert summary["metric"].tolist()[:5] == expected
     assert (summary["population"] == "CD19+").all()
     for column in ("n_pairs", "n_up", "n_down", "n_unchanged"):
@@ -184,29 +186,37 @@ def test_summary_counts_up_and_down_with_default_tolerances(summary):
     assert (row.n_pairs, row.n_up, row.n_down, row.n_unchanged, row.tolerance) == (6, 2, 1, 3, 1.0)
     assert row.median_delta == pytest.approx(0.75)
     assert row.mean_delta == pytest.approx(4.0 / 6)
-    row = _row(summary, "LAG3", "log2_mfi_ratio")  # one NaN patient left out
+    row = _row(summary, "LAG3", "log2_rmfi_ratio")  # one NaN patient left out
     assert (row.n_pairs, row.n_up, row.n_down, row.n_unchanged, row.tolerance) == (5, 3, 1, 1, 0.1)
     assert row.median_delta == pytest.approx(0.15)
     row = _row(summary, "TNFa", "delta_rmfi")
     assert (row.n_up, row.n_down, row.n_unchanged, row.tolerance) == (6, 0, 0, 0.1)
-    row = _row(summary, "LAG3", "ks_d")  # distance, tolerance 0
-    assert (row.n_up, row.n_down, row.n_unchanged, row.tolerance) == (5, 0, 1, 0.0)
+    row = _row(summary, "LAG3", "ks_d")  # distance: patients whose own KS test rejects at 0.001
+    assert (row.n_up, row.n_down, row.n_unchanged) == (3, 0, 3) and math.isnan(row.tolerance)
+    assert math.isnan(row.p_value) and row.test.startswith("none (per-patient test not calibrated")  # descriptive only
+    assert pd.isna(_row(summary, "LAG3", "emd").n_up)  # no null, no count
 
 
 def test_summary_tests_and_ci(summary):
     tnf = _row(summary, "TNFa", "delta_pct_pos")
     changes = np.array([10.0, 12.0, 8.0, 9.0, 11.0, 7.0])
-    assert tnf.p_wilcoxon == pytest.approx(stats.wilcoxon(changes).pvalue)
-    assert tnf.p_ttest == pytest.approx(stats.ttest_1samp(changes, 0.0).pvalue)
+    assert tnf.p_value == pytest.approx(stats.wilcoxon(changes, method="exact").pvalue)
+    assert tnf.test == "wilcoxon exact" and tnf.p_min == pytest.approx(2 / 2**6)
     assert (tnf.ci_low, tnf.ci_high) == bootstrap_ci(changes, n_boot=300, seed=0)
     assert tnf.ci_low <= tnf.median_delta <= tnf.ci_high
 
 
-def test_summary_distance_metrics_have_no_p_values(summary):
-    for metric in ("ks_d", "emd"):
-        rows = summary[summary["metric"] == metric]
-        assert rows[["p_wilcoxon", "p_ttest", "q_bh"]].isna().all().all()
-        assert rows["median_delta"].notna().all()  # the distance itself is summarised
+def test_summary_distance_without_a_null_has_no_p_value(summary):
+    rows = summary[summary["metric"] == "emd"]
+    assert rows[["p_value", "q_bh"]].isna().all().all() and (rows["test"] == "none").all()
+    assert rows["median_delta"].notna().all()  # the distance itself is summarised
+
+
+def test_summary_flags_rows_that_cannot_reach_significance():
+    paired = pd.DataFrame({"patient": list("ABCDE"), "marker": "M", "population": "P",
+                           "delta_pct_pos": [5.0, 6.0, 7.0, 8.0, 9.0]})
+    row = cohort_summary(paired, n_boot=10).iloc[0]
+    assert row.p_min == pytest.approx(0.0625) and row.p_value >= 0.05  # n = 5: never < 0.05
 
 
 def test_summary_all_zero_changes_do_not_raise(summary):
@@ -214,7 +224,7 @@ def test_summary_all_zero_changes_do_not_raise(summary):
         warnings.simplefilter("error")  # nor warn
         table = cohort_summary(_paired_table(), metrics=["delta_rmfi"], n_boot=50)
     row = _row(table, "LAG3", "delta_rmfi")
-    assert row.p_wilcoxon == 1.0 and row.p_ttest == 1.0
+    assert row.p_value == 1.0
     assert (row.n_up, row.n_down, row.n_unchanged) == (0, 0, 6)
 
 
@@ -222,29 +232,28 @@ def test_summary_single_pair_gives_nan_statistics(summary):
     row = _row(summary, "LAG3", "emd")
     assert row.n_pairs == 1
     assert row.median_delta == pytest.approx(0.4)
-    assert all(math.isnan(row[c]) for c in ("ci_low", "ci_high", "p_wilcoxon", "p_ttest", "q_bh"))
+    assert all(math.isnan(row[c]) for c in ("ci_low", "ci_high", "p_value", "q_bh"))
 
 
 def test_summary_q_values_are_bh_over_the_whole_table(summary):
     np.testing.assert_allclose(
-        summary["q_bh"].to_numpy(), benjamini_hochberg(summary["p_wilcoxon"].to_numpy()), equal_nan=True
+        summary["q_bh"].to_numpy(), benjamini_hochberg(summary["p_value"].to_numpy()), equal_nan=True
     )
-    tested = summary["p_wilcoxon"].notna()
+    tested = summary["p_value"].notna()
+    assert set(summary.loc[tested, "metric"]) == {"delta_pct_pos", "log2_rmfi_ratio", "delta_rmfi"}  # ks_d: descriptive
     np.testing.assert_allclose(
-        summary.loc[tested, "q_bh"], stats.false_discovery_control(summary.loc[tested, "p_wilcoxon"])
+        summary.loc[tested, "q_bh"], stats.false_discovery_control(summary.loc[tested, "p_value"])
     )
 
 
 def test_summary_tolerance_options():
     table = _paired_table()
     everywhere = cohort_summary(table, metrics=["delta_pct_pos", "ks_d"], tolerance=0.25, n_boot=50)
-    assert (everywhere["tolerance"] == 0.25).all()
+    assert (everywhere.loc[everywhere["metric"] == "delta_pct_pos", "tolerance"] == 0.25).all()
     row = _row(everywhere, "LAG3", "delta_pct_pos")
     assert (row.n_up, row.n_down, row.n_unchanged) == (4, 2, 0)
-    per_metric = cohort_summary(table, metrics=["delta_pct_pos", "ks_d"], tolerance={"ks_d": 0.12}, n_boot=50)
+    per_metric = cohort_summary(table, metrics=["delta_pct_pos"], tolerance={"delta_rmfi": 0.12}, n_boot=50)
     assert _row(per_metric, "LAG3", "delta_pct_pos").tolerance == 1.0  # default kept
-    row = _row(per_metric, "LAG3", "ks_d")
-    assert (row.tolerance, row.n_up, row.n_unchanged) == (0.12, 3, 3)
     with pytest.raises(ValueError, match="non-negative"):
         cohort_summary(table, tolerance=-1.0)
 
@@ -293,9 +302,9 @@ def test_summary_rejects_a_patient_counted_twice():
 def test_summary_counts_flagged_pairs_among_those_with_a_value():
     paired = pd.DataFrame({
         "patient": ["P1", "P2", "P3"], "marker": "LAG3", "population": "CD19+",
-        "delta_pct_pos": [5.0, np.nan, -3.0], "log2_mfi_ratio": [0.2, 0.1, 0.3],
+        "delta_pct_pos": [5.0, np.nan, -3.0], "log2_rmfi_ratio": [0.2, 0.1, 0.3],
         "flag": ["", "C2D8: Viable: gate doubtful: weak separation", "C2D1: no control events in the population"]})
     summary = cohort_summary(paired, n_boot=50).set_index("metric")
     assert summary.loc["delta_pct_pos", ["n_pairs", "n_flagged"]].tolist() == [2, 1]
-    assert summary.loc["log2_mfi_ratio", ["n_pairs", "n_flagged"]].tolist() == [3, 2]
+    assert summary.loc["log2_rmfi_ratio", ["n_pairs", "n_flagged"]].tolist() == [3, 2]
     assert "n_flagged" not in cohort_summary(paired.drop(columns="flag"), n_boot=50).columns

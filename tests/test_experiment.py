@@ -56,8 +56,8 @@ def test_tables_follow_the_output_contract(layout_results):
     for column in ["population", "marker", "channel", "n_events", "median", "gmean", "pct_pos", "threshold",
                    "rmfi"]:
         assert column in res.markers.columns
-    contract = ["marker", "population", "metric", "n_pairs", "median_delta", "ci_low", "ci_high", "p_wilcoxon",
-                "p_ttest", "q_bh", "n_up", "n_down"]
+    contract = ["marker", "population", "metric", "n_pairs", "median_delta", "ci_low", "ci_high", "test",
+                "p_value", "q_bh", "n_up", "n_down"]
     assert [c for c in res.cohort.columns if c in contract] == contract  # all there, in the contract's order
     assert (res.samples["status"] == "ok").all()
     assert not res.samples["quality"].str.contains("gate").any()  # well-stained: no failed or doubtful gate
@@ -82,7 +82,7 @@ def test_accuracy_against_truth(layout_results):
     big = true_delta[true_delta.abs() >= 3]
     assert len(big) >= 6
     assert (np.sign(paired.loc[big.index, "delta_pct_pos"]) == np.sign(big)).all()
-    assert (paired.loc[true_log2.index, "log2_mfi_ratio"] - true_log2).abs().max() <= 0.15
+    assert (paired.loc[true_log2.index, "log2_mfi_ratio_raw"] - true_log2).abs().max() <= 0.15
 
 
 def test_isotype_rows_are_their_own_control(layout_results):
@@ -206,5 +206,5 @@ def test_a_pair_on_two_scales_is_compared_on_one(tmp_path):
     group = analyse_group(rows, TEMPLATE, pairing=("C2D1", "C2D8"))
     assert len(group.paired) == 2
     for row in group.paired.itertuples():
-        assert row.ks_d < 0.01 and row.emd < 0.001 and row.pb_tx < 4 and row.overton_pct_pos < 0.5, row
+        assert row.ks_d < 0.01 and row.emd < 0.001 and row.pb_tx < 4 and row.cum_excess_pct < 0.5, row
         assert abs(row.delta_pct_pos) < 0.1

@@ -31,10 +31,13 @@ def rng() -> np.random.Generator:
 
 
 def test_same_events_give_zero_for_every_metric(rng):
-    events = rng.normal(2.0, 0.5, 3000)
-    metrics = shift_metrics(events, events.copy())
+    events, iso = rng.normal(2.0, 0.5, 3000), rng.normal(1.0, 0.5, 3000)
+    metrics = shift_metrics(events, events.copy(), baseline_isotype=iso, followup_isotype=iso.copy())
     assert list(metrics) == list(SHIFT_METRICS)
-    assert metrics == {name: 0.0 for name in SHIFT_METRICS}
+    distances = ["cum_excess_pct", "ks_d", "pb_tx", "emd", "cum_excess_pct_raw", "ks_d_raw", "pb_tx_raw", "emd_raw",
+                 "isotype_shift", "delta_overton_pct_pos"]
+    assert {name: metrics[name] for name in distances} == dict.fromkeys(distances, 0.0)
+    assert metrics["ks_p"] == 1.0 and metrics["pb_p"] == 1.0 and metrics["pb_chi2_excess"] < 0
 
 
 def test_independent_draws_of_one_distribution_are_close(rng):
@@ -248,7 +251,8 @@ def test_nan_and_inf_are_dropped(rng):
     followup = rng.normal(0.5, 1.0, 500)
     dirty_base = np.concatenate([baseline, [np.nan, np.inf]])
     dirty_follow = np.concatenate([[np.nan], followup, [-np.inf]])
-    assert shift_metrics(dirty_base, dirty_follow) == shift_metrics(baseline, followup)
+    assert shift_metrics(dirty_base, dirty_follow, baseline_isotype=dirty_base, followup_isotype=dirty_follow) \
+        == shift_metrics(baseline, followup, baseline_isotype=baseline, followup_isotype=followup)
 
 
 def test_two_dimensional_input_is_rejected():
@@ -259,14 +263,16 @@ def test_two_dimensional_input_is_rejected():
 def test_shift_metrics_matches_the_single_functions(rng):
     baseline = rng.normal(size=800)
     followup = rng.normal(0.4, 1.2, 600)
-    chi2, tx = probability_binning(baseline, followup)
-    assert shift_metrics(baseline, followup, threshold=0.5) == {
-        "overton_pct_pos": overton_pct_positive(baseline, followup, threshold=0.5),
-        "ks_d": ks_statistic(baseline, followup),
-        "pb_chi2": chi2,
-        "pb_tx": tx,
-        "emd": earth_movers_distance(baseline, followup),
+    # without isotypes only the raw distances exist (values without ties are used as given)
+    _, tx = probability_binning(baseline, followup)
+    metrics = shift_metrics(baseline, followup, threshold=0.5)
+    assert {k: metrics[k] for k in ("cum_excess_pct_raw", "ks_d_raw", "pb_tx_raw", "emd_raw")} == {
+        "cum_excess_pct_raw": overton_pct_positive(baseline, followup, threshold=0.5),
+        "ks_d_raw": ks_statistic(baseline, followup),
+        "pb_tx_raw": tx,
+        "emd_raw": earth_movers_distance(baseline, followup),
     }
+    assert all(math.isnan(v) for k, v in metrics.items() if not k.endswith("_raw"))
 
 
 # --- properties -------------------------------------------------------------------------
@@ -291,26 +297,26 @@ def test_emd_is_symmetric_and_non_negative(a, b):
 @settings(max_examples=60, deadline=None)
 @given(_values, _values)
 def test_metric_ranges(a, b):
-    metrics = shift_metrics(a, b)
+    metrics = shift_metrics(a, b, baseline_isotype=a, followup_isotype=b)
     if len(a) < MIN_EVENTS or len(b) < MIN_EVENTS:
         assert all(math.isnan(value) for value in metrics.values())
         return
-    assert 0.0 <= metrics["ks_d"] <= 1.0
-    assert 0.0 <= metrics["overton_pct_pos"] <= 100.0
+    assert 0.0 <= metrics["ks_d"] <= 1.0 and 0.0 <= metrics["ks_p"] <= 1.0
+    assert 0.0 <= metrics["cum_excess_pct"] <= 100.0
     assert metrics["emd"] >= 0.0
     if len(set(a)) > 2:  # fewer distinct baseline values may not split into 2 bins
-        assert 0.0 <= metrics["pb_chi2"] <= 2.0 + 1e-12
-        assert metrics["pb_tx"] >= 0.0
+        assert 0.0 <= metrics["pb_p"] <= 1.0
+        assert metrics["pb_tx_raw"] >= 0.0
     elif len(set(a)) == 1:
-        assert math.isnan(metrics["pb_chi2"]) and math.isnan(metrics["pb_tx"])
+        assert math.isnan(metrics["pb_p"]) and math.isnan(metrics["pb_tx_raw"])
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(min_value=-50, max_value=50, allow_nan=False), min_size=2, max_size=40))
 def test_a_sample_against_itself_is_no_shift(a):
-    metrics = shift_metrics(a, list(reversed(a)))
-    assert metrics["ks_d"] == 0.0
-    assert metrics["overton_pct_pos"] == 0.0
+    metrics = shift_metrics(a, list(reversed(a)), baseline_isotype=a, followup_isotype=a)
+    assert metrics["ks_d"] == 0.0 and metrics["ks_d_raw"] == 0.0
+    assert metrics["cum_excess_pct"] == 0.0
     assert metrics["emd"] == pytest.approx(0.0, abs=1e-9)
 
 
@@ -325,9 +331,6 @@ def test_ks_d_and_emd_equal_scipy(seed):
     assert ks_statistic(baseline, followup) == pytest.approx(stats.ks_2samp(baseline, followup).statistic, abs=1e-12)
     assert earth_movers_distance(baseline, followup) == pytest.approx(
         stats.wasserstein_distance(baseline, followup), rel=1e-12)
-    metrics = shift_metrics(baseline, followup)
-    assert metrics["ks_d"] == ks_statistic(baseline, followup)
-    assert metrics["emd"] == earth_movers_distance(baseline, followup)
 
 
 def test_probability_binning_splits_a_tied_pile_at_the_bottom():
@@ -335,3 +338,34 @@ def test_probability_binning_splits_a_tied_pile_at_the_bottom():
     chi2, tx = probability_binning([0.0, 1.0, -1.0, -1.0, -1.0], [0.0, 0.0])
     assert chi2 == pytest.approx(((3 / 5) ** 2 / (3 / 5)) + ((2 / 5 - 1) ** 2 / (2 / 5 + 1)))
     assert np.isfinite(tx)
+
+
+# --- issue 17: drift, ties, the test of probability binning ----------------------------
+
+
+def test_session_drift_moves_only_the_raw_distances(rng):
+    """A gain drift of the follow-up session moves stained and isotype tube alike."""
+    iso_b, iso_f = rng.normal(0.2, 0.05, 6000), rng.normal(0.2, 0.05, 6000) + 0.03
+    st_b = np.concatenate([rng.normal(0.2, 0.05, 5100), rng.normal(0.5, 0.05, 900)])
+    st_f = np.concatenate([rng.normal(0.2, 0.05, 5100), rng.normal(0.5, 0.05, 900)]) + 0.03
+    m = shift_metrics(st_b, st_f, baseline_isotype=iso_b, followup_isotype=iso_f)
+    assert m["isotype_shift"] == pytest.approx(0.03, abs=0.005)
+    assert m["ks_p"] > 0.001 and m["pb_p"] > 0.001 and m["pb_tx"] < 4
+    assert m["ks_d_raw"] > 0.15 and m["pb_tx_raw"] > 4
+
+
+def test_ties_of_binned_data_do_not_read_as_a_shift(rng):
+    """1024-channel data shifted by a fraction of a channel: the lattice is not a difference."""
+    channel = 1 / 256
+    draw = lambda n, shift: np.round((rng.normal(0.3, 0.05, n) + shift) / channel) * channel  # noqa: E731
+    m = shift_metrics(draw(6000, 0), draw(6000, 0.0117), baseline_isotype=draw(6000, 0),
+                      followup_isotype=draw(6000, 0.0117))
+    assert m["pb_p"] > 0.001 and m["ks_p"] > 0.001
+
+
+def test_pb_test_p_is_uniform_ish_under_the_null_and_bins_are_reported():
+    from cytokit.shift import pb_test
+
+    ps = [pb_test(*np.random.default_rng(seed).normal(size=(2, 3000)))["p"] for seed in range(200)]
+    assert 0.0 <= np.mean(np.array(ps) < 0.05) <= 0.12
+    assert pb_test(range(100), range(100), n_bins=4)["bins"] == 4

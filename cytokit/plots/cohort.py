@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: ``metric`` of :func:`plot_paired` → (column stem in ``paired``, ``cohort.metric``, axis label)
 METRICS = {
     "pct_pos": ("pct_pos", "delta_pct_pos", "% positive"),
-    "mfi": ("mfi", "log2_mfi_ratio", "median MFI"),
+    "mfi": ("mfi", "log2_rmfi_ratio", "median MFI"),
     "rmfi": ("rmfi", "delta_rmfi", "rMFI (stained / isotype median)"),
 }
 
@@ -67,7 +67,13 @@ def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | Non
     title = f"{_literal(marker)}: {label}"
     if row is not None:
         title += (f"\nn={int(row['n_pairs'])}, median Δ={_fmt(row['median_delta'])} "
-                  f"[{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]\nWilcoxon p={_p(row['p_wilcoxon'])}")
+                  f"[{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]\n{_test_label(row['test'])} p={_p(row['p_value'])}")
     ax.set_title(title, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return fig
+
+
+def _test_label(test: str) -> str:
+    """``wilcoxon exact`` → ``Wilcoxon``: the test's name, as a figure title shows it."""
+    name = str(test).split(":")[0].split()[0] if str(test).strip() else "test"
+    return _literal(name.capitalize())

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["write_report", "render_report"]
 
 #: cohort metrics shown in the report's cohort table, in order
-COHORT_METRICS = ("delta_pct_pos", "log2_mfi_ratio", "delta_rmfi")
+COHORT_METRICS = ("delta_pct_pos", "log2_rmfi_ratio", "delta_rmfi")
 
 
 class ReportResults(ResultsLike, Protocol):
@@ -106,7 +106,7 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
             "markers": _table(marker_rows, ["file", "timepoint", "stain", "marker", "n_events", "median",
                                             "pct_pos", "threshold", "rmfi", "flag"]),
             "paired": _table(paired_rows, ["marker", "pct_pos_baseline", "pct_pos_followup", "delta_pct_pos",
-                                           "mfi_baseline", "mfi_followup", "log2_mfi_ratio", "delta_rmfi",
+                                           "mfi_baseline", "mfi_followup", "log2_rmfi_ratio", "delta_rmfi",
                                            "flag"]),
             "files": files,
         })
@@ -129,7 +129,7 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
         n_paired=int(results.paired["patient"].nunique()) if len(results.paired) else 0,
         paired_figures=paired_figures,
         cohort=_table(cohort, ["marker", "metric", "n_pairs", "median_delta", "ci_low", "ci_high",
-                               "p_wilcoxon", "q_bh", "n_up", "n_down", "n_flagged"]),
+                               "test", "p_value", "q_bh", "n_up", "n_down", "n_flagged"]),
         cohort_rows=cohort.to_dict("records") if len(cohort) else [],
         patients=patients,
         samples=_table(samples, ["file", "patient", "timepoint", "stain", "status", "error", "quality"]),

@@ -79,11 +79,22 @@ def probability_binning(
 
     Notes
     -----
-    Tied baseline values (e.g. events piled on a scale's floor) can make
-    quantile edges coincide or leave a bin without baseline events; such bins
-    are merged with a neighbour, so ``B`` is the number of bins actually used
-    (each holding baseline events, not necessarily equally many).  A baseline
-    that cannot be split into two bins (all values equal) gives ``(nan, nan)``.
+    Bin edges are placed half-way between two distinct baseline values (the one at or below
+    each quantile and the next), so a pile of tied values (the 1024 channels of a
+    FACSCalibur, events on a scale's floor) is never split between bins, and which bin an
+    event falls in does not depend on how ties are broken: the result is deterministic and
+    the same for any order of the events. The price is that bins hold unequal numbers of
+    baseline events when values are tied (on FACSCalibur data 13 to 58 where 23 were
+    meant); ``B`` is the number of bins actually used. The chi-square test
+    (:func:`pb_test`) does not need equal bins, only populated ones. A baseline that
+    cannot be split into two bins (all values equal) gives ``(nan, nan)``.
+
+    Roederer's ``sqrt(B) / min(N)`` is about ``sqrt(2)`` times too small for the null SD of
+    the chi-square (Baggerly 2001: ``N_eff χ²`` is χ² with ``B − 1`` degrees of freedom,
+    whose SD is ``sqrt(2 (B − 1))``), so Roederer's T is about ``sqrt(2)`` × a z-score:
+    T ≥ 4 is z ≥ 2.8 (p ≈ 0.002), and like any test statistic T grows with the events and
+    bins for one and the same difference. Use :func:`pb_test` for the p-value and an
+    effect size that does not grow with the events.
 
     References
     ----------
@@ -116,32 +127,11 @@ def probability_binning(
     if n_bins is None:
         n_bins = _pb_default_bins(n_min, min_per_bin)
 
-    inner_edges = np.unique(np.quantile(base, np.linspace(0.0, 1.0, n_bins + 1)[1:-1]))
-    n_edges = inner_edges.size
-    # Bins [e_i, e_i+1); but when a pile of tied values sits on an edge at the bottom of
-    # the baseline, (e_i, e_i+1] keeps that pile apart from the rest: use whichever
-    # leaves more bins holding baseline events.
-    side = "right"
-    base_counts = np.bincount(np.searchsorted(inner_edges, base, side=side), minlength=n_edges + 1)
-    closed_right = np.bincount(np.searchsorted(inner_edges, base, side="left"), minlength=n_edges + 1)
-    if np.count_nonzero(closed_right) > np.count_nonzero(base_counts):
-        side, base_counts = "left", closed_right
-    follow_counts = np.bincount(np.searchsorted(inner_edges, follow, side=side), minlength=n_edges + 1)
-    # Ties can leave a bin without baseline events; fold it into its left
-    # neighbour (the first ones into the right) so every bin is a real control bin.
-    merged = np.maximum(np.cumsum(base_counts > 0) - 1, 0)
-    base_counts = np.bincount(merged, weights=base_counts)
-    follow_counts = np.bincount(merged, weights=follow_counts)
-    n_used = base_counts.size
-    if n_used < 2:
+    counted = _pb_counts(base, follow, n_bins)
+    if counted is None:
         # a (nearly) constant baseline cannot be split; one bin carries no information
         return float("nan"), float("nan")
-    base_p = base_counts / n_base
-    follow_p = follow_counts / n_follow
-    total = base_p + follow_p
-    filled = total > 0
-    chi2 = float(np.sum((base_p[filled] - follow_p[filled]) ** 2 / total[filled]))
-
+    chi2, n_used = counted
     if method == "roederer":
         tx = max(0.0, (chi2 - n_used / n_min) / (np.sqrt(n_used) / n_min))
     else:
@@ -149,3 +139,76 @@ def probability_binning(
         tx = (n_eff * chi2 - (n_used - 1)) / np.sqrt(2.0 * (n_used - 1))
     return chi2, float(tx)
 
+
+
+def _pb_counts(base: np.ndarray, follow: np.ndarray, n_bins: int) -> tuple[float, int] | None:
+    """Normalised chi-square and bins used, edges half-way between distinct baseline values."""
+    distinct = np.unique(base)
+    quantiles = np.quantile(base, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
+    above = np.unique(np.searchsorted(distinct, quantiles, side="right"))
+    above = above[(above > 0) & (above < distinct.size)]
+    # every edge lies strictly between two distinct baseline values: no bin is empty of baseline
+    edges = (distinct[above - 1] + distinct[above]) / 2.0
+    if edges.size == 0:
+        return None
+    base_p = np.bincount(np.searchsorted(edges, base, side="right"), minlength=edges.size + 1) / base.size
+    follow_p = np.bincount(np.searchsorted(edges, follow, side="right"), minlength=edges.size + 1) / follow.size
+    total = base_p + follow_p
+    return float(np.sum((base_p - follow_p) ** 2 / total)), int(edges.size + 1)
+
+
+def pb_test(
+    baseline: ArrayLike,
+    followup: ArrayLike,
+    *,
+    n_bins: int | None = None,
+    min_per_bin: int = _PB_MIN_PER_BIN,
+) -> dict[str, float]:
+    """Probability binning as a per-patient test, with an effect size that does not grow with events.
+
+    Bins as :func:`probability_binning`. Returns
+
+    ``chi2``
+        the normalised chi-square (0 to 2);
+    ``chi2_excess``
+        ``chi2 − (B − 1) / N_eff`` with ``N_eff = 2 N_c N_t / (N_c + N_t)``: the chi-square
+        minus its expectation for two samples of one distribution. It estimates the binned
+        chi-square divergence of the two distributions, near 0 under the null whatever the
+        events, and, unlike T(χ), does not grow with the events for one difference;
+    ``tx``
+        Roederer's T(χ) (see :func:`probability_binning` on its SD);
+    ``z``, ``p``
+        Baggerly's z-score and the p-value ``P(χ²_{B−1} ≥ N_eff χ²)``;
+    ``bins``
+        ``B``, the bins used.
+
+    All NaN when either side has too few events or the baseline cannot be split.
+
+    Examples
+    --------
+    >>> result = pb_test(range(100), range(100), n_bins=4)
+    >>> result["chi2"], result["p"], result["bins"]
+    (0.0, 1.0, 4.0)
+    """
+    from scipy import stats
+
+    keys = ("chi2", "chi2_excess", "tx", "z", "p", "bins")
+    pair = _pair(baseline, followup)
+    if pair is None:
+        return dict.fromkeys(keys, float("nan"))
+    base, follow = pair
+    n_min = min(base.size, follow.size)
+    counted = _pb_counts(base, follow, n_bins if n_bins is not None else _pb_default_bins(n_min, min_per_bin))
+    if counted is None:
+        return dict.fromkeys(keys, float("nan"))
+    chi2, n_used = counted
+    n_eff = 2.0 * base.size * follow.size / (base.size + follow.size)
+    df = n_used - 1
+    return {
+        "chi2": chi2,
+        "chi2_excess": chi2 - df / n_eff,
+        "tx": max(0.0, (chi2 - n_used / n_min) / (np.sqrt(n_used) / n_min)),
+        "z": float((n_eff * chi2 - df) / np.sqrt(2.0 * df)),
+        "p": float(stats.chi2.sf(n_eff * chi2, df)),
+        "bins": float(n_used),
+    }

@@ -26,6 +26,17 @@ def _ks_d(pooled: np.ndarray, gaps: np.ndarray) -> float:
     return float(gaps.max())
 
 
+def _ks_p(d: float, n_base: int, n_follow: int) -> float:
+    """Two-sided p of KS D at the two event counts (``scipy.stats.ks_2samp``'s asymptotic p).
+
+    With tied values (binned data) the test is conservative: ties can only lower D.
+    """
+    from scipy import stats
+
+    n_eff = n_base * n_follow / (n_base + n_follow)
+    return float(np.clip(stats.kstwo.sf(d, np.round(n_eff)), 0.0, 1.0))
+
+
 def _emd(pooled: np.ndarray, gaps: np.ndarray) -> float:
     return float(np.sum(gaps[:-1] * np.diff(pooled)))
 

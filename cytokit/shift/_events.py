@@ -28,3 +28,27 @@ def _pair(baseline: ArrayLike, followup: ArrayLike) -> tuple[np.ndarray, np.ndar
     if base.size < MIN_EVENTS or follow.size < MIN_EVENTS:
         return None
     return base, follow
+
+
+def _spread_ties(values: np.ndarray) -> np.ndarray:
+    """Sorted ``values`` with each pile of ``k`` tied values spread evenly over its channel.
+
+    Binned data (a FACSCalibur's 1024 channels) put many events on one value. Shifting such a
+    sample by a fraction of a channel (the isotype referencing) would move whole piles across
+    the other sample's piles and bin edges, and the distances would measure the lattice, not
+    the distributions. So the ``j``-th of ``k`` events on value ``v`` is put at
+    ``v + h (2 (j + ½) / k − 1)``, ``h`` half the distance to the nearer neighbouring distinct
+    value: a deterministic, order-independent de-quantisation (no random jitter) that keeps
+    every event inside its channel, the pile's mean at ``v``, and untied values where they are.
+    """
+    ordered = np.sort(values)
+    distinct, first, counts = np.unique(ordered, return_index=True, return_counts=True)
+    if distinct.size == ordered.size or distinct.size < 2:
+        return ordered
+    gaps = np.diff(distinct)
+    below = np.concatenate([[gaps[0]], gaps])
+    above = np.concatenate([gaps, [gaps[-1]]])
+    half = np.minimum(below, above) / 2.0
+    rank = np.arange(ordered.size) - np.repeat(first, counts)
+    k = np.repeat(counts, counts)
+    return ordered + np.repeat(half, counts) * (2.0 * (rank + 0.5) / k - 1.0)
