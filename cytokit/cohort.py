@@ -237,7 +237,9 @@ def _patient_calls(group: pd.DataFrame, metric: str, alpha: float) -> np.ndarray
         return np.where(np.isnan(p), np.nan, p < alpha)
     if metric == "cum_excess_pct" and {"n_baseline", "n_followup"} <= set(group.columns):
         n_b, n_f = _numeric(group["n_baseline"]), _numeric(group["n_followup"])
-        critical = 100.0 * np.sqrt(np.log(1.0 / alpha) / 2.0 * (n_b + n_f) / (n_b * n_f))
+        with np.errstate(divide="ignore", invalid="ignore"):  # an empty tube: no critical value, untested
+            critical = 100.0 * np.sqrt(np.log(1.0 / alpha) / 2.0 * (n_b + n_f) / (n_b * n_f))
+        critical = np.where(np.isfinite(critical), critical, np.nan)
         value = _numeric(group[metric])
         return np.where(np.isnan(value) | np.isnan(critical), np.nan, value > critical)
     return None
