@@ -21,7 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .fitted import FittedGate, _FitFailure, _is_number, _need
-from .gates import PolygonGate, RectangleGate
+from .gates import RectangleGate
+from .regions import SingletGate
 
 
 class BoundaryGate(FittedGate):
@@ -77,7 +78,7 @@ class BoundaryGate(FittedGate):
         return RectangleGate(self.bounds_)
 
 
-class RatioSingletGate(FittedGate):
+class RatioSingletGate(SingletGate):
     """Singlets as a band of height/area ratios, asymmetric and robust.
 
     Doublets have a larger area for their height (a lower ratio); people draw a wide band
@@ -104,38 +105,13 @@ class RatioSingletGate(FittedGate):
         self.area, self.height, self.k_low, self.k_high, self.refit = area, height, k_low, k_high, refit
         self.min_events, self.strict = min_events, strict
 
-    @property
-    def dims(self) -> tuple[str, ...]:
-        return (self.area, self.height)
-
     def _check_params(self) -> None:
         _need(_is_number(self.k_low) and self.k_low > 0, "k_low", self.k_low, "a number > 0")
         _need(_is_number(self.k_high) and self.k_high > 0, "k_high", self.k_high, "a number > 0")
         _need(isinstance(self.refit, bool), "refit", self.refit, "true or false")
 
     def _fit(self, values: np.ndarray) -> None:
-        area, height = values[:, 0], values[:, 1]
-        positive = area > 0
-        if positive.sum() < self.min_events:
-            raise _FitFailure(
-                f"too few events with {self.area} > 0: {int(positive.sum())}, min_events={self.min_events}"
-            )
-        ratio = height[positive] / area[positive]
-        centre = float(np.median(ratio))
-        spread = 1.4826 * float(np.median(np.abs(ratio - centre)))
-        if self.refit and spread > 0:
-            inner = ratio[np.abs(ratio - centre) < 3 * spread]
-            centre = float(np.median(inner))
-            spread = 1.4826 * float(np.median(np.abs(inner - centre)))
-        if not spread > 0:
-            raise _FitFailure(f"{self.height}/{self.area} ratio has no spread (MAD = 0)")
-        area_max = 2.0 * float(area.max())
-        low, high = centre - self.k_low * spread, centre + self.k_high * spread
-        self.ratio_, self.ratio_sd_ = centre, spread
-        self.vertices_ = np.array([[0.0, 0.0], [area_max, low * area_max], [area_max, high * area_max]])
-
-    def _static(self) -> PolygonGate:
-        return PolygonGate(self.dims, self.vertices_)
+        self._fit_band(values, self.k_low, self.k_high, refit=self.refit)
 
 
 __all__ = ["BoundaryGate", "RatioSingletGate"]

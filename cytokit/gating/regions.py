@@ -132,6 +132,11 @@ class SingletGate(FittedGate):
         _need(_is_number(self.k) and self.k > 0, "k", self.k, "a number > 0")
 
     def _fit(self, values: np.ndarray) -> None:
+        self._fit_band(values, self.k, self.k, refit=False)
+
+    def _fit_band(self, values: np.ndarray, k_low: float, k_high: float, *, refit: bool) -> None:
+        """Learn the wedge ``ratio_ - k_low sd <= height / area <= ratio_ + k_high sd``; with ``refit``
+        the median and MAD are estimated again on the events within 3 robust SDs of the first fit."""
         area, height = values[:, 0], values[:, 1]
         positive = area > 0
         if positive.sum() < self.min_events:
@@ -141,10 +146,14 @@ class SingletGate(FittedGate):
         ratio = height[positive] / area[positive]
         centre = float(np.median(ratio))
         spread = 1.4826 * float(np.median(np.abs(ratio - centre)))
+        if refit and spread > 0:
+            inner = ratio[np.abs(ratio - centre) < 3 * spread]
+            centre = float(np.median(inner))
+            spread = 1.4826 * float(np.median(np.abs(inner - centre)))
         if not spread > 0:
             raise _FitFailure(f"{self.height}/{self.area} ratio has no spread (MAD = 0)")
         area_max = 2.0 * float(area.max())
-        low, high = centre - self.k * spread, centre + self.k * spread
+        low, high = centre - k_low * spread, centre + k_high * spread
         self.ratio_, self.ratio_sd_ = centre, spread
         self.vertices_ = np.array([[0.0, 0.0], [area_max, low * area_max], [area_max, high * area_max]])
 
