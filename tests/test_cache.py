@@ -70,7 +70,16 @@ def test_a_damaged_entry_is_a_value_error(group, damage):
 
 
 def test_an_entry_of_another_format_is_a_value_error(group):
+    import io
+    import json
+
     _, _, result = group
-    data = _cache_format.encode(result).replace(_cache_format.FORMAT.encode(), b"cytokit-group-0")
-    with pytest.raises(ValueError):
-        _cache_format.decode(data)
+    with np.load(io.BytesIO(_cache_format.encode(result)), allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    manifest = json.loads(arrays["manifest"].tobytes())
+    manifest["format"] = "cytokit-group-0"  # a well-formed entry of an older cytokit
+    arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with pytest.raises(ValueError, match="not a cytokit group result of this format"):
+        _cache_format.decode(buffer.getvalue())

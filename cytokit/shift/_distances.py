@@ -191,7 +191,6 @@ def ks_statistic(baseline: ArrayLike, followup: ArrayLike) -> float:
     return _ks_d(*_cdf_gaps(*pair))  # scipy.stats.ks_2samp's D (tests check they agree)
 
 
-
 def earth_movers_distance(baseline: ArrayLike, followup: ArrayLike) -> float:
     """Earth mover's (1-D Wasserstein-1) distance between baseline and follow-up.
 
