@@ -7,7 +7,10 @@ algorithm (same parameters, same initial guesses, same Halley step, the same
 Taylor series near zero) on whole NumPy arrays, iterating only on the events not
 yet settled once most are. On the simulated 10**6-event file's SSC-A and PE-A at
 T=262144, M=4.5: 26-37 ms vs flowutils' 102-119 ms at W=0.5 (3.2-3.9x), 2.2-2.7x
-at W=2, where more events fall in the Taylor region.
+at W=2, where more events fall in the Taylor region. The first guess then came from a
+table of the scale at 16,385 points evenly spaced in asinh(value): one Halley step settles
+nearly every event (three from the reference guess), 4.6 ms instead of 10.9 ms for 10**5
+events at W=0.5 (the result unchanged to 3e-16).
 Events it cannot settle (non-finite input, no convergence, or ``w = 0``) are
 handed to flowutils, so the result is flowutils' to rounding:
 ``tests/test_transforms.py`` checks agreement to 1e-12 over parameter sets and
@@ -24,6 +27,7 @@ import numpy as np
 _N_TAYLOR = 16
 _SETTLED = 1e-6
 _MAX_ITERATIONS = 20
+_TABLE_SIZE = 16385
 
 
 @lru_cache(maxsize=64)
@@ -115,37 +119,81 @@ def logicle(values, t: float, w: float, m: float, a: float) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     if w <= 0 or values.size == 0:
         return _flowutils(values, t, w, m, a)
-    coef_a, b, coef_c, d, coef_f, x1, x_taylor, taylor = _parameters(float(t), float(w), float(m), float(a))
+    params = _parameters(float(t), float(w), float(m), float(a))
     flat = values.reshape(-1)
     v = np.abs(flat)
     with np.errstate(all="ignore"):
-        x = np.where(v < coef_f, x1 + v / taylor[0], np.log(v / coef_a) / b)
-        err = np.full(v.shape, np.inf)
-        active, xa, va = None, x, v  # the events still iterating (all of them at first)
-        for _ in range(_MAX_ITERATIONS):
-            delta = _halley_step(xa, va, coef_a, b, coef_c, d, coef_f, x1, x_taylor, taylor)
-            xa -= delta
-            np.abs(delta, out=delta)
-            if active is None:
-                err = delta
-            else:
-                x[active], err[active] = xa, delta
-            # Halley converges cubically: after a step below _SETTLED the error is
-            # below 1e-18, so no further step changes x (NaN compares False).
-            going = delta >= _SETTLED
-            n_going = np.count_nonzero(going)
-            if not n_going:
-                break
-            if n_going < len(going) // 2:  # iterate on the rest only, once few are left
-                active = np.flatnonzero(going) if active is None else active[going]
-                xa, va = x[active], v[active]
-        settled = np.isfinite(x) & (err < _SETTLED)
+        x, settled = _solve(_table_guess(v, params, _inverse_table(float(t), float(w), float(m), float(a))),
+                            v, params)
+    x1 = params[5]
     out = np.where(flat < 0, 2 * x1 - x, x)
     out[flat == 0] = x1
     unsettled = np.flatnonzero(~settled & (flat != 0))
     if len(unsettled):
         out[unsettled] = _flowutils(flat[unsettled], t, w, m, a)
     return out.reshape(values.shape)
+
+
+def _reference_guess(v: np.ndarray, params: tuple) -> np.ndarray:
+    """The reference algorithm's first guess: the linear part near zero, the logarithm above."""
+    coef_a, b, _, _, coef_f, x1, _, taylor = params
+    return np.where(v < coef_f, x1 + v / taylor[0], np.log(v / coef_a) / b)
+
+
+def _solve(x: np.ndarray, v: np.ndarray, params: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Halley steps from the first guess ``x`` (changed in place) until biexponential(x) = v;
+    returns x and where it settled."""
+    err = np.full(v.shape, np.inf)
+    active, xa, va = None, x, v  # the events still iterating (all of them at first)
+    for _ in range(_MAX_ITERATIONS):
+        delta = _halley_step(xa, va, *params)
+        xa -= delta
+        np.abs(delta, out=delta)
+        if active is None:
+            err = delta
+        else:
+            x[active], err[active] = xa, delta
+        # Halley converges cubically: after a step below _SETTLED the error is
+        # below 1e-18, so no further step changes x (NaN compares False).
+        going = delta >= _SETTLED
+        n_going = np.count_nonzero(going)
+        if not n_going:
+            break
+        if n_going < len(going) // 2:  # iterate on the rest only, once few are left
+            active = np.flatnonzero(going) if active is None else active[going]
+            xa, va = x[active], v[active]
+    return x, np.isfinite(x) & (err < _SETTLED)
+
+
+@lru_cache(maxsize=64)
+def _inverse_table(t: float, w: float, m: float, a: float) -> tuple[float, float, np.ndarray]:
+    """The logicle of :data:`_TABLE_SIZE` values evenly spaced in ``u = asinh(v / scale)`` from 0
+    to the top of scale ``t``: (scale, points per unit of u, x). Interpolated, it is a first
+    guess within about 1e-8 of the root, from which one Halley step settles (three from the
+    reference guess), at a cost of an asinh and a table look-up rather than a search."""
+    params = _parameters(t, w, m, a)
+    scale = params[4] if params[4] > 0 else t * 10.0 ** -m  # where the scale turns from linear to log
+    top = math.asinh(t / scale)
+    v = scale * np.sinh(np.linspace(0.0, top, _TABLE_SIZE))
+    with np.errstate(all="ignore"):
+        x, _ = _solve(_reference_guess(v, params), v, params)
+    x[0] = params[5]
+    return scale, (_TABLE_SIZE - 1) / top, x
+
+
+def _table_guess(v: np.ndarray, params: tuple, table: tuple) -> np.ndarray:
+    scale, per_unit, grid = table
+    u = np.arcsinh(v / scale)
+    u *= per_unit
+    beyond = ~(u < _TABLE_SIZE - 1)  # above the top of scale, or NaN: the reference guess
+    u[beyond] = 0.0
+    k = u.astype(np.intp)
+    u -= k  # the fraction of the way to the next point
+    x = grid[k]
+    x += u * (grid[k + 1] - x)
+    if beyond.any():
+        x[beyond] = _reference_guess(v[beyond], params)
+    return x
 
 
 def _flowutils(values: np.ndarray, t: float, w: float, m: float, a: float) -> np.ndarray:

@@ -31,6 +31,11 @@ class ClusterGate(FittedGate):
     gates its ``confidence`` region: the ellipse with squared Mahalanobis radius
     ``chi2.ppf(confidence, len(dims))``.
 
+    10,000 fitted events by default: on simulated 100,000-event files the lymphocyte gate
+    moved by a median 0.14 (worst 0.43) points of its parent against a 20,000-event fit,
+    as much as another seed of the 20,000-event fit moves it (0.10, worst 0.45), in half
+    the time; 5,000 moved one file by 6 points.
+
     Parameters
     ----------
     select
@@ -53,7 +58,7 @@ class ClusterGate(FittedGate):
         location: Sequence[float] | None = None,
         by: str | None = None,
         confidence: float = 0.95,
-        max_fit_events: int = 20_000,
+        max_fit_events: int = 10_000,
         random_state: int = 0,
         min_events: int = 50,
         strict: bool = False,
