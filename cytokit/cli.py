@@ -81,10 +81,11 @@ def _simulate(args: argparse.Namespace) -> int:
 
     try:
         timepoints = tuple(args.timepoints.split(","))
+        share = args.nonresponder_share
         sheet = simulate_cohort(
             args.out_dir, patients=args.patients, events=args.events, layout=args.layout, seed=args.seed,
             timepoints=timepoints, response=args.response,
-            design=None if args.nonresponder_share is None else CohortDesign(nonresponder_share=args.nonresponder_share),
+            design=None if share is None else CohortDesign(nonresponder_share=share),
         )
     except ValueError as exc:
         print(f"cytokit simulate: error: {exc}", file=sys.stderr)
@@ -415,8 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="timepoint labels in time order (default C2D1,C2D8)")
     simulate.add_argument("--response", action="store_true",
                           help="add a response column (responder/non-responder) to samples.csv")
-    simulate.add_argument("--nonresponder-share", type=float, 
-                          metavar="SHARE", help="share of patients who do not respond (default 1/6)")
+    simulate.add_argument("--nonresponder-share", type=float, metavar="SHARE",
+                          help="share of patients who do not respond (default 1/6)")
     simulate.set_defaults(func=_simulate)
     return parser
 

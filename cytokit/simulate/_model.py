@@ -74,8 +74,9 @@ class _Patient:
 def _draw_patients(n: int, seed: int, design: CohortDesign,
                    timepoints: tuple[str, ...] = TIMEPOINTS) -> list[_Patient]:
     """Each later timepoint changes from the one before: responders' LAG3 rises by a fresh draw of
-    ``lag3_rise_pct`` and TNF-α by a fresh ``tnfa_fold`` (at most 95 %); non-responders change by
-    less than ``nonresponder_change_pct``. Two timepoints draw what they always drew."""
+    ``lag3_rise_pct`` and TNF-α by the first timepoint's value times a fresh ``tnfa_fold`` − 1
+    (both at most 95 %); non-responders change by less than ``nonresponder_change_pct``. Two
+    timepoints draw what they always drew."""
     rng = np.random.default_rng([seed, 0xC11])
     n_non = 0 if n < 2 else max(1, round(n * design.nonresponder_share))
     nonresponders = set(rng.choice(n, size=n_non, replace=False).tolist())
@@ -93,10 +94,12 @@ def _draw_patients(n: int, seed: int, design: CohortDesign,
         )
         lag3, tnfa = u(design.lag3_baseline_pct), u(design.tnfa_baseline_pct)
         p.lag3_pct[timepoints[0]], p.tnfa_pct[timepoints[0]] = lag3, tnfa
-        for tp in timepoints[1:]:
-            if p.responder:
+        first = tnfa
+        for k, tp in enumerate(timepoints[1:]):
+            if p.responder:  # TNF-α: each rise is the first value times (fold - 1), the first one as a fold
                 lag3 = min(95.0, lag3 + u(design.lag3_rise_pct))
-                tnfa = min(95.0, tnfa * u(design.tnfa_fold))
+                fold = u(design.tnfa_fold)
+                tnfa = min(95.0, tnfa * fold if k == 0 else tnfa + first * (fold - 1))
             else:
                 lag3 = lag3 + u((-change, change))
                 tnfa = max(0.5, tnfa + u((-change, change)))
