@@ -268,7 +268,7 @@ def patient_groups(samples: pd.DataFrame, column: str) -> dict[str, str]:
                             "name a column of the sample sheet such as response")
     if column not in samples.columns:
         raise MetadataError(f"cannot group patients by {column!r}: the sample sheet has no such column (has "
-                            f"{', '.join(c for c in samples.columns if c not in ('path', 'pattern_error'))})")
+                            f"{', '.join(c for c in samples.columns if c not in ('path', 'pattern_error', *RESERVED))})")
     values = samples[column].fillna("").astype(str).str.strip()
     spelling: dict[str, str] = {}
     for value in values:
