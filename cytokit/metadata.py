@@ -278,7 +278,7 @@ def patient_groups(samples: pd.DataFrame, column: str) -> dict[str, str]:
         found = list(dict.fromkeys(spelling[v.casefold()] for v in rows if v))
         if len(found) > 1:
             raise MetadataError(f"patient {patient} has more than one {column} in the sample sheet "
-                                f"({', '.join(map(repr, found))}); give each patient one")
+                                f"({', '.join(map(repr, found))}); give all of a patient's rows the same value")
         if found and str(patient).strip():
             groups[str(patient)] = found[0]
     if len(set(groups.values())) < 2:
