@@ -64,7 +64,8 @@ class Results:
 
     @property
     def plot(self):
-        """Figures: ``results.plot.paired("LAG3")``, ``.patient("CLL001")``, ``.gates(file)``."""
+        """Figures: ``results.plot.paired("LAG3", comparison=("C1D1", "C1D8"))``, ``.longitudinal("LAG3")``,
+        ``.patient("CLL001")``, ``.gates(file)``."""
         from .plots import ResultsPlotter
 
         return ResultsPlotter(self)
