@@ -30,7 +30,8 @@ class Experiment:
     """
 
     def __init__(self, samples: pd.DataFrame, template: str | Path, *, baseline: str | None = None,
-                 followup: str | None = None, compare=None, group_by: str | None = None,
+                 followup: str | None = None, compare: metadata.Comparisons | None = None,
+                 group_by: str | None = None,
                  folder: str | Path | None = None) -> None:
         from .gating.load import load_template
 
@@ -54,7 +55,7 @@ class Experiment:
         keywords: dict[str, str] | None = None,
         baseline: str | None = None,
         followup: str | None = None,
-        compare=None,
+        compare: metadata.Comparisons | None = None,
         group_by: str | None = None,
     ) -> "Experiment":
         """Describe ``folder``'s FCS files by a sample sheet, a file-name pattern or FCS keywords.

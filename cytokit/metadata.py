@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -200,10 +201,12 @@ def normalise_labels(samples: pd.DataFrame, *, baseline: str = "C2D1", followup:
 
 Comparison = tuple[str, str]
 """A pair of timepoints compared: ``(baseline, followup)``."""
+Comparisons = Comparison | Sequence[Comparison | str] | str
+"""One comparison, or several: pairs or ``"BASELINE:FOLLOWUP"`` texts (:func:`comparisons_of`)."""
 
 
-def comparisons_of(compare=None, *, baseline: str | None = None, followup: str | None = None,
-                   ) -> tuple[Comparison, ...]:
+def comparisons_of(compare: Comparisons | None = None, *, baseline: str | None = None,
+                   followup: str | None = None) -> tuple[Comparison, ...]:
     """The comparisons of a run: ``compare`` (pairs, or ``"BASELINE:FOLLOWUP"`` texts) in the given
     order, else the one of ``baseline`` and ``followup`` (default ``C2D1`` and ``C2D8``).
 
@@ -325,7 +328,7 @@ def check_samples(
     folder: str | Path | None = None,
     baseline: str = "C2D1",
     followup: str = "C2D8",
-    comparisons: tuple[Comparison, ...] | None = None,
+    comparisons: Comparisons | None = None,
 ) -> pd.DataFrame:
     """Add ``status`` (``ok``, ``error``, ``unpaired``) and ``error`` to a samples table.
 

@@ -69,7 +69,7 @@ class GroupResult:
 
 
 def analyse_group(rows: list[dict], template_path: str, *, reference_path: str | None = None,
-                  min_events: int = 500, pairing=None,
+                  min_events: int = 500, pairing: metadata.Comparisons | None = None,
                   figures: bool = False) -> GroupResult:
     """Gate and quantify one patient's tubes: at each timepoint the isotype, then the stained tubes.
 

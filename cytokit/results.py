@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .metadata import Comparisons
 from .paired import PAIRED_COLUMNS
 from .pipeline import POPULATION_COLUMNS, SAMPLE_COLUMNS, GroupResult
 from .stats import MARKER_COLUMNS
@@ -103,7 +104,8 @@ class Results:
 
 
 def assemble(groups: list[GroupResult], samples: pd.DataFrame, *, template_path: str, baseline: str = "C2D1",
-             followup: str = "C2D8", comparisons=None, group_by: str | None = None) -> Results:
+             followup: str = "C2D8", comparisons: Comparisons | None = None,
+             group_by: str | None = None) -> Results:
     """Combine tube groups' results (:func:`~cytokit.pipeline.analyse_group` with ``pairing``, from any
     executor) with the checked samples table. ``comparisons`` default to the one of ``baseline`` and
     ``followup``; with ``group_by`` (a column of ``samples``) the ``groups`` table compares its groups."""

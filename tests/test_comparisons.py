@@ -143,6 +143,16 @@ def test_a_timepoint_no_comparison_uses_is_gated_reported_and_said_to_be_unused(
     assert set(zip(res.paired["baseline"], res.paired["followup"])) == {("C1D1", "C1D8"), ("C1D1", "C2D8")}
     assert res.timepoints == ["C1D1", "C1D8", "C2D8", "C2D1"]
     assert set(zip(res.groups["baseline"], res.groups["followup"])) == {("C1D1", "C1D8"), ("C1D1", "C2D8")}
+    # each tube against its own timepoint's isotype, whichever comparison it is in
+    markers = res.markers.set_index(["file", "marker"])
+    later = res.paired[res.paired["followup"] == "C2D8"]
+    assert len(later) == 2 * PATIENTS
+    for row in later.itertuples():
+        tube = markers.loc[(f"{row.patient}_C2D8_stained.fcs", row.marker)]
+        assert tube["threshold_source"].endswith(f"{row.patient}_C2D8_isotype.fcs")
+        assert row.rmfi_followup == pytest.approx(tube["rmfi"])
+        assert row.pct_pos_baseline == pytest.approx(markers.loc[(f"{row.patient}_C1D1_stained.fcs", row.marker),
+                                                                 "pct_pos"])
 
 
 def test_a_patient_lacking_a_timepoint_is_unpaired_only_where_it_is_needed(cohort):
