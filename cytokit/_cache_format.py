@@ -18,7 +18,7 @@ import pandas as pd
 
 from .pipeline import GroupResult
 
-FORMAT = "cytokit-group-2"  # 2: float64 marker values
+FORMAT = "cytokit-group-3"  # 2: float64 marker values; 3: the comparisons
 _TABLES = ("samples", "populations", "markers", "paired")
 
 
@@ -49,7 +49,7 @@ def encode(result: GroupResult) -> bytes:
                         **({} if kind == "gates" else {"files": drawn["files"], "markers": drawn["markers"]})})
     manifest = {"format": FORMAT, "values": values, "plot_events": plot_events, "figures": figures,
                 "fitted": result.fitted, "gating": result.gating, "drew_figures": result.drew_figures,
-                "template_path": result.template_path, "baseline": result.baseline, "followup": result.followup}
+                "template_path": result.template_path, "comparisons": [list(pair) for pair in result.comparisons]}
     arrays["manifest"] = _bytes(json.dumps(manifest).encode())
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -85,8 +85,8 @@ def decode(data: bytes) -> GroupResult:
                 raise ValueError(f"{name} is not a mapping")
         return GroupResult(**tables, values=values, plot_events=plot_events, fitted=manifest["fitted"],
                            gating=manifest["gating"], figures=figures, drew_figures=bool(manifest["drew_figures"]),
-                           template_path=str(manifest["template_path"]), baseline=str(manifest["baseline"]),
-                           followup=str(manifest["followup"]))
+                           template_path=str(manifest["template_path"]),
+                           comparisons=tuple((str(b), str(f)) for b, f in manifest["comparisons"]))
     except (KeyError, TypeError, AttributeError, OSError, EOFError, zipfile.BadZipFile, json.JSONDecodeError,
             UnicodeDecodeError) as exc:
         raise ValueError(f"a damaged cache entry ({type(exc).__name__}: {exc})") from None

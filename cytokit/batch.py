@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 
 from .cache import Cache
 from .errors import CytokitError
+from .metadata import Comparisons
 from .pipeline import GroupResult, analyse_group
 
 
@@ -66,10 +67,11 @@ class StrictFailure(CytokitError):
 
 
 def run_groups(groups: list[Group], template_path: str, *,
-               pairing: tuple[str, str] | None = None, workers: int = 1, dask: str | None = None,
+               pairing: Comparisons | None = None, workers: int = 1, dask: str | None = None,
                cache_dir: str | Path | None = None, progress: bool = False, strict: bool = False,
                figures: bool = False, failed_before: int = 0) -> list[GroupResult]:
-    """Analyse tube groups (:func:`~cytokit.pipeline.analyse_group` with ``pairing`` and ``figures``),
+    """Analyse tube groups (:func:`~cytokit.pipeline.analyse_group` with ``pairing``: one
+    ``(baseline, followup)`` or a sequence of them, and ``figures``),
     reusing cached results; returns one :class:`~cytokit.pipeline.GroupResult` per group, in order.
     ``failed_before``: files that failed before the analysis (metadata errors), counted by the progress bar
     as done and failed so that it ends at the run's own count of files."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ._files import code_sha256, file_sha256, remove_stale_tmp, write_atomic
 from . import _cache_format
+from .metadata import Comparisons, comparisons_of
 from .pipeline import GroupResult
 
 
@@ -28,13 +29,15 @@ def template_sha256(path: str | Path) -> str:
     return hashlib.sha256(template.sha256.encode() + matrix.read_bytes()).hexdigest()
 
 
-def group_key(group: tuple[list[dict], str | None], template_hash: str, pairing: tuple[str, str] | None = None) -> str:
-    """Cache key: the group's files (name, role and content), the pairing, the template and cytokit's code."""
+def group_key(group: tuple[list[dict], str | None], template_hash: str, pairing: Comparisons | None = None) -> str:
+    """Cache key: the group's files (name, role and content), the pairing (the comparisons), the template
+    and cytokit's code."""
     rows, reference = group
     files = sorted((r["file"], r["stain"], r["timepoint"], r["patient"], r.get("status", "ok"), file_sha256(r["path"]))
                    for r in rows)
     ref = file_sha256(reference) if reference else None
-    text = json.dumps({"files": files, "reference": ref, "pairing": pairing, "template": template_hash,
+    comparisons = None if pairing is None else [list(pair) for pair in comparisons_of(pairing)]
+    text = json.dumps({"files": files, "reference": ref, "pairing": comparisons, "template": template_hash,
                        "code": code_sha256()})
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -44,7 +47,7 @@ class Cache:
     only, :mod:`cytokit._cache_format`). Workers look up and store their own groups, so the hashing and
     the writing run in parallel; ``folder=None`` caches nothing."""
 
-    def __init__(self, folder: str | Path | None, template_path: str, pairing: tuple[str, str] | None,
+    def __init__(self, folder: str | Path | None, template_path: str, pairing: Comparisons | None,
                  figures: bool = False):
         self.folder = Path(folder) if folder is not None else None
         self.template_hash = template_sha256(template_path) if folder is not None else ""

@@ -77,16 +77,20 @@ def _print_inspect(report: dict) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from .simulate import simulate_cohort
+    from .simulate import CohortDesign, simulate_cohort
 
     try:
+        timepoints = tuple(args.timepoints.split(","))
+        share = args.nonresponder_share
         sheet = simulate_cohort(
-            args.out_dir, patients=args.patients, events=args.events, layout=args.layout, seed=args.seed
+            args.out_dir, patients=args.patients, events=args.events, layout=args.layout, seed=args.seed,
+            timepoints=timepoints, response=args.response,
+            design=None if share is None else CohortDesign(nonresponder_share=share),
         )
     except ValueError as exc:
         print(f"cytokit simulate: error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {args.patients * 4} FCS files, truth and the sample sheet {sheet}")
+    print(f"wrote {args.patients * 2 * len(timepoints)} FCS files, truth and the sample sheet {sheet}")
     return 0
 
 
@@ -121,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
         lock = lock_folder(out)  # noqa: F841 - held until this process exits
         experiment = Experiment.from_folder(
             args.fcs_dir, template=args.template, samples=args.samples, pattern=args.pattern,
-            baseline=args.baseline, followup=args.followup,
+            baseline=args.baseline, followup=args.followup, compare=args.compare, group_by=args.group_by,
         )
     except CytokitError as exc:  # template, sheet, --out or --anndata: usage errors
         print(f"cytokit run: error: {exc}", file=sys.stderr)
@@ -176,11 +180,17 @@ def _run(args: argparse.Namespace) -> int:
         for row in unpaired.itertuples():
             print(f"  unpaired: {row.file}: {row.error}", file=sys.stderr)
     usable = results.samples[results.samples["status"] != "error"]
+    timepoints = ", ".join(sorted(set(usable["timepoint"].astype(str))))
     if not n_paired and (usable["stain"] != ISOTYPE).any():  # labels are normalised (metadata)
-        timepoints = ", ".join(sorted(set(usable["timepoint"].astype(str))))
         print(f"cytokit run: warning: no patient could be paired: {len(unpaired)} files unpaired, "
-              f"{len(failed)} failed (timepoints found: {timepoints}; --baseline {args.baseline}, "
-              f"--followup {args.followup}); paired.csv and cohort.csv are empty", file=sys.stderr)
+              f"{len(failed)} failed (timepoints found: {timepoints}; --baseline {experiment.baseline}, "
+              f"--followup {experiment.followup}); paired.csv and cohort.csv are empty", file=sys.stderr)
+    elif len(experiment.comparisons) > 1:
+        compared = set(zip(results.paired["baseline"], results.paired["followup"]))
+        for b, f in experiment.comparisons:
+            if (b, f) not in compared:
+                print(f"cytokit run: warning: --compare {b}:{f} paired no patient (timepoints found: "
+                      f"{timepoints})", file=sys.stderr)
     if not args.quiet:
         print(f"results in {args.out}" + (f"; report: {written['report.html']}" if "report.html" in written else ""))
     never = _failed_everywhere(results.populations)
@@ -211,7 +221,7 @@ def _out_problem(args: argparse.Namespace) -> str | None:
     if out.resolve() == Path(args.fcs_dir).resolve():
         return f"--out {out} is the FCS folder; the outputs (samples.csv, ...) would overwrite its files"
     outputs = {out / name for name in ("run.json", "report.html")}
-    outputs |= {out / f"{table}.{ext}" for table in Results.TABLES for ext in ("csv", "parquet")}
+    outputs |= {out / f"{table}.{ext}" for table in (*Results.TABLES, "groups") for ext in ("csv", "parquet")}
     outputs = {path.resolve() for path in outputs}
     for given in (args.samples, args.template):
         if given and Path(given).resolve() in outputs:
@@ -354,8 +364,14 @@ def build_parser() -> argparse.ArgumentParser:
     meta = run.add_mutually_exclusive_group()
     meta.add_argument("--samples", metavar="SHEET.csv", help="sample sheet: file,patient,timepoint,stain")
     meta.add_argument("--pattern", help="file-name pattern, e.g. '{patient}_{timepoint}_{stain}.fcs'")
-    run.add_argument("--baseline", default="C2D1", help="baseline timepoint label (default C2D1)")
-    run.add_argument("--followup", default="C2D8", help="follow-up timepoint label (default C2D8)")
+    run.add_argument("--baseline", help="baseline timepoint label (default C2D1)")
+    run.add_argument("--followup", help="follow-up timepoint label (default C2D8)")
+    run.add_argument("--compare", action="append", metavar="BASELINE:FOLLOWUP",
+                     help="a pair of timepoints to compare, e.g. C1D1:C1D8; repeat for more (instead of "
+                          "--baseline/--followup)")
+    run.add_argument("--group-by", metavar="COLUMN",
+                     help="a sample-sheet column (e.g. response): compare the patients' changes between its "
+                          "groups (OUT/groups.csv)")
     run.add_argument("--out", required=True, help="output folder")
     run.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
                      help="worker processes (default: cores)")
@@ -396,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--layout", choices=["calibur", "modern"], default="calibur",
                           help="calibur: FCS 2.0 log channels; modern: FCS 3.1 float, uncompensated")
     simulate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    simulate.add_argument("--timepoints", default="C2D1,C2D8", metavar="T1,T2,...",
+                          help="timepoint labels in time order (default C2D1,C2D8)")
+    simulate.add_argument("--response", action="store_true",
+                          help="add a response column (responder/non-responder) to samples.csv")
+    simulate.add_argument("--nonresponder-share", type=float, metavar="SHARE",
+                          help="share of patients who do not respond (default 1/6)")
     simulate.set_defaults(func=_simulate)
     return parser
 

@@ -29,14 +29,20 @@ class Experiment:
     Build it with :meth:`from_folder`; :meth:`run` returns :class:`Results`.
     """
 
-    def __init__(self, samples: pd.DataFrame, template: str | Path, *, baseline: str = "C2D1",
-                 followup: str = "C2D8", folder: str | Path | None = None) -> None:
+    def __init__(self, samples: pd.DataFrame, template: str | Path, *, baseline: str | None = None,
+                 followup: str | None = None, compare: metadata.Comparisons | None = None,
+                 group_by: str | None = None,
+                 folder: str | Path | None = None) -> None:
         from .gating.load import load_template
 
         self.template_path = str(Path(template).resolve())
         self.template = load_template(self.template_path)  # fail early on a bad template
-        self.baseline, self.followup = baseline, followup
-        self.samples = metadata.check_samples(samples, folder=folder, baseline=baseline, followup=followup)
+        self.comparisons = metadata.comparisons_of(compare, baseline=baseline, followup=followup)
+        self.baseline, self.followup = self.comparisons[0]
+        self.samples = metadata.check_samples(samples, folder=folder, comparisons=self.comparisons)
+        self.group_by = group_by
+        if group_by is not None:
+            metadata.patient_groups(self.samples, group_by)  # a missing column, or a patient in two groups: now
 
     @classmethod
     def from_folder(
@@ -47,15 +53,24 @@ class Experiment:
         samples: str | Path | pd.DataFrame | None = None,
         pattern: str | None = None,
         keywords: dict[str, str] | None = None,
-        baseline: str = "C2D1",
-        followup: str = "C2D8",
+        baseline: str | None = None,
+        followup: str | None = None,
+        compare: metadata.Comparisons | None = None,
+        group_by: str | None = None,
     ) -> "Experiment":
         """Describe ``folder``'s FCS files by a sample sheet, a file-name pattern or FCS keywords.
 
         With none given, ``folder/samples.csv`` is used when it exists, else the
         pattern ``{patient}_{timepoint}_{stain}.fcs``.
+
+        ``compare``: the comparisons, ``[("C1D1", "C1D8"), "C2D1:C2D8", ...]`` (paired rows and cohort
+        statistics for each), instead of one ``baseline`` and ``followup`` (default ``C2D1``, ``C2D8``).
+        ``group_by``: a sample-sheet column (e.g. ``"response"``) whose groups of patients the
+        ``groups`` table compares.
         """
         folder = Path(folder)
+        timepoints = metadata.compared_timepoints(metadata.comparisons_of(compare, baseline=baseline,
+                                                                          followup=followup))
         if isinstance(samples, pd.DataFrame):
             table = samples.copy()
             if "path" not in table:
@@ -66,10 +81,11 @@ class Experiment:
             table = metadata.samples_from_keywords(folder, keywords)
         elif pattern is not None or not (folder / "samples.csv").exists():
             table = metadata.samples_from_pattern(folder, pattern or metadata.DEFAULT_PATTERN,
-                                                  timepoints=(baseline, followup))
+                                                  timepoints=timepoints)
         else:
             table = metadata.read_sample_sheet(folder / "samples.csv", folder=folder)
-        return cls(table, template, baseline=baseline, followup=followup, folder=folder)
+        return cls(table, template, baseline=baseline, followup=followup, compare=compare, group_by=group_by,
+                   folder=folder)
 
     def groups(self) -> list[tuple[list[dict], str | None]]:
         """The tube groups to analyse, one per patient (every timepoint, so the paired comparison
@@ -111,11 +127,11 @@ class Experiment:
         import time
 
         started = time.perf_counter()
-        groups = run_groups(self.groups(), self.template_path, pairing=(self.baseline, self.followup),
+        groups = run_groups(self.groups(), self.template_path, pairing=self.comparisons,
                            workers=workers, dask=dask, cache_dir=cache_dir, progress=progress, strict=strict,
                            figures=figures, failed_before=int((self.samples["status"] == "error").sum()))
         analysed = time.perf_counter()
         results = assemble(groups, self.samples, template_path=self.template_path,
-                           baseline=self.baseline, followup=self.followup)
+                           comparisons=self.comparisons, group_by=self.group_by)
         results.timings = {"groups": analysed - started, "assemble": time.perf_counter() - analysed}
         return results

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -176,24 +177,117 @@ def is_control(stain: str) -> bool:
     return CONTROL_LABEL.fullmatch(re.sub(r"[\W_]", "", str(stain).casefold())) is not None
 
 
-def normalise_labels(samples: pd.DataFrame, *, baseline: str, followup: str) -> pd.DataFrame:
+def normalise_labels(samples: pd.DataFrame, *, baseline: str = "C2D1", followup: str = "C2D8",
+                     timepoints: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Labels that differ only in case or surrounding spaces are one label.
 
     Control tubes (:func:`is_control`: ``Isotype``, ``ISO``, ``isotype control``,
-    ``IgG`` ...) become ``isotype``; timepoints equal to ``baseline`` or
-    ``followup`` but for case become exactly those; any other stain or timepoint
+    ``IgG`` ...) become ``isotype``; timepoints equal to one of ``timepoints`` (default
+    ``baseline`` and ``followup``) but for case become exactly those; any other stain or timepoint
     takes the spelling of its first row (patients too: ``CLL001`` and ``cll001`` are one patient).
     """
     out = samples.copy()
     for column in ("patient", "timepoint", "stain"):
         out[column] = out[column].fillna("").astype(str).str.strip()
     out.loc[out["stain"].map(is_control), "stain"] = ISOTYPE
-    for column, fixed in (("patient", ()), ("timepoint", (baseline, followup)), ("stain", (ISOTYPE,))):
+    named = tuple(timepoints) if timepoints is not None else (baseline, followup)
+    for column, fixed in (("patient", ()), ("timepoint", named), ("stain", (ISOTYPE,))):
         spelling = {label.casefold(): label for label in fixed}
         for label in out[column]:
             spelling.setdefault(label.casefold(), label)
         out[column] = [spelling[label.casefold()] for label in out[column]]
     return out
+
+
+Comparison = tuple[str, str]
+"""A pair of timepoints compared: ``(baseline, followup)``."""
+Comparisons = Comparison | Sequence[Comparison | str] | str
+"""One comparison, or several: pairs or ``"BASELINE:FOLLOWUP"`` texts (:func:`comparisons_of`)."""
+
+
+def comparisons_of(compare: Comparisons | None = None, *, baseline: str | None = None,
+                   followup: str | None = None) -> tuple[Comparison, ...]:
+    """The comparisons of a run: ``compare`` (pairs, or ``"BASELINE:FOLLOWUP"`` texts) in the given
+    order, else the one of ``baseline`` and ``followup`` (default ``C2D1`` and ``C2D8``).
+
+    Raises
+    ------
+    MetadataError
+        ``compare`` together with ``baseline``/``followup``; a text without one ``:``; a comparison of a
+        timepoint with itself; a comparison named twice; an empty ``compare``.
+
+    Examples
+    --------
+    >>> comparisons_of(["C1D1:C1D8", ("C2D1", "C2D8")])
+    (('C1D1', 'C1D8'), ('C2D1', 'C2D8'))
+    """
+    if compare is None:
+        pairs = [(baseline or "C2D1", followup or "C2D8")]
+    else:
+        if baseline is not None or followup is not None:
+            raise MetadataError("give the comparisons either as compare (--compare BASELINE:FOLLOWUP, repeatable) "
+                                "or as baseline and followup, not both")
+        if isinstance(compare, str) or (isinstance(compare, tuple) and len(compare) == 2
+                                         and all(isinstance(tp, str) for tp in compare)):
+            compare = [compare]  # one comparison
+        pairs = []
+        for item in compare:
+            parts = item.split(":") if isinstance(item, str) else list(item)
+            if len(parts) != 2 or not all(isinstance(p, str) and p.strip() for p in parts):
+                raise MetadataError(f"comparison {item!r}: give two timepoints as BASELINE:FOLLOWUP, e.g. C2D1:C2D8")
+            pairs.append((parts[0].strip(), parts[1].strip()))
+        if not pairs:
+            raise MetadataError("no comparison given: name at least one as BASELINE:FOLLOWUP")
+    seen = set()
+    for b, f in pairs:
+        if b.casefold() == f.casefold():
+            raise MetadataError(f"the baseline and the follow-up are the same timepoint ({b!r}); "
+                                "give two different timepoints to compare")
+        if (b.casefold(), f.casefold()) in seen:
+            raise MetadataError(f"the comparison {b}:{f} is named more than once")
+        seen.add((b.casefold(), f.casefold()))
+    return tuple(pairs)
+
+
+def compared_timepoints(comparisons: tuple[Comparison, ...]) -> tuple[str, ...]:
+    """The timepoints the comparisons name, in the order they are first named."""
+    return tuple(dict.fromkeys(tp for pair in comparisons for tp in pair))
+
+
+def patient_groups(samples: pd.DataFrame, column: str) -> dict[str, str]:
+    """patient → its value of the sheet's ``column`` (``--group-by``), for comparing groups of patients.
+
+    Values are stripped, and values differing only in case are one (the first row's spelling); a
+    patient whose rows leave it empty is in no group.
+
+    Raises
+    ------
+    MetadataError
+        The sheet has no such column, it is one of cytokit's own, a patient's rows disagree (the
+        message names the patient and the values), or fewer than two groups remain.
+    """
+    if column in (*REQUIRED, "path", *RESERVED):
+        raise MetadataError(f"cannot group patients by {column!r}: it is one of cytokit's own columns; "
+                            "name a column of the sample sheet such as response")
+    if column not in samples.columns:
+        raise MetadataError(f"cannot group patients by {column!r}: the sample sheet has no such column (has "
+                            f"{', '.join(c for c in samples.columns if c not in ('path', 'pattern_error', *RESERVED))})")
+    values = samples[column].fillna("").astype(str).str.strip()
+    spelling: dict[str, str] = {}
+    for value in values:
+        spelling.setdefault(value.casefold(), value)
+    groups = {}
+    for patient, rows in values.groupby(samples["patient"], sort=True):
+        found = list(dict.fromkeys(spelling[v.casefold()] for v in rows if v))
+        if len(found) > 1:
+            raise MetadataError(f"patient {patient} has more than one {column} in the sample sheet "
+                                f"({', '.join(map(repr, found))}); give all of a patient's rows the same value")
+        if found and str(patient).strip():
+            groups[str(patient)] = found[0]
+    if len(set(groups.values())) < 2:
+        raise MetadataError(f"column {column!r} puts the patients in fewer than two groups "
+                            f"({', '.join(sorted(set(groups.values()))) or 'none'}); nothing to compare")
+    return groups
 
 
 def identical_files(paths: list[str | Path]) -> list[list[int]]:
@@ -234,23 +328,25 @@ def check_samples(
     folder: str | Path | None = None,
     baseline: str = "C2D1",
     followup: str = "C2D8",
+    comparisons: Comparisons | None = None,
 ) -> pd.DataFrame:
     """Add ``status`` (``ok``, ``error``, ``unpaired``) and ``error`` to a samples table.
 
     Reported by name: sheet rows whose file does not exist, files in ``folder``
     that no row lists, files with the same bytes as another row's (a copy under a
     second name, or one file listed twice), duplicate tubes, stained tubes without an isotype tube of
-    the same patient and timepoint (and isotypes without a stained tube), and
-    patients that lack the baseline or the follow-up.
+    the same patient and timepoint (and isotypes without a stained tube), tubes at a timepoint no
+    comparison uses, and tubes whose patient lacks the other timepoint of every comparison of theirs.
+    ``comparisons`` (see :func:`comparisons_of`) default to the one of ``baseline`` and ``followup``.
     """
-    if baseline.strip().casefold() == followup.strip().casefold():
-        raise MetadataError(f"the baseline and the follow-up are the same timepoint ({baseline!r}); "
-                            "give two different timepoints to compare")
+    comparisons = comparisons_of(baseline=baseline.strip(), followup=followup.strip()) if comparisons is None \
+        else comparisons_of(comparisons)
     taken = [c for c in RESERVED if c in samples.columns]
     if taken:
         raise MetadataError("the sample sheet has column(s) " + ", ".join(f"{c!r} ({RESERVED[c]})" for c in taken)
                             + ", which cytokit writes into its samples table; rename them")
-    out = normalise_labels(samples, baseline=baseline, followup=followup)
+    named = compared_timepoints(comparisons)
+    out = normalise_labels(samples, timepoints=named)
     if "pattern_error" not in out:
         out["pattern_error"] = ""
     out["status"] = "ok"
@@ -293,18 +389,7 @@ def check_samples(
             mark(i, "unpaired", f"no isotype tube for {patient} {timepoint}")
         for i in iso.index if stained.empty else []:
             mark(i, "unpaired", f"isotype tube without a stained tube for {patient} {timepoint}")
-    compared = out["timepoint"].isin([baseline, followup])
-    for i in out.index[(out["status"] == "ok") & ~compared]:
-        mark(i, "unpaired", f"timepoint {out.at[i, 'timepoint']} is neither the baseline ({baseline}) nor the "
-                            f"follow-up ({followup}); analysed but left out of the paired comparison")
-    for patient, group in out[(out["status"] == "ok") & compared].groupby("patient"):
-        have = set(group["timepoint"])
-        lacking = [tp for tp in (baseline, followup) if tp not in have]
-        if lacking:
-            found = ", ".join(sorted(set(out.loc[out["patient"] == patient, "timepoint"])))
-            for i in group.index:
-                mark(i, "unpaired", f"patient {patient} has no usable {' or '.join(lacking)} tube pair "
-                                    f"(timepoints found: {found}); analysed but left out of the paired comparison")
+    _mark_uncompared(out, comparisons, mark)
 
     if folder is not None:
         listed = {str(Path(p).resolve()) for p in out["path"]}
@@ -316,3 +401,29 @@ def check_samples(
         if len(rows):
             out = pd.concat([out, rows], ignore_index=True)
     return out.drop(columns=["pattern_error"])
+
+
+def _mark_uncompared(out: pd.DataFrame, comparisons: tuple[Comparison, ...], mark) -> None:
+    """``unpaired``: tubes at a timepoint no comparison names (analysed and reported, but unused), and
+    tubes of a patient who lacks the other timepoint of each comparison that names theirs."""
+    named = compared_timepoints(comparisons)
+    what = "the paired comparison" if len(comparisons) == 1 else "the paired comparisons"
+    compared = out["timepoint"].isin(named)
+    for i in out.index[(out["status"] == "ok") & ~compared]:
+        if len(comparisons) == 1:
+            (baseline, followup), = comparisons
+            why = f"is neither the baseline ({baseline}) nor the follow-up ({followup})"
+        else:
+            why = f"is in no comparison ({', '.join(f'{b}:{f}' for b, f in comparisons)}): unused"
+        mark(i, "unpaired", f"timepoint {out.at[i, 'timepoint']} {why}; analysed but left out of {what}")
+    for patient, group in out[(out["status"] == "ok") & compared].groupby("patient"):
+        have = set(group["timepoint"])
+        for timepoint, tubes in group.groupby("timepoint", sort=False):
+            pairs = [pair for pair in comparisons if timepoint in pair]
+            if any(set(pair) <= have for pair in pairs):
+                continue
+            lacking = list(dict.fromkeys(tp for pair in pairs for tp in pair if tp not in have))
+            found = ", ".join(sorted(set(out.loc[out["patient"] == patient, "timepoint"])))
+            for i in tubes.index:
+                mark(i, "unpaired", f"patient {patient} has no usable {' or '.join(lacking)} tube pair "
+                                    f"(timepoints found: {found}); analysed but left out of {what}")

@@ -94,7 +94,7 @@ def write_outputs(results, out: str | Path, *, run_info: dict, plots: bool = Tru
     # Figures and a report of an earlier run that this run does not replace would contradict the tables.
     stale = [f"plots/{p.name}" for p in sorted((out / "plots").glob("*")) if (out / "plots").is_dir()
              and p.suffix in (".png", ".svg") and f"plots/{p.name}" not in names]
-    stale += [name for name in ("report.html", "events.h5ad") if name not in names]
+    stale += [name for name in ("report.html", "events.h5ad", "groups.csv", "groups.parquet") if name not in names]
     write_atomic(staging / _PLAN, json.dumps({"move": names, "remove": stale}))
     write_atomic(out / MARKER, f"cytokit was replacing the outputs of this folder with a new run's (in {STAGING}/) "
                                "when it stopped: the files here are a mix of two runs. Run cytokit again with "
@@ -131,7 +131,7 @@ def _write_staged(results, staging: Path, *, run_info: dict, plots: bool, anndat
     import io
 
     names = []
-    for name in results.TABLES:
+    for name in results.tables:
         table = getattr(results, name)
         write_atomic(staging / f"{name}.csv", table.to_csv(index=False))
         buffer = io.BytesIO()

@@ -37,7 +37,8 @@ class GroupResult:
     markers: pd.DataFrame
     """Every gated file's marker statistics (:data:`cytokit.stats.MARKER_COLUMNS`), in file order."""
     paired: pd.DataFrame
-    """Baseline against follow-up per marker (:data:`cytokit.paired.PAIRED_COLUMNS`); empty without pairing."""
+    """Baseline against follow-up per marker and comparison (:data:`cytokit.paired.PAIRED_COLUMNS`); empty
+    without pairing."""
     values: dict = field(default_factory=dict, repr=False)
     """(file, marker) → the marker population's values on the gating scale (float64: the shift
     statistics are computed on them; float32 moved ``pb_tx`` in the third digit)."""
@@ -53,12 +54,22 @@ class GroupResult:
     drew_figures: bool = False
     """Figures were asked for (a cache entry without them cannot serve a run that draws them)."""
     template_path: str = ""
-    baseline: str = ""
-    followup: str = ""
+    comparisons: tuple = ()
+    """The ``(baseline, followup)`` timepoints compared, in order (empty without pairing)."""
+
+    @property
+    def baseline(self) -> str:
+        """The first comparison's baseline (the patient panel's), or ``""``."""
+        return self.comparisons[0][0] if self.comparisons else ""
+
+    @property
+    def followup(self) -> str:
+        """The first comparison's follow-up, or ``""``."""
+        return self.comparisons[0][1] if self.comparisons else ""
 
 
 def analyse_group(rows: list[dict], template_path: str, *, reference_path: str | None = None,
-                  min_events: int = 500, pairing: tuple[str, str] | None = None,
+                  min_events: int = 500, pairing: metadata.Comparisons | None = None,
                   figures: bool = False) -> GroupResult:
     """Gate and quantify one patient's tubes: at each timepoint the isotype, then the stained tubes.
 
@@ -78,7 +89,8 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
     min_events
         Fewer events in the quantified population is a quality flag.
     pairing
-        ``(baseline, followup)`` timepoints, compared here, where the events are.
+        ``(baseline, followup)`` timepoints, or a sequence of such pairs, compared here, where the
+        events are: one ``paired`` row per patient × marker × population per comparison.
     figures
         Draw each analysed file's gating figure and the patient's panel here too.
     """
@@ -93,9 +105,11 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
     result = group.tables(min_events=min_events, figures=figures)
     result.template_path, result.drew_figures = template_path, figures
     if pairing is not None:
-        result.baseline, result.followup = pairing
-        result.paired = paired_table(result.markers, result.samples, result.values,
-                                     baseline=pairing[0], followup=pairing[1])
+        result.comparisons = metadata.comparisons_of(pairing)
+        tables = [paired_table(result.markers, result.samples, result.values, baseline=b, followup=f)
+                  for b, f in result.comparisons]
+        result.paired = tables[0] if len(tables) == 1 else pd.DataFrame(
+            [row for table in tables for row in table.to_dict("records")], columns=tables[0].columns)
         if figures and rows:
             patient = rows[0]["patient"]
             result.figures[("patient", patient)] = _patient_figure(result, patient)

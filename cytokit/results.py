@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .metadata import Comparisons
 from .paired import PAIRED_COLUMNS
 from .pipeline import POPULATION_COLUMNS, SAMPLE_COLUMNS, GroupResult
 from .stats import MARKER_COLUMNS
@@ -35,12 +36,37 @@ class Results:
     followup: str = "C2D8"
     paths: dict = field(default_factory=dict, repr=False)
     timings: dict = field(default_factory=dict, repr=False)  # seconds: groups (analysis), assemble
+    comparisons: tuple = ()
+    """The ``(baseline, followup)`` pairs compared, in order; ``baseline`` and ``followup`` are the first."""
+    group_by: str | None = None
+    """The sample-sheet column whose groups of patients ``groups`` compares, or None."""
+    groups: pd.DataFrame | None = None
+    """With ``group_by``: the groups' per-patient changes compared (``docs/outputs.md``), else None."""
 
     TABLES = ("samples", "populations", "markers", "paired", "cohort")
 
+    def __post_init__(self) -> None:
+        if len(self.comparisons) <= 1:  # one comparison: baseline and followup are it
+            self.comparisons = ((self.baseline, self.followup),)
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The tables of these results: :attr:`TABLES`, and ``groups`` with ``group_by``."""
+        return self.TABLES + (("groups",) if self.groups is not None else ())
+
+    @property
+    def timepoints(self) -> list[str]:
+        """Every timepoint of the analysed files: the compared ones in the order the comparisons name
+        them, then the others in the samples' order (the longitudinal figures' x axis)."""
+        named = [tp for pair in self.comparisons for tp in pair]
+        seen = self.samples.loc[self.samples["status"] != "error", "timepoint"].astype(str)
+        present = set(seen)
+        return list(dict.fromkeys([tp for tp in named if tp in present] + [tp for tp in seen if tp.strip()]))
+
     @property
     def plot(self):
-        """Figures: ``results.plot.paired("LAG3")``, ``.patient("CLL001")``, ``.gates(file)``."""
+        """Figures: ``results.plot.paired("LAG3", comparison=("C1D1", "C1D8"))``, ``.longitudinal("LAG3")``,
+        ``.patient("CLL001")``, ``.gates(file)``."""
         from .plots import ResultsPlotter
 
         return ResultsPlotter(self)
@@ -64,7 +90,7 @@ class Results:
         n_ok = int((self.samples["status"] == "ok").sum())
         parts = [f"<h4>cytokit results</h4><p>{len(self.samples)} files ({n_ok} ok), "
                  f"{self.paired['patient'].nunique() if len(self.paired) else 0} paired patients, "
-                 f"{self.baseline} → {self.followup}</p>"]
+                 f"{', '.join(f'{b} → {f}' for b, f in self.comparisons)}</p>"]
         if len(self.cohort):
             parts.append(self.cohort.to_html(index=False, float_format=lambda v: f"{v:.3g}"))
         bad = self.samples[self.samples["status"] != "ok"]
@@ -77,11 +103,17 @@ class Results:
                 f"{len(self.paired)} paired rows, {len(self.cohort)} cohort rows)")
 
 
-def assemble(groups: list[GroupResult], samples: pd.DataFrame, *, template_path: str, baseline: str,
-             followup: str) -> Results:
+def assemble(groups: list[GroupResult], samples: pd.DataFrame, *, template_path: str, baseline: str = "C2D1",
+             followup: str = "C2D8", comparisons: Comparisons | None = None,
+             group_by: str | None = None) -> Results:
     """Combine tube groups' results (:func:`~cytokit.pipeline.analyse_group` with ``pairing``, from any
-    executor) with the checked samples table."""
+    executor) with the checked samples table. ``comparisons`` default to the one of ``baseline`` and
+    ``followup``; with ``group_by`` (a column of ``samples``) the ``groups`` table compares its groups."""
     from .cohort import cohort_summary
+    from .metadata import comparisons_of
+
+    comparisons = comparisons_of(baseline=baseline, followup=followup) if comparisons is None \
+        else comparisons_of(comparisons)
 
     by_file = {row["file"]: row for group in groups for row in group.samples.to_dict("records")}
     table = samples.copy()
@@ -100,10 +132,20 @@ def assemble(groups: list[GroupResult], samples: pd.DataFrame, *, template_path:
     values = {k: v for g in groups for k, v in g.values.items()}
     paired = _rows(groups, "paired", PAIRED_COLUMNS)
     paired = paired.sort_values(["marker", "patient"], kind="stable").reset_index(drop=True)
-    _mark_unpaired(table, set(paired["patient"]))
-    # patients with several stained tubes per timepoint: one summary per stain (no pairs: no rows, all columns)
-    several = paired.duplicated(["patient", "marker", "population"]).any()
-    cohort = cohort_summary(paired, by=("stain",) if several else ())
+    _mark_unpaired(table, paired)
+    # several comparisons: one summary per comparison; patients with several stained tubes per timepoint:
+    # one per stain (no pairs: no rows, all columns)
+    by = ("baseline", "followup") if len(comparisons) > 1 else ()
+    several = paired.duplicated(["patient", "marker", "population", "baseline", "followup"]).any()
+    by += ("stain",) if several else ()
+    cohort = cohort_summary(paired, by=by)
+    group_table = None
+    if group_by is not None:
+        from .groups import group_summary
+        from .metadata import patient_groups
+
+        keys = ("baseline", "followup", *(("stain",) if several else ()))
+        group_table = group_summary(paired, patient_groups(samples, group_by), by=keys).reset_index(drop=True)
     return Results(
         samples=table.reset_index(drop=True),
         populations=populations.sort_values(["file"], kind="stable").reset_index(drop=True),
@@ -113,7 +155,8 @@ def assemble(groups: list[GroupResult], samples: pd.DataFrame, *, template_path:
         fitted={k: v for g in groups for k, v in g.fitted.items()},
         gating={k: v for g in groups for k, v in g.gating.items()},
         figures=_early_figures(groups, table, markers),
-        template_path=template_path, baseline=baseline, followup=followup,
+        template_path=template_path, baseline=comparisons[0][0], followup=comparisons[0][1],
+        comparisons=comparisons, group_by=group_by, groups=group_table,
         paths=dict(zip(samples["file"], samples["path"])),
     )
 
@@ -139,10 +182,14 @@ def _early_figures(groups: list[GroupResult], samples: pd.DataFrame, markers: pd
     return figures
 
 
-def _mark_unpaired(table: pd.DataFrame, paired_patients: set) -> None:
-    """Analysed files of a patient who ended up in no paired comparison become ``unpaired``, with why."""
-    for patient, group in table[table["status"] == "ok"].groupby("patient"):
-        if patient in paired_patients:
+def _mark_unpaired(table: pd.DataFrame, paired: pd.DataFrame) -> None:
+    """Analysed files of a patient whose timepoint ended up in no paired comparison become ``unpaired``,
+    with why."""
+    used = {(p, tp) for p, b, f in zip(paired["patient"], paired["baseline"], paired["followup"]) for tp in (b, f)}
+    ok = table[table["status"] == "ok"]
+    for patient, group in ok.groupby("patient"):
+        group = group[[(patient, tp) not in used for tp in group["timepoint"]]]
+        if group.empty:
             continue
         failed = table[(table["patient"] == patient) & (table["status"] == "error")]["file"].tolist()
         why = (f"{', '.join(failed)} failed" if failed

@@ -84,6 +84,51 @@ def test_bad_arguments_are_refused(tmp_path):
         simulate_cohort(tmp_path, patients=0)
 
 
+def test_more_timepoints_and_a_response_column(tmp_path):
+    """Issue 19: any number of timepoints, each later one changing from the one before (responders
+    rise), and a response column for --group-by; a cohort's first patient is planted alike at its
+    first two timepoints whatever the later ones."""
+    from cytokit.simulate import CohortDesign
+
+    timepoints = ("C1D1", "C1D8", "C2D1", "C2D8")
+    sheet = simulate_cohort(tmp_path / "four", patients=4, events=300, timepoints=timepoints, response=True,
+                            design=CohortDesign(nonresponder_share=0.5))
+    table = pd.read_csv(sheet)
+    assert list(table.columns) == ["file", "patient", "timepoint", "stain", "response"]
+    assert len(table) == 4 * 4 * 2 and list(dict.fromkeys(table["timepoint"])) == list(timepoints)
+    assert sorted(p.name for p in sheet.parent.glob("*.fcs")) == sorted(table["file"])
+    truth = pd.read_csv(sheet.parent / "truth.csv")
+    stained = truth[truth["stain"] == "stained"]
+    assert (table.drop_duplicates("patient").set_index("patient")["response"]
+            == stained.drop_duplicates("patient").set_index("patient")["responder"].map(
+                {True: "responder", False: "non-responder"})).all()
+    assert stained.drop_duplicates("patient")["responder"].sum() == 2
+    for (patient, marker), rows in stained.groupby(["patient", "marker"]):
+        planted = rows.set_index("timepoint").loc[list(timepoints), "planted_pct_pos"].to_numpy()
+        steps = np.diff(planted)
+        if rows["responder"].iloc[0]:
+            assert (steps > 1.5).all(), (patient, marker, planted)
+        else:
+            assert (np.abs(steps) <= 1.5 + 1e-3).all(), (patient, marker, planted)
+    two = pd.read_csv(simulate_cohort(tmp_path / "two", patients=4, events=300, timepoints=timepoints[:2],
+                                      design=CohortDesign(nonresponder_share=0.5)).parent / "truth.csv")
+    first = truth[truth["timepoint"].isin(timepoints[:2]) & (truth["patient"] == "CLL001")].reset_index(drop=True)
+    pd.testing.assert_series_equal(first["planted_pct_pos"], two.loc[two["patient"] == "CLL001", "planted_pct_pos"])
+
+
+def test_the_default_cohort_is_planted_as_before_more_timepoints_existed(tmp_path):
+    """Two timepoints draw what they always drew (values of cytokit before issue 19)."""
+    truth = pd.read_csv(simulate_cohort(tmp_path, patients=2, events=200).parent / "truth.csv")
+    stained = truth[truth["stain"] == "stained"]
+    assert stained["planted_pct_pos"].tolist() == [18.292, 6.101, 17.362, 4.653, 18.066, 6.615, 27.346, 17.443]
+
+
+@pytest.mark.parametrize("timepoints", [("C2D1",), ("C2D1", "c2d1"), ("C2_D1", "C2D8"), ("C2D1", "")])
+def test_bad_timepoints_are_refused(tmp_path, timepoints):
+    with pytest.raises(ValueError, match="timepoints must be at least two different labels"):
+        simulate_cohort(tmp_path, patients=1, events=100, timepoints=timepoints)
+
+
 def test_cli_simulate_writes_a_cohort(tmp_path, capsys):
     assert main(["simulate", str(tmp_path), "--patients", "1", "--events", "200", "--layout", "modern"]) == 0
     assert (tmp_path / "samples.csv").is_file()

@@ -11,7 +11,7 @@ Example::
     res.plot.gates("CLL001_C2D1_stained.fcs")
     save_figures(res, "out")           # out/plots/*.png
 
-Modules: ``cohort`` (:func:`plot_paired`), ``patient`` (:func:`plot_patient`), ``gates``
+Modules: ``cohort`` (:func:`plot_paired`, :func:`plot_longitudinal`), ``patient`` (:func:`plot_patient`), ``gates``
 (:func:`plot_gates`), ``encode`` (PNG and SVG bytes), ``slugs`` (file names), ``plotter``
 (:class:`ResultsPlotter`, ``results.plot``), ``save`` (:func:`save_figures`); ``_style`` holds
 what the figures share (colours, literal text), ``_scale`` axes labelled in scale values (decades),
@@ -21,7 +21,7 @@ what the figures share (colours, literal text), ``_scale`` axes labelled in scal
 from __future__ import annotations
 
 from ._results import ResultsLike  # noqa: F401 (the report describes its results with it)
-from .cohort import METRICS, plot_paired
+from .cohort import METRICS, plot_longitudinal, plot_paired
 from .encode import figure_png
 from .gates import plot_gates
 from .patient import plot_patient
@@ -30,5 +30,6 @@ from .save import save_figures
 from .slugs import unique_slugs  # noqa: F401 (the report names its anchors with it)
 
 __all__ = [
-    "METRICS", "ResultsPlotter", "figure_png", "plot_gates", "plot_paired", "plot_patient", "save_figures",
+    "METRICS", "ResultsPlotter", "figure_png", "plot_gates", "plot_longitudinal", "plot_paired", "plot_patient",
+    "save_figures",
 ]

@@ -27,5 +27,9 @@ class ResultsLike(Protocol):
     figures: dict  #: ("gates", file) / ("patient", id) → PNG bytes drawn during the analysis
     paths: dict  #: file → its path on disk
     template_path: str
-    baseline: str
+    baseline: str  #: the first comparison's
     followup: str
+    comparisons: tuple  #: every (baseline, followup) compared, in order
+    timepoints: list  #: every analysed timepoint, compared ones first, in the comparisons' order
+    group_by: str | None  #: the samples column whose groups of patients are compared, or None
+    groups: pd.DataFrame | None  #: with group_by: per marker × metric × comparison, the groups compared

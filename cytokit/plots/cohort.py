@@ -1,4 +1,5 @@
-"""The cohort figure: baseline → follow-up per patient for one marker, with the cohort statistics."""
+"""The cohort figures: baseline → follow-up per patient for one marker and comparison, with the cohort
+statistics, and each patient's line across every timepoint (:func:`plot_longitudinal`)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,19 @@ METRICS = {
 }
 
 
+GROUP_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
+"""Colours of the groups of patients (``--group-by``), in the groups' sorted order."""
+
+
+def group_colours(groups: dict[str, str]) -> dict[str, str]:
+    """group → its colour (:data:`GROUP_COLOURS`, in sorted order, repeating past eight groups)."""
+    names = sorted(set(groups.values()), key=str)
+    return {name: GROUP_COLOURS[i % len(GROUP_COLOURS)] for i, name in enumerate(names)}
+
+
 def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | None = None,
-                metric: str = "pct_pos", baseline: str = "C2D1", followup: str = "C2D8") -> Figure:
+                metric: str = "pct_pos", baseline: str = "C2D1", followup: str = "C2D8",
+                groups: dict[str, str] | None = None, group_table: pd.DataFrame | None = None) -> Figure:
     """Baseline → follow-up per patient for one marker, one line per patient.
 
     Parameters
@@ -35,11 +47,18 @@ def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | Non
         change, bootstrap CI and the Wilcoxon p shown in the title.
     metric
         One of :data:`METRICS`: ``pct_pos``, ``mfi`` or ``rmfi``.
+    baseline, followup
+        The comparison drawn: its rows of ``paired`` and of ``cohort`` (where they name one).
+    groups
+        patient → group (``--group-by``): lines coloured by group (else red up, blue down).
+    group_table
+        The ``groups`` table: its Mann–Whitney p of this marker and metric goes in the title.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {sorted(METRICS)}, not {metric!r}")
     stem, cohort_metric, label = METRICS[metric]
-    rows = paired[paired["marker"] == marker] if len(paired) else paired
+    rows = _of_comparison(paired[paired["marker"] == marker] if len(paired) else paired, baseline, followup)
+    colours = group_colours(groups) if groups else {}
     fig = _figure(3.6, 3.4, left=0.55, right=0.1, top=0.62, bottom=0.35)
     ax = fig.add_subplot()
     if rows.empty:
@@ -49,6 +68,8 @@ def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | Non
         after = rows[f"{stem}_followup"].to_numpy(float)
         for patient, b, a in zip(rows["patient"], before, after):
             colour = COLOURS["followup"] if a > b else COLOURS["baseline"] if a < b else "#555"
+            if groups:
+                colour = colours.get(groups.get(str(patient)), "#555")
             ax.plot([0, 1], [b, a], "-o", color=colour, alpha=0.75, markersize=4, linewidth=1.2)
             if len(rows) <= 12:
                 ax.annotate(_literal(patient), (1, a), xytext=(4, 0), textcoords="offset points", fontsize=6,
@@ -56,19 +77,90 @@ def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | Non
         if np.isfinite(before).any() and np.isfinite(after).any():  # nanmedian warns on all-NaN
             ax.plot([0, 1], [np.nanmedian(before), np.nanmedian(after)], "-", color="black", linewidth=2.5,
                     label="median")
+            for name, colour in colours.items():
+                ax.plot([], [], "-o", color=colour, markersize=4, label=_literal(name))
             ax.legend(loc="best", fontsize=7, frameon=False)
     ax.set_xticks([0, 1], [_literal(baseline), _literal(followup)])
     ax.set_xlim(-0.3, 1.45)
     ax.set_ylabel(label)
     row = None
     if cohort is not None and len(cohort):
-        hit = cohort[(cohort["marker"] == marker) & (cohort["metric"] == cohort_metric)]
+        hit = _of_comparison(cohort[(cohort["marker"] == marker) & (cohort["metric"] == cohort_metric)],
+                             baseline, followup)
         row = hit.iloc[0] if len(hit) else None
     title = f"{_literal(marker)}: {label}"
     if row is not None:
         title += (f"\nn={int(row['n_pairs'])}, median Δ={_fmt(row['median_delta'])} "
                   f"[{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]\n{_test_label(row['test'])} p={_p(row['p_value'])}")
+    if group_table is not None and len(group_table):
+        hit = _of_comparison(group_table[(group_table["marker"] == marker)
+                                         & (group_table["metric"] == cohort_metric)], baseline, followup)
+        if len(hit) == 1:  # two groups: their test (more groups: the groups table)
+            g = hit.iloc[0]
+            title += f"; groups: Mann–Whitney p={_p(g['p_value'])}"
     ax.set_title(title, fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def _of_comparison(table: pd.DataFrame, baseline: str, followup: str) -> pd.DataFrame:
+    """The rows of one comparison in a table of several (``baseline`` and ``followup`` columns); a table
+    of one comparison, or without those columns, is returned whole."""
+    if {"baseline", "followup"} <= set(table.columns) and len(table.drop_duplicates(["baseline", "followup"])) > 1:
+        return table[(table["baseline"] == baseline) & (table["followup"] == followup)]
+    return table
+
+
+def plot_longitudinal(markers: pd.DataFrame, marker: str, *, timepoints: list[str],
+                      groups: dict[str, str] | None = None, ok_files=None) -> Figure:
+    """Each patient's % positive of one marker across every timepoint, one line per patient.
+
+    Parameters
+    ----------
+    markers
+        The ``markers`` table (its stained tubes' rows of ``marker`` are drawn).
+    timepoints
+        The x axis, in order; tubes at other timepoints are not drawn.
+    groups
+        patient → group: lines coloured by group (else grey), with each group's median.
+    ok_files
+        Files to draw (default: all); e.g. those not failed.
+    """
+    rows = markers[(markers["marker"] == marker) & (markers["stain"] != "isotype")] if len(markers) else markers
+    if ok_files is not None and len(rows):
+        rows = rows[rows["file"].isin(set(ok_files))]
+    if len(rows):
+        rows = rows[rows["timepoint"].isin(timepoints)]
+    position = {tp: i for i, tp in enumerate(timepoints)}
+    colours = group_colours(groups) if groups else {}
+    fig = _figure(1.4 + 0.75 * max(2, len(timepoints)), 3.4, left=0.55, right=0.1, top=0.45, bottom=0.35)
+    ax = fig.add_subplot()
+    if rows.empty:
+        _no_data(ax, f"no stained tubes of {marker}")
+    else:
+        many = rows["stain"].nunique() > 1
+        for (patient, stain), line in rows.groupby(["patient", "stain"], sort=True):
+            line = line.sort_values("timepoint", key=lambda tp: tp.map(position))
+            x = line["timepoint"].map(position).to_numpy(float)
+            colour = colours.get(groups.get(str(patient)), "#555") if groups else "#555"
+            ax.plot(x, line["pct_pos"].to_numpy(float), "-o", color=colour, alpha=0.6, markersize=3.5, linewidth=1)
+            if rows["patient"].nunique() <= 12:
+                ax.annotate(_literal(f"{patient} {stain}" if many else patient), (x[-1], line["pct_pos"].iloc[-1]),
+                            xytext=(4, 0), textcoords="offset points", fontsize=6, va="center", color="#444")
+        by_group = {None: rows} if not groups else {
+            name: rows[rows["patient"].astype(str).map(groups) == name] for name in colours}
+        for name, part in by_group.items():
+            medians = part.groupby("timepoint")["pct_pos"].median()
+            order = [tp for tp in timepoints if tp in medians.index]
+            if order:
+                ax.plot([position[tp] for tp in order], medians[order].to_numpy(float), "-",
+                        color=colours.get(name, "black"), linewidth=2.5,
+                        label="median" if name is None else f"{_literal(name)} median")
+        ax.legend(loc="best", fontsize=7, frameon=False)
+    ax.set_xticks(range(len(timepoints)), [_literal(tp) for tp in timepoints])
+    ax.set_xlim(-0.3, len(timepoints) - 0.55)
+    ax.set_ylabel("% positive")
+    ax.set_title(f"{_literal(marker)}: % positive at every timepoint", fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return fig
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .cohort import plot_paired
+from .cohort import plot_longitudinal, plot_paired
 from .encode import figure_png
 from .gates import plot_gates
 from .patient import plot_patient
@@ -39,18 +39,33 @@ class ResultsPlotter:
             self._gated.popitem(last=False)
         return result
 
-    def png(self, kind: str, name: str) -> bytes:
-        """PNG bytes of ``self.<kind>(name)`` (``kind``: ``paired``, ``patient`` or ``gates``), drawn once
-        per plotter, so ``plots/`` and the report share them; figures drawn during the analysis
-        (``results.figures``) are used as they are."""
-        key = (kind, name)
+    def png(self, kind: str, name: str, comparison: tuple[str, str] | None = None) -> bytes:
+        """PNG bytes of ``self.<kind>(name)`` (``kind``: ``paired``, ``longitudinal``, ``patient`` or
+        ``gates``; ``comparison`` for ``paired``), drawn once per plotter, so ``plots/`` and the report
+        share them; figures drawn during the analysis (``results.figures``) are used as they are."""
+        key = (kind, name) if comparison is None else (kind, name, *comparison)
         if key not in self._png:
             drawn = self.results.figures.get(key)
-            self._png[key] = drawn if drawn is not None else figure_png(getattr(self, kind)(name))
+            extra = {} if comparison is None else {"comparison": comparison}
+            self._png[key] = drawn if drawn is not None else figure_png(getattr(self, kind)(name, **extra))
         return self._png[key]
 
-    def paired(self, marker: str, *, metric: str = "pct_pos") -> Figure:
-        """Baseline → follow-up per patient for ``marker`` (see :func:`plot_paired`).
+    def _check_marker(self, marker: str) -> None:
+        res = self.results
+        markers = sorted(set(res.markers["marker"])) if len(res.markers) else []
+        if marker not in markers:
+            raise KeyError(f"marker {marker!r} is not in the results; markers: {markers}")
+
+    def groups(self) -> dict[str, str] | None:
+        """patient → group of the results' ``group_by`` column, or None."""
+        from ..metadata import patient_groups
+
+        res = self.results
+        return patient_groups(res.samples, res.group_by) if getattr(res, "group_by", None) else None
+
+    def paired(self, marker: str, *, metric: str = "pct_pos", comparison: tuple[str, str] | None = None) -> Figure:
+        """Baseline → follow-up per patient for ``marker`` and ``comparison`` (default: the first), lines
+        coloured by group with ``group_by`` (see :func:`plot_paired`).
 
         Raises
         ------
@@ -58,11 +73,18 @@ class ResultsPlotter:
             ``marker`` is not a marker of the results.
         """
         res = self.results
-        markers = sorted(set(res.markers["marker"])) if len(res.markers) else []
-        if marker not in markers:
-            raise KeyError(f"marker {marker!r} is not in the results; markers: {markers}")
-        return plot_paired(res.paired, marker, cohort=res.cohort, metric=metric, baseline=res.baseline,
-                           followup=res.followup)
+        self._check_marker(marker)
+        baseline, followup = comparison or (res.baseline, res.followup)
+        return plot_paired(res.paired, marker, cohort=res.cohort, metric=metric, baseline=baseline,
+                           followup=followup, groups=self.groups(), group_table=getattr(res, "groups", None))
+
+    def longitudinal(self, marker: str) -> Figure:
+        """Each patient's % positive of ``marker`` across every timepoint (see :func:`plot_longitudinal`)."""
+        res = self.results
+        self._check_marker(marker)
+        analysed = res.samples.loc[res.samples["status"] != "error", "file"]
+        return plot_longitudinal(res.markers, marker, timepoints=res.timepoints, groups=self.groups(),
+                                 ok_files=analysed)
 
     def patient(self, patient: str) -> Figure:
         """The patient's CD19 × marker panel and histograms (see :func:`plot_patient`)."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .encode import PNG_DPI, _figure_svg, figure_png
 from .plotter import ResultsPlotter
-from .slugs import unique_slugs
+from .slugs import slug, unique_slugs
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._results import ResultsLike
@@ -17,7 +17,9 @@ def save_figures(results: ResultsLike, out_dir: str | Path, *, plotter: ResultsP
                  dpi: int = PNG_DPI) -> list[Path]:
     """Write every figure of ``results`` under ``out_dir/plots/``, atomically.
 
-    ``paired_<marker>.png`` and ``.svg`` per marker, ``patient_<patient>.png`` per
+    ``paired_<marker>.png`` and ``.svg`` per marker (``paired_<marker>_<baseline>_<followup>`` per
+    comparison when there are several), ``longitudinal_<marker>.png`` with more than two timepoints,
+    ``patient_<patient>.png`` per
     patient, ``gates_<file>.png`` per analysed file (names through :func:`unique_slugs`:
     a short hash is appended where two names would give the same file). Gating and patient
     figures drawn during the analysis (``Experiment.run(figures=True)``) are written as they are;
@@ -36,14 +38,21 @@ def save_figures(results: ResultsLike, out_dir: str | Path, *, plotter: ResultsP
     folder = Path(out_dir) / "plots"
     written: list[Path] = []
 
-    def save(kind: str, key: str, name: str) -> None:
-        png = plotter.png(kind, key) if dpi == PNG_DPI else figure_png(getattr(plotter, kind)(key), dpi=dpi)
+    def save(kind: str, key: str, name: str, comparison: tuple[str, str] | None = None) -> None:
+        extra = {} if comparison is None else {"comparison": comparison}
+        png = (plotter.png(kind, key, **extra) if dpi == PNG_DPI
+               else figure_png(getattr(plotter, kind)(key, **extra), dpi=dpi))
         written.append(write_atomic(folder / f"{name}.png", png))
 
     markers = unique_slugs(results.markers["marker"]) if len(results.markers) else {}
+    comparisons = list(results.comparisons)
     for marker, name in markers.items():
-        save("paired", marker, f"paired_{name}")
-        written.append(write_atomic(folder / f"paired_{name}.svg", _figure_svg(plotter.paired(marker))))
+        for pair in comparisons:
+            stem = f"paired_{name}" if len(comparisons) == 1 else f"paired_{name}_{slug(pair[0])}_{slug(pair[1])}"
+            save("paired", marker, stem, comparison=pair)
+            written.append(write_atomic(folder / f"{stem}.svg", _figure_svg(plotter.paired(marker, comparison=pair))))
+        if len(results.timepoints) > 2:
+            save("longitudinal", marker, f"longitudinal_{name}")
     patients = unique_slugs(sorted(p for p in results.samples["patient"].astype(str).unique() if p.strip()))
     for patient, name in patients.items():
         save("patient", patient, f"patient_{name}")

@@ -73,10 +73,18 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
     samples = results.samples
     markers = list(dict.fromkeys(results.markers["marker"])) if len(results.markers) else []
 
-    paired_figures = [{"marker": m, "src": _data_uri(plotter.png("paired", m))} for m in markers]
+    several = len(results.comparisons) > 1
+    comparisons = [{"label": f"{b} → {f}", "figures": [
+        {"marker": m, "src": _data_uri(plotter.png("paired", m, (b, f) if several else None)),
+         "caption": _caption(results.cohort, m, b, f)} for m in markers]} for b, f in results.comparisons]
+    longitudinal = ([{"marker": m, "src": _data_uri(plotter.png("longitudinal", m))} for m in markers]
+                    if len(results.timepoints) > 2 else [])
     cohort = results.cohort
     if len(cohort):
         cohort = cohort[cohort["metric"].isin(COHORT_METRICS)]
+    groups = getattr(results, "groups", None)
+    if groups is not None and len(groups):
+        groups = groups[groups["metric"].isin(COHORT_METRICS)]
 
     patients = []
     # files without a patient (not in the sample sheet) are listed under quality only
@@ -105,7 +113,8 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
             "panel": _data_uri(plotter.png("patient", patient)),
             "markers": _table(marker_rows, ["file", "timepoint", "stain", "marker", "n_events", "median",
                                             "pct_pos", "threshold", "rmfi", "flag"]),
-            "paired": _table(paired_rows, ["marker", "pct_pos_baseline", "pct_pos_followup", "delta_pct_pos",
+            "paired": _table(paired_rows, ["marker", *(("baseline", "followup") if several else ()),
+                                           "pct_pos_baseline", "pct_pos_followup", "delta_pct_pos",
                                            "mfi_baseline", "mfi_followup", "log2_rmfi_ratio", "delta_rmfi",
                                            "flag"]),
             "files": files,
@@ -124,13 +133,16 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
         title=title,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         template_path=results.template_path,
-        baseline=results.baseline, followup=results.followup,
+        comparison_labels=[c["label"] for c in comparisons], timepoints=results.timepoints,
         n_files=len(samples), counts=counts,
         n_paired=int(results.paired["patient"].nunique()) if len(results.paired) else 0,
-        paired_figures=paired_figures,
-        cohort=_table(cohort, ["marker", "metric", "n_pairs", "median_delta", "ci_low", "ci_high",
-                               "test", "p_value", "q_bh", "n_up", "n_down", "n_flagged"]),
-        cohort_rows=cohort.to_dict("records") if len(cohort) else [],
+        comparisons=comparisons, several=several, longitudinal=longitudinal,
+        cohort=_table(cohort, ["marker", "baseline", "followup", "metric", "n_pairs", "median_delta", "ci_low",
+                               "ci_high", "test", "p_value", "q_bh", "n_up", "n_down", "n_flagged"]),
+        group_by=getattr(results, "group_by", None),
+        groups=None if groups is None else _table(groups, [
+            "marker", "baseline", "followup", "metric", "group_a", "group_b", "n_a", "n_b", "median_a", "median_b",
+            "median_diff", "ci_low", "ci_high", "test", "p_value", "p_min", "q_bh"]),
         patients=patients,
         samples=_table(samples, ["file", "patient", "timepoint", "stain", "status", "error", "quality"]),
         problems=_table(problems, ["file", "patient", "timepoint", "stain", "status", "error", "quality"]),
@@ -140,11 +152,28 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
     )
 
 
+def _caption(cohort: pd.DataFrame, marker: str, baseline: str, followup: str) -> str:
+    """The cohort's % positive change of ``marker`` in one comparison, as the figure's caption."""
+    if not len(cohort):
+        return ""
+    rows = cohort[(cohort["marker"] == marker) & (cohort["metric"] == "delta_pct_pos")]
+    if {"baseline", "followup"} <= set(rows.columns):
+        rows = rows[(rows["baseline"] == baseline) & (rows["followup"] == followup)]
+    parts = []
+    for row in rows.to_dict("records"):
+        test = (str(row["test"]).split(":")[0].split() or ["test"])[0].capitalize()
+        parts.append(f"n = {row['n_pairs']}, median Δ% pos = {row['median_delta']:.3g} "
+                     f"[{row['ci_low']:.3g}, {row['ci_high']:.3g}], {test} p = {row['p_value']:.2g}")
+    return "; ".join(parts)
+
+
 def write_report(results: ReportResults, out_path: str | Path, *, title: str = "cytokit report",
                  plotter: ResultsPlotter | None = None) -> Path:
     """Write the self-contained HTML report of ``results`` to ``out_path`` (atomically).
 
-    Sections: the cohort (paired plots and statistics per marker), one section per
+    Sections: the cohort (paired plots per marker and comparison, each patient's line across
+    every timepoint when there are more than two, statistics; with ``group_by`` the groups
+    compared), one section per
     patient (CD19 × marker panel, histograms, marker and paired rows, each file's
     gating hierarchy), quality (flags, failed files with their errors, unpaired
     patients) and all samples. Tables sort on a header click.

@@ -1,7 +1,9 @@
 """Synthetic CLL cohorts with ground truth (``cytokit simulate``).
 
 The simulated study: blood of chronic lymphocytic leukaemia (CLL) patients on
-lenalidomide, drawn at cycle 2 day 1 (``C2D1``, baseline) and day 8 (``C2D8``).
+lenalidomide, drawn at cycle 2 day 1 (``C2D1``, baseline) and day 8 (``C2D8``), or at any
+timepoints given (``--timepoints C1D1,C1D8,C2D1,C2D8``: each later one changes from the one
+before it).
 Each blood sample is acquired twice: an isotype-control tube and a stained tube
 (CD19 FITC, 7AAD, LAG3 PE surface, TNF-α APC intracellular). On viable (7AAD−)
 CD19+ CLL cells LAG3 rises in responders and TNF-α rises about threefold;
@@ -20,8 +22,9 @@ Output folder
       truth/CLL001_C2D1_isotype.labels.csv.gz   one row per event of that file
 
 ``samples.csv``: ``file`` (relative to the sheet's folder), ``patient``
-(``CLL001`` ...), ``timepoint`` (``C2D1`` | ``C2D8``), ``stain``
-(``isotype`` | ``stained``).
+(``CLL001`` ...), ``timepoint`` (``C2D1`` | ``C2D8``, or the ones given), ``stain``
+(``isotype`` | ``stained``), and with ``--response`` ``response`` (``responder`` |
+``non-responder``, for ``cytokit run --group-by response``).
 
 ``truth.csv``: one row per file and marker (``LAG3``, ``TNFa``) with columns
 ``file, patient, timepoint, stain, marker, population, planted_pct_pos,

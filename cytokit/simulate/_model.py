@@ -71,7 +71,12 @@ class _Patient:
     day: int = 0  # acquisition day of C2D1, days after 2003-01-06
 
 
-def _draw_patients(n: int, seed: int, design: CohortDesign) -> list[_Patient]:
+def _draw_patients(n: int, seed: int, design: CohortDesign,
+                   timepoints: tuple[str, ...] = TIMEPOINTS) -> list[_Patient]:
+    """Each later timepoint changes from the one before: responders' LAG3 rises by a fresh draw of
+    ``lag3_rise_pct`` and TNF-α by the first timepoint's value times a fresh ``tnfa_fold`` − 1
+    (both at most 95 %); non-responders change by less than ``nonresponder_change_pct``. Two
+    timepoints draw what they always drew."""
     rng = np.random.default_rng([seed, 0xC11])
     n_non = 0 if n < 2 else max(1, round(n * design.nonresponder_share))
     nonresponders = set(rng.choice(n, size=n_non, replace=False).tolist())
@@ -88,15 +93,19 @@ def _draw_patients(n: int, seed: int, design: CohortDesign) -> list[_Patient]:
             day=int(rng.integers(0, 700)),
         )
         lag3, tnfa = u(design.lag3_baseline_pct), u(design.tnfa_baseline_pct)
-        p.lag3_pct["C2D1"], p.tnfa_pct["C2D1"] = lag3, tnfa
-        if p.responder:
-            p.lag3_pct["C2D8"] = lag3 + u(design.lag3_rise_pct)
-            p.tnfa_pct["C2D8"] = tnfa * u(design.tnfa_fold)
-        else:
-            p.lag3_pct["C2D8"] = lag3 + u((-change, change))
-            p.tnfa_pct["C2D8"] = max(0.5, tnfa + u((-change, change)))
+        p.lag3_pct[timepoints[0]], p.tnfa_pct[timepoints[0]] = lag3, tnfa
+        first = tnfa
+        for k, tp in enumerate(timepoints[1:]):
+            if p.responder:  # TNF-α: each rise is the first value times (fold - 1), the first one as a fold
+                lag3 = min(95.0, lag3 + u(design.lag3_rise_pct))
+                fold = u(design.tnfa_fold)
+                tnfa = min(95.0, tnfa * fold if k == 0 else tnfa + first * (fold - 1))
+            else:
+                lag3 = lag3 + u((-change, change))
+                tnfa = max(0.5, tnfa + u((-change, change)))
+            p.lag3_pct[tp], p.tnfa_pct[tp] = lag3, tnfa
         cll = u(design.cll_pct_of_viable)
-        for tp in TIMEPOINTS:
+        for tp in timepoints:
             p.class_pct[tp] = {
                 "debris": u(design.debris_pct),
                 "dead": u(design.dead_pct),

@@ -52,6 +52,8 @@ def simulate_cohort(
     layout: str = "calibur",
     seed: int = 0,
     design: CohortDesign | None = None,
+    timepoints: tuple[str, ...] = TIMEPOINTS,
+    response: bool = False,
 ) -> Path:
     """Write a synthetic CLL cohort: FCS files, a sample sheet and the truth.
 
@@ -60,7 +62,7 @@ def simulate_cohort(
     out_dir
         Folder to write into (created if needed; files of the same names are replaced).
     patients
-        Number of patients (``CLL001`` ...); each gets 4 tubes.
+        Number of patients (``CLL001`` ...); each gets an isotype and a stained tube per timepoint.
     events
         Events per FCS file.
     layout
@@ -71,6 +73,12 @@ def simulate_cohort(
         ``seed`` (and ``patients``), so both layouts share them.
     design
         Parameter ranges; default :class:`CohortDesign`.
+    timepoints
+        The timepoint labels in time order (default ``C2D1``, ``C2D8``); each later one changes from
+        the one before it (responders rise, see :class:`CohortDesign`).
+    response
+        Add a ``response`` column (``responder`` / ``non-responder``) to the sample sheet, for
+        ``cytokit run --group-by response``.
 
     Returns
     -------
@@ -92,13 +100,20 @@ def simulate_cohort(
         raise ValueError(f"patients must be between 1 and 999, not {patients}")
     if events < 1:
         raise ValueError(f"events must be positive, not {events}")
+    timepoints = tuple(str(tp).strip() for tp in timepoints)
+    if len(timepoints) < 2 or len({tp.casefold() for tp in timepoints}) != len(timepoints) or not all(timepoints) \
+            or any(c in tp for tp in timepoints for c in "_/\\,"):
+        raise ValueError(f"timepoints must be at least two different labels without _ , / or \\, "
+                         f"not {list(timepoints)}")
     design = design or CohortDesign()
+    if not 0.0 <= design.nonresponder_share <= 1.0:
+        raise ValueError(f"the non-responders' share must be between 0 and 1, not {design.nonresponder_share}")
     out = Path(out_dir)
     (out / "truth").mkdir(parents=True, exist_ok=True)
     layout_code = LAYOUTS.index(layout)
     sheet_rows, truth_rows = [], []
-    for i, p in enumerate(_draw_patients(patients, seed, design)):
-        for t, tp in enumerate(TIMEPOINTS):
+    for i, p in enumerate(_draw_patients(patients, seed, design, timepoints)):
+        for t, tp in enumerate(timepoints):
             drift = _drift(np.random.default_rng([seed, layout_code, i, t, 0xD1]))
             start = 9 * 3600 + 1800 * (i % 12)
             for s, stain in enumerate(STAINS):
@@ -122,7 +137,9 @@ def simulate_cohort(
                 spec = _calibur(values, stained, meta) if layout == "calibur" else _modern(rng, values, stained, meta)
                 write_fcs(out / name, spec.pop("data"), **spec)
                 _gzip_csv(labels, out / "truth" / f"{Path(name).stem}.labels.csv.gz")
-                sheet_rows.append({"file": name, "patient": p.patient, "timepoint": tp, "stain": stain})
+                sheet_rows.append({"file": name, "patient": p.patient, "timepoint": tp, "stain": stain,
+                                   **({"response": "responder" if p.responder else "non-responder"}
+                                      if response else {})})
                 cll = labels["cls"] == "cll"
                 for marker, planted, column in (
                     ("LAG3", p.lag3_pct[tp], "lag3_pos"),
