@@ -46,34 +46,20 @@ from pathlib import Path
 import numpy as np
 
 from ._files import write_atomic
+from ._flowjo_gates import (
+    COMP_PREFIX,
+    FLOWJO_TRANSFORMS,
+    NSMAP,
+    NoFlowJoForm,
+    gate_element,
+    gml,
+    number,
+    xml_d,
+    xml_t,
+)
 from .errors import CytokitError
 
-GATING = "http://www.isac-net.org/std/Gating-ML/v2.0/gating"
-TRANSFORMS = "http://www.isac-net.org/std/Gating-ML/v2.0/transformations"
-DATATYPES = "http://www.isac-net.org/std/Gating-ML/v2.0/datatypes"
-NSMAP = {"gating": GATING, "transforms": TRANSFORMS, "data-type": DATATYPES}
-COMP_PREFIX = "Comp-"
 GROUP = "All Samples"
-#: cytokit transforms FlowJo 10 has (hyperlog has no FlowJo 10 form)
-FLOWJO_TRANSFORMS = ("linear", "log", "logicle", "asinh", "biex")
-#: vertices of an ellipse's polygon: the first count that selects exactly the ellipse's events
-ELLIPSE_VERTICES = (256, 1024, 4096, 16384, 65536)
-
-
-def _g(name: str) -> str:
-    return f"{{{GATING}}}{name}"
-
-
-def _t(name: str) -> str:
-    return f"{{{TRANSFORMS}}}{name}"
-
-
-def _d(name: str) -> str:
-    return f"{{{DATATYPES}}}{name}"
-
-
-def _num(value: float) -> str:
-    return repr(float(value))
 
 
 def to_flowjo(results, path: str | Path) -> Path:
@@ -95,7 +81,13 @@ def to_flowjo(results, path: str | Path) -> Path:
     Raises
     ------
     CytokitError
-        No analysed file, or a file's fitted values are missing (results of another template).
+        A file's fitted values are missing (results of another template).
+
+    Warns
+    -----
+    UserWarning
+        For the populations left out (no FlowJo form, see the module docstring), and for events
+        below a log scale's bottom (FlowJo puts them at its bottom; cytokit's log below it).
     """
     from lxml import etree
 
@@ -104,8 +96,6 @@ def to_flowjo(results, path: str | Path) -> Path:
     template = load_template(results.template_path)
     done = results.samples[results.samples["status"] != "error"]
     files = [f for f in done["file"] if f in results.fitted and f in results.gating]
-    if not files:
-        raise CytokitError("no analysed file to export as a FlowJo workspace")
     root = etree.Element("Workspace", nsmap=NSMAP)
     root.set("version", "20.0")
     root.set("modDate", datetime.datetime.now().astimezone().strftime("%a %b %d %H:%M:%S %Z %Y"))
@@ -116,9 +106,9 @@ def to_flowjo(results, path: str | Path) -> Path:
                                   name=GROUP, annotation="", owningGroup=GROUP)
     refs = etree.SubElement(etree.SubElement(group_node, "Group", name=GROUP), "SampleRefs")
     samples = etree.SubElement(root, "SampleList")
-    for number, file in enumerate(files, start=1):
-        etree.SubElement(refs, "SampleRef", sampleID=str(number))
-        samples.append(_sample_element(template, file, results, str(number)))
+    for index, file in enumerate(files, start=1):
+        etree.SubElement(refs, "SampleRef", sampleID=str(index))
+        samples.append(_sample_element(template, file, results, str(index)))
     data = etree.tostring(etree.ElementTree(root), xml_declaration=True, encoding="UTF-8", pretty_print=True)
     return write_atomic(Path(path), data)
 
@@ -186,8 +176,8 @@ def _static_tree(template, fcs: _File, learned: dict) -> list[tuple[str, str, st
         parent = template.path_of(pop.parent) if pop.parent != "root" else "root"
         missing = [r for r in _gate_roles(pop.gate) if r not in fcs.channels]
         if missing:
-            tree.append((path, parent, "skipped", f"skipped: the file has no channel for role(s) "
-                                                 f"{', '.join(missing)}"))
+            reason = f"skipped: the file has no channel for role(s) {', '.join(missing)}"
+            tree.append((path, parent, "skipped", reason))
             continue
         gate = _build_gate(template, pop, fcs.channels)
         if hasattr(gate, "fit"):
@@ -217,9 +207,15 @@ def _sample_element(template, file: str, results, sample_id: str):
     transforms = etree.SubElement(sample, "Transformations")
     for pnn, transform in fcs.transforms.items():
         if transform.kind not in FLOWJO_TRANSFORMS:
-            continue  # the gates on it are left out (_geometry says why)
+            continue  # the gates on it are left out (gate_element says why)
         for name in dict.fromkeys((pnn.replace("/", "_"), fcs.dim_name(pnn))):
             _transform_element(transforms, transform, name)
+        if transform.kind == "log":
+            below = int((fcs.events[pnn].to_numpy() < transform.t / 10.0 ** transform.m).sum())
+            if below:
+                warnings.warn(f"{file}: {below} events of {pnn} lie below the log scale's bottom "
+                              f"({transform.t / 10.0 ** transform.m:g}); FlowJo puts them at the bottom, "
+                              "cytokit's log below it, so gates near the bottom may differ", stacklevel=3)
     keywords = etree.SubElement(sample, "Keywords")
     for key, value in fcs.sample.keywords.items():
         etree.SubElement(keywords, "Keyword", name=_xml_text(key), value=_xml_text(value))
@@ -239,21 +235,21 @@ def _matrix_element(parent, fcs: _File) -> None:
     from lxml import etree
 
     name = "Acquisition-defined" if fcs.comp_source == "file" else str(fcs.comp_source)
-    matrix = etree.SubElement(parent, _t("spilloverMatrix"), spectral="0", prefix=COMP_PREFIX, name=name,
+    matrix = etree.SubElement(parent, xml_t("spilloverMatrix"), spectral="0", prefix=COMP_PREFIX, name=name,
                               editable="0", version="FlowJo-10.7.1", status="FINALIZED", suffix="")
-    matrix.set(_t("id"), f"cytokit-{name}")
+    matrix.set(xml_t("id"), f"cytokit-{name}")
     detectors = [str(c) for c in fcs.spillover.columns]
-    params = etree.SubElement(matrix, _d("parameters"))
+    params = etree.SubElement(matrix, xml_d("parameters"))
     for detector in detectors:
-        etree.SubElement(params, _d("parameter"), {_d("name"): detector.replace("/", "_"),
+        etree.SubElement(params, xml_d("parameter"), {xml_d("name"): detector.replace("/", "_"),
                                                    "userProvidedCompInfix": fcs.dim_name(detector)})
     values = fcs.spillover.to_numpy(dtype=np.float64)
     for i, source in enumerate(detectors):  # rows aligned to the detectors: row i spills from detector i
-        row = etree.SubElement(matrix, _t("spillover"), {_d("parameter"): source.replace("/", "_"),
+        row = etree.SubElement(matrix, xml_t("spillover"), {xml_d("parameter"): source.replace("/", "_"),
                                                          "userProvidedCompInfix": fcs.dim_name(source)})
         for j, detector in enumerate(detectors):
-            etree.SubElement(row, _t("coefficient"), {_d("parameter"): detector.replace("/", "_"),
-                                                      _t("value"): _num(values[i, j])})
+            etree.SubElement(row, xml_t("coefficient"), {xml_d("parameter"): detector.replace("/", "_"),
+                                                      xml_t("value"): number(values[i, j])})
 
 
 def _transform_element(parent, transform, name: str) -> None:
@@ -272,9 +268,9 @@ def _transform_element(parent, transform, name: str) -> None:
         attrs = {"length": 256, "maxRange": p["t"], "neg": p["negative"], "width": p["width"], "pos": p["positive"]}
     else:
         raise ValueError(f"the {kind} transform has no FlowJo 10 form")
-    element = etree.SubElement(parent, _t(kind), {_t(k): str(v) if isinstance(v, int) else _num(v)
+    element = etree.SubElement(parent, xml_t(kind), {xml_t(k): str(v) if isinstance(v, int) else number(v)
                                                    for k, v in attrs.items()})
-    etree.SubElement(element, _d("parameter"), {_d("name"): name})
+    etree.SubElement(element, xml_d("parameter"), {xml_d("name"): name})
 
 
 def _write_tree(top, fcs: _File, tree) -> None:
@@ -284,12 +280,12 @@ def _write_tree(top, fcs: _File, tree) -> None:
 
     holders = {"root": top}
     left_out: list[str] = []
-    for number, (path, parent, kind, gate) in enumerate(tree, start=1):
+    for index, (path, parent, kind, gate) in enumerate(tree, start=1):
         if parent not in holders:
             continue  # below a population left out
         try:
-            element = _population(holders[parent], fcs, path, parent, kind, gate, f"ID{number}", holders)
-        except _NoFlowJoForm as reason:
+            element = _population(holders[parent], fcs, path, parent, kind, gate, f"ID{index}", holders)
+        except NoFlowJoForm as reason:
             left_out.append(f"{path} ({reason})")
             continue
         holders[path] = etree.SubElement(element, "Subpopulations")
@@ -301,10 +297,6 @@ def _write_tree(top, fcs: _File, tree) -> None:
                       f"{'; '.join(left_out)}", stacklevel=4)
 
 
-class _NoFlowJoForm(Exception):
-    """A population FlowJo cannot hold exactly; the message says why."""
-
-
 def _population(parent_el, fcs: _File, path, parent, kind, gate, gate_id, holders):
     from lxml import etree
 
@@ -314,11 +306,11 @@ def _population(parent_el, fcs: _File, path, parent, kind, gate, gate_id, holder
     if kind == "skipped" or isinstance(gate, BooleanGate):
         if kind == "skipped":
             if parent == "root":
-                raise _NoFlowJoForm("skipped at the root: FlowJo has no gate of every event")
+                raise NoFlowJoForm("skipped at the root: FlowJo has no gate of every event")
             op, operands, note = "or", [parent], gate
         else:
             if gate.complement:
-                raise _NoFlowJoForm("FlowJo's boolean gates have no operand used as its complement")
+                raise NoFlowJoForm("FlowJo's boolean gates have no operand used as its complement")
             op, note = gate.op, ""
             operands = [_operand_path(o, holders) for o in gate.operands]
         element = etree.SubElement(parent_el, {"and": "AndNode", "or": "OrNode", "not": "NotNode"}[op],
@@ -330,12 +322,12 @@ def _population(parent_el, fcs: _File, path, parent, kind, gate, gate_id, holder
     note = ""
     if kind == "failed":
         gate, note = gate
-    geometry = _geometry(fcs, gate, empty=kind == "failed")
+    geometry = gate_element(fcs, gate, empty=kind == "failed")
     element = etree.SubElement(parent_el, "Population", name=name, annotation=note, owningGroup="")
-    wrapper = etree.SubElement(element, "Gate", {_g("id"): gate_id})
+    wrapper = etree.SubElement(element, "Gate", {gml("id"): gate_id})
     parent_id = holders[parent].getparent().find("Gate") if parent != "root" else None
     if parent_id is not None:
-        wrapper.set(_g("parent_id"), parent_id.get(_g("id")))
+        wrapper.set(gml("parent_id"), parent_id.get(gml("id")))
     wrapper.append(geometry)
     return element
 
@@ -344,126 +336,8 @@ def _operand_path(operand: str, holders) -> str:
     """The path of a boolean operand (a population name, unique in a template) among those written."""
     matches = [p for p in holders if p != "root" and p.rsplit("/", 1)[-1] == operand]
     if not matches:
-        raise _NoFlowJoForm(f"its operand {operand} is not in the workspace")
+        raise NoFlowJoForm(f"its operand {operand} is not in the workspace")
     return matches[0]
-
-
-def _geometry(fcs: _File, gate, *, empty: bool):
-    """The FlowJo gate element of a static cytokit gate, in data values."""
-    from lxml import etree
-
-    from .gating.gates import EllipseGate, PolygonGate, RectangleGate
-
-    for pnn in gate.dims:
-        transform = fcs.transforms.get(pnn)
-        if transform is not None and transform.kind not in FLOWJO_TRANSFORMS:
-            raise _NoFlowJoForm(f"FlowJo 10 has no {transform.kind} transform ({pnn})")
-    if empty:  # a failed gate: nothing is inside [v, v)
-        element = etree.Element(_g("RectangleGate"), eventsInside="1", percentX="0", percentY="0")
-        dim = etree.SubElement(element, _g("dimension"), {_g("min"): "0.0", _g("max"): "0.0"})
-        etree.SubElement(dim, _d("fcs-dimension"), {_d("name"): fcs.dim_name(gate.dims[0])})
-        return element
-    if isinstance(gate, RectangleGate):
-        element = etree.Element(_g("RectangleGate"), eventsInside="1", percentX="0", percentY="0")
-        for pnn, bounds in gate.bounds.items():
-            dim = etree.SubElement(element, _g("dimension"))
-            for key, bound in zip(("min", "max"), bounds):
-                if bound is None:
-                    continue
-                value = float(fcs.raw(pnn, [bound])[0])
-                if np.isnan(value):
-                    raise _NoFlowJoForm(f"bound {bound:g} of {pnn} has no data value")
-                if np.isfinite(value):  # beyond the scale's end: every finite event is on its side
-                    dim.set(_g(key), _num(value))
-            if dim.get(_g("min")) is None and dim.get(_g("max")) is None:
-                raise _NoFlowJoForm(f"both bounds of {pnn} lie beyond the scale")
-            etree.SubElement(dim, _d("fcs-dimension"), {_d("name"): fcs.dim_name(pnn)})
-        return element
-    if isinstance(gate, EllipseGate):
-        if len(gate.dims) != 2:
-            raise _NoFlowJoForm(f"FlowJo ellipses have 2 dimensions, not {len(gate.dims)}")
-        vertices = _ellipse_polygon(fcs, gate)
-    elif isinstance(gate, PolygonGate):
-        vertices = _within_scale(fcs, gate)
-    else:
-        raise _NoFlowJoForm(f"{type(gate).__name__} has no FlowJo equivalent")
-    element = etree.Element(_g("PolygonGate"), eventsInside="1", quadId="-1", gateResolution="256")
-    for pnn in gate.dims:
-        dim = etree.SubElement(element, _g("dimension"))
-        etree.SubElement(dim, _d("fcs-dimension"), {_d("name"): fcs.dim_name(pnn)})
-    raw = np.column_stack([fcs.raw(pnn, vertices[:, j]) for j, pnn in enumerate(gate.dims)])
-    for vertex in raw:
-        point = etree.SubElement(element, _g("vertex"))
-        for value in vertex:
-            etree.SubElement(point, _g("coordinate"), {_d("value"): _num(value)})
-    return element
-
-
-def _ellipse_polygon(fcs: _File, gate) -> np.ndarray:
-    """A polygon inscribed in the ellipse that holds exactly the ellipse's events of the file
-    (only events between the polygon and the ellipse can differ: those are checked)."""
-    from flowutils.gating import points_in_polygon
-
-    points = np.column_stack([fcs.scaled(d) for d in gate.dims])
-    inside = gate.contains(_frame(gate.dims, points))
-    centred = points - gate.mean
-    with np.errstate(invalid="ignore"):
-        d2 = np.einsum("ij,jk,ik->i", centred, np.linalg.inv(gate.covariance), centred)
-    chol = np.linalg.cholesky(gate.covariance)
-    for n in ELLIPSE_VERTICES:
-        angles = 2 * np.pi * np.arange(n) / n
-        circle = np.column_stack([np.cos(angles), np.sin(angles)]) * np.sqrt(gate.distance_square)
-        vertices = gate.mean + circle @ chol.T
-        near = np.flatnonzero(inside & (d2 >= gate.distance_square * np.cos(np.pi / n) ** 2 * (1 - 1e-9)))
-        if len(near) == 0 or np.asarray(points_in_polygon(vertices, points[near]), dtype=bool).all():
-            return vertices
-    warnings.warn(f"{fcs.name}: an ellipse over {', '.join(gate.dims)} as a {n}-vertex polygon still leaves out "
-                  "events on its edge", stacklevel=5)
-    return vertices
-
-
-def _frame(dims, points: np.ndarray):
-    import pandas as pd
-
-    return pd.DataFrame(points, columns=list(dims))
-
-
-def _within_scale(fcs: _File, gate) -> np.ndarray:
-    """The polygon's vertices, clipped to a box around the file's events where a vertex has no
-    data value (a half-plane drawn to ±10⁶ on a logicle scale): the same events inside."""
-    vertices = gate.vertices
-    raw = np.column_stack([fcs.raw(pnn, vertices[:, j]) for j, pnn in enumerate(gate.dims)])
-    if np.isfinite(raw).all():
-        return vertices
-    box = []
-    for pnn in gate.dims:
-        values = fcs.scaled(pnn)
-        values = values[np.isfinite(values)]
-        lo, hi = (values.min(), values.max()) if len(values) else (0.0, 1.0)
-        box.append((lo - 0.1 * (hi - lo + 1), hi + 0.1 * (hi - lo + 1)))
-    clipped = _clip(vertices, box)
-    if len(clipped) < 3:
-        raise _NoFlowJoForm(f"the polygon over {', '.join(gate.dims)} lies outside the file's events")
-    return clipped
-
-
-def _clip(vertices: np.ndarray, box) -> np.ndarray:
-    """Sutherland–Hodgman: ``vertices`` clipped to the axis-aligned ``box`` [(lo, hi), (lo, hi)]."""
-    points = [tuple(v) for v in vertices]
-    for axis in (0, 1):
-        for bound, keep in ((box[axis][0], lambda p, b, a=axis: p[a] >= b), (box[axis][1], lambda p, b, a=axis: p[a] <= b)):
-            out = []
-            for k, current in enumerate(points):
-                previous = points[k - 1]
-                if keep(current, bound) != keep(previous, bound):
-                    t = (bound - previous[axis]) / (current[axis] - previous[axis])
-                    out.append(tuple(previous[i] + t * (current[i] - previous[i]) for i in (0, 1)))
-                if keep(current, bound):
-                    out.append(current)
-            points = out
-            if not points:
-                return np.zeros((0, 2))
-    return np.asarray(points, dtype=np.float64)
 
 
 __all__ = ["to_flowjo"]
