@@ -70,10 +70,14 @@ def gate_element(fcs, gate, *, empty: bool):
                 if bound is None:
                     continue
                 value = float(fcs.raw(pnn, [bound])[0])
-                if np.isnan(value):
-                    raise NoFlowJoForm(f"bound {bound:g} of {pnn} has no data value")
-                if np.isfinite(value):  # beyond the scale's end: every finite event is on its side
+                if np.isfinite(value):
                     dim.set(gml(key), number(value))
+                    continue
+                events = fcs.scaled(pnn)
+                events = events[np.isfinite(events)]
+                if not (events < bound).all() if key == "max" else not (events >= bound).all():
+                    raise NoFlowJoForm(f"bound {bound:g} of {pnn} has no data value")
+                # beyond the scale's end with every event inside it: an open bound selects the same
             if dim.get(gml("min")) is None and dim.get(gml("max")) is None:
                 raise NoFlowJoForm(f"both bounds of {pnn} lie beyond the scale")
             etree.SubElement(dim, xml_d("fcs-dimension"), {xml_d("name"): fcs.dim_name(pnn)})
@@ -91,6 +95,8 @@ def gate_element(fcs, gate, *, empty: bool):
         dim = etree.SubElement(element, gml("dimension"))
         etree.SubElement(dim, xml_d("fcs-dimension"), {xml_d("name"): fcs.dim_name(pnn)})
     raw = np.column_stack([fcs.raw(pnn, vertices[:, j]) for j, pnn in enumerate(gate.dims)])
+    if not np.isfinite(raw).all():
+        raise NoFlowJoForm(f"vertices over {', '.join(gate.dims)} beyond the scale's end")
     for vertex in raw:
         point = etree.SubElement(element, gml("vertex"))
         for value in vertex:
@@ -128,7 +134,7 @@ def _frame(dims, points: np.ndarray):
 
 
 def _within_scale(fcs, gate) -> np.ndarray:
-    """The polygon's vertices, clipped to a box around the file's events where a vertex has no
+    """The polygon's vertices, clipped to a box just around the file's events where a vertex has no
     data value (a half-plane drawn to ±10⁶ on a logicle scale): the same events inside."""
     vertices = gate.vertices
     raw = np.column_stack([fcs.raw(pnn, vertices[:, j]) for j, pnn in enumerate(gate.dims)])
@@ -139,7 +145,8 @@ def _within_scale(fcs, gate) -> np.ndarray:
         values = fcs.scaled(pnn)
         values = values[np.isfinite(values)]
         lo, hi = (values.min(), values.max()) if len(values) else (0.0, 1.0)
-        box.append((lo - 0.1 * (hi - lo + 1), hi + 0.1 * (hi - lo + 1)))
+        margin = 1e-3 * (hi - lo) + 1e-9 * (1 + abs(hi) + abs(lo))
+        box.append((lo - margin, hi + margin))
     clipped = _clip(vertices, box)
     if len(clipped) < 3:
         raise NoFlowJoForm(f"the polygon over {', '.join(gate.dims)} lies outside the file's events")

@@ -144,10 +144,17 @@ class _File:
         return values if transform is None else transform.apply(values)
 
     def raw(self, pnn: str, values) -> np.ndarray:
-        """Gating-scale ``values`` of ``pnn`` as data values (what FlowJo stores)."""
+        """Gating-scale ``values`` of ``pnn`` as data values (what FlowJo stores); NaN where a value
+        has none that transforms back to it (beyond the scale's end: overflow, biex's table)."""
         transform = self.transforms.get(pnn)
         values = np.asarray(values, dtype=np.float64)
-        return values if transform is None else np.asarray(transform.inverse(values), dtype=np.float64)
+        if transform is None:
+            return values
+        with np.errstate(over="ignore", invalid="ignore"):
+            raw = np.asarray(transform.inverse(values), dtype=np.float64)
+            back = np.asarray(transform.apply(raw), dtype=np.float64)
+        exact = np.isfinite(raw) & (np.abs(back - values) <= 1e-9 * (1 + np.abs(values)))
+        return np.where(exact, raw, np.nan)
 
 
 def _read(path: Path):
@@ -221,7 +228,8 @@ def _sample_element(template, file: str, results, sample_id: str):
         etree.SubElement(keywords, "Keyword", name=_xml_text(key), value=_xml_text(value))
     node = etree.SubElement(sample, "SampleNode", name=file, annotation="", owningGroup="",
                             sampleID=sample_id, count=str(len(fcs.events)))
-    _write_tree(etree.SubElement(node, "Subpopulations"), fcs, _static_tree(template, fcs, results.fitted[file]))
+    _write_tree(etree.SubElement(node, "Subpopulations"), fcs, _static_tree(template, fcs, results.fitted[file]),
+                sample_id)
     return sample
 
 
@@ -273,7 +281,7 @@ def _transform_element(parent, transform, name: str) -> None:
     etree.SubElement(element, xml_d("parameter"), {xml_d("name"): name})
 
 
-def _write_tree(top, fcs: _File, tree) -> None:
+def _write_tree(top, fcs: _File, tree, sample_id: str) -> None:
     """Every population under its parent's ``Subpopulations``; those FlowJo cannot hold (and their
     descendants) are left out with one warning per file."""
     from lxml import etree
@@ -284,7 +292,7 @@ def _write_tree(top, fcs: _File, tree) -> None:
         if parent not in holders:
             continue  # below a population left out
         try:
-            element = _population(holders[parent], fcs, path, parent, kind, gate, f"ID{index}", holders)
+            element = _population(holders[parent], fcs, path, parent, kind, gate, f"ID{sample_id}{index:04d}", holders)
         except NoFlowJoForm as reason:
             left_out.append(f"{path} ({reason})")
             continue

@@ -1,0 +1,210 @@
+"""The FlowJo workspace of the fitted gates: FlowKit's ``Workspace`` reads it back and gives every
+population count of every file exactly as cytokit's ``populations`` table, for a real ``cytokit run``
+on both demo layouts and for each gate type and transform on a synthetic file."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from lxml import etree
+
+flowkit = pytest.importorskip("flowkit")
+
+from cytokit.cli import main  # noqa: E402
+from cytokit.fcs import read_fcs, write_fcs  # noqa: E402
+from cytokit.flowjo_export import to_flowjo  # noqa: E402
+from cytokit.gating.load import load_template  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATE = REPO / "gating_templates" / "cll_cd19_7aad.yaml"
+
+
+def flowkit_counts(wsp: Path, folder: Path) -> dict[tuple[str, str], int]:
+    """(file, population path) → count, as FlowKit's Workspace gates the files."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # FlowKit's own warnings (pandas, missing files)
+        workspace = flowkit.Workspace(str(wsp), fcs_samples=str(folder))
+        workspace.analyze_samples(use_mp=False)
+        report = workspace.get_analysis_report()
+    return {(row.sample_id, "/".join([*row.gate_path[1:], row.gate_name])): int(row.count)
+            for row in report.itertuples()}
+
+
+@pytest.fixture(scope="module", params=["calibur", "modern"])
+def demo_run(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"run_{request.param}")
+    folder = REPO / "sample_fcs" / request.param
+    code = main(["run", str(folder), "--template", str(TEMPLATE), "--out", str(out), "--quiet", "--no-plots",
+                 "--workers", "1", "--flowjo"])
+    assert code == 0
+    return SimpleNamespace(layout=request.param, folder=folder, wsp=out / "gates.wsp",
+                           populations=pd.read_csv(out / "populations.csv", keep_default_na=False))
+
+
+def test_flowkit_reproduces_every_population_count_of_a_run(demo_run):
+    expected = {(r.file, r.population): int(r.count) for r in demo_run.populations.itertuples()}
+    got = flowkit_counts(demo_run.wsp, demo_run.folder)
+    assert len(expected) == 24 * 4
+    assert got == expected
+    assert len({count for (_, population), count in got.items() if population == "Lymphocytes"}) > 12
+
+
+def test_every_file_has_its_own_gates_transforms_and_compensation(demo_run):
+    root = etree.parse(str(demo_run.wsp)).getroot()
+    samples = root.find("SampleList").findall("Sample")
+    assert [s.find("SampleNode").get("name") for s in samples] == sorted(demo_run.populations["file"].unique())
+    ns = {"gating": "http://www.isac-net.org/std/Gating-ML/v2.0/gating",
+          "transforms": "http://www.isac-net.org/std/Gating-ML/v2.0/transformations",
+          "data-type": "http://www.isac-net.org/std/Gating-ML/v2.0/datatypes"}
+    lymphocytes = [s.find("SampleNode/Subpopulations/Population/Gate/gating:PolygonGate", ns) for s in samples]
+    first_vertices = {etree.tostring(p.find("gating:vertex", ns)) for p in lymphocytes}
+    assert len(first_vertices) == len(samples)  # each file's own fitted cluster
+    matrices = [s.find("transforms:spilloverMatrix", ns) for s in samples]
+    dims = {d.get("{%s}name" % ns["data-type"]) for d in root.iter("{%s}fcs-dimension" % ns["data-type"])}
+    singlets = [s.find("SampleNode/Subpopulations/Population/Subpopulations/*", ns) for s in samples]
+    if demo_run.layout == "modern":  # $SPILLOVER, compensated detectors as Comp-, a fitted singlet wedge
+        assert all(m is not None and m.get("prefix") == "Comp-" for m in matrices)
+        assert {"Comp-FITC-A", "Comp-PerCP-Cy5-5-A", "FSC-A", "SSC-A"} <= dims
+        assert {s.tag for s in singlets} == {"Population"}
+    else:  # no spillover; no FSC-A/FSC-H pair: Singlets passes its parent's events (an OR of it)
+        assert all(m is None for m in matrices) and not any(d.startswith("Comp-") for d in dims)
+        assert {s.tag for s in singlets} == {"OrNode"}
+        assert {s.find("Dependents/Dependent").get("name") for s in singlets} == {"Lymphocytes"}
+    kinds = {etree.QName(t).localname for s in samples for t in s.find("Transformations")}
+    assert kinds == {"linear", "logicle"}
+
+
+def test_without_its_compensation_flowkit_counts_differently(demo_run, tmp_path):
+    """The count check is sensitive: the same gates on uncompensated data select other events."""
+    if demo_run.layout != "modern":
+        pytest.skip("calibur files are compensated in hardware")
+    transforms = "http://www.isac-net.org/std/Gating-ML/v2.0/transformations"
+    datatypes = "http://www.isac-net.org/std/Gating-ML/v2.0/datatypes"
+    tree = etree.parse(str(demo_run.wsp))
+    for row in tree.getroot().iter(f"{{{transforms}}}spillover"):  # the identity: no compensation
+        for coefficient in row:
+            same = coefficient.get(f"{{{datatypes}}}parameter") == row.get(f"{{{datatypes}}}parameter")
+            coefficient.set(f"{{{transforms}}}value", "1.0" if same else "0.0")
+    tree.write(str(tmp_path / "uncompensated.wsp"))
+    got = flowkit_counts(tmp_path / "uncompensated.wsp", demo_run.folder)
+    expected = {(r.file, r.population): int(r.count) for r in demo_run.populations.itertuples()}
+    assert sum(got[key] != count for key, count in expected.items()) > 10
+
+
+def test_cytokits_own_flowjo_import_reproduces_the_counts(demo_run):
+    """Round trip: one file's sample of the workspace as a template, applied to that file."""
+    for file in ("CLL002_C2D1_isotype.fcs", "CLL002_C2D8_stained.fcs"):
+        result = load_template(demo_run.wsp, sample=file).apply(read_fcs(demo_run.folder / file))
+        counts = dict(zip(result.counts()["population"], result.counts()["count"]))
+        rows = demo_run.populations[demo_run.populations["file"] == file]
+        assert counts == dict(zip(rows["population"], rows["count"]))
+
+
+# ---- each gate type and transform on one synthetic file ------------------------------------------
+
+SYNTHETIC = """
+name: synthetic
+channels:
+  fsc: {pnn: [FSC-A]}
+  ssc: {pnn: [SSC-A]}
+  a: {pnn: [FL1-A]}
+  b: {pnn: [FL2-A]}
+  c: {pnn: [FL3-A]}
+compensation: file
+transforms:
+  fsc: {kind: linear, t: 262144, a: 1000}
+  ssc: {kind: log, t: 262144, m: 4.5}
+  a: {kind: asinh, t: 262144, m: 4.5, a: 0.5}
+  b: {kind: biex, t: 262144, width: -100, positive: 4.42, negative: 0}
+  c: {kind: C_KIND, t: 262144, w: 0.5, m: 4.5, a: 0}
+populations:
+  - {name: Cells, parent: root, gate: {type: cluster, dims: [fsc, ssc], n_components: 2, select: largest,
+     confidence: 0.95}}
+  - {name: A+, parent: Cells, gate: {type: density_valley, dim: a, side: above}}
+  - {name: B high, parent: Cells, gate: {type: quantile, dim: b, q: 0.7}}
+  - {name: A+ B high, parent: Cells, gate: {type: boolean, op: and, operands: [A+, B high]}}
+  - {name: A- or B high, parent: Cells, gate: {type: boolean, op: or, operands: [A+, B high], complement: [A+]}}
+  - {name: not A+, parent: Cells, gate: {type: boolean, op: not, operands: [A+]}}
+  - {name: Box, parent: A+, gate: {type: rectangle, bounds: {b: [2000, 3000], c: [0.3, null]}}}
+  - {name: Triangle, parent: Cells, gate: {type: polygon, dims: [a, c], vertices: [[0.1, 0.1], [0.8, 0.2], [0.4, 0.9]]}}
+  - {name: Dim, parent: Cells, gate: {type: peak_foot, dim: [a, c], side: below, k: 3}}
+  - {name: Never, parent: Cells, gate: {type: quantile, dim: c, q: 0.5, min_events: 1000000}}
+  - {name: Under never, parent: Never, gate: {type: range, dim: a, min: 0.2}}
+"""
+
+
+def _synthetic(tmp_path: Path, c_kind: str = "logicle"):
+    """One compensated five-channel file, gated by ``SYNTHETIC``: results as the exporter reads them."""
+    rng = np.random.default_rng(1)
+    n = 6000
+    cells = rng.random(n) < 0.7
+    positive = rng.random(n) < 0.4
+    events = pd.DataFrame({
+        "FSC-A": np.where(cells, rng.normal(90_000, 12_000, n), rng.normal(30_000, 8_000, n)),
+        "SSC-A": np.exp(np.where(cells, rng.normal(10.0, 0.3, n), rng.normal(11.0, 0.5, n))),
+        "FL1-A": np.where(positive, rng.lognormal(8.5, 0.4, n), rng.normal(50, 150, n)),
+        "FL2-A": rng.lognormal(7.5, 0.8, n) - 300,
+        "FL3-A": np.where(rng.random(n) < 0.5, rng.lognormal(9.0, 0.5, n), rng.normal(0, 200, n)),
+    })
+    detectors = ["FL1-A", "FL2-A", "FL3-A"]
+    spillover = pd.DataFrame([[1.0, 0.15, 0.02], [0.03, 1.0, 0.12], [0.0, 0.04, 1.0]], index=detectors,
+                             columns=detectors)
+    observed = events.copy()
+    observed[detectors] = events[detectors].to_numpy() @ spillover.to_numpy()
+    folder = tmp_path / "fcs"
+    folder.mkdir()
+    path = write_fcs(folder / "synthetic.fcs", observed.astype(np.float32), spillover=spillover,
+                     keywords={"$FIL": "synthetic.fcs"})
+    template_path = tmp_path / "synthetic.yaml"
+    template_path.write_text(SYNTHETIC.replace("C_KIND", c_kind))
+    result = load_template(template_path).apply(read_fcs(path))
+    results = SimpleNamespace(
+        samples=pd.DataFrame({"file": ["synthetic.fcs"], "status": ["ok"]}), paths={"synthetic.fcs": str(path)},
+        fitted={"synthetic.fcs": result.fitted()}, gating={"synthetic.fcs": result.summary()},
+        template_path=str(template_path))
+    counts = {("synthetic.fcs", r.population): int(r.count) for r in result.counts().itertuples()}
+    return results, counts, folder
+
+
+def test_every_gate_type_and_transform_round_trips_through_flowkit(tmp_path):
+    results, counts, folder = _synthetic(tmp_path)
+    with pytest.warns(UserWarning, match=r"left out .*Cells/A- or B high \(FlowJo's boolean gates have no operand"):
+        wsp = to_flowjo(results, tmp_path / "gates.wsp")
+    got = flowkit_counts(wsp, folder)
+    expected = {key: count for key, count in counts.items() if key[1] != "Cells/A- or B high"}
+    assert got == expected
+    assert 0 < got["synthetic.fcs", "Cells/Dim"] < got["synthetic.fcs", "Cells"]  # the clipped half-plane
+    assert got["synthetic.fcs", "Cells/Never"] == 0 and got["synthetic.fcs", "Cells/Never/Under never"] == 0
+    assert got["synthetic.fcs", "Cells/A+ B high"] > 0 and got["synthetic.fcs", "Cells/not A+"] > 0
+    xml = wsp.read_text()
+    for kind in ("linear", "log", "fasinh", "biex", "logicle", "spilloverMatrix", "AndNode", "NotNode"):
+        assert f"transforms:{kind}" in xml or f"<{kind}" in xml
+    assert 'annotation="gate failed: too few events to fit' in xml
+
+
+def test_a_hyperlog_channel_has_no_flowjo_form_and_its_gates_are_left_out(tmp_path):
+    results, counts, folder = _synthetic(tmp_path, c_kind="hyperlog")
+    with pytest.warns(UserWarning, match=r"Cells/Triangle \(FlowJo 10 has no hyperlog transform \(FL3-A\)\)"):
+        wsp = to_flowjo(results, tmp_path / "gates.wsp")
+    got = flowkit_counts(wsp, folder)
+    left_out = {"Cells/A- or B high", "Cells/A+/Box", "Cells/Triangle", "Cells/Dim", "Cells/Never",
+                "Cells/Never/Under never"}
+    assert got == {key: count for key, count in counts.items() if key[1] not in left_out}
+    assert "transforms:hyperlog" not in wsp.read_text() and 'fcs-dimension data-type:name="Comp-FL3-A"' not in wsp.read_text()
+
+
+def test_run_without_flowjo_removes_an_earlier_workspace(tmp_path):
+    folder = tmp_path / "fcs"
+    folder.mkdir()
+    for path in (REPO / "sample_fcs" / "modern").glob("CLL001_C2D1_*.fcs"):
+        shutil.copy(path, folder / path.name)
+    args = ["run", str(folder), "--template", str(TEMPLATE), "--out", str(tmp_path / "out"), "--quiet",
+            "--no-plots", "--workers", "1", "--baseline", "C2D1", "--followup", "C2D8"]
+    assert main([*args, "--flowjo"]) in (0, 1) and (tmp_path / "out" / "gates.wsp").is_file()
+    assert main(args) in (0, 1) and not (tmp_path / "out" / "gates.wsp").exists()
