@@ -106,11 +106,27 @@ def to_flowjo(results, path: str | Path) -> Path:
                                   name=GROUP, annotation="", owningGroup=GROUP)
     refs = etree.SubElement(etree.SubElement(group_node, "Group", name=GROUP), "SampleRefs")
     samples = etree.SubElement(root, "SampleList")
+    names = _sample_names(results, files)
     for index, file in enumerate(files, start=1):
         etree.SubElement(refs, "SampleRef", sampleID=str(index))
-        samples.append(_sample_element(template, file, results, str(index)))
+        samples.append(_sample_element(template, file, results, str(index), names[file]))
     data = etree.tostring(etree.ElementTree(root), xml_declaration=True, encoding="UTF-8", pretty_print=True)
     return write_atomic(Path(path), data)
+
+
+def _sample_names(results, files: list[str]) -> dict[str, str]:
+    """Each file's sample name: its ``$FIL``, as FlowJo names samples (and FlowKit's ``Workspace``
+    finds the files by it), or the file name without one; file names for all when two share one."""
+    from .fcs import FCSWarning, read_keywords
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FCSWarning)
+        names = {f: read_keywords(results.paths[f]).get("$FIL", "").strip() or f for f in files}
+    if len(set(names.values())) < len(names):
+        warnings.warn("files share a $FIL name, so the workspace names its samples by file name: read it "
+                      "with flowkit.Workspace(..., filename_as_id=True)", stacklevel=3)
+        return {f: f for f in files}
+    return names
 
 
 # ---- one file: its static gates ----------------------------------------------------------------
@@ -203,7 +219,7 @@ def _static_tree(template, fcs: _File, learned: dict) -> list[tuple[str, str, st
 # ---- the XML of one sample ---------------------------------------------------------------------
 
 
-def _sample_element(template, file: str, results, sample_id: str):
+def _sample_element(template, file: str, results, sample_id: str, sample_name: str):
     from lxml import etree
 
     fcs = _File(template, file, results)
@@ -226,7 +242,7 @@ def _sample_element(template, file: str, results, sample_id: str):
     keywords = etree.SubElement(sample, "Keywords")
     for key, value in fcs.sample.keywords.items():
         etree.SubElement(keywords, "Keyword", name=_xml_text(key), value=_xml_text(value))
-    node = etree.SubElement(sample, "SampleNode", name=file, annotation="", owningGroup="",
+    node = etree.SubElement(sample, "SampleNode", name=sample_name, annotation="", owningGroup="",
                             sampleID=sample_id, count=str(len(fcs.events)))
     _write_tree(etree.SubElement(node, "Subpopulations"), fcs, _static_tree(template, fcs, results.fitted[file]),
                 sample_id)
@@ -311,10 +327,10 @@ def _population(parent_el, fcs: _File, path, parent, kind, gate, gate_id, holder
     from .gating.boolean import BooleanGate
 
     name = path.rsplit("/", 1)[-1]
+    if kind == "skipped" and parent == "root":  # no parent to pass through: a box around every event
+        kind, gate = "every", (_every_event(fcs), gate)
     if kind == "skipped" or isinstance(gate, BooleanGate):
         if kind == "skipped":
-            if parent == "root":
-                raise NoFlowJoForm("skipped at the root: FlowJo has no gate of every event")
             op, operands, note = "or", [parent], gate
         else:
             if gate.complement:
@@ -328,7 +344,7 @@ def _population(parent_el, fcs: _File, path, parent, kind, gate, gate_id, holder
             etree.SubElement(dependents, "Dependent", name=operand)
         return element
     note = ""
-    if kind == "failed":
+    if kind in ("failed", "every"):
         gate, note = gate
     geometry = gate_element(fcs, gate, empty=kind == "failed")
     element = etree.SubElement(parent_el, "Population", name=name, annotation=note, owningGroup="")
@@ -338,6 +354,28 @@ def _population(parent_el, fcs: _File, path, parent, kind, gate, gate_id, holder
         wrapper.set(gml("parent_id"), parent_id.get(gml("id")))
     wrapper.append(geometry)
     return element
+
+
+def _every_event(fcs: _File):
+    """A rectangle holding every event of the file that is finite in its roles' channels (the events
+    cytokit gates): each channel from just below its lowest event to just above its highest."""
+    from .gating.gates import RectangleGate
+
+    bounds = {}
+    for pnn in dict.fromkeys(fcs.channels.values()):
+        transform = fcs.transforms.get(pnn)
+        if transform is not None and transform.kind not in FLOWJO_TRANSFORMS:
+            continue
+        values = fcs.scaled(pnn)
+        values = values[np.isfinite(values)]
+        if len(values):
+            lo, hi = values.min(), values.max()
+            margin = 1e-6 * (hi - lo) + 1e-9 * (1 + abs(lo) + abs(hi))
+            if np.isfinite(fcs.raw(pnn, [lo - margin, hi + margin])).all():
+                bounds[pnn] = (lo - margin, hi + margin)
+    if not bounds:
+        raise NoFlowJoForm("skipped at the root, and no channel holds every event on its scale")
+    return RectangleGate(bounds)
 
 
 def _operand_path(operand: str, holders) -> str:

@@ -26,13 +26,16 @@ TEMPLATE = REPO / "gating_templates" / "cll_cd19_7aad.yaml"
 
 
 def flowkit_counts(wsp: Path, folder: Path) -> dict[tuple[str, str], int]:
-    """(file, population path) → count, as FlowKit's Workspace gates the files."""
+    """(file, population path) → count, as FlowKit's Workspace gates the files (samples are named by
+    ``$FIL``: mapped back to file names through their ``DataSet`` URIs)."""
+    files = {s.find("SampleNode").get("name"): Path(s.find("DataSet").get("uri")).name
+             for s in etree.parse(str(wsp)).getroot().find("SampleList")}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # FlowKit's own warnings (pandas, missing files)
         workspace = flowkit.Workspace(str(wsp), fcs_samples=str(folder))
         workspace.analyze_samples(use_mp=False)
         report = workspace.get_analysis_report()
-    return {(row.sample_id, "/".join([*row.gate_path[1:], row.gate_name])): int(row.count)
+    return {(files[row.sample_id], "/".join([*row.gate_path[1:], row.gate_name])): int(row.count)
             for row in report.itertuples()}
 
 
