@@ -24,17 +24,24 @@ ellipse (``cluster``)                 ``PolygonGate`` of 256-65,536 vertices on 
 boolean and / or / not                ``AndNode`` / ``OrNode`` / ``NotNode`` (dependents by
                                       path); an operand used as its complement has no FlowJo
                                       form: the population is left out, with a warning
-skipped (optional, no channel)        ``OrNode`` of its parent: every parent event
+skipped (optional, no channel)        ``OrNode`` of its parent: every parent event (at the
+                                      root: a rectangle just around every event of the file)
 failed                                an empty ``RectangleGate`` (min = max), its reason in
                                       the population's ``annotation``
 ====================================  =====================================================
 
 Transforms: linear, log, logicle, asinh (``fasinh``) and biex as FlowJo writes them;
-hyperlog has no FlowJo 10 form, so the gates on such a channel are left out (a warning).
-Compensation: the file's (``Acquisition-defined``) or the template's matrix as the sample's
-``spilloverMatrix``; compensated detectors are named ``Comp-<PnN>`` in gates, as FlowJo does.
-FlowKit's own exporter writes neither per-sample gates nor the sample's matrix, nor ellipses
-and booleans, so the XML is written here (``docs/design.md``).
+hyperlog has no FlowJo 10 form, so the gates on such a channel are left out (a warning), and
+FlowJo's log puts values below its bottom (``T / 10**M``) at the bottom where cytokit's goes
+below (a warning names the events). Compensation: the file's (``Acquisition-defined``) or the
+template's matrix as the sample's ``spilloverMatrix``; compensated detectors are named
+``Comp-<PnN>`` in gates and transforms, as FlowJo does. Samples are named by ``$FIL``, as FlowJo
+names them and FlowKit's ``Workspace`` finds files (by file name when two files share one).
+FlowKit's own exporter (1.3) writes one gate tree for every sample, the matrix only under
+``Matrices`` (FlowKit's reader looks in each sample), neither ellipses nor booleans, and no log or
+asinh, so the XML is written here (``docs/design.md``). Tested: FlowKit reproduces every
+population count of both demo layouts, the FlowAtlas and the Activation sets
+(``tests/test_flowjo_export.py``).
 """
 
 from __future__ import annotations
