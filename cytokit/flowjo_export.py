@@ -140,7 +140,7 @@ def _sample_names(results, files: list[str]) -> dict[str, str]:
 
 
 class _File:
-    """One file as its run saw it: compensated events, transforms, channels, static gates."""
+    """One file as its run saw it: compensated events, the channel of each role, transforms."""
 
     def __init__(self, template, file: str, results) -> None:
         from .compensation import compensate
@@ -154,6 +154,11 @@ class _File:
         self.events = self.sample.events if spillover is None else compensate(self.sample.events, spillover)
         self.transforms = _transforms(template, self.sample, self.channels)
         self.detectors = set() if self.spillover is None else {str(c) for c in self.spillover.columns}
+        used = list(dict.fromkeys(self.channels.values()))
+        nonfinite = int((~np.isfinite(self.events[used].to_numpy(dtype=np.float64))).any(axis=1).sum())
+        if nonfinite:
+            warnings.warn(f"{file}: {nonfinite} events with NaN or ±inf are in no population of cytokit's, "
+                          "but FlowJo gates them by their finite values: counts may differ", stacklevel=4)
 
     def dim_name(self, pnn: str) -> str:
         """The parameter's name in FlowJo: ``Comp-`` before compensated detectors; FlowJo writes

@@ -17,10 +17,10 @@ from lxml import etree
 
 flowkit = pytest.importorskip("flowkit")
 
-from cytokit.cli import main  # noqa: E402
-from cytokit.fcs import read_fcs, write_fcs  # noqa: E402
-from cytokit.flowjo_export import to_flowjo  # noqa: E402
-from cytokit.gating.load import load_template  # noqa: E402
+from cytokit.cli import main
+from cytokit.fcs import read_fcs, write_fcs
+from cytokit.flowjo_export import to_flowjo
+from cytokit.gating.load import load_template
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "gating_templates" / "cll_cd19_7aad.yaml"
@@ -71,7 +71,7 @@ def test_every_file_has_its_own_gates_transforms_and_compensation(demo_run):
     first_vertices = {etree.tostring(p.find("gating:vertex", ns)) for p in lymphocytes}
     assert len(first_vertices) == len(samples)  # each file's own fitted cluster
     matrices = [s.find("transforms:spilloverMatrix", ns) for s in samples]
-    dims = {d.get("{%s}name" % ns["data-type"]) for d in root.iter("{%s}fcs-dimension" % ns["data-type"])}
+    dims = {d.get(f"{{{ns['data-type']}}}name") for d in root.iter(f"{{{ns['data-type']}}}fcs-dimension")}
     singlets = [s.find("SampleNode/Subpopulations/Population/Subpopulations/*", ns) for s in samples]
     if demo_run.layout == "modern":  # $SPILLOVER, compensated detectors as Comp-, a fitted singlet wedge
         assert all(m is not None and m.get("prefix") == "Comp-" for m in matrices)
@@ -135,6 +135,7 @@ def _gated(template_path: Path, files: dict[str, Path], controls: dict[str, str]
     return results, counts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["flowatlas", "activation"])
 def test_flowkit_reproduces_the_real_sets_counts(name, tmp_path):
     """Real files: FlowJo-exported FJComp- channels and panels without CD19 (B cells skipped at the root:
@@ -246,12 +247,22 @@ def test_a_hyperlog_channel_has_no_flowjo_form_and_its_gates_are_left_out(tmp_pa
     assert "transforms:hyperlog" not in wsp.read_text() and 'fcs-dimension data-type:name="Comp-FL3-A"' not in wsp.read_text()
 
 
-def test_run_without_flowjo_removes_an_earlier_workspace(tmp_path):
+def test_a_rerun_from_the_cache_writes_the_same_workspace_and_one_without_flowjo_removes_it(tmp_path):
     folder = tmp_path / "fcs"
     folder.mkdir()
-    for path in (REPO / "sample_fcs" / "modern").glob("CLL001_C2D1_*.fcs"):
+    for path in (REPO / "sample_fcs" / "modern").glob("CLL001_*.fcs"):
         shutil.copy(path, folder / path.name)
-    args = ["run", str(folder), "--template", str(TEMPLATE), "--out", str(tmp_path / "out"), "--quiet",
-            "--no-plots", "--workers", "1", "--baseline", "C2D1", "--followup", "C2D8"]
-    assert main([*args, "--flowjo"]) in (0, 1) and (tmp_path / "out" / "gates.wsp").is_file()
-    assert main(args) in (0, 1) and not (tmp_path / "out" / "gates.wsp").exists()
+    out = tmp_path / "out"
+    args = ["run", str(folder), "--template", str(TEMPLATE), "--out", str(out), "--quiet", "--no-plots",
+            "--workers", "1"]
+
+    def written() -> bytes:  # without the time it was written
+        root = etree.parse(str(out / "gates.wsp")).getroot()
+        del root.attrib["modDate"]
+        return etree.tostring(root)
+
+    assert main([*args, "--flowjo"]) == 0
+    first = written()
+    assert main([*args, "--flowjo"]) == 0  # every group from OUT/.cache: fitted values read back from JSON
+    assert written() == first and first.count(b"<SampleNode ") == 4
+    assert main(args) == 0 and not (out / "gates.wsp").exists()
