@@ -17,7 +17,7 @@ TRANSFORMS = "http://www.isac-net.org/std/Gating-ML/v2.0/transformations"
 DATATYPES = "http://www.isac-net.org/std/Gating-ML/v2.0/datatypes"
 NSMAP = {"gating": GATING, "transforms": TRANSFORMS, "data-type": DATATYPES}
 COMP_PREFIX = "Comp-"
-#: cytokit transforms FlowJo 10 has (hyperlog has no FlowJo 10 form)
+#: cytokit transforms written as FlowJo's (FlowJo's hyperlog is undocumented, and FlowKit refuses it)
 FLOWJO_TRANSFORMS = ("linear", "log", "logicle", "asinh", "biex")
 #: vertices of an ellipse's polygon: the first count that selects exactly the ellipse's events
 ELLIPSE_VERTICES = (256, 1024, 4096, 16384, 65536)
@@ -56,7 +56,7 @@ def gate_element(fcs, gate, *, empty: bool):
     for pnn in gate.dims:
         transform = fcs.transforms.get(pnn)
         if transform is not None and transform.kind not in FLOWJO_TRANSFORMS:
-            raise NoFlowJoForm(f"FlowJo 10 has no {transform.kind} transform ({pnn})")
+            raise NoFlowJoForm(f"no FlowJo transform FlowKit reads for {transform.kind} ({pnn})")
     if empty:  # a failed gate: nothing is inside [v, v)
         element = etree.Element(gml("RectangleGate"), eventsInside="1", percentX="0", percentY="0")
         dim = etree.SubElement(element, gml("dimension"), {gml("min"): "0.0", gml("max"): "0.0"})

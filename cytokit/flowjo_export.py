@@ -31,7 +31,9 @@ failed                                an empty ``RectangleGate`` (min = max), it
 ====================================  =====================================================
 
 Transforms: linear, log, logicle, asinh (``fasinh``) and biex as FlowJo writes them;
-hyperlog has no FlowJo 10 form, so the gates on such a channel are left out (a warning), and
+not hyperlog: FlowJo's ``hyperlog`` element has no documented equivalence with Gating-ML's and
+FlowKit's ``Workspace`` refuses any workspace holding one, so the gates on a hyperlog channel are
+left out (a warning). And
 FlowJo's log puts values below its bottom (``T / 10**M``) at the bottom where cytokit's goes
 below (a warning names the events). Compensation: the file's (``Acquisition-defined``) or the
 template's matrix as the sample's ``spilloverMatrix``; compensated detectors are named
@@ -293,7 +295,7 @@ def _transform_element(parent, transform, name: str) -> None:
 
     kind, p = transform.kind, transform.params
     if kind == "linear":  # FlowJo's range is [minRange, maxRange]; cytokit's linear maps [-a, t] to [0, 1]
-        attrs = {"minRange": -p["a"], "maxRange": p["t"], "gain": 1.0}
+        attrs = {"minRange": -p["a"], "maxRange": p["t"]}
     elif kind == "log":  # log10(x / t) / m + 1 is FlowJo's (log10 x - log10 offset) / decades
         attrs = {"offset": p["t"] / 10.0 ** p["m"], "decades": p["m"]}
     elif kind == "logicle":
@@ -303,9 +305,11 @@ def _transform_element(parent, transform, name: str) -> None:
     elif kind == "biex":
         attrs = {"length": 256, "maxRange": p["t"], "neg": p["negative"], "width": p["width"], "pos": p["positive"]}
     else:
-        raise ValueError(f"the {kind} transform has no FlowJo 10 form")
+        raise ValueError(f"the {kind} transform is not written to FlowJo")
     element = etree.SubElement(parent, xml_t(kind), {xml_t(k): str(v) if isinstance(v, int) else number(v)
                                                    for k, v in attrs.items()})
+    if kind == "linear":
+        element.set("gain", "1")  # FlowJo's own attribute, outside the Gating-ML namespace
     etree.SubElement(element, xml_d("parameter"), {xml_d("name"): name})
 
 

@@ -236,9 +236,9 @@ def test_every_gate_type_and_transform_round_trips_through_flowkit(tmp_path):
     assert 'annotation="gate failed: too few events to fit' in xml
 
 
-def test_a_hyperlog_channel_has_no_flowjo_form_and_its_gates_are_left_out(tmp_path):
+def test_the_gates_on_a_hyperlog_channel_are_left_out(tmp_path):
     results, counts, folder = _synthetic(tmp_path, c_kind="hyperlog")
-    with pytest.warns(UserWarning, match=r"Cells/Triangle \(FlowJo 10 has no hyperlog transform \(FL3-A\)\)"):
+    with pytest.warns(UserWarning, match=r"Cells/Triangle \(no FlowJo transform FlowKit reads for hyperlog \(FL3-A\)\)"):
         wsp = to_flowjo(results, tmp_path / "gates.wsp")
     got = flowkit_counts(wsp, folder)
     left_out = {"Cells/A- or B high", "Cells/A+/Box", "Cells/Triangle", "Cells/Dim", "Cells/Never",
