@@ -90,13 +90,15 @@ def to_flowjo(results, path: str | Path) -> Path:
     Raises
     ------
     CytokitError
-        A file's fitted values are missing (results of another template).
+        A file's fitted values are missing (results of another template); an
+        :class:`~cytokit.FCSError` when a file cannot be read again.
 
     Warns
     -----
     UserWarning
-        For the populations left out (no FlowJo form, see the module docstring), and for events
-        below a log scale's bottom (FlowJo puts them at its bottom; cytokit's log below it).
+        Naming the file: populations left out (no FlowJo form, see the module docstring), events
+        below a log scale's bottom (FlowJo puts them at its bottom, cytokit's log below it), events
+        with NaN or ±inf (in no population of cytokit's), and files that share a ``$FIL`` name.
     """
     from lxml import etree
 
