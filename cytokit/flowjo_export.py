@@ -147,14 +147,14 @@ class _File:
     """One file as its run saw it: compensated events, the channel of each role, transforms."""
 
     def __init__(self, template, file: str, results) -> None:
-        from .compensation import compensate
+        from .compensation import compensate, validate_spillover
         from .gating.apply import _spillover, _transforms
 
         self.name, self.path = file, Path(results.paths[file]).resolve()
         self.sample = _read(self.path)
         self.channels = {role: pnn for role, pnn, _ in results.gating[file]["channels"]}
         spillover, self.comp_source = _spillover(template, self.sample)
-        self.spillover = None if spillover is None else _validated(spillover)
+        self.spillover = None if spillover is None else validate_spillover(spillover)  # rows as columns
         self.events = self.sample.events if spillover is None else compensate(self.sample.events, spillover)
         self.transforms = _transforms(template, self.sample, self.channels)
         self.detectors = set() if self.spillover is None else {str(c) for c in self.spillover.columns}
@@ -195,12 +195,6 @@ def _read(path: Path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FCSWarning)
         return read_fcs(path)
-
-
-def _validated(spillover):
-    from .compensation import validate_spillover
-
-    return validate_spillover(spillover)
 
 
 def _static_tree(template, fcs: _File, learned: dict) -> list[tuple[str, str, str, object]]:
