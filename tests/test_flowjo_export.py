@@ -187,8 +187,9 @@ populations:
 """
 
 
-def _synthetic(tmp_path: Path, c_kind: str = "logicle"):
-    """One compensated five-channel file, gated by ``SYNTHETIC``: results as the exporter reads them."""
+def _synthetic(tmp_path: Path, c_kind: str = "logicle", compensation: str = "file"):
+    """One compensated five-channel file, gated by ``SYNTHETIC``: results as the exporter reads them.
+    ``compensation``: ``file`` (its $SPILLOVER) or ``template`` (the same matrix in the template)."""
     rng = np.random.default_rng(1)
     n = 6000
     cells = rng.random(n) < 0.7
@@ -207,10 +208,16 @@ def _synthetic(tmp_path: Path, c_kind: str = "logicle"):
     observed[detectors] = events[detectors].to_numpy() @ spillover.to_numpy()
     folder = tmp_path / "fcs"
     folder.mkdir()
-    path = write_fcs(folder / "synthetic.fcs", observed.astype(np.float32), spillover=spillover,
+    # with the template's matrix, the file's $SPILLOVER is another one: the workspace must hold the template's
+    in_file = spillover if compensation == "file" else spillover * 3 - 2 * np.eye(3)
+    path = write_fcs(folder / "synthetic.fcs", observed.astype(np.float32), spillover=in_file,
                      keywords={"$FIL": "synthetic.fcs"})
     template_path = tmp_path / "synthetic.yaml"
-    template_path.write_text(SYNTHETIC.replace("C_KIND", c_kind))
+    text = SYNTHETIC.replace("C_KIND", c_kind)
+    if compensation == "template":
+        text = text.replace("compensation: file", f"compensation: {{detectors: {detectors}, "
+                                                  f"matrix: {spillover.to_numpy().tolist()}}}")
+    template_path.write_text(text)
     result = load_template(template_path).apply(read_fcs(path))
     results = SimpleNamespace(
         samples=pd.DataFrame({"file": ["synthetic.fcs"], "status": ["ok"]}), paths={"synthetic.fcs": str(path)},
@@ -220,8 +227,9 @@ def _synthetic(tmp_path: Path, c_kind: str = "logicle"):
     return results, counts, folder
 
 
-def test_every_gate_type_and_transform_round_trips_through_flowkit(tmp_path):
-    results, counts, folder = _synthetic(tmp_path)
+@pytest.mark.parametrize("compensation", ["file", "template"])
+def test_every_gate_type_and_transform_round_trips_through_flowkit(tmp_path, compensation):
+    results, counts, folder = _synthetic(tmp_path, compensation=compensation)
     with pytest.warns(UserWarning, match=r"left out .*Cells/A- or B high \(FlowJo's boolean gates have no operand"):
         wsp = to_flowjo(results, tmp_path / "gates.wsp")
     got = flowkit_counts(wsp, folder)
@@ -234,6 +242,7 @@ def test_every_gate_type_and_transform_round_trips_through_flowkit(tmp_path):
     for kind in ("linear", "log", "fasinh", "biex", "logicle", "spilloverMatrix", "AndNode", "NotNode"):
         assert f"transforms:{kind}" in xml or f"<{kind}" in xml
     assert 'annotation="gate failed: too few events to fit' in xml
+    assert f'name="{"Acquisition-defined" if compensation == "file" else "template matrix"}"' in xml
 
 
 def test_the_gates_on_a_hyperlog_channel_are_left_out(tmp_path):
