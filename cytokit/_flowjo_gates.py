@@ -123,7 +123,7 @@ def _ellipse_polygon(fcs, gate) -> np.ndarray:
         if len(near) == 0 or np.asarray(points_in_polygon(vertices, points[near]), dtype=bool).all():
             return vertices
     warnings.warn(f"{fcs.name}: an ellipse over {', '.join(gate.dims)} as a {n}-vertex polygon still leaves out "
-                  "events on its edge", stacklevel=5)
+                  "events on its edge", stacklevel=7)  # the caller of to_flowjo
     return vertices
 
 
