@@ -165,7 +165,8 @@ def _run(args: argparse.Namespace) -> int:
                     timings={"prepare": prepared - started, "analyse": analysed - prepared, **results.timings})
     try:
         population = None if args.anndata is None else (args.anndata or results._quantified_population())
-        written = write_outputs(results, args.out, run_info=info, plots=not args.no_plots, anndata=population)
+        written = write_outputs(results, args.out, run_info=info, plots=not args.no_plots, anndata=population,
+                                flowjo=args.flowjo)
     except OutputError as exc:
         print(f"cytokit run: error: {exc}", file=sys.stderr)
         return 1
@@ -382,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--anndata", nargs="?", const="", metavar="POPULATION",
                      help="also write OUT/events.h5ad: the events of POPULATION (default: the markers' "
                           "population), at most 10,000 per file, for scanpy/pytometry")
+    run.add_argument("--flowjo", action="store_true",
+                     help="also write OUT/gates.wsp: a FlowJo 10 workspace, each file with its own fitted gates, "
+                          "transforms and compensation")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     run.set_defaults(func=_run)
 

@@ -68,10 +68,10 @@ def check_writable(out: str | Path) -> None:
 
 
 def write_outputs(results, out: str | Path, *, run_info: dict, plots: bool = True,
-                  anndata: str | None = None) -> dict[str, Path]:
+                  anndata: str | None = None, flowjo: bool = False) -> dict[str, Path]:
     """Write every table as CSV and Parquet, ``run.json``, (with ``plots``) ``plots/`` and
-    ``report.html``, and (with ``anndata``, a population) ``events.h5ad`` into ``out``, replacing the
-    previous run's as a whole.
+    ``report.html``, (with ``anndata``, a population) ``events.h5ad`` and (with ``flowjo``) the
+    FlowJo workspace ``gates.wsp`` into ``out``, replacing the previous run's as a whole.
 
     Returns the final path of every file but the figures, by name (``"samples.csv"``, ``"report.html"`` ...).
 
@@ -86,7 +86,7 @@ def write_outputs(results, out: str | Path, *, run_info: dict, plots: bool = Tru
     staging = out / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        names = _write_staged(results, staging, run_info=run_info, plots=plots, anndata=anndata)
+        names = _write_staged(results, staging, run_info=run_info, plots=plots, anndata=anndata, flowjo=flowjo)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise OutputError(f"{out}: cannot write the outputs ({exc.strerror or exc}); the previous run's "
@@ -94,7 +94,8 @@ def write_outputs(results, out: str | Path, *, run_info: dict, plots: bool = Tru
     # Figures and a report of an earlier run that this run does not replace would contradict the tables.
     stale = [f"plots/{p.name}" for p in sorted((out / "plots").glob("*")) if (out / "plots").is_dir()
              and p.suffix in (".png", ".svg") and f"plots/{p.name}" not in names]
-    stale += [name for name in ("report.html", "events.h5ad", "groups.csv", "groups.parquet") if name not in names]
+    stale += [name for name in ("report.html", "events.h5ad", "gates.wsp", "groups.csv", "groups.parquet")
+              if name not in names]
     write_atomic(staging / _PLAN, json.dumps({"move": names, "remove": stale}))
     write_atomic(out / MARKER, f"cytokit was replacing the outputs of this folder with a new run's (in {STAGING}/) "
                                "when it stopped: the files here are a mix of two runs. Run cytokit again with "
@@ -126,7 +127,8 @@ def recover(out: str | Path) -> bool:
     return True
 
 
-def _write_staged(results, staging: Path, *, run_info: dict, plots: bool, anndata: str | None) -> list[str]:
+def _write_staged(results, staging: Path, *, run_info: dict, plots: bool, anndata: str | None,
+                  flowjo: bool = False) -> list[str]:
     """Every output file into ``staging``; returns their names relative to it, ``run.json`` last."""
     import io
 
@@ -151,6 +153,11 @@ def _write_staged(results, staging: Path, *, run_info: dict, plots: bool, anndat
 
         write_h5ad(to_anndata(results, population=anndata), staging / "events.h5ad")
         names.append("events.h5ad")
+    if flowjo:
+        from .flowjo_export import to_flowjo
+
+        to_flowjo(results, staging / "gates.wsp")
+        names.append("gates.wsp")
     write_atomic(staging / "run.json", json.dumps(run_info, indent=2, default=str))
     return names + ["run.json"]
 

@@ -8,6 +8,7 @@ drawn in the workers) is what the figures and the report need.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -79,6 +80,13 @@ class Results:
 
         return to_anndata(self, population=population or self._quantified_population(),
                           max_events_per_file=max_events_per_file, seed=seed)
+
+    def to_flowjo(self, path) -> Path:
+        """Write every analysed file's gates as fitted, with its transforms and compensation, as a
+        FlowJo 10 workspace at ``path`` (see :func:`cytokit.flowjo_export.to_flowjo`)."""
+        from .flowjo_export import to_flowjo
+
+        return to_flowjo(self, path)
 
     def _quantified_population(self) -> str:
         from .gating.load import load_template
