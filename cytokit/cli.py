@@ -9,10 +9,11 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from . import __version__
+from .cli_run import add_run_parser
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -94,159 +95,12 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    import shutil
-    import time
-
-    from .batch import StrictFailure
-    from .errors import CytokitError, MetadataError, OutputError
-    from .experiment import Experiment
-    from .metadata import ISOTYPE, list_fcs
-    from .gating.load import load_template
-    from .outputs import LOCK, check_writable, lock_folder, run_info, write_outputs
-
-    started = time.perf_counter()
-    out = Path(args.out)
-    created = not out.exists()
-    try:
-        if args.samples is None and not list_fcs(args.fcs_dir):  # a sheet may name files in subfolders
-            raise MetadataError(f"no FCS files (.fcs/.lmd) in {args.fcs_dir}; subfolders are not searched "
-                                "(a --samples sheet may name files in them)")
-        template = load_template(args.template)
-        if args.anndata:
-            from .anndata_export import population_path
-
-            population_path(template, args.anndata)  # a population the template lacks: a usage error now
-        problem = _out_problem(args)
-        if problem:
-            raise OutputError(problem)
-        # Before any FCS file is read: a folder we cannot write, or another run's, is a usage error.
-        check_writable(out)
-        lock = lock_folder(out)  # noqa: F841 - held until this process exits
-        experiment = Experiment.from_folder(
-            args.fcs_dir, template=args.template, samples=args.samples, pattern=args.pattern,
-            baseline=args.baseline, followup=args.followup, compare=args.compare, group_by=args.group_by,
-        )
-    except CytokitError as exc:  # template, sheet, --out or --anndata: usage errors
-        print(f"cytokit run: error: {exc}", file=sys.stderr)
-        if created and out.is_dir() and {p.name for p in out.iterdir()} <= {LOCK}:
-            shutil.rmtree(out)  # a usage error leaves no empty output folder behind
-        return 2
-    bad = experiment.samples[experiment.samples["status"] == "error"]
-    if args.strict and len(bad):  # a metadata error is a failed file too
-        row = bad.iloc[0]
-        print(f"cytokit run: --strict: stopped before the analysis: {row.file}: {row.error}", file=sys.stderr)
-        return 1
-    prepared = time.perf_counter()
-    try:
-        results = experiment.run(workers=args.workers, dask=args.dask, cache_dir=Path(args.out) / ".cache",
-                                 progress=not args.quiet, strict=args.strict, figures=not args.no_plots)
-    except StrictFailure as exc:
-        print(f"cytokit run: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        import multiprocessing
-
-        print(f"\ncytokit run: interrupted; the patients already analysed are cached in "
-              f"{Path(args.out) / '.cache'}: run the same command again to go on", file=sys.stderr, flush=True)
-        sys.stdout.flush()
-        # Stop the workers now, and leave without waiting on the process pool's threads: a worker ended
-        # while it sends a result leaves them waiting forever. Cache entries are written atomically,
-        # so a group cut short leaves none.
-        for worker in multiprocessing.active_children():
-            worker.terminate()
-        os._exit(130)
-    except CytokitError as exc:
-        print(f"cytokit run: error: {exc}", file=sys.stderr)
-        return 2
-    analysed = time.perf_counter()
-    source = args.samples or (args.pattern and f"pattern {args.pattern}") or str(Path(args.fcs_dir) / "samples.csv")
-    info = run_info(template_path=experiment.template_path, command=sys.argv, samples_source=str(source),
-                    timings={"prepare": prepared - started, "analyse": analysed - prepared, **results.timings})
-    try:
-        population = None if args.anndata is None else (args.anndata or results._quantified_population())
-        written = write_outputs(results, args.out, run_info=info, plots=not args.no_plots, anndata=population,
-                                flowjo=args.flowjo)
-    except OutputError as exc:
-        print(f"cytokit run: error: {exc}", file=sys.stderr)
-        return 1
-    failed = results.samples[results.samples["status"] == "error"]
-    unpaired = results.samples[results.samples["status"] == "unpaired"]
-    n_paired = results.paired["patient"].nunique() if len(results.paired) else 0
-    if not args.quiet:
-        print(f"{len(results.samples)} files: {len(results.samples) - len(failed)} analysed, "
-              f"{len(failed)} failed, {len(unpaired)} unpaired; {n_paired} paired patients")
-        for row in failed.itertuples():
-            print(f"  failed: {row.file}: {row.error}", file=sys.stderr)
-        for row in unpaired.itertuples():
-            print(f"  unpaired: {row.file}: {row.error}", file=sys.stderr)
-    usable = results.samples[results.samples["status"] != "error"]
-    timepoints = ", ".join(sorted(set(usable["timepoint"].astype(str))))
-    if not n_paired and (usable["stain"] != ISOTYPE).any():  # labels are normalised (metadata)
-        print(f"cytokit run: warning: no patient could be paired: {len(unpaired)} files unpaired, "
-              f"{len(failed)} failed (timepoints found: {timepoints}; --baseline {experiment.baseline}, "
-              f"--followup {experiment.followup}); paired.csv and cohort.csv are empty", file=sys.stderr)
-    elif len(experiment.comparisons) > 1:
-        compared = set(zip(results.paired["baseline"], results.paired["followup"]))
-        for b, f in experiment.comparisons:
-            if (b, f) not in compared:
-                print(f"cytokit run: warning: --compare {b}:{f} paired no patient (timepoints found: "
-                      f"{timepoints})", file=sys.stderr)
-    if not args.quiet:
-        print(f"results in {args.out}" + (f"; report: {written['report.html']}" if "report.html" in written else ""))
-    never = _failed_everywhere(results.populations)
-    for population, (n_files, example) in never.items():
-        print(f"cytokit run: error: population {population}: the gate failed in all {n_files} files "
-              f"({example})", file=sys.stderr)
-    return 1 if len(failed) or never else 0
-
-
-def _failed_everywhere(populations) -> dict[str, tuple[int, str]]:
-    """Populations whose gate failed in every file that has them: ``{path: (files, first file's flag)}``."""
-    out = {}
-    flags = populations["flag"].fillna("").astype(str)
-    for path, rows in populations.assign(flag=flags).groupby("population", sort=False):
-        if len(rows) and rows["flag"].str.startswith("gate failed").all():
-            first = rows.iloc[0]
-            out[str(path)] = (len(rows), f"{first['file']}: {first['flag']}")
-    return out
-
-
-def _out_problem(args: argparse.Namespace) -> str | None:
-    """Why ``--out`` cannot be used (a file; the FCS folder; an input it would overwrite), or None."""
-    from .experiment import Results
-
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        return f"--out {out} is a file, not a folder"
-    if out.resolve() == Path(args.fcs_dir).resolve():
-        return f"--out {out} is the FCS folder; the outputs (samples.csv, ...) would overwrite its files"
-    outputs = {out / name for name in ("run.json", "report.html")}
-    outputs |= {out / f"{table}.{ext}" for table in (*Results.TABLES, "groups") for ext in ("csv", "parquet")}
-    outputs = {path.resolve() for path in outputs}
-    for given in (args.samples, args.template):
-        if given and Path(given).resolve() in outputs:
-            return f"--out {out} would overwrite the input {given}; choose another output folder"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:  # a regular file, or no permission
-        return f"--out {out}: cannot use it as the output folder: {exc.strerror or exc}"
-    return None
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
 def _gate(args: argparse.Namespace) -> int:
     import warnings
 
-    from .errors import CytokitError
     import pandas as pd
 
+    from .errors import CytokitError
     from .fcs import FCSWarning, read_fcs
     from .gating.load import load_template
 
@@ -354,40 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     inspect.set_defaults(func=_inspect)
 
-    run = commands.add_parser(
-        "run", help="analyse a folder of FCS files: gate, quantify, pair, summarise",
-        epilog="exit status: 0 when every file was analysed, 1 when some failed (listed in samples.csv) or "
-               "a population's gate failed in every file, "
-               "2 for usage errors (bad template or sheet, no FCS files in FCS_DIR, unusable --out or "
-               "--dask)")
-    run.add_argument("fcs_dir", metavar="FCS_DIR")
-    run.add_argument("--template", required=True, help="gating template (YAML, Gating-ML, .wsp, openCyto CSV)")
-    meta = run.add_mutually_exclusive_group()
-    meta.add_argument("--samples", metavar="SHEET.csv", help="sample sheet: file,patient,timepoint,stain")
-    meta.add_argument("--pattern", help="file-name pattern, e.g. '{patient}_{timepoint}_{stain}.fcs'")
-    run.add_argument("--baseline", help="baseline timepoint label (default C2D1)")
-    run.add_argument("--followup", help="follow-up timepoint label (default C2D8)")
-    run.add_argument("--compare", action="append", metavar="BASELINE:FOLLOWUP",
-                     help="a pair of timepoints to compare, e.g. C1D1:C1D8; repeat for more (instead of "
-                          "--baseline/--followup)")
-    run.add_argument("--group-by", metavar="COLUMN",
-                     help="a sample-sheet column (e.g. response): compare the patients' changes between its "
-                          "groups (OUT/groups.csv)")
-    run.add_argument("--out", required=True, help="output folder")
-    run.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
-                     help="worker processes (default: cores)")
-    run.add_argument("--dask", metavar="ADDRESS", help="dask.distributed scheduler address, or 'local'")
-    run.add_argument("--strict", action="store_true", help="stop at the first failed file")
-    run.add_argument("--no-plots", action="store_true",
-                     help="skip plots/ and report.html (removing those of an earlier run in --out)")
-    run.add_argument("--anndata", nargs="?", const="", metavar="POPULATION",
-                     help="also write OUT/events.h5ad: the events of POPULATION (default: the markers' "
-                          "population), at most 10,000 per file, for scanpy/pytometry")
-    run.add_argument("--flowjo", action="store_true",
-                     help="also write OUT/gates.wsp: a FlowJo 10 workspace, each file with its own fitted gates, "
-                          "transforms and compensation")
-    run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    run.set_defaults(func=_run)
+    add_run_parser(commands)
 
     gate = commands.add_parser("gate", help="gate one file with a template; export the fitted gates")
     gate.add_argument("file", metavar="FILE")
