@@ -141,7 +141,7 @@ def shift_metrics(
         out["delta_overton_pct_pos"] = out["overton_pct_pos_followup"] - out["overton_pct_pos_baseline"]
         out["isotype_shift"] = shift
         out.update(_distances(base, isotype_referenced(follow, iso_follow, iso_base), threshold))
-    raw = _distances(base, follow, threshold)
+    raw = _distances(base, follow, threshold, p_value=False)
     out.update({f"{name}_raw": raw[name] for name in ("cum_excess_pct", "ks_d", "pb_tx", "emd")})
     return out
 
@@ -177,13 +177,15 @@ def isotype_referenced(values: ArrayLike, isotype: ArrayLike, reference_isotype:
     return x - np.interp(x, q_own, q_own - q_ref)
 
 
-def _distances(base: np.ndarray, follow: np.ndarray, threshold: float | None) -> dict[str, float]:
+def _distances(base: np.ndarray, follow: np.ndarray, threshold: float | None, *,
+               p_value: bool = True) -> dict[str, float]:
+    """The distances between two samples; ``p_value=False`` skips KS's p (the raw metrics report none)."""
     pb = pb_test(base, follow)
     gaps = _cdf_gaps(base, follow)
     d = _ks_d(*gaps)
     return {
         "cum_excess_pct": overton_pct_positive(base, follow, threshold=threshold),
-        "ks_d": d, "ks_p": _ks_p(d, base.size, follow.size),
+        "ks_d": d, "ks_p": _ks_p(d, base.size, follow.size) if p_value else float("nan"),
         "pb_chi2_excess": pb["chi2_excess"], "pb_tx": pb["tx"], "pb_p": pb["p"], "pb_bins": pb["bins"],
         "emd": _emd(*gaps),
     }
