@@ -30,7 +30,7 @@ TESTS = {  # per-pair call of each distance's own test at PATIENT_ALPHA
     "ks_d": lambda m: m["ks_p"] < PATIENT_ALPHA,
     "pb (pb_p)": lambda m: m["pb_p"] < PATIENT_ALPHA,
     "pb_tx >= 4": lambda m: m["pb_tx"] >= 4,
-    "cum_excess_pct": lambda m: m["cum_excess_pct"] > m["cum_crit"],
+    "cum_excess_pct": lambda m: m["cum_excess_p"] < PATIENT_ALPHA,
     "ks_d_raw (ks_2samp p)": lambda m: m["ks_p_raw"] < PATIENT_ALPHA,
     "pb_tx_raw >= 4": lambda m: m["pb_tx_raw"] >= 4,
     "cum_excess_pct_raw": lambda m: m["cum_excess_pct_raw"] > m["cum_crit"],

@@ -229,19 +229,10 @@ def _wilcoxon(changes: np.ndarray) -> tuple[str, float, float]:
 
 def _patient_calls(group: pd.DataFrame, metric: str, alpha: float) -> np.ndarray | None:
     """Per patient: does the metric's own test say the two distributions differ (NaN: untested)?"""
-    if metric == "ks_d" and "ks_p" in group:
-        p = _numeric(group["ks_p"])
+    column = {"ks_d": "ks_p", "pb_chi2_excess": "pb_p", "pb_tx": "pb_p", "cum_excess_pct": "cum_excess_p"}.get(metric)
+    if column in group:
+        p = _numeric(group[column])
         return np.where(np.isnan(p), np.nan, p < alpha)
-    if metric in ("pb_chi2_excess", "pb_tx") and "pb_p" in group:
-        p = _numeric(group["pb_p"])
-        return np.where(np.isnan(p), np.nan, p < alpha)
-    if metric == "cum_excess_pct" and {"n_baseline", "n_followup"} <= set(group.columns):
-        n_b, n_f = _numeric(group["n_baseline"]), _numeric(group["n_followup"])
-        with np.errstate(divide="ignore", invalid="ignore"):  # an empty tube: no critical value, untested
-            critical = 100.0 * np.sqrt(np.log(1.0 / alpha) / 2.0 * (n_b + n_f) / (n_b * n_f))
-        critical = np.where(np.isfinite(critical), critical, np.nan)
-        value = _numeric(group[metric])
-        return np.where(np.isnan(value) | np.isnan(critical), np.nan, value > critical)
     return None
 
 
@@ -250,13 +241,8 @@ def _numeric(column) -> np.ndarray:
     return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
-#: distances whose per-patient test holds its level after isotype referencing (docs/validation.md: null
-#: simulation, pb_p 0.001 at alpha 0.001; ks_p 0.028 and the cumulative excess 0.016 do not)
-CALIBRATED_CALLS = frozenset({"pb_chi2_excess", "pb_tx"})
-
-
 def _summarise(changes: np.ndarray, calls: np.ndarray | None, *, signed: bool, tolerance: float, n_boot: int,
-               seed: int | None, alpha: float, calibrated: bool = True) -> dict:
+               seed: int | None, alpha: float) -> dict:
     from scipy import stats
 
     n = changes.size
@@ -281,9 +267,6 @@ def _summarise(changes: np.ndarray, calls: np.ndarray | None, *, signed: bool, t
     if tested.size == 0:
         return row | none
     up = int(tested.sum())
-    if not calibrated:  # the count is descriptive: its per-patient test rejects too often under the null
-        return row | none | {"test": "none (per-patient test not calibrated after isotype referencing)",
-                             "n_up": up, "n_down": 0, "n_unchanged": int(tested.size - up)}
     # more patients whose own test rejects than the alpha share expected when nothing changed
     p = float(stats.binom.sf(up - 1, tested.size, alpha)) if up else 1.0
     return row | {"test": f"binomial: patients with p < {alpha:g}", "p_value": p, "p_min": alpha**tested.size,
@@ -397,7 +380,7 @@ def cohort_summary(
             rows.append(
                 dict(zip(keys, key)) | {"metric": metric}
                 | _summarise(changes, calls, signed=metric not in DISTANCE_METRICS, tolerance=tolerances[metric],
-                             n_boot=n_boot, seed=seed, alpha=alpha, calibrated=metric in CALIBRATED_CALLS)
+                             n_boot=n_boot, seed=seed, alpha=alpha)
                 | extra
             )
     flag_columns = ["n_flagged"] if flagged is not None else []

@@ -193,7 +193,8 @@ def test_summary_counts_up_and_down_with_default_tolerances(summary):
     assert (row.n_up, row.n_down, row.n_unchanged, row.tolerance) == (6, 0, 0, 0.1)
     row = _row(summary, "LAG3", "ks_d")  # distance: patients whose own KS test rejects at 0.001
     assert (row.n_up, row.n_down, row.n_unchanged) == (3, 0, 3) and math.isnan(row.tolerance)
-    assert math.isnan(row.p_value) and row.test.startswith("none (per-patient test not calibrated")  # descriptive only
+    assert row.test == "binomial: patients with p < 0.001"  # calibrated at the four tubes' effective count
+    assert row.p_value == pytest.approx(stats.binom.sf(2, 6, 0.001))
     assert pd.isna(_row(summary, "LAG3", "emd").n_up)  # no null, no count
 
 
@@ -240,7 +241,7 @@ def test_summary_q_values_are_bh_over_the_whole_table(summary):
         summary["q_bh"].to_numpy(), benjamini_hochberg(summary["p_value"].to_numpy()), equal_nan=True
     )
     tested = summary["p_value"].notna()
-    assert set(summary.loc[tested, "metric"]) == {"delta_pct_pos", "log2_rmfi_ratio", "delta_rmfi"}  # ks_d: descriptive
+    assert set(summary.loc[tested, "metric"]) == {"delta_pct_pos", "log2_rmfi_ratio", "delta_rmfi", "ks_d"}
     np.testing.assert_allclose(
         summary.loc[tested, "q_bh"], stats.false_discovery_control(summary.loc[tested, "p_value"])
     )

@@ -38,6 +38,7 @@ from ._distances import (
     _cdf_gaps,
     _emd,
     _ks_d,
+    _excess_p,
     _ks_p,
     earth_movers_distance,
     ks_statistic,
@@ -61,12 +62,12 @@ __all__ = [
 
 SHIFT_METRICS = (
     "overton_pct_pos_baseline", "overton_pct_pos_followup", "delta_overton_pct_pos", "isotype_shift",
-    "cum_excess_pct", "ks_d", "ks_p", "pb_chi2_excess", "pb_tx", "pb_p", "pb_bins", "emd",
+    "cum_excess_pct", "cum_excess_p", "ks_d", "ks_p", "pb_chi2_excess", "pb_tx", "pb_p", "pb_bins", "emd",
     "cum_excess_pct_raw", "ks_d_raw", "pb_tx_raw", "emd_raw",
 )
 """Keys of :func:`shift_metrics`, in order."""
 
-DRIFT_PROTECTED = frozenset(SHIFT_METRICS[:12]) - {"isotype_shift", "pb_bins"}
+DRIFT_PROTECTED = frozenset(SHIFT_METRICS[:13]) - {"isotype_shift", "pb_bins"}
 """Shift metrics computed on isotype-referenced values (or each tube against its own isotype)."""
 
 
@@ -112,7 +113,8 @@ def shift_metrics(
         Keys exactly :data:`SHIFT_METRICS` (float; ``pb_bins`` a whole number):
         ``overton_pct_pos_baseline``/``_followup`` and their difference; ``isotype_shift``;
         ``cum_excess_pct`` (:func:`overton_pct_positive` of follow-up over baseline, 256
-        channels); ``ks_d`` and its two-sided ``ks_p``; ``pb_chi2_excess``, ``pb_tx``,
+        channels) and its one-sided ``cum_excess_p``; ``ks_d`` and its two-sided ``ks_p`` (both
+        at the effective count of the two stained and the two isotype tubes); ``pb_chi2_excess``, ``pb_tx``,
         ``pb_p`` and ``pb_bins`` (:func:`pb_test`); ``emd``; and the raw
         ``cum_excess_pct_raw``, ``ks_d_raw``, ``pb_tx_raw``, ``emd_raw``. All NaN when
         either stained tube has fewer than :data:`MIN_EVENTS` finite events.
@@ -140,7 +142,8 @@ def shift_metrics(
         out["overton_pct_pos_followup"] = overton_pct_positive(iso_follow, follow)
         out["delta_overton_pct_pos"] = out["overton_pct_pos_followup"] - out["overton_pct_pos_baseline"]
         out["isotype_shift"] = shift
-        out.update(_distances(base, isotype_referenced(follow, iso_follow, iso_base), threshold))
+        out.update(_distances(base, isotype_referenced(follow, iso_follow, iso_base), threshold,
+                              isotype_sizes=(iso_base.size, iso_follow.size)))
     raw = _distances(base, follow, threshold, p_value=False)
     out.update({f"{name}_raw": raw[name] for name in ("cum_excess_pct", "ks_d", "pb_tx", "emd")})
     return out
@@ -177,15 +180,19 @@ def isotype_referenced(values: ArrayLike, isotype: ArrayLike, reference_isotype:
     return x - np.interp(x, q_own, q_own - q_ref)
 
 
-def _distances(base: np.ndarray, follow: np.ndarray, threshold: float | None, *,
-               p_value: bool = True) -> dict[str, float]:
-    """The distances between two samples; ``p_value=False`` skips KS's p (the raw metrics report none)."""
+def _distances(base: np.ndarray, follow: np.ndarray, threshold: float | None, *, p_value: bool = True,
+               isotype_sizes: tuple[int, int] = ()) -> dict[str, float]:
+    """The distances between two samples and the p-values of KS and the cumulative excess at the
+    effective count of the stained tubes and, when the follow-up was referenced, the isotypes;
+    ``p_value=False`` skips them (the raw metrics report none)."""
     pb = pb_test(base, follow)
     gaps = _cdf_gaps(base, follow)
     d = _ks_d(*gaps)
+    sizes = (base.size, follow.size, *isotype_sizes)
+    excess = overton_pct_positive(base, follow, threshold=threshold)
     return {
-        "cum_excess_pct": overton_pct_positive(base, follow, threshold=threshold),
-        "ks_d": d, "ks_p": _ks_p(d, base.size, follow.size) if p_value else float("nan"),
+        "cum_excess_pct": excess, "cum_excess_p": _excess_p(excess, *sizes) if p_value else float("nan"),
+        "ks_d": d, "ks_p": _ks_p(d, *sizes) if p_value else float("nan"),
         "pb_chi2_excess": pb["chi2_excess"], "pb_tx": pb["tx"], "pb_p": pb["p"], "pb_bins": pb["bins"],
         "emd": _emd(*gaps),
     }
