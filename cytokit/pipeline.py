@@ -40,8 +40,9 @@ class GroupResult:
     """Baseline against follow-up per marker and comparison (:data:`cytokit.paired.PAIRED_COLUMNS`); empty
     without pairing."""
     values: dict = field(default_factory=dict, repr=False)
-    """(file, marker) → the marker population's values on the gating scale (float64: the shift
-    statistics are computed on them; float32 moved ``pb_tx`` in the third digit)."""
+    """(file, marker) → the marker population's values on the gating scale: every event's (float64)
+    while the shift statistics are computed (float32 moved ``pb_tx`` in the third digit), then
+    their :func:`quantile_sketch` for the figures."""
     plot_events: dict = field(default_factory=dict, repr=False)
     """file → a subsample of the quantified population's parent for the patient figures."""
     fitted: dict = field(default_factory=dict, repr=False)
@@ -110,6 +111,8 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
                   for b, f in result.comparisons]
         result.paired = tables[0] if len(tables) == 1 else pd.DataFrame(
             [row for table in tables for row in table.to_dict("records")], columns=tables[0].columns)
+    result.values = {key: quantile_sketch(v) for key, v in result.values.items()}
+    if pairing is not None:
         if figures and rows:
             patient = rows[0]["patient"]
             result.figures[("patient", patient)] = _patient_figure(result, patient)
@@ -228,6 +231,17 @@ class _Group:
         out.populations = pd.DataFrame(populations, columns=POPULATION_COLUMNS)
         out.markers = pd.DataFrame(markers, columns=MARKER_COLUMNS)
         return out
+
+
+def quantile_sketch(values: np.ndarray, size: int = PLOT_EVENTS) -> np.ndarray:
+    """``values``' finite quantiles at ``size`` evenly spaced ranks (all of them, sorted, when fewer):
+    what a histogram or a percentile of the distribution needs, in a fixed size. After pairing, a
+    group's values travel to the parent and the cache only as these (they were 3.9 MB of a
+    patient's 4.1 MB at 100,000 events per tube, 1 GB in the parent for 1,000 files)."""
+    finite = np.sort(values[np.isfinite(values)])
+    if finite.size <= size:
+        return finite
+    return np.quantile(finite, (np.arange(size) + 0.5) / size)
 
 
 def _read(path: str):
