@@ -1,0 +1,195 @@
+"""Learning one population's gate from its parent's events in the training files.
+
+The person's gate is described as a region on one or two dimensions: on one, the interval
+that reproduces the membership best (F1, one- or two-sided); on two, the convex hull of the
+members (drawn gates are polygons, rectangles and ellipses: convex). Which dimensions:
+every channel is screened by how well an interval on it alone separates the members from
+the rest of the parent; the best few singly and in pairs are candidates, each with and
+without registration (``max_shift`` 0 or :data:`MAX_SHIFT`). Each candidate is scored by
+cross-validation across the training files (learned on the others, F1 on the one left
+out; on the file itself when there is only one); the best wins, a simpler one (one
+dimension, no registration) when it is within :data:`TOLERANCE`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from ..agreement import agreement
+from ..gating.registered import RegisteredGate, best_shift, smoothed_density
+from ._data import TrainingFile
+
+N_BINS = 64
+MAX_SHIFT = 0.1
+N_SCREEN = 5  # dimensions kept after the one-dimensional screen
+TOLERANCE = 0.003
+MIN_MEMBERS = 5
+
+
+@dataclass
+class Part:
+    """One training file's share of a population: parent events (values on all roles) and membership."""
+
+    file: str
+    values: np.ndarray
+    member: np.ndarray
+
+
+@dataclass
+class Learned:
+    """A learned gate: the template mapping and what was learned."""
+
+    gate: dict
+    dims: list[str]
+    kind: str  # "range" / "polygon"
+    registered: bool
+    cv_f1: float
+    train_f1: float
+    n_files: int
+    candidates: int
+    notes: list[str] = field(default_factory=list)
+
+
+def parts(train: list[TrainingFile], path: str, max_events: int, rng: np.random.Generator) -> list[Part]:
+    """The parent events and membership of ``path`` in each training file that gated it."""
+    out = []
+    for tf in train:
+        if path not in tf.gating.membership:
+            continue
+        rows = tf.rows(path)
+        if len(rows) > max_events:
+            rows = np.sort(rng.choice(rows, max_events, replace=False))
+        out.append(Part(tf.name, tf.values[rows], tf.gating.membership[path][rows]))
+    return out
+
+
+def _interval(x: np.ndarray, member: np.ndarray) -> tuple[float | None, float | None]:
+    """The interval (one side open, or both closed) whose membership has the best F1."""
+    order = np.argsort(x, kind="stable")
+    xs, ms = x[order], member[order].astype(float)
+    n_m = ms.sum()
+    n = len(xs)
+    # keep x >= xs[i]: TP = members from i on, predicted = n - i
+    tp_above = np.cumsum(ms[::-1])[::-1]
+    f1_above = 2 * tp_above / ((n - np.arange(n)) + n_m)
+    # keep x <= xs[i]: TP = members up to i, predicted = i + 1
+    tp_below = np.cumsum(ms)
+    f1_below = 2 * tp_below / (np.arange(1, n + 1) + n_m)
+    i, j = int(np.argmax(f1_above)), int(np.argmax(f1_below))
+    best = [(f1_above[i], (float(xs[i]), None)), (f1_below[j], (None, float(xs[j])))]
+    if i < j:  # both: the upper cut on the events above the lower one
+        sub = slice(i, n)
+        tp = np.cumsum(ms[sub])
+        f1 = 2 * tp / (np.arange(1, n - i + 1) + n_m)
+        k = int(np.argmax(f1))
+        best.append((f1[k], (float(xs[i]), float(xs[i + k]))))
+    return max(best, key=lambda b: b[0])[1]
+
+
+def screen(pooled: Part, n_keep: int) -> list[int]:
+    """The dimensions on which one interval separates members best, best first."""
+    scores = []
+    for d in range(pooled.values.shape[1]):
+        lo, hi = _interval(pooled.values[:, d], pooled.member)
+        x = pooled.values[:, d]
+        inside = (x >= (-np.inf if lo is None else lo)) & (x <= (np.inf if hi is None else hi))
+        scores.append(agreement(inside, pooled.member)[2])
+    return [int(d) for d in np.argsort(scores)[::-1][:n_keep]]
+
+
+def _grid(values: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.percentile(values, [0.5, 99.5])
+    pad = 0.1 * (hi - lo) if hi > lo else 1.0
+    return float(lo - pad), float(hi + pad)
+
+
+def build(train: list[Part], dims: list[int], register: bool, names: list[str]) -> dict | None:
+    """The ``registered`` gate mapping learned from ``train`` on ``dims`` (None: nothing to learn)."""
+    members = sum(int(p.member.sum()) for p in train)
+    if members < MIN_MEMBERS:
+        return None
+    grid = [_grid(np.concatenate([p.values[:, d] for p in train])) for d in dims]
+    densities = [[smoothed_density(p.values[:, d], lo, hi, N_BINS) for (lo, hi), d in zip(grid, dims)]
+                 for p in train]
+    reference = [d.copy() for d in densities[0]]
+    aligned_values = []
+    for p, dens in zip(train, densities):
+        shift = np.zeros(len(dims))
+        if register and p is not train[0]:
+            for i, ((lo, hi), d) in enumerate(zip(grid, dens)):
+                bins = best_shift(densities[0][i], d, MAX_SHIFT * N_BINS)[0]
+                shift[i] = bins * (hi - lo) / N_BINS
+                index = np.arange(N_BINS, dtype=float)
+                reference[i] += np.interp(index + bins, index, d, left=0.0, right=0.0)
+        elif p is not train[0]:
+            for i in range(len(dims)):
+                reference[i] += dens[i]
+        aligned_values.append(p.values[:, dims] - shift)
+    values = np.concatenate(aligned_values)
+    member = np.concatenate([p.member for p in train])
+    density = [[int(round(v)) for v in 1000 * r / r.max()] for r in reference]
+    gate = {"type": "registered", "dims": [names[d] for d in dims], "max_shift": MAX_SHIFT if register else 0}
+    if len(dims) == 1:
+        gate["limits"] = list(_interval(values[:, 0], member))
+    else:
+        from scipy.spatial import ConvexHull, QhullError
+
+        points = values[member]
+        try:
+            hull = ConvexHull(points)
+        except (QhullError, ValueError):
+            return None
+        gate["vertices"] = [[float(x), float(y)] for x, y in points[hull.vertices]]
+    gate["grid"] = [[lo, hi] for lo, hi in grid]
+    gate["density"] = density
+    return gate
+
+
+def membership(gate: dict, part: Part, names: list[str]) -> tuple[np.ndarray, RegisteredGate]:
+    """The gate fitted on ``part``'s parent events, and its membership."""
+    spec = {k: v for k, v in gate.items() if k != "type"}
+    fitted = RegisteredGate(**spec)
+    frame = pd.DataFrame(part.values[:, [names.index(d) for d in gate["dims"]]], columns=gate["dims"])
+    fitted.fit(frame)
+    return np.asarray(fitted.contains(frame), dtype=bool), fitted
+
+
+def _score(gate: dict | None, part: Part, names: list[str]) -> float:
+    if gate is None:
+        return 0.0
+    return agreement(membership(gate, part, names)[0], part.member)[2]
+
+
+def learn_population(data: list[Part], names: list[str]) -> Learned | None:
+    """The best gate for one population (see the module docstring), or None when too few members."""
+    if sum(int(p.member.sum()) for p in data) < MIN_MEMBERS:
+        return None
+    pooled = Part("pooled", np.concatenate([p.values for p in data]), np.concatenate([p.member for p in data]))
+    top = screen(pooled, N_SCREEN)
+    candidates = [[d] for d in top] + [list(c) for c in combinations(top, 2)]
+    scored = []
+    for dims in candidates:
+        for register in (False, True):
+            if len(data) > 1:
+                cv = np.mean([_score(build([p for p in data if p is not held], dims, register, names), held, names)
+                              for held in data])
+            else:
+                cv = _score(build(data, dims, register, names), data[0], names)
+            # simpler first: one dimension, then no registration
+            scored.append((cv, -len(dims), -int(register), dims, register))
+    best_cv = max(s[0] for s in scored)
+    simple = [s for s in scored if s[0] >= best_cv - TOLERANCE]
+    cv, _, _, dims, register = max(simple, key=lambda s: (s[1], s[2], s[0]))
+    gate = build(data, dims, register, names)
+    if gate is None:
+        return None
+    train_f1 = float(np.median([_score(gate, p, names) for p in data]))
+    return Learned(gate, [names[d] for d in dims], "range" if len(dims) == 1 else "polygon", register,
+                   float(cv), train_f1, len(data), len(scored))
+
+
+__all__ = ["Learned", "Part", "build", "learn_population", "membership", "parts", "screen"]
