@@ -48,17 +48,47 @@ def smoothed_density(values: np.ndarray, lo: float, hi: float, n_bins: int) -> n
     return smooth / total if total > 0 else smooth
 
 
-def best_shift(reference: np.ndarray, density: np.ndarray, max_bins: float) -> tuple[float, float]:
-    """``(shift in bins, correlation)``: ``density`` moved by the shift matches ``reference`` best."""
+def anchor(reference: np.ndarray) -> float:
+    """The bin (fractional) of the reference density's median: the fixed point of a stretch."""
+    cdf = np.cumsum(reference) / reference.sum()
+    return float(np.interp(0.5, cdf, np.arange(len(reference)) + 0.5))
+
+
+def best_warp(reference: np.ndarray, density: np.ndarray, max_bins: float,
+              max_scale: float = 1.0) -> tuple[float, float, float]:
+    """``(scale, shift in bins, correlation)``: the file's ``density`` read at
+    ``anchor + scale × (bin − anchor) + shift`` matches ``reference`` best (ties: the smallest move)."""
     index = np.arange(len(reference), dtype=float)
+    centre = anchor(reference)
     shifts = np.arange(-max_bins, max_bins + 1e-9, _SHIFT_STEP) if max_bins > 0 else np.zeros(1)
-    moved = np.stack([np.interp(index + s, index, density, left=0.0, right=0.0) for s in shifts])
+    scales = np.geomspace(1 / max_scale, max_scale, 13) if max_scale > 1 else np.ones(1)
     ref = reference - reference.mean()
-    moved = moved - moved.mean(axis=1, keepdims=True)
-    norm = np.sqrt((moved ** 2).sum(axis=1) * (ref ** 2).sum())
-    corr = np.where(norm > 0, moved @ ref / np.where(norm > 0, norm, 1.0), 0.0)
-    best = int(np.argmax(corr - 1e-9 * np.abs(shifts)))  # ties: the smallest move
-    return float(shifts[best]), float(corr[best])
+    best = (-np.inf, 1.0, 0.0, 0.0)
+    for scale in scales:
+        where = centre + scale * (index - centre)
+        moved = np.stack([np.interp(where + s, index, density, left=0.0, right=0.0) for s in shifts])
+        moved = moved - moved.mean(axis=1, keepdims=True)
+        norm = np.sqrt((moved ** 2).sum(axis=1) * (ref ** 2).sum())
+        corr = np.where(norm > 0, moved @ ref / np.where(norm > 0, norm, 1.0), 0.0)
+        penalty = 1e-9 * (np.abs(shifts) + abs(np.log(scale)))
+        k = int(np.argmax(corr - penalty))
+        if corr[k] - penalty[k] > best[0]:
+            best = (corr[k] - penalty[k], float(scale), float(shifts[k]), float(corr[k]))
+    return best[1], best[2], best[3]
+
+
+def warp(x, lo: float, hi: float, n_bins: int, centre: float, scale: float, shift: float) -> np.ndarray:
+    """Reference-frame values ``x`` (scale units) in a file warped by ``(scale, shift)`` bins."""
+    width = (hi - lo) / n_bins
+    c = lo + centre * width
+    return c + scale * (np.asarray(x, dtype=float) - c) + shift * width
+
+
+def unwarp(x, lo: float, hi: float, n_bins: int, centre: float, scale: float, shift: float) -> np.ndarray:
+    """The inverse of :func:`warp`: a file's values in the reference frame."""
+    width = (hi - lo) / n_bins
+    c = lo + centre * width
+    return c + (np.asarray(x, dtype=float) - c - shift * width) / scale
 
 
 class RegisteredGate(FittedGate):
@@ -98,13 +128,14 @@ class RegisteredGate(FittedGate):
         limits: Sequence[float | None] | None = None,
         vertices: Sequence[Sequence[float]] | None = None,
         max_shift: float = 0.1,
+        max_scale: float = 1.0,
         min_confidence: float = 0.5,
         min_events: int = 20,
         strict: bool = False,
     ) -> None:
         self.dims = tuple([dims] if isinstance(dims, str) else dims)
         self.grid, self.density, self.limits, self.vertices = grid, density, limits, vertices
-        self.max_shift, self.min_confidence = max_shift, min_confidence
+        self.max_shift, self.max_scale, self.min_confidence = max_shift, max_scale, min_confidence
         self.min_events, self.strict = min_events, strict
 
     def _check_params(self) -> None:
@@ -130,27 +161,32 @@ class RegisteredGate(FittedGate):
                   "without limits")
         _need(_is_number(self.max_shift) and 0 <= self.max_shift <= 0.5, "max_shift", self.max_shift,
               "between 0 and 0.5")
+        _need(_is_number(self.max_scale) and 1 <= self.max_scale <= 3, "max_scale", self.max_scale,
+              "between 1 and 3")
         _need(_is_number(self.min_confidence) and 0 <= self.min_confidence <= 1, "min_confidence",
               self.min_confidence, "between 0 and 1")
 
     def _fit(self, values: np.ndarray) -> None:
-        shifts, confidences = [], []
+        maps, confidences = [], []
         for i, ((lo, hi), reference) in enumerate(zip(self.grid, self.density)):
             reference = np.asarray(reference, dtype=float)
             n_bins = len(reference)
             density = smoothed_density(values[:, i], lo, hi, n_bins)
             if density.sum() == 0:
                 raise _FitFailure(f"no events within the reference range {lo:g}..{hi:g} of {self.dims[i]}")
-            bins, corr = best_shift(reference / reference.sum(), density, self.max_shift * n_bins)
-            shifts.append(bins * (hi - lo) / n_bins)
+            scale, bins, corr = best_warp(reference / reference.sum(), density, self.max_shift * n_bins,
+                                          self.max_scale)
+            maps.append((lo, hi, n_bins, anchor(reference), scale, bins))
             confidences.append(max(corr, 0.0))
-        self.shift_ = np.asarray(shifts)
+        self.scale_ = np.asarray([m[4] for m in maps])
+        self.shift_ = np.asarray([m[5] * (m[1] - m[0]) / m[2] for m in maps])
         self.confidences_ = dict(zip(self.dims, confidences))
         self.confidence_ = float(min(confidences))
         if len(self.dims) == 1:
-            self.limits_ = [None if v is None else float(v) + shifts[0] for v in self.limits]
+            self.limits_ = [None if v is None else float(warp(v, *maps[0])) for v in self.limits]
         else:
-            self.vertices_ = np.asarray(self.vertices, dtype=float) + self.shift_
+            vertices = np.asarray(self.vertices, dtype=float)
+            self.vertices_ = np.column_stack([warp(vertices[:, i], *maps[i]) for i in range(2)])
         if self.confidence_ < self.min_confidence:
             worst = min(self.confidences_, key=self.confidences_.get)
             self.warning_ = (f"learned gate confidence {self.confidence_:.2f} < {self.min_confidence:g}: the "
@@ -162,4 +198,4 @@ class RegisteredGate(FittedGate):
         return PolygonGate(self.dims, self.vertices_)
 
 
-__all__ = ["RegisteredGate", "best_shift", "smoothed_density"]
+__all__ = ["RegisteredGate", "anchor", "best_warp", "smoothed_density", "unwarp", "warp"]

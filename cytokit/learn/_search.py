@@ -20,11 +20,13 @@ import numpy as np
 import pandas as pd
 
 from ..agreement import agreement
-from ..gating.registered import RegisteredGate, best_shift, smoothed_density
+from ..gating.registered import RegisteredGate, anchor, best_warp, smoothed_density, unwarp, warp
 from ._data import TrainingFile
 
-N_BINS = 64
-MAX_SHIFT = 0.1
+N_BINS = 96
+GRID_PAD = 0.3  # of the 0.5-99.5 percentile span, each side: room for new files to move
+MAX_SHIFT = 0.2
+MAX_SCALE = 2.0
 N_SCREEN = 5  # dimensions kept after the one-dimensional screen
 TOLERANCE = 0.003
 MIN_MEMBERS = 5
@@ -103,7 +105,7 @@ def screen(pooled: Part, n_keep: int) -> list[int]:
 
 def _grid(values: np.ndarray) -> tuple[float, float]:
     lo, hi = np.percentile(values, [0.5, 99.5])
-    pad = 0.1 * (hi - lo) if hi > lo else 1.0
+    pad = GRID_PAD * (hi - lo) if hi > lo else 1.0
     return float(lo - pad), float(hi + pad)
 
 
@@ -116,23 +118,27 @@ def build(train: list[Part], dims: list[int], register: bool, names: list[str]) 
     densities = [[smoothed_density(p.values[:, d], lo, hi, N_BINS) for (lo, hi), d in zip(grid, dims)]
                  for p in train]
     reference = [d.copy() for d in densities[0]]
+    index = np.arange(N_BINS, dtype=float)
     aligned_values = []
     for p, dens in zip(train, densities):
-        shift = np.zeros(len(dims))
-        if register and p is not train[0]:
-            for i, ((lo, hi), d) in enumerate(zip(grid, dens)):
-                bins = best_shift(densities[0][i], d, MAX_SHIFT * N_BINS)[0]
-                shift[i] = bins * (hi - lo) / N_BINS
-                index = np.arange(N_BINS, dtype=float)
-                reference[i] += np.interp(index + bins, index, d, left=0.0, right=0.0)
-        elif p is not train[0]:
-            for i in range(len(dims)):
-                reference[i] += dens[i]
-        aligned_values.append(p.values[:, dims] - shift)
+        columns = []
+        for i, ((lo, hi), d) in enumerate(zip(grid, dens)):
+            x = p.values[:, dims[i]]
+            if p is not train[0]:
+                if register:
+                    scale, bins, _ = best_warp(densities[0][i], d, MAX_SHIFT * N_BINS, MAX_SCALE)
+                    m = (lo, hi, N_BINS, anchor(densities[0][i]), scale, bins)
+                    reference[i] += np.interp(warp(index, 0, N_BINS, N_BINS, *m[3:]), index, d, left=0, right=0)
+                    x = unwarp(x, *m)
+                else:
+                    reference[i] += d
+            columns.append(x)
+        aligned_values.append(np.column_stack(columns))
     values = np.concatenate(aligned_values)
     member = np.concatenate([p.member for p in train])
     density = [[int(round(v)) for v in 1000 * r / r.max()] for r in reference]
-    gate = {"type": "registered", "dims": [names[d] for d in dims], "max_shift": MAX_SHIFT if register else 0}
+    gate = {"type": "registered", "dims": [names[d] for d in dims], "max_shift": MAX_SHIFT if register else 0,
+            "max_scale": MAX_SCALE if register else 1}
     if len(dims) == 1:
         gate["limits"] = list(_interval(values[:, 0], member))
     else:
