@@ -92,15 +92,37 @@ def _interval(x: np.ndarray, member: np.ndarray) -> tuple[float | None, float | 
     return max(best, key=lambda b: b[0])[1]
 
 
-def screen(pooled: Part, n_keep: int) -> list[int]:
-    """The dimensions on which one interval separates members best, best first."""
+def _inside(x: np.ndarray, limits: tuple[float | None, float | None]) -> np.ndarray:
+    lo, hi = limits
+    return (x >= (-np.inf if lo is None else lo)) & (x <= (np.inf if hi is None else hi))
+
+
+def screen(pooled: Part, n_keep: int, within: np.ndarray | None = None, skip: int = -1) -> list[int]:
+    """The dimensions on which one interval separates members best, best first; with ``within``,
+    an interval on the events ``within`` keeps (a second dimension for a first one)."""
+    keep = np.ones(len(pooled.member), dtype=bool) if within is None else within
     scores = []
     for d in range(pooled.values.shape[1]):
-        lo, hi = _interval(pooled.values[:, d], pooled.member)
-        x = pooled.values[:, d]
-        inside = (x >= (-np.inf if lo is None else lo)) & (x <= (np.inf if hi is None else hi))
+        if d == skip:
+            scores.append(-1.0)
+            continue
+        x = pooled.values[keep, d]
+        inside = np.zeros(len(keep), dtype=bool)
+        inside[keep] = _inside(x, _interval(x, pooled.member[keep]))
         scores.append(agreement(inside, pooled.member)[2])
     return [int(d) for d in np.argsort(scores)[::-1][:n_keep]]
+
+
+def candidate_dims(pooled: Part) -> list[list[int]]:
+    """One-dimensional candidates (the best few) and pairs: of those, and each of the best two
+    with the dimensions that best separate what its interval keeps."""
+    top = screen(pooled, N_SCREEN)
+    pairs = [tuple(c) for c in combinations(top, 2)]
+    for d in top[:2]:
+        within = _inside(pooled.values[:, d], _interval(pooled.values[:, d], pooled.member))
+        pairs += [(d, e) for e in screen(pooled, 3, within, skip=d)]
+    unique = list(dict.fromkeys(tuple(sorted(p)) for p in pairs))
+    return [[d] for d in top] + [list(p) for p in unique]
 
 
 def _grid(values: np.ndarray) -> tuple[float, float]:
@@ -175,8 +197,7 @@ def learn_population(data: list[Part], names: list[str]) -> Learned | None:
     if sum(int(p.member.sum()) for p in data) < MIN_MEMBERS:
         return None
     pooled = Part("pooled", np.concatenate([p.values for p in data]), np.concatenate([p.member for p in data]))
-    top = screen(pooled, N_SCREEN)
-    candidates = [[d] for d in top] + [list(c) for c in combinations(top, 2)]
+    candidates = candidate_dims(pooled)
     scored = []
     for dims in candidates:
         for register in (False, True):
@@ -198,4 +219,4 @@ def learn_population(data: list[Part], names: list[str]) -> Learned | None:
                    float(cv), train_f1, len(data), len(scored))
 
 
-__all__ = ["Learned", "Part", "build", "learn_population", "membership", "parts", "screen"]
+__all__ = ["Learned", "Part", "build", "candidate_dims", "learn_population", "membership", "parts", "screen"]
