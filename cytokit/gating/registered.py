@@ -63,18 +63,15 @@ def best_warp(reference: np.ndarray, density: np.ndarray, max_bins: float,
     shifts = np.arange(-max_bins, max_bins + 1e-9, _SHIFT_STEP) if max_bins > 0 else np.zeros(1)
     scales = np.geomspace(1 / max_scale, max_scale, 13) if max_scale > 1 else np.ones(1)
     ref = reference - reference.mean()
-    best = (-np.inf, 1.0, 0.0, 0.0)
-    for scale in scales:
-        where = centre + scale * (index - centre)
-        moved = np.stack([np.interp(where + s, index, density, left=0.0, right=0.0) for s in shifts])
-        moved = moved - moved.mean(axis=1, keepdims=True)
-        norm = np.sqrt((moved ** 2).sum(axis=1) * (ref ** 2).sum())
-        corr = np.where(norm > 0, moved @ ref / np.where(norm > 0, norm, 1.0), 0.0)
-        penalty = 1e-9 * (np.abs(shifts) + abs(np.log(scale)))
-        k = int(np.argmax(corr - penalty))
-        if corr[k] - penalty[k] > best[0]:
-            best = (corr[k] - penalty[k], float(scale), float(shifts[k]), float(corr[k]))
-    return best[1], best[2], best[3]
+    # every (scale, shift) at once: where each reference bin falls in the file
+    where = centre + scales[:, None, None] * (index - centre) + shifts[None, :, None]
+    moved = np.interp(where.ravel(), index, density, left=0.0, right=0.0).reshape(where.shape)
+    moved = moved - moved.mean(axis=2, keepdims=True)
+    norm = np.sqrt((moved ** 2).sum(axis=2) * (ref ** 2).sum())
+    corr = np.where(norm > 0, moved @ ref / np.where(norm > 0, norm, 1.0), 0.0)
+    penalty = 1e-9 * (np.abs(shifts)[None, :] + np.abs(np.log(scales))[:, None])
+    i, k = np.unravel_index(int(np.argmax(corr - penalty)), corr.shape)
+    return float(scales[i]), float(shifts[k]), float(corr[i, k])
 
 
 def warp(x, lo: float, hi: float, n_bins: int, centre: float, scale: float, shift: float) -> np.ndarray:

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..errors import MetadataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,6 +63,8 @@ class LearnedTemplate:
 
 
 def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
+    import numpy as np
+
     from ..gating.template import parse_template
     from ._data import common_channels, hierarchy, training_files
     from ._search import learn_population, parts
