@@ -1,7 +1,7 @@
 """The training data of :func:`cytokit.learn_template`: roles, transforms and events.
 
-Channels are matched across the training files by ``$PnS`` when every training file names
-its channels (a marker on another detector in another panel is still the marker), else by
+Channels are matched across the training files by ``$PnS`` where a file names the channel's
+marker (a marker on another detector in another panel is still the marker), else by
 ``$PnN``; the Time channel is left out. Roles get the marker and every detector the
 training files used for it, so a file without ``$PnS`` falls back on the detector. Scatter
 channels (``$PnN`` starting with FSC or SSC) are on a linear scale up to their top of scale,
@@ -79,24 +79,23 @@ def common_channels(samples: list[Sample]) -> Channels:
     MetadataError
         The training files share no channel.
     """
-    by_pns = all(all(str(s).strip() for s, n in zip(x.channels.pns, x.channels.pnn) if not _is_time(n))
-                 for x in samples)
-    keyed = []
+    keyed = []  # per sample: key ($PnS, else $PnN) -> ($PnN, whether the key is a $PnS)
     for sample in samples:
-        keys: dict[str, str] = {}
+        keys: dict[str, tuple[str, bool]] = {}
         for pnn, pns in zip(sample.channels.pnn, sample.channels.pns):
             if not _is_time(pnn):
-                keys.setdefault(str(pns).strip() if by_pns else pnn, pnn)
+                pns = str(pns).strip()
+                keys.setdefault(pns or pnn, (pnn, bool(pns)))
         keyed.append(keys)
     shared = [k for k in keyed[0] if all(k in keys for keys in keyed[1:])]
     if not shared:
-        raise MetadataError("the training files share no channel (by $PnS, or by $PnN when a file has none)")
+        raise MetadataError("the training files share no channel (by $PnS, or by $PnN where a file has none)")
     taken: set[str] = set()
     roles, linear = {}, set()
     for key in shared:
-        pnn = list(dict.fromkeys(keys[key] for keys in keyed))
+        pnn = list(dict.fromkeys(keys[key][0] for keys in keyed))
         name = _slug(key, taken)
-        roles[name] = (key if by_pns else None, pnn)
+        roles[name] = (key if all(keys[key][1] for keys in keyed) else None, pnn)
         if re.match(r"(?i)^[FS]SC", pnn[0]):
             linear.add(name)
     compensation = "file" if all(s.spillover is not None for s in samples) else "none"

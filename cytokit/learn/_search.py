@@ -8,7 +8,8 @@ the rest of the parent; the best few singly and in pairs are candidates, each wi
 without registration (``max_shift`` 0 or :data:`MAX_SHIFT`). Each candidate is scored by
 cross-validation across the training files (learned on the others, F1 on the one left
 out; on the file itself when there is only one); the best wins, a simpler one (one
-dimension, no registration) when it is within :data:`TOLERANCE`.
+dimension, no registration) when it is within :data:`TOLERANCE`. With one training file,
+nothing tells whether the gate must move with the data, and it does (registered).
 """
 
 from __future__ import annotations
@@ -206,8 +207,9 @@ def learn_population(data: list[Part], names: list[str]) -> Learned | None:
                               for held in data])
             else:
                 cv = _score(build(data, dims, register, names), data[0], names)
-            # simpler first: one dimension, then no registration
-            scored.append((cv, -len(dims), -int(register), dims, register))
+            # simpler first: one dimension, then (with several files, which can tell) no registration;
+            # one file cannot tell, and a gate that follows the data is the safer guess for new files
+            scored.append((cv, -len(dims), int(register) if len(data) == 1 else -int(register), dims, register))
     best_cv = max(s[0] for s in scored)
     simple = [s for s in scored if s[0] >= best_cv - TOLERANCE]
     cv, _, _, dims, register = max(simple, key=lambda s: (s[1], s[2], s[0]))
