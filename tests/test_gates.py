@@ -243,7 +243,8 @@ FITTED = {
     "ValleyQuadrantGate": (lambda: ValleyQuadrantGate(["CD19", "CD20"], quadrant="+-"),
                            lambda: pd.concat([bimodal(), bimodal(seed=1, dim="CD20")], axis=1)),
     "RegisteredGate": (lambda: RegisteredGate(["CD19"], limits=[2.2, None], grid=[[-1, 6]],
-                                              density=[np.histogram(bimodal(seed=2)["CD19"], 32, (-1, 6))[0].tolist()]),
+                                              inside=[np.histogram(bimodal(seed=2)["CD19"], 32, (-1, 6))[0].tolist()],
+                                              outside=[[1] * 32]),
                        bimodal),
 }
 

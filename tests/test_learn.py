@@ -28,23 +28,36 @@ def two_peaks(n=4000, centres=(1.0, 3.0), share=0.5, sd=0.2, seed=0):
 def test_warp_recovers_a_shift_and_a_stretch():
     ref = smoothed_density(two_peaks(), 0, 4, 64)
     moved = smoothed_density(1.2 * (two_peaks(seed=1) - 2.0) + 2.0 + 0.25, 0, 4, 64)  # stretched about 2, moved
-    scale, shift_bins, corr = best_warp(ref, moved, 8, 1.5)
+    scale, shift_bins, fit = best_warp(ref, moved, 8, 1.5)
     assert scale == pytest.approx(1.2, abs=0.06)
-    assert corr > 0.95
+    assert fit > 0.95
     # a shift alone is not enough to match a stretched file as well
-    assert best_warp(ref, moved, 8, 1.0)[2] < corr
+    assert best_warp(ref, moved, 8, 1.0)[2] < fit
+
+
+def test_warp_with_inside_and_outside_densities_ignores_a_change_of_proportions():
+    low, high = (smoothed_density(np.random.default_rng(s).normal(c, 0.2, 3000), 0, 4, 64) for s, c in
+                 ((0, 1.0), (1, 3.0)))
+    # the file: 0.3 brighter, and 90 % of its events in the population that was 50 % in the reference
+    x = np.r_[np.random.default_rng(2).normal(1.3, 0.2, 300), np.random.default_rng(3).normal(3.3, 0.2, 2700)]
+    file = smoothed_density(x, 0, 4, 64)
+    scale, bins, fit = best_warp([high, low], file, 16, 1.5)
+    assert bins * 4 / 64 == pytest.approx(0.3, abs=0.07) and scale == pytest.approx(1.0, abs=0.1)
+    assert fit > 0.95
 
 
 def test_registered_range_moves_with_the_file_and_keeps_the_cut_between_the_peaks():
-    ref = np.histogram(two_peaks(), 48, (-1, 5))[0].tolist()
-    gate = RegisteredGate(["cd4"], limits=[2.0, None], grid=[[-1, 5]], density=[ref], max_shift=0.2)
+    x0 = two_peaks()
+    ref = dict(inside=[np.histogram(x0[x0 > 2], 48, (-1, 5))[0].tolist()],
+               outside=[np.histogram(x0[x0 <= 2], 48, (-1, 5))[0].tolist()])
+    gate = RegisteredGate(["cd4"], limits=[2.0, None], grid=[[-1, 5]], **ref, max_shift=0.2)
     x = two_peaks(share=0.8, seed=3) + 0.9  # brighter, and more negatives
     gate.fit(pd.DataFrame({"cd4": x}))
     assert gate.limits_[0] == pytest.approx(2.9, abs=0.1) and gate.limits_[1] is None
     truth = x > 2.9
     assert agreement(gate.contains(pd.DataFrame({"cd4": x})), truth)[2] > 0.99
-    assert gate.confidence_ > 0.7 and gate.warning_ is None  # the shares differ: not 1, not doubtful
-    static = RegisteredGate(["cd4"], limits=[2.0, None], grid=[[-1, 5]], density=[ref], max_shift=0).fit(
+    assert gate.confidence_ > 0.95 and gate.warning_ is None  # the shares differ, the shapes do not
+    static = RegisteredGate(["cd4"], limits=[2.0, None], grid=[[-1, 5]], **ref, max_shift=0).fit(
         pd.DataFrame({"cd4": x}))
     assert static.limits_[0] == 2.0
     assert agreement(static.contains(pd.DataFrame({"cd4": x})), truth)[2] < 0.8
@@ -53,7 +66,8 @@ def test_registered_range_moves_with_the_file_and_keeps_the_cut_between_the_peak
 def test_registered_polygon_moves_each_vertex_and_exports_as_a_polygon():
     ref = [np.histogram(two_peaks(seed=s), 40, (-1, 5))[0].tolist() for s in (0, 1)]
     square = [[2.0, 2.0], [4.0, 2.0], [4.0, 4.0], [2.0, 4.0]]
-    gate = RegisteredGate(["x", "y"], vertices=square, grid=[[-1, 5], [-1, 5]], density=ref, max_shift=0.2)
+    gate = RegisteredGate(["x", "y"], vertices=square, grid=[[-1, 5], [-1, 5]], inside=ref, outside=ref,
+                          max_shift=0.2)
     events = pd.DataFrame({"x": two_peaks(seed=4) + 0.3, "y": two_peaks(seed=5) - 0.2})
     gate.fit(events)
     np.testing.assert_allclose(gate.shift_, [0.3, -0.2], atol=0.08)
@@ -64,7 +78,7 @@ def test_registered_polygon_moves_each_vertex_and_exports_as_a_polygon():
 
 def test_a_density_unlike_the_training_files_is_flagged_doubtful():
     ref = np.histogram(two_peaks(), 48, (-1, 5))[0].tolist()
-    gate = RegisteredGate(["cd4"], limits=[2.0, None], grid=[[-1, 5]], density=[ref])
+    gate = RegisteredGate(["cd4"], limits=[2.0, None], grid=[[-1, 5]], inside=[ref], outside=[ref])
     flat = np.random.default_rng(0).uniform(-1, 5, 4000)  # no peaks at all: a failed stain
     gate.fit(pd.DataFrame({"cd4": flat}))
     assert gate.confidence_ < 0.5
@@ -78,18 +92,20 @@ def test_a_density_unlike_the_training_files_is_flagged_doubtful():
     ({"dims": ["a", "b"], "vertices": [[0, 0], [1, 1]]}, "vertices"),
     ({"dims": ["a"], "limits": [0, None], "max_shift": 0.9}, "max_shift"),
     ({"dims": ["a"], "limits": [0, None], "grid": [[1, 0]]}, "grid"),
-    ({"dims": ["a"], "limits": [0, None], "density": [[1, 2]]}, "density"),
+    ({"dims": ["a"], "limits": [0, None], "inside": [[1, 2]]}, "inside"),
+    ({"dims": ["a"], "limits": [0, None], "outside": [[1.0] * 9]}, "outside"),
 ])
 def test_bad_parameters_name_the_parameter(params, bad):
     n = len(params["dims"])
-    full = {"grid": [[0, 1]] * n, "density": [[1.0] * 8] * n, **params}
+    full = {"grid": [[0, 1]] * n, "inside": [[1.0] * 8] * n, "outside": [[1.0] * 8] * n, **params}
     with pytest.raises(ValueError, match=bad):
         RegisteredGate(**full).check_params()
 
 
 def test_a_template_with_a_bad_registered_gate_is_refused_at_load():
     text = ("channels: {cd4: {pnn: [CD4-A]}}\npopulations:\n  - name: P\n    parent: root\n"
-            "    gate: {type: registered, dims: [cd4], limits: [null, null], grid: [[0, 1]], density: [[1,1,1,1,1,1,1,1]]}\n")
+            "    gate: {type: registered, dims: [cd4], limits: [null, null], grid: [[0, 1]], inside: [[1,1,1,1,1,1,1,1]],"
+            " outside: [[1,1,1,1,1,1,1,1]]}\n")
     with pytest.raises(TemplateError, match="limits"):
         cytokit.Template  # noqa: B018 - the public name exists
         from cytokit.gating.template import parse_template

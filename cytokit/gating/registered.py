@@ -20,8 +20,8 @@ Examples
 >>> import numpy as np, pandas as pd
 >>> rng = np.random.default_rng(0)
 >>> x = np.r_[rng.normal(1, 0.2, 500), rng.normal(3, 0.2, 500)]
->>> ref = np.histogram(x, bins=32, range=(0, 4))[0]
->>> gate = RegisteredGate(["cd4"], limits=[2.0, None], grid=[[0, 4]], density=[ref.tolist()])
+>>> inside, outside = (np.histogram(v, bins=32, range=(0, 4))[0].tolist() for v in (x[x > 2], x[x <= 2]))
+>>> gate = RegisteredGate(["cd4"], limits=[2.0, None], grid=[[0, 4]], inside=[inside], outside=[outside])
 >>> gate = gate.fit(pd.DataFrame({"cd4": x + 0.3}))      # the whole file 0.3 brighter
 >>> round(float(gate.shift_[0]), 1), round(gate.limits_[0], 1), gate.confidence_ > 0.9
 (0.3, 2.3, True)
@@ -54,24 +54,51 @@ def anchor(reference: np.ndarray) -> float:
     return float(np.interp(0.5, cdf, np.arange(len(reference)) + 0.5))
 
 
+def _fit_components(moved: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """R² of the best non-negative combination of ``components`` (K × bins, K = 1 or 2) for each
+    row of ``moved`` (… × bins); the total sum of squares is about the row's mean."""
+    gram = components @ components.T
+    rhs = moved @ components.T  # … × K
+    total = ((moved - moved.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1)
+    sq = (moved ** 2).sum(axis=-1)
+    # one component k alone: a = rhs_k / gram_kk, RSS = |v|² − rhs_k² / gram_kk
+    single = np.stack([sq - np.clip(rhs[..., k], 0, None) ** 2 / gram[k, k] for k in range(len(gram))], axis=-1)
+    rss = single.min(axis=-1)
+    if len(gram) == 2:
+        det = gram[0, 0] * gram[1, 1] - gram[0, 1] ** 2
+        if det > 1e-12 * gram[0, 0] * gram[1, 1]:
+            a = (rhs[..., 0] * gram[1, 1] - rhs[..., 1] * gram[0, 1]) / det
+            b = (rhs[..., 1] * gram[0, 0] - rhs[..., 0] * gram[0, 1]) / det
+            both = sq - (a * rhs[..., 0] + b * rhs[..., 1])
+            rss = np.where((a >= 0) & (b >= 0), np.minimum(both, rss), rss)
+    return np.where(total > 0, 1.0 - rss / np.where(total > 0, total, 1.0), 0.0)
+
+
 def best_warp(reference: np.ndarray, density: np.ndarray, max_bins: float,
               max_scale: float = 1.0) -> tuple[float, float, float]:
-    """``(scale, shift in bins, correlation)``: the file's ``density`` read at
-    ``anchor + scale × (bin − anchor) + shift`` matches ``reference`` best (ties: the smallest move)."""
-    index = np.arange(len(reference), dtype=float)
-    centre = anchor(reference)
+    """``(scale, shift in bins, fit)``: the file's ``density`` read at
+    ``anchor + scale × (bin − anchor) + shift`` is best explained (R², ``fit``) by the
+    ``reference`` densities (one per row: the events inside and outside a gate) in any
+    non-negative proportion, so that a population more or less frequent in the file than in
+    the reference does not pull the alignment, times the share of the file's density that the
+    move keeps on the reference grid; ties go to the smallest move."""
+    components = np.atleast_2d(np.asarray(reference, dtype=float))
+    components = components[components.sum(axis=1) > 0]
+    components = components / components.sum(axis=1, keepdims=True)
+    n_bins = components.shape[1]
+    index = np.arange(n_bins, dtype=float)
+    centre = anchor(components.sum(axis=0))
     shifts = np.arange(-max_bins, max_bins + 1e-9, _SHIFT_STEP) if max_bins > 0 else np.zeros(1)
     scales = np.geomspace(1 / max_scale, max_scale, 13) if max_scale > 1 else np.ones(1)
-    ref = reference - reference.mean()
     # every (scale, shift) at once: where each reference bin falls in the file
     where = centre + scales[:, None, None] * (index - centre) + shifts[None, :, None]
     moved = np.interp(where.ravel(), index, density, left=0.0, right=0.0).reshape(where.shape)
-    moved = moved - moved.mean(axis=2, keepdims=True)
-    norm = np.sqrt((moved ** 2).sum(axis=2) * (ref ** 2).sum())
-    corr = np.where(norm > 0, moved @ ref / np.where(norm > 0, norm, 1.0), 0.0)
+    # the file's events that the move puts outside the reference grid are not explained either
+    captured = np.clip(moved.sum(axis=2) * scales[:, None] / max(density.sum(), 1e-300), 0.0, 1.0)
+    fit = _fit_components(moved, components) * captured
     penalty = 1e-9 * (np.abs(shifts)[None, :] + np.abs(np.log(scales))[:, None])
-    i, k = np.unravel_index(int(np.argmax(corr - penalty)), corr.shape)
-    return float(scales[i]), float(shifts[k]), float(corr[i, k])
+    i, k = np.unravel_index(int(np.argmax(fit - penalty)), fit.shape)
+    return float(scales[i]), float(shifts[k]), float(fit[i, k])
 
 
 def warp(x, lo: float, hi: float, n_bins: int, centre: float, scale: float, shift: float) -> np.ndarray:
@@ -88,6 +115,15 @@ def unwarp(x, lo: float, hi: float, n_bins: int, centre: float, scale: float, sh
     return c + (np.asarray(x, dtype=float) - c - shift * width) / scale
 
 
+def _densities(name: str, value, n: int) -> str | None:
+    """Why ``value`` is not ``n`` lists of at least 8 non-negative numbers of one length (None: it is)."""
+    if not (isinstance(value, Sequence) and len(value) == n and all(isinstance(d, Sequence) for d in value)):
+        return f"{n} list(s), one per dimension"
+    if not all(len(d) >= 8 and all(_is_number(v) and v >= 0 for v in d) for d in value):
+        return "lists of at least 8 non-negative numbers"
+    return None
+
+
 class RegisteredGate(FittedGate):
     """A reference region (range or polygon) moved onto each file by aligning densities.
 
@@ -100,18 +136,21 @@ class RegisteredGate(FittedGate):
     vertices
         Two dimensions: the polygon's ``[x, y]`` vertices on the reference files.
     grid
-        Per dimension ``[lo, hi]``: where ``density`` is given.
-    density
-        Per dimension, the reference files' density of the parent population on the grid's
-        equal bins (any non-negative numbers; only their shape counts).
+        Per dimension ``[lo, hi]``: where the densities are given (equal bins).
+    inside, outside
+        Per dimension, the reference files' density of the parent's events inside and outside
+        the region on the grid's bins (any non-negative numbers: only their shapes count).
+        A file's density is explained as the two in any proportion, moved.
     max_shift
         The largest move, as a fraction of the grid's span (0: never moved).
+    max_scale
+        The largest stretch (or shrink, 1 / ``max_scale``) about the reference median (1: none).
     min_confidence
-        Below this correlation between the file's aligned density and the reference, the
-        gate is flagged doubtful.
+        Below this fit (R²) of the file's aligned density by the reference densities, the gate
+        is flagged doubtful.
 
-    Learned: ``shift_`` (per dimension, in scale units), ``confidence_`` (the lowest
-    correlation), ``confidences_`` (per dimension), and ``limits_`` or ``vertices_``.
+    Learned: ``scale_`` and ``shift_`` (per dimension, shift in scale units), ``confidence_``
+    (the lowest fit), ``confidences_`` (per dimension), and ``limits_`` or ``vertices_``.
     """
 
     dims: tuple[str, ...] = ()
@@ -121,7 +160,8 @@ class RegisteredGate(FittedGate):
         dims: Sequence[str],
         *,
         grid: Sequence[Sequence[float]],
-        density: Sequence[Sequence[float]],
+        inside: Sequence[Sequence[float]],
+        outside: Sequence[Sequence[float]],
         limits: Sequence[float | None] | None = None,
         vertices: Sequence[Sequence[float]] | None = None,
         max_shift: float = 0.1,
@@ -131,7 +171,8 @@ class RegisteredGate(FittedGate):
         strict: bool = False,
     ) -> None:
         self.dims = tuple([dims] if isinstance(dims, str) else dims)
-        self.grid, self.density, self.limits, self.vertices = grid, density, limits, vertices
+        self.grid, self.inside, self.outside = grid, inside, outside
+        self.limits, self.vertices = limits, vertices
         self.max_shift, self.max_scale, self.min_confidence = max_shift, max_scale, min_confidence
         self.min_events, self.strict = min_events, strict
 
@@ -141,9 +182,11 @@ class RegisteredGate(FittedGate):
         _need(isinstance(self.grid, Sequence) and len(self.grid) == n
               and all(len(g) == 2 and all(map(_is_number, g)) and g[0] < g[1] for g in self.grid),
               "grid", self.grid, f"{n} [lo, hi] pair(s) with lo < hi, one per dimension")
-        _need(isinstance(self.density, Sequence) and len(self.density) == n
-              and all(len(d) >= 8 and all(_is_number(v) and v >= 0 for v in d) and sum(d) > 0 for d in self.density),
-              "density", "…", f"{n} list(s) of at least 8 non-negative numbers, not all 0")
+        for name in ("inside", "outside"):
+            why = _densities(name, getattr(self, name), n)
+            _need(why is None, name, "…", why or "")
+        _need(all(len(a) == len(b) and sum(a) + sum(b) > 0 for a, b in zip(self.inside, self.outside)),
+              "outside", "…", "as long as inside on each dimension, and the two not all 0")
         if n == 1:
             ok = (self.limits is not None and len(self.limits) == 2 and self.vertices is None
                   and all(v is None or _is_number(v) for v in self.limits)
@@ -165,16 +208,16 @@ class RegisteredGate(FittedGate):
 
     def _fit(self, values: np.ndarray) -> None:
         maps, confidences = [], []
-        for i, ((lo, hi), reference) in enumerate(zip(self.grid, self.density)):
-            reference = np.asarray(reference, dtype=float)
-            n_bins = len(reference)
+        for i, (lo, hi) in enumerate(self.grid):
+            reference = np.asarray([self.inside[i], self.outside[i]], dtype=float)
+            n_bins = reference.shape[1]
             density = smoothed_density(values[:, i], lo, hi, n_bins)
             if density.sum() == 0:
                 raise _FitFailure(f"no events within the reference range {lo:g}..{hi:g} of {self.dims[i]}")
-            scale, bins, corr = best_warp(reference / reference.sum(), density, self.max_shift * n_bins,
-                                          self.max_scale)
-            maps.append((lo, hi, n_bins, anchor(reference), scale, bins))
-            confidences.append(max(corr, 0.0))
+            scale, bins, fit = best_warp(reference, density, self.max_shift * n_bins, self.max_scale)
+            centre = anchor((reference / reference.sum(axis=1, keepdims=True).clip(1e-300)).sum(axis=0))
+            maps.append((lo, hi, n_bins, centre, scale, bins))
+            confidences.append(max(fit, 0.0))
         self.scale_ = np.asarray([m[4] for m in maps])
         self.shift_ = np.asarray([m[5] * (m[1] - m[0]) / m[2] for m in maps])
         self.confidences_ = dict(zip(self.dims, confidences))

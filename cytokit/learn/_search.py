@@ -138,28 +138,34 @@ def build(train: list[Part], dims: list[int], register: bool, names: list[str]) 
     if members < MIN_MEMBERS:
         return None
     grid = [_grid(np.concatenate([p.values[:, d] for p in train])) for d in dims]
-    densities = [[smoothed_density(p.values[:, d], lo, hi, N_BINS) for (lo, hi), d in zip(grid, dims)]
-                 for p in train]
-    reference = [d.copy() for d in densities[0]]
     index = np.arange(N_BINS, dtype=float)
+    first = train[0]
+    inside = [np.zeros(N_BINS) for _ in dims]
+    outside = [np.zeros(N_BINS) for _ in dims]
     aligned_values = []
-    for p, dens in zip(train, densities):
+    for p in train:
         columns = []
-        for i, ((lo, hi), d) in enumerate(zip(grid, dens)):
-            x = p.values[:, dims[i]]
-            if p is not train[0]:
-                if register:
-                    scale, bins, _ = best_warp(densities[0][i], d, MAX_SHIFT * N_BINS, MAX_SCALE)
-                    m = (lo, hi, N_BINS, anchor(densities[0][i]), scale, bins)
-                    reference[i] += np.interp(warp(index, 0, N_BINS, N_BINS, *m[3:]), index, d, left=0, right=0)
-                    x = unwarp(x, *m)
-                else:
-                    reference[i] += d
+        for i, ((lo, hi), d) in enumerate(zip(grid, dims)):
+            x = p.values[:, d]
+            m = (lo, hi, N_BINS, 0.0, 1.0, 0.0)  # no move
+            if register and p is not first:
+                ref = [smoothed_density(first.values[first.member, d], lo, hi, N_BINS),
+                       smoothed_density(first.values[~first.member, d], lo, hi, N_BINS)]
+                scale, bins, _ = best_warp(ref, smoothed_density(x, lo, hi, N_BINS), MAX_SHIFT * N_BINS, MAX_SCALE)
+                centre = anchor(sum(r / r.sum() for r in ref if r.sum() > 0))
+                m = (lo, hi, N_BINS, centre, scale, bins)
+                x = unwarp(x, *m)
+            # this file's inside and outside densities, read in the reference frame (counts: big files weigh more)
+            for target, events in ((inside[i], p.member), (outside[i], ~p.member)):
+                counts = smoothed_density(p.values[events, d], lo, hi, N_BINS) * events.sum()
+                target += np.interp(warp(lo + (index + 0.5) * (hi - lo) / N_BINS, *m), lo + (index + 0.5)
+                                    * (hi - lo) / N_BINS, counts, left=0.0, right=0.0)
             columns.append(x)
         aligned_values.append(np.column_stack(columns))
     values = np.concatenate(aligned_values)
     member = np.concatenate([p.member for p in train])
-    density = [[int(round(v)) for v in 1000 * r / r.max()] for r in reference]
+    top = max(max(r.max() for r in inside), max(r.max() for r in outside))
+    as_ints = lambda curves: [[int(round(v)) for v in 1000 * r / top] for r in curves]  # noqa: E731
     gate = {"type": "registered", "dims": [names[d] for d in dims], "max_shift": MAX_SHIFT if register else 0,
             "max_scale": MAX_SCALE if register else 1}
     if len(dims) == 1:
@@ -174,7 +180,7 @@ def build(train: list[Part], dims: list[int], register: bool, names: list[str]) 
             return None
         gate["vertices"] = [[float(x), float(y)] for x, y in points[hull.vertices]]
     gate["grid"] = [[lo, hi] for lo, hi in grid]
-    gate["density"] = density
+    gate["inside"], gate["outside"] = as_ints(inside), as_ints(outside)
     return gate
 
 

@@ -50,11 +50,10 @@ def population_block(name: str, parent: str, manual: str, learned: Learned) -> s
         "    gate:",
     ]
     for key, value in learned.gate.items():
-        if key == "density":
-            lines.append("      density:      # the training files' density of the parent on each dimension")
+        if key in ("inside", "outside"):
+            lines.append(f"      {key}:{' ' * (8 - len(key))}# the training files' density of the parent's events "
+                         f"{key} the gate, per dimension")
             lines += [f"        - {_flow(v)}" for v in value]
-        elif key in ("vertices",):
-            lines.append(f"      {key}: {_flow(value)}")
         else:
             lines.append(f"      {key}: {_flow(value)}")
     return "\n".join(lines)
