@@ -37,6 +37,9 @@ from .fitted import FittedGate, _FitFailure, _is_number, _need
 from .gates import Gate, PolygonGate, RangeGate
 
 _SHIFT_STEP = 0.25  # bins between the shifts tried
+#: what a move costs against the fit (R²): per unit of |log stretch| and per grid span of shift, so a
+#: larger move must explain the file clearly better (two components fit many moves nearly as well)
+_MOVE_COST = 0.1
 
 
 def smoothed_density(values: np.ndarray, lo: float, hi: float, n_bins: int) -> np.ndarray:
@@ -81,7 +84,8 @@ def best_warp(reference: np.ndarray, density: np.ndarray, max_bins: float,
     ``reference`` densities (one per row: the events inside and outside a gate) in any
     non-negative proportion, so that a population more or less frequent in the file than in
     the reference does not pull the alignment, times the share of the file's density that the
-    move keeps on the reference grid; ties go to the smallest move."""
+    move keeps on the reference grid, less :data:`_MOVE_COST` per unit of |log scale| and per
+    grid span of shift (the returned ``fit`` is without it)."""
     components = np.atleast_2d(np.asarray(reference, dtype=float))
     components = components[components.sum(axis=1) > 0]
     components = components / components.sum(axis=1, keepdims=True)
@@ -96,7 +100,7 @@ def best_warp(reference: np.ndarray, density: np.ndarray, max_bins: float,
     # the file's events that the move puts outside the reference grid are not explained either
     captured = np.clip(moved.sum(axis=2) * scales[:, None] / max(density.sum(), 1e-300), 0.0, 1.0)
     fit = _fit_components(moved, components) * captured
-    penalty = 1e-9 * (np.abs(shifts)[None, :] + np.abs(np.log(scales))[:, None])
+    penalty = _MOVE_COST * (np.abs(shifts)[None, :] / n_bins + np.abs(np.log(scales))[:, None])
     i, k = np.unravel_index(int(np.argmax(fit - penalty)), fit.shape)
     return float(scales[i]), float(shifts[k]), float(fit[i, k])
 
