@@ -31,6 +31,7 @@ MAX_SCALE = 2.0
 N_SCREEN = 5  # dimensions kept after the one-dimensional screen
 TOLERANCE = 0.003
 MIN_MEMBERS = 5
+SEARCH_EVENTS = 8000  # parent events per file for choosing the gate (the chosen one is built on all)
 
 
 @dataclass
@@ -199,10 +200,17 @@ def _score(gate: dict | None, part: Part, names: list[str]) -> float:
     return agreement(membership(gate, part, names)[0], part.member)[2]
 
 
+def _subsample(part: Part) -> Part:
+    """At most :data:`SEARCH_EVENTS` of a part's events (every other k-th, so members keep their share)."""
+    step = -(-len(part.member) // SEARCH_EVENTS)
+    return part if step <= 1 else Part(part.file, part.values[::step], part.member[::step])
+
+
 def learn_population(data: list[Part], names: list[str]) -> Learned | None:
     """The best gate for one population (see the module docstring), or None when too few members."""
     if sum(int(p.member.sum()) for p in data) < MIN_MEMBERS:
         return None
+    full, data = data, [_subsample(p) for p in data]
     pooled = Part("pooled", np.concatenate([p.values for p in data]), np.concatenate([p.member for p in data]))
     candidates = candidate_dims(pooled)
     scored = []
@@ -219,10 +227,10 @@ def learn_population(data: list[Part], names: list[str]) -> Learned | None:
     best_cv = max(s[0] for s in scored)
     simple = [s for s in scored if s[0] >= best_cv - TOLERANCE]
     cv, _, _, dims, register = max(simple, key=lambda s: (s[1], s[2], s[0]))
-    gate = build(data, dims, register, names)
+    gate = build(full, dims, register, names)
     if gate is None:
         return None
-    train_f1 = float(np.median([_score(gate, p, names) for p in data]))
+    train_f1 = float(np.median([_score(gate, p, names) for p in full]))
     return Learned(gate, [names[d] for d in dims], "range" if len(dims) == 1 else "polygon", register,
                    float(cv), train_f1, len(data), len(scored))
 
