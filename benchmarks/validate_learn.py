@@ -27,7 +27,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import cytokit  # noqa: E402
+import cytokit
 
 #: the two training files of each set: activation, one unstimulated and one stimulated tube (the
 #: README's worked example); flowatlas, the two largest files of the panels gated T cells first
@@ -87,8 +87,8 @@ def markdown(summary: pd.DataFrame) -> str:
     def pair(a, b, digits=3):
         return "—" if np.isnan(a) else f"{a:.{digits}f} / {b:.{digits}f}"
 
-    lines = ["| set | population | files | learned F1 median / worst | within parent | Δ % of parent median / worst "
-             "| hand-written F1 median / worst |", "|---|---|---|---|---|---|---|"]
+    lines = [("| set | population | files | learned F1 median / worst | within parent | Δ % of parent median / worst "
+              "| hand-written F1 median / worst |"), "|---|---|---|---|---|---|---|"]
     for r in summary.itertuples():
         name = r.population.replace("|", "\\|")
         lines.append(f"| {r.set} | {name} | {int(r.files)} | {pair(r.f1_median, r.f1_worst)} | "

@@ -28,7 +28,7 @@ def two_peaks(n=4000, centres=(1.0, 3.0), share=0.5, sd=0.2, seed=0):
 def test_warp_recovers_a_shift_and_a_stretch():
     ref = smoothed_density(two_peaks(), 0, 4, 64)
     moved = smoothed_density(1.2 * (two_peaks(seed=1) - 2.0) + 2.0 + 0.25, 0, 4, 64)  # stretched about 2, moved
-    scale, shift_bins, fit = best_warp(ref, moved, 8, 1.5)
+    scale, _, fit = best_warp(ref, moved, 8, 1.5)
     assert scale == pytest.approx(1.2, abs=0.06)
     assert fit > 0.95
     # a shift alone is not enough to match a stretched file as well
@@ -48,8 +48,8 @@ def test_warp_with_inside_and_outside_densities_ignores_a_change_of_proportions(
 
 def test_registered_range_moves_with_the_file_and_keeps_the_cut_between_the_peaks():
     x0 = two_peaks()
-    ref = dict(inside=[np.histogram(x0[x0 > 2], 48, (-1, 5))[0].tolist()],
-               outside=[np.histogram(x0[x0 <= 2], 48, (-1, 5))[0].tolist()])
+    ref = {"inside": [np.histogram(x0[x0 > 2], 48, (-1, 5))[0].tolist()],
+           "outside": [np.histogram(x0[x0 <= 2], 48, (-1, 5))[0].tolist()]}
     gate = RegisteredGate(["cd4"], limits=[2.0, None], grid=[[-1, 5]], **ref, max_shift=0.2)
     x = two_peaks(share=0.8, seed=3) + 0.9  # brighter, and more negatives
     gate.fit(pd.DataFrame({"cd4": x}))
@@ -182,10 +182,10 @@ def test_without_registration_the_moved_file_would_be_missed(synthetic):
 
     static = cytokit.compare([synthetic / "fcs" / "c.fcs"], parse_template(text), synthetic / "manual")
     registered = cytokit.compare([synthetic / "fcs" / "c.fcs"], learned.template, synthetic / "manual")
-    f1 = lambda t: t.set_index("population")["f1"]["Cells/CD4+"]  # noqa: E731
+    f1 = lambda t: t.set_index("population")["f1"]["Cells/CD4+"]
     assert f1(registered) > 0.97 and f1(static) < f1(registered) - 0.05
     # ... and the gate that stayed put says so: the file's density is far from the training file's
-    flag = lambda t: t.set_index("population")["flag"]["Cells/CD4+"]  # noqa: E731
+    flag = lambda t: t.set_index("population")["flag"]["Cells/CD4+"]
     assert flag(static).startswith("gate doubtful: learned gate confidence") and flag(registered) == ""
 
 

@@ -104,8 +104,8 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
         raise MetadataError("no manual population could be learned: the training files' manual gatings have "
                             "no population with enough events")
     spec_channels, transforms = channels.spec(used)
-    header = [f"Learned by cytokit learn from {len(files)} manually gated file(s): "
-              f"{', '.join(f.name for f in files)}.",
+    header = [(f"Learned by cytokit learn from {len(files)} manually gated file(s): "
+               f"{', '.join(f.name for f in files)}."),
               "Each population's gate is the person's, as a range or a polygon on the dimensions that",
               "reproduce it best; 'registered' gates move it onto each file by aligning the file's density",
               "on those dimensions with the training files' (max_shift 0: not moved), and are flagged",

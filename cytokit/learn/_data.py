@@ -104,8 +104,9 @@ def common_channels(samples: list[Sample]) -> Channels:
 
 def skeleton(channels: Channels):
     """A template with every role and transform and one population of all events (to read scales)."""
-    from ..gating.template import Template, parse_template
     import yaml
+
+    from ..gating.template import Template, parse_template
 
     spec_channels, transforms = channels.spec()
     first = next(iter(spec_channels))

@@ -166,7 +166,7 @@ def build(train: list[Part], dims: list[int], register: bool, names: list[str]) 
     values = np.concatenate(aligned_values)
     member = np.concatenate([p.member for p in train])
     top = max(max(r.max() for r in inside), max(r.max() for r in outside))
-    as_ints = lambda curves: [[int(round(v)) for v in 1000 * r / top] for r in curves]  # noqa: E731
+    as_ints = lambda curves: [[int(round(v)) for v in 1000 * r / top] for r in curves]
     gate = {"type": "registered", "dims": [names[d] for d in dims], "max_shift": MAX_SHIFT if register else 0,
             "max_scale": MAX_SCALE if register else 1}
     if len(dims) == 1:

@@ -42,8 +42,8 @@ def population_block(name: str, parent: str, manual: str, learned: Learned) -> s
     cv = ("cross-validated over the training files" if learned.n_files > 1 else "on the one training file")
     lines = [
         f"  # {manual}: {describe(learned)}.",
-        f"  # training agreement: F1 {learned.cv_f1:.3f} {cv}, {learned.train_f1:.3f} (median) on the "
-        f"{learned.n_files} training file(s) themselves; best of {learned.candidates} candidate gates.",
+        (f"  # training agreement: F1 {learned.cv_f1:.3f} {cv}, {learned.train_f1:.3f} (median) on the "
+         f"{learned.n_files} training file(s) themselves; best of {learned.candidates} candidate gates."),
         *[f"  # {note}" for note in learned.notes],
         f"  - name: {_flow(name)}",
         f"    parent: {_flow(parent)}",

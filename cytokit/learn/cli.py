@@ -43,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     except (CytokitError, OSError) as exc:
         print(f"cytokit learn: error: {exc}", file=sys.stderr)
         return 2
+    import pandas as pd
+
     table = learned.populations
-    shown = table.assign(cv_f1=table["cv_f1"].map(lambda v: f"{v:.3f}" if v == v else ""))
+    shown = table.assign(cv_f1=table["cv_f1"].map(lambda v: f"{v:.3f}" if pd.notna(v) else ""))
     print(shown[["population", "gate", "dims", "registered", "cv_f1", "note"]].to_string(index=False))
     if learned.leave_one_out is not None:
         from ..agreement import summarise
