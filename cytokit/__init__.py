@@ -40,6 +40,7 @@ _EXPORTS = {
     "shift_metrics": "shift",
     "cohort_summary": "cohort",
     "compare": "agreement",
+    "learn_template": "learn",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -50,6 +51,7 @@ __getattr__, __dir__ = attach(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .agreement import compare  # noqa: F401
+    from .learn import learn_template  # noqa: F401
     from .errors import (  # noqa: F401
         ChannelNotFoundError, CytokitError, FCSError, GateError, MetadataError, OutputError, PairingError,
         TemplateError,

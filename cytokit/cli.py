@@ -230,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--out", required=True, help="output folder")
     cmp.set_defaults(func=_compare)
 
+    from .learn.cli import add_parser as add_learn  # the parser entry and handler live with learn
+
+    add_learn(commands)
+
     simulate = commands.add_parser("simulate", help="write a synthetic CLL cohort with ground truth")
     simulate.add_argument("out_dir", metavar="OUT_DIR")
     simulate.add_argument("--patients", type=int, default=6, help="number of patients (default 6)")

@@ -11,7 +11,7 @@ EXPECTED = {
     "CytokitError", "FCSError", "TemplateError", "ChannelNotFoundError", "GateError", "MetadataError",
     "PairingError", "OutputError", "Sample", "read_fcs", "read_keywords", "list_datasets", "write_fcs", "load_template",
     "Template", "GatingResult", "Experiment", "Results", "read_sample_sheet", "simulate_cohort", "compensate",
-    "make_transform", "shift_metrics", "cohort_summary", "compare", "__version__",
+    "make_transform", "shift_metrics", "cohort_summary", "compare", "learn_template", "__version__",
 }
 
 

@@ -25,6 +25,7 @@ from cytokit.gating.gates import (
 from cytokit.gating.boundary import BoundaryGate, RatioSingletGate
 from cytokit.gating.peaks import PeakFootGate, ShoulderGate, ValleyQuadrantGate
 from cytokit.gating.regions import ClusterGate, SingletGate
+from cytokit.gating.registered import RegisteredGate
 from cytokit.gating.thresholds import ControlThresholdGate, DensityValleyGate, QuantileGate, TailGate
 
 
@@ -241,6 +242,10 @@ FITTED = {
     "ShoulderGate": (lambda: ShoulderGate("CD19", tol=0.1), bimodal),
     "ValleyQuadrantGate": (lambda: ValleyQuadrantGate(["CD19", "CD20"], quadrant="+-"),
                            lambda: pd.concat([bimodal(), bimodal(seed=1, dim="CD20")], axis=1)),
+    "RegisteredGate": (lambda: RegisteredGate(["CD19"], limits=[2.2, None], grid=[[-1, 6]],
+                                              inside=[np.histogram(bimodal(seed=2)["CD19"], 32, (-1, 6))[0].tolist()],
+                                              outside=[[1] * 32]),
+                       bimodal),
 }
 
 

@@ -32,6 +32,7 @@ GATE_TYPES: dict[str, tuple[str, str]] = {
     "peak_foot": ("peaks", "PeakFootGate"),
     "shoulder": ("peaks", "ShoulderGate"),
     "quadrant": ("peaks", "ValleyQuadrantGate"),
+    "registered": ("registered", "RegisteredGate"),
 }
 #: gate parameters whose values are channel roles
 ROLE_KEYS = ("dim", "dims", "area", "height")

@@ -1,0 +1,190 @@
+"""Learn a gating template from a few manually gated files: :func:`learn_template`.
+
+For every manual population, from its parent's events in the training files (the person's
+parent), :mod:`cytokit.learn._search` chooses the dimensions and the region (an interval on
+one dimension, the members' convex hull on two) and whether aligning each new file's
+density moves it, by cross-validation across the training files. The result is an
+ordinary template of ``registered`` gates (:class:`~cytokit.gating.registered.RegisteredGate`),
+commented per population with what was learned and its training agreement; applied to a
+file, each gate reports its confidence (how like the training files' the file's density
+is) and is flagged ``gate doubtful`` when it is low. ``leave_one_out`` learns on all but
+one training file and compares (:func:`cytokit.compare`) on the one left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import MetadataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from ..gating.template import Template
+    from ..manual import ManualSource
+
+POPULATION_COLUMNS = ["population", "manual", "parent", "gate", "dims", "registered", "cv_f1", "train_f1",
+                      "n_files", "note"]
+
+
+@dataclass
+class LearnedTemplate:
+    """What :func:`learn_template` learned.
+
+    Attributes
+    ----------
+    text
+        The template as YAML (what ``out`` holds).
+    template
+        It, parsed (ready for :meth:`~cytokit.gating.template.Template.apply` or :func:`cytokit.compare`).
+    populations
+        One row per manual population: columns :data:`POPULATION_COLUMNS` (``note`` says why
+        one was not learned).
+    mapping
+        ``{template population: manual name}`` for the populations renamed to keep names unique.
+    leave_one_out
+        :func:`cytokit.compare`'s rows for each training file gated by the template learned
+        on the others (None when not asked for or with one training file).
+    """
+
+    text: str
+    template: Template
+    populations: pd.DataFrame
+    mapping: dict[str, str] = field(default_factory=dict)
+    leave_one_out: pd.DataFrame | None = None
+
+    def __repr__(self) -> str:
+        learned = int((self.populations["gate"] != "").sum())
+        return (f"LearnedTemplate({learned} of {len(self.populations)} manual populations learned"
+                f"{'' if self.leave_one_out is None else ', with leave-one-out agreement'})")
+
+
+def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
+    import numpy as np
+
+    from ..gating.template import parse_template
+    from ._data import common_channels, hierarchy, training_files
+    from ._search import learn_population, parts
+    from ._write import population_block, template_text
+
+    channels = common_channels(samples)
+    train = training_files(files, samples, source, channels)
+    names = list(channels.roles)
+    rng = np.random.default_rng(seed)
+    rows, blocks, used, mapping = [], [], [], {}
+    learned_name: dict[str, str] = {}  # manual path -> template name
+    taken = {"root"}
+    for path, parent in hierarchy(train):
+        short = path.rsplit("/", 1)[-1]
+        row = {"population": "", "manual": path, "parent": parent, "gate": "", "dims": "", "registered": False,
+               "cv_f1": np.nan, "train_f1": np.nan, "n_files": 0, "note": ""}
+        if parent and parent not in learned_name:
+            rows.append({**row, "note": f"its parent {parent!r} was not learned"})
+            continue
+        data = parts(train, path, max_events, rng)
+        learned = learn_population(data, names) if data else None
+        if learned is None:
+            rows.append({**row, "n_files": len(data), "note": "too few events in the training files to learn"})
+            continue
+        name = short
+        if name in taken:
+            name = f"{short} ({parent.rsplit('/', 1)[-1]})"
+            mapping[name] = short
+        taken.add(name)
+        learned_name[path] = name
+        used += [d for d in learned.dims if d not in used]
+        blocks.append(population_block(name, learned_name.get(parent, "root"), path, learned))
+        rows.append({**row, "population": name, "gate": learned.kind, "dims": " x ".join(learned.dims),
+                     "registered": learned.registered, "cv_f1": learned.cv_f1, "train_f1": learned.train_f1,
+                     "n_files": learned.n_files})
+    if not blocks:
+        raise MetadataError("no manual population could be learned: the training files' manual gatings have "
+                            "no population with enough events")
+    spec_channels, transforms = channels.spec(used)
+    header = [(f"Learned by cytokit learn from {len(files)} manually gated file(s): "
+               f"{', '.join(f.name for f in files)}."),
+              "Each population's gate is the person's, as a range or a polygon on the dimensions that",
+              "reproduce it best; 'registered' gates move it onto each file by aligning the file's density",
+              "on those dimensions with the training files' (max_shift 0: not moved), and are flagged",
+              "'gate doubtful' when the file's density is unlike the training files' (confidence below",
+              "min_confidence).", ""]
+    text = template_text(header, spec_channels, channels.compensation, transforms, blocks)
+    import pandas as pd
+
+    return text, parse_template(text, source="<learned template>"), pd.DataFrame(rows, columns=POPULATION_COLUMNS), mapping
+
+
+def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path], *,
+                   out: str | Path | None = None, leave_one_out: bool = True, max_events: int = 20000,
+                   seed: int = 0) -> LearnedTemplate:
+    """Learn a template of fitted gates that reproduces a manual gating of a few files.
+
+    Parameters
+    ----------
+    manual
+        The manual gating of ``files``: a folder of ``<file stem>.npz`` membership files, a
+        FlowJo ``.wsp`` or a Gating-ML ``.xml`` (:func:`cytokit.manual.read_manual`).
+    files
+        The manually gated FCS files to learn from (two or three are enough).
+    out
+        Where to write the template (atomically); default: not written.
+    leave_one_out
+        Also learn on all but each file and compare on the one left out (two files or more).
+    max_events
+        Parent events per file used for learning (a random subset when there are more).
+    seed
+        Seed of that subset.
+
+    Returns
+    -------
+    LearnedTemplate
+
+    Raises
+    ------
+    MetadataError
+        No files, files that share no channel, a file without manual gating, or nothing to learn.
+    FCSError
+        A file cannot be read.
+    """
+    from .._files import write_atomic
+    from ..fcs import read_fcs
+    from ..manual import read_manual
+
+    paths = [Path(f) for f in files]
+    if not paths:
+        raise MetadataError("cytokit learn needs at least one manually gated FCS file")
+    if len({p.name for p in paths}) != len(paths):
+        raise MetadataError("the training files must have different names (they are matched to the manual "
+                            "gating by name)")
+    if not (isinstance(max_events, int) and max_events >= 100):
+        raise MetadataError(f"max_events must be a whole number >= 100, got {max_events!r}")
+    source = read_manual(manual, paths)
+    samples = [read_fcs(p) for p in paths]
+    text, template, populations, mapping = _learn(paths, samples, source, max_events=max_events, seed=seed)
+    loo = None
+    if leave_one_out and len(paths) > 1:
+        loo = _leave_one_out(paths, samples, source, max_events=max_events, seed=seed)
+    if out is not None:
+        write_atomic(out, text)
+    return LearnedTemplate(text, template, populations, mapping, loo)
+
+
+def _leave_one_out(paths: list[Path], samples, source, *, max_events: int, seed: int) -> pd.DataFrame:
+    import pandas as pd
+
+    from ..agreement import compare
+
+    tables = []
+    for k, held in enumerate(paths):
+        rest = [i for i in range(len(paths)) if i != k]
+        _, template, _, mapping = _learn([paths[i] for i in rest], [samples[i] for i in rest], source,
+                                         max_events=max_events, seed=seed)
+        table = compare([held], template, source, mapping=mapping or None, strict=False)
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+__all__ = ["POPULATION_COLUMNS", "LearnedTemplate", "learn_template"]

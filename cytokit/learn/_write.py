@@ -1,0 +1,79 @@
+"""The learned template as readable YAML: one commented block per population."""
+
+from __future__ import annotations
+
+import json
+
+from ._search import Learned
+
+
+def _num(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    return f"{float(value):.6g}"
+
+
+def _flow(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return _num(value)
+
+
+def describe(learned: Learned) -> str:
+    """What was learned, in one sentence."""
+    gate = learned.gate
+    on = " x ".join(learned.dims)
+    if learned.kind == "range":
+        lo, hi = gate["limits"]
+        what = (f"{on} >= {_num(lo)}" if hi is None else f"{on} <= {_num(hi)}" if lo is None
+                else f"{_num(lo)} <= {on} <= {_num(hi)}")
+    else:
+        what = f"a polygon of {len(gate['vertices'])} vertices on {on}"
+    moved = (f"moved onto each file by aligning its density (up to {gate['max_shift']:g} of the span)"
+             if learned.registered else "kept where it was drawn (aligning densities did not help)")
+    return f"{what}, {moved}"
+
+
+def population_block(name: str, parent: str, manual: str, learned: Learned) -> str:
+    cv = ("cross-validated over the training files" if learned.n_files > 1 else "on the one training file")
+    lines = [
+        f"  # {manual}: {describe(learned)}.",
+        (f"  # training agreement: F1 {learned.cv_f1:.3f} {cv}, {learned.train_f1:.3f} (median) on the "
+         f"{learned.n_files} training file(s) themselves; best of {learned.candidates} candidate gates."),
+        *[f"  # {note}" for note in learned.notes],
+        f"  - name: {_flow(name)}",
+        f"    parent: {_flow(parent)}",
+        "    gate:",
+    ]
+    for key, value in learned.gate.items():
+        if key in ("inside", "outside"):
+            lines.append(f"      {key}:{' ' * (8 - len(key))}# the training files' density of the parent's events "
+                         f"{key} the gate, per dimension")
+            lines += [f"        - {_flow(v)}" for v in value]
+        else:
+            lines.append(f"      {key}: {_flow(value)}")
+    return "\n".join(lines)
+
+
+def template_text(header: list[str], channels: dict, compensation: str, transforms: dict,
+                  blocks: list[str]) -> str:
+    """The whole template: header comments, channels, compensation, transforms, populations."""
+    out = [f"# {line}" if line else "#" for line in header]
+    out.append("name: learned")
+    out.append("channels:")
+    for role, spec in channels.items():
+        out.append(f"  {role}: {{{', '.join(f'{k}: {_flow(v)}' for k, v in spec.items())}}}")
+    out.append(f"compensation: {compensation}")
+    out.append("transforms:")
+    for role, spec in transforms.items():
+        out.append(f"  {role}: {{{', '.join(f'{k}: {_flow(v) if not isinstance(v, str) else v}' for k, v in spec.items())}}}")
+    out.append("populations:")
+    out += blocks
+    return "\n".join(out) + "\n"
+
+
+__all__ = ["describe", "population_block", "template_text"]

@@ -1,0 +1,62 @@
+"""``cytokit learn``: its parser entry and handler (registered from :mod:`cytokit.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(commands) -> None:
+    """Add the ``learn`` subcommand to ``commands`` (an argparse subparsers object)."""
+    learn = commands.add_parser(
+        "learn", help="learn a template of fitted gates from a few manually gated files",
+        epilog="writes --out (the template, YAML); prints what was learned per population and, with two "
+               "files or more, the leave-one-out agreement; exit status: 0 when written, 2 for usage "
+               "errors (no manual gating, unreadable files, nothing to learn)")
+    learn.add_argument("manual", metavar="MANUAL",
+                       help="the manual gating: a folder of <file stem>.npz, a FlowJo .wsp or a Gating-ML .xml")
+    learn.add_argument("--files", nargs="+", required=True, metavar="FCS", help="the manually gated files")
+    learn.add_argument("--out", required=True, metavar="TEMPLATE.yaml", help="where to write the template")
+    learn.add_argument("--no-leave-one-out", action="store_true", help="skip the leave-one-out agreement")
+    learn.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Learn, write the template, print the populations and the leave-one-out agreement."""
+    import warnings
+
+    from ..errors import CytokitError
+    from ..fcs import FCSWarning
+    from . import learn_template
+
+    out = Path(args.out)
+    try:
+        if out.is_dir():
+            raise IsADirectoryError(f"--out {out} is a folder; give the template's file name")
+        missing = [f for f in args.files if not Path(f).is_file()]
+        if missing:
+            raise FileNotFoundError(f"no such FCS file(s): {', '.join(missing)}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FCSWarning)
+            learned = learn_template(args.manual, args.files, out=out, leave_one_out=not args.no_leave_one_out)
+    except (CytokitError, OSError) as exc:
+        print(f"cytokit learn: error: {exc}", file=sys.stderr)
+        return 2
+    import pandas as pd
+
+    table = learned.populations
+    shown = table.assign(cv_f1=table["cv_f1"].map(lambda v: f"{v:.3f}" if pd.notna(v) else ""))
+    print(shown[["population", "gate", "dims", "registered", "cv_f1", "note"]].to_string(index=False))
+    if learned.leave_one_out is not None:
+        from ..agreement import summarise
+
+        summary = summarise(learned.leave_one_out)
+        print("\nleave-one-out agreement (learned on the other files, compared on each):")
+        print(summary[["population", "n_files", "f1_median", "f1_worst", "f1_parent_median"]]
+              .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"template written to {out}")
+    return 0
+
+
+__all__ = ["add_parser", "run"]

@@ -1,0 +1,208 @@
+"""cytokit learn: the registered gate, learn_template on synthetic manual gatings, the command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cytokit
+from cytokit.agreement import agreement
+from cytokit.cli import main
+from cytokit.errors import MetadataError, TemplateError
+from cytokit.gating.registered import RegisteredGate, best_warp, smoothed_density
+from cytokit.learn import learn_template
+
+TOP = 262144.0
+
+
+def two_peaks(n=4000, centres=(1.0, 3.0), share=0.5, sd=0.2, seed=0):
+    rng = np.random.default_rng(seed)
+    k = int(share * n)
+    return np.r_[rng.normal(centres[0], sd, k), rng.normal(centres[1], sd, n - k)]
+
+
+# ---- the registered gate -------------------------------------------------------------------------------
+def test_warp_recovers_a_shift_and_a_stretch():
+    ref = smoothed_density(two_peaks(), 0, 4, 64)
+    moved = smoothed_density(1.2 * (two_peaks(seed=1) - 2.0) + 2.0 + 0.25, 0, 4, 64)  # stretched about 2, moved
+    scale, _, fit = best_warp(ref, moved, 8, 1.5)
+    assert scale == pytest.approx(1.2, abs=0.06)
+    assert fit > 0.95
+    # a shift alone is not enough to match a stretched file as well
+    assert best_warp(ref, moved, 8, 1.0)[2] < fit
+
+
+def test_warp_with_inside_and_outside_densities_ignores_a_change_of_proportions():
+    low, high = (smoothed_density(np.random.default_rng(s).normal(c, 0.2, 3000), 0, 4, 64) for s, c in
+                 ((0, 1.0), (1, 3.0)))
+    # the file: 0.3 brighter, and 90 % of its events in the population that was 50 % in the reference
+    x = np.r_[np.random.default_rng(2).normal(1.3, 0.2, 300), np.random.default_rng(3).normal(3.3, 0.2, 2700)]
+    file = smoothed_density(x, 0, 4, 64)
+    scale, bins, fit = best_warp([high, low], file, 16, 1.5)
+    assert bins * 4 / 64 == pytest.approx(0.3, abs=0.07) and scale == pytest.approx(1.0, abs=0.1)
+    assert fit > 0.95
+
+
+def test_registered_range_moves_with_the_file_and_keeps_the_cut_between_the_peaks():
+    x0 = two_peaks()
+    ref = {"inside": [np.histogram(x0[x0 > 2], 48, (-1, 5))[0].tolist()],
+           "outside": [np.histogram(x0[x0 <= 2], 48, (-1, 5))[0].tolist()]}
+    gate = RegisteredGate(["cd4"], limits=[2.0, None], grid=[[-1, 5]], **ref, max_shift=0.2)
+    x = two_peaks(share=0.8, seed=3) + 0.9  # brighter, and more negatives
+    gate.fit(pd.DataFrame({"cd4": x}))
+    assert gate.limits_[0] == pytest.approx(2.9, abs=0.1) and gate.limits_[1] is None
+    truth = x > 2.9
+    assert agreement(gate.contains(pd.DataFrame({"cd4": x})), truth)[2] > 0.99
+    assert gate.confidence_ > 0.95 and gate.warning_ is None  # the shares differ, the shapes do not
+    static = RegisteredGate(["cd4"], limits=[2.0, None], grid=[[-1, 5]], **ref, max_shift=0).fit(
+        pd.DataFrame({"cd4": x}))
+    assert static.limits_[0] == 2.0
+    assert agreement(static.contains(pd.DataFrame({"cd4": x})), truth)[2] < 0.8
+
+
+def test_registered_polygon_moves_each_vertex_and_exports_as_a_polygon():
+    ref = [np.histogram(two_peaks(seed=s), 40, (-1, 5))[0].tolist() for s in (0, 1)]
+    square = [[2.0, 2.0], [4.0, 2.0], [4.0, 4.0], [2.0, 4.0]]
+    gate = RegisteredGate(["x", "y"], vertices=square, grid=[[-1, 5], [-1, 5]], inside=ref, outside=ref,
+                          max_shift=0.2)
+    events = pd.DataFrame({"x": two_peaks(seed=4) + 0.3, "y": two_peaks(seed=5) - 0.2})
+    gate.fit(events)
+    np.testing.assert_allclose(gate.shift_, [0.3, -0.2], atol=0.08)
+    static = gate.to_static()
+    assert type(static).__name__ == "PolygonGate"
+    np.testing.assert_allclose(static.vertices, np.asarray(square) + gate.shift_)
+
+
+def test_a_density_unlike_the_training_files_is_flagged_doubtful():
+    ref = np.histogram(two_peaks(), 48, (-1, 5))[0].tolist()
+    gate = RegisteredGate(["cd4"], limits=[2.0, None], grid=[[-1, 5]], inside=[ref], outside=[ref])
+    flat = np.random.default_rng(0).uniform(-1, 5, 4000)  # no peaks at all: a failed stain
+    gate.fit(pd.DataFrame({"cd4": flat}))
+    assert gate.confidence_ < 0.5
+    assert "confidence" in gate.warning_ and "cd4" in gate.warning_
+
+
+@pytest.mark.parametrize("params, bad", [
+    ({"dims": ["a"], "limits": [None, None]}, "limits"),
+    ({"dims": ["a"], "limits": [3, 1]}, "limits"),
+    ({"dims": ["a", "b"], "limits": [0, 1]}, "vertices"),
+    ({"dims": ["a", "b"], "vertices": [[0, 0], [1, 1]]}, "vertices"),
+    ({"dims": ["a"], "limits": [0, None], "max_shift": 0.9}, "max_shift"),
+    ({"dims": ["a"], "limits": [0, None], "grid": [[1, 0]]}, "grid"),
+    ({"dims": ["a"], "limits": [0, None], "inside": [[1, 2]]}, "inside"),
+    ({"dims": ["a"], "limits": [0, None], "outside": [[1.0] * 9]}, "outside"),
+])
+def test_bad_parameters_name_the_parameter(params, bad):
+    n = len(params["dims"])
+    full = {"grid": [[0, 1]] * n, "inside": [[1.0] * 8] * n, "outside": [[1.0] * 8] * n, **params}
+    with pytest.raises(ValueError, match=bad):
+        RegisteredGate(**full).check_params()
+
+
+def test_a_template_with_a_bad_registered_gate_is_refused_at_load():
+    text = ("channels: {cd4: {pnn: [CD4-A]}}\npopulations:\n  - name: P\n    parent: root\n"
+            "    gate: {type: registered, dims: [cd4], limits: [null, null], grid: [[0, 1]], inside: [[1,1,1,1,1,1,1,1]],"
+            " outside: [[1,1,1,1,1,1,1,1]]}\n")
+    with pytest.raises(TemplateError, match="limits"):
+        cytokit.Template  # noqa: B018 - the public name exists
+        from cytokit.gating.template import parse_template
+
+        parse_template(text)
+
+
+# ---- learn_template on synthetic files -------------------------------------------------------------
+def synthetic_file(folder: Path, name: str, *, gain: float, share: float, seed: int) -> None:
+    """Scatter with debris, and CD4 negatives/positives 1.2 decades apart, all CD4 values × ``gain``.
+
+    The "person" gates Cells at FSC-A > 50,000 (the same in every file) and CD4+ half-way between the
+    two CD4 peaks (moving it with the gain), as people do.
+    """
+    rng = np.random.default_rng(seed)
+    n, n_debris = 6000, 900
+    fsc = np.r_[rng.uniform(2000, 40000, n_debris), rng.normal(110000, 15000, n - n_debris)]
+    ssc = np.r_[rng.uniform(1000, 30000, n_debris), rng.normal(60000, 12000, n - n_debris)]
+    positive = rng.random(n) < share
+    log_cd4 = np.where(positive, rng.normal(3.7, 0.15, n), rng.normal(2.5, 0.15, n)) + np.log10(gain)
+    cd4 = 10 ** log_cd4
+    cd8 = 10 ** rng.normal(2.8, 0.3, n)
+    frame = pd.DataFrame({"FSC-A": fsc, "SSC-A": ssc, "CD4-A": cd4, "CD8-A": cd8, "Time": np.arange(n) * 0.01})
+    cytokit.write_fcs(folder / "fcs" / f"{name}.fcs", frame.astype("float32"), datatype="F",
+                      markers={"CD4-A": "CD4", "CD8-A": "CD8"},
+                      ranges={c: TOP for c in ["FSC-A", "SSC-A", "CD4-A", "CD8-A"]} | {"Time": 1024.0})
+    cells = fsc > 50000
+    cd4_pos = cells & (log_cd4 > 3.1 + np.log10(gain))
+    (folder / "manual").mkdir(exist_ok=True)
+    np.savez(folder / "manual" / f"{name}.npz", **{"Cells": cells, "Cells/CD4+": cd4_pos})
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("learn")
+    (folder / "fcs").mkdir()
+    for name, gain, share, seed in [("a", 1.0, 0.5, 0), ("b", 3.0, 0.3, 1), ("c", 5.0, 0.65, 2)]:
+        synthetic_file(folder, name, gain=gain, share=share, seed=seed)
+    return folder
+
+
+def test_learned_template_reproduces_the_person_on_a_new_file(synthetic, tmp_path):
+    out = tmp_path / "learned.yaml"
+    learned = learn_template(synthetic / "manual", [synthetic / "fcs" / "a.fcs", synthetic / "fcs" / "b.fcs"],
+                             out=out)
+    assert out.read_text() == learned.text
+    table = learned.populations.set_index("manual")
+    assert list(table.index) == ["Cells", "Cells/CD4+"]
+    assert table.loc["Cells", "dims"].startswith("fsc_a")
+    assert table.loc["Cells/CD4+", "dims"] == "cd4" and table.loc["Cells/CD4+", "registered"]
+    # the template is ordinary: it loads from the file, and says what was learned per population
+    template = cytokit.load_template(out)
+    assert [p.name for p in template.populations] == ["Cells", "CD4+"]
+    assert "# Cells/CD4+: cd4 >= " in learned.text and "training agreement: F1" in learned.text
+    assert template.roles["cd4"].marker == "CD4"
+    compared = cytokit.compare([synthetic / "fcs" / "c.fcs"], template, synthetic / "manual")
+    f1 = compared.set_index("population")["f1"]
+    assert f1["Cells"] > 0.99 and f1["Cells/CD4+"] > 0.97
+    # exported as Gating-ML like any fitted gate, and reopened with the same counts
+    sample = cytokit.read_fcs(synthetic / "fcs" / "c.fcs")
+    result = template.apply(sample)
+    result.to_gateset().write(tmp_path / "c.xml")
+    reopened = cytokit.load_template(tmp_path / "c.xml").apply(sample)
+    assert list(reopened.counts()["count"]) == list(result.counts()["count"])
+    # leave-one-out: learned on one training file, compared on the other
+    loo = learned.leave_one_out
+    assert set(loo["file"]) == {"a.fcs", "b.fcs"} and (loo[loo.status == "paired"]["f1"] > 0.95).all()
+
+
+def test_without_registration_the_moved_file_would_be_missed(synthetic):
+    learned = learn_template(synthetic / "manual", [synthetic / "fcs" / "a.fcs"], leave_one_out=False)
+    text = learned.text.replace("max_shift: 0.2", "max_shift: 0").replace("max_scale: 2", "max_scale: 1")
+    from cytokit.gating.template import parse_template
+
+    static = cytokit.compare([synthetic / "fcs" / "c.fcs"], parse_template(text), synthetic / "manual")
+    registered = cytokit.compare([synthetic / "fcs" / "c.fcs"], learned.template, synthetic / "manual")
+    f1 = lambda t: t.set_index("population")["f1"]["Cells/CD4+"]
+    assert f1(registered) > 0.97 and f1(static) < f1(registered) - 0.05
+    # ... and the gate that stayed put says so: the file's density is far from the training file's
+    flag = lambda t: t.set_index("population")["flag"]["Cells/CD4+"]
+    assert flag(static).startswith("gate doubtful: learned gate confidence") and flag(registered) == ""
+
+
+def test_bad_input_raises_clear_errors(synthetic, tmp_path):
+    with pytest.raises(MetadataError, match="at least one"):
+        learn_template(synthetic / "manual", [])
+    with pytest.raises(MetadataError, match="does not exist"):
+        learn_template(tmp_path, [synthetic / "fcs" / "a.fcs"])  # a folder without the file's .npz
+    with pytest.raises(MetadataError, match="different names"):
+        learn_template(synthetic / "manual", [synthetic / "fcs" / "a.fcs"] * 2)
+
+
+def test_cli_learn_writes_the_template_and_prints_the_agreement(synthetic, tmp_path, capsys):
+    out = tmp_path / "t.yaml"
+    files = [str(synthetic / "fcs" / f"{n}.fcs") for n in "ab"]
+    assert main(["learn", str(synthetic / "manual"), "--files", *files, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "leave-one-out" in printed and "CD4+" in printed and out.is_file()
+    assert main(["learn", str(tmp_path / "nowhere"), "--files", *files, "--out", str(out)]) == 2
+    assert "cytokit learn: error" in capsys.readouterr().err

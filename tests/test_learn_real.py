@@ -1,0 +1,102 @@
+"""Regression guard: ``cytokit learn`` trained on two manually gated real files, scored on the others.
+
+Runs ``benchmarks/validate_learn.py``'s :func:`run` on both sets of ``../shared/real_gated`` (or
+``$CYTOKIT_REAL_GATED``): a template learned from the two files of ``TRAIN`` (activation: one
+unstimulated and one stimulated tube; flowatlas: the two largest T-cell-first files) is
+compared with the person's gating of every other file. Fails when a population's median or
+worst F1 falls below :data:`LEVELS`, the levels measured on 2026-12-01 (docs/validation.md,
+"Learned templates") minus a margin of 0.02 (0.05 for the worst file of flowatlas, whose
+tissue files hold a few to a few dozen events of the small subsets). **These are the levels
+reached, not issue 18's goals** (median >= 0.95, worst >= 0.90 for every population): the
+activation set meets them but for the worst tube of CD69+ CD4 / CD8 T cells (a handful of
+events), flowatlas does not for most populations (see docs/validation.md). Also checks that
+learning two 50,000-event files, leave-one-out included, takes under 30 s.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).parents[1]
+REAL_GATED = Path(os.environ.get("CYTOKIT_REAL_GATED", REPO.parent / "shared" / "real_gated"))
+REAL_REASON = f"real gated files not found at {REAL_GATED} (set CYTOKIT_REAL_GATED)"
+
+# (set, population): (F1 median, F1 worst) on the held-out files, measured - margin
+LEVELS = {
+    ("activation", "Cells"): (0.97, 0.97),
+    ("activation", "Single Cells"): (0.97, 0.97),
+    ("activation", "Dead Cells"): (0.97, 0.93),
+    ("activation", "Live Cells"): (0.97, 0.97),
+    ("activation", "T Cells"): (0.97, 0.97),
+    ("activation", "Dendritic Cells"): (0.96, 0.91),
+    ("activation", "CD4 T Cells"): (0.96, 0.94),
+    ("activation", "CD8 T Cells"): (0.97, 0.96),
+    ("activation", "CD69+ CD4 T Cells"): (0.91, 0.73),
+    ("activation", "CD69+ CD8 T Cells"): (0.92, 0.87),
+    ("flowatlas", "T cells"): (0.95, 0.87),
+    ("flowatlas", "CD4"): (0.95, 0.29),
+    ("flowatlas", "CD8"): (0.95, 0.87),
+    ("flowatlas", "CD4- CD8-"): (0.80, 0.23),
+    ("flowatlas", "CD4+ CD8+"): (0.18, 0.01),
+    ("flowatlas", "Treg"): (0.84, 0.01),
+    ("flowatlas", "non-Treg"): (0.93, 0.26),
+    ("flowatlas", "CD4 | Memory"): (0.91, 0.26),
+    ("flowatlas", "CD4 | Naive"): (0.93, 0.28),
+    ("flowatlas", "CD4 | EM"): (0.89, 0.26),
+    ("flowatlas", "CD8 | EM"): (0.89, 0.71),
+    ("flowatlas", "CD8 | EMRA"): (0.81, 0.35),
+}
+
+
+def _validate_learn():
+    spec = importlib.util.spec_from_file_location("validate_learn", REPO / "benchmarks" / "validate_learn.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def measured():
+    if not (REAL_GATED / "README.md").exists():
+        pytest.skip(REAL_REASON)
+    summary, extra = _validate_learn().run(REAL_GATED)
+    return summary.set_index(["set", "population"]), extra
+
+
+@pytest.mark.corpus
+def test_every_guarded_population_is_learned_and_scored_on_the_other_files(measured):
+    summary, extra = measured
+    assert set(LEVELS) <= set(summary.index)
+    assert (summary.loc["activation", "files"] == 15).all() and (summary.loc["flowatlas", "files"] == 12).all()
+    for name, e in extra.items():
+        assert not (e["table"].status == "error").any(), name
+        learned = e["learned"].populations
+        assert (learned.gate != "").sum() >= len(learned) - 1  # at most one manual population too small to learn
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("key", sorted(LEVELS), ids=lambda k: f"{k[0]}:{k[1]}")
+def test_learned_population_keeps_its_agreement(measured, key):
+    row = measured[0].loc[key]
+    floor_median, floor_worst = LEVELS[key]
+    assert row.f1_median >= floor_median and row.f1_worst >= floor_worst, (
+        f"{key}: F1 median {row.f1_median:.3f} (floor {floor_median}), worst {row.f1_worst:.3f} (floor {floor_worst})")
+
+
+@pytest.mark.corpus
+def test_learning_two_50000_event_files_takes_under_30_s(measured):
+    assert measured[1]["activation"]["seconds"] < 30
+
+
+@pytest.mark.corpus
+def test_the_unstained_tube_is_flagged_where_the_learned_gates_are_unsure(measured):
+    table = measured[1]["activation"]["table"]
+    unstained = table[(table.file == "Activation_33.fcs") & (table.status == "paired")]
+    stained = table[(table.file != "Activation_33.fcs") & (table.status == "paired")]
+    assert unstained.population.str.endswith("T Cells").any()
+    assert (unstained[unstained.population.str.endswith("/T Cells")].flag.str.contains("confidence")).all()
+    assert (stained.flag.fillna("") == "").mean() > 0.95
