@@ -9,8 +9,8 @@ worst F1 falls below :data:`LEVELS`, the levels measured on 2026-12-01 (docs/val
 tissue files hold a few to a few dozen events of the small subsets). **These are the levels
 reached, not issue 18's goals** (median >= 0.95, worst >= 0.90 for every population): the
 activation set meets them but for the worst tube of CD69+ CD4 / CD8 T cells (a handful of
-events), flowatlas does not for most populations (see docs/validation.md). Also checks that
-learning two 50,000-event files, leave-one-out included, takes under 30 s.
+events), flowatlas does not for most populations (see docs/validation.md). Learning's run time
+is a benchmark's (``benchmarks/validate_learn.py`` prints it), not a test's.
 """
 
 from __future__ import annotations
@@ -85,11 +85,6 @@ def test_learned_population_keeps_its_agreement(measured, key):
     floor_median, floor_worst = LEVELS[key]
     assert row.f1_median >= floor_median and row.f1_worst >= floor_worst, (
         f"{key}: F1 median {row.f1_median:.3f} (floor {floor_median}), worst {row.f1_worst:.3f} (floor {floor_worst})")
-
-
-@pytest.mark.corpus
-def test_learning_two_50000_event_files_takes_under_30_s(measured):
-    assert measured[1]["activation"]["seconds"] < 30
 
 
 @pytest.mark.corpus
