@@ -40,7 +40,7 @@ def _one_thread():
     worker, a Dask worker): the groups are the parallelism. scikit-learn's OpenMP pool is loaded
     first, since a limit only reaches libraries already loaded. Measured here: a 10,000-event
     Gaussian-mixture fit took 0.48 s with 2 OpenMP threads on 2 busy cores and 0.035 s with one."""
-    import sklearn.mixture  # noqa: F401
+    import sklearn.cluster  # noqa: F401  (the k-means of ClusterGate: OpenMP)
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(1)
@@ -119,7 +119,7 @@ def _worker_init() -> None:
     for name in _THREAD_VARS:
         os.environ[name] = "1"
     import numpy  # noqa: F401  (load the libraries, then limit the pools they started)
-    import sklearn.mixture  # noqa: F401
+    import sklearn.cluster  # noqa: F401  (the k-means of ClusterGate: OpenMP)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
@@ -151,7 +151,7 @@ def _execute(groups: list[Group], template_path: str, cache: Cache, *, workers: 
             yield i, _task(group, template_path, cache)
     else:
         # Import the analysis stack once here: forked workers inherit it instead of each paying ~1.1 s.
-        import sklearn.mixture  # noqa: F401
+        import sklearn.cluster  # noqa: F401  (the k-means of ClusterGate: OpenMP)
 
         from . import cohort, quality  # noqa: F401
         from .gating import apply, load, regions, template, thresholds  # noqa: F401

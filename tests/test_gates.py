@@ -473,6 +473,29 @@ def test_cluster_gate_subsamples_reproducibly():
     np.testing.assert_array_equal(a.mean_, b.mean_)
 
 
+@pytest.mark.parametrize("dims, k, seed", [(2, 3, 0), (3, 2, 1), (2, 4, 7)])
+def test_cluster_gate_mixture_is_scikit_learns(dims, k, seed):
+    """cytokit's EM (gating/_mixture.py) is scikit-learn's GaussianMixture(full) without its overhead."""
+    from sklearn.mixture import GaussianMixture
+
+    from cytokit.gating._mixture import fit_mixture
+
+    rng = np.random.default_rng(seed)
+    x = np.vstack([rng.normal(i * 2.0, 0.5 + 0.2 * i, (1500 + 500 * i, dims)) for i in range(k)])
+    reference = GaussianMixture(k, covariance_type="full", random_state=seed).fit(x)
+    weights, means, covariances = fit_mixture(x, k, seed)
+    np.testing.assert_allclose(weights, reference.weights_, atol=1e-9)
+    np.testing.assert_allclose(means, reference.means_, atol=1e-9)
+    np.testing.assert_allclose(covariances, reference.covariances_, atol=1e-9)
+
+
+def test_cluster_gate_on_identical_events_fails_softly():
+    events = pd.DataFrame({"FSC-A": np.full(500, 3.0), "SSC-A": np.full(500, 4.0)})
+    gate = ClusterGate(["FSC-A", "SSC-A"], n_components=3).fit(events)
+    assert gate.failed_ is None or "mixture" in gate.failed_
+    assert gate.contains(events).dtype == bool
+
+
 def test_singlet_gate_removes_planted_doublets():
     events, singlet = singlets_and_doublets()
     gate = SingletGate("FSC-A", "FSC-H").fit(events)

@@ -26,7 +26,8 @@ MAX_COMPONENTS = 50
 class ClusterGate(FittedGate):
     """Gaussian-mixture cluster as an ellipse (e.g. lymphocytes on FSC/SSC).
 
-    Fits ``sklearn.mixture.GaussianMixture(n_components, random_state)`` on at most
+    Fits scikit-learn's ``GaussianMixture(n_components, random_state)`` (the same EM,
+    :mod:`cytokit.gating._mixture`) on at most
     ``max_fit_events`` events (a seeded random subsample), selects one component and
     gates its ``confidence`` region: the ellipse with squared Mahalanobis radius
     ``chi2.ppf(confidence, len(dims))``.
@@ -83,17 +84,19 @@ class ClusterGate(FittedGate):
 
     def _fit(self, values: np.ndarray) -> None:
         from scipy.stats import chi2
-        from sklearn.mixture import GaussianMixture
+
+        from ._mixture import fit_mixture
 
         if len(values) < max(self.min_events, self.n_components * (len(self.dims) + 1)):
             raise _FitFailure(f"too few events ({len(values)}) for {self.n_components} mixture components")
         rng = np.random.default_rng(self.random_state)
         if len(values) > self.max_fit_events:
             values = values[rng.choice(len(values), self.max_fit_events, replace=False)]
-        mixture = GaussianMixture(
-            n_components=self.n_components, covariance_type="full", random_state=self.random_state, n_init=1
-        ).fit(values)
-        means, weights = mixture.means_, mixture.weights_
+        try:
+            weights, means, covariances = fit_mixture(values, self.n_components, self.random_state)
+        except np.linalg.LinAlgError:  # a covariance not positive definite (NaN from a collapsed component)
+            raise _FitFailure(f"the {self.n_components}-component mixture has an ill-defined covariance: "
+                              "too few distinct events for so many components") from None
         if self.select == "largest":
             k = int(np.argmax(weights))
         elif self.select == "nearest":
@@ -106,7 +109,7 @@ class ClusterGate(FittedGate):
         self.weights_ = weights.copy()
         self.means_ = means.copy()
         self.mean_ = means[k].copy()
-        self.covariance_ = mixture.covariances_[k].copy()
+        self.covariance_ = covariances[k].copy()
         self.distance_square_ = float(chi2.ppf(self.confidence, df=len(self.dims)))
 
     def _static(self) -> EllipseGate:
