@@ -55,7 +55,8 @@ def _run(args: argparse.Namespace) -> int:
     from .errors import CytokitError, MetadataError, OutputError
     from .experiment import Experiment
     from .gating.load import load_template
-    from .metadata import ISOTYPE, list_fcs
+    from .controls import is_control
+    from .metadata import list_fcs
     from .outputs import LOCK, check_writable, lock_folder, run_info, write_outputs
 
     started = time.perf_counter()
@@ -135,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  unpaired: {row.file}: {row.error}", file=sys.stderr)
     usable = results.samples[results.samples["status"] != "error"]
     timepoints = ", ".join(sorted(set(usable["timepoint"].astype(str))))
-    if not n_paired and (usable["stain"] != ISOTYPE).any():  # labels are normalised (metadata)
+    if not n_paired and (~usable["stain"].map(is_control)).any():  # labels are normalised (metadata)
         print(f"cytokit run: warning: no patient could be paired: {len(unpaired)} files unpaired, "
               f"{len(failed)} failed (timepoints found: {timepoints}; --baseline {experiment.baseline}, "
               f"--followup {experiment.followup}); paired.csv and cohort.csv are empty", file=sys.stderr)

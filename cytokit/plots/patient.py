@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..controls import is_control
 from ._scale import scale_axis, transform_of
 from ._style import COLOURS, _figure, _fmt, _literal, _no_data
 
@@ -21,7 +22,7 @@ def _tubes(samples: pd.DataFrame, patient: str, baseline: str, followup: str) ->
     rows = samples[samples["patient"] == patient]
 
     def pick(timepoint: str, isotype: bool) -> str | None:
-        hit = rows[(rows["timepoint"] == timepoint) & ((rows["stain"].str.lower() == "isotype") == isotype)]
+        hit = rows[(rows["timepoint"] == timepoint) & (rows["stain"].map(is_control) == isotype)]
         return hit["file"].iloc[0] if len(hit) else None
 
     iso = pick(baseline, True) or pick(followup, True)
@@ -38,7 +39,7 @@ def _transformed_threshold(markers: pd.DataFrame, values: dict, file: str, marke
         return float("nan")
     row = row.iloc[0]
     iso = markers[(markers["patient"] == row["patient"]) & (markers["timepoint"] == row["timepoint"])
-                  & (markers["stain"].str.lower() == "isotype") & (markers["marker"] == marker)]
+                  & markers["stain"].map(is_control) & (markers["marker"] == marker)]
     source = iso["file"].iloc[0] if len(iso) else file
     control = values.get((source, marker))
     if control is None or not len(control):
