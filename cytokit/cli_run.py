@@ -20,7 +20,7 @@ def add_run_parser(commands) -> None:
     run.add_argument("fcs_dir", metavar="FCS_DIR")
     run.add_argument("--template", required=True, help="gating template (YAML, Gating-ML, .wsp, openCyto CSV)")
     meta = run.add_mutually_exclusive_group()
-    meta.add_argument("--samples", metavar="SHEET.csv", help="sample sheet: file,patient,timepoint,stain")
+    meta.add_argument("--samples", metavar="SHEET.csv", help="sample sheet: file,patient,timepoint,stain (optional control_file: a stained tube's control)")
     meta.add_argument("--pattern", help="file-name pattern, e.g. '{patient}_{timepoint}_{stain}.fcs'")
     run.add_argument("--baseline", help="baseline timepoint label (default C2D1)")
     run.add_argument("--followup", help="follow-up timepoint label (default C2D8)")
