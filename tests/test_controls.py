@@ -144,14 +144,20 @@ def test_one_unstimulated_control_for_both_timepoints_and_controls_of_two_kinds(
     assert res.paired["delta_pct_pos"].notna().all()  # each tube against its own control still
 
 
-def _activation_sheet(path: Path) -> Path:
-    """``design.csv`` as a sample sheet: a patient per treatment, a timepoint per ovalbumin dose, the
-    role as the stain, and the design's own ``control_file``."""
-    design = pd.read_csv(ACTIVATION / "design.csv", dtype=str, keep_default_na=False)
-    pd.DataFrame({"file": design["file"], "patient": design["treatment"].replace("", "none"),
-                  "timepoint": "ova" + design["ova_conc"].replace("", "0"), "stain": design["role"],
-                  "control_file": design["control_file"]}).to_csv(path, index=False)
-    return path
+SHEET = REPO / "gating_templates" / "examples" / "activation_samples.csv"
+
+
+def test_the_activation_sheet_is_its_design():
+    """The committed sheet is ``design.csv`` as a sample sheet: a patient per treatment, a timepoint
+    per ovalbumin dose, the role as the stain, and the design's own ``control_file``."""
+    sheet = pd.read_csv(SHEET, dtype=str, keep_default_na=False)
+    assert list(sheet.columns) == ["file", "patient", "timepoint", "stain", "control_file"]
+    assert {control_kind(s) for s in sheet["stain"]} == {"unstimulated", "unstained", None}
+    if (ACTIVATION / "design.csv").exists():
+        design = pd.read_csv(ACTIVATION / "design.csv", dtype=str, keep_default_na=False)
+        assert sheet["file"].tolist() == design["file"].tolist()
+        assert sheet["stain"].tolist() == design["role"].tolist()
+        assert sheet["control_file"].tolist() == design["control_file"].tolist()
 
 
 @pytest.mark.corpus
@@ -163,7 +169,7 @@ def test_activation_runs_with_its_unstimulated_controls_as_compare_does(tmp_path
 
     template = REPO / "gating_templates" / "examples" / "activation.yaml"
     out = tmp_path / "out"
-    assert main(["run", str(ACTIVATION / "fcs"), "--samples", str(_activation_sheet(tmp_path / "sheet.csv")),
+    assert main(["run", str(ACTIVATION / "fcs"), "--samples", str(SHEET),
                  "--template", str(template), "--out", str(out), "--no-plots", "--workers", "1", "--quiet"]) == 0
     samples = pd.read_csv(out / "samples.csv", dtype=str, keep_default_na=False).set_index("file")
     design = pd.read_csv(ACTIVATION / "design.csv", dtype=str, keep_default_na=False).set_index("file")
@@ -194,7 +200,7 @@ def test_activation_marker_rows_name_the_unstimulated_control(tmp_path):
     template = tmp_path / "activation_cd69.yaml"
     template.write_text(text + "\nmarkers:\n  - {name: CD69, channel: cd69, population: CD4 T Cells,\n"
                                "     positivity: {method: control_quantile, quantile: 0.995}}\n")
-    sheet = read_sample_sheet(_activation_sheet(tmp_path / "sheet.csv"), folder=ACTIVATION / "fcs")
+    sheet = read_sample_sheet(SHEET, folder=ACTIVATION / "fcs")
     sheet = sheet[sheet["patient"] == "Stim-A"]
     res = Experiment(sheet, template).run()
     markers = res.markers.set_index("file")
