@@ -52,10 +52,10 @@ def _run(args: argparse.Namespace) -> int:
     import time
 
     from .batch import StrictFailure
+    from .controls import is_control
     from .errors import CytokitError, MetadataError, OutputError
     from .experiment import Experiment
     from .gating.load import load_template
-    from .controls import is_control
     from .metadata import list_fcs
     from .outputs import LOCK, check_writable, lock_folder, run_info, write_outputs
 

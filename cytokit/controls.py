@@ -13,7 +13,7 @@ serves), and reports every row it cannot match by name.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import pandas as pd
 
