@@ -1,8 +1,8 @@
 """One patient's tube group, from FCS files to tables: the unit of work of every executor.
 
 :func:`analyse_group` reads a patient's tubes, gates each timepoint's control tubes (isotype,
-FMO, unstimulated, unstained) and then its stained tubes against their controls, quantifies the markers, checks quality and compares baseline with
-follow-up while the events are in memory. It is a pure function of its inputs (paths, not
+FMO, unstimulated, unstained) and then its stained tubes against their controls, quantifies the
+markers, checks quality and compares baseline with follow-up while the events are in memory. It is a pure function of its inputs (paths, not
 bytes), so it runs the same in this process, a worker process or on a Dask worker, and its
 :class:`GroupResult` is what the cache stores and :func:`cytokit.results.assemble` joins.
 """
