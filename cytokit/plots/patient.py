@@ -33,14 +33,17 @@ def _tubes(samples: pd.DataFrame, patient: str, baseline: str, followup: str) ->
 
 def _transformed_threshold(markers: pd.DataFrame, values: dict, file: str, marker: str,
                            quantile: float) -> float:
-    """The positivity threshold of ``file`` on the transformed axis (its isotype's quantile)."""
+    """The positivity threshold of ``file`` on the transformed axis (its control's quantile: the tube
+    its ``threshold_source`` names, which may be another timepoint's, else its timepoint's control)."""
     row = markers[(markers["file"] == file) & (markers["marker"] == marker)]
     if row.empty:
         return float("nan")
     row = row.iloc[0]
-    iso = markers[(markers["patient"] == row["patient"]) & (markers["timepoint"] == row["timepoint"])
-                  & markers["stain"].map(is_control) & (markers["marker"] == marker)]
-    source = iso["file"].iloc[0] if len(iso) else file
+    iso = markers[(markers["patient"] == row["patient"]) & markers["stain"].map(is_control)
+                  & (markers["marker"] == marker)]
+    named = [f for f in iso["file"] if str(row["threshold_source"]).endswith(f" {f}")]
+    iso = iso[iso["timepoint"] == row["timepoint"]]
+    source = named[0] if named else iso["file"].iloc[0] if len(iso) else file
     control = values.get((source, marker))
     if control is None or not len(control):
         return float("nan")
