@@ -18,17 +18,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _tubes(samples: pd.DataFrame, patient: str, baseline: str, followup: str) -> list[tuple[str, str | None]]:
-    """(label, file) for the patient's isotype, baseline and follow-up stained tubes."""
+    """(label, file) for the patient's control (the baseline tube's, else its timepoint's or the
+    follow-up's), baseline and follow-up stained tubes; the control labelled by its kind."""
     rows = samples[samples["patient"] == patient]
 
     def pick(timepoint: str, isotype: bool) -> str | None:
         hit = rows[(rows["timepoint"] == timepoint) & (rows["stain"].map(is_control) == isotype)]
         return hit["file"].iloc[0] if len(hit) else None
 
-    iso = pick(baseline, True) or pick(followup, True)
-    iso_tp = baseline if pick(baseline, True) else followup
-    return [(f"isotype {iso_tp}", iso), (f"{baseline} stained", pick(baseline, False)),
-            (f"{followup} stained", pick(followup, False))]
+    base = pick(baseline, False)
+    named = rows.loc[rows["file"] == base, "control_file"] if "control_file" in rows else pd.Series([], dtype=str)
+    iso = named.iloc[0] if len(named) and named.iloc[0] else pick(baseline, True) or pick(followup, True)
+    control = rows[rows["file"] == iso]
+    label = f"{control['stain'].iloc[0]} {control['timepoint'].iloc[0]}" if len(control) else f"isotype {followup}"
+    return [(label, iso), (f"{baseline} stained", base), (f"{followup} stained", pick(followup, False))]
 
 
 def _transformed_threshold(markers: pd.DataFrame, values: dict, file: str, marker: str,
