@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .controls import is_control
 from .errors import CytokitError
 
 MAX_EVENTS_PER_FILE = 10_000
@@ -71,7 +72,7 @@ def to_anndata(results, *, population: str, max_events_per_file: int | None = MA
         obs.append(pd.DataFrame({"file": row.file, "patient": row.patient, "timepoint": row.timepoint,
                                  "stain": row.stain, "event": index, **member}))
         for pnn, pns in zip(result.sample.channels["pnn"], result.sample.channels["pns"]):
-            if row.stain != "isotype" or pnn not in markers:  # a stained tube names the marker, not its isotype
+            if not is_control(row.stain) or pnn not in markers:  # a stained tube names the marker, not its isotype
                 markers[pnn] = pns
     if not frames:
         raise CytokitError("no analysed file to export")

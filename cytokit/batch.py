@@ -18,8 +18,8 @@ from .pipeline import GroupResult, analyse_group
 
 
 Group = tuple[list[dict], "str | None"]
-"""A tube group to analyse: its files' rows (``file, patient, timepoint, stain, status, path``) and
-the reference stained tube its isotypes may borrow detectors from (or None)."""
+"""A tube group to analyse: its files' rows (``file, patient, timepoint, stain, status, path,
+control_file``) and the reference stained tube its controls may borrow detectors from (or None)."""
 
 
 def _task(group: Group, template_path: str, cache: Cache) -> tuple[str | None, GroupResult, bool]:

@@ -33,8 +33,8 @@ def group_key(group: tuple[list[dict], str | None], template_hash: str, pairing:
     """Cache key: the group's files (name, role and content), the pairing (the comparisons), the template
     and cytokit's code."""
     rows, reference = group
-    files = sorted((r["file"], r["stain"], r["timepoint"], r["patient"], r.get("status", "ok"), file_sha256(r["path"]))
-                   for r in rows)
+    files = sorted((r["file"], r["stain"], r["timepoint"], r["patient"], r.get("status", "ok"),
+                    r.get("control_file", ""), file_sha256(r["path"])) for r in rows)
     ref = file_sha256(reference) if reference else None
     comparisons = None if pairing is None else [list(pair) for pair in comparisons_of(pairing)]
     text = json.dumps({"files": files, "reference": ref, "pairing": comparisons, "template": template_hash,

@@ -20,7 +20,7 @@ def add_run_parser(commands) -> None:
     run.add_argument("fcs_dir", metavar="FCS_DIR")
     run.add_argument("--template", required=True, help="gating template (YAML, Gating-ML, .wsp, openCyto CSV)")
     meta = run.add_mutually_exclusive_group()
-    meta.add_argument("--samples", metavar="SHEET.csv", help="sample sheet: file,patient,timepoint,stain")
+    meta.add_argument("--samples", metavar="SHEET.csv", help="sample sheet: file,patient,timepoint,stain (optional control_file: a stained tube's control)")
     meta.add_argument("--pattern", help="file-name pattern, e.g. '{patient}_{timepoint}_{stain}.fcs'")
     run.add_argument("--baseline", help="baseline timepoint label (default C2D1)")
     run.add_argument("--followup", help="follow-up timepoint label (default C2D8)")
@@ -52,10 +52,11 @@ def _run(args: argparse.Namespace) -> int:
     import time
 
     from .batch import StrictFailure
+    from .controls import is_control
     from .errors import CytokitError, MetadataError, OutputError
     from .experiment import Experiment
     from .gating.load import load_template
-    from .metadata import ISOTYPE, list_fcs
+    from .metadata import list_fcs
     from .outputs import LOCK, check_writable, lock_folder, run_info, write_outputs
 
     started = time.perf_counter()
@@ -135,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  unpaired: {row.file}: {row.error}", file=sys.stderr)
     usable = results.samples[results.samples["status"] != "error"]
     timepoints = ", ".join(sorted(set(usable["timepoint"].astype(str))))
-    if not n_paired and (usable["stain"] != ISOTYPE).any():  # labels are normalised (metadata)
+    if not n_paired and (~usable["stain"].map(is_control)).any():  # labels are normalised (metadata)
         print(f"cytokit run: warning: no patient could be paired: {len(unpaired)} files unpaired, "
               f"{len(failed)} failed (timepoints found: {timepoints}; --baseline {experiment.baseline}, "
               f"--followup {experiment.followup}); paired.csv and cohort.csv are empty", file=sys.stderr)

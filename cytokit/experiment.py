@@ -90,14 +90,16 @@ class Experiment:
     def groups(self) -> list[tuple[list[dict], str | None]]:
         """The tube groups to analyse, one per patient (every timepoint, so the paired comparison
         runs where the events are), files with errors left out. A patient without any stained
-        tube gets a reference stained tube of another patient, whose detectors its isotypes borrow."""
+        tube gets a reference stained tube of another patient, whose detectors its controls borrow."""
+        from .controls import is_control
+
         usable = self.samples[self.samples["status"] != "error"]
-        stained = usable[usable["stain"] != metadata.ISOTYPE]
+        stained = usable[~usable["stain"].map(is_control)]
         anywhere = stained["path"].iloc[0] if len(stained) else None
         out = []
         for patient, g in usable.groupby("patient", sort=True):
             g = g.sort_values("timepoint", kind="stable")
-            rows = g[["file", "patient", "timepoint", "stain", "status", "path"]].to_dict("records")
+            rows = g[["file", "patient", "timepoint", "stain", "status", "path", "control_file"]].to_dict("records")
             own = (stained["patient"] == patient).any()
             out.append((rows, None if own else anywhere))
         return out

@@ -1,9 +1,11 @@
 """Which file is which: sample sheets, file-name patterns, FCS keywords, and pairing checks.
 
 Every source gives the same table: one row per FCS file with columns
-``file, patient, timepoint, stain`` (``stain`` is ``isotype`` for control tubes)
-plus ``path`` (absolute). :func:`check_samples` then adds ``status`` and ``error``:
-problems are reported by name, never dropped silently.
+``file, patient, timepoint, stain`` (``stain`` is the kind of a control tube: ``isotype``,
+``fmo``, ``unstimulated``, ``unstained``; :mod:`cytokit.controls`) plus ``path`` (absolute) and
+any other column of a sheet (``control_file``: the control a stained tube uses). :func:`check_samples`
+then adds ``status``, ``error``, ``control_file`` and ``control_of``: problems are reported by name,
+never dropped silently.
 """
 
 from __future__ import annotations
@@ -15,18 +17,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from .controls import ISOTYPE, KINDS, assign_controls, control_kind, is_control  # noqa: F401 (ISOTYPE, is_control: re-exported)
 from .errors import MetadataError
 
 REQUIRED = ("file", "patient", "timepoint", "stain")
 DEFAULT_PATTERN = "{patient}_{timepoint}_{stain}.fcs"
-ISOTYPE = "isotype"
-CONTROL_LABEL = re.compile(r"(iso(type)?(control|ctrl)?|igg\d?[abc]?|control|ctrl)\d*")
-"""Stain labels read as the isotype control tube, once case-folded with spaces and punctuation
-removed: ``isotype``, ``ISO``, ``Isotype control``, ``IgG1``, ``ctrl``, ``isotype_001`` ..."""
 FCS_SUFFIXES = (".fcs", ".lmd")
 #: columns cytokit writes into the samples table; a sheet may not bring its own
 RESERVED = {"status": "the analysis status (ok, error, unpaired)", "error": "why a file failed or is unpaired",
-            "quality": "the quality flags"}
+            "quality": "the quality flags", "control_of": "the stained tubes a control tube serves"}
 
 
 def list_fcs(folder: str | Path) -> list[Path]:
@@ -73,6 +72,7 @@ def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> 
     sheet = sheet[(sheet[list(REQUIRED)] != "").any(axis=1)].reset_index(drop=True)  # blank rows
     base = Path(folder) if folder is not None else path.parent
     sheet["path"] = [str(_sheet_path(base, f)) for f in sheet["file"]]
+    sheet.attrs["sheet"] = str(path)  # named in check_samples' errors
     return sheet
 
 
@@ -172,26 +172,22 @@ def samples_from_keywords(folder: str | Path, keywords: dict[str, str]) -> pd.Da
     return pd.DataFrame(rows, columns=[*REQUIRED, "path", "pattern_error"])
 
 
-def is_control(stain: str) -> bool:
-    """Whether a stain label names the isotype control tube (see :data:`CONTROL_LABEL`)."""
-    return CONTROL_LABEL.fullmatch(re.sub(r"[\W_]", "", str(stain).casefold())) is not None
-
-
 def normalise_labels(samples: pd.DataFrame, *, baseline: str = "C2D1", followup: str = "C2D8",
                      timepoints: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Labels that differ only in case or surrounding spaces are one label.
 
-    Control tubes (:func:`is_control`: ``Isotype``, ``ISO``, ``isotype control``,
-    ``IgG`` ...) become ``isotype``; timepoints equal to one of ``timepoints`` (default
+    Control tubes become their kind (:func:`cytokit.controls.control_kind`: ``ISO``, ``IgG1``
+    become ``isotype``, ``FMO-LAG3`` ``fmo``, ``Unstim`` ``unstimulated``, ``Unstained`` ``unstained``); timepoints equal to one of ``timepoints`` (default
     ``baseline`` and ``followup``) but for case become exactly those; any other stain or timepoint
     takes the spelling of its first row (patients too: ``CLL001`` and ``cll001`` are one patient).
     """
     out = samples.copy()
     for column in ("patient", "timepoint", "stain"):
         out[column] = out[column].fillna("").astype(str).str.strip()
-    out.loc[out["stain"].map(is_control), "stain"] = ISOTYPE
+    kinds = out["stain"].map(control_kind)
+    out.loc[kinds.notna(), "stain"] = kinds[kinds.notna()]
     named = tuple(timepoints) if timepoints is not None else (baseline, followup)
-    for column, fixed in (("patient", ()), ("timepoint", named), ("stain", (ISOTYPE,))):
+    for column, fixed in (("patient", ()), ("timepoint", named), ("stain", KINDS)):
         spelling = {label.casefold(): label for label in fixed}
         for label in out[column]:
             spelling.setdefault(label.casefold(), label)
@@ -334,8 +330,9 @@ def check_samples(
 
     Reported by name: sheet rows whose file does not exist, files in ``folder``
     that no row lists, files with the same bytes as another row's (a copy under a
-    second name, or one file listed twice), duplicate tubes, stained tubes without an isotype tube of
-    the same patient and timepoint (and isotypes without a stained tube), tubes at a timepoint no
+    second name, or one file listed twice), duplicate tubes, controls that cannot be matched
+    (:func:`cytokit.controls.assign_controls`: stained tubes without a control, controls without a
+    stained tube, a ``control_file`` naming no usable control ...), tubes at a timepoint no
     comparison uses, and tubes whose patient lacks the other timepoint of every comparison of theirs.
     ``comparisons`` (see :func:`comparisons_of`) default to the one of ``baseline`` and ``followup``.
     """
@@ -376,19 +373,13 @@ def check_samples(
 
     key = ["patient", "timepoint", "stain"]
     dup = out.duplicated(key, keep=False) & (out["status"] != "error")
+    if "control_file" in out and (out["control_file"].fillna("").astype(str).str.strip() != "").any():
+        dup &= ~out["stain"].isin(KINDS)  # controls named by file: several of a kind may share a timepoint
     for i in out.index[dup]:
         r = out.loc[i]
         mark(i, "error", f"duplicate tube: {r.patient} {r.timepoint} {r.stain} is listed more than once")
 
-    usable = out["status"] == "ok"
-    is_iso = out["stain"] == ISOTYPE
-    for (patient, timepoint), group in out[usable].groupby(["patient", "timepoint"]):
-        iso = group[is_iso[group.index]]
-        stained = group[~is_iso[group.index]]
-        for i in stained.index if iso.empty else []:
-            mark(i, "unpaired", f"no isotype tube for {patient} {timepoint}")
-        for i in iso.index if stained.empty else []:
-            mark(i, "unpaired", f"isotype tube without a stained tube for {patient} {timepoint}")
+    assign_controls(out, mark, sheet=samples.attrs.get("sheet", "the sample sheet"))
     _mark_uncompared(out, comparisons, mark)
 
     if folder is not None:
@@ -397,6 +388,7 @@ def check_samples(
         rows = pd.DataFrame([{
             "file": p.name, "patient": "", "timepoint": "", "stain": "", "path": str(p.resolve()),
             "pattern_error": "", "status": "error", "error": "file is in the folder but not in the sample sheet",
+            "control_file": "", "control_of": "",
         } for p in extra])
         if len(rows):
             out = pd.concat([out, rows], ignore_index=True)

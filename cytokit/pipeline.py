@@ -1,8 +1,8 @@
 """One patient's tube group, from FCS files to tables: the unit of work of every executor.
 
-:func:`analyse_group` reads a patient's tubes, gates each timepoint's isotype and then its
-stained tubes against it, quantifies the markers, checks quality and compares baseline with
-follow-up while the events are in memory. It is a pure function of its inputs (paths, not
+:func:`analyse_group` reads a patient's tubes, gates each timepoint's control tubes (isotype,
+FMO, unstimulated, unstained) and then its stained tubes against their controls, quantifies the
+markers, checks quality and compares baseline with follow-up while the events are in memory. It is a pure function of its inputs (paths, not
 bytes), so it runs the same in this process, a worker process or on a Dask worker, and its
 :class:`GroupResult` is what the cache stores and :func:`cytokit.results.assemble` joins.
 """
@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from . import metadata
+from .controls import control_kind
 from .errors import CytokitError, MetadataError
 from .paired import paired_table
 from .stats import MARKER_COLUMNS
 
-SAMPLE_COLUMNS = ["file", "patient", "timepoint", "stain", "status", "error", "quality"]
+SAMPLE_COLUMNS = ["file", "patient", "timepoint", "stain", "status", "error", "quality", "control_file", "control_of"]
 POPULATION_COLUMNS = ["file", "population", "parent", "count", "pct_parent", "pct_total", "flag"]
 #: events of the quantified population's parent kept per file for the patient figures
 PLOT_EVENTS = 5000
@@ -72,7 +73,7 @@ class GroupResult:
 def analyse_group(rows: list[dict], template_path: str, *, reference_path: str | None = None,
                   min_events: int = 500, pairing: metadata.Comparisons | None = None,
                   figures: bool = False) -> GroupResult:
-    """Gate and quantify one patient's tubes: at each timepoint the isotype, then the stained tubes.
+    """Gate and quantify one patient's tubes: at each timepoint the controls, then the stained tubes.
 
     Errors of one file are caught and reported in its ``samples`` row; they never stop the
     group's other files.
@@ -81,7 +82,8 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
     ----------
     rows
         The group's files: ``file, patient, timepoint, stain, path`` and optionally ``status``
-        (``unpaired`` files are analysed but stay out of pairing).
+        (``unpaired`` files are analysed but stay out of pairing) and ``control_file`` (a stained
+        tube's control; without it, the one control tube of its timepoint).
     template_path
         The gating template.
     reference_path
@@ -129,15 +131,23 @@ class _Group:
         self.samples: dict = {}  # file → Sample
         self.resolved: dict = {}  # stained file → role → $PnN
         self.results: dict = {}  # file → GatingResult
-        self.controls: dict[str, str | None] = {}  # file → its timepoint's analysed isotype file
+        self.controls: dict[str, str | None] = {}  # file → the analysed control it was gated against
 
     def fail(self, name: str, exc: Exception) -> None:
         self.status[name] = ("error", str(exc) if isinstance(exc, CytokitError)
                              else f"unexpected {type(exc).__name__} while gating (a cytokit bug; please report "
                                   f"it): {exc}")
 
-    def is_isotype(self, name: str) -> bool:
-        return self.meta[name]["stain"].lower() == metadata.ISOTYPE
+    def is_control(self, name: str) -> bool:
+        return control_kind(self.meta[name]["stain"]) is not None
+
+    def control_of(self, name: str) -> str | None:
+        """A stained tube's control: its row's ``control_file``, else its timepoint's one control tube."""
+        row = next(r for r in self.rows if r["file"] == name)
+        if row.get("control_file"):
+            return row["control_file"] if row["control_file"] in self.meta else None
+        return next((r["file"] for r in self.rows if r["timepoint"] == row["timepoint"]
+                     and self.is_control(r["file"])), None)
 
     def read_tubes(self) -> None:
         for r in self.rows:
@@ -147,10 +157,10 @@ class _Group:
                 self.fail(r["file"], exc)
 
     def resolve_stained(self, reference_path: str | None) -> dict | None:
-        """Each stained tube's detectors; returns those an isotype borrows when its timepoint has no
-        stained tube (another timepoint's, else the study's reference tube's)."""
+        """Each stained tube's detectors; returns those a control borrows when no stained tube of its
+        own or of its timepoint has them (another timepoint's, else the study's reference tube's)."""
         for r in self.rows:
-            if not self.is_isotype(r["file"]) and r["file"] in self.samples:
+            if not self.is_control(r["file"]) and r["file"] in self.samples:
                 try:
                     self.resolved[r["file"]] = self.template.resolve_channels(self.samples[r["file"]])
                 except CytokitError as exc:
@@ -164,35 +174,52 @@ class _Group:
         return fallback
 
     def gate_timepoint(self, timepoint: str, fallback: dict | None) -> None:
-        """The timepoint's isotype first (it is its own control), then its stained tubes against it."""
+        """The timepoint's controls first (each its own control), then its stained tubes against theirs."""
         here = [r["file"] for r in self.rows if r["timepoint"] == timepoint and r["file"] in self.samples]
-        iso = [n for n in here if self.is_isotype(n)]
-        stained = [n for n in here if n in self.resolved]
-        reference = self.resolved[stained[0]] if stained else fallback
-        failed = [r["file"] for r in self.rows if r["timepoint"] == timepoint and r["stain"] != metadata.ISOTYPE
-                  and self.status[r["file"]][0] == "error"]  # stained tubes that could not be read or resolved
-        control = None
-        for name in iso:
-            try:
-                channels = self.template.resolve_channels(self.samples[name], reference=reference)
-                self.results[name] = self.template.apply(self.samples[name], is_control=True, channels=channels)
-                control = name
-            except Exception as exc:  # noqa: BLE001 - reported in the file's row; the batch goes on
-                cause = exc
-                if reference is None and failed:  # the real cause is the stained tube's
-                    cause = MetadataError(f"an isotype tube takes its detectors from its stained tube, and "
-                                          f"{failed[0]} failed: {self.status[failed[0]][1]}")
-                self.fail(name, cause)
-        for name in stained:
-            if iso and control is None:
-                self.fail(name, MetadataError(f"its isotype tube {iso[0]} could not be analysed: "
-                                              f"{self.status[iso[0]][1]}"))
-                continue
-            try:
-                self.results[name] = self.template.apply(self.samples[name], control=self.results.get(control))
-            except Exception as exc:  # noqa: BLE001 - reported in the file's row; the batch goes on
-                self.fail(name, exc)
-        self.controls.update({n: control for n in here})
+        for name in here:
+            if self.is_control(name):
+                self.gate_control(name, fallback)
+        for name in here:
+            if name in self.resolved:
+                self.gate_stained(name, fallback)
+
+    def gate_control(self, name: str, fallback: dict | None) -> None:
+        """A control tube, once, on the detectors of a stained tube it serves (else of its timepoint's)."""
+        if name in self.controls or name not in self.samples:
+            return
+        self.controls[name] = None
+        timepoint = self.meta[name]["timepoint"]
+        stained = [r["file"] for r in self.rows if not self.is_control(r["file"])]
+        served = [n for n in stained if self.control_of(n) == name]
+        near = served + [n for n in stained if self.meta[n]["timepoint"] == timepoint and n not in served]
+        resolved = [n for n in near if n in self.resolved]
+        reference = self.resolved[resolved[0]] if resolved else fallback
+        failed = [n for n in near if self.status[n][0] == "error"]  # stained tubes not read or resolved
+        try:
+            channels = self.template.resolve_channels(self.samples[name], reference=reference)
+            self.results[name] = self.template.apply(self.samples[name], is_control=True, channels=channels)
+            self.controls[name] = name
+        except Exception as exc:  # noqa: BLE001 - reported in the file's row; the batch goes on
+            cause = exc
+            if reference is None and failed:  # the real cause is the stained tube's
+                cause = MetadataError(f"a control tube takes its detectors from its stained tube, and "
+                                      f"{failed[0]} failed: {self.status[failed[0]][1]}")
+            self.fail(name, cause)
+
+    def gate_stained(self, name: str, fallback: dict | None) -> None:
+        control = self.control_of(name)
+        if control is not None and control in self.samples:
+            self.gate_control(control, fallback)
+        if control is not None and self.status[control][0] == "error":
+            kind = control_kind(self.meta[control]["stain"])
+            self.fail(name, MetadataError(f"its {kind} tube {control} could not be analysed: "
+                                          f"{self.status[control][1]}"))
+            return
+        self.controls[name] = control if control in self.results else None
+        try:
+            self.results[name] = self.template.apply(self.samples[name], control=self.results.get(control))
+        except Exception as exc:  # noqa: BLE001 - reported in the file's row; the batch goes on
+            self.fail(name, exc)
 
     def tables(self, *, min_events: int, figures: bool) -> GroupResult:
         """Populations, markers, quality and the figures' inputs of every gated file."""
@@ -207,10 +234,10 @@ class _Group:
                           paired=pd.DataFrame())
         for name, result in self.results.items():
             populations.extend(population_rows(result, self.meta[name]))
-            iso_name = self.controls[name]
-            markers.extend(quantify(result, None if self.is_isotype(name) else self.results.get(iso_name),
-                                    meta=self.meta[name], is_control=self.is_isotype(name),
-                                    isotype_meta=self.meta.get(iso_name) if iso_name else None))
+            control = self.controls.get(name)
+            markers.extend(quantify(result, None if self.is_control(name) else self.results.get(control),
+                                    meta=self.meta[name], is_control=self.is_control(name),
+                                    isotype_meta=self.meta.get(control) if control else None))
             quality[name] = quality_flags(self.samples[name], result, population=quantified, min_events=min_events)
             out.fitted[name] = result.fitted()
             for marker in template.markers:
@@ -225,9 +252,12 @@ class _Group:
 
                 out.figures[("gates", name)] = figure_png(
                     plot_gates(result, title=f"{name}  ({len(result.scale):,} events)"))
+        served = {n: [s for s in self.controls if s != n and self.controls[s] == n] for n in self.controls}
         out.samples = pd.DataFrame(
             [{**self.meta[r["file"]], "status": self.status[r["file"]][0], "error": self.status[r["file"]][1],
-              "quality": "; ".join(quality.get(r["file"], []))} for r in self.rows], columns=SAMPLE_COLUMNS)
+              "quality": "; ".join(quality.get(r["file"], [])),
+              "control_file": "" if self.is_control(r["file"]) else self.controls.get(r["file"]) or "",
+              "control_of": "; ".join(served.get(r["file"], []))} for r in self.rows], columns=SAMPLE_COLUMNS)
         out.populations = pd.DataFrame(populations, columns=POPULATION_COLUMNS)
         out.markers = pd.DataFrame(markers, columns=MARKER_COLUMNS)
         return out

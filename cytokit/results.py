@@ -126,6 +126,9 @@ def assemble(groups: list[GroupResult], samples: pd.DataFrame, *, template_path:
     by_file = {row["file"]: row for group in groups for row in group.samples.to_dict("records")}
     table = samples.copy()
     table["quality"] = ""
+    for column in ("control_file", "control_of"):  # a table not from check_samples
+        if column not in table:
+            table[column] = ""
     for i, row in table.iterrows():
         done = by_file.get(row["file"])
         if done is None:

@@ -1,4 +1,5 @@
-"""Per-sample figures: population counts and marker statistics against the isotype control.
+"""Per-sample figures: population counts and marker statistics against the tube's control
+(isotype, FMO, unstimulated or unstained: :mod:`cytokit.controls`).
 
 Marker statistics are computed on compensated *scale* values (the units of the
 file); positivity thresholds are quantiles, which are the same on any monotone
@@ -70,14 +71,16 @@ def marker_values(result, population_path: str, role: str, *, scale: bool = True
 
 def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
              is_control: bool = False) -> list[dict]:
-    """Marker rows (see ``docs/outputs.md``) for a stained tube, or for an isotype tube itself.
+    """Marker rows (see ``docs/outputs.md``) for a stained tube, or for a control tube itself.
 
-    ``stained`` is the tube's :class:`GatingResult`; ``isotype`` its matched control's.
+    ``stained`` is the tube's :class:`GatingResult`; ``isotype`` its matched control's (of any kind:
+    ``isotype_meta["stain"]`` names it, e.g. ``unstimulated``; the ``isotype_*`` columns keep their name).
     With ``is_control`` the tube is the control and its threshold is its own quantile;
     a stained tube without a control gets no threshold (NaN, flagged).
     """
     rows = []
     template = stained.template
+    kind = (isotype_meta or {}).get("stain") or "isotype"
     for marker in template.markers:
         path = template.path_of(marker.population)
         values = marker_values(stained, path, marker.channel)
@@ -90,17 +93,17 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
             control_values = marker_values(control, path, marker.channel) if control is not None else np.empty(0)
         flags = _gate_flags(stained, path)
         if control is not None and not is_control:
-            iso = (isotype_meta or {}).get("file", "isotype tube")
-            flags += [f"isotype {iso}: {flag}" for flag in _gate_flags(control, path)]
+            iso = (isotype_meta or {}).get("file", f"{kind} tube")
+            flags += [f"{kind} {iso}: {flag}" for flag in _gate_flags(control, path)]
         if control is None and marker.method != "none":
             threshold, source = np.nan, "none"
-            flags.append("no matched isotype tube: positivity not computed")
+            flags.append("no matched isotype tube (nor other control): positivity not computed")
         elif marker.method == "none":
             threshold, source = np.nan, "none"
         else:
             threshold = control_threshold(control_values, marker.quantile)
             name = (isotype_meta or meta).get("file", "")
-            source = f"{marker.quantile:g} quantile of {'own events' if is_control else 'isotype ' + name}"
+            source = f"{marker.quantile:g} quantile of {'own events' if is_control else kind + ' ' + name}"
             if not len(control_values):
                 flags.append("no control events in the population")
         iso_summary = row if is_control else summarise(control_values)

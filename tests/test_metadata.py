@@ -91,9 +91,16 @@ def test_control_labels(label):
     assert is_control(label)
 
 
-@pytest.mark.parametrize("label", ["stained", "LAG3", "unstained", "FMO", "isolated"])
+@pytest.mark.parametrize("label", ["stained", "LAG3", "isolated", "stimulated"])
 def test_not_control_labels(label):
     assert not is_control(label)
+
+
+@pytest.mark.parametrize("label", ["unstained", "FMO"])
+def test_other_control_kinds_are_controls_but_not_isotypes(label):
+    from cytokit.controls import control_kind
+
+    assert is_control(label) and control_kind(label) == label.lower()
 
 
 def test_a_name_that_splits_two_ways_takes_the_known_timepoint(tmp_path):

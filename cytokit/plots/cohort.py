@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..controls import is_control
 from ._style import COLOURS, _figure, _fmt, _literal, _no_data, _p
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -126,7 +127,7 @@ def plot_longitudinal(markers: pd.DataFrame, marker: str, *, timepoints: list[st
     ok_files
         Files to draw (default: all); e.g. those not failed.
     """
-    rows = markers[(markers["marker"] == marker) & (markers["stain"] != "isotype")] if len(markers) else markers
+    rows = markers[(markers["marker"] == marker) & ~markers["stain"].map(is_control)] if len(markers) else markers
     if ok_files is not None and len(rows):
         rows = rows[rows["file"].isin(set(ok_files))]
     if len(rows):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..controls import is_control
 from ._scale import scale_axis, transform_of
 from ._style import COLOURS, _figure, _fmt, _literal, _no_data
 
@@ -17,29 +18,35 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def _tubes(samples: pd.DataFrame, patient: str, baseline: str, followup: str) -> list[tuple[str, str | None]]:
-    """(label, file) for the patient's isotype, baseline and follow-up stained tubes."""
+    """(label, file) for the patient's control (the baseline tube's, else its timepoint's or the
+    follow-up's), baseline and follow-up stained tubes; the control labelled by its kind."""
     rows = samples[samples["patient"] == patient]
 
     def pick(timepoint: str, isotype: bool) -> str | None:
-        hit = rows[(rows["timepoint"] == timepoint) & ((rows["stain"].str.lower() == "isotype") == isotype)]
+        hit = rows[(rows["timepoint"] == timepoint) & (rows["stain"].map(is_control) == isotype)]
         return hit["file"].iloc[0] if len(hit) else None
 
-    iso = pick(baseline, True) or pick(followup, True)
-    iso_tp = baseline if pick(baseline, True) else followup
-    return [(f"isotype {iso_tp}", iso), (f"{baseline} stained", pick(baseline, False)),
-            (f"{followup} stained", pick(followup, False))]
+    base = pick(baseline, False)
+    named = rows.loc[rows["file"] == base, "control_file"] if "control_file" in rows else pd.Series([], dtype=str)
+    iso = named.iloc[0] if len(named) and named.iloc[0] else pick(baseline, True) or pick(followup, True)
+    control = rows[rows["file"] == iso]
+    label = f"{control['stain'].iloc[0]} {control['timepoint'].iloc[0]}" if len(control) else f"isotype {followup}"
+    return [(label, iso), (f"{baseline} stained", base), (f"{followup} stained", pick(followup, False))]
 
 
 def _transformed_threshold(markers: pd.DataFrame, values: dict, file: str, marker: str,
                            quantile: float) -> float:
-    """The positivity threshold of ``file`` on the transformed axis (its isotype's quantile)."""
+    """The positivity threshold of ``file`` on the transformed axis (its control's quantile: the tube
+    its ``threshold_source`` names, which may be another timepoint's, else its timepoint's control)."""
     row = markers[(markers["file"] == file) & (markers["marker"] == marker)]
     if row.empty:
         return float("nan")
     row = row.iloc[0]
-    iso = markers[(markers["patient"] == row["patient"]) & (markers["timepoint"] == row["timepoint"])
-                  & (markers["stain"].str.lower() == "isotype") & (markers["marker"] == marker)]
-    source = iso["file"].iloc[0] if len(iso) else file
+    iso = markers[(markers["patient"] == row["patient"]) & markers["stain"].map(is_control)
+                  & (markers["marker"] == marker)]
+    named = [f for f in iso["file"] if str(row["threshold_source"]).endswith(f" {f}")]
+    iso = iso[iso["timepoint"] == row["timepoint"]]
+    source = named[0] if named else iso["file"].iloc[0] if len(iso) else file
     control = values.get((source, marker))
     if control is None or not len(control):
         return float("nan")

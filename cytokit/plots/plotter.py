@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
+from ..controls import is_control
 from .cohort import plot_longitudinal, plot_paired
 from .encode import figure_png
 from .gates import plot_gates
@@ -125,22 +128,20 @@ class ResultsPlotter:
                 return read_fcs(res.paths[name])
 
         sample = read(file)
-        if str(row["stain"]).lower() == "isotype":
-            group = res.samples[(res.samples["patient"] == row["patient"])
-                                & (res.samples["timepoint"] == row["timepoint"])
-                                & (res.samples["stain"].str.lower() != "isotype")
-                                & (res.samples["status"] == "ok")]
+        samples = res.samples
+        if is_control(row["stain"]):  # on the detectors of a stained tube it serves, else of its timepoint's
+            served = samples[samples["control_file"] == file] if "control_file" in samples else samples.iloc[:0]
+            group = samples[(samples["patient"] == row["patient"]) & (samples["timepoint"] == row["timepoint"])
+                            & ~samples["stain"].map(is_control) & (samples["status"] == "ok")]
+            group = pd.concat([served[served["status"] != "error"], group])
             reference = template.resolve_channels(read(group["file"].iloc[0])) if len(group) else None
             channels = template.resolve_channels(sample, reference=reference)
             result = template.apply(sample, is_control=True, channels=channels)
         else:
-            iso = res.samples[(res.samples["patient"] == row["patient"])
-                              & (res.samples["timepoint"] == row["timepoint"])
-                              & (res.samples["stain"].str.lower() == "isotype")]
+            iso_file = str(row.get("control_file", "") or "")
             control = None
             reference = template.resolve_channels(sample)
-            if len(iso) and iso["file"].iloc[0] in res.paths:
-                iso_file = iso["file"].iloc[0]
+            if iso_file in res.paths:
                 control = self._gated.get(iso_file)
                 if control is None:
                     iso_sample = read(iso_file)

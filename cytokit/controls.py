@@ -1,0 +1,126 @@
+"""Control tubes: their kinds, and which stained tube each serves.
+
+A control tube's stain label names its kind (:data:`KINDS`): an isotype control, an FMO
+(fluorescence minus one), an unstimulated or an unstained tube. Positivity is learned on the
+control a stained tube is matched with: the tube its sheet row names in a ``control_file``
+column (the layout of ``activation/design.csv``: every stimulated tube names its unstimulated
+control), else the one control tube of its patient and timepoint (how isotype sheets have
+always worked). :func:`assign_controls` fills both directions into the samples table:
+``control_file`` (a stained tube's control) and ``control_of`` (the stained tubes a control
+serves), and reports every row it cannot match by name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pandas as pd
+
+ISOTYPE = "isotype"
+FMO = "fmo"
+UNSTIMULATED = "unstimulated"
+UNSTAINED = "unstained"
+KINDS = (ISOTYPE, FMO, UNSTIMULATED, UNSTAINED)
+"""The control kinds, as the ``stain`` of a control tube reads once normalised."""
+_LABELS = {
+    ISOTYPE: re.compile(r"(iso(type)?(control|ctrl)?|igg\d?[abc]?|control|ctrl)\d*"),
+    FMO: re.compile(r"fmo[a-z0-9]*"),
+    UNSTIMULATED: re.compile(r"(un|non|no)stim(ulated|ulation)?(control|ctrl)?\d*"),
+    UNSTAINED: re.compile(r"(unstained|nostain|unlabell?ed)(control|ctrl)?\d*"),
+}
+"""Stain labels read as each kind once case-folded with spaces and punctuation removed:
+``Isotype control``, ``IgG1``, ``ctrl``, ``isotype_001`` (isotype); ``FMO``, ``FMO-LAG3``
+(fmo); ``Unstim``, ``unstimulated``, ``no stim`` (unstimulated); ``Unstained``, ``unlabelled``
+(unstained)."""
+WHAT = "an isotype, FMO, unstimulated or unstained tube"
+
+
+def control_kind(stain: str) -> str | None:
+    """The control kind a stain label names, or None for a stained tube.
+
+    Examples
+    --------
+    >>> control_kind("FMO-LAG3"), control_kind("Unstim"), control_kind("IgG1"), control_kind("stained")
+    ('fmo', 'unstimulated', 'isotype', None)
+    """
+    label = re.sub(r"[\W_]", "", str(stain).casefold())
+    return next((kind for kind, pattern in _LABELS.items() if pattern.fullmatch(label)), None)
+
+
+def is_control(stain: str) -> bool:
+    """Whether a stain label names a control tube of any kind (:func:`control_kind`)."""
+    return control_kind(stain) is not None
+
+
+Mark = Callable[[object, str, str], None]
+"""``mark(index, status, message)``: :func:`cytokit.metadata.check_samples`'s way to report a row."""
+
+
+def assign_controls(out: pd.DataFrame, mark: Mark, *, sheet: str = "the sample sheet") -> None:
+    """Set ``control_file`` (stained tubes: the control their positivity is learned on) and
+    ``control_of`` (control tubes: the stained tubes they serve, ``; ``-joined) on a checked
+    samples table whose control tubes' ``stain`` is their kind; rows already in error take no part.
+
+    A row's ``control_file`` (when the sheet has the column) names its control by file name; an
+    empty one means the one control tube of its patient and timepoint. Reported by name through
+    ``mark``: a control that is not in ``sheet``, not a control tube, another patient's, or
+    unusable; several controls at a timepoint where one is needed; a control tube given a
+    control; a stained tube without a control, and a control that serves no stained tube.
+    """
+    has_column = "control_file" in out
+    named = out["control_file"].fillna("").astype(str).str.strip() if has_column \
+        else pd.Series("", index=out.index)
+    by_file = {f: i for i, f in zip(out.index, out["file"])}
+    kind = out["stain"].map(control_kind)
+    out["control_file"], out["control_of"] = "", ""
+    for i in out.index[(out["status"] != "error") & kind.notna() & (named != "")]:
+        mark(i, "error", f"{sheet}: {out.at[i, 'file']} is a control tube ({kind[i]}) and names a control "
+                         f"({named[i]}) in control_file; a control tube takes none: leave it empty")
+    controls = out[(out["status"] != "error") & kind.notna()]
+    for i in out.index[(out["status"] != "error") & kind.isna()]:
+        row, want = out.loc[i], named[i]
+        if want:
+            j = by_file.get(want)
+            problem = _named_problem(out, row, want, j, kind[j] if j is not None else None, sheet)
+            if problem:
+                mark(i, "error", problem)
+            else:
+                out.at[i, "control_file"] = want
+            continue
+        here = controls[(controls["patient"] == row.patient) & (controls["timepoint"] == row.timepoint)]
+        if len(here) == 1:
+            out.at[i, "control_file"] = here["file"].iloc[0]
+        elif len(here) > 1:
+            found = ", ".join(f"{f} ({s})" for f, s in zip(here["file"], here["stain"]))
+            mark(i, "error", f"{sheet}: {row.patient} {row.timepoint} has {len(here)} control tubes ({found}) "
+                             f"and one is needed: name the one {row.file} uses in a control_file column")
+        else:
+            mark(i, "unpaired", f"no isotype tube for {row.patient} {row.timepoint} (nor another control: "
+                                f"{WHAT}; or name one in a control_file column)")
+    served = out.loc[out["status"] != "error", "control_file"]
+    for j in controls.index:
+        files = [out.at[i, "file"] for i in served.index[served == out.at[j, "file"]]]
+        out.at[j, "control_of"] = "; ".join(files)
+        if not files:
+            row = out.loc[j]
+            mark(j, "unpaired", f"{row.stain} tube without a stained tube for {row.patient} {row.timepoint}"
+                 + (" (no row's control_file names it)" if (named != "").any() else ""))
+
+
+def _named_problem(out: pd.DataFrame, row: pd.Series, want: str, j, kind: str | None, sheet: str) -> str:
+    """Why ``row`` cannot use the tube its control_file names (``j``: that tube's index), or ``""``."""
+    head = f"{sheet}: {row.file}'s control_file names {want}"
+    if j is None:
+        return f"{head}, which is not in the sample sheet (give the file name of a row of the sheet)"
+    other = out.loc[j]
+    if other.file == row.file:
+        return f"{head}, itself; name {WHAT}"
+    if kind is None:
+        return (f"{head}, whose stain {other.stain!r} names no control kind; a control's stain must say what "
+                f"it is: isotype, FMO, unstimulated or unstained")
+    if other.patient != row.patient:
+        return f"{head}, a tube of patient {other.patient}; a control serves its own patient's tubes ({row.patient})"
+    if other.status == "error":
+        return f"{head}, which cannot be used: {other.error}"
+    return ""
