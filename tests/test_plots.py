@@ -283,7 +283,7 @@ def test_axes_are_labelled_in_scale_values(results):
     fig = demo_plotter().gates("CLL001_C2D1_stained.fcs")
     viable = next(ax for ax in fig.axes if ax.get_title().startswith("Viable"))
     assert viable.get_xlabel().startswith("viability") and viable.get_ylabel().startswith("ssc")
-    assert viable.collections  # the hexbin density, not a histogram
+    assert viable.images  # the density, not a histogram
     ticks = dict(zip([t.get_text() for t in viable.get_xticklabels()], viable.get_xticks()))
     logicle = result.transforms[result.channels["viability"]]
     assert {"10²", "10³", "10⁴"} <= set(ticks)

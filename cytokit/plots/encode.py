@@ -35,7 +35,7 @@ def figure_png(figure: Figure, *, dpi: int = PNG_DPI, palette: bool = True) -> b
     finally:
         figure.set_dpi(kept[0])
         figure.set_facecolor(kept[1])
-    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(buffer, format="PNG")
+    image.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ._raster import dots
 from ._scale import scale_axis, transform_of
 from ._style import COLOURS, _figure, _fmt, _literal, _no_data
 
@@ -102,11 +103,10 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
                 _no_data(ax, f"not analysed: {errors.get(file) or status.get(file, 'missing')}"[:160])
                 continue
             inside = frame["in_population"].to_numpy(bool)
-            ax.scatter(frame["cd19"][~inside], frame[role][~inside], s=1, c="#c8c8c8", linewidths=0,
-                       rasterized=True)
+            x, y = frame["cd19"].to_numpy(), frame[role].to_numpy()
             colour = [COLOURS["isotype"], COLOURS["baseline"], COLOURS["followup"]][j]
-            ax.scatter(frame["cd19"][inside], frame[role][inside], s=1.5, c=colour if j else "#505050",
-                       linewidths=0, rasterized=True, alpha=0.6)
+            dots(ax, [(x[~inside], y[~inside], "#c8c8c8", 1.0, 1),
+                      (x[inside], y[inside], colour if j else "#505050", 0.3, 2)], xlim, ylim)
             threshold = _transformed_threshold(results.markers, results.values, file, marker, q)
             cd19_cut = _cd19_threshold(results, file)
             if np.isfinite(threshold):
@@ -167,8 +167,9 @@ def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xl
     for (label, file), values, (colour, filled) in zip(tubes, arrays, styles):
         if values is None or not len(values):
             continue
-        ax.hist(values, bins=bins, density=True, histtype="stepfilled" if filled else "step", color=colour,
-                alpha=0.45 if filled else 1.0, linewidth=1.3, label=_literal(label))
+        counts, _ = np.histogram(values, bins=bins, density=True)
+        ax.stairs(counts, bins, fill=filled, color=colour, alpha=0.45 if filled else 1.0, linewidth=1.3,
+                  label=_literal(label))
         if not filled:
             threshold = _transformed_threshold(results.markers, results.values, file, marker, q)
             if np.isfinite(threshold):
