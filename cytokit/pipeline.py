@@ -207,7 +207,7 @@ class _Group:
                 from .plots import figure_png, plot_gates
 
                 out.figures[("gates", name)] = figure_png(
-                    plot_gates(result, title=f"{name}  ({len(result.scale):,} events)"))
+                    plot_gates(result, title=f"{name}  ({len(result.scale):,} events)", reuse=True))
         out.samples = pd.DataFrame(
             [{**self.meta[r["file"]], "status": self.status[r["file"]][0], "error": self.status[r["file"]][1],
               "quality": "; ".join(quality.get(r["file"], []))} for r in self.rows], columns=SAMPLE_COLUMNS)
@@ -232,7 +232,7 @@ def _patient_figure(group: GroupResult, patient: str) -> dict:
     from .plots import figure_png, plot_patient
 
     markers = group.markers.sort_values(["file", "marker"], kind="stable").reset_index(drop=True)
-    png = figure_png(plot_patient(replace(group, markers=markers), patient))
+    png = figure_png(plot_patient(replace(group, markers=markers), patient, reuse=True))
     return {"png": png, "files": sorted(group.samples["file"]), "markers": list(dict.fromkeys(markers["marker"]))}
 
 

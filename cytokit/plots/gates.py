@@ -9,7 +9,7 @@ import pandas as pd
 
 from ._raster import density
 from ._scale import scale_axis
-from ._style import COLOURS, _figure, _fmt, _literal, _no_data
+from ._style import COLOURS, _fmt, _literal, _no_data, _panels
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..gating.result import GatingResult
 
 
-def plot_gates(result: GatingResult, *, title: str | None = None, max_events: int = 20000) -> Figure:
+def plot_gates(result: GatingResult, *, title: str | None = None, max_events: int = 20000,
+               reuse: bool = False) -> Figure:
     """Each gate of a gated sample on its parent population.
 
     Two-dimensional gates are drawn on a density of the parent's events (a 2-D histogram coloured
@@ -36,6 +37,9 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
         Figure title (default: the sample's path).
     max_events
         Parent events drawn at most (a random subsample).
+    reuse
+        Draw into the figure of this layout kept for the calling thread (emptied), not a new one:
+        for a figure made into PNG bytes at once, as the pipeline does; the next call redraws it.
     """
     template = result.template
     paths = [p for p in template.paths if p in result.membership]
@@ -45,10 +49,10 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
     pns = dict(zip(result.sample.channels.pnn, result.sample.channels.pns))
     n_cols = min(4, max(1, len(paths)))
     n_rows = int(np.ceil(len(paths) / n_cols)) or 1
-    fig = _figure(3.1 * n_cols, 3.1 * n_rows + 0.55, left=0.6, right=0.1, top=1.05, bottom=0.5, wspace=0.33,
-                  hspace=0.75)
+    fig, axes = _panels(3.1 * n_cols, 3.1 * n_rows + 0.55, n_rows, n_cols, reuse=reuse, left=0.6, right=0.1,
+                        top=1.05, bottom=0.5, wspace=0.33, hspace=0.75)
+    axes = axes.ravel()
     fig.suptitle(_literal(title if title is not None else str(result.sample.path or "sample")), fontsize=9)
-    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax in axes[len(paths):]:
         ax.set_axis_off()
     total = len(result.scale)
