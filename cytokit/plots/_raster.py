@@ -13,7 +13,7 @@ import numpy as np
 
 from .encode import PNG_DPI
 
-#: bins per axis of a density plot (a 3.1-inch panel at 90 dpi is ~200 pixels: 2 per bin)
+#: most bins per axis of a density plot (a 3.1-inch panel at 90 dpi is ~200 pixels: 2 per bin)
 DENSITY_BINS = 100
 
 
@@ -34,10 +34,14 @@ def _show(ax, rgba: np.ndarray, xlim: tuple, ylim: tuple) -> None:
     ax.set_ylim(*ylim)
 
 
-def density(ax, x: np.ndarray, y: np.ndarray, xlim: tuple, ylim: tuple, *, bins: int = DENSITY_BINS) -> None:
-    """``x`` against ``y`` as a log-count density over the limits (the axes keep them)."""
+def density(ax, x: np.ndarray, y: np.ndarray, xlim: tuple, ylim: tuple, *, bins: int | None = None) -> None:
+    """``x`` against ``y`` as a log-count density over the limits (the axes keep them); ``bins`` per
+    axis default to 0.7 √n, 40 to :data:`DENSITY_BINS` (a sparse population is not drawn as scattered
+    single bins: 20,000 events get 99, 8,000 get 62)."""
     from matplotlib import colormaps
 
+    if bins is None:
+        bins = int(np.clip(0.7 * np.sqrt(len(x)), 40, DENSITY_BINS))
     counts = _histogram(x, y, xlim, ylim, (bins, bins))
     rgba = np.zeros((*counts.shape, 4))
     occupied = counts > 0

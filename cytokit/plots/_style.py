@@ -103,7 +103,11 @@ def _literal(text) -> str:
 
 
 def _no_data(ax, text: str) -> None:
-    ax.text(0.5, 0.5, _literal(text), ha="center", va="center", transform=ax.transAxes, fontsize=8, color="#a00",
-            wrap=True)
+    """``text`` in the middle of an empty panel, in lines that fit it (matplotlib's ``wrap`` wraps at the
+    figure's edge: a long message ran over the next panel)."""
+    import textwrap
+
+    ax.text(0.5, 0.5, _literal("\n".join(textwrap.wrap(str(text), 40))), ha="center", va="center",
+            transform=ax.transAxes, fontsize=8, color="#a00")
     ax.set_xticks([])
     ax.set_yticks([])
