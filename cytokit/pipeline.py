@@ -114,10 +114,9 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
         result.paired = tables[0] if len(tables) == 1 else pd.DataFrame(
             [row for table in tables for row in table.to_dict("records")], columns=tables[0].columns)
     result.values = {key: quantile_sketch(v) for key, v in result.values.items()}
-    if pairing is not None:
-        if figures and rows:
-            patient = rows[0]["patient"]
-            result.figures[("patient", patient)] = _patient_figure(result, patient)
+    if pairing is not None and figures and rows:
+        patient = rows[0]["patient"]
+        result.figures[("patient", patient)] = _patient_figure(result, patient)
     return result
 
 
@@ -251,7 +250,7 @@ class _Group:
                 from .plots import figure_png, plot_gates
 
                 out.figures[("gates", name)] = figure_png(
-                    plot_gates(result, title=f"{name}  ({len(result.scale):,} events)"))
+                    plot_gates(result, title=f"{name}  ({len(result.scale):,} events)", reuse=True))
         served = {n: [s for s in self.controls if s != n and self.controls[s] == n] for n in self.controls}
         out.samples = pd.DataFrame(
             [{**self.meta[r["file"]], "status": self.status[r["file"]][0], "error": self.status[r["file"]][1],
@@ -290,7 +289,7 @@ def _patient_figure(group: GroupResult, patient: str) -> dict:
     from .plots import figure_png, plot_patient
 
     markers = group.markers.sort_values(["file", "marker"], kind="stable").reset_index(drop=True)
-    png = figure_png(plot_patient(replace(group, markers=markers), patient))
+    png = figure_png(plot_patient(replace(group, markers=markers), patient, reuse=True))
     return {"png": png, "files": sorted(group.samples["file"]), "markers": list(dict.fromkeys(markers["marker"]))}
 
 

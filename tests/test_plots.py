@@ -283,7 +283,7 @@ def test_axes_are_labelled_in_scale_values(results):
     fig = demo_plotter().gates("CLL001_C2D1_stained.fcs")
     viable = next(ax for ax in fig.axes if ax.get_title().startswith("Viable"))
     assert viable.get_xlabel().startswith("viability") and viable.get_ylabel().startswith("ssc")
-    assert viable.collections  # the hexbin density, not a histogram
+    assert viable.images  # the density, not a histogram
     ticks = dict(zip([t.get_text() for t in viable.get_xticklabels()], viable.get_xticks()))
     logicle = result.transforms[result.channels["viability"]]
     assert {"10²", "10³", "10⁴"} <= set(ticks)
@@ -299,3 +299,32 @@ def test_axes_are_labelled_in_scale_values(results):
     scale = make_transform(spec.pop("kind"), **spec)
     ticks = dict(zip([t.get_text() for t in lag3[1].get_yticklabels()], lag3[1].get_yticks()))
     assert "10³" in ticks and ticks["10³"] == pytest.approx(scale.apply([1000.0])[0])
+
+
+def test_reused_figures_draw_the_same_bytes_as_new_ones(results):
+    """The pipeline draws every file into one kept figure per layout (``reuse=True``); emptied, it must
+    give the very PNG a new figure gives, whatever was drawn in it before: a file with a skipped gate
+    (a "no data" panel) between two ordinary ones, an isotype tube, two patients."""
+    import cytokit
+    from cytokit.gating.load import load_template
+    from cytokit.plots import figure_png, plot_gates, plot_patient
+
+    sample = cytokit.read_fcs(DEMO / "CLL001_C2D1_stained.fcs")
+    markers = dict(zip(sample.channels.pnn, sample.channels.pns))
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = cytokit.write_fcs(Path(tmp) / "no_height.fcs", sample.events.drop(columns=["FSC-H"]), markers=markers)
+        skipped = load_template(TEMPLATE).apply(cytokit.read_fcs(path), is_control=True)
+    ordinary = demo_plotter().gating("CLL001_C2D1_stained.fcs")
+    isotype = demo_plotter().gating("CLL002_C2D8_isotype.fcs")
+    drawn = []
+    for result in (ordinary, skipped, isotype, ordinary):
+        reused = figure_png(plot_gates(result, title="t", reuse=True))
+        assert reused == figure_png(plot_gates(result, title="t"))
+        drawn.append(reused)
+    assert drawn[0] == drawn[3] and len(set(drawn)) == 3
+    assert plot_gates(ordinary, reuse=True) is plot_gates(skipped, reuse=True)  # one figure, reused
+    assert plot_gates(ordinary) is not plot_gates(ordinary)
+    for patient in ("CLL001", "CLL002", "CLL001"):
+        assert figure_png(plot_patient(results, patient, reuse=True)) == figure_png(plot_patient(results, patient))

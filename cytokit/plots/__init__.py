@@ -14,8 +14,9 @@ Example::
 Modules: ``cohort`` (:func:`plot_paired`, :func:`plot_longitudinal`), ``patient`` (:func:`plot_patient`), ``gates``
 (:func:`plot_gates`), ``encode`` (PNG and SVG bytes), ``slugs`` (file names), ``plotter``
 (:class:`ResultsPlotter`, ``results.plot``), ``save`` (:func:`save_figures`); ``_style`` holds
-what the figures share (colours, literal text), ``_scale`` axes labelled in scale values (decades),
-``_results`` what they read of the results.
+what the figures share (colours, literal text, figures kept for reuse), ``_scale`` axes labelled in
+scale values (decades), ``_raster`` events drawn as one image per panel, ``_results`` what they read
+of the results.
 """
 
 from __future__ import annotations

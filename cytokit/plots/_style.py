@@ -1,8 +1,9 @@
-"""What every figure shares: the colours, a figure with fixed margins, literal text, the "no data" panel,
-number formats."""
+"""What every figure shares: the colours, a figure with fixed margins (new or reused), literal text, the
+"no data" panel, number formats."""
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,6 +23,58 @@ def _figure(width: float, height: float, *, left: float = 0.6, right: float = 0.
     fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - top / height,
                         bottom=bottom / height, wspace=wspace, hspace=hspace)
     return fig
+
+
+_KEPT = threading.local()  # figures kept for reuse, per thread (Dask workers may run tasks in threads)
+
+
+def _panels(width: float, height: float, n_rows: int, n_cols: int, *, reuse: bool = False,
+            **margins: float) -> tuple[Figure, np.ndarray]:
+    """A :func:`_figure` with an ``n_rows`` × ``n_cols`` grid of axes (a 2-D array).
+
+    ``reuse`` hands out the figure of this layout kept for the calling thread, emptied, instead of a
+    new one: creating the axes and their ticks was a third of building a gating figure. Only for a
+    figure turned into bytes before the next call of the same layout (which redraws it). Emptied,
+    it draws the same pixels as a new one (a test compares the PNG bytes).
+    """
+    key = (width, height, n_rows, n_cols, tuple(sorted(margins.items())))
+    kept = getattr(_KEPT, "figures", None)
+    if kept is None:
+        kept = _KEPT.figures = {}
+    if reuse and key in kept:
+        fig, axes = kept[key]
+        _empty(fig, axes)
+        return fig, axes
+    fig = _figure(width, height, **margins)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    if reuse:
+        kept[key] = (fig, axes)
+    return fig, axes
+
+
+def _empty(fig: Figure, axes: np.ndarray) -> None:
+    """Every axes of ``fig`` as a new one: no artists, no title or labels, default ticks and limits."""
+    from matplotlib.transforms import Bbox
+
+    if fig._suptitle is not None:
+        fig._suptitle.remove()
+        fig._suptitle = None
+    for ax in axes.ravel():
+        for artist in [*ax.images, *ax.lines, *ax.patches, *ax.collections, *ax.texts]:
+            artist.remove()
+        if ax.legend_ is not None:
+            ax.legend_.remove()
+        ax.set_axis_on()
+        ax.set_title("")
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.set_xscale("linear")  # the default locators and formatters
+        ax.set_yscale("linear")
+        ax.dataLim.set_points(Bbox.null().get_points())
+        ax.ignore_existing_data_limits = True
+        ax.set_xlim(0.0, 1.0)
+        ax.set_ylim(0.0, 1.0)
+        ax.set_autoscale_on(True)
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -50,7 +103,11 @@ def _literal(text) -> str:
 
 
 def _no_data(ax, text: str) -> None:
-    ax.text(0.5, 0.5, _literal(text), ha="center", va="center", transform=ax.transAxes, fontsize=8, color="#a00",
-            wrap=True)
+    """``text`` in the middle of an empty panel, in lines that fit it (matplotlib's ``wrap`` wraps at the
+    figure's edge: a long message ran over the next panel)."""
+    import textwrap
+
+    ax.text(0.5, 0.5, _literal("\n".join(textwrap.wrap(str(text), 40))), ha="center", va="center",
+            transform=ax.transAxes, fontsize=8, color="#a00")
     ax.set_xticks([])
     ax.set_yticks([])

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ._raster import density
 from ._scale import scale_axis
-from ._style import COLOURS, _figure, _fmt, _literal, _no_data
+from ._style import COLOURS, _fmt, _literal, _no_data, _panels
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -16,10 +17,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..gating.result import GatingResult
 
 
-def plot_gates(result: GatingResult, *, title: str | None = None, max_events: int = 20000) -> Figure:
+def plot_gates(result: GatingResult, *, title: str | None = None, max_events: int = 20000,
+               reuse: bool = False) -> Figure:
     """Each gate of a gated sample on its parent population.
 
-    Two-dimensional gates are drawn on a hexbin density of the parent's events; a
+    Two-dimensional gates are drawn on a density of the parent's events (a 2-D histogram coloured
+    by log count); a
     one-dimensional (threshold) gate on a density of its channel against SSC (against the
     parent gate's other channel, or FSC, when it gates SSC itself), with the threshold line and
     the channel's histogram above. Axes are labelled in scale values (decades on logicle, asinh
@@ -34,6 +37,9 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
         Figure title (default: the sample's path).
     max_events
         Parent events drawn at most (a random subsample).
+    reuse
+        Draw into the figure of this layout kept for the calling thread (emptied), not a new one:
+        for a figure made into PNG bytes at once, as the pipeline does; the next call redraws it.
     """
     template = result.template
     paths = [p for p in template.paths if p in result.membership]
@@ -43,10 +49,10 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
     pns = dict(zip(result.sample.channels.pnn, result.sample.channels.pns))
     n_cols = min(4, max(1, len(paths)))
     n_rows = int(np.ceil(len(paths) / n_cols)) or 1
-    fig = _figure(3.1 * n_cols, 3.1 * n_rows + 0.55, left=0.6, right=0.1, top=1.05, bottom=0.5, wspace=0.33,
-                  hspace=0.75)
+    fig, axes = _panels(3.1 * n_cols, 3.1 * n_rows + 0.55, n_rows, n_cols, reuse=reuse, left=0.6, right=0.1,
+                        top=1.05, bottom=0.5, wspace=0.33, hspace=0.75)
+    axes = axes.ravel()
     fig.suptitle(_literal(title if title is not None else str(result.sample.path or "sample")), fontsize=9)
-    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax in axes[len(paths):]:
         ax.set_axis_off()
     total = len(result.scale)
@@ -94,11 +100,7 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
             ok = np.isfinite(x) & np.isfinite(y)
             if ok.sum():
                 _limits(ax, x[ok], y[ok], _bounds(static, dims[0]) if len(gate.dims) == 1 else ())
-                xlim, ylim = ax.get_xlim(), ax.get_ylim()
-                ax.hexbin(x[ok], y[ok], gridsize=60, bins="log", mincnt=1, cmap="viridis", linewidths=0,
-                          extent=(*xlim, *ylim))
-                ax.set_xlim(*xlim)
-                ax.set_ylim(*ylim)
+                density(ax, x[ok], y[ok], ax.get_xlim(), ax.get_ylim())
             ax.set_xlabel(label(dims[0]), fontsize=7)
             ax.set_ylabel(label(dims[1]), fontsize=7)
             if static is not None and len(gate.dims) >= 2:
@@ -145,18 +147,25 @@ def _bounds(gate, dim: str) -> tuple:
 
 
 def _marginal(fig, ax, x: np.ndarray, gate, dim: str) -> None:
-    """The histogram of the gated channel in a strip above the density panel, on its x-axis."""
-    strip = ax.inset_axes((0.0, 1.0, 1.0, 0.2))
-    strip.set_axis_off()
+    """The histogram of the gated channel in a strip above the density panel, on its x-axis (drawn in
+    the panel's own axes, above it: an inset axes cost as much as the panel)."""
+    from matplotlib.transforms import blended_transform_factory
+
     xlim = ax.get_xlim()
     counts, edges = np.histogram(x, bins=90, range=xlim)
-    strip.stairs(counts, edges, fill=True, color="#4c72b0", alpha=0.8, linewidth=0)
-    strip.set_xlim(*xlim)
-    strip.set_ylim(0, max(1, counts.max()) * 1.05)
+    heights = 1.0 + _STRIP * counts / (max(1, counts.max()) * 1.05)  # axes fraction, above the panel
+    ax.stairs(heights, edges, baseline=1.0, fill=True, color="#4c72b0", alpha=0.8, linewidth=0, clip_on=False,
+              transform=blended_transform_factory(ax.transData, ax.transAxes))
     for value in _bounds(gate, dim):
-        strip.axvline(value, color=COLOURS["gate"], linewidth=1.4)
-    height = ax.get_position().height * fig.get_figheight() * 0.2 * 72  # the strip, in points
+        if xlim[0] <= value <= xlim[1]:
+            ax.axvline(value, ymin=1.0, ymax=1.0 + _STRIP, color=COLOURS["gate"], linewidth=1.4, clip_on=False)
+    ax.set_xlim(*xlim)
+    height = ax.get_position().height * fig.get_figheight() * _STRIP * 72  # the strip, in points
     ax.set_title(ax.get_title(), fontsize=8, pad=height + 3)
+
+
+#: height of the histogram strip above a 1-D gate's density, as a fraction of the panel
+_STRIP = 0.2
 
 
 def _limits(ax, x: np.ndarray, y: np.ndarray, x_marks: tuple = ()) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..controls import is_control
+from ._raster import dots
 from ._scale import scale_axis, transform_of
-from ._style import COLOURS, _figure, _fmt, _literal, _no_data
+from ._style import COLOURS, _fmt, _literal, _no_data, _panels
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -53,7 +55,8 @@ def _transformed_threshold(markers: pd.DataFrame, values: dict, file: str, marke
     return float(np.quantile(control[np.isfinite(control)], quantile))
 
 
-def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, float] | None = None) -> Figure:
+def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, float] | None = None,
+                 reuse: bool = False) -> Figure:
     """The study panel of one patient: CD19 against each marker, and marker histograms.
 
     Columns: the isotype tube, the baseline and follow-up stained tubes (viable
@@ -69,6 +72,8 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
         A patient ID of ``results.samples``.
     quantiles
         Positivity quantile per marker (default: read from the template, else 0.99).
+    reuse
+        Draw into the figure of this layout kept for the calling thread (see :func:`plot_gates`).
     """
     baseline, followup = results.baseline, results.followup
     if patient not in set(results.samples["patient"]):
@@ -81,10 +86,13 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
     status = dict(zip(results.samples["file"], results.samples["status"]))
     errors = dict(zip(results.samples["file"], results.samples["error"]))
     n_rows = max(1, len(marker_names))
-    fig = _figure(13.0, 3.0 * n_rows + 0.4, left=0.55, right=0.1, top=0.75, bottom=0.45, wspace=0.25,
-                  hspace=0.55)
+    patient_markers = results.markers[results.markers["patient"] == patient] if len(results.markers) else results.markers
+    # each tube's threshold is drawn on its dot plot and on the histograms: looked up once
+    thresholds = functools.lru_cache(maxsize=None)(
+        lambda file, marker, q: _transformed_threshold(patient_markers, results.values, file, marker, q))
+    fig, axes = _panels(13.0, 3.0 * n_rows + 0.4, n_rows, 4, reuse=reuse, left=0.55, right=0.1, top=0.75,
+                        bottom=0.45, wspace=0.25, hspace=0.55)
     fig.suptitle(f"Patient {_literal(patient)}: CD19 × marker on viable cells; histograms on CD19+", fontsize=11)
-    axes = fig.subplots(n_rows, 4, squeeze=False)
     if not marker_names:
         _no_data(axes[0][0], "no marker results")
     for i, marker in enumerate(marker_names):
@@ -109,12 +117,11 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
                 _no_data(ax, f"not analysed: {errors.get(file) or status.get(file, 'missing')}"[:160])
                 continue
             inside = frame["in_population"].to_numpy(bool)
-            ax.scatter(frame["cd19"][~inside], frame[role][~inside], s=1, c="#c8c8c8", linewidths=0,
-                       rasterized=True)
+            x, y = frame["cd19"].to_numpy(), frame[role].to_numpy()
             colour = [COLOURS["isotype"], COLOURS["baseline"], COLOURS["followup"]][j]
-            ax.scatter(frame["cd19"][inside], frame[role][inside], s=1.5, c=colour if j else "#505050",
-                       linewidths=0, rasterized=True, alpha=0.6)
-            threshold = _transformed_threshold(results.markers, results.values, file, marker, q)
+            dots(ax, [(x[~inside], y[~inside], "#c8c8c8", 1.0, 1),
+                      (x[inside], y[inside], colour if j else "#505050", 0.3, 2)], xlim, ylim)
+            threshold = thresholds(file, marker, q)
             cd19_cut = _cd19_threshold(results, file)
             if np.isfinite(threshold):
                 ax.axhline(threshold, color="black", linewidth=0.9, linestyle="--")
@@ -131,7 +138,7 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
             ax.set_ylim(*ylim)
             scale_axis(ax, "x", scales.get("cd19"))
             scale_axis(ax, "y", scales.get(role))
-        _histograms(axes[i][3], results, tubes, marker, q, ylim, scales.get(role))
+        _histograms(axes[i][3], results, tubes, marker, q, ylim, scales.get(role), thresholds)
     return fig
 
 
@@ -162,7 +169,8 @@ def _scales(results: ResultsLike, files: list) -> dict:
     return out
 
 
-def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xlim: tuple, scale) -> None:
+def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xlim: tuple, scale,
+                thresholds) -> None:
     styles = [(COLOURS["isotype"], True), (COLOURS["baseline"], False), (COLOURS["followup"], False)]
     arrays = [results.values.get((file, marker)) if file else None for _, file in tubes]
     finite = [a[np.isfinite(a)] for a in arrays if a is not None and len(a)]
@@ -170,19 +178,26 @@ def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xl
         _no_data(ax, f"no CD19+ {marker} values")
         return
     ax.tick_params(labelsize=7)
+    from matplotlib.patches import StepPatch
+
     bins = np.linspace(*xlim, 80)
+    top = 0.0
     for (label, file), values, (colour, filled) in zip(tubes, arrays, styles):
         if values is None or not len(values):
             continue
-        ax.hist(values, bins=bins, density=True, histtype="stepfilled" if filled else "step", color=colour,
-                alpha=0.45 if filled else 1.0, linewidth=1.3, label=_literal(label))
+        counts, _ = np.histogram(values, bins=bins, density=True)
+        top = max(top, float(np.nanmax(counts, initial=0.0)))
+        # added as an artist: ax.stairs walked the outline to update the data limits, set below
+        ax.add_artist(StepPatch(counts, bins, fill=filled, color=colour, alpha=0.45 if filled else 1.0,
+                                linewidth=1.3, label=_literal(label)))
         if not filled:
-            threshold = _transformed_threshold(results.markers, results.values, file, marker, q)
+            threshold = thresholds(file, marker, q)
             if np.isfinite(threshold):
                 ax.axvline(threshold, color=colour, linestyle="--", linewidth=0.9)
     ax.set_title(f"{_literal(marker)} on CD19+ (dashed: thresholds)", fontsize=8)
     ax.set_xlabel(_literal(marker), fontsize=8)
     ax.set_xlim(*xlim)
+    ax.set_ylim(0.0, 1.05 * top or 1.0)
     scale_axis(ax, "x", scale)
     ax.set_yticks([])
     ax.legend(fontsize=6, frameon=False, loc="upper right")

@@ -1,0 +1,82 @@
+"""Events drawn as one image per panel: the density and dot plots are binned with NumPy and shown
+with ``imshow``, not as thousands of hexagons or markers (matplotlib drew a 60-wide hexbin in
+~15 ms and 5,000 markers in ~10 ms; an image costs well under a millisecond).
+
+A density plot is a 2-D histogram coloured by log count (viridis, empty bins left white), as
+FlowJo's pseudocolour plots; a dot plot is a histogram at the panel's pixel size, each event a
+1- or 2-pixel-wide dot, overlapping dots darkening as transparent markers do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .encode import PNG_DPI
+
+#: most bins per axis of a density plot (a 3.1-inch panel at 90 dpi is ~200 pixels: 2 per bin)
+DENSITY_BINS = 100
+
+
+def _histogram(x: np.ndarray, y: np.ndarray, xlim: tuple, ylim: tuple, shape: tuple[int, int]) -> np.ndarray:
+    """Counts on a (rows = y from the top, columns = x) grid over the limits; events outside are dropped."""
+    rows, cols = shape
+    (x0, x1), (y0, y1) = xlim, ylim
+    col = np.floor((np.asarray(x, np.float64) - x0) * (cols / (x1 - x0))).astype(np.int64)
+    row = np.floor((y1 - np.asarray(y, np.float64)) * (rows / (y1 - y0))).astype(np.int64)
+    inside = (col >= 0) & (col < cols) & (row >= 0) & (row < rows)
+    return np.bincount(row[inside] * cols + col[inside], minlength=rows * cols).reshape(rows, cols)
+
+
+def _show(ax, rgba: np.ndarray, xlim: tuple, ylim: tuple) -> None:
+    ax.imshow(rgba, extent=(*xlim, *ylim), origin="upper", interpolation="nearest", aspect="auto",
+              resample=False, zorder=1)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+
+
+def density(ax, x: np.ndarray, y: np.ndarray, xlim: tuple, ylim: tuple, *, bins: int | None = None) -> None:
+    """``x`` against ``y`` as a log-count density over the limits (the axes keep them); ``bins`` per
+    axis default to 0.7 √n, 40 to :data:`DENSITY_BINS` (a sparse population is not drawn as scattered
+    single bins: 20,000 events get 99, 8,000 get 62)."""
+    from matplotlib import colormaps
+
+    if bins is None:
+        bins = int(np.clip(0.7 * np.sqrt(len(x)), 40, DENSITY_BINS))
+    counts = _histogram(x, y, xlim, ylim, (bins, bins))
+    rgba = np.zeros((*counts.shape, 4))
+    occupied = counts > 0
+    if occupied.any():
+        top = np.log10(counts.max())
+        level = np.log10(counts[occupied]) / top if top > 0 else np.zeros(occupied.sum())
+        rgba[occupied] = colormaps["viridis"](level)
+    _show(ax, rgba, xlim, ylim)
+
+
+def _pixels(ax) -> tuple[int, int]:
+    """The axes' (height, width) in pixels at the PNG resolution."""
+    box = ax.get_position()
+    width, height = ax.figure.get_size_inches()
+    return max(1, round(box.height * height * PNG_DPI)), max(1, round(box.width * width * PNG_DPI))
+
+
+def _dots(counts: np.ndarray) -> np.ndarray:
+    """Each event's pixel grown to 2 × 2: the counts of a pixel and its right, lower and lower-right
+    neighbours' events."""
+    grown = counts.copy()
+    grown[:, 1:] += counts[:, :-1]
+    grown[1:, :] += grown[:-1, :].copy()
+    return grown
+
+
+def dots(ax, layers: list[tuple[np.ndarray, np.ndarray, str, float, int]], xlim: tuple, ylim: tuple) -> None:
+    """Dot plot of ``layers`` (``x``, ``y``, colour, alpha of one dot, its side: 1 or 2 pixels), drawn
+    in order on white over the limits, at the panel's pixel size."""
+    from matplotlib.colors import to_rgb
+
+    shape = _pixels(ax)
+    image = np.ones((*shape, 3))
+    for x, y, name, alpha, side in layers:
+        counts = _histogram(x, y, xlim, ylim, shape)
+        cover = 1.0 - (1.0 - alpha) ** (_dots(counts) if side > 1 else counts)  # n dots on one pixel
+        image += (np.asarray(to_rgb(name)) - image) * cover[..., None]
+    _show(ax, image, xlim, ylim)
