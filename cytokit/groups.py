@@ -103,7 +103,7 @@ def group_summary(paired: pd.DataFrame, groups: Mapping[str, str], *, metrics: S
     >>> paired = pd.DataFrame({"patient": ["P1", "P2", "P3", "P4"], "marker": "LAG3", "population": "CD19+",
     ...                        "delta_pct_pos": [10.0, 12.0, 0.5, -0.2]})
     >>> row = group_summary(paired, {"P1": "R", "P2": "R", "P3": "NR", "P4": "NR"}, n_boot=200).iloc[0]
-    >>> (row.group_a, row.group_b, round(row.median_diff, 2), round(row.p_min, 3))
+    >>> (row.group_a, row.group_b, round(float(row.median_diff), 2), round(float(row.p_min), 3))
     ('NR', 'R', 10.85, 0.333)
     """
     import pandas as pd
