@@ -33,7 +33,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_batch  # noqa: E402  (the per-file comparison with FlowKit)
+import bench_batch  # the per-file comparison with FlowKit
 
 ROOT = bench_batch.ROOT
 TEMPLATE = bench_batch.TEMPLATE
@@ -144,8 +144,8 @@ def to_markdown(n_files: int, events: int, runs: dict, decoded: int, pf: dict | 
                          f"{'yes' if flowkit / per_file >= 4 else 'no'} |")
     report = f2 or runs.get("1 worker, figures")
     if report and report["report_bytes"]:
-        lines += ["", f"With figures: report.html {_mb(report['report_bytes'])} MB, plots/ "
-                      f"{_mb(report['plots_bytes'])} MB."]
+        lines += ["", (f"With figures: report.html {_mb(report['report_bytes'])} MB, plots/ "
+                       f"{_mb(report['plots_bytes'])} MB.")]
     return "\n".join(lines)
 
 

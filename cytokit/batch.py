@@ -39,7 +39,9 @@ def _one_thread():
     """One BLAS/OpenMP thread while a group is analysed, wherever it runs (this process, a pool
     worker, a Dask worker): the groups are the parallelism. scikit-learn's OpenMP pool is loaded
     first, since a limit only reaches libraries already loaded. Measured here: a 10,000-event
-    Gaussian-mixture fit took 0.48 s with 2 OpenMP threads on 2 busy cores and 0.035 s with one."""
+    Gaussian-mixture fit took 0.48 s with 2 OpenMP threads on 2 busy cores and 0.035 s with one; on
+    demo-size files threads made one worker slower (12.7 s single-threaded vs 15.4 s for 40 files),
+    and N workers × M threads oversubscribe the cores."""
     import sklearn.cluster  # noqa: F401  (the k-means of ClusterGate: OpenMP)
     from threadpoolctl import threadpool_limits
 
@@ -104,25 +106,13 @@ def run_groups(groups: list[Group], template_path: str, *,
     return results  # type: ignore[return-value]
 
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
 def _worker_init() -> None:
-    """Worker processes are the parallelism: one BLAS/OpenMP thread each. Measured on the
-    demo-size files: threads made one worker slower (12.7 s single-threaded vs 15.4 s for
-    40 files) and N workers × M threads oversubscribe the cores. Ctrl-C is the parent's to
-    handle (it stops the workers); in a worker it only printed tracebacks."""
+    """Ctrl-C is the parent's to handle (it stops the workers); in a worker it only printed
+    tracebacks. Threads are limited per task (:func:`_one_thread`), wherever the task runs."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
-    for name in _THREAD_VARS:
-        os.environ[name] = "1"
-    import numpy  # noqa: F401  (load the libraries, then limit the pools they started)
-    import sklearn.cluster  # noqa: F401  (the k-means of ClusterGate: OpenMP)
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
 
 
 def _die_with_parent() -> None:

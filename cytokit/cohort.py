@@ -54,7 +54,7 @@ DISTANCE_METRICS = frozenset({
 
 PATIENT_ALPHA = 0.001
 """Level of the per-patient tests that count a distance as "up" (a patient whose distributions
-differ): ``ks_p`` and ``pb_p`` below it, ``cum_excess_pct`` above its one-sided critical value."""
+differ): ``ks_p``, ``pb_p`` and ``cum_excess_p`` below it."""
 
 DEFAULT_TOLERANCES = {"delta_pct_pos": 1.0, "log2_mfi_ratio_raw": 0.1, "log2_rmfi_ratio": 0.1, "delta_rmfi": 0.1,
                       "delta_overton_pct_pos": 1.0}

@@ -92,11 +92,7 @@ class ClusterGate(FittedGate):
         rng = np.random.default_rng(self.random_state)
         if len(values) > self.max_fit_events:
             values = values[rng.choice(len(values), self.max_fit_events, replace=False)]
-        try:
-            weights, means, covariances = fit_mixture(values, self.n_components, self.random_state)
-        except np.linalg.LinAlgError:  # a covariance not positive definite (NaN from a collapsed component)
-            raise _FitFailure(f"the {self.n_components}-component mixture has an ill-defined covariance: "
-                              "too few distinct events for so many components") from None
+        weights, means, covariances = fit_mixture(values, self.n_components, self.random_state)
         if self.select == "largest":
             k = int(np.argmax(weights))
         elif self.select == "nearest":
