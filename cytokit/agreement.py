@@ -233,6 +233,7 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
 
     from .fcs import read_fcs
     from .gating.load import load_template
+    from .gating.pooling import fit_pooled
 
     paths = _file_list(files)
     if not hasattr(template, "apply"):
@@ -256,21 +257,30 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
         if ctrl not in gated:
             try:
                 sample = read_fcs(ctrl)
-                gated[ctrl] = template.apply(sample, is_control=True,
+                gated[ctrl] = template.apply(sample, is_control=True, pooled=pooled,
                                              channels=template.resolve_channels(sample, reference=channels))
             except CytokitError as exc:
                 raise type(exc)(f"{path}: its control {ctrl} cannot be gated: {exc}") from exc
         return gated[ctrl]
 
     rows: list[dict] = []
+    failed: dict[Path, CytokitError] = {}
+    pooled: dict = {}  # pool: true gates, fitted on every file first; the controls are gated again with them
+    pooled = fit_pooled(template, paths, controls=lambda s, ch: control_for(Path(s.path), ch),
+                        on_error=None if strict else lambda p, exc: failed.setdefault(Path(p), exc))
+    gated.clear()
     for path in paths:
         try:
+            if path in failed:
+                raise failed[path]
             sample = read_fcs(path)
             channels = template.resolve_channels(sample)
             if path.name in is_control:  # gated once, as itself and as the others' control
-                result = gated[path] = gated.get(path) or template.apply(sample, is_control=True, channels=channels)
+                result = gated[path] = gated.get(path) or template.apply(sample, is_control=True, channels=channels,
+                                                                         pooled=pooled)
             else:
-                result = template.apply(sample, control=control_for(path, channels), channels=channels)
+                result = template.apply(sample, control=control_for(path, channels), channels=channels,
+                                        pooled=pooled)
             rows += score_file(path.name, Gating.from_result(result), source.gating(path, sample), mapping)
         except CytokitError as exc:
             if strict:

@@ -48,11 +48,15 @@ class Cache:
     the writing run in parallel; ``folder=None`` caches nothing."""
 
     def __init__(self, folder: str | Path | None, template_path: str, pairing: Comparisons | None,
-                 figures: bool = False):
+                 figures: bool = False, pooled: dict | None = None):
         self.folder = Path(folder) if folder is not None else None
         self.template_hash = template_sha256(template_path) if folder is not None else ""
         self.pairing = pairing
         self.figures = figures
+        self.pooled = pooled or {}  # the run's pool: true gates, fitted on all its files
+        if self.pooled and self.folder is not None:  # another batch, other pooled cuts: other results
+            fits = json.dumps({path: repr(vars(gate)) for path, gate in sorted(self.pooled.items())})
+            self.template_hash = hashlib.sha256((self.template_hash + fits).encode()).hexdigest()
         if self.folder is not None and self.folder.is_dir():
             remove_stale_tmp(self.folder)
 

@@ -104,6 +104,17 @@ class Experiment:
             out.append((rows, None if own else anywhere))
         return out
 
+    def fit_pooled(self) -> dict:
+        """The template's ``pool: true`` gates fitted on every readable file of the experiment
+        (:func:`cytokit.gating.pooling.fit_pooled`; files that cannot be gated are left out here and
+        reported by :meth:`run`); ``{}`` when it has none."""
+        from .gating.pooling import fit_pooled, pooled_populations
+
+        if not pooled_populations(self.template):
+            return {}
+        paths = self.samples.loc[self.samples["status"] != "error", "path"]
+        return fit_pooled(self.template, list(paths), on_error=lambda path, exc: None)
+
     def run(self, *, workers: int = 1, dask: str | None = None, cache_dir: str | Path | None = None,
             progress: bool = False, strict: bool = False, figures: bool = False) -> Results:
         """Analyse every tube group and assemble :class:`Results`.
@@ -129,11 +140,14 @@ class Experiment:
         import time
 
         started = time.perf_counter()
+        pooled = self.fit_pooled()
         groups = run_groups(self.groups(), self.template_path, pairing=self.comparisons,
                            workers=workers, dask=dask, cache_dir=cache_dir, progress=progress, strict=strict,
-                           figures=figures, failed_before=int((self.samples["status"] == "error").sum()))
+                           figures=figures, failed_before=int((self.samples["status"] == "error").sum()),
+                           pooled=pooled)
         analysed = time.perf_counter()
         results = assemble(groups, self.samples, template_path=self.template_path,
                            comparisons=self.comparisons, group_by=self.group_by)
+        results.pooled = pooled
         results.timings = {"groups": analysed - started, "assemble": time.perf_counter() - analysed}
         return results

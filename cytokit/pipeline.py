@@ -72,7 +72,7 @@ class GroupResult:
 
 def analyse_group(rows: list[dict], template_path: str, *, reference_path: str | None = None,
                   min_events: int = 500, pairing: metadata.Comparisons | None = None,
-                  figures: bool = False) -> GroupResult:
+                  figures: bool = False, pooled: dict | None = None) -> GroupResult:
     """Gate and quantify one patient's tubes: at each timepoint the controls, then the stained tubes.
 
     Errors of one file are caught and reported in its ``samples`` row; they never stop the
@@ -96,10 +96,13 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
         events are: one ``paired`` row per patient × marker × population per comparison.
     figures
         Draw each analysed file's gating figure and the patient's panel here too.
+    pooled
+        The template's ``pool: true`` gates, fitted on every file of the run.
     """
     from .gating.load import load_template
 
     template = load_template(template_path)
+    template.pooled = pooled or {}
     group = _Group(rows, template)
     group.read_tubes()
     fallback = group.resolve_stained(reference_path)

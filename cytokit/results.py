@@ -37,6 +37,7 @@ class Results:
     followup: str = "C2D8"
     paths: dict = field(default_factory=dict, repr=False)
     timings: dict = field(default_factory=dict, repr=False)  # seconds: groups (analysis), assemble
+    pooled: dict = field(default_factory=dict, repr=False)  # the template's pool: true gates, fitted on the run
     comparisons: tuple = ()
     """The ``(baseline, followup)`` pairs compared, in order; ``baseline`` and ``followup`` are the first."""
     group_by: str | None = None

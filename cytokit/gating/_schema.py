@@ -85,6 +85,8 @@ SCHEMA: dict[str, Any] = {
                     "name": {"type": "string", "pattern": "^[^/]+$"},
                     "parent": {"type": "string"},
                     "optional": {"type": "boolean"},
+                    "pool": {"type": "boolean"},
+                    "fit_on": {"type": "string"},
                     "gate": {
                         "type": "object",
                         "required": ["type"],

@@ -10,6 +10,7 @@ events (a ``control_threshold`` gate on the matched control's) into a
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 
@@ -29,11 +30,17 @@ def gate_sample(
     control: GatingResult | None = None,
     is_control: bool = False,
     channels: dict[str, str] | None = None,
+    pooled: dict | None = None,
+    stop_at: str | None = None,
 ) -> GatingResult:
     """``template.apply(sample, ...)``: see
-    :meth:`Template.apply <cytokit.gating.template.Template.apply>`."""
+    :meth:`Template.apply <cytokit.gating.template.Template.apply>`. ``stop_at``: return
+    before gating the population of that path (:func:`cytokit.gating.pooling.fit_pooled`
+    gates every file down to a pooled gate's parent)."""
     from ..compensation import compensate
 
+    if pooled is None:
+        pooled = template.pooled
     if channels is None:
         reference = control.channels if control is not None else None
         channels = template.resolve_channels(sample, reference=reference)
@@ -53,6 +60,8 @@ def gate_sample(
     root_mask = np.ones(n, dtype=bool) if finite is None else finite
     for pop in template.populations:
         path = template.path_of(pop.name)
+        if path == stop_at:
+            return result
         parent_path = template.path_of(pop.parent) if pop.parent != "root" else ""
         parent_mask = result.membership[parent_path] if parent_path else root_mask
         result.parents[path] = parent_path or "root"
@@ -64,6 +73,9 @@ def gate_sample(
             result.flags[path] = f"skipped: the file has no channel for role(s) {', '.join(missing)}"
             continue
         gate = _build_gate(template, pop, channels)
+        fitted = (pooled or {}).get(path)
+        if fitted is not None:  # fitted on several files: this file's channels, the pooled fit
+            gate = copy.copy(fitted).set_params(**{k: v for k, v in gate.get_params().items() if k in ROLE_KEYS})
         result.gates[path] = gate
         if type(gate).__name__ == "BooleanGate":
             inside = gate.contains(pd.DataFrame({p.split("/")[-1]: m for p, m in result.membership.items()}))
@@ -73,16 +85,8 @@ def gate_sample(
         rows = np.flatnonzero(parent_mask) if parent_path or finite is not None else None
         frame = result._frame(gate.dims, rows)
         if hasattr(gate, "fit"):
-            if type(gate).__name__ == "ControlThresholdGate" and not is_control:
-                if control is None or parent_path not in control.membership and parent_path:
-                    gate.fit(frame.iloc[:0])
-                    gate.failed_ = "needs the matched control tube, and none was given"
-                else:
-                    ctrl_rows = (np.flatnonzero(control.membership[parent_path]) if parent_path
-                                 else None if control.finite is None else np.flatnonzero(control.finite))
-                    gate.fit(control._frame(gate.dims, ctrl_rows))
-            else:
-                gate.fit(frame)
+            if fitted is None:
+                _fit(gate, frame, result, pop, parent_path, control=control, is_control=is_control)
             if gate.failed_:
                 result.flags[path] = f"gate failed: {gate.failed_}"
             elif gate.warning_:
@@ -94,6 +98,25 @@ def gate_sample(
             inside[rows] = gate.contains(frame)
             result.membership[path] = inside
     return result
+
+
+def _fit(gate, frame: pd.DataFrame, result: GatingResult, pop, parent_path: str, *,
+         control: GatingResult | None, is_control: bool) -> None:
+    """Fit ``gate`` on the events it learns from: the parent's (``frame``), the ancestor's that
+    ``fit_on`` names, or, for a ``control_threshold`` gate, the matched control's parent."""
+    if type(gate).__name__ == "ControlThresholdGate" and not is_control:
+        if control is None or parent_path not in control.membership and parent_path:
+            gate.fit(frame.iloc[:0])
+            gate.failed_ = "needs the matched control tube, and none was given"
+        else:
+            ctrl_rows = (np.flatnonzero(control.membership[parent_path]) if parent_path
+                         else None if control.finite is None else np.flatnonzero(control.finite))
+            gate.fit(control._frame(gate.dims, ctrl_rows))
+    elif pop.fit_on:
+        fit_mask = result.membership[result.template.path_of(pop.fit_on)]
+        gate.fit(result._frame(gate.dims, np.flatnonzero(fit_mask)))
+    else:
+        gate.fit(frame)
 
 
 def _finite_events(sample: Sample, scale: pd.DataFrame, channels: dict[str, str],

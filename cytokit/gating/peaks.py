@@ -183,6 +183,10 @@ class ValleyQuadrantGate(FittedGate):
     takes that dimension's events as one negative population (its cut above every event,
     as a person drawing a fixed quadrant on a file without positives would) and sets
     ``warning_``. ``warning_`` also when a valley is shallower than ``min_valley_depth``.
+    ``sequential="above"`` (or ``"below"``) fits ``dims[1]``'s valley only on the events
+    above (below) ``dims[0]``'s cut, as openCyto's ``quadGate.seq``: where the second marker
+    separates within one side of the first (CCR7 among CD45RA+ cells: naive against EMRA)
+    and not over all of it.
     Learned: ``thresholds_``, ``valley_depths_``.
     """
 
@@ -196,11 +200,12 @@ class ValleyQuadrantGate(FittedGate):
         min_valley_depth: float = 0.5,
         adjust: float = 1.0,
         no_valley: str = "fail",
+        sequential: str = "none",
         min_events: int = 50,
         strict: bool = False,
     ) -> None:
         self.dims = tuple(dims)
-        self.no_valley = no_valley
+        self.no_valley, self.sequential = no_valley, sequential
         self.quadrant, self.min_peak_height, self.select = quadrant, min_peak_height, select
         self.min_valley_depth, self.adjust, self.min_events, self.strict = min_valley_depth, adjust, min_events, strict
 
@@ -212,13 +217,22 @@ class ValleyQuadrantGate(FittedGate):
         _need(_is_number(self.min_valley_depth) and 0 <= self.min_valley_depth <= 1, "min_valley_depth",
               self.min_valley_depth, "between 0 and 1")
         _need(self.no_valley in ("fail", "negative"), "no_valley", self.no_valley, "'fail' or 'negative'")
+        _need(self.sequential in ("none", "above", "below"), "sequential", self.sequential,
+              "'none', 'above' or 'below'")
         DensityValleyGate("x", select=self.select, min_peak_height=self.min_peak_height,
                           adjust=self.adjust).check_params()
 
     def _fit(self, values: np.ndarray) -> None:
         cuts, depths, notes = [], [], []
         for i, dim in enumerate(self.dims):
-            valley = _valley(values[:, i], min_peak_height=self.min_peak_height, select=self.select,
+            column = values[:, i]
+            if i == 1 and self.sequential != "none":
+                side = values[:, 0] >= cuts[0] if self.sequential == "above" else values[:, 0] < cuts[0]
+                if np.count_nonzero(side) < self.min_events:
+                    raise _FitFailure(f"too few events {self.sequential} the {self.dims[0]} cut to fit {dim}: "
+                                      f"{np.count_nonzero(side)}, min_events={self.min_events}")
+                column = column[side]
+            valley = _valley(column, min_peak_height=self.min_peak_height, select=self.select,
                              adjust=self.adjust)
             if valley.failed_ and self.no_valley == "fail":
                 raise _FitFailure(valley.failed_.replace(" in x ", f" in {dim} "))

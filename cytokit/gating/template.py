@@ -18,7 +18,9 @@ A template has five parts (``gating_templates/README.md`` explains them with
 ``populations``
     a tree: ``name``, ``parent`` (``root`` or a population name), ``gate`` (``type`` and
     its parameters, roles in place of channels), ``optional`` (skip, and say so, when a
-    role is missing in a file).
+    role is missing in a file), ``fit_on`` (fit the gate on an ancestor's events, apply it
+    within the parent), ``pool`` (fit it once on the pooled events of every file gated
+    together: :mod:`cytokit.gating.pooling`).
 ``markers``
     what to quantify: ``name``, ``channel`` (a role), ``population``, ``positivity``.
 
@@ -58,6 +60,8 @@ class Population:
     gate: dict
     optional: bool = False
     line: int = 0
+    pool: bool = False  # fitted once on the pooled events of every file gated together
+    fit_on: str | None = None  # fitted on this ancestor's events rather than the parent's
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,9 @@ class Template:
     name: str = ""
     source: str = "<template>"
     sha256: str = ""
+    #: population path → its ``pool: true`` gate fitted on several files (:mod:`~cytokit.gating.pooling`),
+    #: the default of :meth:`apply`'s ``pooled``
+    pooled: dict = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ structure
 
@@ -123,6 +130,7 @@ class Template:
         control: "GatingResult | None" = None,
         is_control: bool = False,
         channels: dict[str, str] | None = None,
+        pooled: dict | None = None,
     ) -> "GatingResult":
         """Compensate, transform and gate ``sample``.
 
@@ -138,8 +146,13 @@ class Template:
             fitted on its own population.
         channels
             A role → ``$PnN`` resolution to use (default: :meth:`resolve_channels`).
+        pooled
+            population path → its gate fitted on several files
+            (:func:`cytokit.gating.pooling.fit_pooled`), used as fitted; a ``pool`` population
+            missing from it is fitted on this sample alone (default: :attr:`pooled`).
         """
-        return gate_sample(self, sample, control=control, is_control=is_control, channels=channels)
+        return gate_sample(self, sample, control=control, is_control=is_control, channels=channels,
+                           pooled=pooled)
 
     def compensation_path(self) -> Path | None:
         """The matrix CSV that ``compensation`` names (relative to the template's folder), or None."""
@@ -205,9 +218,17 @@ def _parse_template(text: str, source: str) -> Template:
             for operand in spec["gate"].get("operands", []):
                 if operand not in seen:
                     raise TemplateError(f"{where}: boolean operand {operand!r} is not a population above it")
+        fit_on = spec.get("fit_on")
+        if fit_on is not None and fit_on not in _ancestors(spec["parent"], populations):
+            raise TemplateError(f"{where}: fit_on {fit_on!r} is not the parent or an ancestor of it "
+                                "(a gate is fitted on events that contain its parent's)")
+        if (spec.get("pool") or fit_on) and spec["gate"]["type"] in ("boolean", "control_threshold"):
+            raise TemplateError(f"{where}: a {spec['gate']['type']} gate is not fitted on its own events, "
+                                "so it takes neither pool nor fit_on")
         seen.add(spec["name"])
         populations.append(Population(spec["name"], spec["parent"], dict(spec["gate"]),
-                                      bool(spec.get("optional", False)), line))
+                                      bool(spec.get("optional", False)), line, bool(spec.get("pool", False)),
+                                      fit_on))
     markers = []
     for i, spec in enumerate(data.get("markers", []) or []):
         line = lines.get(("markers", i), 0)
@@ -249,6 +270,16 @@ def _parse_template(text: str, source: str) -> Template:
     _check_transforms(template, lines)
     _check_compensation(template, lines.get(("compensation",), 0))
     return template
+
+
+def _ancestors(name: str, populations: list[Population]) -> list[str]:
+    """``name`` and the populations above it (not ``root``), nearest first."""
+    by_name = {p.name: p for p in populations}
+    out = []
+    while name in by_name:
+        out.append(name)
+        name = by_name[name].parent
+    return out
 
 
 def _check_transforms(template: Template, lines: dict) -> None:

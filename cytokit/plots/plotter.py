@@ -120,6 +120,7 @@ class ResultsPlotter:
         if file not in res.paths:
             raise KeyError(f"{file!r} is not a file of these results; files: {sorted(res.paths)}")
         template = load_template(res.template_path)
+        template.pooled = getattr(res, "pooled", {}) or {}
         row = res.samples[res.samples["file"] == file].iloc[0]
 
         def read(name: str):

@@ -1,0 +1,136 @@
+"""Gates fitted on an ancestor's events (``fit_on``), on several files pooled (``pool``), and the
+sequential valley quadrant: what each fits on, and the same cuts through compare and run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cytokit
+from cytokit import Sample, TemplateError
+from cytokit.gating import pooling
+from cytokit.gating.peaks import ValleyQuadrantGate
+from cytokit.gating.template import parse_template
+from cytokit.gating.thresholds import DensityValleyGate
+
+TEMPLATE = """
+channels:
+  a: {pnn: [A]}
+  b: {pnn: [B]}
+compensation: none
+populations:
+  - {name: Big, parent: root, gate: {type: range, dim: a, min: 0.2}}
+  - name: Bpos
+    parent: Big
+    %s
+    gate: {type: density_valley, dim: b, side: above, min_peak_height: 0.01}
+"""
+
+
+def _sample(n_neg: int, n_pos: int, seed: int, name: str) -> Sample:
+    rng = np.random.default_rng(seed)
+    b = np.r_[rng.normal(0.2, 0.05, n_neg), rng.normal(0.7, 0.05, n_pos)]
+    sample = Sample.from_dataframe(pd.DataFrame({"A": rng.uniform(0.0, 1.0, len(b)), "B": b}))
+    sample.path = name
+    return sample
+
+
+def test_fit_on_fits_on_the_ancestor_and_keeps_only_the_parent():
+    template = parse_template(TEMPLATE % "fit_on: Big")
+    sample = _sample(3_000, 3_000, 0, "x.fcs")
+    result = template.apply(sample)
+    big = result.membership["Big"]
+    expected = DensityValleyGate("B", side="above", min_peak_height=0.01).fit(sample.events[big])
+    assert result.gates["Big/Bpos"].threshold_ == expected.threshold_
+    assert not (result.membership["Big/Bpos"] & ~big).any()
+
+
+def test_pooled_gate_gives_a_file_without_positives_the_others_cut():
+    template = parse_template(TEMPLATE % "pool: true")
+    samples = [_sample(3_000, 3_000, 1, "clear.fcs"), _sample(4_000, 0, 2, "negative.fcs")]
+    alone = template.apply(samples[1])
+    assert alone.flags["Big/Bpos"].startswith("gate failed")  # one peak: no valley of its own
+    fits = pooling.fit_pooled(template, samples)
+    gate = fits["Big/Bpos"]
+    assert gate.n_pooled_files_ == 2 and 0.3 < gate.threshold_ < 0.6
+    pooled = pd.concat([s.events[s.events["A"] >= 0.2] for s in samples], ignore_index=True)
+    assert gate.threshold_ == DensityValleyGate("B", side="above", min_peak_height=0.01).fit(pooled).threshold_
+    for sample in samples:
+        result = template.apply(sample, pooled=fits)
+        inside = result.membership["Big/Bpos"]
+        assert result.gates["Big/Bpos"].threshold_ == gate.threshold_ and "Big/Bpos" not in result.flags
+        assert np.array_equal(inside, (sample.events["A"] >= 0.2).to_numpy() & (sample.events["B"] >= gate.threshold_).to_numpy())
+    assert template.apply(samples[1], pooled=fits).membership["Big/Bpos"].sum() == 0
+
+
+def test_pooled_fit_takes_at_most_a_subsample_of_each_file(monkeypatch):
+    monkeypatch.setattr(pooling, "MAX_EVENTS_PER_FILE", 500)
+    template = parse_template(TEMPLATE % "pool: true")
+    fits = pooling.fit_pooled(template, [_sample(3_000, 3_000, 3, "a.fcs"), _sample(200, 200, 4, "b.fcs")])
+    big_b = int((_sample(200, 200, 4, "b.fcs").events["A"] >= 0.2).sum())
+    assert fits["Big/Bpos"].n_fit_events_ == 500 + big_b
+
+
+def test_a_file_that_cannot_be_gated_is_left_out_or_raised():
+    template = parse_template(TEMPLATE % "pool: true")
+    bad = Sample.from_dataframe(pd.DataFrame({"A": [0.5, 0.6]}))  # no channel B
+    bad.path = "bad.fcs"
+    with pytest.raises(cytokit.CytokitError, match="bad.fcs"):
+        pooling.fit_pooled(template, [_sample(3_000, 3_000, 5, "a.fcs"), bad])
+    seen = []
+    fits = pooling.fit_pooled(template, [_sample(3_000, 3_000, 5, "a.fcs"), bad],
+                              on_error=lambda item, exc: seen.append(item))
+    assert seen == [bad] and fits["Big/Bpos"].n_pooled_files_ == 1
+
+
+@pytest.mark.parametrize("line, message", [
+    ("fit_on: Nowhere", "not the parent or an ancestor"),
+])
+def test_fit_on_must_name_an_ancestor(line, message):
+    with pytest.raises(TemplateError, match=message):
+        parse_template(TEMPLATE % line)
+
+
+def test_pool_is_refused_on_gates_fitted_elsewhere():
+    text = TEMPLATE.replace("gate: {type: density_valley, dim: b, side: above, min_peak_height: 0.01}",
+                            "gate: {type: boolean, op: not, operands: [Big]}") % "pool: true"
+    with pytest.raises(TemplateError, match="takes neither pool nor fit_on"):
+        parse_template(text)
+
+
+def test_sequential_quadrant_fits_the_second_valley_on_one_side_of_the_first():
+    rng = np.random.default_rng(6)
+    # x: two peaks. y separates only among x+ (naive y+ against EMRA y-); x- events spread over y.
+    x = np.r_[rng.normal(0.2, 0.05, 6_000), rng.normal(0.7, 0.05, 4_000)]
+    y = np.r_[rng.uniform(0.0, 1.0, 6_000), rng.normal(0.2, 0.04, 2_000), rng.normal(0.8, 0.04, 2_000)]
+    events = pd.DataFrame({"x": x, "y": y})
+    gate = ValleyQuadrantGate(["x", "y"], quadrant="++", sequential="above").fit(events)
+    assert gate.failed_ is None
+    positive = events[events["x"] >= gate.thresholds_[0]]
+    expected = DensityValleyGate("y", side="above").fit(positive)
+    assert gate.thresholds_[1] == expected.threshold_ and 0.35 < gate.thresholds_[1] < 0.65
+    with pytest.raises(ValueError, match="sequential"):
+        ValleyQuadrantGate(["x", "y"], quadrant="++", sequential="left").check_params()
+
+
+def test_run_uses_the_cuts_fitted_on_all_its_files(tmp_path):
+    template_path = tmp_path / "pooled.yaml"
+    template_path.write_text(TEMPLATE % "pool: true")
+    folder = tmp_path / "fcs"
+    folder.mkdir()
+    samples = []
+    for i, (neg, pos) in enumerate([(3_000, 3_000), (4_000, 0)]):
+        for j, timepoint in enumerate(("C2D1", "C2D8")):
+            path = folder / f"P{i}_{timepoint}_stained.fcs"
+            cytokit.write_fcs(path, _sample(neg, pos, 10 + 2 * i + j, path.name).events)
+            samples.append(path)
+    experiment = cytokit.Experiment.from_folder(folder, template=template_path)
+    fits = experiment.fit_pooled()
+    assert fits["Big/Bpos"].n_pooled_files_ == 4
+    results = experiment.run(cache_dir=tmp_path / "cache")
+    pops = results.populations.set_index(["file", "population"])
+    for path in samples:
+        direct = experiment.template.apply(cytokit.read_fcs(path), pooled=fits)
+        assert pops.loc[(path.name, "Big/Bpos"), "count"] == direct.membership["Big/Bpos"].sum()
+    assert results.pooled["Big/Bpos"].threshold_ == fits["Big/Bpos"].threshold_
