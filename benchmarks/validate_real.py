@@ -56,8 +56,9 @@ def run_set(root: Path, name: str, files: list[Path] | None = None) -> pd.DataFr
 
 
 def gate_types(name: str) -> dict[str, str]:
+    """population name → its gate type, ``pooled <type>`` for a ``pool: true`` population."""
     template = load_template(ROOT / "gating_templates" / "examples" / f"{name}.yaml")
-    return {pop.name: pop.gate["type"] for pop in template.populations}
+    return {pop.name: ("pooled " if pop.pool else "") + pop.gate["type"] for pop in template.populations}
 
 
 def summarise(table: pd.DataFrame) -> pd.DataFrame:
@@ -83,10 +84,13 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def doubtful_rates(table: pd.DataFrame, types: dict[str, dict[str, str]]) -> dict[str, tuple[int, int]]:
+def doubtful_rates(table: pd.DataFrame, types: dict[str, dict[str, str]], *,
+                   pooled: bool = False) -> dict[str, tuple[int, int]]:
+    """The flag's hits and misses over each file's own fits (``pooled``: over the pooled fits, one
+    judgement of the whole set given to every file)."""
     paired = table[table.status == "paired"]
     kind = [types[s].get(p.rsplit("/", 1)[-1], "") for s, p in zip(paired.set, paired.population)]
-    rows = paired[[k in WARNING_GATES for k in kind]]
+    rows = paired[[k.startswith("pooled ") == pooled and k.removeprefix("pooled ") in WARNING_GATES for k in kind]]
     own = rows.flag.fillna("").str.startswith("gate doubtful")
     failed = rows.flag.fillna("").str.startswith("gate failed")
     good = rows.f1_parent >= 0.9
@@ -131,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(table)
     summary.to_csv(args.out / "summary.csv", index=False)
     text = markdown(summary)
-    rates = doubtful_markdown(doubtful_rates(table, {name: gate_types(name) for name in SETS}))
+    types = {name: gate_types(name) for name in SETS}
+    rates = (doubtful_markdown(doubtful_rates(table, types)) + "\nPooled gates (one fit for all files of a set):\n"
+             + doubtful_markdown(doubtful_rates(table, types, pooled=True)))
     (args.out / "table.md").write_text(text)
     (args.out / "doubtful.md").write_text(rates)
     print(text + "\n" + rates)
