@@ -83,7 +83,7 @@ def test_membership_is_each_role_on_its_own_scale(result, sample):
     np.testing.assert_array_equal(result.membership["Bright"], bright)
     np.testing.assert_array_equal(result.membership["Bright/Low"], low)
     np.testing.assert_array_equal(result.membership["Box"], box)
-    # the cuts are far apart on one scale: 0.25 linear is 65,536, above every event; logicle 0.6 is ~3,000
+    # the cuts are far apart on one scale: 0.25 linear is 65,536, above every event; logicle 0.6 is ~4,250
     assert low.sum() == bright.sum() and 0 < bright.sum() < len(ssc)
     assert 0 < box.sum() < len(ssc)
     np.testing.assert_array_equal(result.transformed("SSC-A [ssc_log]"), LOGICLE.apply(ssc))

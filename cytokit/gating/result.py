@@ -72,7 +72,7 @@ class GatingResult:
     @property
     def derived(self) -> dict[str, str]:
         """``{dimension: $PnN}`` of the dimensions not named after their channel."""
-        return {d: self.channels[r] for r, d in self.dims.items() if d != self.channels.get(r, d)}
+        return {d: self.channels[r] for r, d in self.dims.items() if d != self.channels[r]}
 
     def channel_of(self, dim: str) -> str:
         """The ``$PnN`` a dimension's values come from (the dimension itself for a channel)."""
