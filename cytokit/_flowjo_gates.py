@@ -56,7 +56,7 @@ def gate_element(fcs, gate, *, empty: bool):
     for pnn in gate.dims:
         if pnn in fcs.derived:
             raise NoFlowJoForm(f"it reads {fcs.derived[pnn]} on a transform of its own ({pnn}), and FlowJo has "
-                               f"one transform per parameter (that of {fcs.derived[pnn]}'s first role)")
+                               f"one transform per parameter: {fcs.derived[pnn]}'s is its first role's")
         transform = fcs.transforms.get(pnn)
         if transform is not None and transform.kind not in FLOWJO_TRANSFORMS:
             raise NoFlowJoForm(f"no FlowJo transform FlowKit reads for {transform.kind} ({pnn})")

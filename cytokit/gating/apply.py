@@ -175,9 +175,9 @@ def _role_transform(template, sample: Sample, role: str, pnn: str):
     spec = template.transforms.get(role, template.transforms.get("default"))
     if not spec:
         return None
-    info = sample.channels.set_index("pnn")
     params = {k: v for k, v in spec.items() if k != "kind"}
     if params.get("t") == "auto":
+        info = sample.channels.set_index("pnn")
         decades = float(info.at[pnn, "decades"]) if pnn in info.index else 0.0
         top = float(info.at[pnn, "range"]) if pnn in info.index else 0.0
         if decades > 0:
