@@ -176,7 +176,7 @@ def test_gatingml_export_gives_each_gate_its_roles_transform(result, sample, tmp
 
 def test_flowjo_export_leaves_out_the_gates_of_the_second_scale(result, tmp_path):
     pytest.importorskip("flowkit")
-    from cytokit.fcs import write_fcs
+    from cytokit.fcs import read_fcs, write_fcs
     from cytokit.flowjo_export import to_flowjo
     from tests.test_flowjo_export import flowkit_counts
 
@@ -185,7 +185,7 @@ def test_flowjo_export_leaves_out_the_gates_of_the_second_scale(result, tmp_path
     fcs = write_fcs(folder / "roles.fcs", result.sample.events.astype(np.float32), keywords={"$FIL": "roles.fcs"})
     template_path = tmp_path / "roles.yaml"
     template_path.write_text(TEMPLATE)
-    gated = parse_template(TEMPLATE, source=str(template_path)).apply(__import__("cytokit").read_fcs(fcs))
+    gated = parse_template(TEMPLATE, source=str(template_path)).apply(read_fcs(fcs))
     results = SimpleNamespace(samples=pd.DataFrame({"file": ["roles.fcs"], "status": ["ok"]}),
                               paths={"roles.fcs": str(fcs)}, fitted={"roles.fcs": gated.fitted()},
                               gating={"roles.fcs": gated.summary()}, template_path=str(template_path))
