@@ -3,7 +3,7 @@
 :func:`gate_element` writes a rectangle or polygon gate; ellipses become polygons that select exactly
 the ellipse's events of the file (:func:`_ellipse_polygon`), and polygons reaching beyond a scale's
 end are clipped to a box around the file's events (:func:`_within_scale`). ``fcs`` is the export's
-view of one file: ``name``, ``transforms``, ``dim_name``, ``scaled`` and ``raw``.
+view of one file: ``name``, ``transforms``, ``derived``, ``dim_name``, ``scaled`` and ``raw``.
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ def gate_element(fcs, gate, *, empty: bool):
     from .gating.gates import EllipseGate, PolygonGate, RectangleGate
 
     for pnn in gate.dims:
+        if pnn in fcs.derived:
+            raise NoFlowJoForm(f"it reads {fcs.derived[pnn]} on a transform of its own ({pnn}), and FlowJo has "
+                               f"one transform per parameter: {fcs.derived[pnn]}'s is its first role's")
         transform = fcs.transforms.get(pnn)
         if transform is not None and transform.kind not in FLOWJO_TRANSFORMS:
             raise NoFlowJoForm(f"no FlowJo transform FlowKit reads for {transform.kind} ({pnn})")

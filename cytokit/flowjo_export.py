@@ -33,7 +33,9 @@ failed                                an empty ``RectangleGate`` (min = max), it
 Transforms: linear, log, logicle, asinh (``fasinh``) and biex as FlowJo writes them;
 not hyperlog: FlowJo's ``hyperlog`` element has no documented equivalence with Gating-ML's and
 FlowKit's ``Workspace`` refuses any workspace holding one, so the gates on a hyperlog channel are
-left out (a warning). And
+left out (a warning). FlowJo draws a parameter on one transform per sample, so the gates of a role
+that puts a channel on a scale of its own (two roles on one channel with different transforms) are
+left out too (a warning); the other role's gates are written. And
 FlowJo's log puts values below its bottom (``T / 10**M``) at the bottom where cytokit's goes
 below (a warning names the events). Compensation: the file's (``Acquisition-defined``) or the
 template's matrix as the sample's ``spilloverMatrix``; compensated detectors are named
@@ -148,7 +150,7 @@ class _File:
 
     def __init__(self, template, file: str, results) -> None:
         from .compensation import compensate, validate_spillover
-        from .gating.apply import _spillover, _transforms
+        from .gating.apply import _dimensions, _spillover
 
         self.name, self.path = file, Path(results.paths[file]).resolve()
         self.sample = _read(self.path)
@@ -156,7 +158,9 @@ class _File:
         spillover, self.comp_source = _spillover(template, self.sample)
         self.spillover = None if spillover is None else validate_spillover(spillover)  # rows as columns
         self.events = self.sample.events if spillover is None else compensate(self.sample.events, spillover)
-        self.transforms = _transforms(template, self.sample, self.channels)
+        self.dims, self.transforms = _dimensions(template, self.sample, self.channels)
+        # a role on a channel another role puts on another scale: FlowJo has one scale per parameter
+        self.derived = {d: self.channels[r] for r, d in self.dims.items() if d != self.channels[r]}
         self.detectors = set() if self.spillover is None else {str(c) for c in self.spillover.columns}
         used = list(dict.fromkeys(self.channels.values()))
         nonfinite = int((~np.isfinite(self.events[used].to_numpy(dtype=np.float64))).any(axis=1).sum())
@@ -212,7 +216,7 @@ def _static_tree(template, fcs: _File, learned: dict) -> list[tuple[str, str, st
             reason = f"skipped: the file has no channel for role(s) {', '.join(missing)}"
             tree.append((path, parent, "skipped", reason))
             continue
-        gate = _build_gate(template, pop, fcs.channels)
+        gate = _build_gate(template, pop, fcs.dims)
         if hasattr(gate, "fit"):
             if path not in learned:
                 raise CytokitError(f"{fcs.name}: no fitted values of population {path} in the results; "
@@ -239,7 +243,7 @@ def _sample_element(template, file: str, results, sample_id: str, sample_name: s
         _matrix_element(sample, fcs)
     transforms = etree.SubElement(sample, "Transformations")
     for pnn, transform in fcs.transforms.items():
-        if transform.kind not in FLOWJO_TRANSFORMS:
+        if pnn in fcs.derived or transform.kind not in FLOWJO_TRANSFORMS:
             continue  # the gates on it are left out (gate_element says why)
         for name in dict.fromkeys((pnn.replace("/", "_"), fcs.dim_name(pnn))):
             _transform_element(transforms, transform, name)

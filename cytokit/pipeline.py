@@ -304,7 +304,7 @@ def _shared_scales(results: list) -> dict:
     shared = {}
     roles = dict.fromkeys(role for result in results for role in result.channels)
     for role in roles:
-        transforms = [r.transforms.get(r.channels[role]) for r in results if role in r.channels]
+        transforms = [r.transforms.get(r.dimension(role)) for r in results if role in r.channels]
         if len(transforms) > 1 and any(t != transforms[0] for t in transforms[1:]) and None not in transforms:
             shared[role] = max(transforms, key=lambda t: getattr(t, "t", 0.0))
     return shared
@@ -314,8 +314,8 @@ def _scales(result, shared: dict) -> dict:
     """role → the transform its ``values`` and ``plot_events`` are on (``kind`` and Gating-ML
     parameters, JSON for the cache), so the figures label their axes in scale values."""
     out = {}
-    for role, channel in result.channels.items():
-        transform = shared.get(role) or result.transforms.get(channel)
+    for role in result.channels:
+        transform = shared.get(role) or result.transforms.get(result.dimension(role))
         if transform is not None and hasattr(transform, "kind"):
             out[role] = {"kind": transform.kind, **{k: float(v) for k, v in transform.params.items()}}
     return out
@@ -323,10 +323,9 @@ def _scales(result, shared: dict) -> dict:
 
 def _on_shared_scale(result, role: str, rows, shared: dict, dtype=np.float32) -> np.ndarray:
     """``role``'s values on ``rows`` of a tube, on the group's shared scale (float32 for figures)."""
-    channel = result.channels[role]
     if role not in shared:
-        return result.transformed(channel, rows).astype(dtype)
-    return shared[role].apply(result.scale[channel].to_numpy()[rows]).astype(dtype)
+        return result.transformed(result.dimension(role), rows).astype(dtype)
+    return shared[role].apply(result.scale[result.channels[role]].to_numpy()[rows]).astype(dtype)
 
 
 def _plot_events(result, shared: dict) -> pd.DataFrame:

@@ -61,12 +61,13 @@ def control_threshold(values, quantile: float) -> float:
 
 
 def marker_values(result, population_path: str, role: str, *, scale: bool = True) -> np.ndarray:
-    """Values of one role's channel on one population of a :class:`GatingResult`."""
+    """Values of one role's channel on one population of a :class:`GatingResult` (on the role's
+    own gating scale when not ``scale``)."""
     channel = result.channels.get(role)
     mask = result.membership.get(population_path)
     if channel is None or mask is None:
         return np.empty(0)
-    return result.scale[channel].to_numpy()[mask] if scale else result.transformed(channel, mask)
+    return result.scale[channel].to_numpy()[mask] if scale else result.transformed(result.dimension(role), mask)
 
 
 def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,

@@ -2,7 +2,7 @@
 
 :func:`gate_sample` is :meth:`Template.apply <cytokit.gating.template.Template.apply>`:
 the sample's spillover matrix (the file's, the template's own, a CSV file's, or none),
-each role's transform on its channel, and every population's gate built from its
+each role's transform on its channel (:func:`_dimensions`), and every population's gate built from its
 template mapping (:data:`~cytokit.gating._schema.GATE_TYPES`), fitted on the parent's
 events (a ``control_threshold`` gate on the matched control's) into a
 :class:`~cytokit.gating.result.GatingResult`.
@@ -49,10 +49,10 @@ def gate_sample(
     if spillover is not None:
         events = compensate(events, spillover)
     scale = events
-    transforms = _transforms(template, sample, channels)
+    dims, transforms = _dimensions(template, sample, channels)
     finite, nonfinite = _finite_events(sample, scale, channels, spillover)
     result = GatingResult(
-        sample=sample, template=template, channels=channels, scale=scale,
+        sample=sample, template=template, channels=channels, dims=dims, scale=scale,
         transforms=transforms, compensation=comp_source, spillover=spillover,
         finite=finite, nonfinite=nonfinite,
     )
@@ -72,9 +72,9 @@ def gate_sample(
             result.membership[path] = parent_mask.copy()
             result.flags[path] = f"skipped: the file has no channel for role(s) {', '.join(missing)}"
             continue
-        gate = _build_gate(template, pop, channels)
+        gate = _build_gate(template, pop, dims)
         fitted = (pooled or {}).get(path)
-        if fitted is not None:  # fitted on several files: this file's channels, the pooled fit
+        if fitted is not None:  # fitted on several files: this file's dimensions, the pooled fit
             gate = copy.copy(fitted).set_params(**{k: v for k, v in gate.get_params().items() if k in ROLE_KEYS})
         result.gates[path] = gate
         if type(gate).__name__ == "BooleanGate":
@@ -161,42 +161,63 @@ def _spillover(template, sample: Sample) -> tuple[pd.DataFrame | None, str]:
     return read_spillover_csv(path), str(path)
 
 
-def _transforms(template, sample: Sample, channels: dict[str, str]) -> dict:
-    """``{$PnN: transform}`` of the roles ``template`` transforms, on the channels they resolve to."""
+def _dimensions(template, sample: Sample, channels: dict[str, str]) -> tuple[dict[str, str], dict]:
+    """``(role → dimension, {dimension: transform})``: the name each role's gates read it by, and
+    the transform of each dimension that has one.
+
+    A role's dimension is its channel's ``$PnN``. Roles on one channel with one transform share it
+    (``fsc`` and ``fsc_area`` both FSC-A); a role on the same channel with another transform (a
+    linear ``ssc`` for the singlet gate, a logicle ``ssc_log`` for a cluster) gets a dimension of
+    its own, ``"<PnN> [<role>]"``: the same compensated values on its own scale. The first role of
+    the template on a channel keeps the ``$PnN``.
+    """
+    dims: dict[str, str] = {}
+    out: dict = {}
+    scales: dict[str, list[tuple[object, str]]] = {}  # pnn -> [(transform or None, dimension)]
+    for role, pnn in channels.items():
+        transform = _role_transform(template, sample, role, pnn)
+        taken = scales.setdefault(pnn, [])
+        dim = next((d for t, d in taken if t == transform), None)
+        if dim is None:
+            dim = pnn if not taken else f"{pnn} [{role}]"
+            if dim != pnn and dim in set(sample.channels.pnn):
+                raise TemplateError(f"{template.source}: role {role!r} needs a dimension {dim!r} of its own "
+                                    f"(channel {pnn} with another role's transform), but {sample.path} has a "
+                                    "channel of that name; rename the role")
+            taken.append((transform, dim))
+            if transform is not None:
+                out[dim] = transform
+        dims[role] = dim
+    return dims, out
+
+
+def _role_transform(template, sample: Sample, role: str, pnn: str):
+    """The transform of ``role`` on its channel ``pnn`` of ``sample`` (``t: auto`` resolved), or None."""
     from ..transforms import make_transform
 
-    out = {}
-    specs: dict[str, tuple[str, dict]] = {}
-    info = sample.channels.set_index("pnn")
-    for role, pnn in channels.items():
-        spec = template.transforms.get(role, template.transforms.get("default"))
-        if not spec:
-            continue
-        if pnn in specs and specs[pnn][1] != spec:
-            raise TemplateError(
-                f"{template.source}: roles {specs[pnn][0]!r} and {role!r} are both channel {pnn} in "
-                f"{sample.path} but have different transforms; give them the same one"
-            )
-        specs[pnn] = (role, spec)
-        params = {k: v for k, v in spec.items() if k != "kind"}
-        if params.get("t") == "auto":
-            decades = float(info.at[pnn, "decades"]) if pnn in info.index else 0.0
-            top = float(info.at[pnn, "range"]) if pnn in info.index else 0.0
-            if decades > 0:
-                offset = float(info.at[pnn, "offset"]) or 1.0
-                top = 10.0 ** decades * offset
-            params["t"] = top if top > 1 else 262144.0
-        try:
-            out[pnn] = make_transform(spec["kind"], **params)
-        except ValueError as exc:  # e.g. valid for t: 262144 (checked at load) but not this file's top
-            raise TemplateError(f"{template.source}: transform of role {role!r} on {pnn} of {sample.path}: "
-                                f"{exc}") from None
-    return out
+    spec = template.transforms.get(role, template.transforms.get("default"))
+    if not spec:
+        return None
+    params = {k: v for k, v in spec.items() if k != "kind"}
+    if params.get("t") == "auto":
+        info = sample.channels.set_index("pnn")
+        decades = float(info.at[pnn, "decades"]) if pnn in info.index else 0.0
+        top = float(info.at[pnn, "range"]) if pnn in info.index else 0.0
+        if decades > 0:
+            offset = float(info.at[pnn, "offset"]) or 1.0
+            top = 10.0 ** decades * offset
+        params["t"] = top if top > 1 else 262144.0
+    try:
+        return make_transform(spec["kind"], **params)
+    except ValueError as exc:  # e.g. valid for t: 262144 (checked at load) but not this file's top
+        raise TemplateError(f"{template.source}: transform of role {role!r} on {pnn} of {sample.path}: "
+                            f"{exc}") from None
 
 
 def _build_gate(template, pop, channels: dict[str, str]):
     """The gate of population ``pop`` (a :class:`~cytokit.gating.template.Population`), its roles
-    replaced by ``channels`` (role → channel; each role itself when the template is loaded)."""
+    replaced by ``channels`` (role → dimension, :func:`_dimensions`; each role itself when the
+    template is loaded)."""
     spec = dict(pop.gate)
     module, cls_name = GATE_TYPES[spec.pop("type")]
     cls = getattr(importlib.import_module(f"cytokit.gating.{module}"), cls_name)

@@ -14,7 +14,8 @@ FlowKit gate (from the .wsp)   cytokit gate
 =============================  ==================================================
 
 Every gate dimension becomes a channel role named after the channel, found by
-``$PnN`` (``{pnn: [name]}``). FlowJo draws gates in transformed space; each
+``$PnN`` (``{pnn: [name]}``); a Gating-ML file may put one channel on two transforms in two
+gates, and the second becomes a role of its own, ``"<channel> (<transform id>)"``. FlowJo draws gates in transformed space; each
 dimension's transform (linear, log, asinh, logicle, hyperlog, and FlowJo's default
 ``biex``, :class:`~cytokit.transforms.BiexTransform`) becomes the role's
 ``transforms:`` entry with the workspace's parameters, so the imported vertices are
@@ -120,24 +121,31 @@ def _template_from_gates(source: str, name: str, description: str, gate_ids, get
     channels: dict[str, dict[str, Any]] = {}
     transforms: dict[str, dict[str, Any]] = {}
     compensations: set[str] = set()
+    scales: dict[tuple[str, str | None], str] = {}  # (channel, transform id) -> role
     populations = []
     for gate_name, gate_path in gate_ids:
         fk_gate = get_gate(gate_name, gate_path)
         where = f"{source}, {context}gate {'/'.join(gate_path[1:] + (gate_name,))!r}"
+        roles = []
         for dim in getattr(fk_gate, "dimensions", []) or []:
             if not hasattr(dim, "id"):
                 raise TemplateError(f"{where}: {type(dim).__name__} dimensions (ratios of two channels) have "
                                     "no template equivalent; cytokit.gating.gatingml.GateSet evaluates them")
-            channels.setdefault(dim.id, {"pnn": [dim.id]})
+            key = (dim.id, dim.transformation_ref)
+            if key not in scales:  # the channel on another transform than before: a role of its own
+                role = dim.id if dim.id not in channels else f"{dim.id} ({dim.transformation_ref or 'linear'})"
+                scales[key] = role
+                channels[role] = {"pnn": [dim.id]}
+                if dim.transformation_ref is not None:
+                    transforms[role] = _transform(xforms, dim.transformation_ref, where)
+            roles.append(scales[key])
             if dim.compensation_ref not in (None, "uncompensated"):
                 compensations.add(dim.compensation_ref)
-            if dim.transformation_ref is not None and dim.id not in transforms:
-                transforms[dim.id] = _transform(xforms, dim.transformation_ref, where)
         parent = "root" if len(gate_path) == 1 else names[(gate_path[-1], gate_path[:-1])]
         populations.append({
             "name": names[(gate_name, gate_path)],
             "parent": parent,
-            "gate": _gate(fk_gate, gate_path, names, where),
+            "gate": _gate(fk_gate, gate_path, names, where, roles),
         })
     if not populations:
         raise TemplateError(f"{source}: {context}no gates")
@@ -239,16 +247,17 @@ def _bounds(dim) -> list[float | None]:
     return [None if dim.min is None else float(dim.min), None if dim.max is None else float(dim.max)]
 
 
-def _gate(fk_gate, gate_path: tuple[str, ...], names: dict[tuple, str], where: str) -> dict[str, Any]:
+def _gate(fk_gate, gate_path: tuple[str, ...], names: dict[tuple, str], where: str,
+          dims: list[str]) -> dict[str, Any]:
+    """The template mapping of a FlowKit gate; ``dims`` are the roles of its dimensions."""
     kind = type(fk_gate).__name__
     if getattr(fk_gate, "use_complement", False):
         raise TemplateError(f"{where}: gates used as their complement are not supported")
-    dims = [d.id for d in getattr(fk_gate, "dimensions", []) or []]
     if kind == "RectangleGate":
         if len(dims) == 1:
             lo, hi = _bounds(fk_gate.dimensions[0])
             return {"type": "range", "dim": dims[0], "min": lo, "max": hi}
-        return {"type": "rectangle", "bounds": {d.id: _bounds(d) for d in fk_gate.dimensions}}
+        return {"type": "rectangle", "bounds": {r: _bounds(d) for r, d in zip(dims, fk_gate.dimensions)}}
     if kind == "PolygonGate":
         return {"type": "polygon", "dims": dims,
                 "vertices": [[float(x) for x in vertex] for vertex in fk_gate.vertices]}

@@ -221,6 +221,7 @@ class GateSet:
         transforms: Mapping[str, Transform] | None = None,
         compensation: pd.DataFrame | str | None = None,
         compensation_id: str = "Spill",
+        channels: Mapping[str, str] | None = None,
     ) -> GateSet:
         """A set from gates defined on compensated, transformed events (the template's view).
 
@@ -232,22 +233,28 @@ class GateSet:
             fit failed raises :class:`GateError`). A :class:`QuadrantGate` defines its
             quadrants as populations; children name a quadrant as parent.
         transforms
-            ``{channel: transform}`` that was applied to each channel before gating.
+            ``{dimension: transform}`` that was applied to each dimension (channel) before gating.
             Transform ids are :attr:`Transform.default_id`.
         compensation
             ``None`` (events were not compensated), ``"FCS"`` (compensated with the
             file's own ``$SPILLOVER``) or the spillover DataFrame used (stored under
             ``compensation_id``; only its detector channels reference it).
+        channels
+            ``{dimension: channel}`` of gate dimensions not named after their channel: one
+            channel on two scales (two template roles with different transforms, e.g.
+            ``"SSC-A [ssc_log]"``). Each becomes a Gating-ML dimension of that channel with its
+            own transform; ``transforms`` is keyed by dimension.
         """
         transforms = dict(transforms or {})
+        channels = dict(channels or {})
         xform_ids: dict[str, str] = {}
         set_transforms: dict[str, Transform] = {}
-        for channel, xform in transforms.items():
+        for dim, xform in transforms.items():
             xform_id = xform.default_id
             if xform_id in set_transforms and set_transforms[xform_id] != xform:
                 raise GateError(f"two different transforms share the id {xform_id!r}")
             set_transforms[xform_id] = xform
-            xform_ids[channel] = xform_id
+            xform_ids[dim] = xform_id
         compensations: dict[str, pd.DataFrame] = {}
         if isinstance(compensation, pd.DataFrame):
             compensations[compensation_id] = compensation
@@ -256,6 +263,10 @@ class GateSet:
             raise GateError(
                 f"compensation must be None, 'FCS' or a spillover DataFrame, got {compensation!r}"
             )
+
+        def dimension(dim: str) -> GateDimension:
+            channel = channels.get(dim, dim)
+            return GateDimension(channel, comp_ref(channel), xform_ids.get(dim))
 
         def comp_ref(channel: str) -> str:
             if compensation is None:
@@ -271,7 +282,7 @@ class GateSet:
             dims = (
                 {}
                 if isinstance(gate, BooleanGate)
-                else {dim: GateDimension(dim, comp_ref(dim), xform_ids.get(dim)) for dim in gate.dims}
+                else {dim: dimension(dim) for dim in gate.dims}
             )
             nodes.append(GateNode(population, gate, parent, dims))
         return cls(nodes, transforms=set_transforms, compensations=compensations)

@@ -54,7 +54,7 @@ def fit_pooled(template, samples: Sequence[Sample | str | Path], *,
         frames, first = [], None
         for item in samples:
             try:
-                frame, channels = _learning_events(template, item, path, pop, fits, controls)
+                frame, dims = _learning_events(template, item, path, pop, fits, controls)
             except CytokitError as exc:
                 if on_error is None:
                     raise
@@ -63,7 +63,7 @@ def fit_pooled(template, samples: Sequence[Sample | str | Path], *,
             if frame is None:  # the file has no channel for the gate (an optional population)
                 continue
             if first is None:
-                first = channels
+                first = dims
             frames.append(frame.set_axis(list(_build_gate(template, pop, first).dims), axis=1))
         if first is None:
             continue
@@ -79,7 +79,7 @@ def fit_pooled(template, samples: Sequence[Sample | str | Path], *,
 
 
 def _learning_events(template, item, path: str, pop, fits: dict, controls):
-    """One file's events for the pooled fit of ``pop`` (subsampled), and its channel resolution."""
+    """One file's events for the pooled fit of ``pop`` (subsampled), and its role → dimension map."""
     from ..fcs import read_fcs
     from ._schema import _gate_roles
     from .apply import _build_gate, gate_sample
@@ -87,7 +87,7 @@ def _learning_events(template, item, path: str, pop, fits: dict, controls):
     sample = item if isinstance(item, Sample) else read_fcs(item)
     channels = template.resolve_channels(sample)
     if any(r not in channels for r in _gate_roles(pop.gate)):
-        return None, channels
+        return None, None
     control = controls(sample, channels) if controls is not None else None
     result = gate_sample(template, sample, control=control, channels=channels, pooled=fits, stop_at=path)
     source = pop.fit_on or (pop.parent if pop.parent != "root" else None)
@@ -98,7 +98,7 @@ def _learning_events(template, item, path: str, pop, fits: dict, controls):
     rows = np.flatnonzero(mask)
     if len(rows) > MAX_EVENTS_PER_FILE:
         rows = np.sort(np.random.default_rng(0).choice(rows, MAX_EVENTS_PER_FILE, replace=False))
-    return result._frame(_build_gate(template, pop, channels).dims, rows), channels
+    return result._frame(_build_gate(template, pop, result.dims).dims, rows), result.dims
 
 
 __all__ = ["MAX_EVENTS_PER_FILE", "fit_pooled", "pooled_populations"]

@@ -24,13 +24,18 @@ class GatingResult:
     skipped, or its gate failed or is doubtful. Events with NaN or ±inf in a role's
     channel are in no population (``finite``); ``nonfinite`` says how many, and
     :meth:`counts` adds it to the flag of the populations below the root.
+
+    Gates address *dimensions*: a role's channel ``$PnN`` on the role's scale. Two roles on one
+    channel with different transforms have two dimensions, the second named ``"<PnN> [<role>]"``
+    (:meth:`dimension`, :meth:`channel_of`); ``transforms`` is keyed by dimension.
     """
 
     sample: Sample
     template: Any  # the Template that gated it
     channels: dict[str, str]
     scale: pd.DataFrame
-    transforms: dict = field(default_factory=dict)
+    transforms: dict = field(default_factory=dict)  # dimension -> transform
+    dims: dict[str, str] = field(default_factory=dict)  # role -> dimension (default: its channel)
     compensation: str = "none"
     spillover: pd.DataFrame | None = None
     membership: dict[str, np.ndarray] = field(default_factory=dict)
@@ -39,7 +44,7 @@ class GatingResult:
     flags: dict[str, str] = field(default_factory=dict)
     finite: np.ndarray | None = None  # events finite in every role's channel (None: all of them)
     nonfinite: str = ""  # how many others were left out of every gate, and in which channels
-    _gating: dict = field(default_factory=dict, repr=False)  # pnn -> (values, rows computed)
+    _gating: dict = field(default_factory=dict, repr=False)  # dimension -> (values, rows computed)
 
     def __repr__(self) -> str:
         """The file, its events and each population's count, % of parent and flag (not the arrays)."""
@@ -53,22 +58,38 @@ class GatingResult:
 
     @property
     def events(self) -> pd.DataFrame:
-        """The channels the gates read, for every event, on the gating scale."""
+        """The dimensions the gates read, for every event, on the gating scale (channels in the
+        file's order, then the dimensions of their own of roles that share one)."""
         dims = dict.fromkeys(d for gate in self.gates.values() if not hasattr(gate, "operands") for d in gate.dims)
-        return self._frame([c for c in self.scale.columns if c in dims], None)
+        order = [c for c in self.scale.columns if c in dims] + [d for d in self.derived if d in dims]
+        return self._frame(order, None)
+
+    def dimension(self, role: str) -> str:
+        """The dimension ``role``'s gates read: its channel, or ``"<PnN> [<role>]"`` when another
+        role on that channel has another transform."""
+        return self.dims.get(role, self.channels[role])
+
+    @property
+    def derived(self) -> dict[str, str]:
+        """``{dimension: $PnN}`` of the dimensions not named after their channel."""
+        return {d: self.channels[r] for r, d in self.dims.items() if d != self.channels[r]}
+
+    def channel_of(self, dim: str) -> str:
+        """The ``$PnN`` a dimension's values come from (the dimension itself for a channel)."""
+        return self.derived.get(dim, dim)
 
     def _frame(self, dims, rows) -> pd.DataFrame:
         index = self.scale.index if rows is None else self.scale.index[rows]
         return pd.DataFrame({d: self.transformed(d, rows) for d in dims}, index=index)
 
     def transformed(self, channel: str, mask=None) -> np.ndarray:
-        """``channel`` on the gating scale (transformed as the template says), on the rows
-        of ``mask`` (boolean or indices) when given.
+        """``channel`` (a ``$PnN`` or a :meth:`dimension`) on the gating scale (transformed as
+        the template says), on the rows of ``mask`` (boolean or indices) when given.
 
         Values are computed on first request, only for the rows asked, and kept: a
         gate deep in the tree transforms its parent's events, not the whole file.
         """
-        raw = self.scale[channel].to_numpy()
+        raw = self.scale[self.channel_of(channel)].to_numpy()
         transform = self.transforms.get(channel)
         if transform is None:
             values = np.asarray(raw, dtype=np.float64)
@@ -156,7 +177,8 @@ class GatingResult:
                 gate = type(gate)(gate.op, [gatingml_id(o) for o in gate.operands],
                                   complement=[gatingml_id(o) for o in gate.complement])
             populations.append((ids[path], gate, parent_id))
-        return GateSet.build(populations, transforms=self.transforms, compensation=self.spillover)
+        return GateSet.build(populations, transforms=self.transforms, compensation=self.spillover,
+                             channels=self.derived)
 
 
 def _plain(value):

@@ -15,6 +15,8 @@ A template has five parts (``gating_templates/README.md`` explains them with
 ``transforms``
     per role (or ``default``): ``{kind: logicle|asinh|log|linear|hyperlog|biex, t: auto, ...}``;
     ``t: auto`` is the channel's top of scale (``10**decades`` for log-amplified channels).
+    Two roles on one channel may differ: the second reads it as a dimension of its own,
+    ``"<PnN> [<role>]"`` (:attr:`GatingResult.dims <cytokit.gating.result.GatingResult>`).
 ``populations``
     a tree: ``name``, ``parent`` (``root`` or a population name), ``gate`` (``type`` and
     its parameters, roles in place of channels), ``optional`` (skip, and say so, when a

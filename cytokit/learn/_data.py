@@ -125,7 +125,7 @@ def training_files(files: list[Path], samples: list[Sample], source: ManualSourc
     out = []
     for path, sample in zip(files, samples):
         result = template.apply(sample)
-        values = np.column_stack([result.transformed(result.channels[r]) for r in channels.roles]).astype(float)
+        values = np.column_stack([result.transformed(result.dimension(r)) for r in channels.roles]).astype(float)
         out.append(TrainingFile(path.name, values, source.gating(path, sample)))
     return out
 

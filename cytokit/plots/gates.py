@@ -43,9 +43,9 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
     """
     template = result.template
     paths = [p for p in template.paths if p in result.membership]
-    by_pnn: dict[str, str] = {}
-    for role, pnn in result.channels.items():
-        by_pnn.setdefault(pnn, role)
+    by_dim: dict[str, str] = {}  # the first role on each dimension names its axis
+    for role in result.channels:
+        by_dim.setdefault(result.dimension(role), role)
     pns = dict(zip(result.sample.channels.pnn, result.sample.channels.pns))
     n_cols = min(4, max(1, len(paths)))
     n_rows = int(np.ceil(len(paths) / n_cols)) or 1
@@ -59,9 +59,9 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
     rng = np.random.default_rng(0)
 
     def label(dim: str) -> str:
-        role = by_pnn.get(dim, "")
-        stain = pns.get(dim, "")
-        return _literal(f"{role or dim} [{dim}{', ' + stain if stain else ''}]")
+        role, pnn = by_dim.get(dim, ""), result.channel_of(dim)
+        stain = pns.get(pnn, "")
+        return _literal(f"{role or dim} [{pnn}{', ' + stain if stain else ''}]")
 
     for ax, path in zip(axes, paths):
         parent = result.parents.get(path, "root")
@@ -134,9 +134,10 @@ def _partner(result: GatingResult, parent: str, dim: str) -> str | None:
     channel, else FSC (None when the file has none of them)."""
     parent_gate = result.gates.get(parent)
     parent_dims = list(getattr(parent_gate, "dims", ())) if not hasattr(parent_gate, "operands") else []
-    candidates = [result.channels.get("ssc"), *parent_dims, result.channels.get("fsc")]
+    ssc, fsc = (result.dimension(r) if r in result.channels else None for r in ("ssc", "fsc"))
+    candidates = [ssc, *parent_dims, fsc]
     for candidate in candidates:
-        if candidate and candidate != dim and candidate in result.scale.columns:
+        if candidate and candidate != dim and result.channel_of(candidate) in result.scale.columns:
             return candidate
     return None
 
