@@ -34,6 +34,7 @@ def gate_sample(
     :meth:`Template.apply <cytokit.gating.template.Template.apply>`."""
     from ..compensation import compensate
 
+    sample = template.label(sample)  # the panel sheet's markers, for the result, its figures and outputs
     if channels is None:
         reference = control.channels if control is not None else None
         channels = template.resolve_channels(sample, reference=reference)
