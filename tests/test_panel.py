@@ -182,3 +182,94 @@ def test_activation_panel_resolves_marker_roles_to_the_example_templates_detecto
         sample = cytokit.read_fcs(path)
         assert not any(sample.channels.pns), f"{path.name} has $PnS; the test is about files without"
         assert by_marker.resolve_channels(sample) == example.resolve_channels(sample), path.name
+
+
+# ----------------------------------------------------------------------------- the API and the CLI
+
+CLL_TEMPLATE = REPO / "gating_templates" / "cll_cd19_7aad.yaml"
+CLL_PANEL = """\
+channel,marker,file
+FITC-A,CD19,
+PerCP-Cy5-5-A,7AAD,
+PE-A,LAG3,*_stained.fcs
+APC-A,TNFa,*_stained.fcs
+"""
+
+
+@pytest.fixture
+def unlabelled(tmp_path):
+    """CLL001's four demo tubes written again without $PnS, and the panel sheet that names their markers."""
+    folder = tmp_path / "fcs"
+    folder.mkdir()
+    for path in sorted((REPO / "sample_fcs" / "modern").glob("CLL001_*.fcs")):
+        sample = cytokit.read_fcs(path)
+        sample.channels = sample.channels.assign(pns="")
+        cytokit.write_fcs(folder / path.name, sample)
+    return folder, _write(tmp_path / "panel.csv", CLL_PANEL)
+
+
+def test_experiment_with_a_panel_gives_the_results_of_the_labelled_files(unlabelled):
+    folder, sheet = unlabelled
+    with pytest.raises(ChannelNotFoundError):  # the files alone do not say which detector is CD19
+        cytokit.load_template(CLL_TEMPLATE).resolve_channels(cytokit.read_fcs(folder / "CLL001_C2D1_stained.fcs"))
+    labelled = cytokit.Experiment.from_folder(REPO / "sample_fcs" / "modern", template=CLL_TEMPLATE)
+    labelled.samples = labelled.samples[labelled.samples["patient"] == "CLL001"]
+    expected = labelled.run()
+    result = cytokit.Experiment.from_folder(folder, template=CLL_TEMPLATE, panel=sheet).run()
+    assert (result.samples["status"] == "ok").all(), result.samples[["file", "error"]]
+    assert result.panel_path == str(sheet.resolve())
+    columns = ["file", "marker", "n_events", "median", "pct_pos"]
+    pd.testing.assert_frame_equal(result.markers[columns].reset_index(drop=True),
+                                  expected.markers[columns].reset_index(drop=True))
+    channels = {role: (pnn, pns) for role, pnn, pns in result.gating["CLL001_C2D1_stained.fcs"]["channels"]}
+    assert channels["cd19"] == ("FITC-A", "CD19")  # the report shows the sheet's marker
+    assert channels["lag3"] == ("PE-A", "LAG3")
+
+
+def test_compare_takes_a_panel(unlabelled, tmp_path):
+    folder, sheet = unlabelled
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    template = cytokit.load_template(CLL_TEMPLATE, panel=sheet)
+    stained = folder / "CLL001_C2D1_stained.fcs"
+    result = template.apply(cytokit.read_fcs(stained), is_control=True)
+    np.savez(manual / "CLL001_C2D1_stained.npz", Lymphocytes=result.membership["Lymphocytes"])
+    table = cytokit.compare([stained], CLL_TEMPLATE, manual, panel=sheet)
+    row = table[table["population"] == "Lymphocytes"].iloc[0]
+    assert row["status"] == "paired" and row["f1"] == 1.0
+    failed = cytokit.compare([stained], CLL_TEMPLATE, manual, strict=False)
+    assert (failed["status"] == "error").all()
+    assert "needs marker 'CD19'" in failed["note"].iloc[0]
+
+
+@pytest.mark.parametrize("command", [["run", "FCS", "--template", "t.yaml", "--out", "o"],
+                                     ["compare", "FCS", "--template", "t.yaml", "--manual", "m", "--out", "o"],
+                                     ["learn", "m", "--files", "a.fcs", "--out", "t.yaml"],
+                                     ["gate", "a.fcs", "--template", "t.yaml"]])
+def test_cli_commands_take_panel(command):
+    from cytokit.cli import build_parser
+
+    assert build_parser().parse_args([*command, "--panel", "panel.csv"]).panel == "panel.csv"
+    assert build_parser().parse_args(command).panel is None
+
+
+def test_cli_gate_with_panel_resolves_marker_roles(unlabelled, capsys):
+    from cytokit.cli import main
+
+    folder, sheet = unlabelled
+    args = ["gate", str(folder / "CLL001_C2D1_stained.fcs"), "--template", str(CLL_TEMPLATE)]
+    assert main(args) == 1
+    assert "needs marker 'CD19'" in capsys.readouterr().err
+    assert main([*args, "--panel", str(sheet)]) == 0
+    assert "CD19+" in capsys.readouterr().out
+
+
+def test_cli_panel_errors_are_usage_errors(unlabelled, tmp_path, capsys):
+    from cytokit.cli import main
+
+    folder, _ = unlabelled
+    bad = _write(tmp_path / "bad.csv", "channel,antigen\nFITC-A,CD19\n")
+    code = main(["run", str(folder), "--template", str(CLL_TEMPLATE), "--panel", str(bad),
+                 "--out", str(tmp_path / "out"), "--quiet"])
+    assert code == 2
+    assert "bad.csv, line 1: a panel sheet needs the columns channel,marker" in capsys.readouterr().err
