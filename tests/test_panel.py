@@ -273,3 +273,29 @@ def test_cli_panel_errors_are_usage_errors(unlabelled, tmp_path, capsys):
                  "--out", str(tmp_path / "out"), "--quiet"])
     assert code == 2
     assert "bad.csv, line 1: a panel sheet needs the columns channel,marker" in capsys.readouterr().err
+
+
+def test_learn_with_a_panel_learns_marker_roles_and_writes_the_panel_key(tmp_path):
+    from tests.test_learn import synthetic_file
+
+    source = tmp_path / "source"
+    (source / "fcs").mkdir(parents=True)
+    for name, gain, share, seed in [("a", 1.0, 0.5, 0), ("b", 3.0, 0.3, 1)]:
+        synthetic_file(source, name, gain=gain, share=share, seed=seed)
+    fcs = tmp_path / "fcs"
+    fcs.mkdir()
+    for path in sorted((source / "fcs").glob("*.fcs")):
+        sample = cytokit.read_fcs(path)
+        sample.channels = sample.channels.assign(pns="")
+        cytokit.write_fcs(fcs / path.name, sample)
+    sheet = _write(tmp_path / "panel.csv", "channel,marker\nCD4-A,CD4\nCD8-A,CD8\n")
+    out = tmp_path / "templates" / "learned.yaml"
+    out.parent.mkdir()
+    learned = cytokit.learn_template(source / "manual", [fcs / "a.fcs", fcs / "b.fcs"], out=out, panel=sheet)
+    assert learned.template.roles["cd4"].marker == "CD4"
+    assert 'panel: "../panel.csv"' in out.read_text()
+    reopened = cytokit.load_template(out)
+    assert reopened.panel is not None and reopened.panel.source == str(out.parent / "../panel.csv")
+    assert reopened.resolve_channels(cytokit.read_fcs(fcs / "a.fcs"))["cd4"] == "CD4-A"
+    loo = learned.leave_one_out
+    assert set(loo["file"]) == {"a.fcs", "b.fcs"} and (loo["status"] != "error").all()
