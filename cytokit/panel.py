@@ -16,6 +16,7 @@ and the figures then read as its ``$PnS``.
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 from dataclasses import dataclass
@@ -79,12 +80,9 @@ class Panel:
         markers = self.markers_for(sample.path.name if sample.path is not None else None)
         if not markers:
             return sample
-        channels = sample.channels.copy()
-        channels["pns"] = [markers.get(pnn, pns) for pnn, pns in zip(channels["pnn"], channels["pns"])]
-        labelled = Sample(sample.events, channels, sample.keywords, version=sample.version, path=sample.path,
-                          dataset=sample.dataset, spillover=sample.spillover)
-        if "sha256" in sample.__dict__:  # already hashed: the file is the same
-            labelled.__dict__["sha256"] = sample.__dict__["sha256"]
+        labelled = copy.copy(sample)  # events, keywords and a computed sha256 shared: the file is the same
+        labelled.channels = sample.channels.assign(
+            pns=[markers.get(pnn, pns) for pnn, pns in zip(sample.channels["pnn"], sample.channels["pns"])])
         return labelled
 
     def note_for(self, sample: Sample) -> str:

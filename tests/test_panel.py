@@ -299,3 +299,17 @@ def test_learn_with_a_panel_learns_marker_roles_and_writes_the_panel_key(tmp_pat
     assert reopened.resolve_channels(cytokit.read_fcs(fcs / "a.fcs"))["cd4"] == "CD4-A"
     loo = learned.leave_one_out
     assert set(loo["file"]) == {"a.fcs", "b.fcs"} and (loo["status"] != "error").all()
+
+
+def test_the_cache_key_changes_with_the_panel_sheet(tmp_path):
+    from cytokit.cache import template_sha256
+
+    sheet = _write(tmp_path / "panel.csv", "channel,marker\nFL1-A,CD19\nFL3-A,CD5\n")
+    template_path = _write(tmp_path / "t.yaml", TEMPLATE + "panel: panel.csv\n")
+    before = template_sha256(template_path)
+    assert template_sha256(template_path) == before
+    _write(sheet, "channel,marker\nFL1-A,CD5\nFL3-A,CD19\n")  # the template is unchanged; its markers are not
+    after = template_sha256(template_path)
+    assert after != before
+    other = _write(tmp_path / "other.csv", "channel,marker\nFL2-A,CD19\nFL3-A,CD5\n")
+    assert template_sha256(template_path, other) not in (before, after)

@@ -55,7 +55,8 @@ def resolve_roles(roles: Iterable[Role], sample: Sample, *, reference: dict[str,
         if found is not None:
             resolved[role.name] = found
         elif not role.optional:
-            wanted = (f"marker {_quoted(role.marker_names)} in $PnS" if role.marker
+            where_marker = "the panel sheet or $PnS" if panel is not None else "$PnS"
+            wanted = (f"marker {_quoted(role.marker_names)} in {where_marker}" if role.marker
                       else f"one of $PnN {list(role.pnn)}")
             missing.append(f"role {role.name!r} needs {wanted}")
     if missing:
