@@ -119,7 +119,7 @@ class ResultsPlotter:
         res = self.results
         if file not in res.paths:
             raise KeyError(f"{file!r} is not a file of these results; files: {sorted(res.paths)}")
-        template = load_template(res.template_path, panel=res.panel_path or None)
+        template = load_template(res.template_path, panel=getattr(res, "panel_path", "") or None)
         row = res.samples[res.samples["file"] == file].iloc[0]
 
         def read(name: str):
