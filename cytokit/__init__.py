@@ -34,6 +34,7 @@ _EXPORTS = {
     "Experiment": "experiment",
     "Results": "experiment",
     "read_sample_sheet": "metadata",
+    "read_panel": "panel",
     "simulate_cohort": "simulate",
     "compensate": "compensation",
     "make_transform": "transforms",
@@ -63,6 +64,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .gating.result import GatingResult  # noqa: F401
     from .gating.template import Template  # noqa: F401
     from .metadata import read_sample_sheet  # noqa: F401
+    from .panel import read_panel  # noqa: F401
     from .cohort import cohort_summary  # noqa: F401
     from .sample import Sample  # noqa: F401
     from .shift import shift_metrics  # noqa: F401

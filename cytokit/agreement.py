@@ -35,6 +35,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -44,6 +45,7 @@ import numpy as np
 
 from .errors import CytokitError, MetadataError
 from .manual import Gating, ManualSource, read_manual
+from .panel import Panel, read_panel
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -194,7 +196,8 @@ def _file_list(files: str | Path | Sequence[str | Path]) -> list[Path]:
 
 def compare(files: str | Path | Sequence[str | Path], template: str | Path | Template,
             manual: str | Path | ManualSource, *, mapping: Mapping[str, str] | str | Path | None = None,
-            controls: Mapping[str, str] | str | Path | None = None, strict: bool = True) -> pd.DataFrame:
+            controls: Mapping[str, str] | str | Path | None = None, strict: bool = True,
+            panel: str | Path | Panel | None = None) -> pd.DataFrame:
     """Compare cytokit's populations with a manual gating of the same FCS files.
 
     Parameters
@@ -217,6 +220,9 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
         is compared with the gates fitted on itself.
     strict
         Raise the first file's error (default); else give the file one ``error`` row and go on.
+    panel
+        A panel sheet (CSV ``channel,marker[,file]``, :func:`~cytokit.panel.read_panel`) whose
+        markers stand for the files' ``$PnS``; it replaces the template's ``panel`` key.
 
     Returns
     -------
@@ -237,7 +243,9 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
 
     paths = _file_list(files)
     if not hasattr(template, "apply"):
-        template = load_template(template)
+        template = load_template(template, panel=panel)
+    elif panel is not None:
+        template = dataclasses.replace(template, panel=panel if isinstance(panel, Panel) else read_panel(panel))
     if isinstance(mapping, (str, Path)):
         mapping = read_mapping(mapping)
     if isinstance(controls, (str, Path)):

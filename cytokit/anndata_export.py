@@ -53,7 +53,7 @@ def to_anndata(results, *, population: str, max_events_per_file: int | None = MA
     from .gating.load import load_template
     from .plots.plotter import ResultsPlotter
 
-    template = load_template(results.template_path)
+    template = load_template(results.template_path, panel=getattr(results, "panel_path", "") or None)
     path = population_path(template, population)
     plotter = ResultsPlotter(results)
     frames, scales, obs = [], [], []

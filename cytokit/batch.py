@@ -31,7 +31,7 @@ def _task(group: Group, template_path: str, cache: Cache) -> tuple[str | None, G
     rows, reference = group
     with _one_thread():
         result = analyse_group(rows, template_path, reference_path=reference, pairing=cache.pairing,
-                               figures=cache.figures, pooled=cache.pooled)
+                               figures=cache.figures, pooled=cache.pooled, panel_path=cache.panel)
     return key, result, cache.put(key, result)
 
 
@@ -83,14 +83,15 @@ class StrictFailure(CytokitError):
 def run_groups(groups: list[Group], template_path: str, *,
                pairing: Comparisons | None = None, workers: int = 1, dask: str | None = None,
                cache_dir: str | Path | None = None, progress: bool = False, strict: bool = False,
-               figures: bool = False, failed_before: int = 0, pooled: dict | None = None) -> list[GroupResult]:
+               figures: bool = False, failed_before: int = 0, pooled: dict | None = None,
+               panel: str | None = None) -> list[GroupResult]:
     """Analyse tube groups (:func:`~cytokit.pipeline.analyse_group` with ``pairing``: one
-    ``(baseline, followup)`` or a sequence of them, and ``figures``),
+    ``(baseline, followup)`` or a sequence of them, ``figures`` and ``panel``, a panel sheet's path),
     reusing cached results; returns one :class:`~cytokit.pipeline.GroupResult` per group, in order.
     ``failed_before``: files that failed before the analysis (metadata errors), counted by the progress bar
     as done and failed so that it ends at the run's own count of files. ``pooled``: the template's
     ``pool: true`` gates fitted on the whole run (:func:`~cytokit.gating.pooling.fit_pooled`)."""
-    cache = Cache(cache_dir, template_path, pairing, figures, pooled)
+    cache = Cache(cache_dir, template_path, pairing, figures, pooled, panel=panel)
     results: list[GroupResult | None] = [None] * len(groups)
     advance, stop = _progress(sum(len(rows) for rows, _ in groups), progress, failed_before)
     try:

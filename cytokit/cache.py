@@ -17,16 +17,20 @@ from .metadata import Comparisons, comparisons_of
 from .pipeline import GroupResult
 
 
-def template_sha256(path: str | Path) -> str:
+def template_sha256(path: str | Path, panel: str | Path | None = None) -> str:
     """The template's hash, and its compensation CSV's when it names one (editing the matrix
-    must not reuse results compensated with the old one)."""
+    must not reuse results compensated with the old one), and its panel sheet's (``panel``, else
+    the template's ``panel`` key's) when there is one."""
     from .gating.load import load_template
 
-    template = load_template(path)
+    template = load_template(path, panel=panel)
     matrix = template.compensation_path()
-    if matrix is None:
-        return template.sha256
-    return hashlib.sha256(template.sha256.encode() + matrix.read_bytes()).hexdigest()
+    digest = template.sha256
+    if matrix is not None:
+        digest = hashlib.sha256(digest.encode() + matrix.read_bytes()).hexdigest()
+    if template.panel is not None:
+        digest = hashlib.sha256(f"{digest} panel {template.panel.sha256}".encode()).hexdigest()
+    return digest
 
 
 def group_key(group: tuple[list[dict], str | None], template_hash: str, pairing: Comparisons | None = None) -> str:
@@ -48,9 +52,10 @@ class Cache:
     the writing run in parallel; ``folder=None`` caches nothing."""
 
     def __init__(self, folder: str | Path | None, template_path: str, pairing: Comparisons | None,
-                 figures: bool = False, pooled: dict | None = None):
+                 figures: bool = False, pooled: dict | None = None, panel: str | None = None):
         self.folder = Path(folder) if folder is not None else None
-        self.template_hash = template_sha256(template_path) if folder is not None else ""
+        self.template_hash = template_sha256(template_path, panel) if folder is not None else ""
+        self.panel = panel  # the panel sheet over the template's key, which every group is gated with
         self.pairing = pairing
         self.figures = figures
         self.pooled = pooled or {}  # the run's pool: true gates, fitted on all its files

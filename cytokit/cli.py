@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .cli_run import add_run_parser
+from .cli_run import add_panel_option, add_run_parser
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -111,7 +111,7 @@ def _gate(args: argparse.Namespace) -> int:
             print(f"cytokit gate: error: --export-gatingml {target} {why}; give a file path", file=sys.stderr)
             return 2
     try:
-        template = load_template(args.template)
+        template = load_template(args.template, panel=args.panel)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FCSWarning)
             sample = read_fcs(args.file)
@@ -166,7 +166,7 @@ def _compare(args: argparse.Namespace) -> int:
                                     f"no FCS files (.fcs/.lmd) in {args.files[0]}")
         if out.exists() and not out.is_dir():
             raise FileExistsError(f"--out {out} is a file, not a folder")
-        template = load_template(args.template)
+        template = load_template(args.template, panel=args.panel)
         mapping = read_mapping(args.map) if args.map else None
         controls = read_controls(args.controls) if args.controls else None
         with warnings.catch_warnings():
@@ -214,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("file", metavar="FILE")
     gate.add_argument("--template", required=True)
     gate.add_argument("--control", metavar="ISO_FILE", help="the matched isotype tube")
+    add_panel_option(gate)
     gate.add_argument("--export-gatingml", metavar="OUT.xml", help="write the gates as fitted as Gating-ML 2.0")
     gate.set_defaults(func=_gate)
 
@@ -227,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the manual gating: a folder of <file stem>.npz, a FlowJo .wsp or a Gating-ML .xml")
     cmp.add_argument("--map", metavar="MAP.csv", help="CSV cytokit,manual: population pairs (default: by name)")
     cmp.add_argument("--controls", metavar="DESIGN.csv", help="CSV with columns file,control_file")
+    add_panel_option(cmp)
     cmp.add_argument("--out", required=True, help="output folder")
     cmp.set_defaults(func=_compare)
 

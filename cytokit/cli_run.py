@@ -9,6 +9,13 @@ import sys
 from pathlib import Path
 
 
+def add_panel_option(command) -> None:
+    """``--panel CSV``, shared by ``run``, ``gate``, ``compare`` and ``learn``."""
+    command.add_argument("--panel", metavar="PANEL.csv",
+                         help="panel sheet: CSV channel,marker (optional file: a name or glob) giving each "
+                              "detector's marker, over $PnS; replaces the template's panel key")
+
+
 def add_run_parser(commands) -> None:
     """The ``run`` subcommand and its options, on ``cytokit``'s subparsers."""
     run = commands.add_parser(
@@ -19,6 +26,7 @@ def add_run_parser(commands) -> None:
                "--dask)")
     run.add_argument("fcs_dir", metavar="FCS_DIR")
     run.add_argument("--template", required=True, help="gating template (YAML, Gating-ML, .wsp, openCyto CSV)")
+    add_panel_option(run)
     meta = run.add_mutually_exclusive_group()
     meta.add_argument("--samples", metavar="SHEET.csv", help="sample sheet: file,patient,timepoint,stain (optional control_file: a stained tube's control)")
     meta.add_argument("--pattern", help="file-name pattern, e.g. '{patient}_{timepoint}_{stain}.fcs'")
@@ -66,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.samples is None and not list_fcs(args.fcs_dir):  # a sheet may name files in subfolders
             raise MetadataError(f"no FCS files (.fcs/.lmd) in {args.fcs_dir}; subfolders are not searched "
                                 "(a --samples sheet may name files in them)")
-        template = load_template(args.template)
+        template = load_template(args.template, panel=args.panel)
         if args.anndata:
             from .anndata_export import population_path
 
@@ -80,6 +88,7 @@ def _run(args: argparse.Namespace) -> int:
         experiment = Experiment.from_folder(
             args.fcs_dir, template=args.template, samples=args.samples, pattern=args.pattern,
             baseline=args.baseline, followup=args.followup, compare=args.compare, group_by=args.group_by,
+            panel=args.panel,
         )
     except CytokitError as exc:  # template, sheet, --out or --anndata: usage errors
         print(f"cytokit run: error: {exc}", file=sys.stderr)
@@ -115,7 +124,8 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     analysed = time.perf_counter()
     source = args.samples or (args.pattern and f"pattern {args.pattern}") or str(Path(args.fcs_dir) / "samples.csv")
-    info = run_info(template_path=experiment.template_path, command=sys.argv, samples_source=str(source),
+    info = run_info(template_path=experiment.template_path, panel_path=experiment.panel_path,
+                    command=sys.argv, samples_source=str(source),
                     timings={"prepare": prepared - started, "analyse": analysed - prepared, **results.timings})
     try:
         population = None if args.anndata is None else (args.anndata or results._quantified_population())

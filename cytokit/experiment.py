@@ -26,17 +26,21 @@ from .results import Results, assemble
 class Experiment:
     """FCS files with their metadata and a gating template, ready to run.
 
-    Build it with :meth:`from_folder`; :meth:`run` returns :class:`Results`.
+    Build it with :meth:`from_folder`; :meth:`run` returns :class:`Results`. ``panel`` is a panel
+    sheet (CSV ``channel,marker[,file]``, :mod:`cytokit.panel`) whose markers stand for the files'
+    ``$PnS``, over the template's ``panel`` key.
     """
 
     def __init__(self, samples: pd.DataFrame, template: str | Path, *, baseline: str | None = None,
                  followup: str | None = None, compare: metadata.Comparisons | None = None,
                  group_by: str | None = None,
-                 folder: str | Path | None = None) -> None:
+                 folder: str | Path | None = None, panel: str | Path | None = None) -> None:
         from .gating.load import load_template
 
         self.template_path = str(Path(template).resolve())
-        self.template = load_template(self.template_path)  # fail early on a bad template
+        self.panel_path = str(Path(panel).resolve()) if panel is not None else None
+        # fail early on a bad template or panel sheet
+        self.template = load_template(self.template_path, panel=self.panel_path)
         self.comparisons = metadata.comparisons_of(compare, baseline=baseline, followup=followup)
         self.baseline, self.followup = self.comparisons[0]
         self.samples = metadata.check_samples(samples, folder=folder, comparisons=self.comparisons)
@@ -57,6 +61,7 @@ class Experiment:
         followup: str | None = None,
         compare: metadata.Comparisons | None = None,
         group_by: str | None = None,
+        panel: str | Path | None = None,
     ) -> "Experiment":
         """Describe ``folder``'s FCS files by a sample sheet, a file-name pattern or FCS keywords.
 
@@ -66,7 +71,7 @@ class Experiment:
         ``compare``: the comparisons, ``[("C1D1", "C1D8"), "C2D1:C2D8", ...]`` (paired rows and cohort
         statistics for each), instead of one ``baseline`` and ``followup`` (default ``C2D1``, ``C2D8``).
         ``group_by``: a sample-sheet column (e.g. ``"response"``) whose groups of patients the
-        ``groups`` table compares.
+        ``groups`` table compares. ``panel``: a panel sheet over the template's ``panel`` key.
         """
         folder = Path(folder)
         timepoints = metadata.compared_timepoints(metadata.comparisons_of(compare, baseline=baseline,
@@ -85,7 +90,7 @@ class Experiment:
         else:
             table = metadata.read_sample_sheet(folder / "samples.csv", folder=folder)
         return cls(table, template, baseline=baseline, followup=followup, compare=compare, group_by=group_by,
-                   folder=folder)
+                   folder=folder, panel=panel)
 
     def groups(self) -> list[tuple[list[dict], str | None]]:
         """The tube groups to analyse, one per patient (every timepoint, so the paired comparison
@@ -144,10 +149,11 @@ class Experiment:
         groups = run_groups(self.groups(), self.template_path, pairing=self.comparisons,
                            workers=workers, dask=dask, cache_dir=cache_dir, progress=progress, strict=strict,
                            figures=figures, failed_before=int((self.samples["status"] == "error").sum()),
-                           pooled=pooled)
+                           pooled=pooled, panel=self.panel_path)
         analysed = time.perf_counter()
         results = assemble(groups, self.samples, template_path=self.template_path,
-                           comparisons=self.comparisons, group_by=self.group_by)
+                           comparisons=self.comparisons, group_by=self.group_by,
+                           panel_path=self.panel_path or "")
         results.pooled = pooled
         results.timings = {"groups": analysed - started, "assemble": time.perf_counter() - analysed}
         return results

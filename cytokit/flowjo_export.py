@@ -106,7 +106,7 @@ def to_flowjo(results, path: str | Path) -> Path:
 
     from .gating.load import load_template
 
-    template = load_template(results.template_path)
+    template = load_template(results.template_path, panel=getattr(results, "panel_path", "") or None)
     done = results.samples[results.samples["status"] != "error"]
     files = [f for f in done["file"] if f in results.fitted and f in results.gating]
     root = etree.Element("Workspace", nsmap=NSMAP)

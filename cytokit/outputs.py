@@ -162,8 +162,18 @@ def _write_staged(results, staging: Path, *, run_info: dict, plots: bool, anndat
     return names + ["run.json"]
 
 
-def run_info(*, template_path: str, command: list[str], samples_source: str, timings: dict) -> dict:
-    """Provenance of a run: versions, the template's hash, the command line, the sheet, timings."""
+def _panel_info(template_path: str, panel_path: str | None) -> dict | None:
+    """The panel sheet the run's markers came from (``panel_path``, else the template's key), or None."""
+    from .gating.load import load_template
+
+    panel = load_template(template_path, panel=panel_path).panel
+    return None if panel is None else {"path": panel.source, "sha256": panel.sha256}
+
+
+def run_info(*, template_path: str, command: list[str], samples_source: str, timings: dict,
+             panel_path: str | None = None) -> dict:
+    """Provenance of a run: versions, the template's hash (with its panel sheet's), the command line,
+    the sheets, timings."""
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
@@ -178,7 +188,8 @@ def run_info(*, template_path: str, command: list[str], samples_source: str, tim
         "cytokit": __version__,
         "cytokit_code_sha256": code_sha256(),
         "dependencies": versions,
-        "template": {"path": template_path, "sha256": template_sha256(template_path)},
+        "template": {"path": template_path, "sha256": template_sha256(template_path, panel_path),
+                     "panel": _panel_info(template_path, panel_path)},
         "command": command,
         "samples": {"source": samples_source,
                     "sha256": file_sha256(source) if source.is_file() else None},

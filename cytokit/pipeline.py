@@ -72,7 +72,7 @@ class GroupResult:
 
 def analyse_group(rows: list[dict], template_path: str, *, reference_path: str | None = None,
                   min_events: int = 500, pairing: metadata.Comparisons | None = None,
-                  figures: bool = False, pooled: dict | None = None) -> GroupResult:
+                  figures: bool = False, pooled: dict | None = None, panel_path: str | None = None) -> GroupResult:
     """Gate and quantify one patient's tubes: at each timepoint the controls, then the stained tubes.
 
     Errors of one file are caught and reported in its ``samples`` row; they never stop the
@@ -98,10 +98,12 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
         Draw each analysed file's gating figure and the patient's panel here too.
     pooled
         The template's ``pool: true`` gates, fitted on every file of the run.
+    panel_path
+        A panel sheet over the template's ``panel`` key (:func:`~cytokit.load_template`'s ``panel``).
     """
     from .gating.load import load_template
 
-    template = load_template(template_path)
+    template = load_template(template_path, panel=panel_path)
     template.pooled = pooled or {}
     group = _Group(rows, template)
     group.read_tubes()
@@ -154,7 +156,7 @@ class _Group:
     def read_tubes(self) -> None:
         for r in self.rows:
             try:
-                self.samples[r["file"]] = _read(r["path"])
+                self.samples[r["file"]] = self.template.label(_read(r["path"]))  # the panel sheet's markers
             except CytokitError as exc:
                 self.fail(r["file"], exc)
 

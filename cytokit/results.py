@@ -33,6 +33,7 @@ class Results:
     gating: dict = field(default_factory=dict, repr=False)  # file → a few keywords, the channel of each role
     figures: dict = field(default_factory=dict, repr=False)  # ("gates", file) / ("patient", id) → PNG drawn early
     template_path: str = ""
+    panel_path: str = ""  # the panel sheet given over the template's panel key ("" for none)
     baseline: str = "C2D1"
     followup: str = "C2D8"
     paths: dict = field(default_factory=dict, repr=False)
@@ -114,7 +115,7 @@ class Results:
 
 def assemble(groups: list[GroupResult], samples: pd.DataFrame, *, template_path: str, baseline: str = "C2D1",
              followup: str = "C2D8", comparisons: Comparisons | None = None,
-             group_by: str | None = None) -> Results:
+             group_by: str | None = None, panel_path: str = "") -> Results:
     """Combine tube groups' results (:func:`~cytokit.pipeline.analyse_group` with ``pairing``, from any
     executor) with the checked samples table. ``comparisons`` default to the one of ``baseline`` and
     ``followup``; with ``group_by`` (a column of ``samples``) the ``groups`` table compares its groups."""
@@ -167,7 +168,7 @@ def assemble(groups: list[GroupResult], samples: pd.DataFrame, *, template_path:
         fitted={k: v for g in groups for k, v in g.fitted.items()},
         gating={k: v for g in groups for k, v in g.gating.items()},
         figures=_early_figures(groups, table, markers),
-        template_path=template_path, baseline=comparisons[0][0], followup=comparisons[0][1],
+        template_path=template_path, panel_path=panel_path, baseline=comparisons[0][0], followup=comparisons[0][1],
         comparisons=comparisons, group_by=group_by, groups=group_table,
         paths=dict(zip(samples["file"], samples["path"])),
     )

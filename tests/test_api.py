@@ -10,7 +10,7 @@ import cytokit
 EXPECTED = {
     "CytokitError", "FCSError", "TemplateError", "ChannelNotFoundError", "GateError", "MetadataError",
     "PairingError", "OutputError", "Sample", "read_fcs", "read_keywords", "list_datasets", "write_fcs", "load_template",
-    "Template", "GatingResult", "Experiment", "Results", "read_sample_sheet", "simulate_cohort", "compensate",
+    "Template", "GatingResult", "Experiment", "Results", "read_sample_sheet", "read_panel", "simulate_cohort", "compensate",
     "make_transform", "shift_metrics", "cohort_summary", "compare", "learn_template", "__version__",
 }
 

@@ -59,6 +59,7 @@ SCHEMA: dict[str, Any] = {
                 "anyOf": [{"required": ["marker"]}, {"required": ["pnn"]}],
             },
         },
+        "panel": {"type": "string", "minLength": 1},
         "compensation": {"anyOf": [
             {"type": "string"},
             {"type": "object", "required": ["detectors", "matrix"], "additionalProperties": False,

@@ -41,6 +41,7 @@ def gate_sample(
 
     if pooled is None:
         pooled = template.pooled
+    sample = template.label(sample)  # the panel sheet's markers, for the result, its figures and outputs
     if channels is None:
         reference = control.channels if control is not None else None
         channels = template.resolve_channels(sample, reference=reference)

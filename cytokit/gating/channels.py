@@ -3,7 +3,8 @@
 A :class:`Role` names a marker (``$PnS`` "CD19", "CD19 FITC", "FITC-CD19", not
 "CD197": :func:`_matches_marker`), or lists ``$PnN`` candidates; :func:`resolve_roles`
 (behind :meth:`Template.resolve_channels <cytokit.gating.template.Template.resolve_channels>`)
-maps every role to a channel of a sample.
+maps every role to a channel of a sample. A panel sheet (:mod:`cytokit.panel`) gives the
+markers of channels whose ``$PnS`` is empty or wrong; its markers take precedence.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import ChannelNotFoundError, TemplateError
+from ..panel import Panel
 from ..sample import Sample
 
 #: Greek letters as marker names spell them: TNF-α, TNF-alpha and TNFa are one marker
@@ -36,9 +38,13 @@ class Role:
 
 
 def resolve_roles(roles: Iterable[Role], sample: Sample, *, reference: dict[str, str] | None,
-                  source: str) -> dict[str, str]:
+                  source: str, panel: Panel | None = None) -> dict[str, str]:
     """Map every role to a ``$PnN`` of ``sample`` (see :meth:`Template.resolve_channels
-    <cytokit.gating.template.Template.resolve_channels>`; ``source`` names the template)."""
+    <cytokit.gating.template.Template.resolve_channels>`; ``source`` names the template).
+
+    With a ``panel`` sheet, its markers stand for the ``$PnS`` of the channels it names."""
+    if panel is not None:
+        sample = panel.label(sample)
     names = list(sample.channels.pnn)
     resolved: dict[str, str] = {}
     missing = []
@@ -49,16 +55,20 @@ def resolve_roles(roles: Iterable[Role], sample: Sample, *, reference: dict[str,
         if found is not None:
             resolved[role.name] = found
         elif not role.optional:
-            wanted = (f"marker {_quoted(role.marker_names)} in $PnS" if role.marker
+            where_marker = "the panel sheet or $PnS" if panel is not None else "$PnS"
+            wanted = (f"marker {_quoted(role.marker_names)} in {where_marker}" if role.marker
                       else f"one of $PnN {list(role.pnn)}")
             missing.append(f"role {role.name!r} needs {wanted}")
     if missing:
         where = sample.path or "the sample"
         whose = "roles'" if len(missing) > 1 else "role's"
+        note = panel.note_for(sample) if panel is not None else ""
         raise ChannelNotFoundError(
             f"{where}: template {source} {'; '.join(missing)}; the file has "
             + ", ".join(f"{n} ({s})" if s else n for n, s in zip(sample.channels.pnn, sample.channels.pns))
-            + f" (set the {whose} marker or pnn in the template)"
+            + (f"; {note}" if note else "")
+            + f" (set the {whose} marker or pnn in the template"
+            + (", or the channel's marker in the panel sheet)" if panel is not None else ")")
         )
     _check_one_channel_per_marker(roles, resolved, sample, source)
     return resolved

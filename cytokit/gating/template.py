@@ -26,6 +26,9 @@ A template has five parts (``gating_templates/README.md`` explains them with
 ``markers``
     what to quantify: ``name``, ``channel`` (a role), ``population``, ``positivity``.
 
+An optional ``panel: panel.csv`` (relative to the template) names a panel sheet
+(:mod:`cytokit.panel`): the markers of channels whose files carry no ``$PnS``.
+
 :meth:`Template.apply` compensates, transforms and gates one sample; gates of type
 ``control_threshold`` are fitted on the matched control's population.
 
@@ -46,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import TemplateError
+from ..panel import Panel, read_panel
 from ..sample import Sample
 from ._schema import SCHEMA, _explain, _gate_roles, _load_yaml
 from .apply import _build_gate, _inline_matrix, gate_sample
@@ -92,6 +96,10 @@ class Template:
     #: population path → its ``pool: true`` gate fitted on several files (:mod:`~cytokit.gating.pooling`),
     #: the default of :meth:`apply`'s ``pooled``
     pooled: dict = field(default_factory=dict, repr=False)
+    panel: Panel | None = None
+    """The panel sheet whose markers stand for the files' ``$PnS`` (the ``panel`` key's, or
+    :func:`~cytokit.load_template`'s ``panel=``), or None."""
+    panel_sheet: str = ""  # the ``panel`` key, as written
 
     # ------------------------------------------------------------------ structure
 
@@ -116,12 +124,20 @@ class Template:
         this sample's ``$PnS`` (an isotype tube) takes the reference's detector.
         Optional roles that cannot be found are left out.
 
+        With a :attr:`panel` sheet, the sheet's markers take precedence over ``$PnS``.
+
         Raises
         ------
         ChannelNotFoundError
-            A required role cannot be found; the message lists the file's channels.
+            A required role cannot be found; the message lists the file's channels (and says
+            when the panel sheet has no row for the file).
         """
-        return resolve_roles(self.roles.values(), sample, reference=reference, source=self.source)
+        return resolve_roles(self.roles.values(), sample, reference=reference, source=self.source,
+                             panel=self.panel)
+
+    def label(self, sample: Sample) -> Sample:
+        """``sample`` with the :attr:`panel` sheet's markers as its channels' ``pns`` (itself without one)."""
+        return self.panel.label(sample) if self.panel is not None else sample
 
     # ------------------------------------------------------------------ applying
 
@@ -156,6 +172,15 @@ class Template:
         return gate_sample(self, sample, control=control, is_control=is_control, channels=channels,
                            pooled=pooled)
 
+    def panel_path(self) -> Path | None:
+        """The panel sheet the ``panel`` key names (relative to the template's folder), or None."""
+        if not self.panel_sheet:
+            return None
+        path = Path(self.panel_sheet)
+        if not path.is_absolute() and self.source not in ("<template>", ""):
+            path = Path(self.source).parent / path
+        return path
+
     def compensation_path(self) -> Path | None:
         """The matrix CSV that ``compensation`` names (relative to the template's folder), or None."""
         mode = self.compensation
@@ -173,7 +198,10 @@ class Template:
 def parse_template(text: str, *, source: str = "<template>") -> Template:
     """Parse and validate a YAML template given as text (see :func:`load_template`)."""
     # A batch loads the same template once per tube group; validation costs ~60 ms.
-    return copy.deepcopy(_parse_template(text, source))
+    template = copy.deepcopy(_parse_template(text, source))
+    if template.panel_sheet:  # read each time: the sheet may change while the template does not
+        template.panel = read_panel(template.panel_path())
+    return template
 
 
 @functools.lru_cache(maxsize=16)
@@ -264,6 +292,7 @@ def _parse_template(text: str, source: str) -> Template:
         name=str(data.get("name", Path(source).stem)),
         source=source,
         sha256=hashlib.sha256(canonical).hexdigest(),
+        panel_sheet=str(data.get("panel", "")),
     )
     # Build every gate and transform once, and find the compensation matrix, so errors surface now.
     dummy = {r: r for r in roles}
@@ -271,6 +300,10 @@ def _parse_template(text: str, source: str) -> Template:
         _build_gate(template, pop, dummy)
     _check_transforms(template, lines)
     _check_compensation(template, lines.get(("compensation",), 0))
+    panel = template.panel_path()
+    if panel is not None and not panel.is_file():
+        raise TemplateError(f"{source}, line {lines.get(('panel',), 0)}, key panel: the panel sheet {panel} "
+                            "does not exist (a CSV channel,marker; relative to the template's folder)")
     return template
 
 

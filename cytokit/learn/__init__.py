@@ -119,7 +119,7 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
 
 def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path], *,
                    out: str | Path | None = None, leave_one_out: bool = True, max_events: int = 20000,
-                   seed: int = 0) -> LearnedTemplate:
+                   seed: int = 0, panel: str | Path | None = None) -> LearnedTemplate:
     """Learn a template of fitted gates that reproduces a manual gating of a few files.
 
     Parameters
@@ -137,6 +137,10 @@ def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path
         Parent events per file used for learning (a random subset when there are more).
     seed
         Seed of that subset.
+    panel
+        A panel sheet (CSV ``channel,marker[,file]``, :mod:`cytokit.panel`) whose markers stand for
+        the files' ``$PnS``: roles are learned by those markers, and the template written names
+        the sheet in its ``panel`` key (relative to ``out``'s folder).
 
     Returns
     -------
@@ -145,13 +149,15 @@ def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path
     Raises
     ------
     MetadataError
-        No files, files that share no channel, a file without manual gating, or nothing to learn.
+        No files, files that share no channel, a file without manual gating, nothing to learn, or
+        an unusable panel sheet.
     FCSError
         A file cannot be read.
     """
     from .._files import write_atomic
     from ..fcs import read_fcs
     from ..manual import read_manual
+    from ..panel import read_panel
 
     paths = [Path(f) for f in files]
     if not paths:
@@ -162,17 +168,36 @@ def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path
     if not (isinstance(max_events, int) and max_events >= 100):
         raise MetadataError(f"max_events must be a whole number >= 100, got {max_events!r}")
     source = read_manual(manual, paths)
+    sheet = read_panel(panel) if panel is not None else None
     samples = [read_fcs(p) for p in paths]
+    if sheet is not None:
+        samples = [sheet.label(s) for s in samples]
     text, template, populations, mapping = _learn(paths, samples, source, max_events=max_events, seed=seed)
+    if sheet is not None:
+        template.panel = sheet
+        text = _with_panel_key(text, Path(panel), out)
     loo = None
     if leave_one_out and len(paths) > 1:
-        loo = _leave_one_out(paths, samples, source, max_events=max_events, seed=seed)
+        loo = _leave_one_out(paths, samples, source, max_events=max_events, seed=seed, panel=sheet)
     if out is not None:
         write_atomic(out, text)
     return LearnedTemplate(text, template, populations, mapping, loo)
 
 
-def _leave_one_out(paths: list[Path], samples, source, *, max_events: int, seed: int) -> pd.DataFrame:
+def _with_panel_key(text: str, panel: Path, out: str | Path | None) -> str:
+    """``text`` with a ``panel`` key naming the sheet, relative to the template's folder when written."""
+    import json
+    import os
+
+    where = str(panel.resolve()) if out is None else os.path.relpath(panel.resolve(), Path(out).resolve().parent)
+    lines = text.splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    return "".join([*lines[:first], f"panel: {json.dumps(where)}  # channel -> marker of files without $PnS\n",
+                    *lines[first:]])
+
+
+def _leave_one_out(paths: list[Path], samples, source, *, max_events: int, seed: int,
+                   panel=None) -> pd.DataFrame:
     import pandas as pd
 
     from ..agreement import compare
@@ -182,7 +207,7 @@ def _leave_one_out(paths: list[Path], samples, source, *, max_events: int, seed:
         rest = [i for i in range(len(paths)) if i != k]
         _, template, _, mapping = _learn([paths[i] for i in rest], [samples[i] for i in rest], source,
                                          max_events=max_events, seed=seed)
-        table = compare([held], template, source, mapping=mapping or None, strict=False)
+        table = compare([held], template, source, mapping=mapping or None, strict=False, panel=panel)
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..cli_run import add_panel_option
+
 
 def add_parser(commands) -> None:
     """Add the ``learn`` subcommand to ``commands`` (an argparse subparsers object)."""
@@ -19,6 +21,7 @@ def add_parser(commands) -> None:
     learn.add_argument("--files", nargs="+", required=True, metavar="FCS", help="the manually gated files")
     learn.add_argument("--out", required=True, metavar="TEMPLATE.yaml", help="where to write the template")
     learn.add_argument("--no-leave-one-out", action="store_true", help="skip the leave-one-out agreement")
+    add_panel_option(learn)
     learn.set_defaults(func=run)
 
 
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"no such FCS file(s): {', '.join(missing)}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FCSWarning)
-            learned = learn_template(args.manual, args.files, out=out, leave_one_out=not args.no_leave_one_out)
+            learned = learn_template(args.manual, args.files, out=out, leave_one_out=not args.no_leave_one_out,
+                                     panel=args.panel)
     except (CytokitError, OSError) as exc:
         print(f"cytokit learn: error: {exc}", file=sys.stderr)
         return 2

@@ -119,7 +119,7 @@ class ResultsPlotter:
         res = self.results
         if file not in res.paths:
             raise KeyError(f"{file!r} is not a file of these results; files: {sorted(res.paths)}")
-        template = load_template(res.template_path)
+        template = load_template(res.template_path, panel=getattr(res, "panel_path", "") or None)
         template.pooled = getattr(res, "pooled", {}) or {}
         row = res.samples[res.samples["file"] == file].iloc[0]
 
