@@ -36,7 +36,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from .gating.result import GatingResult
     from .gating.template import Template
 
 COLUMNS = ["file", "population", "manual", "status", "n_cytokit", "n_manual", "precision", "recall", "f1",
@@ -229,8 +230,6 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
         The template, manual gating, mapping or controls are unusable; with ``strict``, a
         file cannot be read, gated or matched to its manual gating (its event count differs, ...).
     """
-    import pandas as pd
-
     from .fcs import read_fcs
     from .gating.load import load_template
 
@@ -275,8 +274,58 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
         except CytokitError as exc:
             if strict:
                 raise
-            rows.append({**dict.fromkeys(COLUMNS, NAN), "file": path.name, "population": "", "manual": "",
-                         "status": "error", "flag": "", "note": str(exc)})
+            rows.append(_error_row(path.name, str(exc)))
+    return _frame(rows)
+
+
+def compare_gated(files: Sequence[str], gate: Callable[[str], GatingResult], manual: ManualSource, *,
+                  mapping: Mapping[str, str] | None = None, failed: Mapping[str, str] | None = None
+                  ) -> pd.DataFrame:
+    """Compare files already gated elsewhere (a run's) with a manual gating: :func:`compare`'s table.
+
+    Parameters
+    ----------
+    files
+        The files' names, in the table's order.
+    gate
+        File name → its :class:`~cytokit.GatingResult` (``Results.plot.gating``: the run's
+        template and control pairing); the result's sample is the one the manual gating is read on.
+    manual
+        An opened manual gating (:func:`cytokit.manual.read_manual`).
+    mapping
+        ``{cytokit population name or path: manual population path}``.
+    failed
+        File name → why it was not analysed: an ``error`` row each, not gated.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`COLUMNS`; a file that cannot be gated or has no manual gating gets one
+        ``error`` row with the reason in ``note``.
+    """
+    failed = dict(failed or {})
+    rows: list[dict] = []
+    for file in files:
+        if file in failed:
+            rows.append(_error_row(file, f"not analysed: {failed[file]}"))
+            continue
+        try:
+            result = gate(file)
+            sample = result.sample
+            rows += score_file(file, Gating.from_result(result), manual.gating(sample.path or file, sample), mapping)
+        except CytokitError as exc:
+            rows.append(_error_row(file, str(exc)))
+    return _frame(rows)
+
+
+def _error_row(file: str, note: str) -> dict:
+    return {**dict.fromkeys(COLUMNS, NAN), "file": file, "population": "", "manual": "", "status": "error",
+            "flag": "", "note": note}
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=COLUMNS).astype({"n_cytokit": "Int64", "n_manual": "Int64"})
 
 
@@ -339,6 +388,7 @@ __all__ = [
     "COLUMNS",
     "agreement",
     "compare",
+    "compare_gated",
     "normalise",
     "pair_populations",
     "plot_f1",
