@@ -261,14 +261,27 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
                 raise type(exc)(f"{path}: its control {ctrl} cannot be gated: {exc}") from exc
         return gated[ctrl]
 
+    def stained_channels(ctrl: Path) -> dict[str, str] | None:
+        """The detectors of the first readable file ``ctrl`` controls: an isotype tube's $PnS lacks the markers."""
+        for name, control in controls.items():
+            if Path(control).name == ctrl.name and name in by_name:
+                try:
+                    return template.resolve_channels(read_fcs(by_name[name]))
+                except CytokitError:  # that file fails on its own turn, with its own message
+                    continue
+        return None
+
     rows: list[dict] = []
     for path in paths:
         try:
             sample = read_fcs(path)
-            channels = template.resolve_channels(sample)
             if path.name in is_control:  # gated once, as itself and as the others' control
-                result = gated[path] = gated.get(path) or template.apply(sample, is_control=True, channels=channels)
+                if path not in gated:
+                    channels = template.resolve_channels(sample, reference=stained_channels(path))
+                    gated[path] = template.apply(sample, is_control=True, channels=channels)
+                result = gated[path]
             else:
+                channels = template.resolve_channels(sample)
                 result = template.apply(sample, control=control_for(path, channels), channels=channels)
             rows += score_file(path.name, Gating.from_result(result), source.gating(path, sample), mapping)
         except CytokitError as exc:
