@@ -12,7 +12,6 @@ autoescaping.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,7 +19,7 @@ import pandas as pd
 
 from ..plots import ResultsLike
 from ._html import data_uri as _data_uri
-from ._html import environment
+from ._html import environment, generated
 from ._html import table as _table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -104,7 +103,7 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
     counts = samples["status"].value_counts().to_dict()
     return environment().get_template("report.html.j2").render(
         title=title,
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=generated(),
         template_path=results.template_path,
         comparison_labels=[c["label"] for c in comparisons], timepoints=results.timepoints,
         n_files=len(samples), counts=counts,

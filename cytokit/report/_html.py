@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
+
+
+def generated() -> str:
+    """The page's "Generated ..." time: now, in UTC, to the minute."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def data_uri(png: bytes) -> str:

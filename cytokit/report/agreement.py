@@ -16,12 +16,11 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._html import data_uri, environment, table
+from ._html import data_uri, environment, generated, table
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -143,7 +142,7 @@ def _kind(manual: str) -> str:
 def render_agreement_report(section: AgreementSection, *, title: str = "cytokit compare") -> str:
     """The HTML text of a page holding only the agreement section (see :func:`write_agreement_report`)."""
     return environment().get_template("compare.html.j2").render(
-        title=title, generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        title=title, generated=generated(),
         agreement=section.context())
 
 
