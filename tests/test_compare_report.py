@@ -152,6 +152,9 @@ def test_run_with_manual_adds_the_section_and_compare_csv(run_manual):
     cd19 = paired[paired["population"].str.endswith("CD19+")]
     assert len(cd19) == 7 and (cd19["manual"] == "Lymphocytes/Viable/CD19+").all()
     assert cd19["f1"].astype(float).min() > 0.95  # the density valley finds the simulated CLL cells
+    # the populations of the comparison are the run's
+    counts = pd.read_csv(out / "populations.csv").set_index(["file", "population"])["count"]
+    assert [counts[(r.file, r.population)] for r in paired.itertuples()] == list(paired["n_cytokit"].astype(int))
     summary = pd.read_csv(out / "compare_summary.csv")
     assert (out / "compare_f1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (out / "report.html").read_text(encoding="utf-8")
