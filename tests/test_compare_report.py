@@ -32,7 +32,7 @@ populations:
 
 def cli(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cytokit.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, timeout=600)
+                          check=False, cwd=REPO, timeout=600)
 
 
 def mask(n: int, events) -> np.ndarray:
@@ -48,7 +48,7 @@ def cell(value: float) -> str:
 
 def section_of(html: str) -> str:
     """The agreement section of a page."""
-    match = re.search(r'<section id="agreement">.*?</section>', html, re.S)
+    match = re.search(r'<section id="agreement">.*?</section>', html, re.DOTALL)
     assert match, "no agreement section"
     return match.group(0)
 
@@ -56,7 +56,7 @@ def section_of(html: str) -> str:
 def low_rows(section: str) -> list[list[str]]:
     """The cells of the "rows below F1 0.9" table."""
     table = section.split("rows below F1 0.9</h3>")[1].split("</table>")[0]
-    return [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]]
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table, re.DOTALL)[1:]]
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_compare_writes_a_report_with_the_summary_and_the_failed_file(study, tmp
     low = low_rows(section)
     assert [(r[0], r[1], r[3]) for r in low] == [("s1.fcs", "Hi/Top", "0.5"), ("s1.fcs", "Hi", cell(10 / 12))]
     assert '<td class="low">0.5</td>' in section
-    failed = re.search(r"<h3>Failed files</h3>\s*<ul>(.*?)</ul>", section, re.S).group(1)
+    failed = re.search(r"<h3>Failed files</h3>\s*<ul>(.*?)</ul>", section, re.DOTALL).group(1)
     assert "<b>s3.fcs</b>" in failed and "no manual gating" in failed and "s1.fcs" not in failed
     assert "data:image/png;base64," in section  # the heat map, inlined
     assert "<b>odd</b>" not in html and "&lt;b&gt;odd&lt;/b&gt;" in section  # an unpaired manual name, escaped
