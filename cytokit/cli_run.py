@@ -165,10 +165,10 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"cytokit run: warning: --compare {b}:{f} paired no patient (timepoints found: "
                       f"{timepoints})", file=sys.stderr)
     if agreement is not None and not args.quiet:
-        compared = agreement.table
-        no_manual = compared.loc[compared["status"] == "error", "file"]
-        print(f"compared with the manual gating {args.manual}: {compared['file'].nunique() - len(no_manual)} "
-              f"files, {len(no_manual)} not compared (compare.csv, status error)")
+        rows = agreement.table
+        not_compared = rows.loc[rows["status"] == "error", "file"]
+        print(f"compared with the manual gating {args.manual}: {rows['file'].nunique() - len(not_compared)} "
+              f"files, {len(not_compared)} not compared (compare.csv, status error)")
         for row in agreement.summary.itertuples():
             print(f"  {row.population}: median F1 {row.f1_median:.3f}, worst {row.f1_worst:.3f} "
                   f"({row.n_files} files)")
