@@ -175,6 +175,8 @@ def test_run_compares_as_compare_does_with_the_runs_controls(cohort, run_manual)
     controls = {f"{r.patient}_{r.timepoint}_stained.fcs": f"{r.patient}_{r.timepoint}_isotype.fcs"
                 for r in stained.itertuples()}
     alone = cytokit.compare(folder, CLL_TEMPLATE, manual, controls=controls, strict=False)
+    # the isotype tubes sort before their stained tubes and are gated on those tubes' detectors
+    assert list(alone.loc[alone["status"] == "error", "file"]) == ["CLL002_C2D8_stained.fcs"]
     from_run = pd.read_csv(out / "compare.csv", keep_default_na=False)
     key = ["file", "population", "manual"]
     alone = alone[alone["status"] == "paired"].sort_values(key).reset_index(drop=True)
