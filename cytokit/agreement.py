@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from .gating.result import GatingResult
     from .gating.template import Template
 
 COLUMNS = ["file", "population", "manual", "status", "n_cytokit", "n_manual", "precision", "recall", "f1",
@@ -235,8 +236,6 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
         The template, manual gating, mapping or controls are unusable; with ``strict``, a
         file cannot be read, gated or matched to its manual gating (its event count differs, ...).
     """
-    import pandas as pd
-
     from .fcs import read_fcs
     from .gating.load import load_template
     from .gating.pooling import fit_pooled
@@ -271,6 +270,16 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
                 raise type(exc)(f"{path}: its control {ctrl} cannot be gated: {exc}") from exc
         return gated[ctrl]
 
+    def stained_channels(ctrl: Path) -> dict[str, str] | None:
+        """The detectors of the first readable file ``ctrl`` controls: an isotype tube's $PnS lacks the markers."""
+        for name, control in controls.items():
+            if Path(control).name == ctrl.name and name in by_name:
+                try:
+                    return template.resolve_channels(read_fcs(by_name[name]))
+                except CytokitError:  # that file fails on its own turn, with its own message
+                    continue
+        return None
+
     rows: list[dict] = []
     failed: dict[Path, CytokitError] = {}
     pooled: dict = {}  # pool: true gates, fitted on every file first; the controls are gated again with them
@@ -282,19 +291,71 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
             if path in failed:
                 raise failed[path]
             sample = read_fcs(path)
-            channels = template.resolve_channels(sample)
             if path.name in is_control:  # gated once, as itself and as the others' control
-                result = gated[path] = gated.get(path) or template.apply(sample, is_control=True, channels=channels,
-                                                                         pooled=pooled)
+                if path not in gated:
+                    channels = template.resolve_channels(sample, reference=stained_channels(path))
+                    gated[path] = template.apply(sample, is_control=True, channels=channels, pooled=pooled)
+                result = gated[path]
             else:
+                channels = template.resolve_channels(sample)
                 result = template.apply(sample, control=control_for(path, channels), channels=channels,
                                         pooled=pooled)
             rows += score_file(path.name, Gating.from_result(result), source.gating(path, sample), mapping)
         except CytokitError as exc:
             if strict:
                 raise
-            rows.append({**dict.fromkeys(COLUMNS, NAN), "file": path.name, "population": "", "manual": "",
-                         "status": "error", "flag": "", "note": str(exc)})
+            rows.append(_error_row(path.name, str(exc)))
+    return _frame(rows)
+
+
+def compare_gated(files: Sequence[str], gate: Callable[[str], GatingResult], manual: ManualSource, *,
+                  mapping: Mapping[str, str] | None = None, failed: Mapping[str, str] | None = None
+                  ) -> pd.DataFrame:
+    """Compare files already gated elsewhere (a run's) with a manual gating: :func:`compare`'s table.
+
+    Parameters
+    ----------
+    files
+        The files' names, in the table's order.
+    gate
+        File name → its :class:`~cytokit.GatingResult` (``Results.plot.gating``: the run's
+        template and control pairing); the result's sample is the one the manual gating is read on.
+    manual
+        An opened manual gating (:func:`cytokit.manual.read_manual`).
+    mapping
+        ``{cytokit population name or path: manual population path}``.
+    failed
+        File name → why it was not analysed: an ``error`` row each, not gated.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`COLUMNS`; a file that cannot be gated or has no manual gating gets one
+        ``error`` row with the reason in ``note``.
+    """
+    failed = dict(failed or {})
+    rows: list[dict] = []
+    for file in files:
+        if file in failed:
+            rows.append(_error_row(file, f"not analysed: {failed[file]}"))
+            continue
+        try:
+            result = gate(file)
+            sample = result.sample
+            rows += score_file(file, Gating.from_result(result), manual.gating(sample.path or file, sample), mapping)
+        except CytokitError as exc:
+            rows.append(_error_row(file, str(exc)))
+    return _frame(rows)
+
+
+def _error_row(file: str, note: str) -> dict:
+    return {**dict.fromkeys(COLUMNS, NAN), "file": file, "population": "", "manual": "", "status": "error",
+            "flag": "", "note": note}
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=COLUMNS).astype({"n_cytokit": "Int64", "n_manual": "Int64"})
 
 
@@ -357,6 +418,7 @@ __all__ = [
     "COLUMNS",
     "agreement",
     "compare",
+    "compare_gated",
     "normalise",
     "pair_populations",
     "plot_f1",

@@ -146,12 +146,12 @@ def _gate(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     import warnings
 
-    from ._files import write_atomic
-    from .agreement import compare, plot_f1, read_controls, read_mapping, summarise
+    from .agreement import compare, read_controls, read_mapping
     from .errors import CytokitError
     from .fcs import FCSWarning
     from .gating.load import load_template
     from .manual import read_manual
+    from .report.agreement import AgreementSection, write_agreement_report
 
     files = [Path(f) for f in args.files]
     out = Path(args.out)
@@ -176,14 +176,12 @@ def _compare(args: argparse.Namespace) -> int:
     except (CytokitError, OSError) as exc:
         print(f"cytokit compare: error: {exc}", file=sys.stderr)
         return 2
-    summary = summarise(table)
-    write_atomic(out / "compare.csv", table.to_csv(index=False))
-    write_atomic(out / "compare_summary.csv", summary.to_csv(index=False))
-    import io
-
-    buffer = io.BytesIO()
-    plot_f1(table).savefig(buffer, format="png", dpi=120)
-    write_atomic(out / "compare_f1.png", buffer.getvalue())
+    section = AgreementSection(table, template=args.template, manual=args.manual, mapping=mapping or {},
+                               controls=args.controls or "none")
+    summary = section.summary
+    section.write(out)
+    write_agreement_report(section, out / "report.html",
+                           title=f"cytokit compare: {Path(args.template).name} against {Path(args.manual).name}")
     failed = table[table["status"] == "error"]
     paired = table[table["status"] == "paired"]
     print(f"{table['file'].nunique()} files: {len(failed)} failed; {len(paired)} paired populations, "
@@ -193,7 +191,7 @@ def _compare(args: argparse.Namespace) -> int:
                        "f1_parent_worst"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for row in failed.itertuples():
         print(f"  failed: {row.file}: {row.note}", file=sys.stderr)
-    print(f"results in {out}: compare.csv, compare_summary.csv, compare_f1.png")
+    print(f"results in {out}: compare.csv, compare_summary.csv, compare_f1.png, report.html")
     return 1 if len(failed) else 0
 
 
@@ -220,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmp = commands.add_parser(
         "compare", help="compare cytokit's populations with a manual gating of the same files (F1 per population)",
-        epilog="writes OUT/compare.csv, OUT/compare_summary.csv, OUT/compare_f1.png; exit status: 0 when every "
+        epilog="writes OUT/compare.csv, OUT/compare_summary.csv, OUT/compare_f1.png and OUT/report.html; exit status: 0 when every "
                "file was compared, 1 when some failed (listed in compare.csv, status error), 2 for usage errors")
     cmp.add_argument("files", nargs="+", metavar="FCS_DIR_OR_FILES")
     cmp.add_argument("--template", required=True, help="gating template (YAML, Gating-ML, .wsp, openCyto CSV)")

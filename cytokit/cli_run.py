@@ -51,6 +51,12 @@ def add_run_parser(commands) -> None:
     run.add_argument("--flowjo", action="store_true",
                      help="also write OUT/gates.wsp: a FlowJo 10 workspace, each file with its own fitted gates, "
                           "transforms and compensation")
+    run.add_argument("--manual", metavar="MANUAL",
+                     help="also compare the run's populations with a manual gating of its files (a folder of "
+                          "<file stem>.npz, a FlowJo .wsp or a Gating-ML .xml): OUT/compare.csv, "
+                          "compare_summary.csv, compare_f1.png and a section of report.html")
+    run.add_argument("--map", metavar="MAP.csv",
+                     help="with --manual: CSV cytokit,manual of population pairs (default: by name)")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     run.set_defaults(func=_run)
 
@@ -59,6 +65,7 @@ def _run(args: argparse.Namespace) -> int:
     import shutil
     import time
 
+    from .agreement import read_mapping
     from .batch import StrictFailure
     from .controls import is_control
     from .errors import CytokitError, MetadataError, OutputError
@@ -82,6 +89,9 @@ def _run(args: argparse.Namespace) -> int:
         problem = _out_problem(args)
         if problem:
             raise OutputError(problem)
+        if args.map and not args.manual:
+            raise MetadataError("--map pairs populations with a manual gating: give --manual too")
+        mapping = read_mapping(args.map) if args.map else None
         # Before any FCS file is read: a folder we cannot write, or another run's, is a usage error.
         check_writable(out)
         lock = lock_folder(out)  # noqa: F841 - held until this process exits
@@ -90,7 +100,8 @@ def _run(args: argparse.Namespace) -> int:
             baseline=args.baseline, followup=args.followup, compare=args.compare, group_by=args.group_by,
             panel=args.panel,
         )
-    except CytokitError as exc:  # template, sheet, --out or --anndata: usage errors
+        manual = _open_manual(args.manual, experiment.samples) if args.manual else None
+    except CytokitError as exc:  # template, sheet, --out, --anndata, --manual or --map: usage errors
         print(f"cytokit run: error: {exc}", file=sys.stderr)
         if created and out.is_dir() and {p.name for p in out.iterdir()} <= {LOCK}:
             shutil.rmtree(out)  # a usage error leaves no empty output folder behind
@@ -127,10 +138,17 @@ def _run(args: argparse.Namespace) -> int:
     info = run_info(template_path=experiment.template_path, panel_path=experiment.panel_path,
                     command=sys.argv, samples_source=str(source),
                     timings={"prepare": prepared - started, "analyse": analysed - prepared, **results.timings})
+    agreement = None
+    if manual is not None:
+        from .report.agreement import AgreementSection
+
+        table = results.compare_manual(manual, mapping=mapping)
+        agreement = AgreementSection(table, template=str(experiment.template_path), manual=str(args.manual),
+                                     mapping=mapping or {}, controls="the run's (each stained tube's control)")
     try:
         population = None if args.anndata is None else (args.anndata or results._quantified_population())
         written = write_outputs(results, args.out, run_info=info, plots=not args.no_plots, anndata=population,
-                                flowjo=args.flowjo)
+                                flowjo=args.flowjo, agreement=agreement)
     except OutputError as exc:
         print(f"cytokit run: error: {exc}", file=sys.stderr)
         return 1
@@ -156,6 +174,14 @@ def _run(args: argparse.Namespace) -> int:
             if (b, f) not in compared:
                 print(f"cytokit run: warning: --compare {b}:{f} paired no patient (timepoints found: "
                       f"{timepoints})", file=sys.stderr)
+    if agreement is not None and not args.quiet:
+        rows = agreement.table
+        not_compared = rows.loc[rows["status"] == "error", "file"]
+        print(f"compared with the manual gating {args.manual}: {rows['file'].nunique() - len(not_compared)} "
+              f"files, {len(not_compared)} not compared (compare.csv, status error)")
+        for row in agreement.summary.itertuples():
+            print(f"  {row.population}: median F1 {row.f1_median:.3f}, worst {row.f1_worst:.3f} "
+                  f"({row.n_files} files)")
     if not args.quiet:
         print(f"results in {args.out}" + (f"; report: {written['report.html']}" if "report.html" in written else ""))
     never = _failed_everywhere(results.populations)
@@ -163,6 +189,13 @@ def _run(args: argparse.Namespace) -> int:
         print(f"cytokit run: error: population {population}: the gate failed in all {n_files} files "
               f"({example})", file=sys.stderr)
     return 1 if len(failed) or never else 0
+
+
+def _open_manual(manual: str, samples):
+    """The manual gating of ``--manual``, opened on the run's files (a usage error before any is gated)."""
+    from .manual import read_manual
+
+    return read_manual(manual, [p for p in samples["path"].astype(str) if p])
 
 
 def _failed_everywhere(populations) -> dict[str, tuple[int, str]]:
@@ -185,10 +218,10 @@ def _out_problem(args: argparse.Namespace) -> str | None:
         return f"--out {out} is a file, not a folder"
     if out.resolve() == Path(args.fcs_dir).resolve():
         return f"--out {out} is the FCS folder; the outputs (samples.csv, ...) would overwrite its files"
-    outputs = {out / name for name in ("run.json", "report.html")}
+    outputs = {out / name for name in ("run.json", "report.html", "compare.csv", "compare_summary.csv")}
     outputs |= {out / f"{table}.{ext}" for table in (*Results.TABLES, "groups") for ext in ("csv", "parquet")}
     outputs = {path.resolve() for path in outputs}
-    for given in (args.samples, args.template):
+    for given in (args.samples, args.template, args.map):
         if given and Path(given).resolve() in outputs:
             return f"--out {out} would overwrite the input {given}; choose another output folder"
     try:

@@ -68,10 +68,13 @@ def check_writable(out: str | Path) -> None:
 
 
 def write_outputs(results, out: str | Path, *, run_info: dict, plots: bool = True,
-                  anndata: str | None = None, flowjo: bool = False) -> dict[str, Path]:
+                  anndata: str | None = None, flowjo: bool = False, agreement=None) -> dict[str, Path]:
     """Write every table as CSV and Parquet, ``run.json``, (with ``plots``) ``plots/`` and
-    ``report.html``, (with ``anndata``, a population) ``events.h5ad`` and (with ``flowjo``) the
-    FlowJo workspace ``gates.wsp`` into ``out``, replacing the previous run's as a whole.
+    ``report.html``, (with ``anndata``, a population) ``events.h5ad``, (with ``flowjo``) the
+    FlowJo workspace ``gates.wsp`` and (with ``agreement``, a
+    :class:`~cytokit.report.agreement.AgreementSection`) ``compare.csv``, ``compare_summary.csv``,
+    ``compare_f1.png`` and its section of the report into ``out``, replacing the previous run's as
+    a whole.
 
     Returns the final path of every file but the figures, by name (``"samples.csv"``, ``"report.html"`` ...).
 
@@ -86,7 +89,8 @@ def write_outputs(results, out: str | Path, *, run_info: dict, plots: bool = Tru
     staging = out / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        names = _write_staged(results, staging, run_info=run_info, plots=plots, anndata=anndata, flowjo=flowjo)
+        names = _write_staged(results, staging, run_info=run_info, plots=plots, anndata=anndata, flowjo=flowjo,
+                              agreement=agreement)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise OutputError(f"{out}: cannot write the outputs ({exc.strerror or exc}); the previous run's "
@@ -94,8 +98,8 @@ def write_outputs(results, out: str | Path, *, run_info: dict, plots: bool = Tru
     # Figures and a report of an earlier run that this run does not replace would contradict the tables.
     stale = [f"plots/{p.name}" for p in sorted((out / "plots").glob("*")) if (out / "plots").is_dir()
              and p.suffix in (".png", ".svg") and f"plots/{p.name}" not in names]
-    stale += [name for name in ("report.html", "events.h5ad", "gates.wsp", "groups.csv", "groups.parquet")
-              if name not in names]
+    stale += [name for name in ("report.html", "events.h5ad", "gates.wsp", "groups.csv", "groups.parquet",
+                                "compare.csv", "compare_summary.csv", "compare_f1.png") if name not in names]
     write_atomic(staging / _PLAN, json.dumps({"move": names, "remove": stale}))
     write_atomic(out / MARKER, f"cytokit was replacing the outputs of this folder with a new run's (in {STAGING}/) "
                                "when it stopped: the files here are a mix of two runs. Run cytokit again with "
@@ -128,7 +132,7 @@ def recover(out: str | Path) -> bool:
 
 
 def _write_staged(results, staging: Path, *, run_info: dict, plots: bool, anndata: str | None,
-                  flowjo: bool = False) -> list[str]:
+                  flowjo: bool = False, agreement=None) -> list[str]:
     """Every output file into ``staging``; returns their names relative to it, ``run.json`` last."""
     import io
 
@@ -146,8 +150,10 @@ def _write_staged(results, staging: Path, *, run_info: dict, plots: bool, anndat
 
         plotter = ResultsPlotter(results)  # shared: files gated for the plots are reused by the report
         names += [f"plots/{p.name}" for p in save_figures(results, staging, plotter=plotter)]
-        write_report(results, staging / "report.html", plotter=plotter)
+        write_report(results, staging / "report.html", plotter=plotter, agreement=agreement)
         names.append("report.html")
+    if agreement is not None:
+        names += agreement.write(staging)
     if anndata is not None:
         from .anndata_export import to_anndata, write_h5ad
 

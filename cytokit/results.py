@@ -90,6 +90,27 @@ class Results:
 
         return to_flowjo(self, path)
 
+    def compare_manual(self, manual, *, mapping=None) -> pd.DataFrame:
+        """This run's populations against a manual gating of its files: :func:`cytokit.compare`'s table
+        (``compare.csv``), each file gated as the run gated it (its template and control), once more.
+
+        ``manual`` is a folder of ``<file stem>.npz``, a FlowJo ``.wsp`` or a Gating-ML ``.xml`` (or an
+        opened :class:`~cytokit.manual.ManualSource`); ``mapping`` ``{cytokit population: manual path}``
+        or a CSV ``cytokit,manual``. A file the run could not analyse, or without a manual gating,
+        gets an ``error`` row.
+        """
+        from .agreement import compare_gated, read_mapping
+        from .manual import read_manual
+        from .plots import ResultsPlotter
+
+        if isinstance(mapping, (str, Path)):
+            mapping = read_mapping(mapping)
+        files = list(self.samples["file"])
+        source = read_manual(manual, [self.paths[f] for f in files if f in self.paths])
+        failed = self.samples[self.samples["status"] == "error"]
+        return compare_gated(files, ResultsPlotter(self, cache_size=8).gating, source, mapping=mapping,
+                             failed=dict(zip(failed["file"], failed["error"])))
+
     def _quantified_population(self) -> str:
         from .gating.load import load_template
 

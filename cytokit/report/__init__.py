@@ -12,18 +12,19 @@ autoescaping.
 
 from __future__ import annotations
 
-import base64
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
 import pandas as pd
 
 from ..plots import ResultsLike
+from ._html import data_uri as _data_uri
+from ._html import environment, generated
+from ._html import table as _table
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..plots import ResultsPlotter
+    from .agreement import AgreementSection
 
 __all__ = ["write_report", "render_report"]
 
@@ -40,32 +41,9 @@ class ReportResults(ResultsLike, Protocol):
     gating: dict  #: file → a few keywords and the channel of each role (``GatingResult.summary()``)
 
 
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (float, np.floating)):
-        if not np.isfinite(value):
-            return ""
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _table(frame: pd.DataFrame, columns: list[str] | None = None) -> dict:
-    """A table for the template: header and rows of strings (escaped by the template)."""
-    columns = [c for c in (columns or list(frame.columns)) if c in frame.columns]
-    return {"columns": columns,
-            "rows": [[_cell(v) for v in row] for row in frame[columns].itertuples(index=False, name=None)]}
-
-
 def render_report(results: ReportResults, *, title: str = "cytokit report",
-                  plotter: ResultsPlotter | None = None) -> str:
+                  plotter: ResultsPlotter | None = None, agreement: AgreementSection | None = None) -> str:
     """The report's HTML text (see :func:`write_report`)."""
-    import jinja2
-
     from ..errors import CytokitError
     from ..plots import ResultsPlotter, unique_slugs
 
@@ -122,16 +100,10 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
 
     problems = samples[(samples["status"] != "ok") | (samples["quality"].astype(str) != "")]
     pop_flags = results.populations[results.populations["flag"].astype(str) != ""]
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("cytokit.report", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "j2", "html.j2"], default=True),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True,
-    )
     counts = samples["status"].value_counts().to_dict()
-    return env.get_template("report.html.j2").render(
+    return environment().get_template("report.html.j2").render(
         title=title,
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=generated(),
         template_path=results.template_path,
         comparison_labels=[c["label"] for c in comparisons], timepoints=results.timepoints,
         n_files=len(samples), counts=counts,
@@ -149,6 +121,7 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
         failed=samples[samples["status"] == "error"][["file", "error"]].to_dict("records"),
         unpaired=sorted(samples.loc[samples["status"] == "unpaired", "patient"].astype(str).unique()),
         population_flags=_table(pop_flags, ["file", "population", "count", "pct_parent", "flag"]),
+        agreement=None if agreement is None else agreement.context(),
     )
 
 
@@ -168,7 +141,7 @@ def _caption(cohort: pd.DataFrame, marker: str, baseline: str, followup: str) ->
 
 
 def write_report(results: ReportResults, out_path: str | Path, *, title: str = "cytokit report",
-                 plotter: ResultsPlotter | None = None) -> Path:
+                 plotter: ResultsPlotter | None = None, agreement: AgreementSection | None = None) -> Path:
     """Write the self-contained HTML report of ``results`` to ``out_path`` (atomically).
 
     Sections: the cohort (paired plots per marker and comparison, each patient's line across
@@ -176,7 +149,9 @@ def write_report(results: ReportResults, out_path: str | Path, *, title: str = "
     compared), one section per
     patient (CD19 × marker panel, histograms, marker and paired rows, each file's
     gating hierarchy), quality (flags, failed files with their errors, unpaired
-    patients) and all samples. Tables sort on a header click.
+    patients) and all samples; with ``agreement``, the agreement with a manual gating
+    (:class:`~cytokit.report.agreement.AgreementSection`) after the cohort. Tables sort on a
+    header click.
 
     Parameters
     ----------
@@ -189,6 +164,8 @@ def write_report(results: ReportResults, out_path: str | Path, *, title: str = "
     plotter
         A :class:`~cytokit.plots.ResultsPlotter` to reuse (shares re-gated files
         with :func:`~cytokit.plots.save_figures`).
+    agreement
+        The comparison with a manual gating to add as a section (``cytokit run --manual``).
 
     Returns
     -------
@@ -197,5 +174,5 @@ def write_report(results: ReportResults, out_path: str | Path, *, title: str = "
     """
     from .._files import write_atomic
 
-    html = render_report(results, title=title, plotter=plotter)
+    html = render_report(results, title=title, plotter=plotter, agreement=agreement)
     return write_atomic(out_path, html)
