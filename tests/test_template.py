@@ -321,3 +321,31 @@ def test_gating_result_repr_is_a_short_summary():
     assert lines[2].endswith("[skipped: the file has no channel for role(s) fsc_area]")
     assert "array" not in text and "DataFrame" not in text and len(text) < 600
     assert str(result) == text
+
+
+def test_a_failed_gate_is_named_in_the_flag_of_every_population_that_depends_on_it():
+    """Children of a failed gate, and a NOT of it, say which gate failed (issue 15)."""
+    import numpy as np
+    import pandas as pd
+
+    from cytokit import Sample
+
+    text = """
+channels:
+  a: {pnn: [A]}
+  b: {pnn: [B]}
+compensation: none
+populations:
+  - {name: Apos, parent: root, gate: {type: density_valley, dim: a, side: above}}
+  - {name: Bhigh, parent: Apos, gate: {type: range, dim: b, min: 0.5}}
+  - {name: Blow, parent: root, gate: {type: range, dim: b, max: 0.5}}
+  - {name: notA, parent: Blow, gate: {type: boolean, op: not, operands: [Apos]}}
+  - {name: Bany, parent: root, gate: {type: range, dim: b, min: 0.0}}
+"""
+    rng = np.random.default_rng(0)
+    sample = Sample.from_dataframe(pd.DataFrame({"A": rng.normal(0.5, 0.05, 2_000), "B": rng.uniform(0, 1, 2_000)}))
+    flags = parse_template(text).apply(sample).counts().set_index("population")["flag"]
+    assert flags["Apos"].startswith("gate failed")  # one peak: no valley
+    assert flags["Apos/Bhigh"].startswith("Apos: gate failed")
+    assert "Apos: gate failed" in flags["Blow/notA"]  # the NOT of an empty gate is all of its parent
+    assert flags["Blow"] == "" and flags["Bany"] == ""

@@ -128,9 +128,32 @@ class GatingResult:
                 "count": count,
                 "pct_parent": 100.0 * count / parent_count if parent_count else float("nan"),
                 "pct_total": 100.0 * count / total if total else float("nan"),
-                "flag": "; ".join(f for f in (self.flags.get(path, ""), parent == "root" and top) if f),
+                "flag": "; ".join(f for f in (self.flags.get(path, ""), *self._upstream_failures(path),
+                                              parent == "root" and top) if f),
             })
         return pd.DataFrame(rows, columns=["population", "parent", "count", "pct_parent", "pct_total", "flag"])
+
+    def _upstream_failures(self, path: str) -> list[str]:
+        """``"<population>: gate failed: ..."`` (or ``skipped: ...``) for every failed or skipped gate
+        this population's count depends on: its ancestors', and a boolean gate's operands' (a NOT of
+        a failed, empty gate is its whole parent)."""
+        out, seen, todo = [], {path}, [path]
+        while todo:
+            here = todo.pop()
+            above = [self.parents.get(here, "root")]
+            gate = self.gates.get(here)
+            if hasattr(gate, "operands"):
+                by_name = {p.rsplit("/", 1)[-1]: p for p in self.membership}
+                above += [by_name[o] for o in gate.operands if o in by_name]
+            for other in above:
+                if other == "root" or other in seen:
+                    continue
+                seen.add(other)
+                todo.append(other)
+                flag = self.flags.get(other, "")
+                if flag.startswith(("gate failed", "skipped")):
+                    out.append(f"{other}: {flag}")
+        return out
 
     def summary(self) -> dict:
         """A few keywords of the file and the channel of each role, as the report shows them."""
