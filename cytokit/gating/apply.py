@@ -175,8 +175,11 @@ def _dimensions(template, sample: Sample, channels: dict[str, str]) -> tuple[dic
     dims: dict[str, str] = {}
     out: dict = {}
     scales: dict[str, list[tuple[object, str]]] = {}  # pnn -> [(transform or None, dimension)]
+    table = sample.channels
+    tops = {p: (float(d), float(r), float(o))  # pnn -> (decades, range, offset), for t: auto
+            for p, d, r, o in zip(table["pnn"], table["decades"], table["range"], table["offset"])}
     for role, pnn in channels.items():
-        transform = _role_transform(template, sample, role, pnn)
+        transform = _role_transform(template, sample, role, pnn, tops)
         taken = scales.setdefault(pnn, [])
         dim = next((d for t, d in taken if t == transform), None)
         if dim is None:
@@ -192,8 +195,9 @@ def _dimensions(template, sample: Sample, channels: dict[str, str]) -> tuple[dic
     return dims, out
 
 
-def _role_transform(template, sample: Sample, role: str, pnn: str):
-    """The transform of ``role`` on its channel ``pnn`` of ``sample`` (``t: auto`` resolved), or None."""
+def _role_transform(template, sample: Sample, role: str, pnn: str, tops: dict):
+    """The transform of ``role`` on its channel ``pnn`` of ``sample`` (``t: auto`` resolved from
+    ``tops``, ``{pnn: (decades, range, offset)}``), or None."""
     from ..transforms import make_transform
 
     spec = template.transforms.get(role, template.transforms.get("default"))
@@ -201,12 +205,9 @@ def _role_transform(template, sample: Sample, role: str, pnn: str):
         return None
     params = {k: v for k, v in spec.items() if k != "kind"}
     if params.get("t") == "auto":
-        info = sample.channels.set_index("pnn")
-        decades = float(info.at[pnn, "decades"]) if pnn in info.index else 0.0
-        top = float(info.at[pnn, "range"]) if pnn in info.index else 0.0
+        decades, top, offset = tops.get(pnn, (0.0, 0.0, 0.0))
         if decades > 0:
-            offset = float(info.at[pnn, "offset"]) or 1.0
-            top = 10.0 ** decades * offset
+            top = 10.0 ** decades * (offset or 1.0)
         params["t"] = top if top > 1 else 262144.0
     try:
         return make_transform(spec["kind"], **params)
