@@ -25,7 +25,7 @@ from cytokit.gating.gates import (
 )
 from cytokit.gating.boundary import BoundaryGate, RatioSingletGate
 from cytokit.gating.peaks import PeakFootGate, ShoulderGate, ValleyQuadrantGate
-from cytokit.gating.regions import ClusterGate, SingletGate
+from cytokit.gating.regions import ClusterGate, ContourGate, SingletGate
 from cytokit.gating.registered import RegisteredGate
 from cytokit.gating.thresholds import ControlThresholdGate, DensityValleyGate, QuantileGate, TailGate
 
@@ -236,6 +236,7 @@ FITTED = {
         lambda: scatter()[0],
     ),
     "SingletGate": (lambda: SingletGate("FSC-A", "FSC-H", k=2.5), lambda: singlets_and_doublets()[0]),
+    "ContourGate": (lambda: ContourGate(["FSC-A", "SSC-A"], level=0.05), lambda: scatter()[0]),
     "RatioSingletGate": (lambda: RatioSingletGate("FSC-A", "FSC-H", k_low=3, k_high=4),
                          lambda: singlets_and_doublets()[0]),
     "BoundaryGate": (lambda: BoundaryGate(["FSC-A", "SSC-A"], lower=True), lambda: scatter()[0]),
@@ -508,3 +509,35 @@ def test_singlet_gate_removes_planted_doublets():
     assert kept[~singlet].mean() < 0.05
     assert isinstance(gate.to_static(), PolygonGate) and gate.vertices_.shape == (3, 2)
     assert gate.ratio_ == pytest.approx(1 / 1.1, rel=0.02)
+
+
+def banana(seed=0):
+    """A U-shaped cloud of cells (an ellipse around it takes its empty middle) beside debris; events and truth."""
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(0, 1, 8_000)
+    cells = np.column_stack([40_000 + 60_000 * t, 10_000 + 60_000 * (2 * t - 1) ** 2]) + rng.normal(0, 3_000, (8_000, 2))
+    debris = rng.normal([8_000, 30_000], [2_500, 4_000], (2_000, 2))
+    hollow = rng.normal([70_000, 45_000], [4_000, 4_000], (300, 2))  # a few other events in the U's middle
+    values = np.vstack([cells, debris, hollow])
+    return pd.DataFrame(values, columns=["FSC-A", "SSC-A"]), np.r_[np.ones(8_000, bool), np.zeros(2_300, bool)]
+
+
+def test_contour_gate_follows_a_bent_cloud_where_an_ellipse_cannot():
+    events, truth = banana()
+    contour = ContourGate(["FSC-A", "SSC-A"], level=0.02).fit(events)
+    ellipse = ClusterGate(["FSC-A", "SSC-A"], n_components=2, confidence=0.99).fit(events)
+    assert f1(contour.contains(events), truth) > 0.97
+    assert f1(contour.contains(events), truth) > f1(ellipse.contains(events), truth) + 0.02
+    static = contour.to_static()
+    assert isinstance(static, PolygonGate) and 8 <= len(contour.vertices_) <= 257
+    assert np.array_equal(static.contains(events), contour.contains(events))
+    assert 0.7 < contour.fraction_ < 0.82  # of all fitted events: the cells, not the debris
+
+
+def test_contour_gate_nearest_takes_the_peak_nearest_the_location():
+    events, truth = banana()
+    debris = ContourGate(["FSC-A", "SSC-A"], level=0.05, select="nearest", location=(8_000, 30_000)).fit(events)
+    inside = debris.contains(events)
+    assert inside[~truth].mean() > 0.8 and inside[truth].mean() < 0.01
+    with pytest.raises(ValueError, match="location"):
+        ContourGate(["FSC-A", "SSC-A"], select="nearest").check_params()

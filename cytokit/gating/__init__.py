@@ -34,6 +34,7 @@ _EXPORTS = {
     "TailGate": "thresholds",
     "ClusterGate": "regions",
     "SingletGate": "regions",
+    "ContourGate": "regions",
     "ControlThresholdGate": "thresholds",
     "BoundaryGate": "boundary",
     "RatioSingletGate": "boundary",

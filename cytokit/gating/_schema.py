@@ -26,6 +26,7 @@ GATE_TYPES: dict[str, tuple[str, str]] = {
     "tail": ("thresholds", "TailGate"),
     "cluster": ("regions", "ClusterGate"),
     "singlet": ("regions", "SingletGate"),
+    "contour": ("regions", "ContourGate"),
     "control_threshold": ("thresholds", "ControlThresholdGate"),
     "boundary": ("boundary", "BoundaryGate"),
     "ratio_singlet": ("boundary", "RatioSingletGate"),
