@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from .fitted import FittedGate, _FitFailure, _is_number, _need
 from .gates import EllipseGate, PolygonGate
@@ -251,8 +252,6 @@ class ContourGate(FittedGate):
             vertices = vertices[np.linspace(0, len(vertices) - 1, 257).round().astype(int)]
         self.vertices_ = np.asarray(vertices[:-1] if np.allclose(vertices[0], vertices[-1]) else vertices, float)
         self.peak_, self.n_peaks_ = peak, len(peaks)
-        import pandas as pd
-
         self.fraction_ = float(np.mean(self._static().contains(pd.DataFrame(values, columns=list(self.dims)))))
 
     def _static(self) -> PolygonGate:
