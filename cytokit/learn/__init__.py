@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..gating.template import Template
     from ..manual import ManualSource
 
-POPULATION_COLUMNS = ["population", "manual", "parent", "gate", "dims", "registered", "cv_f1", "train_f1",
-                      "n_files", "note"]
+POPULATION_COLUMNS = ["population", "manual", "parent", "gate", "dims", "registered", "pool", "cv_f1",
+                      "train_f1", "n_files", "note"]
 
 
 @dataclass
@@ -80,7 +80,7 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
     for path, parent in hierarchy(train):
         short = path.rsplit("/", 1)[-1]
         row = {"population": "", "manual": path, "parent": parent, "gate": "", "dims": "", "registered": False,
-               "cv_f1": np.nan, "train_f1": np.nan, "n_files": 0, "note": ""}
+               "pool": False, "cv_f1": np.nan, "train_f1": np.nan, "n_files": 0, "note": ""}
         if parent and parent not in learned_name:
             rows.append({**row, "note": f"its parent {parent!r} was not learned"})
             continue
@@ -98,7 +98,8 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
         used += [d for d in learned.dims if d not in used]
         blocks.append(population_block(name, learned_name.get(parent, "root"), path, learned))
         rows.append({**row, "population": name, "gate": learned.kind, "dims": " x ".join(learned.dims),
-                     "registered": learned.registered, "cv_f1": learned.cv_f1, "train_f1": learned.train_f1,
+                     "registered": learned.registered, "pool": learned.pool, "cv_f1": learned.cv_f1,
+                     "train_f1": learned.train_f1,
                      "n_files": learned.n_files})
     if not blocks:
         raise MetadataError("no manual population could be learned: the training files' manual gatings have "
@@ -106,11 +107,13 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
     spec_channels, transforms = channels.spec(used)
     header = [(f"Learned by cytokit learn from {len(files)} manually gated file(s): "
                f"{', '.join(f.name for f in files)}."),
-              "Each population's gate is the person's, as a range or a polygon on the dimensions that",
-              "reproduce it best; 'registered' gates move it onto each file by aligning the file's density",
-              "on those dimensions with the training files' (max_shift 0: not moved), and are flagged",
-              "'gate doubtful' when the file's density is unlike the training files' (confidence below",
-              "min_confidence).", ""]
+              "Each population's gate is one of cytokit's fitted gates (a density valley, a shoulder, a",
+              "quadrant of two valleys), fitted on each file's own events or, with pool: true, on the files",
+              "gated together, where one reproduces the person on the training files; else the person's",
+              "own range or polygon on the dimensions that reproduce it best, as a 'registered' gate that",
+              "moves it onto each file by aligning the file's density with the training files' (max_shift 0:",
+              "not moved). Fitted gates are flagged 'gate doubtful' when their fit is weak, registered ones",
+              "when the file's density is unlike the training files' (confidence below min_confidence).", ""]
     text = template_text(header, spec_channels, channels.compensation, transforms, blocks)
     import pandas as pd
 
