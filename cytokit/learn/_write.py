@@ -49,9 +49,10 @@ def describe(learned: Learned) -> str:
 
 def population_block(name: str, parent: str, manual: str, learned: Learned) -> str:
     if learned.fitted:
-        cv = ("on the training files pooled" if learned.pool else "fitted on each training file (mean)")
-        doubt = ("  # per file: no confidence as registered gates report; a fit that fails or is weak (a "
-                 "shallow valley, none) flags the population 'gate doubtful'.")
+        cv = ("(mean) on each training file, fitted on the other training files pooled" if learned.pool
+              else "(mean) on each training file, fitted on its own events")
+        doubt = ("  # per file: no confidence figure as registered gates have; a fit that is weak or finds no "
+                 "valley flags the population 'gate doubtful', one that fails 'gate failed'.")
     else:
         cv = ("cross-validated over the training files" if learned.n_files > 1 else "on the one training file")
         doubt = None
