@@ -256,3 +256,41 @@ def test_cli_learn_writes_the_template_and_prints_the_agreement(synthetic, tmp_p
     assert "leave-one-out" in printed and "CD4+" in printed and out.is_file()
     assert main(["learn", str(tmp_path / "nowhere"), "--files", *files, "--out", str(out)]) == 2
     assert "cytokit learn: error" in capsys.readouterr().err
+
+
+def test_a_pooled_candidate_is_scored_on_each_file_with_the_cut_of_the_other_files():
+    from cytokit.gating.thresholds import DensityValleyGate
+    from cytokit.learn._fitted import fitted_candidates
+    from cytokit.learn._search import Part
+
+    rng = np.random.default_rng(0)
+    parts = []
+    for k, centre in enumerate((1.0, 1.2, 1.6)):  # the third file's populations sit higher
+        x = np.r_[rng.normal(centre, 0.15, 3000), rng.normal(centre + 1.5, 0.15, 2000)]
+        parts.append(Part(f"f{k}", x[:, None], x > centre + 0.75))
+    scored = fitted_candidates(parts, [0], ["x"])
+    gate = {"type": "density_valley", "dim": "x", "side": "above", "min_peak_height": 0.01, "select": "depth"}
+    own = next(c for c in scored if c.gate == gate and not c.pool)
+    pooled = next(c for c in scored if c.gate == gate and c.pool)
+    assert min(own.scores) > 0.99  # each file's own valley
+    others = DensityValleyGate("x", min_peak_height=0.01).fit(
+        pd.DataFrame({"x": np.concatenate([parts[0].values[:, 0], parts[1].values[:, 0]])}))
+    expected = agreement(parts[2].values[:, 0] >= others.threshold_, parts[2].member)[2]
+    assert pooled.scores[2] == pytest.approx(expected) and pooled.scores[2] < own.scores[2] - 0.02
+
+
+def test_a_pooled_fitted_gate_is_written_with_pool_true_and_loads():
+    from cytokit.gating.template import parse_template
+    from cytokit.learn._search import Learned
+    from cytokit.learn._write import population_block, template_text
+
+    gate = {"type": "quadrant", "dims": ["cd4", "cd8"], "quadrant": "+-", "no_valley": "negative",
+            "sequential": "above"}
+    learned = Learned(gate, ["cd4", "cd8"], "quadrant", False, 0.97, 0.98, 2, 10, pool=True)
+    block = population_block("CD4", "root", "T/CD4", learned)
+    assert "    pool: true" in block and "fitted once on the parent's events of every file gated together" in block
+    assert "fitted on the other training files pooled" in block and "'gate doubtful'" in block
+    text = template_text([], {"cd4": {"pnn": ["CD4-A"]}, "cd8": {"pnn": ["CD8-A"]}}, "none",
+                         {"default": {"kind": "logicle", "t": 262144, "w": 0.5, "m": 4.5, "a": 0}}, [block])
+    population = parse_template(text).populations[0]
+    assert population.pool and population.gate["type"] == "quadrant" and population.gate["sequential"] == "above"

@@ -1,14 +1,19 @@
 """Learn a gating template from a few manually gated files: :func:`learn_template`.
 
 For every manual population, from its parent's events in the training files (the person's
-parent), :mod:`cytokit.learn._search` chooses the dimensions and the region (an interval on
-one dimension, the members' convex hull on two) and whether aligning each new file's
-density moves it, by cross-validation across the training files. The result is an
-ordinary template of ``registered`` gates (:class:`~cytokit.gating.registered.RegisteredGate`),
-commented per population with what was learned and its training agreement; applied to a
-file, each gate reports its confidence (how like the training files' the file's density
-is) and is flagged ``gate doubtful`` when it is low. ``leave_one_out`` learns on all but
-one training file and compares (:func:`cytokit.compare`) on the one left out.
+parent), :mod:`cytokit.learn._search` chooses the dimensions and the gate: one of cytokit's
+fitted gates (:mod:`cytokit.learn._fitted`: a density valley, a shoulder or a quadrant of two
+valleys, fitted on each file's own events or pooled), when one reproduces the person about
+as well as the best candidate and passes the robustness checks; otherwise the person's
+region (an interval on one dimension, the members' convex hull on two) as a ``registered``
+gate (:class:`~cytokit.gating.registered.RegisteredGate`), moved onto each file by aligning
+its density where cross-validation across the training files says that helps. The result is
+an ordinary template, commented per population with what was learned and its training
+agreement. Applied to a file, a registered gate reports its confidence (how like the
+training files' the file's density is) and is flagged ``gate doubtful`` when it is low; a
+fitted gate is flagged as any fitted gate is (a weak or missing valley, a failed fit).
+``leave_one_out`` learns on all but one training file and compares (:func:`cytokit.compare`)
+on the one left out.
 """
 
 from __future__ import annotations
