@@ -52,6 +52,7 @@ RARE_SHARE = 0.1  # the robustness check thins each training file's population t
 RARE_TOLERANCE = 0.05  # ... and the refitted gate may lose this much F1 against the cut kept fixed
 N_FITTED_PAIRS = 3  # fitted quadrants: on pairs of the best three, and the pairs of the screen within
 TOLERANCE = 0.003
+MIN_FITTED_MEMBERS = 100  # a fitted gate is learned only from populations this large in every training file
 FITTED_TOLERANCE = 0.01  # a fitted gate this close to the best candidate is preferred (module docstring)
 MIN_MEMBERS = 5
 SEARCH_EVENTS = 8000  # parent events per file for choosing the gate (the chosen one is built on all)
@@ -241,6 +242,8 @@ def _choose_fitted(fitted: list[FittedCandidate], best_cv: float, full: list[Par
                    names: list[str]) -> tuple[FittedCandidate | None, list[float], list[str]]:
     """The fitted candidate to prefer (see the module docstring), its F1 on each training file's
     events, and why the ones tried before it were turned down."""
+    if min(int(p.member.sum()) for p in full) < MIN_FITTED_MEMBERS:  # a few events decide any fit's score
+        return None, [], [f"fewer than {MIN_FITTED_MEMBERS} members in a training file"]
     close = [c for c in fitted if c.cv_f1 >= best_cv - FITTED_TOLERANCE]
     best_fitted = max((c.cv_f1 for c in close), default=0.0)
 
