@@ -114,18 +114,20 @@ def test_a_template_with_a_bad_registered_gate_is_refused_at_load():
 
 
 # ---- learn_template on synthetic files -------------------------------------------------------------
-def synthetic_file(folder: Path, name: str, *, gain: float, share: float, seed: int) -> None:
+def synthetic_file(folder: Path, name: str, *, gain: float, share: float, seed: int, cut: float = 3.1,
+                   sd: float = 0.15) -> None:
     """Scatter with debris, and CD4 negatives/positives 1.2 decades apart, all CD4 values × ``gain``.
 
-    The "person" gates Cells at FSC-A > 50,000 (the same in every file) and CD4+ half-way between the
-    two CD4 peaks (moving it with the gain), as people do.
+    The "person" gates Cells at FSC-A > 50,000 (the same in every file) and CD4+ above ``cut`` (log10,
+    times the gain): by default half-way between the two CD4 peaks, at the density valley, as people
+    do. ``sd`` is each CD4 peak's (log10).
     """
     rng = np.random.default_rng(seed)
     n, n_debris = 6000, 900
     fsc = np.r_[rng.uniform(2000, 40000, n_debris), rng.normal(110000, 15000, n - n_debris)]
     ssc = np.r_[rng.uniform(1000, 30000, n_debris), rng.normal(60000, 12000, n - n_debris)]
     positive = rng.random(n) < share
-    log_cd4 = np.where(positive, rng.normal(3.7, 0.15, n), rng.normal(2.5, 0.15, n)) + np.log10(gain)
+    log_cd4 = np.where(positive, rng.normal(3.7, sd, n), rng.normal(2.5, sd, n)) + np.log10(gain)
     cd4 = 10 ** log_cd4
     cd8 = 10 ** rng.normal(2.8, 0.3, n)
     frame = pd.DataFrame({"FSC-A": fsc, "SSC-A": ssc, "CD4-A": cd4, "CD8-A": cd8, "Time": np.arange(n) * 0.01})
@@ -133,39 +135,87 @@ def synthetic_file(folder: Path, name: str, *, gain: float, share: float, seed: 
                       markers={"CD4-A": "CD4", "CD8-A": "CD8"},
                       ranges={c: TOP for c in ["FSC-A", "SSC-A", "CD4-A", "CD8-A"]} | {"Time": 1024.0})
     cells = fsc > 50000
-    cd4_pos = cells & (log_cd4 > 3.1 + np.log10(gain))
+    cd4_pos = cells & (log_cd4 > cut + np.log10(gain))
     (folder / "manual").mkdir(exist_ok=True)
     np.savez(folder / "manual" / f"{name}.npz", **{"Cells": cells, "Cells/CD4+": cd4_pos})
 
 
+FILES = [("a", 1.0, 0.5, 0), ("b", 3.0, 0.3, 1), ("c", 5.0, 0.65, 2), ("d", 12.0, 0.4, 3)]
+
+
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
+    """The person's CD4+ cut at the valley; ``d``'s populations 0.6 decades above ``b``'s."""
     folder = tmp_path_factory.mktemp("learn")
     (folder / "fcs").mkdir()
-    for name, gain, share, seed in [("a", 1.0, 0.5, 0), ("b", 3.0, 0.3, 1), ("c", 5.0, 0.65, 2)]:
+    for name, gain, share, seed in FILES:
         synthetic_file(folder, name, gain=gain, share=share, seed=seed)
     return folder
 
 
-def test_learned_template_reproduces_the_person_on_a_new_file(synthetic, tmp_path):
-    out = tmp_path / "learned.yaml"
+@pytest.fixture(scope="module")
+def off_valley(tmp_path_factory):
+    """Broader CD4 peaks that overlap, and the person's CD4+ cut near the positive one, 0.2 decades
+    above the valley: where no fitted gate cuts (a valley there misses the person by F1 ~0.05)."""
+    folder = tmp_path_factory.mktemp("learn_off_valley")
+    (folder / "fcs").mkdir()
+    for name, gain, share, seed in FILES[:3]:
+        synthetic_file(folder, name, gain=gain, share=share, seed=seed, cut=3.3, sd=0.3)
+    return folder
+
+
+def _manual(folder: Path, name: str, path: str) -> np.ndarray:
+    return np.load(folder / "manual" / f"{name}.npz")[path]
+
+
+def test_a_cut_at_the_valley_is_learned_as_a_density_valley_that_follows_a_moved_file(synthetic):
     learned = learn_template(synthetic / "manual", [synthetic / "fcs" / "a.fcs", synthetic / "fcs" / "b.fcs"],
-                             out=out)
+                             leave_one_out=False)
+    row = learned.populations.set_index("manual").loc["Cells/CD4+"]
+    assert (row["gate"], row["dims"], row["registered"], row["pool"]) == ("density_valley", "cd4", False, False)
+    assert row["cv_f1"] > 0.99
+    # written as an ordinary fitted gate, with what was learned and how per-file doubt is reported
+    block = learned.text[learned.text.index("# Cells/CD4+:"):]
+    assert "cd4 above its density valley" in block and "fitted on each file's own parent events" in block
+    assert "'gate doubtful'" in block and 'type: "density_valley"' in block and 'type: "registered"' not in block
+    gate = next(p for p in learned.template.populations if p.name == "CD4+").gate
+    assert gate["type"] == "density_valley" and gate["side"] == "above"
+    # d: every CD4 value 4x b's; the valley fitted on d itself reproduces the person there ...
+    sample = cytokit.read_fcs(synthetic / "fcs" / "d.fcs")
+    result = learned.template.apply(sample)
+    truth = _manual(synthetic, "d", "Cells/CD4+")
+    assert agreement(result.membership["Cells/CD4+"], truth)[2] > 0.98
+    # ... where the cut fitted on a training file, kept fixed, takes in d's negatives
+    on_b = learned.template.apply(cytokit.read_fcs(synthetic / "fcs" / "b.fcs")).fitted()["Cells/CD4+"]["threshold_"]
+    on_d = result.fitted()["Cells/CD4+"]["threshold_"]
+    assert on_d > on_b + 0.05
+    cd4 = result.transformed(result.channels["cd4"])
+    fixed = result.membership["Cells"] & (cd4 >= on_b)
+    assert agreement(fixed, truth)[2] < 0.8
+    compared = cytokit.compare([synthetic / "fcs" / "d.fcs"], learned.template, synthetic / "manual")
+    assert compared.set_index("population").loc["Cells/CD4+", "f1"] > 0.98
+
+
+def test_learned_template_reproduces_the_person_on_a_new_file(off_valley, tmp_path):
+    out = tmp_path / "learned.yaml"
+    learned = learn_template(off_valley / "manual", [off_valley / "fcs" / "a.fcs", off_valley / "fcs" / "b.fcs"], out=out)
     assert out.read_text() == learned.text
     table = learned.populations.set_index("manual")
     assert list(table.index) == ["Cells", "Cells/CD4+"]
     assert table.loc["Cells", "dims"].startswith("fsc_a")
-    assert table.loc["Cells/CD4+", "dims"] == "cd4" and table.loc["Cells/CD4+", "registered"]
+    # no fitted gate cuts inside a peak: the person's cut, registered
+    assert table.loc["Cells/CD4+", "gate"] == "range" and table.loc["Cells/CD4+", "registered"]
+    assert table.loc["Cells/CD4+", "dims"] == "cd4"
     # the template is ordinary: it loads from the file, and says what was learned per population
     template = cytokit.load_template(out)
     assert [p.name for p in template.populations] == ["Cells", "CD4+"]
     assert "# Cells/CD4+: cd4 >= " in learned.text and "training agreement: F1" in learned.text
     assert template.roles["cd4"].marker == "CD4"
-    compared = cytokit.compare([synthetic / "fcs" / "c.fcs"], template, synthetic / "manual")
+    compared = cytokit.compare([off_valley / "fcs" / "c.fcs"], template, off_valley / "manual")
     f1 = compared.set_index("population")["f1"]
     assert f1["Cells"] > 0.99 and f1["Cells/CD4+"] > 0.97
     # exported as Gating-ML like any fitted gate, and reopened with the same counts
-    sample = cytokit.read_fcs(synthetic / "fcs" / "c.fcs")
+    sample = cytokit.read_fcs(off_valley / "fcs" / "c.fcs")
     result = template.apply(sample)
     result.to_gateset().write(tmp_path / "c.xml")
     reopened = cytokit.load_template(tmp_path / "c.xml").apply(sample)
@@ -175,13 +225,13 @@ def test_learned_template_reproduces_the_person_on_a_new_file(synthetic, tmp_pat
     assert set(loo["file"]) == {"a.fcs", "b.fcs"} and (loo[loo.status == "paired"]["f1"] > 0.95).all()
 
 
-def test_without_registration_the_moved_file_would_be_missed(synthetic):
-    learned = learn_template(synthetic / "manual", [synthetic / "fcs" / "a.fcs"], leave_one_out=False)
+def test_without_registration_the_moved_file_would_be_missed(off_valley):
+    learned = learn_template(off_valley / "manual", [off_valley / "fcs" / "a.fcs"], leave_one_out=False)
     text = learned.text.replace("max_shift: 0.2", "max_shift: 0").replace("max_scale: 2", "max_scale: 1")
     from cytokit.gating.template import parse_template
 
-    static = cytokit.compare([synthetic / "fcs" / "c.fcs"], parse_template(text), synthetic / "manual")
-    registered = cytokit.compare([synthetic / "fcs" / "c.fcs"], learned.template, synthetic / "manual")
+    static = cytokit.compare([off_valley / "fcs" / "c.fcs"], parse_template(text), off_valley / "manual")
+    registered = cytokit.compare([off_valley / "fcs" / "c.fcs"], learned.template, off_valley / "manual")
     f1 = lambda t: t.set_index("population")["f1"]["Cells/CD4+"]
     assert f1(registered) > 0.97 and f1(static) < f1(registered) - 0.05
     # ... and the gate that stayed put says so: the file's density is far from the training file's
@@ -206,3 +256,41 @@ def test_cli_learn_writes_the_template_and_prints_the_agreement(synthetic, tmp_p
     assert "leave-one-out" in printed and "CD4+" in printed and out.is_file()
     assert main(["learn", str(tmp_path / "nowhere"), "--files", *files, "--out", str(out)]) == 2
     assert "cytokit learn: error" in capsys.readouterr().err
+
+
+def test_a_pooled_candidate_is_scored_on_each_file_with_the_cut_of_the_other_files():
+    from cytokit.gating.thresholds import DensityValleyGate
+    from cytokit.learn._fitted import fitted_candidates
+    from cytokit.learn._search import Part
+
+    rng = np.random.default_rng(0)
+    parts = []
+    for k, centre in enumerate((1.0, 1.2, 1.6)):  # the third file's populations sit higher
+        x = np.r_[rng.normal(centre, 0.15, 3000), rng.normal(centre + 1.5, 0.15, 2000)]
+        parts.append(Part(f"f{k}", x[:, None], x > centre + 0.75))
+    scored = fitted_candidates(parts, [0], ["x"])
+    gate = {"type": "density_valley", "dim": "x", "side": "above", "min_peak_height": 0.01, "select": "depth"}
+    own = next(c for c in scored if c.gate == gate and not c.pool)
+    pooled = next(c for c in scored if c.gate == gate and c.pool)
+    assert min(own.scores) > 0.99  # each file's own valley
+    others = DensityValleyGate("x", min_peak_height=0.01).fit(
+        pd.DataFrame({"x": np.concatenate([parts[0].values[:, 0], parts[1].values[:, 0]])}))
+    expected = agreement(parts[2].values[:, 0] >= others.threshold_, parts[2].member)[2]
+    assert pooled.scores[2] == pytest.approx(expected) and pooled.scores[2] < own.scores[2] - 0.02
+
+
+def test_a_pooled_fitted_gate_is_written_with_pool_true_and_loads():
+    from cytokit.gating.template import parse_template
+    from cytokit.learn._search import Learned
+    from cytokit.learn._write import population_block, template_text
+
+    gate = {"type": "quadrant", "dims": ["cd4", "cd8"], "quadrant": "+-", "no_valley": "negative",
+            "sequential": "above"}
+    learned = Learned(gate, ["cd4", "cd8"], "quadrant", False, 0.97, 0.98, 2, 10, pool=True)
+    block = population_block("CD4", "root", "T/CD4", learned)
+    assert "    pool: true" in block and "fitted once on the parent's events of every file gated together" in block
+    assert "fitted on the other training files pooled" in block and "'gate doubtful'" in block
+    text = template_text([], {"cd4": {"pnn": ["CD4-A"]}, "cd8": {"pnn": ["CD8-A"]}}, "none",
+                         {"default": {"kind": "logicle", "t": 262144, "w": 0.5, "m": 4.5, "a": 0}}, [block])
+    population = parse_template(text).populations[0]
+    assert population.pool and population.gate["type"] == "quadrant" and population.gate["sequential"] == "above"

@@ -1,14 +1,19 @@
 """Learn a gating template from a few manually gated files: :func:`learn_template`.
 
 For every manual population, from its parent's events in the training files (the person's
-parent), :mod:`cytokit.learn._search` chooses the dimensions and the region (an interval on
-one dimension, the members' convex hull on two) and whether aligning each new file's
-density moves it, by cross-validation across the training files. The result is an
-ordinary template of ``registered`` gates (:class:`~cytokit.gating.registered.RegisteredGate`),
-commented per population with what was learned and its training agreement; applied to a
-file, each gate reports its confidence (how like the training files' the file's density
-is) and is flagged ``gate doubtful`` when it is low. ``leave_one_out`` learns on all but
-one training file and compares (:func:`cytokit.compare`) on the one left out.
+parent), :mod:`cytokit.learn._search` chooses the dimensions and the gate: one of cytokit's
+fitted gates (:mod:`cytokit.learn._fitted`: a density valley, a shoulder or a quadrant of two
+valleys, fitted on each file's own events or pooled), when one reproduces the person about
+as well as the best candidate and passes the robustness checks; otherwise the person's
+region (an interval on one dimension, the members' convex hull on two) as a ``registered``
+gate (:class:`~cytokit.gating.registered.RegisteredGate`), moved onto each file by aligning
+its density where cross-validation across the training files says that helps. The result is
+an ordinary template, commented per population with what was learned and its training
+agreement. Applied to a file, a registered gate reports its confidence (how like the
+training files' the file's density is) and is flagged ``gate doubtful`` when it is low; a
+fitted gate is flagged as any fitted gate is (a weak or missing valley, a failed fit).
+``leave_one_out`` learns on all but one training file and compares (:func:`cytokit.compare`)
+on the one left out.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..gating.template import Template
     from ..manual import ManualSource
 
-POPULATION_COLUMNS = ["population", "manual", "parent", "gate", "dims", "registered", "cv_f1", "train_f1",
-                      "n_files", "note"]
+POPULATION_COLUMNS = ["population", "manual", "parent", "gate", "dims", "registered", "pool", "cv_f1",
+                      "train_f1", "n_files", "note"]
 
 
 @dataclass
@@ -80,7 +85,7 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
     for path, parent in hierarchy(train):
         short = path.rsplit("/", 1)[-1]
         row = {"population": "", "manual": path, "parent": parent, "gate": "", "dims": "", "registered": False,
-               "cv_f1": np.nan, "train_f1": np.nan, "n_files": 0, "note": ""}
+               "pool": False, "cv_f1": np.nan, "train_f1": np.nan, "n_files": 0, "note": ""}
         if parent and parent not in learned_name:
             rows.append({**row, "note": f"its parent {parent!r} was not learned"})
             continue
@@ -98,7 +103,8 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
         used += [d for d in learned.dims if d not in used]
         blocks.append(population_block(name, learned_name.get(parent, "root"), path, learned))
         rows.append({**row, "population": name, "gate": learned.kind, "dims": " x ".join(learned.dims),
-                     "registered": learned.registered, "cv_f1": learned.cv_f1, "train_f1": learned.train_f1,
+                     "registered": learned.registered, "pool": learned.pool, "cv_f1": learned.cv_f1,
+                     "train_f1": learned.train_f1,
                      "n_files": learned.n_files})
     if not blocks:
         raise MetadataError("no manual population could be learned: the training files' manual gatings have "
@@ -106,11 +112,13 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
     spec_channels, transforms = channels.spec(used)
     header = [(f"Learned by cytokit learn from {len(files)} manually gated file(s): "
                f"{', '.join(f.name for f in files)}."),
-              "Each population's gate is the person's, as a range or a polygon on the dimensions that",
-              "reproduce it best; 'registered' gates move it onto each file by aligning the file's density",
-              "on those dimensions with the training files' (max_shift 0: not moved), and are flagged",
-              "'gate doubtful' when the file's density is unlike the training files' (confidence below",
-              "min_confidence).", ""]
+              "Each population's gate is one of cytokit's fitted gates (a density valley, a shoulder, a",
+              "quadrant of two valleys), fitted on each file's own events or, with pool: true, on the files",
+              "gated together, where one reproduces the person on the training files; else the person's",
+              "own range or polygon on the dimensions that reproduce it best, as a 'registered' gate that",
+              "moves it onto each file by aligning the file's density with the training files' (max_shift 0:",
+              "not moved). Fitted gates are flagged 'gate doubtful' when their fit is weak, registered ones",
+              "when the file's density is unlike the training files' (confidence below min_confidence).", ""]
     text = template_text(header, spec_channels, channels.compensation, transforms, blocks)
     import pandas as pd
 

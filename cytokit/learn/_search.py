@@ -1,15 +1,32 @@
 """Learning one population's gate from its parent's events in the training files.
 
-The person's gate is described as a region on one or two dimensions: on one, the interval
-that reproduces the membership best (F1, one- or two-sided); on two, the convex hull of the
-members (drawn gates are polygons, rectangles and ellipses: convex). Which dimensions:
-every channel is screened by how well an interval on it alone separates the members from
-the rest of the parent; the best few singly and in pairs are candidates, each with and
-without registration (``max_shift`` 0 or :data:`MAX_SHIFT`). Each candidate is scored by
-cross-validation across the training files (learned on the others, F1 on the one left
-out; on the file itself when there is only one); the best wins, a simpler one (one
-dimension, no registration) when it is within :data:`TOLERANCE`. With one training file,
-nothing tells whether the gate must move with the data, and it does (registered).
+Two families of candidates. **Registered**: the person's gate described as a region on one
+or two dimensions: on one, the interval that reproduces the membership best (F1, one- or
+two-sided); on two, the convex hull of the members (drawn gates are polygons, rectangles and
+ellipses: convex). Which dimensions: every channel is screened by how well an interval on it
+alone separates the members from the rest of the parent; the best few singly and in pairs
+are candidates, each with and without registration (``max_shift`` 0 or :data:`MAX_SHIFT`).
+Each is scored by cross-validation across the training files (learned on the others, F1 on
+the one left out; on the file itself when there is only one). **Fitted**: cytokit's own
+gates (density valleys, shoulders, valley quadrants; each file's own fit or ``pool: true``)
+on the same screened dimensions (quadrants on pairs of the best :data:`N_FITTED_PAIRS` and
+the pairs the screen finds within the best two), scored as :mod:`cytokit.learn._fitted`
+says.
+
+**The choice.** A fitted candidate within :data:`FITTED_TOLERANCE` of the best candidate of
+either family wins, if one passes the robustness checks (:func:`~cytokit.learn._fitted.fragile`;
+the best :data:`MAX_FITTED_TRIES` are tried, the simplest within :data:`TOLERANCE` of the best
+fitted first: one dimension, then each file's own fit before the pooled one). Why prefer a
+fitted gate that is a little worse on the training files: its score there is already a
+new-file score (nothing is carried from one file to another), while a registered region's
+cross-validation has seen one or two moves between training files; a fitted gate follows
+each new file's own populations wherever they have moved, reads as the gate a person would
+write (a valley, a quadrant), and is flagged ``gate doubtful`` per file when its fit is weak.
+0.01 is one F1 point: about the spread of the training scores between the files of a set.
+Otherwise the best registered candidate wins, a simpler one (one dimension, no registration)
+when it is within :data:`TOLERANCE`, and the first fitted candidate turned down is noted in
+its comment. With one training file, nothing tells whether the region must move with the
+data, and it does (registered).
 """
 
 from __future__ import annotations
@@ -23,13 +40,20 @@ import pandas as pd
 from ..agreement import agreement
 from ..gating.registered import RegisteredGate, anchor, best_warp, smoothed_density, unwarp, warp
 from ._data import TrainingFile
+from ._fitted import FittedCandidate, describe_gate, fitted_candidates, fragile, score
 
 N_BINS = 96
 GRID_PAD = 0.3  # of the 0.5-99.5 percentile span, each side: room for new files to move
 MAX_SHIFT = 0.2
 MAX_SCALE = 2.0
 N_SCREEN = 5  # dimensions kept after the one-dimensional screen
+MAX_FITTED_TRIES = 6  # fitted candidates checked for robustness before falling back on registration
+RARE_SHARE = 0.1  # the robustness check thins each training file's population to this share
+RARE_TOLERANCE = 0.05  # ... and the refitted gate may lose this much F1 against the cut kept fixed
+N_FITTED_PAIRS = 3  # fitted quadrants: on pairs of the best three, and the pairs of the screen within
 TOLERANCE = 0.003
+MIN_FITTED_MEMBERS = 100  # a fitted gate is learned only from populations this large in every training file
+FITTED_TOLERANCE = 0.01  # a fitted gate this close to the best candidate is preferred (module docstring)
 MIN_MEMBERS = 5
 SEARCH_EVENTS = 8000  # parent events per file for choosing the gate (the chosen one is built on all)
 
@@ -49,13 +73,19 @@ class Learned:
 
     gate: dict
     dims: list[str]
-    kind: str  # "range" / "polygon"
+    kind: str  # "range" / "polygon" (registered), or a fitted gate's type
     registered: bool
     cv_f1: float
     train_f1: float
     n_files: int
     candidates: int
     notes: list[str] = field(default_factory=list)
+    pool: bool = False  # a fitted gate fitted once on the files gated together (``pool: true``)
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the gate is one of cytokit's fitted gates (not a registered region)."""
+        return self.gate["type"] != "registered"
 
 
 def parts(train: list[TrainingFile], path: str, max_events: int, rng: np.random.Generator) -> list[Part]:
@@ -115,14 +145,16 @@ def screen(pooled: Part, n_keep: int, within: np.ndarray | None = None, skip: in
     return [int(d) for d in np.argsort(scores)[::-1][:n_keep]]
 
 
-def candidate_dims(pooled: Part) -> list[list[int]]:
-    """One-dimensional candidates (the best few) and pairs: of those, and each of the best two
-    with the dimensions that best separate what its interval keeps."""
+def candidate_dims(pooled: Part, *, n_pairs: int | None = None) -> list[list[int]]:
+    """One-dimensional candidates (the best few) and pairs: each of the best two with the
+    dimensions that best separate what its interval keeps, and the best ones paired (all five,
+    or the best ``n_pairs``)."""
     top = screen(pooled, N_SCREEN)
-    pairs = [tuple(c) for c in combinations(top, 2)]
+    pairs = []
     for d in top[:2]:
         within = _inside(pooled.values[:, d], _interval(pooled.values[:, d], pooled.member))
         pairs += [(d, e) for e in screen(pooled, 3, within, skip=d)]
+    pairs += [tuple(c) for c in combinations(top[:n_pairs], 2)]
     unique = list(dict.fromkeys(tuple(sorted(p)) for p in pairs))
     return [[d] for d in top] + [list(p) for p in unique]
 
@@ -206,6 +238,34 @@ def _subsample(part: Part) -> Part:
     return part if step <= 1 else Part(part.file, part.values[::step], part.member[::step])
 
 
+def _choose_fitted(fitted: list[FittedCandidate], best_cv: float, full: list[Part],
+                   names: list[str]) -> tuple[FittedCandidate | None, list[float], list[str]]:
+    """The fitted candidate to prefer (see the module docstring), its F1 on each training file's
+    events, and why the ones tried before it were turned down."""
+    if min(int(p.member.sum()) for p in full) < MIN_FITTED_MEMBERS:  # a few events decide any fit's score
+        return None, [], [f"fewer than {MIN_FITTED_MEMBERS} members in a training file"]
+    close = [c for c in fitted if c.cv_f1 >= best_cv - FITTED_TOLERANCE]
+    best_fitted = max((c.cv_f1 for c in close), default=0.0)
+
+    def preference(c: FittedCandidate) -> tuple:  # the simplest near the best first, then the rest, best first
+        simple = c.cv_f1 >= best_fitted - TOLERANCE
+        return (simple, -len(c.dims) if simple else 0, (not c.pool) if simple else 0, c.cv_f1)
+
+    notes = []
+    for choice in sorted(close, key=preference, reverse=True)[:MAX_FITTED_TRIES]:
+        on_all = score(choice, full, names)
+        if np.mean(on_all) < best_cv - FITTED_TOLERANCE:  # it moved with the number of events
+            notes.append(f"{describe_gate(choice.gate)}: F1 {np.mean(on_all):.3f} on all the training events, "
+                         f"{choice.cv_f1:.3f} on the search's subsample")
+            continue
+        reason = fragile(choice, full, names, keep=RARE_SHARE, tolerance=RARE_TOLERANCE)
+        if reason:
+            notes.append(f"{describe_gate(choice.gate)}: {reason}")
+            continue
+        return choice, on_all, notes
+    return None, [], notes
+
+
 def learn_population(data: list[Part], names: list[str]) -> Learned | None:
     """The best gate for one population (see the module docstring), or None when too few members."""
     if sum(int(p.member.sum()) for p in data) < MIN_MEMBERS:
@@ -213,6 +273,7 @@ def learn_population(data: list[Part], names: list[str]) -> Learned | None:
     full, data = data, [_subsample(p) for p in data]
     pooled = Part("pooled", np.concatenate([p.values for p in data]), np.concatenate([p.member for p in data]))
     candidates = candidate_dims(pooled)
+    fitted_dims = candidate_dims(pooled, n_pairs=N_FITTED_PAIRS)
     scored = []
     for dims in candidates:
         for register in (False, True):
@@ -224,15 +285,23 @@ def learn_population(data: list[Part], names: list[str]) -> Learned | None:
             # simpler first: one dimension, then (with several files, which can tell) no registration;
             # one file cannot tell, and a gate that follows the data is the safer guess for new files
             scored.append((cv, -len(dims), int(register) if len(data) == 1 else -int(register), dims, register))
-    best_cv = max(s[0] for s in scored)
-    simple = [s for s in scored if s[0] >= best_cv - TOLERANCE]
+    fitted = [c for dims in fitted_dims for c in fitted_candidates(data, dims, names)]
+    n_candidates = len(scored) + len(fitted)
+    best_cv = max([s[0] for s in scored] + [c.cv_f1 for c in fitted])
+    choice, on_all, notes = _choose_fitted(fitted, best_cv, full, names)
+    if choice is not None:
+        return Learned(choice.gate, choice.dims, choice.gate["type"], False, choice.cv_f1,
+                       float(np.median(on_all)), len(data), n_candidates, pool=choice.pool)
+    best_registered = max(s[0] for s in scored)
+    simple = [s for s in scored if s[0] >= best_registered - TOLERANCE]
     cv, _, _, dims, register = max(simple, key=lambda s: (s[1], s[2], s[0]))
     gate = build(full, dims, register, names)
     if gate is None:
         return None
     train_f1 = float(np.median([_score(gate, p, names) for p in full]))
+    notes = [f"not fitted: {notes[0]}"] if notes else []
     return Learned(gate, [names[d] for d in dims], "range" if len(dims) == 1 else "polygon", register,
-                   float(cv), train_f1, len(data), len(scored))
+                   float(cv), train_f1, len(data), n_candidates, notes)
 
 
 __all__ = ["Learned", "Part", "build", "candidate_dims", "learn_population", "membership", "parts", "screen"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ._fitted import describe_gate
 from ._search import Learned
 
 
@@ -23,8 +24,16 @@ def _flow(value) -> str:
     return _num(value)
 
 
+def _describe_fitted(learned: Learned) -> str:
+    where = ("fitted once on the parent's events of every file gated together (pool: true)" if learned.pool
+             else "fitted on each file's own parent events")
+    return f"{describe_gate(learned.gate)}, {where}"
+
+
 def describe(learned: Learned) -> str:
     """What was learned, in one sentence."""
+    if learned.fitted:
+        return _describe_fitted(learned)
     gate = learned.gate
     on = " x ".join(learned.dims)
     if learned.kind == "range":
@@ -39,14 +48,23 @@ def describe(learned: Learned) -> str:
 
 
 def population_block(name: str, parent: str, manual: str, learned: Learned) -> str:
-    cv = ("cross-validated over the training files" if learned.n_files > 1 else "on the one training file")
+    if learned.fitted:
+        cv = ("(mean) on each training file, fitted on the other training files pooled" if learned.pool
+              else "(mean) on each training file, fitted on its own events")
+        doubt = ("  # per file: no confidence figure as registered gates have; a fit that is weak or finds no "
+                 "valley flags the population 'gate doubtful', one that fails 'gate failed'.")
+    else:
+        cv = ("cross-validated over the training files" if learned.n_files > 1 else "on the one training file")
+        doubt = None
     lines = [
         f"  # {manual}: {describe(learned)}.",
         (f"  # training agreement: F1 {learned.cv_f1:.3f} {cv}, {learned.train_f1:.3f} (median) on the "
          f"{learned.n_files} training file(s) themselves; best of {learned.candidates} candidate gates."),
+        *([doubt] if doubt else []),
         *[f"  # {note}" for note in learned.notes],
         f"  - name: {_flow(name)}",
         f"    parent: {_flow(parent)}",
+        *(["    pool: true"] if learned.pool else []),
         "    gate:",
     ]
     for key, value in learned.gate.items():

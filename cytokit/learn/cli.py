@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     table = learned.populations
     shown = table.assign(cv_f1=table["cv_f1"].map(lambda v: f"{v:.3f}" if pd.notna(v) else ""))
-    print(shown[["population", "gate", "dims", "registered", "cv_f1", "note"]].to_string(index=False))
+    print(shown[["population", "gate", "dims", "registered", "pool", "cv_f1", "note"]].to_string(index=False))
     if learned.leave_one_out is not None:
         from ..agreement import summarise
 
