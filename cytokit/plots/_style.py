@@ -77,6 +77,13 @@ def _empty(fig: Figure, axes: np.ndarray) -> None:
         ax.set_autoscale_on(True)
 
 
+def _title(ax, text: str, **style) -> None:
+    """``text`` as ``ax``'s title, 8 pt, at the top of the axes. Its height is given (``y=1``, where
+    matplotlib would put it: no axis of these panels has ticks or a label on top), so drawing does
+    not measure every tick label of the axes to find what is above it (7 ms a panel)."""
+    ax.set_title(text, **{"fontsize": 8, "y": 1.0, **style})
+
+
 def _fmt(value, digits: int = 3) -> str:
     try:
         value = float(value)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ._raster import density
 from ._scale import scale_axis
-from ._style import COLOURS, _fmt, _literal, _no_data, _panels
+from ._style import COLOURS, _fmt, _literal, _no_data, _panels, _title
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -70,8 +70,7 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
         n_parent = int(parent_mask.sum())
         pct = 100.0 * count / n_parent if n_parent else float("nan")
         name = path.split("/")[-1]
-        ax.set_title(_literal(f"{name} ⊂ {parent.split('/')[-1]}") + f"\n{count:,} events ({_fmt(pct)}% of parent)",
-                     fontsize=8)
+        _title(ax, _literal(f"{name} ⊂ {parent.split('/')[-1]}") + f"\n{count:,} events ({_fmt(pct)}% of parent)")
         ax.tick_params(labelsize=7)  # before the ticks are made: applied to each of them after costs more
         flag = result.flags.get(path, "")
         gate = result.gates.get(path)
@@ -162,7 +161,7 @@ def _marginal(fig, ax, x: np.ndarray, gate, dim: str) -> None:
             ax.axvline(value, ymin=1.0, ymax=1.0 + _STRIP, color=COLOURS["gate"], linewidth=1.4, clip_on=False)
     ax.set_xlim(*xlim)
     height = ax.get_position().height * fig.get_figheight() * _STRIP * 72  # the strip, in points
-    ax.set_title(ax.get_title(), fontsize=8, pad=height + 3)
+    _title(ax, ax.get_title(), pad=height + 3)
 
 
 #: height of the histogram strip above a 1-D gate's density, as a fraction of the panel

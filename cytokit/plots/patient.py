@@ -11,7 +11,7 @@ import pandas as pd
 from ..controls import is_control
 from ._raster import dots
 from ._scale import scale_axis, transform_of
-from ._style import COLOURS, _fmt, _literal, _no_data, _panels
+from ._style import COLOURS, _fmt, _literal, _no_data, _panels, _title
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -107,7 +107,7 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
         scales = _scales(results, [file for _, file in tubes if file])
         for j, (label, file) in enumerate(tubes):
             ax = axes[i][j]
-            ax.set_title(_literal(f"{label}" + (f"\n{file}" if file else "")), fontsize=8)
+            _title(ax, _literal(f"{label}" + (f"\n{file}" if file else "")))
             ax.tick_params(labelsize=7)
             if file is None:
                 _no_data(ax, f"no {label} tube")
@@ -194,7 +194,7 @@ def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xl
             threshold = thresholds(file, marker, q)
             if np.isfinite(threshold):
                 ax.axvline(threshold, color=colour, linestyle="--", linewidth=0.9)
-    ax.set_title(f"{_literal(marker)} on CD19+ (dashed: thresholds)", fontsize=8)
+    _title(ax, f"{_literal(marker)} on CD19+ (dashed: thresholds)")
     ax.set_xlabel(_literal(marker), fontsize=8)
     ax.set_xlim(*xlim)
     ax.set_ylim(0.0, 1.05 * top or 1.0)
