@@ -49,6 +49,7 @@ def _panels(width: float, height: float, n_rows: int, n_cols: int, *, reuse: boo
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     if reuse:
         kept[key] = (fig, axes)
+        fig._cytokit_kept = True  # figure_png redraws it pasting the axes' unchanged texts (_blit)
     return fig, axes
 
 
@@ -82,6 +83,16 @@ def _title(ax, text: str, **style) -> None:
     matplotlib would put it: no axis of these panels has ticks or a label on top), so drawing does
     not measure every tick label of the axes to find what is above it (7 ms a panel)."""
     ax.set_title(text, **{"fontsize": 8, "y": 1.0, **style})
+
+
+def _grid_limits(low: float, high: float, pad: float) -> tuple[float, float]:
+    """``low``..``high`` widened by ``pad`` of its span and out to a grid of about 25 steps of it
+    (1, 2, 2.5 or 5 × a power of ten): the files of a run get the same few limits, so their axes'
+    tick labels are drawn once (:mod:`._blit`), the bulk of the events still filling the panel."""
+    span = (high - low) or 1.0
+    exponent = 10.0 ** np.floor(np.log10(span / 25))
+    step = next(m * exponent for m in (1, 2, 2.5, 5, 10) if m * exponent >= span / 25)
+    return (float(np.floor((low - pad * span) / step) * step), float(np.ceil((high + pad * span) / step) * step))
 
 
 def _fmt(value, digits: int = 3) -> str:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ._raster import density
 from ._scale import scale_axis
-from ._style import COLOURS, _fmt, _literal, _no_data, _panels, _title
+from ._style import COLOURS, _fmt, _grid_limits, _literal, _no_data, _panels, _title
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -169,14 +169,12 @@ _STRIP = 0.2
 
 
 def _limits(ax, x: np.ndarray, y: np.ndarray, x_marks: tuple = ()) -> None:
-    """Axis limits on the bulk of the data, so a gate's far corners do not shrink the cells; the
-    x-axis also shows ``x_marks`` (a threshold) when they lie within the data."""
+    """Axis limits on the bulk of the data, so a gate's far corners do not shrink the cells, out to a
+    grid (:func:`_grid_limits`); the x-axis also shows ``x_marks`` (a threshold) when they lie within the data."""
     for values, setter, marks in ((x, ax.set_xlim, x_marks), (y, ax.set_ylim, ())):
         low, high = np.quantile(values, [0.001, 0.999])
         inside = [m for m in marks if values.min() <= m <= values.max()]
-        low, high = min([low, *inside]), max([high, *inside])
-        pad = 0.08 * (high - low) or 0.05
-        setter(low - pad, high + pad)
+        setter(*_grid_limits(min([low, *inside]), max([high, *inside]), 0.04))
 
 
 def _draw_1d(ax, gate, dim: str) -> None:

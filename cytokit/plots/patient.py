@@ -11,7 +11,7 @@ import pandas as pd
 from ..controls import is_control
 from ._raster import dots
 from ._scale import scale_axis, transform_of
-from ._style import COLOURS, _fmt, _literal, _no_data, _panels, _title
+from ._style import COLOURS, _fmt, _grid_limits, _literal, _no_data, _panels, _title
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -144,15 +144,14 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
 
 def _shared_limits(arrays: list) -> tuple[float, float]:
     """One range for the panels of a marker (isotype, baseline, follow-up): the bulk of all their
-    events, so the three tubes are read on the same axes."""
+    events, so the three tubes are read on the same axes; out to a grid (:func:`_grid_limits`)."""
     finite = [a[np.isfinite(a)] for a in (np.asarray(x, dtype=np.float64) for x in arrays) if len(a)]
     finite = [a for a in finite if len(a)]
     if not finite:
         return (0.0, 1.0)
     low = min(float(np.quantile(a, 0.001)) for a in finite)
     high = max(float(np.quantile(a, 0.999)) for a in finite)
-    pad = 0.06 * (high - low) or 0.05
-    return (low - pad, high + pad)
+    return _grid_limits(low, high, 0.03)
 
 
 def _scales(results: ResultsLike, files: list) -> dict:
