@@ -11,7 +11,7 @@ import pandas as pd
 from ..controls import is_control
 from ._raster import dots
 from ._scale import scale_axis, transform_of
-from ._style import COLOURS, _fmt, _grid_limits, _literal, _no_data, _panels, _title
+from ._style import COLOURS, _fmt, _grid_limits, _hline, _literal, _no_data, _panels, _title, _vline
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -124,9 +124,9 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
             threshold = thresholds(file, marker, q)
             cd19_cut = _cd19_threshold(results, file)
             if np.isfinite(threshold):
-                ax.axhline(threshold, color="black", linewidth=0.9, linestyle="--")
+                _hline(ax, threshold, color="black", linewidth=0.9, linestyle="--")
             if np.isfinite(cd19_cut):
-                ax.axvline(cd19_cut, color="#555", linewidth=0.8, linestyle=":")
+                _vline(ax, cd19_cut, color="#555", linewidth=0.8, linestyle=":")
             row = results.markers[(results.markers["file"] == file) & (results.markers["marker"] == marker)]
             if len(row):
                 ax.text(0.97, 0.97, f"{_fmt(row['pct_pos'].iloc[0])}% pos\nof CD19+", ha="right", va="top",
@@ -192,7 +192,7 @@ def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xl
         if not filled:
             threshold = thresholds(file, marker, q)
             if np.isfinite(threshold):
-                ax.axvline(threshold, color=colour, linestyle="--", linewidth=0.9)
+                _vline(ax, threshold, color=colour, linestyle="--", linewidth=0.9)
     _title(ax, f"{_literal(marker)} on CD19+ (dashed: thresholds)")
     ax.set_xlabel(_literal(marker), fontsize=8)
     ax.set_xlim(*xlim)
