@@ -29,15 +29,16 @@ _KEPT = threading.local()  # figures kept for reuse, per thread (Dask workers ma
 
 
 def _panels(width: float, height: float, n_rows: int, n_cols: int, *, reuse: bool = False,
-            **margins: float) -> tuple[Figure, np.ndarray]:
-    """A :func:`_figure` with an ``n_rows`` × ``n_cols`` grid of axes (a 2-D array).
+            labelsize: float | None = None, **margins: float) -> tuple[Figure, np.ndarray]:
+    """A :func:`_figure` with an ``n_rows`` × ``n_cols`` grid of axes (a 2-D array), tick labels of
+    ``labelsize`` points (set once, before the ticks are made: an emptied figure keeps them).
 
     ``reuse`` hands out the figure of this layout kept for the calling thread, emptied, instead of a
     new one: creating the axes and their ticks was a third of building a gating figure. Only for a
     figure turned into bytes before the next call of the same layout (which redraws it). Emptied,
     it draws the same pixels as a new one (a test compares the PNG bytes).
     """
-    key = (width, height, n_rows, n_cols, tuple(sorted(margins.items())))
+    key = (width, height, n_rows, n_cols, labelsize, tuple(sorted(margins.items())))
     kept = getattr(_KEPT, "figures", None)
     if kept is None:
         kept = _KEPT.figures = {}
@@ -47,6 +48,9 @@ def _panels(width: float, height: float, n_rows: int, n_cols: int, *, reuse: boo
         return fig, axes
     fig = _figure(width, height, **margins)
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    if labelsize is not None:
+        for ax in axes.ravel():
+            ax.tick_params(labelsize=labelsize)
     if reuse:
         kept[key] = (fig, axes)
         fig._cytokit_kept = True  # figure_png redraws it pasting the axes' unchanged texts (_blit)

@@ -49,7 +49,7 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
     pns = dict(zip(result.sample.channels.pnn, result.sample.channels.pns))
     n_cols = min(4, max(1, len(paths)))
     n_rows = int(np.ceil(len(paths) / n_cols)) or 1
-    fig, axes = _panels(3.1 * n_cols, 3.1 * n_rows + 0.55, n_rows, n_cols, reuse=reuse, left=0.6, right=0.1,
+    fig, axes = _panels(3.1 * n_cols, 3.1 * n_rows + 0.55, n_rows, n_cols, reuse=reuse, labelsize=7, left=0.6, right=0.1,
                         top=1.05, bottom=0.5, wspace=0.33, hspace=0.75)
     axes = axes.ravel()
     fig.suptitle(_literal(title if title is not None else str(result.sample.path or "sample")), fontsize=9)
@@ -71,7 +71,6 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
         pct = 100.0 * count / n_parent if n_parent else float("nan")
         name = path.split("/")[-1]
         _title(ax, _literal(f"{name} ⊂ {parent.split('/')[-1]}") + f"\n{count:,} events ({_fmt(pct)}% of parent)")
-        ax.tick_params(labelsize=7)  # before the ticks are made: applied to each of them after costs more
         flag = result.flags.get(path, "")
         gate = result.gates.get(path)
         if gate is None:
