@@ -36,19 +36,18 @@ def _tubes(samples: pd.DataFrame, patient: str, baseline: str, followup: str) ->
     return [(label, iso), (f"{baseline} stained", base), (f"{followup} stained", pick(followup, False))]
 
 
-def _transformed_threshold(markers: pd.DataFrame, values: dict, file: str, marker: str,
-                           quantile: float) -> float:
+def _transformed_threshold(markers: list[dict], values: dict, file: str, marker: str, quantile: float) -> float:
     """The positivity threshold of ``file`` on the transformed axis (its control's quantile: the tube
-    its ``threshold_source`` names, which may be another timepoint's, else its timepoint's control)."""
-    row = markers[(markers["file"] == file) & (markers["marker"] == marker)]
-    if row.empty:
+    its ``threshold_source`` names, which may be another timepoint's, else its timepoint's control).
+    ``markers``: the patient's rows of the markers table, as records (pandas filters cost more than
+    the lookups)."""
+    row = next((r for r in markers if r["file"] == file and r["marker"] == marker), None)
+    if row is None:
         return float("nan")
-    row = row.iloc[0]
-    iso = markers[(markers["patient"] == row["patient"]) & markers["stain"].map(is_control)
-                  & (markers["marker"] == marker)]
-    named = [f for f in iso["file"] if str(row["threshold_source"]).endswith(f" {f}")]
-    iso = iso[iso["timepoint"] == row["timepoint"]]
-    source = named[0] if named else iso["file"].iloc[0] if len(iso) else file
+    iso = [r for r in markers if r["patient"] == row["patient"] and is_control(r["stain"]) and r["marker"] == marker]
+    named = [r["file"] for r in iso if str(row["threshold_source"]).endswith(f" {r['file']}")]
+    iso = [r for r in iso if r["timepoint"] == row["timepoint"]]
+    source = named[0] if named else iso[0]["file"] if iso else file
     control = values.get((source, marker))
     if control is None or not len(control):
         return float("nan")
@@ -86,7 +85,12 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
     status = dict(zip(results.samples["file"], results.samples["status"]))
     errors = dict(zip(results.samples["file"], results.samples["error"]))
     n_rows = max(1, len(marker_names))
-    patient_markers = results.markers[results.markers["patient"] == patient] if len(results.markers) else results.markers
+    patient_markers = (results.markers[results.markers["patient"] == patient] if len(results.markers)
+                       else results.markers).to_dict("records")
+    pct_pos = {}  # (file, marker) → % positive, of the first row (as the table is read)
+    for row in results.markers[results.markers["file"].isin([f for _, f in tubes if f])].to_dict("records") \
+            if len(results.markers) else []:
+        pct_pos.setdefault((row["file"], row["marker"]), row["pct_pos"])
     # each tube's threshold is drawn on its dot plot and on the histograms: looked up once
     thresholds = functools.lru_cache(maxsize=None)(
         lambda file, marker, q: _transformed_threshold(patient_markers, results.values, file, marker, q))
@@ -126,9 +130,8 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
                 _hline(ax, threshold, color="black", linewidth=0.9, linestyle="--")
             if np.isfinite(cd19_cut):
                 _vline(ax, cd19_cut, color="#555", linewidth=0.8, linestyle=":")
-            row = results.markers[(results.markers["file"] == file) & (results.markers["marker"] == marker)]
-            if len(row):
-                ax.text(0.97, 0.97, f"{_fmt(row['pct_pos'].iloc[0])}% pos\nof CD19+", ha="right", va="top",
+            if (file, marker) in pct_pos:
+                ax.text(0.97, 0.97, f"{_fmt(pct_pos[file, marker])}% pos\nof CD19+", ha="right", va="top",
                         transform=ax.transAxes, fontsize=8, fontweight="bold",
                         bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
             ax.set_xlabel("CD19", fontsize=8)
