@@ -114,8 +114,7 @@ def _static_texts(axis) -> tuple[list, tuple | None]:
                    for text, style in zip(labels, styles))
     rc = matplotlib.rcParams
     key = (type(axis).__name__, tuple(np.round(ax.bbox.bounds, 6)), ax.figure.dpi, placed, tuple(styles[len(labels):]),
-           offset, axis.labelpad, axis.get_label_position(), axis.offsetText.get_position(),
-           rc["text.hinting"], rc["text.hinting_factor"], rc["text.antialiased"])
+           offset, axis.labelpad, axis.get_label_position(), rc["text.hinting"], rc["text.hinting_factor"], rc["text.antialiased"])
     return texts, key
 
 
