@@ -149,18 +149,19 @@ def scale_axis(ax, which: str, transform) -> bool:
 
 
 def _minor_marks(ax, which: str, positions: list) -> None:
-    """Short outward marks at ``positions`` along the bottom or left spine, 2 points long."""
-    from matplotlib.collections import LineCollection
+    """Short outward marks at ``positions`` along the bottom or left spine, 2 points long: one line
+    broken by NaNs (a line collection cost three times as much to make)."""
+    from matplotlib.lines import Line2D
     from matplotlib.transforms import blended_transform_factory
 
     box = ax.get_position()
     inches = (box.height * ax.figure.get_figheight()) if which == "x" else (box.width * ax.figure.get_figwidth())
     length = 2.0 / 72 / inches  # in axes fraction
+    along = np.repeat(np.asarray(positions, dtype=np.float64), 3)
+    across = np.tile([0.0, -length, np.nan], len(positions))
     if which == "x":
-        segments = [((p, 0.0), (p, -length)) for p in positions]
-        transform = blended_transform_factory(ax.transData, ax.transAxes)
+        x, y, transform = along, across, blended_transform_factory(ax.transData, ax.transAxes)
     else:
-        segments = [((0.0, p), (-length, p)) for p in positions]
-        transform = blended_transform_factory(ax.transAxes, ax.transData)
-    ax.add_collection(LineCollection(segments, transform=transform, colors="black", linewidths=0.6,
-                                     clip_on=False), autolim=False)
+        x, y, transform = across, along, blended_transform_factory(ax.transAxes, ax.transData)
+    ax.add_artist(Line2D(x, y, transform=transform, color="black", linewidth=0.6, solid_capstyle="butt",
+                         clip_on=False))
