@@ -99,7 +99,10 @@ def _static_texts(axis) -> tuple[list, tuple | None]:
     kept). The tick labels are placed as drawing would place them (matplotlib's ``_update_ticks``)."""
     import matplotlib
 
-    ticks = axis._update_ticks()
+    update_ticks = getattr(axis, "_update_ticks", None)  # private: without it, the axis is drawn as usual
+    if update_ticks is None:
+        return [], None
+    ticks = update_ticks()
     labels = [label for tick in ticks if tick.get_visible() for label in (tick.label1, tick.label2)
               if label.get_visible() and label.get_text()]
     offset = axis.major.formatter.get_offset()
@@ -113,8 +116,9 @@ def _static_texts(axis) -> tuple[list, tuple | None]:
     placed = tuple((style, tuple(np.round(text.get_transform().transform(text.get_unitless_position()), 6)))
                    for text, style in zip(labels, styles))
     rc = matplotlib.rcParams
-    key = (type(axis).__name__, tuple(np.round(ax.bbox.bounds, 6)), ax.figure.dpi, placed, tuple(styles[len(labels):]),
-           offset, axis.labelpad, axis.get_label_position(), rc["text.hinting"], rc["text.hinting_factor"], rc["text.antialiased"])
+    key = (type(axis).__name__, tuple(np.round(ax.bbox.bounds, 6)), ax.figure.dpi, placed,
+           tuple(styles[len(labels):]), offset, axis.labelpad, axis.get_label_position(),
+           rc["text.hinting"], rc["text.hinting_factor"], rc["text.antialiased"])
     return texts, key
 
 
@@ -123,8 +127,10 @@ def _boxes(texts: list, renderer, height: int, width: int) -> list[tuple[slice, 
     out = []
     for text in texts:
         box = text.get_window_extent(renderer)
-        col0, col1 = max(0, int(np.floor(box.x0)) - _MARGIN), min(width, int(np.ceil(box.x1)) + _MARGIN)
-        row0, row1 = max(0, height - int(np.ceil(box.y1)) - _MARGIN), min(height, height - int(np.floor(box.y0)) + _MARGIN)
+        col0 = max(0, int(np.floor(box.x0)) - _MARGIN)
+        col1 = min(width, int(np.ceil(box.x1)) + _MARGIN)
+        row0 = max(0, height - int(np.ceil(box.y1)) - _MARGIN)  # rows count from the top
+        row1 = min(height, height - int(np.floor(box.y0)) + _MARGIN)
         if row1 > row0 and col1 > col0:
             out.append((slice(row0, row1), slice(col0, col1)))
     return out

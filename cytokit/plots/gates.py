@@ -49,8 +49,8 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
     pns = dict(zip(result.sample.channels.pnn, result.sample.channels.pns))
     n_cols = min(4, max(1, len(paths)))
     n_rows = int(np.ceil(len(paths) / n_cols)) or 1
-    fig, axes = _panels(3.1 * n_cols, 3.1 * n_rows + 0.55, n_rows, n_cols, reuse=reuse, labelsize=7, left=0.6, right=0.1,
-                        top=1.05, bottom=0.5, wspace=0.33, hspace=0.75)
+    fig, axes = _panels(3.1 * n_cols, 3.1 * n_rows + 0.55, n_rows, n_cols, reuse=reuse, labelsize=7, left=0.6,
+                        right=0.1, top=1.05, bottom=0.5, wspace=0.33, hspace=0.75)
     axes = axes.ravel()
     fig.suptitle(_literal(title if title is not None else str(result.sample.path or "sample")), fontsize=9)
     for ax in axes[len(paths):]:

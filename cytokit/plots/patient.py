@@ -94,8 +94,8 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
     # each tube's threshold is drawn on its dot plot and on the histograms: looked up once
     thresholds = functools.lru_cache(maxsize=None)(
         lambda file, marker, q: _transformed_threshold(patient_markers, results.values, file, marker, q))
-    fig, axes = _panels(13.0, 3.0 * n_rows + 0.4, n_rows, 4, reuse=reuse, labelsize=7, left=0.55, right=0.1, top=0.75,
-                        bottom=0.45, wspace=0.25, hspace=0.55)
+    fig, axes = _panels(13.0, 3.0 * n_rows + 0.4, n_rows, 4, reuse=reuse, labelsize=7, left=0.55, right=0.1,
+                        top=0.75, bottom=0.45, wspace=0.25, hspace=0.55)
     fig.suptitle(f"Patient {_literal(patient)}: CD19 × marker on viable cells; histograms on CD19+", fontsize=11)
     if not marker_names:
         _no_data(axes[0][0], "no marker results")
