@@ -18,6 +18,7 @@ another axis's, a label with a box or path effects) is drawn the ordinary way.
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,13 +33,12 @@ KEPT_LAYERS = 128
 _MARGIN = 2
 
 
+@dataclass(frozen=True, slots=True)
 class _Layer:
-    """One axis's texts rendered over white: (rows, columns, pixels) boxes of the canvas."""
+    """One axis's texts rendered over white."""
 
-    __slots__ = ("boxes",)
-
-    def __init__(self, boxes: list[tuple[slice, slice, np.ndarray]]) -> None:
-        self.boxes = boxes
+    boxes: list[tuple[slice, slice, np.ndarray]]
+    """(rows, columns, their RGBA pixels) of the canvas, one per text."""
 
 
 def draw(canvas: FigureCanvasAgg) -> np.ndarray:
@@ -113,10 +113,10 @@ def _static_texts(axis) -> tuple[list, tuple | None]:
     if any(style is None for style in styles):
         return texts, None
     ax = axis.axes
-    placed = tuple((style, tuple(np.round(text.get_transform().transform(text.get_unitless_position()), 6)))
+    placed = tuple((style, tuple(text.get_transform().transform(text.get_unitless_position()).tolist()))
                    for text, style in zip(labels, styles))
     rc = matplotlib.rcParams
-    key = (type(axis).__name__, tuple(np.round(ax.bbox.bounds, 6)), ax.figure.dpi, placed,
+    key = (type(axis).__name__, tuple(ax.bbox.bounds), ax.figure.dpi, placed,
            tuple(styles[len(labels):]), offset, axis.labelpad, axis.get_label_position(),
            rc["text.hinting"], rc["text.hinting_factor"], rc["text.antialiased"])
     return texts, key
