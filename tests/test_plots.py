@@ -328,3 +328,79 @@ def test_reused_figures_draw_the_same_bytes_as_new_ones(results):
     assert plot_gates(ordinary) is not plot_gates(ordinary)
     for patient in ("CLL001", "CLL002", "CLL001"):
         assert figure_png(plot_patient(results, patient, reuse=True)) == figure_png(plot_patient(results, patient))
+
+
+def decoded(png: bytes):
+    """A PNG's pixels as an RGB array."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def test_kept_figures_paste_unchanged_axis_texts_exactly(results, monkeypatch):
+    """A kept figure drawn again pastes the tick and axis labels of the axes whose scales did not
+    change, rendered once (``_blit``), instead of rendering them again: most of its texts are not
+    rendered, and its pixels equal those of a new figure drawn in full, exactly."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    from cytokit.plots import figure_png, plot_gates, plot_patient
+
+    rendered = []
+    draw_text = RendererAgg.draw_text
+
+    def counted(self, gc, x, y, s, *args, **kwargs):
+        rendered.append(s)
+        return draw_text(self, gc, x, y, s, *args, **kwargs)
+
+    monkeypatch.setattr(RendererAgg, "draw_text", counted)
+    gated = demo_plotter().gating("CLL001_C2D1_stained.fcs")
+    for draw in (lambda reuse: plot_gates(gated, title="t", reuse=reuse),
+                 lambda reuse: plot_patient(results, "CLL001", reuse=reuse)):
+        figure_png(draw(True))  # the axes' texts are kept from here on
+        rendered.clear()
+        fast = figure_png(draw(True))
+        pasted = len(rendered)
+        rendered.clear()
+        full = figure_png(draw(False))
+        assert pasted < len(rendered) / 2
+        assert np.array_equal(decoded(fast), decoded(full))
+
+
+@pytest.mark.parametrize("changes", [
+    [{}, {}, {"kind": "linear"}, {}],                        # another scale on the same limits
+    [{}, {"xlim": (0.2, 1.0)}, {"xlim": (0.2, 1.0)}, {}],    # other limits
+    [{}, {"xlabel": "SSC-A"}, {}],                           # another axis label
+    [{}, {"labelsize": 9}, {}],                              # another layout (tick label size)
+    [{}, {"cover": True}, {}],                               # a text drawn over the kept tick labels
+])
+def test_kept_figures_redraw_the_texts_of_changed_axes(changes):
+    """Whatever changed on a kept figure since its axes' texts were kept (the scale, the limits, a
+    label, a text of the figure over them), it must draw the pixels of a new figure drawn in full,
+    never a kept text of before."""
+    import numpy as np
+
+    from cytokit.plots import figure_png
+    from cytokit.plots._scale import scale_axis
+    from cytokit.plots._style import _panels
+    from cytokit.transforms import make_transform
+
+    def png(reuse: bool, kind: str = "logicle", xlim: tuple = (0.0, 1.0), xlabel: str = "CD19",
+            labelsize: float = 7, cover: bool = False) -> bytes:
+        fig, axes = _panels(6.0, 2.5, 1, 2, reuse=reuse, labelsize=labelsize)
+        for ax in axes.ravel():
+            ax.set_xlim(*xlim)
+            ax.set_ylim(0.0, 1.0)
+            ax.set_xlabel(xlabel, fontsize=7)
+            ax.set_ylabel("SSC", fontsize=7)
+            scale_axis(ax, "x", make_transform(kind, t=262144.0))
+            scale_axis(ax, "y", make_transform("logicle", t=262144.0))
+        if cover:
+            axes[0][1].text(0.5, -0.12, "over the tick labels", transform=axes[0][1].transAxes, ha="center")
+        return figure_png(fig)
+
+    for change in changes:
+        assert np.array_equal(decoded(png(True, **change)), decoded(png(False, **change))), change

@@ -43,8 +43,8 @@ def density(ax, x: np.ndarray, y: np.ndarray, xlim: tuple, ylim: tuple, *, bins:
     if bins is None:
         bins = int(np.clip(0.7 * np.sqrt(len(x)), 40, DENSITY_BINS))
     counts = _histogram(x, y, xlim, ylim, (bins, bins))
-    rgba = np.zeros((*counts.shape, 4))
-    occupied = counts > 0
+    rgba = np.ones((*counts.shape, 4))  # empty bins opaque white: an opaque image is drawn without
+    occupied = counts > 0                # premultiplying its alpha (a transparent one cost 1 ms more)
     if occupied.any():
         top = np.log10(counts.max())
         level = np.log10(counts[occupied]) / top if top > 0 else np.zeros(occupied.sum())
@@ -75,8 +75,11 @@ def dots(ax, layers: list[tuple[np.ndarray, np.ndarray, str, float, int]], xlim:
 
     shape = _pixels(ax)
     image = np.ones((*shape, 3))
+    pixels = image.reshape(-1, 3)
     for x, y, name, alpha, side in layers:
         counts = _histogram(x, y, xlim, ylim, shape)
-        cover = 1.0 - (1.0 - alpha) ** (_dots(counts) if side > 1 else counts)  # n dots on one pixel
-        image += (np.asarray(to_rgb(name)) - image) * cover[..., None]
+        counts = (_dots(counts) if side > 1 else counts).ravel()
+        hit = np.flatnonzero(counts)  # only the pixels with dots (a tenth of the panel, or less)
+        cover = 1.0 - (1.0 - alpha) ** counts[hit]  # n dots on one pixel
+        pixels[hit] += (np.asarray(to_rgb(name)) - pixels[hit]) * cover[:, None]
     _show(ax, image, xlim, ylim)

@@ -29,15 +29,16 @@ _KEPT = threading.local()  # figures kept for reuse, per thread (Dask workers ma
 
 
 def _panels(width: float, height: float, n_rows: int, n_cols: int, *, reuse: bool = False,
-            **margins: float) -> tuple[Figure, np.ndarray]:
-    """A :func:`_figure` with an ``n_rows`` × ``n_cols`` grid of axes (a 2-D array).
+            labelsize: float | None = None, **margins: float) -> tuple[Figure, np.ndarray]:
+    """A :func:`_figure` with an ``n_rows`` × ``n_cols`` grid of axes (a 2-D array), tick labels of
+    ``labelsize`` points (set once, before the ticks are made: an emptied figure keeps them).
 
     ``reuse`` hands out the figure of this layout kept for the calling thread, emptied, instead of a
     new one: creating the axes and their ticks was a third of building a gating figure. Only for a
     figure turned into bytes before the next call of the same layout (which redraws it). Emptied,
     it draws the same pixels as a new one (a test compares the PNG bytes).
     """
-    key = (width, height, n_rows, n_cols, tuple(sorted(margins.items())))
+    key = (width, height, n_rows, n_cols, labelsize, tuple(sorted(margins.items())))
     kept = getattr(_KEPT, "figures", None)
     if kept is None:
         kept = _KEPT.figures = {}
@@ -47,8 +48,12 @@ def _panels(width: float, height: float, n_rows: int, n_cols: int, *, reuse: boo
         return fig, axes
     fig = _figure(width, height, **margins)
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    if labelsize is not None:
+        for ax in axes.ravel():
+            ax.tick_params(labelsize=labelsize)
     if reuse:
         kept[key] = (fig, axes)
+        fig._cytokit_kept = True  # figure_png redraws it pasting the axes' unchanged texts (_blit)
     return fig, axes
 
 
@@ -75,6 +80,45 @@ def _empty(fig: Figure, axes: np.ndarray) -> None:
         ax.set_xlim(0.0, 1.0)
         ax.set_ylim(0.0, 1.0)
         ax.set_autoscale_on(True)
+
+
+def _title(ax, text: str, **style) -> None:
+    """``text`` as ``ax``'s title, 8 pt, at the top of the axes. Its height is given (``y=1``, where
+    matplotlib would put it: no axis of these panels has ticks or a label on top), so drawing does
+    not measure every tick label of the axes to find what is above it (7 ms a panel)."""
+    ax.set_title(text, **{"fontsize": 8, "y": 1.0, **style})
+
+
+def _vline(ax, x: float, *, ymin: float = 0.0, ymax: float = 1.0, **style) -> None:
+    """``ax.axvline(x, ymin, ymax, **style)`` without its bookkeeping of data limits and autoscaling
+    (the panels set their limits; a line cost ~1 ms that way)."""
+    from matplotlib.lines import Line2D
+
+    ax.add_artist(Line2D([x, x], [ymin, ymax], transform=ax.get_xaxis_transform(which="grid"), **style))
+
+
+def _hline(ax, y: float, **style) -> None:
+    """``ax.axhline(y, **style)``, as :func:`_vline`."""
+    from matplotlib.lines import Line2D
+
+    ax.add_artist(Line2D([0.0, 1.0], [y, y], transform=ax.get_yaxis_transform(which="grid"), **style))
+
+
+def _vspan(ax, x0: float, x1: float, **style) -> None:
+    """``ax.axvspan(x0, x1, **style)``, as :func:`_vline`."""
+    from matplotlib.patches import Rectangle
+
+    ax.add_artist(Rectangle((x0, 0.0), x1 - x0, 1.0, transform=ax.get_xaxis_transform(which="grid"), **style))
+
+
+def _grid_limits(low: float, high: float, pad: float) -> tuple[float, float]:
+    """``low``..``high`` widened by ``pad`` of its span and out to a grid of about 25 steps of it
+    (1, 2, 2.5 or 5 × a power of ten): the files of a run get the same few limits, so their axes'
+    tick labels are drawn once (:mod:`._blit`), the bulk of the events still filling the panel."""
+    span = (high - low) or 1.0
+    exponent = 10.0 ** np.floor(np.log10(span / 25))
+    step = next(m * exponent for m in (1, 2, 2.5, 5, 10) if m * exponent >= span / 25)
+    return (float(np.floor((low - pad * span) / step) * step), float(np.ceil((high + pad * span) / step) * step))
 
 
 def _fmt(value, digits: int = 3) -> str:

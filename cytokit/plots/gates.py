@@ -9,7 +9,7 @@ import pandas as pd
 
 from ._raster import density
 from ._scale import scale_axis
-from ._style import COLOURS, _fmt, _literal, _no_data, _panels
+from ._style import COLOURS, _fmt, _grid_limits, _literal, _no_data, _panels, _title, _vline, _vspan
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -49,8 +49,8 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
     pns = dict(zip(result.sample.channels.pnn, result.sample.channels.pns))
     n_cols = min(4, max(1, len(paths)))
     n_rows = int(np.ceil(len(paths) / n_cols)) or 1
-    fig, axes = _panels(3.1 * n_cols, 3.1 * n_rows + 0.55, n_rows, n_cols, reuse=reuse, left=0.6, right=0.1,
-                        top=1.05, bottom=0.5, wspace=0.33, hspace=0.75)
+    fig, axes = _panels(3.1 * n_cols, 3.1 * n_rows + 0.55, n_rows, n_cols, reuse=reuse, labelsize=7, left=0.6,
+                        right=0.1, top=1.05, bottom=0.5, wspace=0.33, hspace=0.75)
     axes = axes.ravel()
     fig.suptitle(_literal(title if title is not None else str(result.sample.path or "sample")), fontsize=9)
     for ax in axes[len(paths):]:
@@ -70,9 +70,7 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
         n_parent = int(parent_mask.sum())
         pct = 100.0 * count / n_parent if n_parent else float("nan")
         name = path.split("/")[-1]
-        ax.set_title(_literal(f"{name} ⊂ {parent.split('/')[-1]}") + f"\n{count:,} events ({_fmt(pct)}% of parent)",
-                     fontsize=8)
-        ax.tick_params(labelsize=7)  # before the ticks are made: applied to each of them after costs more
+        _title(ax, _literal(f"{name} ⊂ {parent.split('/')[-1]}") + f"\n{count:,} events ({_fmt(pct)}% of parent)")
         flag = result.flags.get(path, "")
         gate = result.gates.get(path)
         if gate is None:
@@ -150,19 +148,20 @@ def _bounds(gate, dim: str) -> tuple:
 def _marginal(fig, ax, x: np.ndarray, gate, dim: str) -> None:
     """The histogram of the gated channel in a strip above the density panel, on its x-axis (drawn in
     the panel's own axes, above it: an inset axes cost as much as the panel)."""
+    from matplotlib.patches import StepPatch
     from matplotlib.transforms import blended_transform_factory
 
     xlim = ax.get_xlim()
     counts, edges = np.histogram(x, bins=90, range=xlim)
     heights = 1.0 + _STRIP * counts / (max(1, counts.max()) * 1.05)  # axes fraction, above the panel
-    ax.stairs(heights, edges, baseline=1.0, fill=True, color="#4c72b0", alpha=0.8, linewidth=0, clip_on=False,
-              transform=blended_transform_factory(ax.transData, ax.transAxes))
+    # added as an artist: ax.stairs walked the outline to update the data limits
+    ax.add_artist(StepPatch(heights, edges, baseline=1.0, fill=True, facecolor="#4c72b0", alpha=0.8, linewidth=0,
+                            clip_on=False, transform=blended_transform_factory(ax.transData, ax.transAxes)))
     for value in _bounds(gate, dim):
         if xlim[0] <= value <= xlim[1]:
-            ax.axvline(value, ymin=1.0, ymax=1.0 + _STRIP, color=COLOURS["gate"], linewidth=1.4, clip_on=False)
-    ax.set_xlim(*xlim)
+            _vline(ax, value, ymin=1.0, ymax=1.0 + _STRIP, color=COLOURS["gate"], linewidth=1.4, clip_on=False)
     height = ax.get_position().height * fig.get_figheight() * _STRIP * 72  # the strip, in points
-    ax.set_title(ax.get_title(), fontsize=8, pad=height + 3)
+    _title(ax, ax.get_title(), pad=height + 3)
 
 
 #: height of the histogram strip above a 1-D gate's density, as a fraction of the panel
@@ -170,14 +169,12 @@ _STRIP = 0.2
 
 
 def _limits(ax, x: np.ndarray, y: np.ndarray, x_marks: tuple = ()) -> None:
-    """Axis limits on the bulk of the data, so a gate's far corners do not shrink the cells; the
-    x-axis also shows ``x_marks`` (a threshold) when they lie within the data."""
+    """Axis limits on the bulk of the data, so a gate's far corners do not shrink the cells, out to a
+    grid (:func:`_grid_limits`); the x-axis also shows ``x_marks`` (a threshold) when they lie within the data."""
     for values, setter, marks in ((x, ax.set_xlim, x_marks), (y, ax.set_ylim, ())):
         low, high = np.quantile(values, [0.001, 0.999])
         inside = [m for m in marks if values.min() <= m <= values.max()]
-        low, high = min([low, *inside]), max([high, *inside])
-        pad = 0.08 * (high - low) or 0.05
-        setter(low - pad, high + pad)
+        setter(*_grid_limits(min([low, *inside]), max([high, *inside]), 0.04))
 
 
 def _draw_1d(ax, gate, dim: str) -> None:
@@ -188,14 +185,17 @@ def _draw_1d(ax, gate, dim: str) -> None:
     xmin, xmax = ax.get_xlim()
     for value in (lo, hi):
         if value is not None:
-            ax.axvline(value, color=COLOURS["gate"], linewidth=1.8)
-    ax.axvspan(lo if lo is not None else xmin, hi if hi is not None else xmax, color=COLOURS["gate"], alpha=0.12)
-    ax.set_xlim(xmin, xmax)
+            _vline(ax, value, color=COLOURS["gate"], linewidth=1.8)
+    _vspan(ax, lo if lo is not None else xmin, hi if hi is not None else xmax, color=COLOURS["gate"], alpha=0.12)
 
 
 def _draw_2d(ax, gate, xdim: str, ydim: str) -> None:
+    from matplotlib.lines import Line2D
+
+    def outline(x, y) -> None:  # added as an artist: ax.plot updated the data limits and autoscaled
+        ax.add_artist(Line2D(x, y, color=COLOURS["gate"], linewidth=1.8))
+
     kind = type(gate).__name__
-    style = {"color": COLOURS["gate"], "linewidth": 1.8}
     if kind == "EllipseGate":
         dims = list(gate.dims)
         i, j = dims.index(xdim), dims.index(ydim)
@@ -204,24 +204,16 @@ def _draw_2d(ax, gate, xdim: str, ydim: str) -> None:
         theta = np.linspace(0, 2 * np.pi, 200)
         circle = np.stack([np.cos(theta), np.sin(theta)])
         points = mean[:, None] + np.linalg.cholesky(cov) @ circle * np.sqrt(gate.distance_square)
-        xlim, ylim = ax.get_xlim(), ax.get_ylim()
-        ax.plot(points[0], points[1], **style)
-        ax.set_xlim(*xlim)
-        ax.set_ylim(*ylim)
+        outline(points[0], points[1])
     elif kind == "PolygonGate":
         dims = list(gate.dims)
         vertices = np.asarray(gate.vertices, float)[:, [dims.index(xdim), dims.index(ydim)]]
         closed = np.vstack([vertices, vertices[:1]])
-        xlim, ylim = ax.get_xlim(), ax.get_ylim()
-        ax.plot(closed[:, 0], closed[:, 1], **style)
-        ax.set_xlim(*xlim)
-        ax.set_ylim(*ylim)
+        outline(closed[:, 0], closed[:, 1])
     elif hasattr(gate, "bounds"):
         xmin, xmax = ax.get_xlim()
         ymin, ymax = ax.get_ylim()
         (x0, x1), (y0, y1) = gate.bounds.get(xdim, (None, None)), gate.bounds.get(ydim, (None, None))
         x0, x1 = x0 if x0 is not None else xmin, x1 if x1 is not None else xmax
         y0, y1 = y0 if y0 is not None else ymin, y1 if y1 is not None else ymax
-        ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], **style)
-        ax.set_xlim(xmin, xmax)
-        ax.set_ylim(ymin, ymax)
+        outline([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0])

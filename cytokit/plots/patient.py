@@ -11,7 +11,7 @@ import pandas as pd
 from ..controls import is_control
 from ._raster import dots
 from ._scale import scale_axis, transform_of
-from ._style import COLOURS, _fmt, _literal, _no_data, _panels
+from ._style import COLOURS, _fmt, _grid_limits, _hline, _literal, _no_data, _panels, _title, _vline
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -36,19 +36,18 @@ def _tubes(samples: pd.DataFrame, patient: str, baseline: str, followup: str) ->
     return [(label, iso), (f"{baseline} stained", base), (f"{followup} stained", pick(followup, False))]
 
 
-def _transformed_threshold(markers: pd.DataFrame, values: dict, file: str, marker: str,
-                           quantile: float) -> float:
+def _transformed_threshold(markers: list[dict], values: dict, file: str, marker: str, quantile: float) -> float:
     """The positivity threshold of ``file`` on the transformed axis (its control's quantile: the tube
-    its ``threshold_source`` names, which may be another timepoint's, else its timepoint's control)."""
-    row = markers[(markers["file"] == file) & (markers["marker"] == marker)]
-    if row.empty:
+    its ``threshold_source`` names, which may be another timepoint's, else its timepoint's control).
+    ``markers``: the patient's rows of the markers table, as records (pandas filters cost more than
+    the lookups)."""
+    row = next((r for r in markers if r["file"] == file and r["marker"] == marker), None)
+    if row is None:
         return float("nan")
-    row = row.iloc[0]
-    iso = markers[(markers["patient"] == row["patient"]) & markers["stain"].map(is_control)
-                  & (markers["marker"] == marker)]
-    named = [f for f in iso["file"] if str(row["threshold_source"]).endswith(f" {f}")]
-    iso = iso[iso["timepoint"] == row["timepoint"]]
-    source = named[0] if named else iso["file"].iloc[0] if len(iso) else file
+    iso = [r for r in markers if r["patient"] == row["patient"] and is_control(r["stain"]) and r["marker"] == marker]
+    named = [r["file"] for r in iso if str(row["threshold_source"]).endswith(f" {r['file']}")]
+    iso = [r for r in iso if r["timepoint"] == row["timepoint"]]
+    source = named[0] if named else iso[0]["file"] if iso else file
     control = values.get((source, marker))
     if control is None or not len(control):
         return float("nan")
@@ -86,12 +85,17 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
     status = dict(zip(results.samples["file"], results.samples["status"]))
     errors = dict(zip(results.samples["file"], results.samples["error"]))
     n_rows = max(1, len(marker_names))
-    patient_markers = results.markers[results.markers["patient"] == patient] if len(results.markers) else results.markers
+    patient_markers = (results.markers[results.markers["patient"] == patient] if len(results.markers)
+                       else results.markers).to_dict("records")
+    pct_pos = {}  # (file, marker) → % positive, of the first row (as the table is read)
+    for row in results.markers[results.markers["file"].isin([f for _, f in tubes if f])].to_dict("records") \
+            if len(results.markers) else []:
+        pct_pos.setdefault((row["file"], row["marker"]), row["pct_pos"])
     # each tube's threshold is drawn on its dot plot and on the histograms: looked up once
     thresholds = functools.lru_cache(maxsize=None)(
         lambda file, marker, q: _transformed_threshold(patient_markers, results.values, file, marker, q))
-    fig, axes = _panels(13.0, 3.0 * n_rows + 0.4, n_rows, 4, reuse=reuse, left=0.55, right=0.1, top=0.75,
-                        bottom=0.45, wspace=0.25, hspace=0.55)
+    fig, axes = _panels(13.0, 3.0 * n_rows + 0.4, n_rows, 4, reuse=reuse, labelsize=7, left=0.55, right=0.1,
+                        top=0.75, bottom=0.45, wspace=0.25, hspace=0.55)
     fig.suptitle(f"Patient {_literal(patient)}: CD19 × marker on viable cells; histograms on CD19+", fontsize=11)
     if not marker_names:
         _no_data(axes[0][0], "no marker results")
@@ -107,8 +111,7 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
         scales = _scales(results, [file for _, file in tubes if file])
         for j, (label, file) in enumerate(tubes):
             ax = axes[i][j]
-            ax.set_title(_literal(f"{label}" + (f"\n{file}" if file else "")), fontsize=8)
-            ax.tick_params(labelsize=7)
+            _title(ax, _literal(f"{label}" + (f"\n{file}" if file else "")))
             if file is None:
                 _no_data(ax, f"no {label} tube")
                 continue
@@ -124,12 +127,11 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
             threshold = thresholds(file, marker, q)
             cd19_cut = _cd19_threshold(results, file)
             if np.isfinite(threshold):
-                ax.axhline(threshold, color="black", linewidth=0.9, linestyle="--")
+                _hline(ax, threshold, color="black", linewidth=0.9, linestyle="--")
             if np.isfinite(cd19_cut):
-                ax.axvline(cd19_cut, color="#555", linewidth=0.8, linestyle=":")
-            row = results.markers[(results.markers["file"] == file) & (results.markers["marker"] == marker)]
-            if len(row):
-                ax.text(0.97, 0.97, f"{_fmt(row['pct_pos'].iloc[0])}% pos\nof CD19+", ha="right", va="top",
+                _vline(ax, cd19_cut, color="#555", linewidth=0.8, linestyle=":")
+            if (file, marker) in pct_pos:
+                ax.text(0.97, 0.97, f"{_fmt(pct_pos[file, marker])}% pos\nof CD19+", ha="right", va="top",
                         transform=ax.transAxes, fontsize=8, fontweight="bold",
                         bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
             ax.set_xlabel("CD19", fontsize=8)
@@ -144,15 +146,14 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
 
 def _shared_limits(arrays: list) -> tuple[float, float]:
     """One range for the panels of a marker (isotype, baseline, follow-up): the bulk of all their
-    events, so the three tubes are read on the same axes."""
+    events, so the three tubes are read on the same axes; out to a grid (:func:`_grid_limits`)."""
     finite = [a[np.isfinite(a)] for a in (np.asarray(x, dtype=np.float64) for x in arrays) if len(a)]
     finite = [a for a in finite if len(a)]
     if not finite:
         return (0.0, 1.0)
     low = min(float(np.quantile(a, 0.001)) for a in finite)
     high = max(float(np.quantile(a, 0.999)) for a in finite)
-    pad = 0.06 * (high - low) or 0.05
-    return (low - pad, high + pad)
+    return _grid_limits(low, high, 0.03)
 
 
 def _scales(results: ResultsLike, files: list) -> dict:
@@ -177,7 +178,6 @@ def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xl
     if not finite:
         _no_data(ax, f"no CD19+ {marker} values")
         return
-    ax.tick_params(labelsize=7)
     from matplotlib.patches import StepPatch
 
     bins = np.linspace(*xlim, 80)
@@ -193,8 +193,8 @@ def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xl
         if not filled:
             threshold = thresholds(file, marker, q)
             if np.isfinite(threshold):
-                ax.axvline(threshold, color=colour, linestyle="--", linewidth=0.9)
-    ax.set_title(f"{_literal(marker)} on CD19+ (dashed: thresholds)", fontsize=8)
+                _vline(ax, threshold, color=colour, linestyle="--", linewidth=0.9)
+    _title(ax, f"{_literal(marker)} on CD19+ (dashed: thresholds)")
     ax.set_xlabel(_literal(marker), fontsize=8)
     ax.set_xlim(*xlim)
     ax.set_ylim(0.0, 1.05 * top or 1.0)
