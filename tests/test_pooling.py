@@ -134,3 +134,29 @@ def test_run_uses_the_cuts_fitted_on_all_its_files(tmp_path):
         direct = experiment.template.apply(cytokit.read_fcs(path), pooled=fits)
         assert pops.loc[(path.name, "Big/Bpos"), "count"] == direct.membership["Big/Bpos"].sum()
     assert results.pooled["Big/Bpos"].threshold_ == fits["Big/Bpos"].threshold_
+
+
+def test_pooled_gates_on_the_same_events_share_one_pass_and_the_cap_shrinks_with_many_files(monkeypatch):
+    from cytokit.gating import apply
+
+    text = (TEMPLATE % "pool: true") + """
+  - name: Bpos2
+    parent: Big
+    pool: true
+    gate: {type: density_valley, dim: b, side: above, min_peak_height: 0.05}
+  - name: Deep
+    parent: Bpos
+    pool: true
+    gate: {type: density_valley, dim: a, side: above}
+"""
+    template = parse_template(text)
+    calls = []
+    real = apply.gate_sample
+    monkeypatch.setattr(apply, "gate_sample", lambda *a, **k: calls.append(k.get("stop_at")) or real(*a, **k))
+    monkeypatch.setattr(pooling, "MAX_POOLED_EVENTS", 1_000)
+    samples = [_sample(3_000, 3_000, 20 + i, f"s{i}.fcs") for i in range(4)]
+    fits = pooling.fit_pooled(template, samples)
+    # Bpos and Bpos2 both learn from Big: one pass; Deep learns from Bpos, pooled above it: a second
+    assert calls == ["Big/Bpos"] * 4 + ["Big/Bpos/Deep"] * 4
+    assert set(fits) == {"Big/Bpos", "Big/Bpos2", "Big/Bpos/Deep"}
+    assert fits["Big/Bpos"].n_fit_events_ == 4 * 250  # 1,000 events in all, 250 from each file

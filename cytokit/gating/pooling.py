@@ -27,6 +27,8 @@ from ..sample import Sample
 
 #: most events a file adds to a pooled fit (a deterministic subsample of the rest)
 MAX_EVENTS_PER_FILE = 10_000
+#: most events a pooled fit takes from all files together (1,000 files: 1,000 each)
+MAX_POOLED_EVENTS = 1_000_000
 
 
 def pooled_populations(template) -> list:
@@ -44,61 +46,89 @@ def fit_pooled(template, samples: Sequence[Sample | str | Path], *,
     ``control_threshold`` gates above a pooled one); ``on_error(sample, exc)`` is told of a
     file that cannot be gated (it is left out of the pool; default: the error is raised).
     A gate's ``n_pooled_files_`` says how many files it was fitted on.
+
+    Each file is read and gated once per *pass*: a pass fits every pending pooled gate whose
+    events (its parent's, or ``fit_on``'s) are gated before the first pending one, so pooled
+    gates that do not depend on each other (FlowAtlas's nine memory gates) share one pass.
+    Each file adds at most :data:`MAX_EVENTS_PER_FILE` events per gate, fewer in large batches
+    (:data:`MAX_POOLED_EVENTS` per gate in all).
     """
     from ..errors import CytokitError
     from .apply import _build_gate
 
+    order = {template.path_of(p.name): i for i, p in enumerate(template.populations)}
+    cap = max(100, min(MAX_EVENTS_PER_FILE, MAX_POOLED_EVENTS // max(1, len(samples))))
     fits: dict = {}
-    for pop in pooled_populations(template):
-        path = template.path_of(pop.name)
-        frames, first = [], None
+    pending = pooled_populations(template)
+    while pending:
+        stop = template.path_of(pending[0].name)
+        ready = [p for p in pending if order.get(_source(template, p), -1) < order[stop]]
+        frames: dict[str, list] = {template.path_of(p.name): [] for p in ready}
+        first: dict[str, dict] = {}
         for item in samples:
             try:
-                frame, dims = _learning_events(template, item, path, pop, fits, controls)
+                parts = _learning_events(template, item, stop, ready, fits, controls, cap)
             except CytokitError as exc:
                 if on_error is None:
                     raise
                 on_error(item, exc)
                 continue
-            if frame is None:  # the file has no channel for the gate (an optional population)
-                continue
-            if first is None:
-                first = dims
-            frames.append(frame.set_axis(list(_build_gate(template, pop, first).dims), axis=1))
-        if first is None:
-            continue
-        gate = _build_gate(template, pop, first)
-        gate.fit(pd.concat(frames, ignore_index=True))
-        gate.n_pooled_files_ = len(frames)
-        if gate.failed_:
-            gate.failed_ = f"{gate.failed_} (fitted on {len(frames)} files pooled)"
-        elif gate.warning_:
-            gate.warning_ = f"{gate.warning_} (fitted on {len(frames)} files pooled)"
-        fits[path] = gate
+            for path, (frame, dims) in parts.items():
+                first.setdefault(path, dims)
+                pop = next(p for p in ready if template.path_of(p.name) == path)
+                frames[path].append(frame.set_axis(list(_build_gate(template, pop, first[path]).dims), axis=1))
+        for pop in ready:
+            path = template.path_of(pop.name)
+            if path in first:  # else no file has the gate's channels (an optional population)
+                fits[path] = _fit(_build_gate(template, pop, first[path]), frames[path])
+        pending = [p for p in pending if p not in ready]
     return fits
 
 
-def _learning_events(template, item, path: str, pop, fits: dict, controls):
-    """One file's events for the pooled fit of ``pop`` (subsampled), and its role → dimension map."""
+def _source(template, pop) -> str:
+    """The path of the population whose events ``pop``'s gate learns from ("" for the root)."""
+    name = pop.fit_on or (pop.parent if pop.parent != "root" else None)
+    return template.path_of(name) if name else ""
+
+
+def _fit(gate, frames: list[pd.DataFrame]):
+    gate.fit(pd.concat(frames, ignore_index=True))
+    gate.n_pooled_files_ = len(frames)
+    if gate.failed_:
+        gate.failed_ = f"{gate.failed_} (fitted on {len(frames)} files pooled)"
+    elif gate.warning_:
+        gate.warning_ = f"{gate.warning_} (fitted on {len(frames)} files pooled)"
+    return gate
+
+
+def _learning_events(template, item, stop: str, pops: list, fits: dict, controls, cap: int) -> dict:
+    """One file's events for the pooled fits of ``pops`` (each subsampled to ``cap``), gated down
+    to ``stop``: ``{population path: (frame, role → dimension)}``, leaving out the populations
+    whose gate has a role the file lacks."""
     from ..fcs import read_fcs
     from ._schema import _gate_roles
     from .apply import _build_gate, gate_sample
 
     sample = item if isinstance(item, Sample) else read_fcs(item)
     channels = template.resolve_channels(sample)
-    if any(r not in channels for r in _gate_roles(pop.gate)):
-        return None, None
+    pops = [p for p in pops if all(r in channels for r in _gate_roles(p.gate))]
+    if not pops:
+        return {}
     control = controls(sample, channels) if controls is not None else None
-    result = gate_sample(template, sample, control=control, channels=channels, pooled=fits, stop_at=path)
-    source = pop.fit_on or (pop.parent if pop.parent != "root" else None)
-    if source is None:
-        mask = np.ones(len(result.scale), dtype=bool) if result.finite is None else result.finite
-    else:
-        mask = result.membership[template.path_of(source)]
-    rows = np.flatnonzero(mask)
-    if len(rows) > MAX_EVENTS_PER_FILE:
-        rows = np.sort(np.random.default_rng(0).choice(rows, MAX_EVENTS_PER_FILE, replace=False))
-    return result._frame(_build_gate(template, pop, result.dims).dims, rows), result.dims
+    result = gate_sample(template, sample, control=control, channels=channels, pooled=fits, stop_at=stop)
+    out = {}
+    for pop in pops:
+        source = _source(template, pop)
+        if not source:
+            mask = np.ones(len(result.scale), dtype=bool) if result.finite is None else result.finite
+        else:
+            mask = result.membership[source]
+        rows = np.flatnonzero(mask)
+        if len(rows) > cap:
+            rows = np.sort(np.random.default_rng(0).choice(rows, cap, replace=False))
+        out[template.path_of(pop.name)] = (result._frame(_build_gate(template, pop, result.dims).dims, rows),
+                                           result.dims)
+    return out
 
 
-__all__ = ["MAX_EVENTS_PER_FILE", "fit_pooled", "pooled_populations"]
+__all__ = ["MAX_EVENTS_PER_FILE", "MAX_POOLED_EVENTS", "fit_pooled", "pooled_populations"]
