@@ -192,7 +192,9 @@ def _execute_dask(groups, template_path: str, cache: Cache, address: str):
     try:
         futures = {client.submit(_task, g, template_path, cache, pure=False): i for i, g in enumerate(groups)}
         for future in dask_completed(futures):
-            yield futures[future], future.result()
+            i, result = futures.pop(future), future.result()
+            future.release()  # the worker holds a result while any future of it lives: let it go now
+            yield i, result
     finally:
         client.close()
         if cluster is not None:
