@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from pathlib import Path
 
 from ._files import code_sha256, file_sha256, remove_stale_tmp, write_atomic
@@ -60,8 +61,8 @@ class Cache:
         self.figures = figures
         self.pooled = pooled or {}  # the run's pool: true gates, fitted on all its files
         if self.pooled and self.folder is not None:  # another batch, other pooled cuts: other results
-            fits = json.dumps({path: repr(vars(gate)) for path, gate in sorted(self.pooled.items())})
-            self.template_hash = hashlib.sha256((self.template_hash + fits).encode()).hexdigest()
+            fits = pickle.dumps(sorted((path, vars(gate)) for path, gate in self.pooled.items()))  # every bit
+            self.template_hash = hashlib.sha256(self.template_hash.encode() + fits).hexdigest()
         if self.folder is not None and self.folder.is_dir():
             remove_stale_tmp(self.folder)
 

@@ -184,7 +184,7 @@ def _dimensions(template, sample: Sample, channels: dict[str, str]) -> tuple[dic
         dim = next((d for t, d in taken if t == transform), None)
         if dim is None:
             dim = pnn if not taken else f"{pnn} [{role}]"
-            if dim != pnn and dim in set(sample.channels.pnn):
+            if dim != pnn and dim in tops:  # a channel of the file already has that name
                 raise TemplateError(f"{template.source}: role {role!r} needs a dimension {dim!r} of its own "
                                     f"(channel {pnn} with another role's transform), but {sample.path} has a "
                                     "channel of that name; rename the role")

@@ -63,7 +63,8 @@ def fit_pooled(template, samples: Sequence[Sample | str | Path], *,
     while pending:
         stop = template.path_of(pending[0].name)
         ready = [p for p in pending if order.get(_source(template, p), -1) < order[stop]]
-        frames: dict[str, list] = {template.path_of(p.name): [] for p in ready}
+        by_path = {template.path_of(p.name): p for p in ready}
+        frames: dict[str, list] = {path: [] for path in by_path}
         first: dict[str, dict] = {}
         for item in samples:
             try:
@@ -73,12 +74,11 @@ def fit_pooled(template, samples: Sequence[Sample | str | Path], *,
                     raise
                 on_error(item, exc)
                 continue
-            for path, (frame, dims) in parts.items():
+            for path, (frame, dims) in parts.items():  # named as in the first file with the gate's channels
                 first.setdefault(path, dims)
-                pop = next(p for p in ready if template.path_of(p.name) == path)
-                frames[path].append(frame.set_axis(list(_build_gate(template, pop, first[path]).dims), axis=1))
-        for pop in ready:
-            path = template.path_of(pop.name)
+                frames[path].append(frame.set_axis(list(_build_gate(template, by_path[path], first[path]).dims),
+                                                   axis=1))
+        for path, pop in by_path.items():
             if path in first:  # else no file has the gate's channels (an optional population)
                 fits[path] = _fit(_build_gate(template, pop, first[path]), frames[path])
         pending = [p for p in pending if p not in ready]

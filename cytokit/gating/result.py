@@ -137,13 +137,13 @@ class GatingResult:
         """``"<population>: gate failed: ..."`` (or ``skipped: ...``) for every failed or skipped gate
         this population's count depends on: its ancestors', and a boolean gate's operands' (a NOT of
         a failed, empty gate is its whole parent)."""
+        by_name = {p.rsplit("/", 1)[-1]: p for p in self.membership}
         out, seen, todo = [], {path}, [path]
         while todo:
             here = todo.pop()
             above = [self.parents.get(here, "root")]
             gate = self.gates.get(here)
             if hasattr(gate, "operands"):
-                by_name = {p.rsplit("/", 1)[-1]: p for p in self.membership}
                 above += [by_name[o] for o in gate.operands if o in by_name]
             for other in above:
                 if other == "root" or other in seen:

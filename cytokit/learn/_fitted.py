@@ -32,16 +32,16 @@ the registered candidates.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..agreement import agreement
+from ..gating._schema import GATE_TYPES
 from ..gating.fitted import FittedGate
-from ..gating.peaks import ShoulderGate, ValleyQuadrantGate
 from ..gating.pooling import MAX_EVENTS_PER_FILE
-from ..gating.thresholds import DensityValleyGate
 
 #: the settings tried per gate type (each a template gate mapping without type and dims)
 VALLEY_SETTINGS = [{"min_peak_height": h, "select": s} for h in (0.01, 0.05) for s in ("depth", "prominence")]
@@ -89,9 +89,9 @@ def _families(dims: list[str]) -> list[tuple[dict, str, tuple[str, ...]]]:
 
 def fitted_gate(gate: dict) -> FittedGate:
     """The unfitted gate of a candidate's template mapping (roles as column names)."""
-    spec = {k: v for k, v in gate.items() if k != "type"}
-    cls = {"density_valley": DensityValleyGate, "shoulder": ShoulderGate, "quadrant": ValleyQuadrantGate}[gate["type"]]
-    return cls(**spec)
+    module, name = GATE_TYPES[gate["type"]]
+    cls = getattr(importlib.import_module(f"cytokit.gating.{module}"), name)
+    return cls(**{k: v for k, v in gate.items() if k != "type"})
 
 
 def describe_gate(gate: dict) -> str:
@@ -118,7 +118,8 @@ def _frame(values: np.ndarray, gate: dict, names: list[str]) -> pd.DataFrame:
 
 
 def _pool(parts) -> np.ndarray:
-    """The parts' events pooled, at most :data:`MAX_EVENTS_PER_FILE` of each (as applied)."""
+    """The parts' events pooled, at most :data:`MAX_EVENTS_PER_FILE` of each, as ``pool: true``
+    caps a file (here an even stride through the part, there a seeded random subsample)."""
     chunks = []
     for p in parts:
         step = -(-len(p.values) // MAX_EVENTS_PER_FILE)
@@ -194,17 +195,19 @@ def _thinned(part, keep: float):
 
 def fragile(candidate: FittedCandidate, data, names: list[str], *, keep: float, tolerance: float) -> str | None:
     """Why a candidate that scored well on the training files should not be trusted on new ones
-    (None: no reason). Its fit on a training file (or their pool) fails or finds no valley; or, with the population ``keep`` times as common as in each training file,
-    the gate fitted on that file must reproduce the person nearly as well as the gate fitted on
+    (None: no reason). Its fit on a training file (or their pool) fails or finds no valley; or,
+    with the population ``keep`` times as common as in each training file, the gate fitted on
+    that file must reproduce the person nearly as well as the gate fitted on
     the file as it is, kept fixed (a valley that needs the population as common as in the
     training files fails in the file that has few: a tissue with almost no naive T cells)."""
     gate = candidate.gate
-    for fitted, part in zip(_fits(gate, data, names, candidate.pool), data):
+    fits = _fits(gate, data, names, candidate.pool)
+    for fitted, part in zip(fits, data):
         on = "the training files pooled" if candidate.pool else part.file
         if fitted.failed_ or "no density valley" in (fitted.warning_ or ""):
             return f"on {on}: {fitted.failed_ or fitted.warning_}"
     thin = [_thinned(p, keep) for p in data]
-    fixed = [_f1(f, t, gate, names) for f, t in zip(_fits(gate, data, names, candidate.pool), thin)]
+    fixed = [_f1(f, t, gate, names) for f, t in zip(fits, thin)]
     refit = [_f1(f, t, gate, names) for f, t in zip(_fits(gate, thin, names, candidate.pool), thin)]
     worse = [(b - a, p.file) for a, b, p in zip(refit, fixed, data) if a < b - tolerance]
     if worse:
