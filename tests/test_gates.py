@@ -27,7 +27,13 @@ from cytokit.gating.boundary import BoundaryGate, RatioSingletGate
 from cytokit.gating.peaks import PeakFootGate, ShoulderGate, ValleyQuadrantGate
 from cytokit.gating.regions import ClusterGate, ContourGate, SingletGate
 from cytokit.gating.registered import RegisteredGate
-from cytokit.gating.thresholds import ControlThresholdGate, DensityValleyGate, QuantileGate, TailGate
+from cytokit.gating.thresholds import (
+    ControlThresholdGate,
+    DensityValleyGate,
+    MixtureThresholdGate,
+    QuantileGate,
+    TailGate,
+)
 
 
 # ---- synthetic populations ---------------------------------------------------------------------
@@ -230,6 +236,7 @@ FITTED = {
     "DensityValleyGate": (lambda: DensityValleyGate("CD19", search_range=(0, 5)), bimodal),
     "QuantileGate": (lambda: QuantileGate("CD19", q=0.9, side="below"), unimodal),
     "TailGate": (lambda: TailGate("CD19", fraction=0.02), unimodal),
+    "MixtureThresholdGate": (lambda: MixtureThresholdGate("CD19", n_components=2), bimodal),
     "ControlThresholdGate": (lambda: ControlThresholdGate("CD19", quantile=0.98), unimodal),
     "ClusterGate": (
         lambda: ClusterGate(["FSC-A", "SSC-A"], n_components=3, confidence=0.9),

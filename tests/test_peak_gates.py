@@ -1,5 +1,6 @@
 """What the gates of issue 15's real-data methods find (boundary.py, peaks.py, the valley's
-``select="prominence"`` and the control threshold's ``smooth``), on planted populations."""
+``select="prominence"``, the control threshold's ``smooth`` and the mixture threshold), on
+planted populations."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from cytokit.gating.boundary import BoundaryGate, RatioSingletGate
 from cytokit.gating.peaks import PeakFootGate, ShoulderGate, ValleyQuadrantGate
 from cytokit.gating.regions import SingletGate
-from cytokit.gating.thresholds import ControlThresholdGate, DensityValleyGate
+from cytokit.gating.thresholds import ControlThresholdGate, DensityValleyGate, MixtureThresholdGate
 
 
 def test_boundary_drops_the_saturated_pile_only():
@@ -85,6 +86,44 @@ def test_valley_quadrants_tile_the_parent():
     assert ValleyQuadrantGate(["CD4", "CD8"], quadrant="+-").fit(events).to_static().bounds["CD4"][1] is None
     with pytest.raises(ValueError, match="quadrant"):
         ValleyQuadrantGate(["CD4", "CD8"], quadrant="+").check_params()
+
+
+def test_mixture_threshold_is_where_the_top_component_becomes_likelier():
+    rng = np.random.default_rng(8)
+    x = np.r_[rng.normal(0.0, 0.1, 9_000), rng.normal(0.3, 0.1, 1_000)]  # a flank, no valley
+    assert DensityValleyGate("CD11c", min_peak_height=0.01).fit(pd.DataFrame({"CD11c": x})).failed_
+    gate = MixtureThresholdGate("CD11c").fit(pd.DataFrame({"CD11c": x}))
+    # equal spreads: 0.9 N(0, .1) = 0.1 N(.3, .1) at x = 0.15 + 0.01 ln 9 / 0.3 = 0.223
+    assert gate.threshold_ == pytest.approx(0.223, abs=0.01) and gate.warning_ is None
+    assert gate.means_[1] == pytest.approx(0.3, abs=0.02) and gate.weights_[1] == pytest.approx(0.1, abs=0.01)
+    later = MixtureThresholdGate("CD11c", posterior=0.9).fit(pd.DataFrame({"CD11c": x}))
+    assert later.threshold_ == pytest.approx(0.297, abs=0.01)  # 0.15 + 0.01 ln 81 / 0.3
+    below = MixtureThresholdGate("CD11c", side="below").fit(pd.DataFrame({"CD11c": -x}))
+    assert below.threshold_ == pytest.approx(-gate.threshold_, abs=0.005)
+    weak = MixtureThresholdGate("CD11c", min_separation=4).fit(pd.DataFrame({"CD11c": x}))
+    assert "Ashman's D" in weak.warning_ and weak.separation_ == pytest.approx(3.0, abs=0.2)
+    outlier = MixtureThresholdGate("CD11c").fit(pd.DataFrame({"CD11c": np.r_[x, 1e6]}))
+    assert outlier.threshold_ == pytest.approx(gate.threshold_, abs=0.01)  # the bins are not stretched
+    assert "nothing to separate" in MixtureThresholdGate("a").fit(pd.DataFrame({"a": np.ones(99)})).failed_
+
+
+def test_quadrant_takes_another_cut_for_one_dimension():
+    rng = np.random.default_rng(9)
+    n = 10_000
+    va2 = np.where(rng.random(n) < 0.5, rng.normal(3, 0.3, n), rng.normal(1, 0.3, n))
+    cd11c = np.where((va2 < 2) & (rng.random(n) < 0.2), rng.normal(0.3, 0.1, n), rng.normal(0, 0.1, n))
+    events = pd.DataFrame({"Va2": va2, "CD11c": cd11c})
+    dc = ValleyQuadrantGate(["Va2", "CD11c"], quadrant="-+", sequential="below",
+                            thresholds=[None, {"type": "mixture_threshold"}]).fit(events)
+    assert dc.failed_ is None and 1.6 < dc.thresholds_[0] < 2.4 and 0.15 < dc.thresholds_[1] < 0.25
+    assert np.isnan(dc.valley_depths_[1]) and dc.valley_depths_[0] > 0.5
+    assert (dc.contains(events) == ((va2 < dc.thresholds_[0]) & (cd11c >= dc.thresholds_[1]))).all()
+    assert ValleyQuadrantGate(["Va2", "CD11c"], quadrant="-+").fit(events).failed_  # no CD11c valley
+    for bad, match in (([None, {"type": "cluster"}], "thresholds\\[1\\]"), ([None], "two cuts"),
+                       ([{"type": "tail", "dim": "x"}, None], "no 'dim'"),
+                       ([{"type": "mixture_threshold", "posterior": 2}, None], "posterior")):
+        with pytest.raises(ValueError, match=match):
+            ValleyQuadrantGate(["Va2", "CD11c"], quadrant="-+", thresholds=bad).check_params()
 
 
 def test_smoothed_control_quantile_is_close_to_the_raw_one_and_steadier():

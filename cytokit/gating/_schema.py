@@ -24,6 +24,7 @@ GATE_TYPES: dict[str, tuple[str, str]] = {
     "density_valley": ("thresholds", "DensityValleyGate"),
     "quantile": ("thresholds", "QuantileGate"),
     "tail": ("thresholds", "TailGate"),
+    "mixture_threshold": ("thresholds", "MixtureThresholdGate"),
     "cluster": ("regions", "ClusterGate"),
     "singlet": ("regions", "SingletGate"),
     "contour": ("regions", "ContourGate"),

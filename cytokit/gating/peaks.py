@@ -34,6 +34,8 @@ from .gates import PolygonGate, RangeGate, RectangleGate
 from .thresholds import DensityValleyGate, _check_side, _ThresholdGate
 
 _FAR = 1e6  # half-plane polygons reach this far (every transformed scale lies well inside)
+#: the 1-D gate types a quadrant's ``thresholds`` may name
+_CUT_TYPES = ("density_valley", "tail", "shoulder", "quantile", "mixture_threshold", "peak_foot")
 
 
 def _valley(values: np.ndarray, *, min_peak_height: float, select: str, adjust: float) -> DensityValleyGate:
@@ -186,8 +188,11 @@ class ValleyQuadrantGate(FittedGate):
     ``sequential="above"`` (or ``"below"``) fits ``dims[1]``'s valley only on the events
     above (below) ``dims[0]``'s cut, as openCyto's ``quadGate.seq``: where the second marker
     separates within one side of the first (CCR7 among CD45RA+ cells: naive against EMRA)
-    and not over all of it.
-    Learned: ``thresholds_``, ``valley_depths_``.
+    and not over all of it. ``thresholds`` gives a dimension another 1-D cut in place of its
+    valley: ``[{type: mixture_threshold, n_components: 3}, null]`` (``null``: the valley), of
+    types ``density_valley``, ``tail``, ``shoulder``, ``quantile``, ``mixture_threshold`` or
+    ``peak_foot``, with their own parameters (not ``dim``); their warnings are the gate's.
+    Learned: ``thresholds_``, ``valley_depths_`` (NaN for a cut that is not a valley).
     """
 
     def __init__(
@@ -201,11 +206,12 @@ class ValleyQuadrantGate(FittedGate):
         adjust: float = 1.0,
         no_valley: str = "fail",
         sequential: str = "none",
+        thresholds: Sequence[dict | None] | None = None,
         min_events: int = 50,
         strict: bool = False,
     ) -> None:
         self.dims = tuple(dims)
-        self.no_valley, self.sequential = no_valley, sequential
+        self.no_valley, self.sequential, self.thresholds = no_valley, sequential, thresholds
         self.quadrant, self.min_peak_height, self.select = quadrant, min_peak_height, select
         self.min_valley_depth, self.adjust, self.min_events, self.strict = min_valley_depth, adjust, min_events, strict
 
@@ -221,6 +227,31 @@ class ValleyQuadrantGate(FittedGate):
               "'none', 'above' or 'below'")
         DensityValleyGate("x", select=self.select, min_peak_height=self.min_peak_height,
                           adjust=self.adjust).check_params()
+        _need(self.thresholds is None or (isinstance(self.thresholds, (list, tuple)) and len(self.thresholds) == 2),
+              "thresholds", self.thresholds, "a list of two cuts (a gate mapping or null each)")
+        for i in range(2):
+            self._cut_gate(i)
+
+    def _cut_gate(self, i: int, dim: str = "x") -> FittedGate | None:
+        """The 1-D gate ``thresholds[i]`` names, on ``dim``, or None for the valley."""
+        spec = None if self.thresholds is None else self.thresholds[i]
+        if spec is None:
+            return None
+        from importlib import import_module
+
+        from ._schema import GATE_TYPES
+
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        _need(kind in _CUT_TYPES and "dim" not in spec, f"thresholds[{i}]", spec,
+              f"a mapping with 'type' one of {', '.join(_CUT_TYPES)} and no 'dim'")
+        module, name = GATE_TYPES[kind]
+        params = {k: v for k, v in spec.items() if k != "type"}
+        try:
+            gate = getattr(import_module(f"cytokit.gating.{module}"), name)(dim, **params)
+            gate.check_params()
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"thresholds[{i}] ({kind}): {error}") from None
+        return gate
 
     def _fit(self, values: np.ndarray) -> None:
         cuts, depths, notes = [], [], []
@@ -232,6 +263,16 @@ class ValleyQuadrantGate(FittedGate):
                     raise _FitFailure(f"too few events {self.sequential} the {self.dims[0]} cut to fit {dim}: "
                                       f"{np.count_nonzero(side)}, min_events={self.min_events}")
                 column = column[side]
+            cut = self._cut_gate(i, dim)
+            if cut is not None:
+                cut.fit(pd.DataFrame({dim: column}))
+                if cut.failed_:
+                    raise _FitFailure(cut.failed_)
+                cuts.append(cut.threshold_)
+                depths.append(np.nan)
+                if cut.warning_:
+                    notes.append(cut.warning_)
+                continue
             valley = _valley(column, min_peak_height=self.min_peak_height, select=self.select,
                              adjust=self.adjust)
             if valley.failed_ and self.no_valley == "fail":

@@ -3,7 +3,9 @@
 - :class:`QuantileGate`: the ``q`` quantile of the fitted events;
 - :class:`ControlThresholdGate`: a quantile of a control tube's population, applied to the stained tube;
 - :class:`DensityValleyGate`: the density minimum between the two main peaks (openCyto ``mindensity``);
-- :class:`TailGate`: the shoulder of the main peak (openCyto ``tailgate``).
+- :class:`TailGate`: the shoulder of the main peak (openCyto ``tailgate``);
+- :class:`MixtureThresholdGate`: where a one-dimensional Gaussian mixture's top (or bottom)
+  component takes over (openCyto ``gate_flowclust_1d``): a positive cloud on a flank.
 
 Each is a :class:`~cytokit.gating.fitted.FittedGate` (see there for the contract and soft
 failure) whose static equivalent is a :class:`~cytokit.gating.gates.RangeGate`.
@@ -321,7 +323,113 @@ class TailGate(_DensityGate):
         self.peak_ = float(curve.grid[peak])
 
 
+def _mixture_1d(x: np.ndarray, k: int, n_bins: int = 1024, tol: float = 1e-10, max_iter: int = 5000
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(weights, means, sds)`` of a ``k``-Gaussian mixture fitted by EM to the histogram of ``x``
+    (``n_bins`` equal bins, each bin's count at its centre), components by increasing mean.
+
+    Binning makes each iteration cost ``k × n_bins`` whatever the number of events, so EM can
+    run to a tight ``tol`` (mean log-likelihood change): on overlapping components (a positive
+    cloud on a flank) EM creeps, and scikit-learn's default 1e-3 stops it far from the optimum.
+    Starts at the ``(i + 0.5) / k`` quantiles with equal weights and spreads. The bins span the
+    0.01 %–99.99 % quantiles (the few events beyond are counted in the end bins), so one far
+    outlier does not coarsen them.
+    """
+    lo, hi = np.quantile(x, [1e-4, 1 - 1e-4])
+    if hi <= lo:
+        lo, hi = float(x.min()), float(x.max())
+    x = np.clip(x, lo, hi)
+    counts, edges = np.histogram(x, n_bins, range=(lo, hi))
+    centres, w = (edges[:-1] + edges[1:]) / 2, counts / counts.sum()
+    floor = (edges[1] - edges[0]) / 2  # a component no narrower than half a bin
+    means = np.quantile(x, (np.arange(k) + 0.5) / k)
+    sds = np.full(k, max(np.std(x) / k, floor))
+    weights = np.full(k, 1.0 / k)
+    last = -np.inf
+    for _ in range(max_iter):
+        dens = weights * np.exp(-0.5 * ((centres[:, None] - means) / sds) ** 2) / (sds * np.sqrt(2 * np.pi))
+        total = np.maximum(dens.sum(axis=1), 1e-300)
+        resp = dens / total[:, None] * w[:, None]
+        mass = np.maximum(resp.sum(axis=0), 1e-12)
+        weights = mass / mass.sum()
+        means = resp.T @ centres / mass
+        sds = np.maximum(np.sqrt(np.einsum("ik,ik->k", resp, (centres[:, None] - means) ** 2) / mass), floor)
+        loglik = float(w @ np.log(total))
+        if abs(loglik - last) < tol:
+            break
+        last = loglik
+    order = np.argsort(means)
+    return weights[order], means[order], sds[order]
+
+
+class MixtureThresholdGate(_ThresholdGate):
+    """Threshold where the top component of a one-dimensional Gaussian mixture takes over
+    (openCyto ``gate_flowclust_1d``'s posterior boundary).
+
+    ``n_components`` Gaussians are fitted by EM to a histogram of the events (``n_bins``
+    bins; deterministic, and run to convergence whatever the number of events); with
+    ``side="above"`` the kept component is the one of highest mean (``"below"``: lowest), and
+    the threshold is the first point past the next component's mean where the kept
+    component's posterior probability reaches ``posterior`` (0.5: the two equally likely,
+    openCyto's boundary). For a positive population on the flank of the negative one with no
+    density valley (CD11c+ dendritic cells among live splenocytes):
+    a valley finds nothing there, and a tail cut does not move with the cloud. Ashman's D
+    between the two components is ``separation_``; below ``min_separation`` ``warning_``
+    says the two overlap. Learned: ``threshold_``, ``means_``, ``sds_``, ``weights_``
+    (components by increasing mean), ``separation_``.
+    """
+
+    def __init__(
+        self,
+        dim: str,
+        *,
+        side: str = "above",
+        n_components: int = 2,
+        posterior: float = 0.5,
+        min_separation: float = 2.0,
+        n_bins: int = 1024,
+        min_events: int = 50,
+        strict: bool = False,
+    ) -> None:
+        self.dim, self.side, self.n_components, self.posterior = dim, side, n_components, posterior
+        self.min_separation, self.n_bins = min_separation, n_bins
+        self.min_events, self.strict = min_events, strict
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        _need(isinstance(self.n_components, int) and 2 <= self.n_components <= 10, "n_components",
+              self.n_components, "a whole number from 2 to 10")
+        _need(_is_number(self.posterior) and 0 < self.posterior < 1, "posterior", self.posterior,
+              "between 0 and 1 (exclusive)")
+        _need(_is_number(self.min_separation) and self.min_separation >= 0, "min_separation",
+              self.min_separation, "a number >= 0")
+        _need(isinstance(self.n_bins, int) and self.n_bins >= 16, "n_bins", self.n_bins, "a whole number >= 16")
+
+    def _fit(self, values: np.ndarray) -> None:
+        x = values[:, 0]
+        if np.ptp(x) == 0:
+            raise _FitFailure(f"every event has the same {self.dim}: nothing to separate")
+        weights, means, sds = _mixture_1d(x, self.n_components, self.n_bins)
+        self.weights_, self.means_, self.sds_ = tuple(map(float, weights)), tuple(map(float, means)), \
+            tuple(map(float, sds))
+        kept, other = (-1, -2) if self.side == "above" else (0, 1)
+        end = np.quantile(x, 1 - 1e-4 if kept == -1 else 1e-4)  # a wide kept component may take over past its mean
+        grid = np.linspace(means[other], max(end, means[kept]) if kept == -1 else min(end, means[kept]), 2049)
+        density = weights * np.exp(-0.5 * ((grid[:, None] - means) / sds) ** 2) / sds
+        share = density[:, kept] / density.sum(axis=1)
+        over = np.flatnonzero(share >= self.posterior)
+        if not len(over):
+            raise _FitFailure(f"the mixture's {'top' if kept == -1 else 'bottom'} component of {self.dim} "
+                              f"never reaches posterior {self.posterior:g} {self.side} the next one's mean")
+        self.threshold_ = float(grid[over[0]])
+        self.separation_ = float(np.sqrt(2) * abs(means[kept] - means[other]) / np.hypot(sds[kept], sds[other]))
+        if self.separation_ < self.min_separation:
+            self.warning_ = (f"weak separation in {self.dim}: the mixture's two outer components overlap "
+                             f"(Ashman's D {self.separation_:.2f}, min_separation {self.min_separation:g})")
+
+
 __all__ = [
+    "MixtureThresholdGate",
     "QuantileGate",
     "ControlThresholdGate",
     "DensityValleyGate",
