@@ -349,3 +349,34 @@ populations:
     assert flags["Apos/Bhigh"].startswith("Apos: gate failed")
     assert "Apos: gate failed" in flags["Blow/notA"]  # the NOT of an empty gate is all of its parent
     assert flags["Blow"] == "" and flags["Bany"] == ""
+
+
+def test_a_boolean_of_a_skipped_population_is_skipped_too():
+    """A skipped gate passes its parent's events on; a NOT of it was then empty, with only the
+    operand's flag to say why. Now the boolean is skipped as well: its parent's events, flagged."""
+    import numpy as np
+    import pandas as pd
+
+    from cytokit import Sample
+
+    text = """
+channels:
+  a: {pnn: [A]}
+  c: {pnn: [C], optional: true}
+compensation: none
+populations:
+  - {name: Cpos, parent: root, optional: true, gate: {type: range, dim: c, min: 0.5}}
+  - {name: nonC, parent: root, gate: {type: boolean, op: not, operands: [Cpos]}}
+  - {name: Apos, parent: nonC, gate: {type: range, dim: a, min: 0.5}}
+"""
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0, 1, 1_000)
+    without = parse_template(text).apply(Sample.from_dataframe(pd.DataFrame({"A": a}))).counts().set_index("population")
+    assert without.loc["nonC", "count"] == 1_000 and without.loc["nonC", "flag"].startswith(
+        "skipped: operand(s) Cpos skipped")
+    assert without.loc["nonC/Apos", "count"] == int((a >= 0.5).sum())
+    c = rng.uniform(0, 1, 1_000)
+    with_c = parse_template(text).apply(Sample.from_dataframe(pd.DataFrame({"A": a, "C": c}))).counts()
+    with_c = with_c.set_index("population")
+    assert with_c.loc["nonC", "count"] == int((c < 0.5).sum()) and with_c.loc["nonC", "flag"] == ""
+    assert with_c.loc["nonC/Apos", "count"] == int(((c < 0.5) & (a >= 0.5)).sum())

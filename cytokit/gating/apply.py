@@ -79,6 +79,11 @@ def gate_sample(
             gate = copy.copy(fitted).set_params(**{k: v for k, v in gate.get_params().items() if k in ROLE_KEYS})
         result.gates[path] = gate
         if type(gate).__name__ == "BooleanGate":
+            skipped = [o for o in gate.operands if result.flags.get(template.path_of(o), "").startswith("skipped")]
+            if skipped:  # as below a skipped gate: the parent's events (a NOT of a pass-through is empty)
+                result.membership[path] = parent_mask.copy()
+                result.flags[path] = f"skipped: operand(s) {', '.join(skipped)} skipped"
+                continue
             inside = gate.contains(pd.DataFrame({p.split("/")[-1]: m for p, m in result.membership.items()}))
             result.membership[path] = parent_mask & inside
             continue
