@@ -25,7 +25,8 @@ boolean and / or / not                ``AndNode`` / ``OrNode`` / ``NotNode`` (de
                                       path); an operand used as its complement has no FlowJo
                                       form: the population is left out, with a warning
 skipped (optional, no channel)        ``OrNode`` of its parent: every parent event (at the
-                                      root: a rectangle just around every event of the file)
+                                      root: a rectangle just around every event of the file);
+                                      a boolean of a skipped population is skipped too
 failed                                an empty ``RectangleGate`` (min = max), its reason in
                                       the population's ``annotation``
 ====================================  =====================================================
@@ -207,14 +208,17 @@ def _static_tree(template, fcs: _File, learned: dict) -> list[tuple[str, str, st
     from .gating._schema import _gate_roles
     from .gating.apply import _build_gate
 
-    tree = []
+    tree, skipped = [], set()
     for pop in template.populations:
         path = template.path_of(pop.name)
         parent = template.path_of(pop.parent) if pop.parent != "root" else "root"
         missing = [r for r in _gate_roles(pop.gate) if r not in fcs.channels]
-        if missing:
-            reason = f"skipped: the file has no channel for role(s) {', '.join(missing)}"
+        operands = [o for o in pop.gate.get("operands", []) if o in skipped] if pop.gate["type"] == "boolean" else []
+        if missing or operands:  # a boolean of a skipped population is skipped too (gating.apply)
+            reason = (f"skipped: the file has no channel for role(s) {', '.join(missing)}" if missing
+                      else f"skipped: operand(s) {', '.join(operands)} skipped")
             tree.append((path, parent, "skipped", reason))
+            skipped.add(pop.name)
             continue
         gate = _build_gate(template, pop, fcs.dims)
         if hasattr(gate, "fit"):

@@ -153,7 +153,7 @@ def test_flowkit_reproduces_the_real_sets_counts(name, tmp_path):
     results, counts = _gated(REPO / "gating_templates" / "examples" / f"{name}.yaml", files, controls)
     wsp = to_flowjo(results, tmp_path / "gates.wsp")
     assert flowkit_counts(wsp, folder) == counts
-    assert len(counts) == {"flowatlas": 14 * 17, "activation": 17 * 10}[name]
+    assert len(counts) == {"flowatlas": 14 * 18, "activation": 17 * 10}[name]
 
 
 # ---- each gate type and transform on one synthetic file ------------------------------------------

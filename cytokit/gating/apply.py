@@ -81,6 +81,7 @@ def gate_sample(
         if type(gate).__name__ == "BooleanGate":
             skipped = [o for o in gate.operands if result.flags.get(template.path_of(o), "").startswith("skipped")]
             if skipped:  # as below a skipped gate: the parent's events (a NOT of a pass-through is empty)
+                del result.gates[path]  # skipped populations have no gate (exports leave them out)
                 result.membership[path] = parent_mask.copy()
                 result.flags[path] = f"skipped: operand(s) {', '.join(skipped)} skipped"
                 continue
