@@ -369,3 +369,22 @@ def test_pb_test_p_is_uniform_ish_under_the_null_and_bins_are_reported():
     ps = [pb_test(*np.random.default_rng(seed).normal(size=(2, 3000)))["p"] for seed in range(200)]
     assert 0.0 <= np.mean(np.array(ps) < 0.05) <= 0.12
     assert pb_test(range(100), range(100), n_bins=4)["bins"] == 4
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_cdf_gaps_and_runs_equal_their_sorting_definitions(tied):
+    """The one-pass ECDF gaps and tie runs (issue 20) give exactly what searchsorted and np.unique give."""
+    from cytokit.shift._distances import _cdf_gaps
+    from cytokit.shift._events import _runs
+
+    rng = np.random.default_rng(3)
+    base, follow = rng.normal(0, 1, 5_000), rng.normal(0.2, 1.1, 3_000)[::-1]  # follow unsorted
+    if tied:
+        base, follow = np.round(base * 8) / 8, np.round(follow * 8) / 8
+    pooled, gaps = _cdf_gaps(base, follow)
+    b, f = np.sort(base), np.sort(follow)
+    np.testing.assert_array_equal(pooled, np.sort(np.concatenate([b, f])))
+    np.testing.assert_array_equal(gaps, np.abs(np.searchsorted(b, pooled, side="right") / b.size
+                                               - np.searchsorted(f, pooled, side="right") / f.size))
+    for got, want in zip(_runs(b), np.unique(b, return_index=True, return_counts=True)):
+        np.testing.assert_array_equal(got, want)

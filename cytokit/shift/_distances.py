@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._events import _pair
+from ._events import _ascending, _pair
 
 
 def _cdf_gaps(base: np.ndarray, follow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -15,10 +15,18 @@ def _cdf_gaps(base: np.ndarray, follow: np.ndarray) -> tuple[np.ndarray, np.ndar
     these two arrays, exactly as ``scipy.stats.ks_2samp`` and ``wasserstein_distance``
     compute them, without sorting the same events twice per metric.
     """
-    base, follow = np.sort(base), np.sort(follow)
-    pooled = np.sort(np.concatenate([base, follow]), kind="mergesort")
-    gaps = np.abs(np.searchsorted(base, pooled, side="right") / base.size
-                  - np.searchsorted(follow, pooled, side="right") / follow.size)
+    base, follow = _ascending(base), _ascending(follow)
+    both = np.concatenate([base, follow])
+    order = np.argsort(both, kind="stable")  # two sorted runs: merged in one pass
+    pooled = both[order]
+    # F at each value counts every event at or below it: the counts at the end of its run of ties
+    in_base = np.cumsum(order < base.size)
+    in_follow = np.arange(1, pooled.size + 1) - in_base
+    ends = np.flatnonzero(np.append(pooled[1:] != pooled[:-1], True))
+    if ends.size < pooled.size:  # tied values (else every event ends its own run)
+        at = np.repeat(ends, np.diff(np.append(-1, ends)))
+        in_base, in_follow = in_base[at], in_follow[at]
+    gaps = np.abs(in_base / base.size - in_follow / follow.size)
     return pooled, gaps
 
 

@@ -42,7 +42,7 @@ def _spread_ties(values: np.ndarray) -> np.ndarray:
     every event inside its channel, the pile's mean at ``v``, and untied values where they are.
     """
     ordered = np.sort(values)
-    distinct, first, counts = np.unique(ordered, return_index=True, return_counts=True)
+    distinct, first, counts = _runs(ordered)
     if distinct.size == ordered.size or distinct.size < 2:
         return ordered
     gaps = np.diff(distinct)
@@ -52,3 +52,22 @@ def _spread_ties(values: np.ndarray) -> np.ndarray:
     rank = np.arange(ordered.size) - np.repeat(first, counts)
     k = np.repeat(counts, counts)
     return ordered + np.repeat(half, counts) * (2.0 * (rank + 0.5) / k - 1.0)
+
+
+def _ascending(values: np.ndarray) -> np.ndarray:
+    """``values`` sorted: itself when it already is (one pass instead of a sort)."""
+    if values.size < 2 or bool(np.all(values[1:] >= values[:-1])):
+        return values
+    return np.sort(values)
+
+
+def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(ordered, return_index=True, return_counts=True)`` of a sorted, finite array in
+    one pass (``np.unique`` sorts it again)."""
+    if ordered.size == 0:
+        return ordered, np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    starts = np.empty(ordered.size, dtype=bool)
+    starts[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    first = np.flatnonzero(starts)
+    return ordered[first], first, np.diff(np.append(first, ordered.size))
