@@ -96,17 +96,25 @@ class GatingResult:
         elif mask is None and channel not in self._gating:
             values = transform.apply(raw)
             self._gating[channel] = (values, np.ones(len(raw), dtype=bool))
+        elif channel not in self._gating:  # the first rows asked: transform them, keep them, return them
+            rows = np.asarray(mask)
+            rows = np.flatnonzero(rows) if rows.dtype == bool else rows
+            part = np.asarray(transform.apply(raw[rows]), dtype=np.float64)
+            values, done = np.full(len(raw), np.nan), np.zeros(len(raw), dtype=bool)
+            values[rows] = part
+            done[rows] = True
+            self._gating[channel] = (values, done)
+            return part
         else:
-            if channel not in self._gating:
-                self._gating[channel] = (np.full(len(raw), np.nan), np.zeros(len(raw), dtype=bool))
             values, done = self._gating[channel]
-            rows = np.arange(len(raw)) if mask is None else np.asarray(mask)
-            if rows.dtype == bool:
-                rows = np.flatnonzero(rows)
-            todo = rows[~done[rows]]
-            if len(todo):
-                values[todo] = transform.apply(raw[todo])
-                done[todo] = True
+            if not done.all():  # else every row is already transformed: nothing to look up
+                rows = np.arange(len(raw)) if mask is None else np.asarray(mask)
+                if rows.dtype == bool:
+                    rows = np.flatnonzero(rows)
+                todo = rows[~done[rows]]
+                if len(todo):
+                    values[todo] = transform.apply(raw[todo])
+                    done[todo] = True
         if mask is not None:
             return values[mask]
         view = values.view()
