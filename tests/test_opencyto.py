@@ -47,6 +47,10 @@ def write_csv(tmp_path: Path, rows: str, header: str = HEADER) -> Path:
     ('Lymphocytes,+,root,"FSC-A,SSC-A",flowClust,"K=2, target=c(1e5,5e4)",,,,',
      {"type": "cluster", "dims": ["FSC-A", "SSC-A"], "n_components": 2, "select": "nearest",
       "location": [100000.0, 50000.0]}),
+    ("CD11c+,+,root,CD11c,flowClust.1d,K=3,,,,",
+     {"type": "mixture_threshold", "dim": "CD11c", "side": "above", "n_components": 3, "split": "bottom"}),
+    ("CD11c-,-,root,CD11c,gate_flowclust_1d,,,,,",
+     {"type": "mixture_threshold", "dim": "CD11c", "side": "below", "n_components": 2, "split": "bottom"}),
     ('singlets,+,root,"FSC-A,FSC-H",singletGate,,,,,',
      {"type": "singlet", "area": "FSC-A", "height": "FSC-H"}),
 ])

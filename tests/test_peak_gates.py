@@ -102,6 +102,10 @@ def test_mixture_threshold_is_where_the_top_component_becomes_likelier():
     assert below.threshold_ == pytest.approx(-gate.threshold_, abs=0.005)
     weak = MixtureThresholdGate("CD11c", min_separation=4).fit(pd.DataFrame({"CD11c": x}))
     assert "Ashman's D" in weak.warning_ and weak.separation_ == pytest.approx(3.0, abs=0.2)
+    three = np.r_[x, rng.normal(0.9, 0.1, 1_000)]  # a third, brighter cloud
+    top = MixtureThresholdGate("CD11c", n_components=3).fit(pd.DataFrame({"CD11c": three}))
+    bottom = MixtureThresholdGate("CD11c", n_components=3, split="bottom").fit(pd.DataFrame({"CD11c": three}))
+    assert 0.5 < top.threshold_ < 0.7 and 0.15 < bottom.threshold_ < 0.3  # before the top, after the bottom
     outlier = MixtureThresholdGate("CD11c").fit(pd.DataFrame({"CD11c": np.r_[x, 1e6]}))
     assert outlier.threshold_ == pytest.approx(gate.threshold_, abs=0.01)  # the bins are not stretched
     assert "nothing to separate" in MixtureThresholdGate("a").fit(pd.DataFrame({"a": np.ones(99)})).failed_

@@ -16,9 +16,12 @@ openCyto ``gating_method``        cytokit gate
 ``tailgate`` (``gate_tail``)      ``tail``; ``tol`` → ``fraction`` (when 0 < tol < 1),
                                   ``gate_range`` → ``search_range``, ``adjust``
 ``boundary``                      ``rectangle``; ``min=c(..)``, ``max=c(..)`` → ``bounds``
-``flowClust``, ``flowClust.1d``,  ``cluster``; ``K`` → ``n_components``, ``quantile`` →
-``flowClust.2d``                  ``confidence``, ``target=c(x, y)`` → ``select: nearest``
-(``gate_flowclust_1d/2d``)        with ``location``; without a target the largest cluster
+``flowClust``, ``flowClust.2d``   ``cluster``; ``K`` → ``n_components``, ``quantile`` →
+(``gate_flowclust_2d``)           ``confidence``, ``target=c(x, y)`` → ``select: nearest``
+                                  with ``location``; without a target the largest cluster
+``flowClust`` / ``flowClust.1d``  ``mixture_threshold`` (``split: bottom``: the cut after the
+(``gate_flowclust_1d``) on one    lowest cluster, openCyto's ``neg_cluster = 1`` boundary);
+dim                               ``K`` → ``n_components`` (default 2); Gaussian, not t, mixtures
 ``singletGate`` (``gate_singlet``)  ``singlet`` on the two dims (area, height)
 ================================  ==========================================================
 
@@ -264,8 +267,20 @@ def _gate(cells: dict[str, str], dims: list[str], where: str) -> dict[str, Any]:
             raise TemplateError(f"{where}: {name} must be c(low, high), got {values}")
         return [_number(v, name, where) for v in values]
 
+    if kind == "cluster" and len(dims) == 1:  # flowClust on one dim is a cutpoint, not a region
+        kind = "mixture_threshold"
     gate: dict[str, Any] = {"type": kind}
-    if kind in ("density_valley", "tail"):
+    if kind == "mixture_threshold":
+        gate["dim"] = one_dim()
+        gate["side"] = _side(cells["pop"], where)
+        k = take("K", "k")
+        gate["n_components"] = 2 if k is None else int(_number(k, "K", where))
+        negative = take("neg_cluster")
+        if negative is not None and _number(negative, "neg_cluster", where) != 1:
+            raise TemplateError(f"{where}: neg_cluster={negative} is not supported; cytokit cuts after the lowest "
+                                "cluster (neg_cluster=1) or before the highest")
+        gate["split"] = "bottom"  # openCyto: the negative (lowest) cluster against all the others
+    elif kind in ("density_valley", "tail"):
         gate["dim"] = one_dim()
         gate["side"] = _side(cells["pop"], where)
         search = take("gate_range", "range")

@@ -375,8 +375,12 @@ class MixtureThresholdGate(_ThresholdGate):
     density valley (CD11c+ dendritic cells among live splenocytes):
     a valley finds nothing there, and a tail cut does not move with the cloud. Ashman's D
     between the two components is ``separation_``; below ``min_separation`` ``warning_``
-    says the two overlap. Learned: ``threshold_``, ``means_``, ``sds_``, ``weights_``
-    (components by increasing mean), ``separation_``.
+    says the two overlap. ``split`` chooses the component whose boundary is the cut
+    independently of the side kept: ``"top"`` (the highest against the one below it),
+    ``"bottom"`` (the lowest against the one above it: openCyto's ``neg_cluster = 1``, the
+    negative cluster against all others), ``"auto"`` (``top`` for ``side="above"``, ``bottom``
+    for ``"below"``). Learned: ``threshold_``, ``means_``, ``sds_``, ``weights_`` (components by
+    increasing mean), ``separation_``.
     """
 
     def __init__(
@@ -387,12 +391,13 @@ class MixtureThresholdGate(_ThresholdGate):
         n_components: int = 2,
         posterior: float = 0.5,
         min_separation: float = 2.0,
+        split: str = "auto",
         n_bins: int = 1024,
         min_events: int = 50,
         strict: bool = False,
     ) -> None:
         self.dim, self.side, self.n_components, self.posterior = dim, side, n_components, posterior
-        self.min_separation, self.n_bins = min_separation, n_bins
+        self.min_separation, self.split, self.n_bins = min_separation, split, n_bins
         self.min_events, self.strict = min_events, strict
 
     def _check_params(self) -> None:
@@ -404,6 +409,7 @@ class MixtureThresholdGate(_ThresholdGate):
         _need(_is_number(self.min_separation) and self.min_separation >= 0, "min_separation",
               self.min_separation, "a number >= 0")
         _need(isinstance(self.n_bins, int) and self.n_bins >= 16, "n_bins", self.n_bins, "a whole number >= 16")
+        _need(self.split in ("auto", "top", "bottom"), "split", self.split, "'auto', 'top' or 'bottom'")
 
     def _fit(self, values: np.ndarray) -> None:
         x = values[:, 0]
@@ -412,15 +418,16 @@ class MixtureThresholdGate(_ThresholdGate):
         weights, means, sds = _mixture_1d(x, self.n_components, self.n_bins)
         self.weights_, self.means_, self.sds_ = tuple(map(float, weights)), tuple(map(float, means)), \
             tuple(map(float, sds))
-        kept, other = (-1, -2) if self.side == "above" else (0, 1)
+        top = self.split == "top" or (self.split == "auto" and self.side == "above")
+        kept, other = (-1, -2) if top else (0, 1)
         end = np.quantile(x, 1 - 1e-4 if kept == -1 else 1e-4)  # a wide kept component may take over past its mean
         grid = np.linspace(means[other], max(end, means[kept]) if kept == -1 else min(end, means[kept]), 2049)
         density = weights * np.exp(-0.5 * ((grid[:, None] - means) / sds) ** 2) / sds
         share = density[:, kept] / density.sum(axis=1)
         over = np.flatnonzero(share >= self.posterior)
         if not len(over):
-            raise _FitFailure(f"the mixture's {'top' if kept == -1 else 'bottom'} component of {self.dim} "
-                              f"never reaches posterior {self.posterior:g} {self.side} the next one's mean")
+            raise _FitFailure(f"the mixture's {'top' if top else 'bottom'} component of {self.dim} never reaches "
+                              f"posterior {self.posterior:g} {'above' if top else 'below'} the next one's mean")
         self.threshold_ = float(grid[over[0]])
         self.separation_ = float(np.sqrt(2) * abs(means[kept] - means[other]) / np.hypot(sds[kept], sds[other]))
         if self.separation_ < self.min_separation:
