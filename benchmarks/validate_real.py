@@ -17,7 +17,12 @@ unstimulated control (``activation/design.csv`` as ``--controls``). Prints, and 
 - ``doubtful.md``: how often ``gate doubtful`` fires on gates that can raise it (density
   valleys, peak feet, valley quadrants; the population's own flag, not an ancestor's) that
   agree with the person (F1 within parent >= 0.9), and how often it misses gates that do not;
-- ``<set>.csv``: compare's per-file table.
+- ``<set>.csv``: compare's per-file table;
+- ``simulated.md`` / ``simulated.csv``: the shipped ``cll_cd19_7aad.yaml`` on the demo cohorts
+  (the stained tubes of ``sample_fcs/calibur`` and ``sample_fcs/modern``) against their per-event truth
+  (``truth/*.labels.csv.gz``): Lymphocytes against every event that is not debris, Singlets
+  against those that are not doublets either, Viable against live cells (``cd19neg`` and
+  ``cll``), CD19+ against ``cll``; F1 per file, median and worst.
 """
 
 from __future__ import annotations
@@ -99,6 +104,40 @@ def doubtful_rates(table: pd.DataFrame, types: dict[str, dict[str, str]], *,
             "bad_failed": (int((failed & ~good).sum()), int((~good).sum()))}
 
 
+#: each population of the shipped template → the truth classes (simulate's ``cls``) it should hold
+SIMULATED_TRUTH = {"Lymphocytes": ("dead", "doublet", "cd19neg", "cll"), "Singlets": ("dead", "cd19neg", "cll"),
+                   "Viable": ("cd19neg", "cll"), "CD19+": ("cll",)}
+
+
+def run_simulated(layouts=("calibur", "modern")) -> pd.DataFrame:
+    """F1 of the shipped template's populations against the demo cohorts' per-event truth, per file."""
+    from cytokit.fcs import read_fcs
+    from cytokit.simulate import read_labels
+
+    template = load_template(ROOT / "gating_templates" / "cll_cd19_7aad.yaml")
+    rows = []
+    for layout in layouts:
+        for path in sorted((ROOT / "sample_fcs" / layout).glob("*_stained.fcs")):  # isotypes lack LAG3/TNFa
+            result = template.apply(read_fcs(path), is_control=True)
+            cls = read_labels(path)["cls"].astype(str).to_numpy()
+            for member, mask in result.membership.items():
+                name = member.rsplit("/", 1)[-1]
+                if name not in SIMULATED_TRUTH or result.flags.get(member, "").startswith("skipped"):
+                    continue
+                truth = np.isin(cls, SIMULATED_TRUTH[name])
+                both = int(np.count_nonzero(mask & truth))
+                rows.append({"layout": layout, "file": path.name, "population": name,
+                             "f1": 2 * both / (int(mask.sum()) + int(truth.sum()))})
+    return pd.DataFrame(rows)
+
+
+def simulated_markdown(table: pd.DataFrame) -> str:
+    lines = ["| layout | population | files | F1 median / worst |", "|---|---|---|---|"]
+    for (layout, pop), g in table.groupby(["layout", "population"], sort=False):
+        lines.append(f"| {layout} | {pop} | {len(g)} | {g.f1.median():.3f} / {g.f1.min():.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(summary: pd.DataFrame) -> str:
     lines = ["| set | population | files | F1 median / worst | F1 within parent median / worst | "
              "Δ % of parent median / worst | goal |", "|---|---|---|---|---|---|---|"]
@@ -140,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
              + doubtful_markdown(doubtful_rates(table, types, pooled=True)))
     (args.out / "table.md").write_text(text)
     (args.out / "doubtful.md").write_text(rates)
-    print(text + "\n" + rates)
+    simulated = run_simulated()
+    simulated.to_csv(args.out / "simulated.csv", index=False)
+    (args.out / "simulated.md").write_text(simulated_markdown(simulated))
+    print(text + "\n" + rates + "\nSimulated cohorts (shipped template against the per-event truth):\n"
+          + simulated_markdown(simulated))
     return 0
 
 
