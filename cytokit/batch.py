@@ -7,6 +7,7 @@ the run's :class:`~cytokit.cache.Cache` by the process that analyses it.
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Iterator
@@ -142,16 +143,7 @@ def _execute(groups: list[Group], template_path: str, cache: Cache, *, workers: 
         for i, group in enumerate(groups):  # _task's thread limit is scoped: a notebook's own comes back after
             yield i, _task(group, template_path, cache)
     else:
-        # Import the analysis stack once here: forked workers inherit it instead of each paying ~1.1 s.
-        import sklearn.cluster  # noqa: F401  (the k-means of ClusterGate: OpenMP)
-
-        from . import cohort, quality  # noqa: F401
-        from .gating import apply, load, regions, template, thresholds  # noqa: F401
-
-        if cache.figures:
-            import matplotlib.backends.backend_agg  # noqa: F401
-            import matplotlib.figure  # noqa: F401
-
+        _import_analysis(cache.figures)  # forked workers inherit it instead of each paying ~1.1 s
         pool = ProcessPoolExecutor(max_workers=min(workers, len(groups)), initializer=_worker_init)
         try:
             futures = {pool.submit(_task, g, template_path, cache): i for i, g in enumerate(groups)}
@@ -163,6 +155,18 @@ def _execute(groups: list[Group], template_path: str, cache: Cache, *, workers: 
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown()
+
+
+def _import_analysis(figures: bool) -> None:
+    """Import the analysis stack in this process, before it forks workers."""
+    import sklearn.cluster  # noqa: F401  (the k-means of ClusterGate: OpenMP)
+
+    from . import cohort, quality  # noqa: F401
+    from .gating import apply, load, regions, template, thresholds  # noqa: F401
+
+    if figures:
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
 
 
 DASK_CONNECT_TIMEOUT = 10  # seconds to reach a --dask scheduler
@@ -180,7 +184,15 @@ def _execute_dask(groups, template_path: str, cache: Cache, address: str):
         # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, so that glibc hands freed memory
         # back at once; every large NumPy array is then new pages again. Measured on 100,000-event
         # groups: 16 times the page faults and 0.3 s of system time per group (0.03 s without).
-        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        # On Linux the workers are forked from this process with the analysis stack already imported,
+        # as the process pool's are: spawned, each imported it again for its first group (1.3 s).
+        # Elsewhere (macOS: fork is unsafe with the system's frameworks) Dask's default spawn.
+        method = "fork" if sys.platform.startswith("linux") else dask.config.get(
+            "distributed.worker.multiprocessing-method")
+        if method == "fork":
+            _import_analysis(cache.figures)
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                              "distributed.worker.multiprocessing-method": method}):
             cluster = LocalCluster(n_workers=max(1, os.cpu_count() or 1), threads_per_worker=1,
                                    host="127.0.0.1", dashboard_address=None, processes=True)
         client = Client(cluster)
