@@ -11,8 +11,9 @@ the pooled fits above it fixed. The fits are on each file's gating scale: files 
 instrument and ``t: auto`` share it.
 
 ``Template.apply(sample, pooled=fits)`` then uses the fitted gates as they are; ``cytokit
-compare`` pools the files it compares, ``cytokit run`` every file of the run (it writes the
-fitted gates into ``OUT/pooled_template.yaml`` and runs that).
+compare`` pools the files it compares, ``cytokit run`` every readable file of the run
+(:meth:`Experiment.fit_pooled <cytokit.experiment.Experiment.fit_pooled>`; the fits go to every
+worker and into the cache key).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def fit_pooled(template, samples: Sequence[Sample | str | Path], *,
         by_path = {template.path_of(p.name): p for p in ready}
         frames: dict[str, list] = {path: [] for path in by_path}
         first: dict[str, dict] = {}
+        names: dict[str, list[str]] = {}  # the columns of the first file with the gate's channels
         for item in samples:
             try:
                 parts = _learning_events(template, item, stop, ready, fits, controls, cap)
@@ -74,10 +76,11 @@ def fit_pooled(template, samples: Sequence[Sample | str | Path], *,
                     raise
                 on_error(item, exc)
                 continue
-            for path, (frame, dims) in parts.items():  # named as in the first file with the gate's channels
-                first.setdefault(path, dims)
-                frames[path].append(frame.set_axis(list(_build_gate(template, by_path[path], first[path]).dims),
-                                                   axis=1))
+            for path, (frame, dims) in parts.items():
+                if path not in first:
+                    first[path] = dims
+                    names[path] = list(_build_gate(template, by_path[path], dims).dims)
+                frames[path].append(frame.set_axis(names[path], axis=1))
         for path, pop in by_path.items():
             if path in first:  # else no file has the gate's channels (an optional population)
                 fits[path] = _fit(_build_gate(template, pop, first[path]), frames[path])
