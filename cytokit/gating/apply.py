@@ -77,17 +77,17 @@ def gate_sample(
         fitted = (pooled or {}).get(path)
         if fitted is not None:  # fitted on several files: this file's dimensions, the pooled fit
             gate = copy.copy(fitted).set_params(**{k: v for k, v in gate.get_params().items() if k in ROLE_KEYS})
-        result.gates[path] = gate
         if type(gate).__name__ == "BooleanGate":
             skipped = [o for o in gate.operands if result.flags.get(template.path_of(o), "").startswith("skipped")]
-            if skipped:  # as below a skipped gate: the parent's events (a NOT of a pass-through is empty)
-                del result.gates[path]  # skipped populations have no gate (exports leave them out)
-                result.membership[path] = parent_mask.copy()
+            if skipped:  # as below a skipped gate: the parent's events (a NOT of a pass-through is empty),
+                result.membership[path] = parent_mask.copy()  # and no gate (exports leave it out)
                 result.flags[path] = f"skipped: operand(s) {', '.join(skipped)} skipped"
-                continue
-            inside = gate.contains(pd.DataFrame({p.split("/")[-1]: m for p, m in result.membership.items()}))
-            result.membership[path] = parent_mask & inside
+            else:
+                result.gates[path] = gate
+                inside = gate.contains(pd.DataFrame({p.split("/")[-1]: m for p, m in result.membership.items()}))
+                result.membership[path] = parent_mask & inside
             continue
+        result.gates[path] = gate
         # A gate only ever sees its parent's events, so only those are transformed.
         rows = np.flatnonzero(parent_mask) if parent_path or finite is not None else None
         frame = result._frame(gate.dims, rows)
