@@ -323,6 +323,11 @@ class TailGate(_DensityGate):
         self.peak_ = float(curve.grid[peak])
 
 
+def _gaussians(x: np.ndarray, weights: np.ndarray, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
+    """Each weighted component's density at each ``x`` (len(x) × components)."""
+    return weights * np.exp(-0.5 * ((x[:, None] - means) / sds) ** 2) / (sds * np.sqrt(2 * np.pi))
+
+
 def _mixture_1d(x: np.ndarray, k: int, n_bins: int = 1024, tol: float = 1e-10, max_iter: int = 5000
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(weights, means, sds)`` of a ``k``-Gaussian mixture fitted by EM to the histogram of ``x``
@@ -347,7 +352,7 @@ def _mixture_1d(x: np.ndarray, k: int, n_bins: int = 1024, tol: float = 1e-10, m
     weights = np.full(k, 1.0 / k)
     last = -np.inf
     for _ in range(max_iter):
-        dens = weights * np.exp(-0.5 * ((centres[:, None] - means) / sds) ** 2) / (sds * np.sqrt(2 * np.pi))
+        dens = _gaussians(centres, weights, means, sds)
         total = np.maximum(dens.sum(axis=1), 1e-300)
         resp = dens / total[:, None] * w[:, None]
         mass = np.maximum(resp.sum(axis=0), 1e-12)
@@ -374,7 +379,7 @@ class MixtureThresholdGate(_ThresholdGate):
     openCyto's boundary). For a positive population on the flank of the negative one with no
     density valley (CD11c+ dendritic cells among live splenocytes):
     a valley finds nothing there, and a tail cut does not move with the cloud. Ashman's D
-    between the two components is ``separation_``; below ``min_separation`` ``warning_``
+    between the split component and the next is ``separation_``; below ``min_separation`` ``warning_``
     says the two overlap. ``split`` chooses the component whose boundary is the cut
     independently of the side kept: ``"top"`` (the highest against the one below it),
     ``"bottom"`` (the lowest against the one above it: openCyto's ``neg_cluster = 1``, the
@@ -420,9 +425,10 @@ class MixtureThresholdGate(_ThresholdGate):
             tuple(map(float, sds))
         top = self.split == "top" or (self.split == "auto" and self.side == "above")
         kept, other = (-1, -2) if top else (0, 1)
-        end = np.quantile(x, 1 - 1e-4 if kept == -1 else 1e-4)  # a wide kept component may take over past its mean
-        grid = np.linspace(means[other], max(end, means[kept]) if kept == -1 else min(end, means[kept]), 2049)
-        density = weights * np.exp(-0.5 * ((grid[:, None] - means) / sds) ** 2) / sds
+        # from the next component's mean outwards, past the kept one's (a wide one may take over beyond it)
+        end = np.quantile(x, 1 - 1e-4) if top else np.quantile(x, 1e-4)
+        grid = np.linspace(means[other], max(end, means[kept]) if top else min(end, means[kept]), 2049)
+        density = _gaussians(grid, weights, means, sds)
         share = density[:, kept] / density.sum(axis=1)
         over = np.flatnonzero(share >= self.posterior)
         if not len(over):
@@ -431,8 +437,9 @@ class MixtureThresholdGate(_ThresholdGate):
         self.threshold_ = float(grid[over[0]])
         self.separation_ = float(np.sqrt(2) * abs(means[kept] - means[other]) / np.hypot(sds[kept], sds[other]))
         if self.separation_ < self.min_separation:
-            self.warning_ = (f"weak separation in {self.dim}: the mixture's two outer components overlap "
-                             f"(Ashman's D {self.separation_:.2f}, min_separation {self.min_separation:g})")
+            self.warning_ = (f"weak separation in {self.dim}: the mixture's {'top' if top else 'bottom'} component "
+                             f"and the next overlap (Ashman's D {self.separation_:.2f}, "
+                             f"min_separation {self.min_separation:g})")
 
 
 __all__ = [
