@@ -12,6 +12,9 @@ scikit-learn's 50 ms (one thread, loaded machine). The events are held dims × e
 step runs over contiguous rows: an E-step of 10,000 × 2 × 3 took 0.45 ms instead of 0.89, an
 M-step 0.09 instead of 0.37 (same values to 5e-15). ``tests/test_gates.py`` checks that weights, means and covariances
 equal scikit-learn's to 1e-9.
+
+:func:`fit_mixture_1d` is the one-dimensional EM of
+:class:`~cytokit.gating.thresholds.MixtureThresholdGate`: on a histogram, to convergence.
 """
 
 from __future__ import annotations
@@ -74,3 +77,47 @@ def _e_step(xt: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances:
     total = np.add.reduce(resp, axis=0)
     resp /= total
     return float(np.mean(np.log(total) + top)), resp
+
+
+def _gaussians(x: np.ndarray, weights: np.ndarray, means: np.ndarray, sds: np.ndarray) -> np.ndarray:
+    """Each weighted component's density at each ``x`` (len(x) × components)."""
+    return weights * np.exp(-0.5 * ((x[:, None] - means) / sds) ** 2) / (sds * np.sqrt(2 * np.pi))
+
+
+def fit_mixture_1d(x: np.ndarray, k: int, n_bins: int = 1024, tol: float = 1e-10, max_iter: int = 5000
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(weights, means, sds)`` of a ``k``-Gaussian mixture fitted by EM to the histogram of ``x``
+    (``n_bins`` equal bins, each bin's count at its centre), components by increasing mean.
+
+    Binning makes each iteration cost ``k × n_bins`` whatever the number of events, so EM can
+    run to a tight ``tol`` (mean log-likelihood change): on overlapping components (a positive
+    cloud on a flank) EM creeps, and scikit-learn's default 1e-3 stops it far from the optimum.
+    Starts at the ``(i + 0.5) / k`` quantiles with equal weights and spreads. The bins span the
+    0.01 %–99.99 % quantiles (the few events beyond are counted in the end bins), so one far
+    outlier does not coarsen them.
+    """
+    lo, hi = np.quantile(x, [1e-4, 1 - 1e-4])
+    if hi <= lo:
+        lo, hi = float(x.min()), float(x.max())
+    x = np.clip(x, lo, hi)
+    counts, edges = np.histogram(x, n_bins, range=(lo, hi))
+    centres, w = (edges[:-1] + edges[1:]) / 2, counts / counts.sum()
+    floor = (edges[1] - edges[0]) / 2  # a component no narrower than half a bin
+    means = np.quantile(x, (np.arange(k) + 0.5) / k)
+    sds = np.full(k, max(np.std(x) / k, floor))
+    weights = np.full(k, 1.0 / k)
+    last = -np.inf
+    for _ in range(max_iter):
+        dens = _gaussians(centres, weights, means, sds)
+        total = np.maximum(dens.sum(axis=1), 1e-300)
+        resp = dens / total[:, None] * w[:, None]
+        mass = np.maximum(resp.sum(axis=0), 1e-12)
+        weights = mass / mass.sum()
+        means = resp.T @ centres / mass
+        sds = np.maximum(np.sqrt(np.einsum("ik,ik->k", resp, (centres[:, None] - means) ** 2) / mass), floor)
+        loglik = float(w @ np.log(total))
+        if abs(loglik - last) < tol:
+            break
+        last = loglik
+    order = np.argsort(means)
+    return weights[order], means[order], sds[order]
