@@ -10,7 +10,10 @@ T=262144, M=4.5: 26-37 ms vs flowutils' 102-119 ms at W=0.5 (3.2-3.9x), 2.2-2.7x
 at W=2, where more events fall in the Taylor region. The first guess then came from a
 table of the scale at 16,385 points evenly spaced in asinh(value): one Halley step settles
 nearly every event (three from the reference guess), 4.6 ms instead of 10.9 ms for 10**5
-events at W=0.5 (the result unchanged to 3e-16).
+events at W=0.5 (the result unchanged to 3e-16). The table is now spaced in ln(1 + value /
+scale) instead, as smooth a coordinate and three times cheaper to compute than ``arcsinh``
+(22 ms for 10**6 values here against 6): the guess costs half as much, and the result moves
+by at most an ulp (4e-16).
 Events it cannot settle (non-finite input, no convergence, or ``w = 0``) are
 handed to flowutils, so the result is flowutils' to rounding:
 ``tests/test_transforms.py`` checks agreement to 1e-12 over parameter sets and
@@ -167,14 +170,16 @@ def _solve(x: np.ndarray, v: np.ndarray, params: tuple) -> tuple[np.ndarray, np.
 
 @lru_cache(maxsize=64)
 def _inverse_table(t: float, w: float, m: float, a: float) -> tuple[float, float, np.ndarray]:
-    """The logicle of :data:`_TABLE_SIZE` values evenly spaced in ``u = asinh(v / scale)`` from 0
-    to the top of scale ``t``: (scale, points per unit of u, x). Interpolated, it is a first
-    guess within about 1e-8 of the root, from which one Halley step settles (three from the
-    reference guess), at a cost of an asinh and a table look-up rather than a search."""
+    """The logicle of :data:`_TABLE_SIZE` values evenly spaced in ``u = ln(1 + v / scale)`` from 0
+    to the top of scale ``t``: (scale, points per unit of u, x). ``u`` is linear in ``v`` near
+    zero and logarithmic above, as the logicle is, so the scale is nearly linear in ``u``:
+    interpolated, the table gives a first guess within about 1e-8 of the root, from which one
+    Halley step settles (three from the reference guess), at a cost of a logarithm (NumPy's
+    vectorised one: a third of the ``arcsinh`` this once used) and a look-up rather than a search."""
     params = _parameters(t, w, m, a)
     scale = params[4] if params[4] > 0 else t * 10.0 ** -m  # where the scale turns from linear to log
-    top = math.asinh(t / scale)
-    v = scale * np.sinh(np.linspace(0.0, top, _TABLE_SIZE))
+    top = math.log1p(t / scale)
+    v = scale * np.expm1(np.linspace(0.0, top, _TABLE_SIZE))
     with np.errstate(all="ignore"):
         x, _ = _solve(_reference_guess(v, params), v, params)
     x[0] = params[5]
@@ -183,7 +188,9 @@ def _inverse_table(t: float, w: float, m: float, a: float) -> tuple[float, float
 
 def _table_guess(v: np.ndarray, params: tuple, table: tuple) -> np.ndarray:
     scale, per_unit, grid = table
-    u = np.arcsinh(v / scale)
+    u = v / scale
+    u += 1.0
+    np.log(u, out=u)  # ln(1 + v / scale): to a few 1e-16 near 0, all a first guess needs
     u *= per_unit
     beyond = ~(u < _TABLE_SIZE - 1)  # above the top of scale, or NaN: the reference guess
     u[beyond] = 0.0

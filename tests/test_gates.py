@@ -164,6 +164,34 @@ def test_ellipse_is_mahalanobis_distance():
     np.testing.assert_array_equal(EllipseGate(["a", "b"], [13, 16], cov, 1.0).contains(events), d2 <= 1.0)
 
 
+@pytest.mark.parametrize("dims", [2, 3])
+def test_ellipse_membership_equals_flowutils(dims):
+    """cytokit adds the squared distance's terms column by column; the memberships are
+    flowutils' (the same arithmetic), NaN and ±inf events outside."""
+    from flowutils.gating import points_in_ellipsoid
+
+    rng = np.random.default_rng(dims)
+    points = rng.normal(0, 2, (50_000, dims))
+    points[::97, 0], points[::89, -1] = np.nan, np.inf
+    root = rng.normal(size=(dims, dims))
+    cov, mean = root @ root.T + dims * np.eye(dims), rng.normal(size=dims)
+    names = [f"c{i}" for i in range(dims)]
+    with np.errstate(invalid="ignore"):
+        theirs = points_in_ellipsoid(cov, mean, 3.0, points)
+    ours = EllipseGate(names, mean, cov, 3.0).contains(pd.DataFrame(points, columns=names))
+    np.testing.assert_array_equal(ours, theirs)
+    assert 0 < ours.sum() < len(ours) and not ours[::97].any()
+
+
+def test_finite_rows_equals_all_isfinite():
+    from cytokit.gating.gates import finite_rows
+
+    values = np.random.default_rng(0).normal(size=(1_000, 3))
+    values[5, 1], values[7, 2], values[9, 0] = np.nan, np.inf, -np.inf
+    np.testing.assert_array_equal(finite_rows(values), np.isfinite(values).all(axis=1))
+    assert finite_rows(values).sum() == 997 and finite_rows(np.zeros((4, 0))).all()
+
+
 def test_quadrants_partition_the_plane():
     rng = np.random.default_rng(5)
     events = pd.DataFrame(rng.normal(0, 1, (1_000, 2)), columns=["CD19", "LAG3"])

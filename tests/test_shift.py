@@ -388,3 +388,17 @@ def test_cdf_gaps_and_runs_equal_their_sorting_definitions(tied):
                                                - np.searchsorted(f, pooled, side="right") / f.size))
     for got, want in zip(_runs(b), np.unique(b, return_index=True, return_counts=True)):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 5_001, 100_003])
+def test_sorted_quantiles_equal_numpy_to_the_bit(n):
+    """The quantile sketch and probability binning read quantiles off sorted values by index;
+    they are ``np.quantile``'s (linear method) exactly, ties and extreme ranks included."""
+    from cytokit.shift._events import sorted_quantiles
+
+    rng = np.random.default_rng(n)
+    for values in (rng.normal(size=n), rng.integers(0, 40, n).astype(float), rng.lognormal(size=n) * 1e4):
+        ordered = np.sort(values)
+        for q in ((np.arange(5000) + 0.5) / 5000, np.linspace(0.0, 1.0, 257)):
+            np.testing.assert_array_equal(sorted_quantiles(ordered, q), np.quantile(ordered, q))
+

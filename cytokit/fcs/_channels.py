@@ -118,10 +118,11 @@ def _scales(path: Path, kw: dict[str, str], datatype: str, channels: list[_Chann
 
 
 def _apply_scales(values: np.ndarray, scales: list[tuple[int, str, float, float]]) -> np.ndarray:
+    """``values`` (events × channels) scaled per channel, as float64 when any scale applies, and
+    column-major: every channel one contiguous run, for all the per-channel work after reading."""
     if not scales:
-        return values
-    if values.dtype != np.float64:
-        values = values.astype(np.float64)
+        return np.asfortranarray(values)
+    values = values.astype(np.float64, order="F")
     for j, kind, a, b in scales:
         if kind == "mul":
             values[:, j] *= a

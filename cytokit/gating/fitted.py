@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import GateError
-from .gates import Gate, event_columns
+from .gates import Gate, event_columns, finite_rows
 
 
 class _FitFailure(Exception):
@@ -125,7 +125,7 @@ class FittedGate(ABC):
         for name in [k for k in self.__dict__ if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
         values = event_columns(events, self.dims, what=type(self).__name__)
-        finite = np.isfinite(values).all(axis=1)
+        finite = finite_rows(values)
         if not finite.all():
             values = values[finite]
         self.n_fit_events_ = len(values)

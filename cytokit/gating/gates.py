@@ -8,7 +8,8 @@ Membership follows Gating-ML 2.0 exactly, so a gate exported with
 
 - rectangle/range: ``min <= x < max`` per dimension (either bound may be open);
 - polygon: winding-number rule, boundary inclusive (``flowutils.gating.points_in_polygon``);
-- ellipse: squared Mahalanobis distance ``<= distance_square``;
+- ellipse: squared Mahalanobis distance ``<= distance_square`` (``flowutils.gating.points_in_ellipsoid``'s
+  arithmetic);
 - quadrant: each quadrant is a rectangle between divider values;
 - boolean (:mod:`cytokit.gating.boolean`): and/or/not over other populations' memberships.
 
@@ -54,6 +55,17 @@ def event_columns(events: pd.DataFrame, dims: Sequence[str], *, what: str = "gat
     # column by column: selecting a sub-frame first copied it (1.3 ms against 0.14 for 10^5 x 2)
     columns = [events[d].to_numpy(dtype=np.float64) for d in dims]
     return columns[0].reshape(-1, 1).copy() if len(columns) == 1 else np.column_stack(columns)
+
+
+def finite_rows(values: np.ndarray) -> np.ndarray:
+    """Rows of ``values`` (events × dims) finite in every column: column by column, for
+    ``np.isfinite(values).all(axis=1)`` reduces along the short axis (20 ms against 1.4 for 10^6 x 2)."""
+    if values.ndim != 2 or values.shape[1] == 0:
+        return np.isfinite(values).all(axis=-1)
+    finite = np.isfinite(values[:, 0])
+    for j in range(1, values.shape[1]):
+        finite &= np.isfinite(values[:, j])
+    return finite
 
 
 def _bound(value) -> Bound:
@@ -266,13 +278,16 @@ class EllipseGate(Gate):
         return self._dims
 
     def contains(self, events: pd.DataFrame) -> np.ndarray:
-        from flowutils.gating import points_in_ellipsoid
-
+        # flowutils.gating.points_in_ellipsoid's arithmetic, step for step (the same bits), with its
+        # row sum taken column by column (``sum(axis=1)`` over two columns: 40 of its 45 ms at 10^6)
         points = event_columns(events, self.dims, what=repr(self))
-        with np.errstate(invalid="ignore"):
-            return np.asarray(
-                points_in_ellipsoid(self.covariance, self.mean, self.distance_square, points), dtype=bool
-            )
+        with np.errstate(invalid="ignore"):  # NaN and ±inf events: never inside
+            centred = points - self.mean
+            terms = np.dot(centred, np.linalg.inv(self.covariance)) * centred
+            distance = terms[:, 0].copy()
+            for j in range(1, terms.shape[1]):
+                distance += terms[:, j]
+            return distance <= self.distance_square
 
     def _state(self) -> tuple:
         return (self._dims, self.mean, self.covariance, self.distance_square)

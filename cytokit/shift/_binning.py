@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._events import _ascending, _pair, _runs
+from ._events import _ascending, _pair, _runs, sorted_quantiles
 
 _PB_MIN_PER_BIN = 10
 _PB_MAX_BINS = 256
@@ -143,8 +143,9 @@ def probability_binning(
 
 def _pb_counts(base: np.ndarray, follow: np.ndarray, n_bins: int) -> tuple[float, int] | None:
     """Normalised chi-square and bins used, edges half-way between distinct baseline values."""
-    distinct = _runs(_ascending(base))[0]  # np.unique(base), without sorting sorted values again
-    quantiles = np.quantile(base, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
+    ordered = _ascending(base)
+    distinct = _runs(ordered)[0]  # np.unique(base), without sorting sorted values again
+    quantiles = sorted_quantiles(ordered, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
     above = np.unique(np.searchsorted(distinct, quantiles, side="right"))
     above = above[(above > 0) & (above < distinct.size)]
     # every edge lies strictly between two distinct baseline values: no bin is empty of baseline
