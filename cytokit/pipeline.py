@@ -328,8 +328,8 @@ def _scales(result, shared: dict) -> dict:
 def _on_shared_scale(result, role: str, rows, shared: dict, dtype=np.float32) -> np.ndarray:
     """``role``'s values on ``rows`` of a tube, on the group's shared scale (float32 for figures)."""
     if role not in shared:
-        return result.transformed(result.dimension(role), rows).astype(dtype)
-    return shared[role].apply(result.scale[result.channels[role]].to_numpy()[rows]).astype(dtype)
+        return result.transformed(result.dimension(role), rows).astype(dtype, copy=False)
+    return shared[role].apply(result.scale[result.channels[role]].to_numpy()[rows]).astype(dtype, copy=False)
 
 
 def _plot_events(result, shared: dict) -> pd.DataFrame:

@@ -18,12 +18,16 @@ MARKER_COLUMNS = [
 ]
 
 
-def summarise(values) -> dict[str, float]:
+_RCV_LEVELS = np.array([15.87, 50, 84.13]) / 100  # as np.percentile divides them
+
+
+def summarise(values, quantile: float | None = None) -> dict[str, float]:
     """``n_events, median, gmean, mean, rcv`` of one population's values in one channel.
 
     ``gmean`` is the geometric mean of the positive values (as FlowJo, which cannot
     take the log of compensated values ≤ 0); ``rcv`` is FlowJo's robust CV,
-    ``100 × ½ (P84.13 − P15.87) / median``.
+    ``100 × ½ (P84.13 − P15.87) / median``. With ``quantile``, also ``"quantile"``: that quantile
+    of the finite values (:func:`control_threshold`), from the same partition.
 
     Examples
     --------
@@ -35,13 +39,16 @@ def summarise(values) -> dict[str, float]:
     if not finite.all():
         values = values[finite]
     n = len(values)
+    extra = {} if quantile is None else {"quantile": np.nan}
     if n == 0:
-        return {"n_events": 0, "median": np.nan, "gmean": np.nan, "mean": np.nan, "rcv": np.nan}
-    low, median, high = (float(q) for q in np.percentile(values, [15.87, 50, 84.13]))  # one partition
+        return {"n_events": 0, "median": np.nan, "gmean": np.nan, "mean": np.nan, "rcv": np.nan, **extra}
+    levels = _RCV_LEVELS if quantile is None else np.append(_RCV_LEVELS, quantile)
+    low, median, high, *rest = (float(q) for q in np.quantile(values, levels))  # one partition
     positive = values[values > 0]
     gmean = float(np.exp(np.mean(np.log(positive)))) if len(positive) else np.nan
     rcv = float(100 * 0.5 * (high - low) / median) if median else np.nan
-    return {"n_events": n, "median": median, "gmean": gmean, "mean": float(values.mean()), "rcv": rcv}
+    extra = {"quantile": rest[0]} if rest else extra
+    return {"n_events": n, "median": median, "gmean": gmean, "mean": float(values.mean()), "rcv": rcv, **extra}
 
 
 def pct_above(values, threshold: float) -> float:
@@ -85,13 +92,16 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
     for marker in template.markers:
         path = template.path_of(marker.population)
         values = marker_values(stained, path, marker.channel)
+        own = summarise(values, marker.quantile if is_control else None)
         row = {**meta, "population": path, "marker": marker.name,
-               "channel": stained.channels.get(marker.channel, ""), **summarise(values)}
+               "channel": stained.channels.get(marker.channel, ""), **own}
+        row.pop("quantile", None)
         control = stained if is_control else isotype
         if is_control:
-            control_values = values
+            control_values, iso_summary = values, own
         else:
             control_values = marker_values(control, path, marker.channel) if control is not None else np.empty(0)
+            iso_summary = summarise(control_values, marker.quantile)  # its median and threshold: one partition
         flags = _gate_flags(stained, path)
         if control is not None and not is_control:
             iso = (isotype_meta or {}).get("file", f"{kind} tube")
@@ -102,12 +112,11 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
         elif marker.method == "none":
             threshold, source = np.nan, "none"
         else:
-            threshold = control_threshold(control_values, marker.quantile)
+            threshold = iso_summary["quantile"]  # control_threshold(control_values, marker.quantile)
             name = (isotype_meta or meta).get("file", "")
             source = f"{marker.quantile:g} quantile of {'own events' if is_control else kind + ' ' + name}"
             if not len(control_values):
                 flags.append("no control events in the population")
-        iso_summary = row if is_control else summarise(control_values)
         row.update({
             "pct_pos": pct_above(values, threshold),
             "threshold": threshold,

@@ -402,3 +402,18 @@ def test_sorted_quantiles_equal_numpy_to_the_bit(n):
         for q in ((np.arange(5000) + 0.5) / 5000, np.linspace(0.0, 1.0, 257)):
             np.testing.assert_array_equal(sorted_quantiles(ordered, q), np.quantile(ordered, q))
 
+
+
+def test_ks_p_is_scipys_exact_p_above_the_tail_and_close_below():
+    """``_ks_p`` is ``kstwo.sf`` wherever p >= KS_TAIL, and Stephens' limit below it, within the
+    tolerance its docstring states."""
+    from cytokit.shift._distances import KS_TAIL, _ks_p
+
+    for n in (1_000, 20_000, 200_000):
+        for d in np.linspace(0.001, 0.08, 60):
+            exact = stats.kstwo.sf(d, n)
+            ours = _ks_p(d, 2 * n, 2 * n)  # effective count 1 / (1/2n + 1/2n) = n
+            if ours >= KS_TAIL:
+                assert ours == exact
+            elif exact > 1e-16:
+                assert ours == pytest.approx(exact, rel=0.065)

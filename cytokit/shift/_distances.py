@@ -42,15 +42,32 @@ def _effective_n(*sizes: int) -> float:
     return 1.0 / sum(1.0 / n for n in sizes)
 
 
+KS_TAIL = 1e-4
+"""Below this p (far below :data:`cytokit.cohort.PATIENT_ALPHA`) :func:`_ks_p` is the Kolmogorov
+limit with Stephens' correction rather than the exact distribution."""
+
+
 def _ks_p(d: float, *sizes: int) -> float:
     """Two-sided p of KS D at the samples' effective count (``scipy.stats.ks_2samp``'s
-    asymptotic p for two samples).
+    asymptotic p for two samples: ``kstwo.sf(D, n)``).
+
+    In the far tail, where the asymptotic series ``Q((√n + 0.12 + 0.11/√n) D)`` (Stephens 1970)
+    is below :data:`KS_TAIL`, that is the p: ``kstwo.sf`` computes the exact tail by a matrix
+    power that took 16–28 ms at n = 20,000 and 180–320 ms at n = 200,000 per call (0.3 ms
+    elsewhere). Over n = 1,000–200,000 the two differ there by at most 3.5 % of p for p above
+    1e-6, 6.4 % above 1e-16 and 11 % down to 1e-30; further out only the order of magnitude holds
+    (5e-57 exact, 1e-56 here, in the calibur demo). No call at any usual level changes.
 
     With tied values (binned data) the test is conservative: ties can only lower D.
     """
     from scipy import stats
 
-    return float(np.clip(stats.kstwo.sf(d, max(1.0, np.round(_effective_n(*sizes)))), 0.0, 1.0))
+    n = max(1.0, np.round(_effective_n(*sizes)))
+    root = np.sqrt(n)
+    tail = float(stats.kstwobign.sf((root + 0.12 + 0.11 / root) * d))
+    if tail < KS_TAIL:
+        return tail
+    return float(np.clip(stats.kstwo.sf(d, n), 0.0, 1.0))
 
 
 def _excess_p(excess_pct: float, *sizes: int) -> float:
