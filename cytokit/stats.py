@@ -27,7 +27,7 @@ def summarise(values, quantile: float | None = None) -> dict[str, float]:
     ``gmean`` is the geometric mean of the positive values (as FlowJo, which cannot
     take the log of compensated values ≤ 0); ``rcv`` is FlowJo's robust CV,
     ``100 × ½ (P84.13 − P15.87) / median``. With ``quantile``, also ``"quantile"``: that quantile
-    of the finite values (:func:`control_threshold`), from the same partition.
+    of the finite values (a control's positivity threshold), from the same partition.
 
     Examples
     --------
@@ -58,13 +58,6 @@ def pct_above(values, threshold: float) -> float:
     if not len(values) or not np.isfinite(threshold):
         return float("nan")
     return float(100.0 * np.mean(values > threshold))
-
-
-def control_threshold(values, quantile: float) -> float:
-    """The ``quantile`` of the control's values (NaN when there are none)."""
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values)]
-    return float(np.quantile(values, quantile)) if len(values) else float("nan")
 
 
 def marker_values(result, population_path: str, role: str, *, scale: bool = True) -> np.ndarray:
@@ -112,7 +105,7 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
         elif marker.method == "none":
             threshold, source = np.nan, "none"
         else:
-            threshold = iso_summary["quantile"]  # control_threshold(control_values, marker.quantile)
+            threshold = iso_summary["quantile"]  # the control's quantile, NaN without events
             name = (isotype_meta or meta).get("file", "")
             source = f"{marker.quantile:g} quantile of {'own events' if is_control else kind + ' ' + name}"
             if not len(control_values):
