@@ -162,3 +162,27 @@ populations:
     assert [p.name for p in load_template(good).populations] == ["Scale", "Live", "Hi", "S", "Q"]
     with pytest.raises(TemplateError, match="quadrant"):
         load_template(bad)
+
+
+def test_valley_fallback_cuts_a_population_without_a_peak_and_says_so():
+    rng = np.random.default_rng(10)
+    x = np.r_[rng.normal(0.2, 0.05, 9_800), rng.normal(0.55, 0.08, 200)]  # 2 % positives: no peak of their own
+    events = pd.DataFrame({"CD19": x})
+    assert DensityValleyGate("CD19").fit(events).failed_.startswith("no density valley")
+    gate = DensityValleyGate("CD19", fallback={"type": "shoulder"}).fit(events)
+    shoulder = ShoulderGate("CD19").fit(events)
+    assert gate.failed_ is None and gate.threshold_ == shoulder.threshold_ and 0.3 < gate.threshold_ < 0.45
+    assert "no density valley" in gate.warning_ and "fallback shoulder" in gate.warning_
+    assert gate.valley_depth_ == 0.0 and gate.to_static().min == gate.threshold_
+    two = np.r_[x, rng.normal(0.8, 0.05, 3_000)]  # a real positive peak: the valley, not the fallback
+    valley = DensityValleyGate("CD19", fallback={"type": "shoulder"}).fit(pd.DataFrame({"CD19": two}))
+    assert valley.warning_ is None and valley.peaks_[1] > 0.7 and valley.valley_depth_ > 0.5
+    below = DensityValleyGate("CD19", side="below", fallback={"type": "shoulder"}).fit(pd.DataFrame({"CD19": -x}))
+    assert below.threshold_ == pytest.approx(-gate.threshold_, abs=0.01) and below.side == "below"
+    fails = DensityValleyGate("CD19", fallback={"type": "quantile", "q": 0.5, "min_events": 10**6}).fit(events)
+    assert "the fallback quantile failed too: too few events" in fails.failed_
+    for bad, match in (({"type": "shoulder", "side": "below"}, "keeping the gate's side"),
+                       ({"type": "cluster"}, "'type' one of"), ({"type": "shoulder", "tol": 2}, "tol"),
+                       ({"type": "tail", "dim": "x"}, "no 'dim'")):
+        with pytest.raises(ValueError, match=match):
+            DensityValleyGate("CD19", fallback=bad).check_params()

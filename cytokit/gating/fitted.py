@@ -182,4 +182,28 @@ class FittedGate(ABC):
         return self.contains(events)
 
 
+#: the 1-D gate types that may stand in for a valley (a quadrant's ``thresholds``, a valley's ``fallback``)
+CUT_TYPES = ("density_valley", "tail", "shoulder", "quantile", "mixture_threshold", "peak_foot")
+
+
+def cut_gate(spec: dict, dim: str, what: str, **fixed) -> FittedGate:
+    """The 1-D fitted gate a ``{type: ..., params}`` mapping (no ``dim``) names, on ``dim``, with
+    the ``fixed`` parameters; ``ValueError`` naming ``what`` when the mapping or a parameter is wrong."""
+    from importlib import import_module
+
+    from ._schema import GATE_TYPES
+
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    _need(kind in CUT_TYPES and "dim" not in spec, what, spec,
+          f"a mapping with 'type' one of {', '.join(CUT_TYPES)} and no 'dim'")
+    module, name = GATE_TYPES[kind]
+    try:
+        params = {k: v for k, v in spec.items() if k != "type"} | fixed
+        gate = getattr(import_module(f"cytokit.gating.{module}"), name)(dim, **params)
+        gate.check_params()
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{what} ({kind}): {error}") from None
+    return gate
+
+
 __all__ = ["FittedGate"]

@@ -29,13 +29,11 @@ import numpy as np
 import pandas as pd
 
 from ._density import estimate_density
-from .fitted import FittedGate, _FitFailure, _is_number, _need
+from .fitted import FittedGate, _FitFailure, _is_number, _need, cut_gate
 from .gates import PolygonGate, RangeGate, RectangleGate
 from .thresholds import DensityValleyGate, _check_side, _ThresholdGate
 
 _FAR = 1e6  # half-plane polygons reach this far (every transformed scale lies well inside)
-#: the 1-D gate types a quadrant's ``thresholds`` may name
-_CUT_TYPES = ("density_valley", "tail", "shoulder", "quantile", "mixture_threshold", "peak_foot")
 
 
 def _valley(values: np.ndarray, *, min_peak_height: float, select: str, adjust: float) -> DensityValleyGate:
@@ -235,23 +233,7 @@ class ValleyQuadrantGate(FittedGate):
     def _cut_gate(self, i: int, dim: str = "x") -> FittedGate | None:
         """The 1-D gate ``thresholds[i]`` names, on ``dim``, or None for the valley."""
         spec = None if self.thresholds is None else self.thresholds[i]
-        if spec is None:
-            return None
-        from importlib import import_module
-
-        from ._schema import GATE_TYPES
-
-        kind = spec.get("type") if isinstance(spec, dict) else None
-        _need(kind in _CUT_TYPES and "dim" not in spec, f"thresholds[{i}]", spec,
-              f"a mapping with 'type' one of {', '.join(_CUT_TYPES)} and no 'dim'")
-        module, name = GATE_TYPES[kind]
-        params = {k: v for k, v in spec.items() if k != "type"}
-        try:
-            gate = getattr(import_module(f"cytokit.gating.{module}"), name)(dim, **params)
-            gate.check_params()
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"thresholds[{i}] ({kind}): {error}") from None
-        return gate
+        return None if spec is None else cut_gate(spec, dim, f"thresholds[{i}]")
 
     def _fit(self, values: np.ndarray) -> None:
         cuts, depths, notes = [], [], []

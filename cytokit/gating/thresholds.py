@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._density import estimate_density, significant_peaks
-from .fitted import FittedGate, _FitFailure, _is_number, _need
+from .fitted import FittedGate, _FitFailure, _is_number, _need, cut_gate
 from .gates import RangeGate
 
 
@@ -175,6 +175,14 @@ class DensityValleyGate(_DensityGate):
     can split (the simulated all-dead 7AAD tubes gave depths of 0.01-0.39, well-stained
     ones 0.88-1 at 10,000 events, down to 0.47 at 300).
 
+    ``fallback`` is a 1-D cut fitted where no valley is found, flowDensity's rule for a
+    population too small for a peak of its own (B cells at 1-3 % of tissue lymphocytes: the
+    negative peak's upper foot, ``{type: shoulder}``): a gate mapping without ``dim`` of type
+    ``tail``, ``shoulder``, ``quantile``, ``mixture_threshold``, ``peak_foot`` or
+    ``density_valley``, keeping this gate's ``side``. Its threshold becomes ``threshold_``,
+    ``valley_depth_`` is 0, ``peaks_`` NaN, and ``warning_`` names the fallback and why it ran;
+    when the fallback fails too, the gate fails with both reasons.
+
     ``select="prominence"`` chooses differently, for a small population with a peak of its
     own (a few % of B cells, debris at the FSC origin): the valley is the density minimum
     between the *highest* peak and the other peak with the largest prominence ×
@@ -197,10 +205,11 @@ class DensityValleyGate(_DensityGate):
         min_peak_height: float = 0.05,
         min_valley_depth: float = 0.5,
         select: str = "depth",
+        fallback: dict | None = None,
         min_events: int = 50,
         strict: bool = False,
     ) -> None:
-        self.dim, self.search_range, self.side = dim, search_range, side
+        self.dim, self.search_range, self.side, self.fallback = dim, search_range, side, fallback
         self.bandwidth, self.adjust, self.n_bins = bandwidth, adjust, n_bins
         self.min_peak_height, self.min_valley_depth = min_peak_height, min_valley_depth
         self.select, self.min_events, self.strict = select, min_events, strict
@@ -212,8 +221,29 @@ class DensityValleyGate(_DensityGate):
         _need(_is_number(self.min_valley_depth) and 0 <= self.min_valley_depth <= 1, "min_valley_depth",
               self.min_valley_depth, "between 0 and 1")
         _need(self.select in ("depth", "prominence"), "select", self.select, "'depth' or 'prominence'")
+        if self.fallback is not None:
+            _need(isinstance(self.fallback, dict) and self.fallback.get("side", self.side) == self.side, "fallback",
+                  self.fallback, "a gate mapping keeping the gate's side")
+            cut_gate(self.fallback, self.dim, "fallback", side=self.side)
 
     def _fit(self, values: np.ndarray) -> None:
+        try:
+            self._fit_valley(values)
+        except _FitFailure as failure:
+            if self.fallback is None or not str(failure).startswith("no density valley"):
+                raise
+            import pandas as pd
+
+            kind = self.fallback["type"]
+            cut = cut_gate(self.fallback, self.dim, "fallback", side=self.side).fit(
+                pd.DataFrame({self.dim: values[:, 0]}))
+            if cut.failed_:
+                raise _FitFailure(f"{failure}; the fallback {kind} failed too: {cut.failed_}") from None
+            self.threshold_, self.peaks_, self.valley_depth_ = float(cut.threshold_), (np.nan, np.nan), 0.0
+            self.warning_ = (f"{failure}: the fallback {kind} cut at {self.threshold_:.4g}"
+                             + (f" ({cut.warning_})" if cut.warning_ else ""))
+
+    def _fit_valley(self, values: np.ndarray) -> None:
         curve, in_range = self._density(values)
         density = curve.density
         peaks = significant_peaks(curve, min_height=self.min_peak_height)
