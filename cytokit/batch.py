@@ -95,8 +95,11 @@ def run_groups(groups: list[Group], template_path: str, *,
     cache = Cache(cache_dir, template_path, pairing, figures, pooled, panel=panel)
     results: list[GroupResult | None] = [None] * len(groups)
     advance, stop = _progress(sum(len(rows) for rows, _ in groups), progress, failed_before)
+    seen, previous = _watch_ctrl_c()
     try:
         for i, (key, result, stored) in _execute(groups, template_path, cache, workers=workers, dask=dask):
+            if seen:  # a Ctrl-C whose KeyboardInterrupt was dropped (see _watch_ctrl_c)
+                raise KeyboardInterrupt
             if not stored:
                 cache.put(key, result)  # the worker could not write to the cache folder; this process can
             results[i] = result
@@ -104,9 +107,37 @@ def run_groups(groups: list[Group], template_path: str, *,
             if strict and _failed(result):
                 bad = result.samples[result.samples["status"] == "error"].iloc[0]
                 raise StrictFailure(f"--strict: {bad['file']} failed: {bad['error']}")
+        if seen:
+            raise KeyboardInterrupt
     finally:
         stop()
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, previous)
     return results  # type: ignore[return-value]
+
+
+def _watch_ctrl_c() -> tuple[list, object]:
+    """A Ctrl-C raises KeyboardInterrupt wherever the main thread is, and inside a ``__del__`` or a
+    weakref callback Python prints it and drops it ("Exception ignored in ..."): the run would go on
+    to the end. While groups run, Python's own handler is replaced by one that also notes the
+    signal, so the loop stops at the next group whatever happened to the exception. Returns the
+    note (a list) and the handler to restore (None: nothing replaced, not the main thread or a
+    handler of the caller's own)."""
+    import signal
+    import threading
+
+    seen: list[int] = []
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        return seen, None
+
+    def noted(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    return seen, signal.signal(signal.SIGINT, noted)
 
 
 def _worker_init() -> None:

@@ -196,7 +196,7 @@ def test_ctrl_c_stops_the_workers_at_once_and_a_rerun_resumes(long_cohort, long_
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground process group
     started = time.time()
     stderr = proc.communicate(timeout=60)[1]
-    assert proc.returncode == 130 and time.time() - started < 10
+    assert proc.returncode == 130 and time.time() - started < 10, stderr
     assert "interrupted" in stderr and "run the same command again" in stderr and "Traceback" not in stderr
     assert not list(out.glob("*.csv"))
     assert len(list(cache.glob("*.npz"))) < 32, "the run should have been interrupted part-way"
@@ -340,3 +340,28 @@ def test_the_progress_bar_counts_files_that_failed_before_the_analysis(tmp_path,
     exp.run(progress=True)
     shown = capsys.readouterr().out
     assert "5/5 files" in shown and "1 failed" in shown
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped interrupt, printed
+def test_a_ctrl_c_dropped_inside_a_finaliser_still_stops_the_run(monkeypatch):
+    """Python prints and drops a KeyboardInterrupt raised inside ``__del__``; run_groups notes the
+    signal itself and stops at the next group."""
+    from cytokit import batch
+
+    class Finaliser:
+        def __del__(self):
+            signal.raise_signal(signal.SIGINT)  # the handler's KeyboardInterrupt is dropped here
+
+    done = []
+
+    def execute(groups, template_path, cache, *, workers, dask):
+        for i in range(3):
+            Finaliser()  # collected at once: Ctrl-C lands inside its __del__
+            done.append(i)
+            yield i, (None, None, True)
+
+    monkeypatch.setattr(batch, "_execute", execute)
+    monkeypatch.setattr(batch, "_progress", lambda *a: (lambda result: None, lambda: None))
+    with pytest.raises(KeyboardInterrupt):
+        batch.run_groups([([], None)] * 3, TEMPLATE)
+    assert done == [0] and signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -44,6 +44,8 @@ populations:
          r"select must be 'largest', 'nearest', 'lowest' or 'highest', got 'biggest'"),
         (BASE.replace("min: 0.5", "min_valley_depth: 2").replace("type: range", "type: density_valley"),
          r"min_valley_depth must be between 0 and 1, got 2"),
+        (BASE.replace("min: 0.5", "fallback: {type: shoulder, tol: 3}").replace("type: range", "type: density_valley"),
+         r"line 5: gate of population 'A' \(density_valley\): fallback \(shoulder\): tol must be between 0 and 1"),
         (BASE + "transforms:\n  default: {kind: logicle, t: auto, w: 3, m: 1}\n",
          r"line 9, transform of 'default': logicle transform parameters .* are invalid: Gating-ML 2.0 needs"),
         (BASE + "compensation: nonee\n", r"line 8, key compensation: 'nonee' is neither 'file'"),
