@@ -7,7 +7,9 @@ the run's :class:`~cytokit.cache.Cache` by the process that analyses it.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Iterator
@@ -112,8 +114,6 @@ def run_groups(groups: list[Group], template_path: str, *,
     finally:
         stop()
         if previous is not None:
-            import signal
-
             signal.signal(signal.SIGINT, previous)
     return results  # type: ignore[return-value]
 
@@ -125,9 +125,6 @@ def _watch_ctrl_c() -> tuple[list, object]:
     signal, so the loop stops at the next group whatever happened to the exception. Returns the
     note (a list) and the handler to restore (None: nothing replaced, not the main thread or a
     handler of the caller's own)."""
-    import signal
-    import threading
-
     seen: list[int] = []
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
@@ -143,8 +140,6 @@ def _watch_ctrl_c() -> tuple[list, object]:
 def _worker_init() -> None:
     """Ctrl-C is the parent's to handle (it stops the workers); in a worker it only printed
     tracebacks. Threads are limited per task (:func:`_one_thread`), wherever the task runs."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
 
@@ -153,7 +148,6 @@ def _die_with_parent() -> None:
     """Linux: the kernel ends this worker when the process that started it dies, even by SIGKILL
     (an orphaned worker otherwise waits for work forever)."""
     import ctypes
-    import signal
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)

@@ -31,6 +31,10 @@ from .fitted import FittedGate, _FitFailure, _is_number, _need, cut_gate
 from .gates import RangeGate
 
 
+class _NoValley(_FitFailure):
+    """No density valley between two peaks: what a valley's ``fallback`` stands in for."""
+
+
 def _check_side(side: str) -> str:
     if side not in ("above", "below"):
         raise ValueError(f"side must be 'above' or 'below', got {side!r}")
@@ -229,8 +233,8 @@ class DensityValleyGate(_DensityGate):
     def _fit(self, values: np.ndarray) -> None:
         try:
             self._fit_valley(values)
-        except _FitFailure as failure:
-            if self.fallback is None or not str(failure).startswith("no density valley"):
+        except _NoValley as failure:
+            if self.fallback is None:
                 raise
             import pandas as pd
 
@@ -270,7 +274,7 @@ class DensityValleyGate(_DensityGate):
             if best is None or score > best[0]:
                 best = (score, low, int(left), int(right), depth)
         if best is None:
-            raise _FitFailure(
+            raise _NoValley(
                 f"no density valley found in {self.dim} in {self._range_text()}: "
                 f"{len(peaks)} density peak(s) at {np.round(curve.grid[peaks], 4).tolist()}"
             )
