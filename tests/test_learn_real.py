@@ -4,7 +4,7 @@ Runs ``benchmarks/validate_learn.py``'s :func:`run` on both sets of ``../shared/
 ``$CYTOKIT_REAL_GATED``): a template learned from the two files of ``TRAIN`` (activation: one
 unstimulated and one stimulated tube; flowatlas: the two largest T-cell-first files) is
 compared with the person's gating of every other file. Fails when a population's median or
-worst F1 falls below :data:`LEVELS`, the levels measured on 2026-12-02 (docs/validation.md,
+worst F1 falls below :data:`LEVELS`, the levels measured on 2026-12-02 (twelfth session; docs/validation.md,
 "Learned templates") minus a margin of 0.02 (0.05 for the worst file of flowatlas, whose
 tissue files hold a few to a few dozen events of the small subsets). **These are the levels
 reached, not issue 18's goals** (median >= 0.95, worst >= 0.90 for every population): the
@@ -38,15 +38,15 @@ LEVELS = {
     ("activation", "CD69+ CD4 T Cells"): (0.97, 0.73),  # registered: too few members for a fitted gate
     ("activation", "CD69+ CD8 T Cells"): (0.90, 0.85),
     ("flowatlas", "T cells"): (0.93, 0.84),
-    ("flowatlas", "CD4"): (0.94, 0.86),
+    ("flowatlas", "CD4"): (0.94, 0.89),
     ("flowatlas", "CD8"): (0.95, 0.84),
     ("flowatlas", "CD4- CD8-"): (0.65, 0.19),
     ("flowatlas", "CD4+ CD8+"): (0.80, 0.26),
-    ("flowatlas", "Treg"): (0.83, 0.03),
-    ("flowatlas", "non-Treg"): (0.93, 0.86),
-    ("flowatlas", "CD4 | Memory"): (0.92, 0.83),
-    ("flowatlas", "CD4 | Naive"): (0.0, 0.0),  # each file's own valley quadrant, failing in tissues (0.96 registered)
-    ("flowatlas", "CD4 | EM"): (0.91, 0.76),
+    ("flowatlas", "Treg"): (0.83, 0.01),
+    ("flowatlas", "non-Treg"): (0.94, 0.87),
+    ("flowatlas", "CD4 | Memory"): (0.93, 0.82),
+    ("flowatlas", "CD4 | Naive"): (0.93, 0.77),  # registered: its own-file valley quadrant fails the rarity check
+    ("flowatlas", "CD4 | EM"): (0.92, 0.76),
     ("flowatlas", "CD8 | EM"): (0.88, 0.69),
     ("flowatlas", "CD8 | EMRA"): (0.81, 0.36),
 }
