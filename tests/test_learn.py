@@ -277,6 +277,9 @@ def test_a_pooled_candidate_is_scored_on_each_file_with_the_cut_of_the_other_fil
         pd.DataFrame({"x": np.concatenate([parts[0].values[:, 0], parts[1].values[:, 0]])}))
     expected = agreement(parts[2].values[:, 0] >= others.threshold_, parts[2].member)[2]
     assert pooled.scores[2] == pytest.approx(expected) and pooled.scores[2] < own.scores[2] - 0.02
+    # with two files "the others pooled" would be the other file alone: no pooled candidates
+    two = fitted_candidates(parts[:2], [0], ["x"])
+    assert two and not any(c.pool for c in two) and len(two) == sum(not c.pool for c in scored)
 
 
 def test_a_pooled_fitted_gate_is_written_with_pool_true_and_loads():

@@ -40,13 +40,14 @@ LEVELS = {
     ("flowatlas", "T cells"): (0.93, 0.84),
     ("flowatlas", "CD4"): (0.94, 0.89),
     ("flowatlas", "CD8"): (0.95, 0.84),
-    ("flowatlas", "CD4- CD8-"): (0.65, 0.19),
+    ("flowatlas", "CD4- CD8-"): (0.45, 0.01),  # a valley quadrant since the 12th session (0.670 / 0.241 registered)
     ("flowatlas", "CD4+ CD8+"): (0.80, 0.26),
     ("flowatlas", "Treg"): (0.83, 0.01),
     ("flowatlas", "non-Treg"): (0.94, 0.87),
     ("flowatlas", "CD4 | Memory"): (0.93, 0.82),
     ("flowatlas", "CD4 | Naive"): (0.93, 0.77),  # registered: its own-file valley quadrant fails the rarity check
     ("flowatlas", "CD4 | EM"): (0.92, 0.76),
+    ("flowatlas", "CD4 | EMRA"): (0.79, 0.0),
     ("flowatlas", "CD8 | EM"): (0.88, 0.69),
     ("flowatlas", "CD8 | EMRA"): (0.81, 0.36),
 }
