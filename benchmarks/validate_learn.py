@@ -1,6 +1,6 @@
 """``cytokit learn`` on real manually gated files (issue 18): trained on two files, scored on the rest.
 
-    python benchmarks/validate_learn.py [--real-gated DIR] [--out OUT]
+    python benchmarks/validate_learn.py [--real-gated DIR] [--out OUT] [--seed N]
 
 For each set of ``DIR`` (default ``$CYTOKIT_REAL_GATED`` or ``../shared/real_gated``), learns a
 template from the manual gating of the two files in :data:`TRAIN` (timed, with the
@@ -42,12 +42,12 @@ def _validate_real():
     return module
 
 
-def learn_set(root: Path, name: str) -> tuple[pd.DataFrame, object, float, list[Path]]:
+def learn_set(root: Path, name: str, seed: int = 0) -> tuple[pd.DataFrame, object, float, list[Path]]:
     """``(compare's rows on the held-out files, the LearnedTemplate, seconds to learn, held-out files)``."""
     base = root / name
     train = [base / "fcs" / f for f in TRAIN[name]]
     start = time.perf_counter()
-    learned = cytokit.learn_template(base / "manual", train)
+    learned = cytokit.learn_template(base / "manual", train, seed=seed)
     seconds = time.perf_counter() - start
     held = [p for p in sorted((base / "fcs").glob("*.fcs")) if p.name not in TRAIN[name]]
     table = cytokit.compare(held, learned.template, base / "manual", mapping=learned.mapping or None, strict=False)
@@ -65,12 +65,12 @@ def per_population(table: pd.DataFrame) -> pd.DataFrame:
         n_flagged=("flag", lambda f: int((f.fillna("") != "").sum())))
 
 
-def run(root: Path) -> tuple[pd.DataFrame, dict[str, dict]]:
+def run(root: Path, seed: int = 0) -> tuple[pd.DataFrame, dict[str, dict]]:
     """The summary (one row per set × population) and, per set, the learned template, time and rows."""
     validate = _validate_real()
     rows, extra = [], {}
     for name in TRAIN:
-        table, learned, seconds, held = learn_set(root, name)
+        table, learned, seconds, held = learn_set(root, name, seed)
         hand = per_population(validate.run_set(root, name, files=held))
         ours = per_population(table)
         for population, r in ours.iterrows():
@@ -101,12 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--real-gated", type=Path, default=_validate_real().default_root())
     parser.add_argument("--out", type=Path, default=Path("validate_learn_out"))
+    parser.add_argument("--seed", type=int, default=0,
+                        help="learn's subsample seed (default 0; other seeds show how much the choice moves with the draw)")
     args = parser.parse_args(argv)
     if not (args.real_gated / "README.md").exists():
         print(f"real gated files not found at {args.real_gated} (set CYTOKIT_REAL_GATED)", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    summary, extra = run(args.real_gated)
+    summary, extra = run(args.real_gated, args.seed)
     summary.to_csv(args.out / "summary.csv", index=False)
     for name, e in extra.items():
         e["table"].to_csv(args.out / f"{name}.csv", index=False)
