@@ -297,3 +297,14 @@ def test_a_pooled_fitted_gate_is_written_with_pool_true_and_loads():
                          {"default": {"kind": "logicle", "t": 262144, "w": 0.5, "m": 4.5, "a": 0}}, [block])
     population = parse_template(text).populations[0]
     assert population.pool and population.gate["type"] == "quadrant" and population.gate["sequential"] == "above"
+
+
+def test_an_interval_on_tied_values_is_never_empty():
+    # members at 0 and 3 among ties: the closed interval [0, 0] scored best and crashed learn
+    # (a registered gate's limits must have min < max) on a file with a handful of members
+    from cytokit.learn._search import _interval
+
+    x = np.array([2.0, 3.0, 3.0, 0.0, 2.0, 0.0, 0.0, 2.0])
+    member = np.array([0, 1, 0, 0, 0, 0, 1, 0], dtype=bool)
+    lo, hi = _interval(x, member)
+    assert lo is None or hi is None or lo < hi

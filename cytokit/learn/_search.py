@@ -129,7 +129,8 @@ def _interval(x: np.ndarray, member: np.ndarray) -> tuple[float | None, float | 
         tp = np.cumsum(ms[sub])
         f1 = 2 * tp / (np.arange(1, n - i + 1) + n_m)
         k = int(np.argmax(f1))
-        best.append((f1[k], (float(xs[i]), float(xs[i + k]))))
+        if xs[i + k] > xs[i]:  # tied values make an empty interval, which no gate can be
+            best.append((f1[k], (float(xs[i]), float(xs[i + k]))))
     return max(best, key=lambda b: b[0])[1]
 
 
