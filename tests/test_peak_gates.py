@@ -94,7 +94,13 @@ def test_mixture_threshold_is_where_the_top_component_becomes_likelier():
     assert DensityValleyGate("CD11c", min_peak_height=0.01).fit(pd.DataFrame({"CD11c": x})).failed_
     gate = MixtureThresholdGate("CD11c").fit(pd.DataFrame({"CD11c": x}))
     # equal spreads: 0.9 N(0, .1) = 0.1 N(.3, .1) at x = 0.15 + 0.01 ln 9 / 0.3 = 0.223
-    assert gate.threshold_ == pytest.approx(0.223, abs=0.01) and gate.warning_ is None
+    assert gate.threshold_ == pytest.approx(0.223, abs=0.01)
+    # the components separate (Ashman's D 3) but the cut is on the flank: a 2 % move takes 20 %
+    assert gate.sensitivity_ == pytest.approx(0.2, abs=0.03) and "where the events are dense" in gate.warning_
+    apart = np.r_[rng.normal(0.0, 0.1, 9_000), rng.normal(1.0, 0.1, 1_000)]  # a valley between them
+    clean = MixtureThresholdGate("CD11c").fit(pd.DataFrame({"CD11c": apart}))
+    assert clean.sensitivity_ < 0.01 and clean.warning_ is None
+    assert MixtureThresholdGate("CD11c", max_sensitivity=0.3).fit(pd.DataFrame({"CD11c": x})).warning_ is None
     assert gate.means_[1] == pytest.approx(0.3, abs=0.02) and gate.weights_[1] == pytest.approx(0.1, abs=0.01)
     later = MixtureThresholdGate("CD11c", posterior=0.9).fit(pd.DataFrame({"CD11c": x}))
     assert later.threshold_ == pytest.approx(0.297, abs=0.01)  # 0.15 + 0.01 ln 81 / 0.3

@@ -3,7 +3,7 @@
 A Gaussian KDE evaluated exactly on 10**6 events is slow; binning the events on a
 fine grid and smoothing the counts with a Gaussian filter gives the same curve
 (to within a bin) in a few milliseconds. Used by :class:`DensityValleyGate` and
-:class:`TailGate`.
+:class:`TailGate`. :func:`cut_sensitivity`: how many events a small move of a cut moves.
 """
 
 from __future__ import annotations
@@ -81,3 +81,29 @@ def significant_peaks(curve: Density, *, min_height: float) -> np.ndarray:
     padded = np.concatenate([[0.0], curve.density, [0.0]])
     peaks, _ = find_peaks(padded, height=min_height * top, prominence=min_height * top)
     return peaks - 1
+
+
+#: the shift of a cut, as a share of the events' 0.5-99.5 percentile span, that :func:`cut_sensitivity` tries
+SENSITIVITY_SHIFT = 0.02
+
+
+def cut_sensitivity(values: np.ndarray, threshold: float) -> float:
+    """The events within :data:`SENSITIVITY_SHIFT` of the span either side of ``threshold``, as a
+    share of the smaller side's events: how much a small move of the cut changes what it
+    keeps. A cut in a valley moves a few events (0.01-0.02 for the activation tubes' Va2, CD4
+    and CD8 valleys); a cut on the flank of a peak moves many (0.25-0.36 for their CD11c
+    mixture cut, which disagrees with the person's)."""
+    lo, hi = np.quantile(values, [0.005, 0.995])
+    shift = SENSITIVITY_SHIFT * float(hi - lo)
+    above = int(np.count_nonzero(values >= threshold))
+    band = int(np.count_nonzero((values >= threshold - shift) & (values < threshold + shift)))
+    return band / max(min(above, len(values) - above), 1)
+
+
+def dense_cut(dim: str, threshold: float, sensitivity: float, limit: float) -> str | None:
+    """The warning for a cut whose :func:`cut_sensitivity` is above ``limit`` (None: none)."""
+    if sensitivity <= limit:
+        return None
+    return (f"the {dim} cut at {threshold:.4g} lies where the events are dense: moving it by "
+            f"{SENSITIVITY_SHIFT:.0%} of the span moves {sensitivity:.0%} of the smaller side "
+            f"(max_sensitivity {limit:g})")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._density import estimate_density, significant_peaks
+from ._density import cut_sensitivity, dense_cut, estimate_density, significant_peaks
 from .fitted import FittedGate, _FitFailure, _is_number, _need, cut_gate
 from .gates import RangeGate
 
@@ -367,15 +367,17 @@ class MixtureThresholdGate(_ThresholdGate):
     the threshold is the first point past the next component's mean where the kept
     component's posterior probability reaches ``posterior`` (0.5: the two equally likely,
     openCyto's boundary). For a positive population on the flank of the negative one with no
-    density valley (CD11c+ dendritic cells among live splenocytes):
-    a valley finds nothing there, and a tail cut does not move with the cloud. Ashman's D
-    between the split component and the next is ``separation_``; below ``min_separation`` ``warning_``
-    says the two overlap. ``split`` chooses the component whose boundary is the cut
+    density valley (CD11c+ dendritic cells among live splenocytes): a valley finds nothing
+    there, and a tail cut does not move with the cloud. Ashman's D between the split component
+    and the next is ``separation_``; below ``min_separation`` ``warning_`` says the two overlap.
+    ``sensitivity_`` is :func:`~cytokit.gating._density.cut_sensitivity` at the cut; above
+    ``max_sensitivity`` ``warning_`` says the cut lies where the events are dense (components can
+    separate where the data have no valley). ``split`` chooses the component whose boundary is the cut
     independently of the side kept: ``"top"`` (the highest against the one below it),
     ``"bottom"`` (the lowest against the one above it: openCyto's ``neg_cluster = 1``, the
     negative cluster against all others), ``"auto"`` (``top`` for ``side="above"``, ``bottom``
     for ``"below"``). Learned: ``threshold_``, ``means_``, ``sds_``, ``weights_`` (components by
-    increasing mean), ``separation_``.
+    increasing mean), ``separation_``, ``sensitivity_``.
     """
 
     def __init__(
@@ -386,14 +388,15 @@ class MixtureThresholdGate(_ThresholdGate):
         n_components: int = 2,
         posterior: float = 0.5,
         min_separation: float = 2.0,
+        max_sensitivity: float = 0.1,
         split: str = "auto",
         n_bins: int = 1024,
         min_events: int = 50,
         strict: bool = False,
     ) -> None:
         self.dim, self.side, self.n_components, self.posterior = dim, side, n_components, posterior
-        self.min_separation, self.split, self.n_bins = min_separation, split, n_bins
-        self.min_events, self.strict = min_events, strict
+        self.min_separation, self.max_sensitivity, self.split = min_separation, max_sensitivity, split
+        self.n_bins, self.min_events, self.strict = n_bins, min_events, strict
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -401,8 +404,9 @@ class MixtureThresholdGate(_ThresholdGate):
               self.n_components, "a whole number from 2 to 10")
         _need(_is_number(self.posterior) and 0 < self.posterior < 1, "posterior", self.posterior,
               "between 0 and 1 (exclusive)")
-        _need(_is_number(self.min_separation) and self.min_separation >= 0, "min_separation",
-              self.min_separation, "a number >= 0")
+        for name in ("min_separation", "max_sensitivity"):
+            value = getattr(self, name)
+            _need(_is_number(value) and value >= 0, name, value, "a number >= 0")
         _need(isinstance(self.n_bins, int) and self.n_bins >= 16, "n_bins", self.n_bins, "a whole number >= 16")
         _need(self.split in ("auto", "top", "bottom"), "split", self.split, "'auto', 'top' or 'bottom'")
 
@@ -428,10 +432,12 @@ class MixtureThresholdGate(_ThresholdGate):
                               f"posterior {self.posterior:g} {'above' if top else 'below'} the next one's mean")
         self.threshold_ = float(grid[over[0]])
         self.separation_ = float(np.sqrt(2) * abs(means[kept] - means[other]) / np.hypot(sds[kept], sds[other]))
-        if self.separation_ < self.min_separation:
-            self.warning_ = (f"weak separation in {self.dim}: the mixture's {'top' if top else 'bottom'} component "
-                             f"and the next overlap (Ashman's D {self.separation_:.2f}, "
-                             f"min_separation {self.min_separation:g})")
+        self.sensitivity_ = cut_sensitivity(x, self.threshold_)
+        notes = [f"weak separation in {self.dim}: the mixture's {'top' if top else 'bottom'} component "
+                 f"and the next overlap (Ashman's D {self.separation_:.2f}, "
+                 f"min_separation {self.min_separation:g})"] if self.separation_ < self.min_separation else []
+        notes.append(dense_cut(self.dim, self.threshold_, self.sensitivity_, self.max_sensitivity))
+        self.warning_ = "; ".join(n for n in notes if n) or None
 
 
 __all__ = [
