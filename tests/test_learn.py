@@ -308,3 +308,19 @@ def test_an_interval_on_tied_values_is_never_empty():
     member = np.array([0, 1, 0, 0, 0, 0, 1, 0], dtype=bool)
     lo, hi = _interval(x, member)
     assert lo is None or hi is None or lo < hi
+
+
+def test_a_hull_of_members_on_a_curve_is_a_readable_polygon_that_keeps_them():
+    # every member on its hull (events on a drawn gate's edges, bent by logicle): the hull had a
+    # vertex per member, and points-in-polygon put most of them outside (F1 0.027 on FlowKit's
+    # diamond test file)
+    from cytokit.learn._search import MAX_VERTICES, Part, _score, build
+
+    rng = np.random.default_rng(0)
+    angle = rng.uniform(0, 2 * np.pi, 3000)
+    ring = np.column_stack([np.cos(angle), np.sin(angle)])
+    other = rng.uniform(-3, 3, (6000, 2))
+    other = other[np.hypot(*other.T) > 1.2]
+    part = Part("f", np.r_[ring, other], np.r_[np.ones(len(ring), bool), np.zeros(len(other), bool)])
+    gate = build([part], [0, 1], False, ["x", "y"])
+    assert len(gate["vertices"]) <= MAX_VERTICES and _score(gate, part, ["x", "y"]) > 0.99

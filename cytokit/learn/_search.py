@@ -64,6 +64,8 @@ TOLERANCE = 0.003
 MIN_FITTED_MEMBERS = 100  # a fitted gate is learned only from populations this large in every training file
 FITTED_TOLERANCE = 0.01  # a fitted gate this close to the best candidate is preferred (module docstring)
 MIN_MEMBERS = 5
+HULL_MARGIN = 0.001  # a learned polygon is its members' convex hull, this much larger (from its centre)
+MAX_VERTICES = 64  # ... with at most this many vertices (the smallest corners cut: a readable template)
 SEARCH_EVENTS = 8000  # parent events per file for choosing the gate (the chosen one is built on all)
 
 
@@ -175,6 +177,33 @@ def _grid(values: np.ndarray) -> tuple[float, float]:
     return float(lo - pad), float(hi + pad)
 
 
+def _covering(hull: np.ndarray) -> np.ndarray:
+    """The hull's vertices, at most :data:`MAX_VERTICES` of them (:func:`_fewer_vertices`), moved
+    out from their centre until every vertex of ``hull`` is inside, and :data:`HULL_MARGIN`
+    further (members on the edges stay inside)."""
+    corners = _fewer_vertices(hull, MAX_VERTICES)
+    centre = corners.mean(axis=0)
+    edge = np.roll(corners, -1, axis=0) - corners
+    normal = np.column_stack([edge[:, 1], -edge[:, 0]])  # perpendicular to each edge
+    reach = np.einsum("ij,ij->i", normal, corners - centre)  # the edge's distance from the centre (x |normal|)
+    normal, reach = normal * np.sign(reach)[:, None], np.abs(reach)
+    scale = max(float(((hull - centre) @ normal.T / reach).max()), 1.0)
+    return centre + (corners - centre) * scale * (1 + HULL_MARGIN)
+
+
+def _fewer_vertices(corners: np.ndarray, limit: int) -> np.ndarray:
+    """A convex polygon's vertices, the one cutting off the smallest triangle dropped until
+    ``limit`` are left (Visvalingam-Whyatt): a hull of members lying on a curve, as a logicle
+    scale bends a drawn gate's straight edges, has a vertex per member."""
+    keep = np.asarray(corners, dtype=float)
+    while len(keep) > limit:
+        before, after = np.roll(keep, 1, axis=0), np.roll(keep, -1, axis=0)
+        area = np.abs((keep[:, 0] - before[:, 0]) * (after[:, 1] - before[:, 1])
+                      - (after[:, 0] - before[:, 0]) * (keep[:, 1] - before[:, 1]))
+        keep = np.delete(keep, int(np.argmin(area)), axis=0)
+    return keep
+
+
 def build(train: list[Part], dims: list[int], register: bool, names: list[str]) -> dict | None:
     """The ``registered`` gate mapping learned from ``train`` on ``dims`` (None: nothing to learn)."""
     members = sum(int(p.member.sum()) for p in train)
@@ -221,7 +250,7 @@ def build(train: list[Part], dims: list[int], register: bool, names: list[str]) 
             hull = ConvexHull(points)
         except (QhullError, ValueError):
             return None
-        gate["vertices"] = [[float(x), float(y)] for x, y in points[hull.vertices]]
+        gate["vertices"] = [[float(x), float(y)] for x, y in _covering(points[hull.vertices])]
     gate["grid"] = [[lo, hi] for lo, hi in grid]
     gate["inside"], gate["outside"] = as_ints(inside), as_ints(outside)
     return gate
