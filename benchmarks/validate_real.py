@@ -142,7 +142,8 @@ def markdown(summary: pd.DataFrame) -> str:
     lines = ["| set | population | files | F1 median / worst | F1 within parent median / worst | "
              "Δ % of parent median / worst | goal |", "|---|---|---|---|---|---|---|"]
     for r in summary.itertuples():
-        lines.append(f"| {r.set} | {r.population} | {r.files} | {r.f1_median:.3f} / {r.f1_worst:.3f} | "
+        name = r.population.replace("|", "\\|")  # "CD4 | Memory" is one cell
+        lines.append(f"| {r.set} | {name} | {r.files} | {r.f1_median:.3f} / {r.f1_worst:.3f} | "
                      f"{r.f1_parent_median:.3f} / {r.f1_parent_worst:.3f} | "
                      f"{r.delta_pct_median:.2f} / {r.delta_pct_worst:.2f} | {r.goal} |")
     return "\n".join(lines) + "\n"

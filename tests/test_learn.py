@@ -324,3 +324,13 @@ def test_a_hull_of_members_on_a_curve_is_a_readable_polygon_that_keeps_them():
     part = Part("f", np.r_[ring, other], np.r_[np.ones(len(ring), bool), np.zeros(len(other), bool)])
     gate = build([part], [0, 1], False, ["x", "y"])
     assert len(gate["vertices"]) <= MAX_VERTICES and _score(gate, part, ["x", "y"]) > 0.99
+
+
+def test_files_sharing_no_channel_are_told_to_bring_a_panel_sheet(synthetic, tmp_path):
+    # one panel names its markers, another (other detectors) does not: nothing to match them by
+    frame = pd.DataFrame({"FS": [1.0, 2.0, 3.0], "FL1": [4.0, 5.0, 6.0]}, dtype="float32")
+    cytokit.write_fcs(tmp_path / "bare.fcs", frame, datatype="F")
+    np.savez(tmp_path / "bare.npz", **{"Cells": np.ones(3, bool)})
+    (tmp_path / "a.npz").write_bytes((synthetic / "manual" / "a.npz").read_bytes())
+    with pytest.raises(MetadataError, match=r"share no channel.*bare\.fcs name no marker.*a\.fcs do.*--panel"):
+        learn_template(tmp_path, [synthetic / "fcs" / "a.fcs", tmp_path / "bare.fcs"])
