@@ -62,7 +62,7 @@ RARE_TOLERANCE = 0.05  # ... and the refitted gate may lose this much F1 against
 N_FITTED_PAIRS = 3  # fitted quadrants: on pairs of the best three, and the pairs of the screen within
 TOLERANCE = 0.003
 MIN_FITTED_MEMBERS = 100  # a fitted gate is learned only from populations this large in every training file
-FITTED_TOLERANCE = 0.01  # a fitted gate this close to the best candidate is preferred (module docstring)
+FITTED_TOLERANCE = 0.01  # a fitted gate no more than this below the best registered one is preferred (docstring)
 MIN_MEMBERS = 5
 HULL_MARGIN = 0.001  # a learned polygon is its members' convex hull, this much larger (from its centre)
 MAX_VERTICES = 64  # ... with at most this many vertices (the smallest corners cut: a readable template)
@@ -296,7 +296,7 @@ def _choose_fitted(fitted: list[FittedCandidate], best_registered: float, full: 
     notes = []
     for choice in sorted(close, key=preference, reverse=True)[:MAX_FITTED_TRIES]:
         on_all = score(choice, full, names)
-        if np.mean(on_all) < floor:  # it moved with the number of events
+        if np.mean(on_all) < choice.cv_f1 - FITTED_TOLERANCE:  # it moved with the number of events
             notes.append(f"{describe_gate(choice.gate)}: F1 {np.mean(on_all):.3f} on all the training events, "
                          f"{choice.cv_f1:.3f} on the search's subsample")
             continue
