@@ -192,3 +192,20 @@ def test_valley_fallback_cuts_a_population_without_a_peak_and_says_so():
                        ({"type": "tail", "dim": "x"}, "no 'dim'")):
         with pytest.raises(ValueError, match=match):
             DensityValleyGate("CD19", fallback=bad).check_params()
+
+
+def test_a_quadrant_says_when_a_small_move_of_its_cuts_changes_much_of_it():
+    rng = np.random.default_rng(3)
+    blobs = [rng.normal(c, 0.1, (3000, 2)) for c in ((0, 0), (2, 0), (0, 2))]  # --, +-, -+: clean clouds
+    tail = np.column_stack([rng.normal(2.0, 0.1, 600), 0.2 + rng.exponential(0.3, 600)])  # CD4+ cells trailing into CD8
+    events = pd.DataFrame(np.concatenate([*blobs, tail]), columns=["CD4", "CD8"])
+    clean = ValleyQuadrantGate(["CD4", "CD8"], quadrant="+-").fit(events)
+    corner = ValleyQuadrantGate(["CD4", "CD8"], quadrant="++").fit(events)
+    assert corner.thresholds_ == clean.thresholds_  # the same two cuts
+    # a 2 % move of the cuts: a few of the +- cloud's events, but a seventh of the ++ corner's (the tail's end)
+    assert clean.sensitivity_ < 0.01 and corner.sensitivity_ == pytest.approx(0.14, abs=0.03)
+    assert clean.warning_ is None and corner.warning_ is None  # the default max_sensitivity is 0.2
+    strict = ValleyQuadrantGate(["CD4", "CD8"], quadrant="++", max_sensitivity=0.1).fit(events)
+    assert "++ quadrant of CD4 x CD8 is ill-determined" in strict.warning_
+    with pytest.raises(ValueError, match="max_sensitivity"):
+        ValleyQuadrantGate(["CD4", "CD8"], quadrant="++", max_sensitivity=-1).check_params()

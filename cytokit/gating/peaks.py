@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ._density import estimate_density
+from ._density import estimate_density, quadrant_sensitivity
 from .fitted import FittedGate, _FitFailure, _is_number, _need, cut_gate
 from .gates import PolygonGate, RangeGate, RectangleGate
 from .thresholds import DensityValleyGate, _check_side, _ThresholdGate
@@ -190,7 +190,10 @@ class ValleyQuadrantGate(FittedGate):
     valley: ``[{type: mixture_threshold, n_components: 3}, null]`` (``null``: the valley), of
     types ``density_valley``, ``tail``, ``shoulder``, ``quantile``, ``mixture_threshold`` or
     ``peak_foot``, with their own parameters (not ``dim``); their warnings are the gate's.
-    Learned: ``thresholds_``, ``valley_depths_`` (NaN for a cut that is not a valley).
+    ``sensitivity_`` (:func:`~cytokit.gating._density.quadrant_sensitivity`) is the share of the
+    quadrant's events that a 2 % move of the cuts changes; above ``max_sensitivity`` ``warning_``
+    says the corner is ill-determined (deep valleys can still leave a small corner in a smear).
+    Learned: ``thresholds_``, ``valley_depths_`` (NaN for a cut that is not a valley), ``sensitivity_``.
     """
 
     def __init__(
@@ -205,11 +208,13 @@ class ValleyQuadrantGate(FittedGate):
         no_valley: str = "fail",
         sequential: str = "none",
         thresholds: Sequence[dict | None] | None = None,
+        max_sensitivity: float = 0.2,
         min_events: int = 50,
         strict: bool = False,
     ) -> None:
         self.dims = tuple(dims)
         self.no_valley, self.sequential, self.thresholds = no_valley, sequential, thresholds
+        self.max_sensitivity = max_sensitivity
         self.quadrant, self.min_peak_height, self.select = quadrant, min_peak_height, select
         self.min_valley_depth, self.adjust, self.min_events, self.strict = min_valley_depth, adjust, min_events, strict
 
@@ -221,6 +226,8 @@ class ValleyQuadrantGate(FittedGate):
         _need(_is_number(self.min_valley_depth) and 0 <= self.min_valley_depth <= 1, "min_valley_depth",
               self.min_valley_depth, "between 0 and 1")
         _need(self.no_valley in ("fail", "negative"), "no_valley", self.no_valley, "'fail' or 'negative'")
+        _need(_is_number(self.max_sensitivity) and self.max_sensitivity >= 0, "max_sensitivity",
+              self.max_sensitivity, "a number >= 0")
         _need(self.sequential in ("none", "above", "below"), "sequential", self.sequential,
               "'none', 'above' or 'below'")
         DensityValleyGate("x", select=self.select, min_peak_height=self.min_peak_height,
@@ -271,6 +278,11 @@ class ValleyQuadrantGate(FittedGate):
                 notes.append(f"weak separation in {dim} ({100 * valley.valley_depth_:.0f}% deep, "
                              f"min_valley_depth {self.min_valley_depth:g})")
         self.thresholds_, self.valley_depths_ = tuple(cuts), tuple(depths)
+        self.sensitivity_ = quadrant_sensitivity(values, self.thresholds_, self.quadrant)
+        if self.sensitivity_ > self.max_sensitivity:
+            notes.append(f"the {self.quadrant} quadrant of {' x '.join(self.dims)} is ill-determined: moving "
+                         f"the cuts by 2% of the span changes {self.sensitivity_:.0%} of its events "
+                         f"(max_sensitivity {self.max_sensitivity:g})")
         if notes:
             self.warning_ = "; ".join(notes)
 
