@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ._density import estimate_density, quadrant_sensitivity
+from ._density import SENSITIVITY_SHIFT, estimate_density, quadrant_sensitivity
 from .fitted import FittedGate, _FitFailure, _is_number, _need, cut_gate
 from .gates import PolygonGate, RangeGate, RectangleGate
 from .thresholds import DensityValleyGate, _check_side, _ThresholdGate
@@ -281,8 +281,8 @@ class ValleyQuadrantGate(FittedGate):
         self.sensitivity_ = quadrant_sensitivity(values, self.thresholds_, self.quadrant)
         if self.sensitivity_ > self.max_sensitivity:
             notes.append(f"the {self.quadrant} quadrant of {' x '.join(self.dims)} is ill-determined: moving "
-                         f"the cuts by 2% of the span changes {self.sensitivity_:.0%} of its events "
-                         f"(max_sensitivity {self.max_sensitivity:g})")
+                         f"the cuts by {SENSITIVITY_SHIFT:.0%} of the span changes {self.sensitivity_:.0%} of its "
+                         f"events (max_sensitivity {self.max_sensitivity:g})")
         if notes:
             self.warning_ = "; ".join(notes)
 
