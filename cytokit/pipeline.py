@@ -19,7 +19,8 @@ from . import metadata
 from .controls import control_kind
 from .errors import CytokitError, MetadataError
 from .paired import paired_table
-from .shift._events import _ascending, sorted_quantiles
+from ._sorted import sorted_quantiles
+from .shift._events import _ascending
 from .stats import MARKER_COLUMNS
 
 SAMPLE_COLUMNS = ["file", "patient", "timepoint", "stain", "status", "error", "quality", "control_file", "control_of"]

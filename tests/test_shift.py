@@ -390,20 +390,6 @@ def test_cdf_gaps_and_runs_equal_their_sorting_definitions(tied):
         np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 5_001, 100_003])
-def test_sorted_quantiles_equal_numpy_to_the_bit(n):
-    """The quantile sketch and probability binning read quantiles off sorted values by index;
-    they are ``np.quantile``'s (linear method) exactly, ties and extreme ranks included."""
-    from cytokit.shift._events import sorted_quantiles
-
-    rng = np.random.default_rng(n)
-    for values in (rng.normal(size=n), rng.integers(0, 40, n).astype(float), rng.lognormal(size=n) * 1e4):
-        ordered = np.sort(values)
-        for q in ((np.arange(5000) + 0.5) / 5000, np.linspace(0.0, 1.0, 257)):
-            np.testing.assert_array_equal(sorted_quantiles(ordered, q), np.quantile(ordered, q))
-
-
-
 def test_ks_p_is_scipys_exact_p_above_the_tail_and_close_below():
     """``_ks_p`` is ``kstwo.sf`` wherever p >= KS_TAIL, and Stephens' limit below it, within the
     tolerance its docstring states."""

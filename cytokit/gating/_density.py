@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._sorted import sorted_histogram, sorted_quantiles
+
 
 @dataclass(frozen=True)
 class Density:
@@ -53,14 +55,14 @@ def estimate_density(
     """
     from scipy.ndimage import gaussian_filter1d
 
-    lo, q25, q75, hi = np.quantile(values, [0.001, 0.25, 0.75, 0.999])  # one partition
+    ordered = np.sort(np.asarray(values, dtype=np.float64))  # one sort for the grid's quantiles and the bins (NumPy's, to the bit)
+    lo, q25, q75, hi = sorted_quantiles(ordered, [0.001, 0.25, 0.75, 0.999])
     pad = 0.1 * (hi - lo) if hi > lo else max(abs(lo), 1.0) * 0.1
     lo, hi = lo - pad, hi + pad
     if include is not None:
         lo = min(lo, *(v for v in include if v is not None and np.isfinite(v)))
         hi = max(hi, *(v for v in include if v is not None and np.isfinite(v)))
-    # bins + range: NumPy's even-bin path (no sort), the same edges as linspace(lo, hi)
-    counts, edges = np.histogram(values, bins=n_bins, range=(lo, hi))
+    counts, edges = sorted_histogram(ordered, n_bins, (lo, hi))
     step = edges[1] - edges[0]
     bw = silverman_bandwidth(values, (q25, q75)) if bandwidth == "silverman" else float(bandwidth)
     bw = max(bw * adjust, step)

@@ -7,7 +7,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._events import _ascending, _pair, _runs, sorted_quantiles
+from .._sorted import sorted_quantiles
+from ._events import _ascending, _pair, _runs
 
 _PB_MIN_PER_BIN = 10
 _PB_MAX_BINS = 256

@@ -71,18 +71,3 @@ def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
     first = np.flatnonzero(starts)
     return ordered[first], first, np.diff(np.append(first, ordered.size))
-
-
-def sorted_quantiles(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """``np.quantile(ordered, q)`` (its default, linear method, to the bit) of sorted, finite
-    values, read off by index: ``np.quantile`` partitions the array again around every rank."""
-    virtual = (ordered.size - 1) * np.asarray(q, dtype=np.float64)
-    below = np.floor(virtual)
-    gamma = virtual - below
-    low = below.astype(np.intp)
-    high = np.minimum(low + 1, ordered.size - 1)
-    a, b = ordered[low], ordered[high]
-    out = a + (b - a) * gamma
-    upper = gamma >= 0.5  # as numpy's lerp: from the upper neighbour past the midpoint
-    out[upper] = (b - (b - a) * (1 - gamma))[upper]
-    return out

@@ -1,0 +1,51 @@
+"""NumPy's quantiles, median and even-bin histogram, to the bit, read off values sorted once.
+
+``np.quantile``, ``np.median`` and ``np.histogram`` each pass over (or partition) the whole
+array again; on this VM NumPy 2's SIMD sort of 10**6 float64 takes ~5 ms, a 4-level
+``np.quantile`` ~13 ms and a 1,024-bin histogram ~5 ms. Where one array needs several of them
+(a density's grid and bins, a marker's median and robust CV), one sort and index look-ups are
+cheaper, and the results are NumPy's own to the bit (``tests/test_sorted.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sorted_quantiles(ordered: np.ndarray, q) -> np.ndarray:
+    """``np.quantile(ordered, q)`` (its default, linear method, to the bit) of sorted, finite
+    values, read off by index: ``np.quantile`` partitions the array again around every rank."""
+    virtual = (ordered.size - 1) * np.asarray(q, dtype=np.float64)
+    below = np.floor(virtual)
+    gamma = virtual - below
+    low = below.astype(np.intp)
+    high = np.minimum(low + 1, ordered.size - 1)
+    a, b = ordered[low], ordered[high]
+    out = a + (b - a) * gamma
+    upper = gamma >= 0.5  # as numpy's lerp: from the upper neighbour past the midpoint
+    out[upper] = (b - (b - a) * (1 - gamma))[upper]
+    return out
+
+
+def sorted_median(ordered: np.ndarray) -> float:
+    """``np.median`` of sorted, finite, non-empty values (the mean of the middle two, as it takes it)."""
+    n = ordered.size
+    if n % 2:
+        return float(ordered[n // 2])
+    return float(np.mean(ordered[n // 2 - 1:n // 2 + 1]))
+
+
+def sorted_histogram(ordered: np.ndarray, bins: int, range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """``np.histogram(ordered, bins, range)`` of sorted values: the same edges (its ``linspace``)
+    and counts (each bin half-open, the last closed, values outside ``range`` dropped), by
+    searching the edges in the values instead of binning every value."""
+    ordered = np.asarray(ordered, dtype=np.float64)  # float64 edges, as np.histogram's for float64 values
+    lo, hi = float(range[0]), float(range[1])
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+        raise ValueError(f"histogram range must be finite and ascending, got [{lo}, {hi}]")
+    if lo == hi:  # widened as np.histogram widens it
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1, endpoint=True)
+    below = np.searchsorted(ordered, edges, side="left")  # values < each edge
+    below[-1] = np.searchsorted(ordered, edges[-1], side="right")  # the last bin holds its right edge
+    return np.diff(below).astype(np.intp), edges
