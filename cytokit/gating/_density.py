@@ -55,7 +55,7 @@ def estimate_density(
     """
     from scipy.ndimage import gaussian_filter1d
 
-    ordered = np.sort(np.asarray(values, dtype=np.float64))  # one sort for the grid's quantiles and the bins (NumPy's, to the bit)
+    ordered = np.sort(np.asarray(values, dtype=np.float64))  # for the grid and the bins: NumPy's, to the bit
     lo, q25, q75, hi = sorted_quantiles(ordered, [0.001, 0.25, 0.75, 0.999])
     pad = 0.1 * (hi - lo) if hi > lo else max(abs(lo), 1.0) * 0.1
     lo, hi = lo - pad, hi + pad
