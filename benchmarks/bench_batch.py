@@ -64,6 +64,8 @@ from cytokit.pipeline import analyse_group
 from threadpoolctl import threadpool_limits
 rows, template, repeat = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 threadpool_limits(1)  # as `cytokit run` runs every group (cytokit.batch._execute)
+from cytokit.batch import keep_freed_memory
+keep_freed_memory()  # as a `cytokit run` worker's allocator is set
 gc.collect()
 before = rss('VmRSS:')
 best, peak = float('inf'), None

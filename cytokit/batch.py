@@ -142,6 +142,28 @@ def _worker_init() -> None:
     tracebacks. Threads are limited per task (:func:`_one_thread`), wherever the task runs."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
+    keep_freed_memory()
+
+
+def keep_freed_memory() -> None:
+    """glibc: serve every allocation from the heap and keep what is freed, in a process that only
+    analyses groups (a worker, the ``cytokit run`` command), never a user's own.
+
+    Each group allocates and frees the same large arrays (a 10**6-event file's events are 64 MB):
+    glibc maps any block over its mmap threshold (32 MB at most) afresh and unmaps it when freed,
+    so every group touched new pages, each a page fault. Measured on the 2 × 10**6-event group of
+    ``bench_batch.py``: 0.73 s → 0.68 s; on 160 files of 10**5 events with 2 workers, system time
+    1.1 s → 0.6 s and the run 6.5 s → 6.1 s, at the same peak memory (a worker's peak is what it
+    held at once; it now keeps that much mapped between groups)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (macOS, musl): its own allocator's defaults
+        return
+    mallopt(-4, 0)  # M_MMAP_MAX: no block is mmap'ed on its own
+    mallopt(-1, 2**31 - 1)  # M_TRIM_THRESHOLD: free memory stays in the heap for the next group
 
 
 def _die_with_parent() -> None:
@@ -221,6 +243,7 @@ def _execute_dask(groups, template_path: str, cache: Cache, address: str):
             cluster = LocalCluster(n_workers=max(1, os.cpu_count() or 1), threads_per_worker=1,
                                    host="127.0.0.1", dashboard_address=None, processes=True)
         client = Client(cluster)
+        client.run(keep_freed_memory)  # the workers are cytokit's own (a shared cluster's are its admin's)
     else:
         try:
             client = Client(address, timeout=DASK_CONNECT_TIMEOUT)

@@ -112,6 +112,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"cytokit run: --strict: stopped before the analysis: {row.file}: {row.error}", file=sys.stderr)
         return 1
     prepared = time.perf_counter()
+    from .batch import keep_freed_memory
+
+    keep_freed_memory()  # this process only runs the analysis (and forks the workers, which inherit it)
     try:
         results = experiment.run(workers=args.workers, dask=args.dask, cache_dir=Path(args.out) / ".cache",
                                  progress=not args.quiet, strict=args.strict, figures=not args.no_plots)
