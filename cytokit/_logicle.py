@@ -1,4 +1,4 @@
-"""The logicle scale on whole arrays at once.
+"""The logicle scale on whole arrays, solved a block of 32,768 events at a time.
 
 flowutils' C code (Moore & Parks 2012 reference algorithm) solves the logicle
 equation one event at a time, about 100-150 ns per event, which made it the
@@ -15,7 +15,8 @@ scale) instead, as smooth a coordinate and about three times cheaper to compute 
 ``arcsinh`` (10 ms against 36 for 10**6 values, one run); the result moves by at most an
 ulp (4e-16).
 Events it cannot settle (non-finite input, no convergence, or ``w = 0``) are
-handed to flowutils, so the result is flowutils' to rounding:
+handed to flowutils, so the result is flowutils' to rounding (and the same to the bit at any block
+size: the blocks only keep the temporaries in cache):
 ``tests/test_transforms.py`` checks agreement to 1e-12 over parameter sets and
 values from -10**6 to 10**7.
 """
@@ -31,6 +32,9 @@ _N_TAYLOR = 16
 _SETTLED = 1e-6
 _MAX_ITERATIONS = 20
 _TABLE_SIZE = 16385
+#: events solved at a time: the step's dozen temporaries then stay in the core's cache (1.9x faster
+#: than whole 10**6-event arrays here: 16 ms against 30; 65,536 17.5 ms, 8,192 18.6 ms)
+_BLOCK = 32768
 
 
 @lru_cache(maxsize=64)
@@ -123,13 +127,16 @@ def logicle(values, t: float, w: float, m: float, a: float) -> np.ndarray:
     if w <= 0 or values.size == 0:
         return _flowutils(values, t, w, m, a)
     params = _parameters(float(t), float(w), float(m), float(a))
+    table = _inverse_table(float(t), float(w), float(m), float(a))
     flat = values.reshape(-1)
-    v = np.abs(flat)
-    with np.errstate(all="ignore"):
-        x, settled = _solve(_table_guess(v, params, _inverse_table(float(t), float(w), float(m), float(a))),
-                            v, params)
+    out, settled = np.empty(flat.shape), np.empty(flat.shape, dtype=bool)
     x1 = params[5]
-    out = np.where(flat < 0, 2 * x1 - x, x)
+    with np.errstate(all="ignore"):
+        for start in range(0, flat.size, _BLOCK):  # each element's arithmetic is the same at any block size
+            part = flat[start:start + _BLOCK]
+            v = np.abs(part)
+            x, settled[start:start + _BLOCK] = _solve(_table_guess(v, params, table), v, params)
+            np.copyto(out[start:start + _BLOCK], np.where(part < 0, 2 * x1 - x, x))
     out[flat == 0] = x1
     unsettled = np.flatnonzero(~settled & (flat != 0))
     if len(unsettled):
