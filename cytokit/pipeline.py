@@ -19,8 +19,7 @@ from . import metadata
 from .controls import control_kind
 from .errors import CytokitError, MetadataError
 from .paired import paired_table
-from ._sorted import sorted_quantiles
-from .shift._events import _ascending
+from ._sorted import ascending, sorted_quantiles
 from .stats import MARKER_COLUMNS
 
 SAMPLE_COLUMNS = ["file", "patient", "timepoint", "stain", "status", "error", "quality", "control_file", "control_of"]
@@ -274,7 +273,7 @@ def quantile_sketch(values: np.ndarray, size: int = PLOT_EVENTS) -> np.ndarray:
     what a histogram or a percentile of the distribution needs, in a fixed size. After pairing, a
     group's values travel to the parent and the cache only as these (they were 3.9 MB of a
     patient's 4.1 MB at 100,000 events per tube, 1 GB in the parent for 1,000 files)."""
-    finite = _ascending(values[np.isfinite(values)])
+    finite = ascending(values[np.isfinite(values)])
     if finite.size <= size:
         return finite
     return sorted_quantiles(finite, (np.arange(size) + 0.5) / size)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._sorted import sorted_histogram
+from ._sorted import ascending, sorted_histogram
 
 #: defaults, overridable through :func:`quality_flags`
 MIN_EVENTS = 500
@@ -47,10 +47,8 @@ def flow_rate_anomaly(sample, *, bins: int = FLOW_BINS) -> str:
     finite = finite / scale  # huge time steps ($TIMESTEP 1e308) overflow the histogram's range otherwise
     if finite.max() <= finite.min():
         return f"flow rate: every event has the same {time} value"
-    if bool(np.all(finite[1:] >= finite[:-1])):  # acquisition order: NumPy's bins by searching their edges
-        counts, _ = sorted_histogram(finite, bins, (finite[0], finite[-1]))
-    else:
-        counts, _ = np.histogram(finite, bins=bins)
+    ordered = ascending(finite)  # already, in acquisition order: NumPy's bins by searching their edges
+    counts, _ = sorted_histogram(ordered, bins, (ordered[0], ordered[-1]))
     median = np.median(counts)
     if median <= 0:
         return "flow rate: most of the acquisition time has no events"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -367,7 +368,7 @@ def test_a_ctrl_c_dropped_inside_a_finaliser_still_stops_the_run(monkeypatch):
     assert done == [0] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt: glibc only")
 def test_an_analysis_process_keeps_freed_memory_for_the_next_group():
     """In a worker (or the ``cytokit run`` process) a freed 64 MB array stays in the heap for the
     next group instead of being unmapped and faulted in again; a user's own process is not changed."""

@@ -329,11 +329,11 @@ def learn_population(data: list[Part], names: list[str]) -> Learned | None:
             scored.append((cv, -len(dims), int(register) if len(data) == 1 else -int(register), dims, register))
     fitted = [c for dims in fitted_dims for c in fitted_candidates(data, dims, names)]
     n_candidates = len(scored) + len(fitted)
-    choice, on_all, notes = _choose_fitted(fitted, max(s[0] for s in scored), full, names)
+    best_registered = max(s[0] for s in scored)
+    choice, on_all, notes = _choose_fitted(fitted, best_registered, full, names)
     if choice is not None:
         return Learned(choice.gate, choice.dims, choice.gate["type"], False, choice.cv_f1,
                        float(np.median(on_all)), len(data), n_candidates, pool=choice.pool)
-    best_registered = max(s[0] for s in scored)
     simple = [s for s in scored if s[0] >= best_registered - TOLERANCE]
     cv, _, _, dims, register = max(simple, key=lambda s: (s[1], s[2], s[0]))
     gate = build(full, dims, register, names)

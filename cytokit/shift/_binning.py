@@ -7,8 +7,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._sorted import sorted_quantiles
-from ._events import _ascending, _pair, _runs
+from .._sorted import ascending, sorted_quantiles
+from ._events import _pair, _runs
 
 _PB_MIN_PER_BIN = 10
 _PB_MAX_BINS = 256
@@ -144,7 +144,7 @@ def probability_binning(
 
 def _pb_counts(base: np.ndarray, follow: np.ndarray, n_bins: int) -> tuple[float, int] | None:
     """Normalised chi-square and bins used, edges half-way between distinct baseline values."""
-    ordered = _ascending(base)
+    ordered = ascending(base)
     distinct = _runs(ordered)[0]  # np.unique(base), without sorting sorted values again
     quantiles = sorted_quantiles(ordered, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
     above = np.unique(np.searchsorted(distinct, quantiles, side="right"))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._events import _ascending, _pair
+from .._sorted import ascending
+from ._events import _pair
 
 
 def _cdf_gaps(base: np.ndarray, follow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -15,7 +16,7 @@ def _cdf_gaps(base: np.ndarray, follow: np.ndarray) -> tuple[np.ndarray, np.ndar
     these two arrays, exactly as ``scipy.stats.ks_2samp`` and ``wasserstein_distance``
     compute them, without sorting the same events twice per metric.
     """
-    base, follow = _ascending(base), _ascending(follow)
+    base, follow = ascending(base), ascending(follow)
     both = np.concatenate([base, follow])
     order = np.argsort(both, kind="stable")  # two sorted runs: merged in one pass
     pooled = both[order]

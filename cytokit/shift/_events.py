@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._sorted import ascending
+
 MIN_EVENTS = 2
 """Fewest finite events on each side for a metric to be computed (else NaN)."""
 
@@ -41,7 +43,7 @@ def _spread_ties(values: np.ndarray) -> np.ndarray:
     value: a deterministic, order-independent de-quantisation (no random jitter) that keeps
     every event inside its channel, the pile's mean at ``v``, and untied values where they are.
     """
-    ordered = _ascending(values)
+    ordered = ascending(values)
     distinct, first, counts = _runs(ordered)
     if distinct.size == ordered.size or distinct.size < 2:
         return ordered
@@ -52,13 +54,6 @@ def _spread_ties(values: np.ndarray) -> np.ndarray:
     rank = np.arange(ordered.size) - np.repeat(first, counts)
     k = np.repeat(counts, counts)
     return ordered + np.repeat(half, counts) * (2.0 * (rank + 0.5) / k - 1.0)
-
-
-def _ascending(values: np.ndarray) -> np.ndarray:
-    """``values`` sorted: itself when it already is (one pass instead of a sort)."""
-    if values.size < 2 or bool(np.all(values[1:] >= values[:-1])):
-        return values
-    return np.sort(values)
 
 
 def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
