@@ -35,7 +35,7 @@ def main() -> None:
     from cytokit.pipeline import analyse_group
     from cytokit.plots import ResultsPlotter, figure_png, plot_gates, plot_patient
 
-    exp = Experiment.from_folder(args.cohort, template="gating_templates/cll_cd19_7aad.yaml")
+    exp = Experiment.from_folder(args.cohort, template=TEMPLATE)
     groups = [rows for rows, _ in exp.groups()]
     n_files = sum(len(rows) for rows in groups)
     cpu: dict[bool, list[float]] = {False: [], True: []}

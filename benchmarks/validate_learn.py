@@ -9,8 +9,10 @@ every *other* file (``cytokit.compare``), and runs the hand-written template
 (``gating_templates/examples/<set>.yaml``, as ``validate_real.py`` does) on the same files.
 Writes ``OUT`` (default ``validate_learn_out/``): ``table.md`` and ``summary.csv`` (per
 population: files, the learned template's F1 median / worst, within the parent, |Δ % of
-parent|, and the hand-written template's F1 median / worst), ``<set>.csv`` (compare's rows)
-and ``<set>.yaml`` (the learned template).
+parent|, the hand-written template's F1 median / worst, and where the set has a FlowJo
+``workspace.wsp``, the F1 of the template learned from it instead: the person's own gates as
+drawn are candidates there), ``<set>.csv`` (compare's rows) and ``<set>.yaml`` (the learned
+template; ``<set>_workspace.*`` for the one learned from the workspace).
 """
 
 from __future__ import annotations
@@ -42,12 +44,16 @@ def _validate_real():
     return module
 
 
-def learn_set(root: Path, name: str, seed: int = 0) -> tuple[pd.DataFrame, object, float, list[Path]]:
-    """``(compare's rows on the held-out files, the LearnedTemplate, seconds to learn, held-out files)``."""
+def learn_set(root: Path, name: str, seed: int = 0,
+              manual: str = "manual") -> tuple[pd.DataFrame, object, float, list[Path]]:
+    """``(compare's rows on the held-out files, the LearnedTemplate, seconds to learn, held-out files)``,
+    learned from the set's ``manual`` gating (the ``.npz`` folder, or ``workspace.wsp``)."""
+    from cytokit.manual import read_manual
+
     base = root / name
     train = [base / "fcs" / f for f in TRAIN[name]]
     start = time.perf_counter()
-    learned = cytokit.learn_template(base / "manual", train, seed=seed)
+    learned = cytokit.learn_template(read_manual(base / manual, train), train, seed=seed)
     seconds = time.perf_counter() - start
     held = [p for p in sorted((base / "fcs").glob("*.fcs")) if p.name not in TRAIN[name]]
     table = cytokit.compare(held, learned.template, base / "manual", mapping=learned.mapping or None, strict=False)
@@ -73,12 +79,20 @@ def run(root: Path, seed: int = 0) -> tuple[pd.DataFrame, dict[str, dict]]:
         table, learned, seconds, held = learn_set(root, name, seed)
         hand = per_population(validate.run_set(root, name, files=held))
         ours = per_population(table)
+        wsp = None  # the same two files learned from the set's FlowJo workspace: the person's own gates
+        if (root / name / "workspace.wsp").is_file():
+            ws_table, ws_learned, ws_seconds, _ = learn_set(root, name, seed, manual="workspace.wsp")
+            wsp = per_population(ws_table)
+            extra[f"{name}_workspace"] = {"learned": ws_learned, "seconds": ws_seconds, "table": ws_table}
         for population, r in ours.iterrows():
             h = hand.loc[population] if population in hand.index else None
+            w = wsp.loc[population] if wsp is not None and population in wsp.index else None
             rows.append({"set": name, "population": population, **r.to_dict(),
                          "hand_f1_median": np.nan if h is None else h.f1_median,
                          "hand_f1_worst": np.nan if h is None else h.f1_worst,
-                         "hand_delta_median": np.nan if h is None else h.delta_median})
+                         "hand_delta_median": np.nan if h is None else h.delta_median,
+                         "wsp_f1_median": np.nan if w is None else w.f1_median,
+                         "wsp_f1_worst": np.nan if w is None else w.f1_worst})
         extra[name] = {"learned": learned, "seconds": seconds, "table": table}
     return pd.DataFrame(rows), extra
 
@@ -88,12 +102,12 @@ def markdown(summary: pd.DataFrame) -> str:
         return "—" if np.isnan(a) else f"{a:.{digits}f} / {b:.{digits}f}"
 
     lines = [("| set | population | files | learned F1 median / worst | within parent | Δ % of parent median / worst "
-              "| hand-written F1 median / worst |"), "|---|---|---|---|---|---|---|"]
+              "| hand-written F1 median / worst | learned from the FlowJo workspace |"), "|---|---|---|---|---|---|---|---|"]
     for r in summary.itertuples():
         name = r.population.replace("|", "\\|")
         lines.append(f"| {r.set} | {name} | {int(r.files)} | {pair(r.f1_median, r.f1_worst)} | "
                      f"{pair(r.f1_parent_median, r.f1_parent_worst)} | {pair(r.delta_median, r.delta_worst, 2)} | "
-                     f"{pair(r.hand_f1_median, r.hand_f1_worst)} |")
+                     f"{pair(r.hand_f1_median, r.hand_f1_worst)} | {pair(r.wsp_f1_median, r.wsp_f1_worst)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -117,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "table.md").write_text(text)
     print(text)
     for name, e in extra.items():
-        print(f"{name}: learned from {', '.join(TRAIN[name])} in {e['seconds']:.1f} s (with leave-one-out)")
+        print(f"{name}: learned from {', '.join(TRAIN[name.removesuffix('_workspace')])} in {e['seconds']:.1f} s "
+              "(with leave-one-out)")
     return 0
 
 

@@ -55,12 +55,22 @@ class Gating:
         last name.
     flags
         Path → why the population is doubtful (a cytokit gate that failed, was skipped, ...).
+    dims
+        Path → the channels (``$PnN``) the person's gate is drawn on, where the source says
+        (a FlowJo workspace, Gating-ML; not a boolean gate, not an ``.npz`` file).
+    drawn
+        Path → the person's gate in channel values (untransformed), where a FlowJo workspace
+        holds a rectangle or a polygon: ``{"limits": [[lo, hi], ...]}`` (``None``: open) or
+        ``{"vertices": array}`` (the polygon's edges drawn straight on FlowJo's scale, each
+        split in :data:`EDGE_POINTS` points, so that it keeps its shape on any other scale).
     """
 
     membership: dict[str, np.ndarray]
     n_events: int
     parents: dict[str, str] = field(default_factory=dict)
     flags: dict[str, str] = field(default_factory=dict)
+    dims: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    drawn: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for path in self.membership:
@@ -104,7 +114,8 @@ class ManualSource:
         raise NotImplementedError
 
     def _checked(self, file: str | Path, membership: dict[str, np.ndarray], sample: Sample,
-                 parents: dict[str, str] | None = None) -> Gating:
+                 parents: dict[str, str] | None = None, dims: dict[str, tuple[str, ...]] | None = None,
+                 drawn: dict[str, dict] | None = None) -> Gating:
         masks = {}
         for path, mask in membership.items():
             mask = np.asarray(mask)
@@ -115,7 +126,9 @@ class ManualSource:
                     "not in the file's event order")
             masks[path] = mask.astype(bool, copy=False)
         parents = {p: q for p, q in (parents or {}).items() if p in masks}
-        return Gating(masks, n_events=sample.n_events, parents=parents)
+        dims = {p: d for p, d in (dims or {}).items() if p in masks and d}
+        drawn = {p: d for p, d in (drawn or {}).items() if p in dims and d}
+        return Gating(masks, n_events=sample.n_events, parents=parents, dims=dims, drawn=drawn)
 
 
 class NpzSource(ManualSource):
@@ -179,14 +192,48 @@ class WorkspaceSource(ManualSource):
         ws = self.workspace
         try:
             ws.analyze_samples(sample_id=sid, use_mp=False)
-            membership, parents = {}, {}
+            membership, parents, dims, drawn = {}, {}, {}, {}
+            transforms = ws.get_transforms(sid)
             for name, gate_path in ws.get_gate_ids(sid):
                 path = "/".join([*gate_path[1:], name])
                 membership[path] = ws.get_gate_membership(sid, name, gate_path=gate_path)
                 parents[path] = "/".join(gate_path[1:])
+                dims[path], drawn[path] = _drawn(ws, sid, name, gate_path, transforms)
         except Exception as exc:
             raise GateError(f"{file}: FlowKit cannot gate sample {sid!r} of {self.path}: {exc}") from exc
-        return self._checked(file, membership, sample, parents)
+        return self._checked(file, membership, sample, parents, dims, drawn)
+
+
+EDGE_POINTS = 32
+
+
+def _drawn(ws, sid: str, name: str, gate_path: tuple, transforms: dict) -> tuple[tuple[str, ...], dict | None]:
+    """A FlowKit gate's channels and its region in channel values (:class:`Gating`'s ``drawn``;
+    None for other gate types, or a transform cytokit has not)."""
+    from .transforms import LinearTransform, from_flowkit
+
+    try:
+        gate = ws.get_gate(sid, name, gate_path=gate_path)
+    except Exception:  # a quadrant's name is not a gate of its own in FlowKit
+        return (), None
+    found = getattr(gate, "dimensions", None) or ()
+    channels = tuple(str(d.id) for d in found)
+    try:
+        scales = [from_flowkit(transforms[d.transformation_ref]) if d.transformation_ref else
+                  LinearTransform(t=1.0, a=0.0) for d in found]
+    except (KeyError, ValueError):
+        return channels, None
+    kind = type(gate).__name__
+    if kind == "RectangleGate":
+        limits = [[None if v is None else float(t.inverse(np.array([float(v)]))[0]) for v in (d.min, d.max)]
+                  for d, t in zip(found, scales)]
+        return channels, {"limits": limits}
+    if kind == "PolygonGate" and len(found) == 2:
+        corners = np.asarray(gate.vertices, dtype=float)
+        step = np.linspace(0.0, 1.0, EDGE_POINTS, endpoint=False)[:, None]
+        edges = np.concatenate([a + step * (b - a) for a, b in zip(corners, np.roll(corners, -1, axis=0))])
+        return channels, {"vertices": np.column_stack([t.inverse(edges[:, i]) for i, t in enumerate(scales)])}
+    return channels, None
 
 
 class GatingMLSource(ManualSource):
@@ -210,7 +257,10 @@ class GatingMLSource(ManualSource):
         except CytokitError as exc:
             raise type(exc)(f"{file}: Gating-ML {self.path}: {exc}") from exc
         membership = {self.gates.path(pop): frame[pop].to_numpy() for pop in frame.columns}
-        return self._checked(file, membership, sample)
+        dims = {self.gates.path(pop): tuple(node.dimension(d).channel for d in node.gate.dims)
+                for node in self.gates.nodes if not hasattr(node.gate, "operands")  # not a boolean gate
+                for pop in node.populations}
+        return self._checked(file, membership, sample, dims=dims)
 
 
 def read_manual(source: str | Path | ManualSource, files: Sequence[str | Path] = ()) -> ManualSource:

@@ -259,3 +259,22 @@ def test_biex_gates_are_refused_by_the_gating_ml_writer(tmp_path):
     gates = template_from_flowjo(wsp).apply(cytokit.read_fcs(fcs)).to_gateset()
     with pytest.raises(cytokit.errors.GateError, match="biex transform .* has no Gating-ML 2.0 form"):
         gates.write(tmp_path / "out.xml")
+
+
+@_needs_corpus
+@pytest.mark.parametrize("wsp, n_members", [("simple_poly_and_rect_v2_poly50.wsp", 50), ("single_ellipse_51_events.wsp", 51)])
+def test_the_persons_drawn_gate_is_read_in_channel_values(wsp, n_members):
+    """A FlowJo workspace's polygon (an ellipse arrives as one) read as the manual gating's ``drawn``
+    region, in channel values: it holds exactly FlowKit's members (learn uses it as a candidate)."""
+    from matplotlib.path import Path as Polygon
+
+    from cytokit.manual import read_manual
+
+    fcs = FLOWKIT / "simple_line_example" / "data_set_simple_line_100.fcs"
+    sample = cytokit.read_fcs(fcs)
+    gating = read_manual(FLOWKIT / "simple_line_example" / wsp, [fcs]).gating(fcs, sample)
+    (path, member), = [(p, m) for p, m in gating.membership.items() if "vertices" in gating.drawn.get(p, {})]
+    assert gating.dims[path] == ("channel_A", "channel_B") and int(member.sum()) == n_members
+    events = sample.events[["channel_A", "channel_B"]].to_numpy(dtype=float)
+    inside = Polygon(gating.drawn[path]["vertices"]).contains_points(events)
+    assert (inside == member).all()

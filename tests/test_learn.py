@@ -334,3 +334,23 @@ def test_files_sharing_no_channel_are_told_to_bring_a_panel_sheet(synthetic, tmp
     (tmp_path / "a.npz").write_bytes((synthetic / "manual" / "a.npz").read_bytes())
     with pytest.raises(MetadataError, match=r"share no channel.*bare\.fcs name no marker.*a\.fcs do.*--panel"):
         learn_template(tmp_path, [synthetic / "fcs" / "a.fcs", tmp_path / "bare.fcs"])
+
+
+def test_the_persons_drawn_gate_is_learned_as_drawn_on_the_persons_dimensions():
+    """With the person's dimensions and gate known (a FlowJo workspace), the candidates are on those
+    dimensions and the gate as drawn wins over the members' interval: its cut is the drawn one exactly
+    (80 members per file: too few for a fitted gate, which would otherwise be preferred)."""
+    from cytokit.learn._search import Part, learn_population
+
+    rng = np.random.default_rng(3)
+    names = ["noise", "cd4"]
+    parts = []
+    for k, shift in enumerate((0.0, 0.02)):
+        cd4 = np.r_[rng.normal(0.2, 0.05, 3000), rng.normal(0.8 + shift, 0.05, 80)]
+        noise = rng.normal(0.5, 0.2, len(cd4))
+        parts.append(Part(f"f{k}.fcs", np.column_stack([noise, cd4]), cd4 >= 0.5))
+    learned = learn_population(parts, names, person=[1], drawn={"f0.fcs": {"limits": [[0.5, None]]}})
+    assert learned.dims == ["cd4"] and learned.gate["limits"] == [0.5, None]
+    assert learned.gate["max_shift"] == 0 and "the person's own gate as drawn on f0.fcs" in learned.notes[0]
+    screened = learn_population(parts, names)  # memberships alone: the members' interval
+    assert screened.dims == ["cd4"] and screened.gate["limits"][0] != 0.5

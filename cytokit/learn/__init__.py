@@ -90,7 +90,12 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
             rows.append({**row, "note": f"its parent {parent!r} was not learned"})
             continue
         data = parts(train, path, max_events, rng)
-        learned = learn_population(data, names) if data else None
+        # the person's gate's dimensions, where the manual gating says and every training file agrees
+        drawn_on = {tf.gate_roles(path) for tf in train if path in tf.gating.membership}
+        on = next(iter(drawn_on)) if len(drawn_on) == 1 else None
+        person = [names.index(r) for r in on] if on and len(set(on)) == len(on) <= 2 else None
+        drawn = {tf.name: tf.drawn(path) for tf in train if person and path in tf.gating.membership}
+        learned = learn_population(data, names, person, {f: d for f, d in drawn.items() if d}) if data else None
         if learned is None:
             rows.append({**row, "n_files": len(data), "note": "too few events in the training files to learn"})
             continue

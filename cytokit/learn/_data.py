@@ -11,7 +11,7 @@ everything else on logicle (``t: auto, w: 0.5, m: 4.5``): the scales people gate
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,29 @@ class TrainingFile:
     name: str
     values: np.ndarray  # events × roles, transformed; NaN where not finite
     gating: Gating
+    roles: dict[str, str] = field(default_factory=dict)  # this file's $PnN -> role
+    scales: dict = field(default_factory=dict)  # role -> its transform (channel values -> learned scale)
+
+    def gate_roles(self, path: str) -> tuple[str, ...] | None:
+        """The roles of the channels the person's gate of ``path`` is drawn on (None: unknown, or
+        a channel that is no role)."""
+        dims = self.gating.dims.get(path)
+        if not dims or not all(d in self.roles for d in dims):
+            return None
+        return tuple(self.roles[d] for d in dims)
+
+    def drawn(self, path: str) -> dict | None:
+        """The person's gate of ``path`` on the learned scale (:class:`~cytokit.manual.Gating`'s
+        ``drawn``: ``limits`` per dimension or ``vertices``), or None where the source has none."""
+        region, roles = self.gating.drawn.get(path), self.gate_roles(path)
+        if region is None or roles is None:
+            return None
+        scales = [self.scales[r] for r in roles]
+        if "limits" in region:
+            return {"limits": [[None if v is None else float(t.apply(np.array([v]))[0]) for v in lim]
+                               for lim, t in zip(region["limits"], scales)]}
+        vertices = np.asarray(region["vertices"], dtype=float)
+        return {"vertices": np.column_stack([t.apply(vertices[:, i]) for i, t in enumerate(scales)])}
 
     def rows(self, path: str) -> np.ndarray:
         """Indices of the (finite) events of ``path``'s parent."""
@@ -131,7 +154,9 @@ def training_files(files: list[Path], samples: list[Sample], source: ManualSourc
     for path, sample in zip(files, samples):
         result = template.apply(sample)
         values = np.column_stack([result.transformed(result.dimension(r)) for r in channels.roles]).astype(float)
-        out.append(TrainingFile(path.name, values, source.gating(path, sample)))
+        roles = {result.channels[r]: r for r in channels.roles}
+        scales = {r: result.transforms[result.dimension(r)] for r in channels.roles}
+        out.append(TrainingFile(path.name, values, source.gating(path, sample), roles, scales))
     return out
 
 

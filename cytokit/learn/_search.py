@@ -36,6 +36,14 @@ Otherwise the best registered candidate wins, a simpler one (one dimension, no r
 when it is within :data:`TOLERANCE`, and the first fitted candidate turned down is noted in
 its comment. With one training file, nothing tells whether the region must move with the
 data, and it does (registered).
+
+**The person's own gates.** Where the manual gating says what the person drew (a FlowJo
+workspace: the gate's channels, and a rectangle's or polygon's coordinates), the candidates
+are on the person's dimensions only (each alone, and the pair), and the gate as drawn in each
+training file is a registered candidate too, not moved, scored on the other training files
+(on its own file when there is one): it is preferred over the other registered candidates
+within :data:`TOLERANCE` of the best. Moving it as well was tried on FlowAtlas and lost on the
+held-out files (two training files are one move each way; docs/validation.md).
 """
 
 from __future__ import annotations
@@ -204,8 +212,23 @@ def _fewer_vertices(corners: np.ndarray, limit: int) -> np.ndarray:
     return keep
 
 
-def build(train: list[Part], dims: list[int], register: bool, names: list[str]) -> dict | None:
-    """The ``registered`` gate mapping learned from ``train`` on ``dims`` (None: nothing to learn)."""
+def _region(drawn: dict, grid: list[tuple[float, float]]) -> dict:
+    """The person's drawn gate (``limits`` per dimension or ``vertices``, on the learned scale) as a
+    registered gate's ``limits`` (one dimension) or ``vertices`` (two: a rectangle's open sides at
+    ten grid spans out)."""
+    if "vertices" in drawn:
+        return {"vertices": [[float(x), float(y)] for x, y in _fewer_vertices(drawn["vertices"], MAX_VERTICES)]}
+    limits = drawn["limits"]
+    if len(limits) == 1:
+        return {"limits": list(limits[0])}
+    (x0, x1), (y0, y1) = [[lo - 10 * (hi - lo) if a is None else a, hi + 10 * (hi - lo) if b is None else b]
+                          for (a, b), (lo, hi) in zip(limits, grid)]
+    return {"vertices": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]}
+
+
+def build(train: list[Part], dims: list[int], register: bool, names: list[str], drawn: dict | None = None) -> dict | None:
+    """The ``registered`` gate mapping learned from ``train`` on ``dims`` (None: nothing to learn);
+    ``drawn``: the person's own gate in ``train[0]`` (:func:`_region`) instead of the members' interval or hull."""
     members = sum(int(p.member.sum()) for p in train)
     if members < MIN_MEMBERS:
         return None
@@ -240,7 +263,9 @@ def build(train: list[Part], dims: list[int], register: bool, names: list[str]) 
     as_ints = lambda curves: [[int(round(v)) for v in 1000 * r / top] for r in curves]
     gate = {"type": "registered", "dims": [names[d] for d in dims], "max_shift": MAX_SHIFT if register else 0,
             "max_scale": MAX_SCALE if register else 1}
-    if len(dims) == 1:
+    if drawn is not None:
+        gate.update(_region(drawn, grid))
+    elif len(dims) == 1:
         gate["limits"] = list(_interval(values[:, 0], member))
     else:
         from scipy.spatial import ConvexHull, QhullError
@@ -308,14 +333,23 @@ def _choose_fitted(fitted: list[FittedCandidate], best_registered: float, full: 
     return None, [], notes
 
 
-def learn_population(data: list[Part], names: list[str]) -> Learned | None:
-    """The best gate for one population (see the module docstring), or None when too few members."""
+def learn_population(data: list[Part], names: list[str], person: list[int] | None = None,
+                     drawn: dict[str, dict] | None = None) -> Learned | None:
+    """The best gate for one population (see the module docstring), or None when too few members.
+    ``person``: the dimensions the person's gate is drawn on, where the manual gating says (a
+    FlowJo workspace, Gating-ML): the candidates are on them (each alone, and the pair), not screened.
+    ``drawn``: training file name → the person's gate on those dimensions in that file (a FlowJo
+    workspace's rectangle or polygon, :meth:`~cytokit.learn._data.TrainingFile.drawn`): each is a
+    candidate too, scored on the other training files, and preferred when about as good as the best."""
     if sum(int(p.member.sum()) for p in data) < MIN_MEMBERS:
         return None
     full, data = data, [_subsample(p) for p in data]
     pooled = Part("pooled", np.concatenate([p.values for p in data]), np.concatenate([p.member for p in data]))
-    candidates = candidate_dims(pooled)
-    fitted_dims = candidate_dims(pooled, n_pairs=N_FITTED_PAIRS)
+    if person:
+        candidates = fitted_dims = [[d] for d in person] + ([list(person)] if len(person) == 2 else [])
+    else:
+        candidates = candidate_dims(pooled)
+        fitted_dims = candidate_dims(pooled, n_pairs=N_FITTED_PAIRS)
     scored = []
     for dims in candidates:
         for register in (False, True):
@@ -326,7 +360,12 @@ def learn_population(data: list[Part], names: list[str]) -> Learned | None:
                 cv = _score(build(data, dims, register, names), data[0], names)
             # simpler first: one dimension, then (with several files, which can tell) no registration;
             # one file cannot tell, and a gate that follows the data is the safer guess for new files
-            scored.append((cv, -len(dims), int(register) if len(data) == 1 else -int(register), dims, register))
+            scored.append((cv, -len(dims), int(register) if len(data) == 1 else -int(register), dims, register, None))
+    for source in [p for p in data if p.file in (drawn or {})]:  # the person's own gate as drawn in a file, not moved
+        gate = build([source], person, False, names, drawn[source.file])
+        others = [p for p in data if p is not source] or [source]
+        scored.append((float(np.mean([_score(gate, held, names) for held in others])), -len(person), 0, person,
+                       False, source.file))
     fitted = [c for dims in fitted_dims for c in fitted_candidates(data, dims, names)]
     n_candidates = len(scored) + len(fitted)
     best_registered = max(s[0] for s in scored)
@@ -335,12 +374,17 @@ def learn_population(data: list[Part], names: list[str]) -> Learned | None:
         return Learned(choice.gate, choice.dims, choice.gate["type"], False, choice.cv_f1,
                        float(np.median(on_all)), len(data), n_candidates, pool=choice.pool)
     simple = [s for s in scored if s[0] >= best_registered - TOLERANCE]
-    cv, _, _, dims, register = max(simple, key=lambda s: (s[1], s[2], s[0]))
-    gate = build(full, dims, register, names)
+    cv, _, _, dims, register, source = max(simple, key=lambda s: (s[5] is not None, s[1], s[2], s[0]))
+    if source is None:
+        gate = build(full, dims, register, names)
+    else:
+        gate = build([p for p in full if p.file == source], dims, register, names, drawn[source])
     if gate is None:
         return None
     train_f1 = float(np.median([_score(gate, p, names) for p in full]))
     notes = [f"not fitted: {notes[0]}"] if notes else []
+    if source is not None:
+        notes.insert(0, f"the person's own gate as drawn on {source} (from the manual gating)")
     return Learned(gate, [names[d] for d in dims], "range" if len(dims) == 1 else "polygon", register,
                    float(cv), train_f1, len(data), n_candidates, notes)
 
