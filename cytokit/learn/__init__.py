@@ -90,11 +90,13 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
             rows.append({**row, "note": f"its parent {parent!r} was not learned"})
             continue
         data = parts(train, path, max_events, rng)
-        # the person's gate's dimensions, where the manual gating says and every training file agrees
-        drawn_on = {tf.gate_roles(path) for tf in train if path in tf.gating.membership}
-        on = next(iter(drawn_on)) if len(drawn_on) == 1 else None
-        person = [names.index(r) for r in on] if on and len(set(on)) == len(on) <= 2 else None
-        drawn = {tf.name: tf.drawn(path) for tf in train if person and path in tf.gating.membership}
+        # the person's gate's dimensions where the manual gating says: those of every training file's gate
+        # (a bone marrow's T cells drawn on CD3 x CD45 and a lung's on CD8 x CD3: CD3)
+        drawn_on = [tf.gate_roles(path) for tf in train if path in tf.gating.membership]
+        on = () if not drawn_on or None in drawn_on else tuple(
+            dict.fromkeys(r for r in drawn_on[0] if r and all(r in other for other in drawn_on[1:])))
+        person = [names.index(r) for r in on] if 1 <= len(on) <= 2 else None
+        drawn = {tf.name: tf.drawn(path, on) for tf in train if person and path in tf.gating.membership}
         learned = learn_population(data, names, person, {f: d for f, d in drawn.items() if d}) if data else None
         if learned is None:
             rows.append({**row, "n_files": len(data), "note": "too few events in the training files to learn"})

@@ -54,26 +54,28 @@ class TrainingFile:
     roles: dict[str, str] = field(default_factory=dict)  # this file's $PnN -> role
     scales: dict = field(default_factory=dict)  # role -> its transform (channel values -> learned scale)
 
-    def gate_roles(self, path: str) -> tuple[str, ...] | None:
-        """The roles of the channels the person's gate of ``path`` is drawn on (None: unknown, or
-        a channel that is no role)."""
+    def gate_roles(self, path: str) -> tuple[str | None, ...] | None:
+        """The roles of the channels the person's gate of ``path`` is drawn on, in its order (None
+        for a channel that is no role: not in every training file); None: not known."""
         dims = self.gating.dims.get(path)
-        if not dims or not all(d in self.roles for d in dims):
-            return None
-        return tuple(self.roles[d] for d in dims)
+        return tuple(self.roles.get(d) for d in dims) if dims else None
 
-    def drawn(self, path: str) -> dict | None:
-        """The person's gate of ``path`` on the learned scale (:class:`~cytokit.manual.Gating`'s
-        ``drawn``: ``limits`` per dimension or ``vertices``), or None where the source has none."""
+    def drawn(self, path: str, on: tuple[str, ...]) -> dict | None:
+        """The person's gate of ``path`` on the roles ``on`` and the learned scale
+        (:class:`~cytokit.manual.Gating`'s ``drawn``: ``limits`` per dimension or ``vertices``), or
+        None where the source has none. A rectangle is read on any of its dimensions (its bounds
+        there), a polygon only on both."""
         region, roles = self.gating.drawn.get(path), self.gate_roles(path)
-        if region is None or roles is None:
+        if region is None or roles is None or not set(on) <= set(roles) - {None}:
             return None
-        scales = [self.scales[r] for r in roles]
+        index = [roles.index(r) for r in on]
         if "limits" in region:
-            return {"limits": [[None if v is None else float(t.apply(np.array([v]))[0]) for v in lim]
-                               for lim, t in zip(region["limits"], scales)]}
+            return {"limits": [[None if v is None else float(self.scales[r].apply(np.array([v]))[0])
+                                for v in region["limits"][i]] for r, i in zip(on, index)]}
+        if len(on) != len(roles):
+            return None
         vertices = np.asarray(region["vertices"], dtype=float)
-        return {"vertices": np.column_stack([t.apply(vertices[:, i]) for i, t in enumerate(scales)])}
+        return {"vertices": np.column_stack([self.scales[r].apply(vertices[:, i]) for r, i in zip(on, index)])}
 
     def rows(self, path: str) -> np.ndarray:
         """Indices of the (finite) events of ``path``'s parent."""

@@ -42,8 +42,11 @@ workspace: the gate's channels, and a rectangle's or polygon's coordinates), the
 are on the person's dimensions only (each alone, and the pair), and the gate as drawn in each
 training file is a registered candidate too, not moved, scored on the other training files
 (on its own file when there is one): it is preferred over the other registered candidates
-within :data:`TOLERANCE` of the best. Moving it as well was tried on FlowAtlas and lost on the
-held-out files (two training files are one move each way; docs/validation.md).
+within :data:`TOLERANCE` of the best, and over a fitted gate that does not score higher (a
+fitted gate beats the members' hull when a little below it because the hull's cross-validation
+is optimistic; the person's gate was not learned from the file it is scored on). Moving it as
+well was tried on FlowAtlas and lost on the held-out files (two training files are one move
+each way; docs/validation.md).
 """
 
 from __future__ import annotations
@@ -370,7 +373,8 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
     n_candidates = len(scored) + len(fitted)
     best_registered = max(s[0] for s in scored)
     choice, on_all, notes = _choose_fitted(fitted, best_registered, full, names)
-    if choice is not None:
+    best_drawn = max((s[0] for s in scored if s[5] is not None), default=-1.0)  # the person's gate as drawn
+    if choice is not None and best_drawn < choice.cv_f1:
         return Learned(choice.gate, choice.dims, choice.gate["type"], False, choice.cv_f1,
                        float(np.median(on_all)), len(data), n_candidates, pool=choice.pool)
     simple = [s for s in scored if s[0] >= best_registered - TOLERANCE]
