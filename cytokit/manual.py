@@ -208,32 +208,38 @@ EDGE_POINTS = 32
 
 
 def _drawn(ws, sid: str, name: str, gate_path: tuple, transforms: dict) -> tuple[tuple[str, ...], dict | None]:
-    """A FlowKit gate's channels and its region in channel values (:class:`Gating`'s ``drawn``;
-    None for other gate types, or a transform cytokit has not)."""
+    """A FlowKit gate's channels and its region in channel values (:class:`Gating`'s ``drawn``);
+    ``((), None)`` or ``(channels, None)`` where it cannot be read: never an error (the memberships
+    are what compare needs)."""
     from .transforms import LinearTransform, from_flowkit
 
     try:
         gate = ws.get_gate(sid, name, gate_path=gate_path)
-    except Exception:  # a quadrant's name is not a gate of its own in FlowKit
+        found = getattr(gate, "dimensions", None) or ()
+        channels = tuple(str(d.id) for d in found)
+    except Exception:  # a quadrant's name is not a gate of its own in FlowKit, a divider is no dimension
         return (), None
-    found = getattr(gate, "dimensions", None) or ()
-    channels = tuple(str(d.id) for d in found)
     try:
         scales = [from_flowkit(transforms[d.transformation_ref]) if d.transformation_ref else
                   LinearTransform(t=1.0, a=0.0) for d in found]
-    except (KeyError, ValueError):
+        return channels, _region(gate, found, scales)
+    except (KeyError, ValueError, TypeError, AttributeError, ArithmeticError):  # no cytokit transform, or no inverse
         return channels, None
+
+
+def _region(gate, found, scales) -> dict | None:
+    """A rectangle's bounds or a polygon's densified edges in channel values (None: another gate)."""
     kind = type(gate).__name__
     if kind == "RectangleGate":
         limits = [[None if v is None else float(t.inverse(np.array([float(v)]))[0]) for v in (d.min, d.max)]
                   for d, t in zip(found, scales)]
-        return channels, {"limits": limits}
+        return {"limits": limits}
     if kind == "PolygonGate" and len(found) == 2:
         corners = np.asarray(gate.vertices, dtype=float)
         step = np.linspace(0.0, 1.0, EDGE_POINTS, endpoint=False)[:, None]
         edges = np.concatenate([a + step * (b - a) for a, b in zip(corners, np.roll(corners, -1, axis=0))])
-        return channels, {"vertices": np.column_stack([t.inverse(edges[:, i]) for i, t in enumerate(scales)])}
-    return channels, None
+        return {"vertices": np.column_stack([t.inverse(edges[:, i]) for i, t in enumerate(scales)])}
+    return None
 
 
 class GatingMLSource(ManualSource):

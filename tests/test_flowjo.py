@@ -278,3 +278,19 @@ def test_the_persons_drawn_gate_is_read_in_channel_values(wsp, n_members):
     events = sample.events[["channel_A", "channel_B"]].to_numpy(dtype=float)
     inside = Polygon(gating.drawn[path]["vertices"]).contains_points(events)
     assert (inside == member).all()
+
+
+@_needs_corpus
+@pytest.mark.parametrize("wsp", ["simple_diamond_example_quad_gate.wsp", "test_data_diamond_asinh_rect.wsp",
+                                 "test_data_diamond_biex_rect.wsp"])
+def test_learned_from_a_workspace_the_persons_gates_count_what_flowkit_counts(wsp):
+    """cytokit learn on one file of a workspace takes the person's rectangles (FlowJo's quadrants
+    arrive as rectangles) as drawn, through the workspace's asinh or biex and back onto the learned
+    logicle scale: on the file, every population counts exactly what FlowKit counts."""
+    fcs = FLOWKIT / "simple_diamond_example" / "test_data_diamond_01.fcs"
+    learned = cytokit.learn_template(FLOWKIT / "simple_diamond_example" / wsp, [fcs], leave_one_out=False)
+    assert learned.text.count("the person's own gate as drawn on test_data_diamond_01.fcs") == len(learned.populations)
+    table = cytokit.compare([fcs], learned.template, FLOWKIT / "simple_diamond_example" / wsp,
+                            mapping=learned.mapping or None)
+    assert len(table) == len(learned.populations) and (table.n_cytokit == table.n_manual).all()
+    assert (table.n_manual > 1000).all()
