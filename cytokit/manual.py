@@ -62,7 +62,8 @@ class Gating:
         Path → the person's gate in channel values (untransformed), where a FlowJo workspace
         holds a rectangle or a polygon: ``{"limits": [[lo, hi], ...]}`` (``None``: open) or
         ``{"vertices": array}`` (the polygon's edges drawn straight on FlowJo's scale, each
-        split in :data:`EDGE_POINTS` points, so that it keeps its shape on any other scale).
+        split in :data:`EDGE_POINTS` points, so that it keeps its shape on any other scale), and
+        ``"compensated"`` (whether drawn on compensated values) where the workspace says.
     """
 
     membership: dict[str, np.ndarray]
@@ -222,7 +223,11 @@ def _drawn(ws, sid: str, name: str, gate_path: tuple, transforms: dict) -> tuple
     try:
         scales = [from_flowkit(transforms[d.transformation_ref]) if d.transformation_ref else
                   LinearTransform(t=1.0, a=0.0) for d in found]
-        return channels, _region(gate, found, scales)
+        region = _region(gate, found, scales)
+        refs = {str(d.compensation_ref) for d in found if d.compensation_ref}
+        if region is not None and refs:  # on compensated values (the file's or FlowJo's matrix) or not
+            region["compensated"] = refs != {"uncompensated"}
+        return channels, region
     except (KeyError, ValueError, TypeError, AttributeError, ArithmeticError):  # no cytokit transform, or no inverse
         return channels, None
 

@@ -96,7 +96,8 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
         on = () if not drawn_on or None in drawn_on else tuple(
             dict.fromkeys(r for r in drawn_on[0] if r and all(r in other for other in drawn_on[1:])))
         person = [names.index(r) for r in on] if 1 <= len(on) <= 2 else None
-        drawn = {tf.name: tf.drawn(path, on) for tf in train if person and path in tf.gating.membership}
+        drawn = {tf.name: tf.drawn(path, on, channels.compensation == "file") for tf in train
+                 if person and path in tf.gating.membership}
         learned = learn_population(data, names, person, {f: d for f, d in drawn.items() if d}) if data else None
         if learned is None:
             rows.append({**row, "n_files": len(data), "note": "too few events in the training files to learn"})

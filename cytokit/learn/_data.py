@@ -60,13 +60,16 @@ class TrainingFile:
         dims = self.gating.dims.get(path)
         return tuple(self.roles.get(d) for d in dims) if dims else None
 
-    def drawn(self, path: str, on: tuple[str, ...]) -> dict | None:
+    def drawn(self, path: str, on: tuple[str, ...], compensated: bool) -> dict | None:
         """The person's gate of ``path`` on the roles ``on`` and the learned scale
         (:class:`~cytokit.manual.Gating`'s ``drawn``: ``limits`` per dimension or ``vertices``), or
-        None where the source has none. A rectangle is read on any of its dimensions (its bounds
-        there), a polygon only on both."""
+        None where the source has none, or it was drawn on values compensated otherwise than the
+        learned template's (``compensated``). A rectangle is read on any of its dimensions (its
+        bounds there), a polygon only on both."""
         region, roles = self.gating.drawn.get(path), self.gate_roles(path)
         if region is None or roles is None or not set(on) <= set(roles) - {None}:
+            return None
+        if region.get("compensated", compensated) != compensated:
             return None
         index = [roles.index(r) for r in on]
         if "limits" in region:
