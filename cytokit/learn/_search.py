@@ -41,7 +41,7 @@ data, and it does (registered).
 workspace: the gate's channels, and a rectangle's or polygon's coordinates), the candidates
 are on the person's dimensions only (each alone, and the pair), and the gate as drawn in each
 training file is a registered candidate too, not moved, scored on the other training files
-(on its own file when there is one): it is preferred over the other registered candidates
+(on its own file when there is one, moved as well, as above): it is preferred over the other registered candidates
 within :data:`TOLERANCE` of the best, and over a fitted gate that does not score higher (a
 fitted gate beats the members' hull when a little below it because the hull's cross-validation
 is optimistic; the person's gate was not learned from the file it is scored on). Moving it as
@@ -364,11 +364,13 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
             # simpler first: one dimension, then (with several files, which can tell) no registration;
             # one file cannot tell, and a gate that follows the data is the safer guess for new files
             scored.append((cv, -len(dims), int(register) if len(data) == 1 else -int(register), dims, register, None))
-    for source in [p for p in data if p.file in (drawn or {})]:  # the person's own gate as drawn in a file, not moved
-        gate = build([source], person, False, names, drawn[source.file])
+    # the person's own gate as drawn in a file: not moved (with one training file also moved, and preferred so)
+    for source in [p for p in data if p.file in (drawn or {})]:
         others = [p for p in data if p is not source] or [source]
-        scored.append((float(np.mean([_score(gate, held, names) for held in others])), -len(person), 0, person,
-                       False, source.file))
+        for move in (False, True) if len(data) == 1 else (False,):
+            gate = build([source], person, move, names, drawn[source.file])
+            scored.append((float(np.mean([_score(gate, held, names) for held in others])), -len(person), int(move),
+                           person, move, source.file))
     fitted = [c for dims in fitted_dims for c in fitted_candidates(data, dims, names)]
     n_candidates = len(scored) + len(fitted)
     best_registered = max(s[0] for s in scored)
