@@ -205,7 +205,7 @@ class WorkspaceSource(ManualSource):
         return self._checked(file, membership, sample, parents, dims, drawn)
 
 
-EDGE_POINTS = 32
+EDGE_POINTS = 128
 
 
 def _drawn(ws, sid: str, name: str, gate_path: tuple, transforms: dict) -> tuple[tuple[str, ...], dict | None]:
@@ -240,11 +240,16 @@ def _region(gate, found, scales) -> dict | None:
                   for d, t in zip(found, scales)]
         return {"limits": limits}
     if kind == "PolygonGate" and len(found) == 2:
-        corners = np.asarray(gate.vertices, dtype=float)
-        step = np.linspace(0.0, 1.0, EDGE_POINTS, endpoint=False)[:, None]
-        edges = np.concatenate([a + step * (b - a) for a, b in zip(corners, np.roll(corners, -1, axis=0))])
-        return {"vertices": np.column_stack([t.inverse(edges[:, i]) for i, t in enumerate(scales)])}
+        return {"vertices": _edges(np.asarray(gate.vertices, dtype=float), scales)}
     return None
+
+
+def _edges(corners: np.ndarray, scales) -> np.ndarray:
+    """A polygon drawn on ``scales`` (per dimension) in channel values, each edge split in
+    :data:`EDGE_POINTS` points (straight on the scale it was drawn on, wherever it is shown)."""
+    step = np.linspace(0.0, 1.0, EDGE_POINTS, endpoint=False)[:, None]
+    edges = np.concatenate([a + step * (b - a) for a, b in zip(corners, np.roll(corners, -1, axis=0))])
+    return np.column_stack([t.inverse(edges[:, i]) for i, t in enumerate(scales)])
 
 
 class GatingMLSource(ManualSource):
@@ -268,10 +273,41 @@ class GatingMLSource(ManualSource):
         except CytokitError as exc:
             raise type(exc)(f"{file}: Gating-ML {self.path}: {exc}") from exc
         membership = {self.gates.path(pop): frame[pop].to_numpy() for pop in frame.columns}
-        dims = {self.gates.path(pop): tuple(node.dimension(d).channel for d in node.gate.dims)
-                for node in self.gates.nodes if not hasattr(node.gate, "operands")  # not a boolean gate
-                for pop in node.populations}
-        return self._checked(file, membership, sample, dims=dims)
+        dims, drawn = {}, {}
+        for node in self.gates.nodes:
+            if hasattr(node.gate, "operands"):  # a boolean gate
+                continue
+            for pop in node.populations:
+                dims[self.gates.path(pop)] = tuple(node.dimension(d).channel for d in node.gate.dims)
+                drawn[self.gates.path(pop)] = self._drawn(node, sample.spillover is not None)
+        return self._checked(file, membership, sample, dims=dims, drawn=drawn)
+
+    def _drawn(self, node, has_spillover: bool) -> dict | None:
+        """A rectangle's or polygon's region in channel values (:class:`Gating`'s ``drawn``), or None."""
+        from .gating.gatingml_nodes import FCS, UNCOMPENSATED
+        from .gating.gates import EllipseGate, PolygonGate, RectangleGate
+        from .transforms import LinearTransform
+
+        where = [node.dimension(d) for d in node.gate.dims]
+        scales = [self.gates.transforms.get(w.transform) if w.transform else LinearTransform(t=1.0, a=0.0)
+                  for w in where]
+        if not all(hasattr(t, "inverse") for t in scales):  # a ratio, or a channel of a matrix's fluorochromes
+            return None
+        if isinstance(node.gate, RectangleGate):
+            region = {"limits": [[None if v is None else float(t.inverse(np.array([float(v)]))[0]) for v in pair]
+                                 for pair, t in zip(node.gate.bounds.values(), scales)]}
+        elif isinstance(node.gate, PolygonGate):
+            region = {"vertices": _edges(np.asarray(node.gate.vertices, dtype=float), scales)}
+        elif isinstance(node.gate, EllipseGate) and len(scales) == 2:  # its outline, as a polygon
+            angle = np.linspace(0.0, 2 * np.pi, 4 * EDGE_POINTS, endpoint=False)
+            circle = np.column_stack([np.cos(angle), np.sin(angle)]) * np.sqrt(node.gate.distance_square)
+            outline = node.gate.mean + circle @ np.linalg.cholesky(node.gate.covariance).T
+            region = {"vertices": np.column_stack([t.inverse(outline[:, i]) for i, t in enumerate(scales)])}
+        else:
+            return None
+        region["compensated"] = any(w.compensation != UNCOMPENSATED and (w.compensation != FCS or has_spillover)
+                                    for w in where)
+        return region
 
 
 def read_manual(source: str | Path | ManualSource, files: Sequence[str | Path] = ()) -> ManualSource:

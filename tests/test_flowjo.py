@@ -294,3 +294,16 @@ def test_learned_from_a_workspace_the_persons_gates_count_what_flowkit_counts(ws
                             mapping=learned.mapping or None)
     assert len(table) == len(learned.populations) and (table.n_cytokit == table.n_manual).all()
     assert (table.n_manual > 1000).all()
+
+
+@_needs_corpus
+@pytest.mark.parametrize("gml", ["gml_rect1_gate.xml", "gml_poly1_gate.xml", "gml_transform_asinh_range1_gate.xml"])
+def test_learned_from_gatingml_the_persons_gates_count_what_they_count(gml):
+    """cytokit learn with a Gating-ML manual gating (the compliance set's data1.fcs) takes the
+    gate as drawn (a rectangle, a polygon, an asinh range), mapped onto the learned scale: it
+    counts exactly what the Gating-ML gate counts."""
+    fcs, source = FLOWKIT / "gate_ref" / "data1.fcs", FLOWKIT / "gate_ref" / "gml" / gml
+    learned = cytokit.learn_template(source, [fcs], leave_one_out=False)
+    assert "the person's own gate as drawn on data1.fcs" in learned.text
+    table = cytokit.compare([fcs], learned.template, source, mapping=learned.mapping or None)
+    assert len(table) == 1 and table.n_cytokit.iloc[0] == table.n_manual.iloc[0] > 200

@@ -77,6 +77,7 @@ FITTED_TOLERANCE = 0.01  # a fitted gate no more than this below the best regist
 MIN_MEMBERS = 5
 HULL_MARGIN = 0.001  # a learned polygon is its members' convex hull, this much larger (from its centre)
 MAX_VERTICES = 64  # ... with at most this many vertices (the smallest corners cut: a readable template)
+DRAWN_VERTICES = 256  # a person's drawn polygon, its edges bent by the change of scale, keeps this many
 SEARCH_EVENTS = 8000  # parent events per file for choosing the gate (the chosen one is built on all)
 
 
@@ -219,8 +220,8 @@ def _region(drawn: dict, grid: list[tuple[float, float]]) -> dict:
     """The person's drawn gate (``limits`` per dimension or ``vertices``, on the learned scale) as a
     registered gate's ``limits`` (one dimension) or ``vertices`` (two: a rectangle's open sides at
     ten grid spans out)."""
-    if "vertices" in drawn:
-        return {"vertices": [[float(x), float(y)] for x, y in _fewer_vertices(drawn["vertices"], MAX_VERTICES)]}
+    if "vertices" in drawn:  # its straight edges first (collinear points), then the finest of its curves
+        return {"vertices": [[float(x), float(y)] for x, y in _fewer_vertices(drawn["vertices"], DRAWN_VERTICES)]}
     limits = drawn["limits"]
     if len(limits) == 1:
         return {"limits": list(limits[0])}
