@@ -297,6 +297,7 @@ def test_learned_from_a_workspace_the_persons_gates_count_what_flowkit_counts(ws
 
 
 @_needs_corpus
+@pytest.mark.filterwarnings("ignore:.*has no value; read as empty")  # data1.fcs's empty TEXT keyword
 @pytest.mark.parametrize("gml", ["gml_rect1_gate.xml", "gml_poly1_gate.xml", "gml_transform_asinh_range1_gate.xml"])
 def test_learned_from_gatingml_the_persons_gates_count_what_they_count(gml):
     """cytokit learn with a Gating-ML manual gating (the compliance set's data1.fcs) takes the
