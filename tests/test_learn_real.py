@@ -4,8 +4,8 @@ Runs ``benchmarks/validate_learn.py``'s :func:`run` on both sets of ``../shared/
 ``$CYTOKIT_REAL_GATED``): a template learned from the two files of ``TRAIN`` (activation: one
 unstimulated and one stimulated tube; flowatlas: the two largest T-cell-first files) is
 compared with the person's gating of every other file. Fails when a population's median or
-worst F1 falls below :data:`LEVELS`, the levels measured on 2026-12-02 (twelfth session; docs/validation.md,
-"Learned templates") minus a margin of 0.02 (0.05 for the worst file of flowatlas, whose
+worst F1 falls below :data:`LEVELS`, the levels measured on 2026-12-02 (twelfth session, four raised in the
+fourteenth; docs/validation.md, "Learned templates") minus a margin of 0.02 (0.05 for the worst file of flowatlas, whose
 tissue files hold a few to a few dozen events of the small subsets). **These are the levels
 reached, not issue 18's goals** (median >= 0.95, worst >= 0.90 for every population): the
 activation set meets them but for the worst tube of CD69+ CD4 / CD8 T cells (a handful of
@@ -36,11 +36,11 @@ LEVELS = {
     ("activation", "CD4 T Cells"): (0.97, 0.96),
     ("activation", "CD8 T Cells"): (0.97, 0.96),
     ("activation", "CD69+ CD4 T Cells"): (0.97, 0.73),  # registered: too few members for a fitted gate
-    ("activation", "CD69+ CD8 T Cells"): (0.90, 0.85),
-    ("flowatlas", "T cells"): (0.93, 0.84),
+    ("activation", "CD69+ CD8 T Cells"): (0.92, 0.87),
+    ("flowatlas", "T cells"): (0.95, 0.87),  # a CD3 range not moved, since the 14th session (the valley: 0.947 / 0.894)
     ("flowatlas", "CD4"): (0.94, 0.89),
-    ("flowatlas", "CD8"): (0.95, 0.84),
-    ("flowatlas", "CD4- CD8-"): (0.45, 0.01),  # a valley quadrant since the 12th session (0.670 / 0.241 registered)
+    ("flowatlas", "CD8"): (0.95, 0.87),
+    ("flowatlas", "CD4- CD8-"): (0.53, 0.01),  # a valley quadrant since the 12th session (0.670 / 0.241 registered)
     ("flowatlas", "CD4+ CD8+"): (0.80, 0.26),
     ("flowatlas", "Treg"): (0.83, 0.01),
     ("flowatlas", "non-Treg"): (0.94, 0.87),
