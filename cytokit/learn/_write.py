@@ -43,7 +43,7 @@ def describe(learned: Learned) -> str:
     else:
         what = f"a polygon of {len(gate['vertices'])} vertices on {on}"
     moved = (f"moved onto each file by aligning its density (up to {gate['max_shift']:g} of the span)"
-             if learned.registered else "kept where it was drawn (aligning densities did not help)")
+             if learned.registered else "not moved (aligning densities did not help)")
     return f"{what}, {moved}"
 
 
