@@ -279,7 +279,10 @@ class GatingMLSource(ManualSource):
                 continue
             for pop in node.populations:
                 dims[self.gates.path(pop)] = tuple(node.dimension(d).channel for d in node.gate.dims)
-                drawn[self.gates.path(pop)] = self._drawn(node, sample.spillover is not None)
+                try:
+                    drawn[self.gates.path(pop)] = self._drawn(node, sample.spillover is not None)
+                except (ValueError, TypeError, AttributeError, ArithmeticError):  # no region, as for FlowJo's
+                    drawn[self.gates.path(pop)] = None
         return self._checked(file, membership, sample, dims=dims, drawn=drawn)
 
     def _drawn(self, node, has_spillover: bool) -> dict | None:

@@ -308,3 +308,15 @@ def test_learned_from_gatingml_the_persons_gates_count_what_they_count(gml):
     assert "the person's own gate as drawn on data1.fcs" in learned.text
     table = cytokit.compare([fcs], learned.template, source, mapping=learned.mapping or None)
     assert len(table) == 1 and table.n_cytokit.iloc[0] == table.n_manual.iloc[0] > 200
+
+
+@_needs_corpus
+@pytest.mark.filterwarnings("ignore:.*has no value; read as empty")
+def test_a_gate_on_a_matrix_fluorochrome_is_learned_as_if_its_dimensions_were_unknown():
+    """Gating-ML's Rectangle4 is drawn on FSC-H and the matrix's 'FITC' (not a channel of the file):
+    learn does not take FSC-H alone for the person's dimensions, it screens as for .npz memberships
+    (F1 0.283 on FSC-H alone; 0.941 screened)."""
+    fcs, source = FLOWKIT / "gate_ref" / "data1.fcs", FLOWKIT / "gate_ref" / "gml" / "gml_matrix_rect4_gate.xml"
+    learned = cytokit.learn_template(source, [fcs], leave_one_out=False)
+    table = cytokit.compare([fcs], learned.template, source, mapping=learned.mapping or None)
+    assert learned.populations.dims.iloc[0] != "fsc_height" and table.f1.iloc[0] > 0.9

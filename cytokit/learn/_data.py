@@ -53,12 +53,17 @@ class TrainingFile:
     gating: Gating
     roles: dict[str, str] = field(default_factory=dict)  # this file's $PnN -> role
     scales: dict = field(default_factory=dict)  # role -> its transform (channel values -> learned scale)
+    pnn: frozenset = frozenset()  # this file's channels
 
     def gate_roles(self, path: str) -> tuple[str | None, ...] | None:
         """The roles of the channels the person's gate of ``path`` is drawn on, in its order (None
-        for a channel that is no role: not in every training file); None: not known."""
+        for a channel of the file that is no role: Time, or not in every training file); None: not
+        known, or drawn on something that is not a channel of the file (a compensation matrix's
+        fluorochrome, a ratio)."""
         dims = self.gating.dims.get(path)
-        return tuple(self.roles.get(d) for d in dims) if dims else None
+        if not dims or not all(d in self.pnn for d in dims):
+            return None
+        return tuple(self.roles.get(d) for d in dims)
 
     def drawn(self, path: str, on: tuple[str, ...], compensated: bool) -> dict | None:
         """The person's gate of ``path`` on the roles ``on`` and the learned scale
@@ -73,12 +78,16 @@ class TrainingFile:
             return None
         index = [roles.index(r) for r in on]
         if "limits" in region:
-            return {"limits": [[None if v is None else float(self.scales[r].apply(np.array([v]))[0])
-                                for v in region["limits"][i]] for r, i in zip(on, index)]}
+            limits = [[None if v is None else float(self.scales[r].apply(np.array([v]))[0])
+                       for v in region["limits"][i]] for r, i in zip(on, index)]
+            ok = all(np.isfinite([v for v in lim if v is not None]).all() and (None in lim or lim[0] < lim[1])
+                     for lim in limits)
+            return {"limits": limits} if ok else None
         if len(on) != len(roles):
             return None
         vertices = np.asarray(region["vertices"], dtype=float)
-        return {"vertices": np.column_stack([self.scales[r].apply(vertices[:, i]) for r, i in zip(on, index)])}
+        vertices = np.column_stack([self.scales[r].apply(vertices[:, i]) for r, i in zip(on, index)])
+        return {"vertices": vertices} if np.isfinite(vertices).all() else None  # a log of a negative bound: none
 
     def rows(self, path: str) -> np.ndarray:
         """Indices of the (finite) events of ``path``'s parent."""
@@ -161,7 +170,8 @@ def training_files(files: list[Path], samples: list[Sample], source: ManualSourc
         values = np.column_stack([result.transformed(result.dimension(r)) for r in channels.roles]).astype(float)
         roles = {result.channels[r]: r for r in channels.roles}
         scales = {r: result.transforms[result.dimension(r)] for r in channels.roles}
-        out.append(TrainingFile(path.name, values, source.gating(path, sample), roles, scales))
+        out.append(TrainingFile(path.name, values, source.gating(path, sample), roles, scales,
+                                frozenset(sample.channels.pnn)))
     return out
 
 
