@@ -59,11 +59,12 @@ class Gating:
         Path → the channels (``$PnN``) the person's gate is drawn on, where the source says
         (a FlowJo workspace, Gating-ML; not a boolean gate, not an ``.npz`` file).
     drawn
-        Path → the person's gate in channel values (untransformed), where a FlowJo workspace
-        holds a rectangle or a polygon: ``{"limits": [[lo, hi], ...]}`` (``None``: open) or
-        ``{"vertices": array}`` (the polygon's edges drawn straight on FlowJo's scale, each
-        split in :data:`EDGE_POINTS` points, so that it keeps its shape on any other scale), and
-        ``"compensated"`` (whether drawn on compensated values) where the workspace says.
+        Path → the person's gate in channel values (untransformed), where a FlowJo workspace or
+        Gating-ML holds a rectangle, a polygon or (Gating-ML) an ellipse: ``{"limits": [[lo, hi],
+        ...]}`` (``None``: open) or ``{"vertices": array}`` (the polygon's edges drawn straight on
+        the scale it was drawn on, each split in :data:`EDGE_POINTS` points, so that it keeps its
+        shape on any other scale; an ellipse's outline), and ``"compensated"`` (whether drawn on
+        compensated values) where the source says.
     """
 
     membership: dict[str, np.ndarray]

@@ -41,7 +41,7 @@ its comment. With one training file, nothing tells whether the region must move 
 data, and it does (registered).
 
 **The person's own gates.** Where the manual gating says what the person drew (a FlowJo
-workspace: the gate's channels, and a rectangle's or polygon's coordinates), the candidates
+workspace or Gating-ML: the gate's channels, and a rectangle's or polygon's coordinates), the candidates
 are on the person's dimensions only (each alone, and the pair), and the gate as drawn in each
 training file is a registered candidate too, not moved, scored on the other training files
 (on its own file when there is one, moved as well, as above): it is preferred over the other
@@ -345,7 +345,7 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
     ``person``: the dimensions the person's gate is drawn on, where the manual gating says (a
     FlowJo workspace, Gating-ML): the candidates are on them (each alone, and the pair), not screened.
     ``drawn``: training file name → the person's gate on those dimensions in that file (a FlowJo
-    workspace's rectangle or polygon, :meth:`~cytokit.learn._data.TrainingFile.drawn`): each is a
+    workspace's or Gating-ML's rectangle or polygon, :meth:`~cytokit.learn._data.TrainingFile.drawn`): each is a
     candidate too, scored on the other training files, and preferred when about as good as the best."""
     if sum(int(p.member.sum()) for p in data) < MIN_MEMBERS:
         return None
