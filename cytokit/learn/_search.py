@@ -186,9 +186,13 @@ def candidate_dims(pooled: Part, *, n_pairs: int | None = None) -> list[list[int
 
 
 def _grid(values: np.ndarray) -> tuple[float, float]:
+    """The densities' range, to the 6 significant digits the template is written with: the bins the
+    learned template reads a file on are the ones its reference densities were counted on (on the
+    discrete values of an old instrument, a bin edge moved by 1e-7 moved whole spikes of events to
+    the next bin, and the written gate moved a quarter bin on its own training file)."""
     lo, hi = np.percentile(values, [0.5, 99.5])
     pad = GRID_PAD * (hi - lo) if hi > lo else 1.0
-    return float(lo - pad), float(hi + pad)
+    return float(f"{lo - pad:.6g}"), float(f"{hi + pad:.6g}")
 
 
 def _covering(hull: np.ndarray) -> np.ndarray:
