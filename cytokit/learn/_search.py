@@ -386,6 +386,9 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
     if choice is not None and best_unmoved < choice.cv_f1:
         return Learned(choice.gate, choice.dims, choice.gate["type"], False, choice.cv_f1,
                        float(np.median(on_all)), len(data), n_candidates, pool=choice.pool)
+    if choice is not None:
+        notes.insert(0, f"{describe_gate(choice.gate)}: F1 {choice.cv_f1:.3f}, not above a region not moved "
+                        f"({best_unmoved:.3f})")
     simple = [s for s in scored if s[0] >= best_registered - TOLERANCE]
     cv, _, _, dims, register, source = max(simple, key=lambda s: (s[5] is not None, s[1], s[2], s[0]))
     if source is None:
