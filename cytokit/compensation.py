@@ -110,9 +110,10 @@ def compensate(events: pd.DataFrame, spillover: pd.DataFrame) -> pd.DataFrame:
     # observed = true @ S, so true = observed @ S^-1: one small inverse and one matrix
     # product (flowutils solves against every event, ~10x slower for 10**6 events).
     true = values[:, where] @ np.linalg.inv(spillover.to_numpy())
+    compensated = dict(zip(where, true.T))
     out = np.empty(values.shape, dtype=np.float64, order="F")  # each channel one contiguous run,
     for j in range(values.shape[1]):  # written column by column (a fancy-indexed write took 2-3x as long)
-        out[:, j] = true[:, where.index(j)] if j in where else values[:, j]
+        out[:, j] = compensated.get(j, values[:, j])
     return pd.DataFrame(out, columns=events.columns, index=events.index, copy=False)
 
 

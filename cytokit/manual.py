@@ -224,25 +224,30 @@ def _drawn(ws, sid: str, name: str, gate_path: tuple, transforms: dict) -> tuple
     try:
         scales = [from_flowkit(transforms[d.transformation_ref]) if d.transformation_ref else
                   LinearTransform(t=1.0, a=0.0) for d in found]
-        region = _region(gate, found, scales)
-        refs = {str(d.compensation_ref) for d in found if d.compensation_ref}
-        if region is not None and refs:  # on compensated values (the file's or FlowJo's matrix) or not
-            region["compensated"] = refs != {"uncompensated"}
-        return channels, region
+        kind = type(gate).__name__
+        if kind == "RectangleGate":
+            region = _limits([(d.min, d.max) for d in found], scales)
+        elif kind == "PolygonGate" and len(found) == 2:
+            region = {"vertices": _edges(np.asarray(gate.vertices, dtype=float), scales)}
+        else:
+            return channels, None
     except (KeyError, ValueError, TypeError, AttributeError, ArithmeticError):  # no cytokit transform, or no inverse
         return channels, None
+    refs = {str(d.compensation_ref) for d in found if d.compensation_ref}
+    if refs:  # on compensated values (the file's or FlowJo's matrix) or not
+        region["compensated"] = refs != {"uncompensated"}
+    return channels, region
 
 
-def _region(gate, found, scales) -> dict | None:
-    """A rectangle's bounds or a polygon's densified edges in channel values (None: another gate)."""
-    kind = type(gate).__name__
-    if kind == "RectangleGate":
-        limits = [[None if v is None else float(t.inverse(np.array([float(v)]))[0]) for v in (d.min, d.max)]
-                  for d, t in zip(found, scales)]
-        return {"limits": limits}
-    if kind == "PolygonGate" and len(found) == 2:
-        return {"vertices": _edges(np.asarray(gate.vertices, dtype=float), scales)}
-    return None
+def _limits(pairs, scales) -> dict:
+    """A rectangle's ``(min, max)`` per dimension, drawn on ``scales``, in channel values."""
+    return {"limits": [[None if v is None else float(t.inverse(np.array([float(v)]))[0]) for v in pair]
+                       for pair, t in zip(pairs, scales)]}
+
+
+def _in_channel_values(points: np.ndarray, scales) -> np.ndarray:
+    """Points (one column per dimension) on ``scales``, in channel values."""
+    return np.column_stack([t.inverse(points[:, i]) for i, t in enumerate(scales)])
 
 
 def _edges(corners: np.ndarray, scales) -> np.ndarray:
@@ -250,7 +255,7 @@ def _edges(corners: np.ndarray, scales) -> np.ndarray:
     :data:`EDGE_POINTS` points (straight on the scale it was drawn on, wherever it is shown)."""
     step = np.linspace(0.0, 1.0, EDGE_POINTS, endpoint=False)[:, None]
     edges = np.concatenate([a + step * (b - a) for a, b in zip(corners, np.roll(corners, -1, axis=0))])
-    return np.column_stack([t.inverse(edges[:, i]) for i, t in enumerate(scales)])
+    return _in_channel_values(edges, scales)
 
 
 class GatingMLSource(ManualSource):
@@ -298,15 +303,14 @@ class GatingMLSource(ManualSource):
         if not all(hasattr(t, "inverse") for t in scales):  # a ratio, or a channel of a matrix's fluorochromes
             return None
         if isinstance(node.gate, RectangleGate):
-            region = {"limits": [[None if v is None else float(t.inverse(np.array([float(v)]))[0]) for v in pair]
-                                 for pair, t in zip(node.gate.bounds.values(), scales)]}
+            region = _limits(node.gate.bounds.values(), scales)
         elif isinstance(node.gate, PolygonGate):
             region = {"vertices": _edges(np.asarray(node.gate.vertices, dtype=float), scales)}
         elif isinstance(node.gate, EllipseGate) and len(scales) == 2:  # its outline, as a polygon
             angle = np.linspace(0.0, 2 * np.pi, 4 * EDGE_POINTS, endpoint=False)
             circle = np.column_stack([np.cos(angle), np.sin(angle)]) * np.sqrt(node.gate.distance_square)
             outline = node.gate.mean + circle @ np.linalg.cholesky(node.gate.covariance).T
-            region = {"vertices": np.column_stack([t.inverse(outline[:, i]) for i, t in enumerate(scales)])}
+            region = {"vertices": _in_channel_values(outline, scales)}
         else:
             return None
         region["compensated"] = any(w.compensation != UNCOMPENSATED and (w.compensation != FCS or has_spillover)
