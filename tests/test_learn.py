@@ -354,3 +354,61 @@ def test_the_persons_drawn_gate_is_learned_as_drawn_on_the_persons_dimensions():
     assert learned.gate["max_shift"] == 0 and "the person's own gate as drawn on f0.fcs" in learned.notes[0]
     screened = learn_population(parts, names)  # memberships alone: the members' interval
     assert screened.dims == ["cd4"] and screened.gate["limits"][0] != 0.5
+
+
+def _rectangle_parts(seed=0, n=6000):
+    """Two files of five independent dimensions; the person's gate: dims 1 and 3 both above a cut."""
+    from cytokit.learn._search import Part
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for k in range(2):
+        values = rng.normal(0.0, 1.0, (n, 5))
+        parts.append(Part(f"f{k}.fcs", values, (values[:, 1] > 0.3 + 0.1 * k) & (values[:, 3] > -0.2)))
+    return parts
+
+
+def test_the_dimensions_the_members_fill_a_region_of_are_the_persons():
+    from cytokit.learn._dims import drawn_dims
+    from cytokit.learn._search import Part
+
+    parts = _rectangle_parts()
+    assert drawn_dims(parts) == [1, 3]
+    one = [Part(p.file, p.values, p.values[:, 2] > 0.5) for p in parts]  # a cut on one dimension
+    assert drawn_dims(one) == [2]
+    rng = np.random.default_rng(1)  # members drawn at random fill no region: nothing known
+    assert drawn_dims([Part(p.file, p.values, rng.random(len(p.member)) < 0.3) for p in parts]) is None
+
+
+def test_the_members_box_runs_halfway_to_the_other_events_and_open_where_there_are_none():
+    from cytokit.learn._search import _box
+
+    members = np.array([[1.0, 1.0], [2.0, 3.0]])
+    others = np.array([[0.0, 2.0], [1.5, 0.0], [5.0, 9.0], [4.0, 2.0]])  # (5, 9) is not level with the box
+    limits = _box(np.r_[members, others], np.r_[True, True, False, False, False, False])
+    assert limits == [[0.5, 3.0], [0.5, None]]
+
+
+def test_from_memberships_alone_the_persons_rectangle_is_learned_on_their_dimensions(tmp_path):
+    """``.npz`` files name no channel: learn finds the two the members fill a rectangle of, and the
+    learned gate reproduces the person on a third file whose population reaches past the training
+    files' members (the bounding box is open there: nothing but members lies above it)."""
+    rng = np.random.default_rng(5)
+    names = [f"m{i}" for i in range(5)]
+    files = []
+    for k, n in enumerate((6000, 6000, 8000)):
+        values = rng.normal(0.0, 1.0, (n, 5)) * 0.12 + 0.5
+        if k == 2:  # the new file's events 0.3 higher on both (the cuts where they were): its members
+            # reach past the training files' (their hull: F1 0.73)
+            values[:, [1, 3]] += 0.3
+        member = (values[:, 1] > 0.52) & (values[:, 3] > 0.47)
+        frame = pd.DataFrame(np.sinh(values * 4) * 2000, columns=names, dtype="float32")
+        path = tmp_path / f"f{k}.fcs"
+        cytokit.write_fcs(path, frame, datatype="F")
+        np.savez(tmp_path / f"f{k}.npz", **{"pos": member})
+        files.append(path)
+    learned = learn_template(tmp_path, files[:2], leave_one_out=False)
+    row = learned.populations.set_index("manual").loc["pos"]
+    assert sorted(row.dims.split(" x ")) == ["m1", "m3"]
+    table = cytokit.compare([files[2]], learned.template, tmp_path, mapping=learned.mapping or None)
+    assert table.loc[table.population == "pos", "f1"].iloc[0] > 0.97

@@ -4,9 +4,10 @@ Runs ``benchmarks/validate_learn.py``'s :func:`run` on both sets of ``../shared/
 ``$CYTOKIT_REAL_GATED``): a template learned from the two files of ``TRAIN`` (activation: one
 unstimulated and one stimulated tube; flowatlas: the two largest T-cell-first files) is
 compared with the person's gating of every other file. Fails when a population's median or
-worst F1 falls below :data:`LEVELS`, the levels measured on 2026-12-02 (twelfth session, four raised in the
-fourteenth; docs/validation.md, "Learned templates") minus a margin of 0.02 (0.05 for the worst file of flowatlas, whose
-tissue files hold a few to a few dozen events of the small subsets). **These are the levels
+worst F1 falls below :data:`LEVELS`, the levels measured on 2026-12-02 (twelfth session; four
+raised in the fourteenth; two raised, one added and one lowered in the fifteenth;
+docs/validation.md, "Learned templates") minus a margin of 0.02 (0.05 for the worst file of
+flowatlas, whose tissue files hold a few to a few dozen events of the small subsets). **These are the levels
 reached, not issue 18's goals** (median >= 0.95, worst >= 0.90 for every population): the
 activation set meets them but for the worst tube of CD69+ CD4 / CD8 T cells (a handful of
 events), flowatlas does not for most populations (see docs/validation.md). Learning's run time
@@ -29,13 +30,13 @@ REAL_REASON = f"real gated files not found at {REAL_GATED} (set CYTOKIT_REAL_GAT
 LEVELS = {
     ("activation", "Cells"): (0.97, 0.97),
     ("activation", "Single Cells"): (0.97, 0.97),
-    ("activation", "Dead Cells"): (0.97, 0.93),
+    ("activation", "Dead Cells"): (0.97, 0.95),
     ("activation", "Live Cells"): (0.97, 0.97),
     ("activation", "T Cells"): (0.97, 0.97),
     ("activation", "Dendritic Cells"): (0.96, 0.91),
     ("activation", "CD4 T Cells"): (0.97, 0.96),
     ("activation", "CD8 T Cells"): (0.97, 0.96),
-    ("activation", "CD69+ CD4 T Cells"): (0.97, 0.73),  # registered: too few members for a fitted gate
+    ("activation", "CD69+ CD4 T Cells"): (0.97, 0.83),  # registered: too few members for a fitted gate
     ("activation", "CD69+ CD8 T Cells"): (0.92, 0.87),
     ("flowatlas", "T cells"): (0.95, 0.87),  # a CD3 range not moved, since the 14th session (the valley: 0.947 / 0.894)
     ("flowatlas", "CD4"): (0.94, 0.89),
@@ -47,7 +48,8 @@ LEVELS = {
     ("flowatlas", "CD4 | Memory"): (0.93, 0.82),
     ("flowatlas", "CD4 | Naive"): (0.93, 0.77),  # registered: its own-file valley quadrant fails the rarity check
     ("flowatlas", "CD4 | EM"): (0.92, 0.76),
-    ("flowatlas", "CD4 | EMRA"): (0.79, 0.0),
+    ("flowatlas", "CD4 | EMRA"): (0.75, 0.0),  # 0.796 before the members' box (15th session): 0.773 since
+    ("flowatlas", "CD8 | Naive"): (0.67, 0.0),  # on CD45RA x CCR7 since the 15th session (on CD25 x CCR7: 0.163)
     ("flowatlas", "CD8 | EM"): (0.88, 0.69),
     ("flowatlas", "CD8 | EMRA"): (0.81, 0.36),
 }

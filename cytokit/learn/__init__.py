@@ -72,6 +72,7 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
 
     from ..gating.template import parse_template
     from ._data import common_channels, hierarchy, training_files
+    from ._dims import drawn_dims
     from ._search import learn_population, parts
     from ._write import population_block, template_text
 
@@ -98,6 +99,8 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
         person = [names.index(r) for r in on] if 1 <= len(on) <= 2 else None
         drawn = {tf.name: tf.drawn(path, on, channels.compensation == "file") for tf in train
                  if person and path in tf.gating.membership}
+        if person is None and data:  # .npz memberships: the dimensions on which the members fill a region
+            person = drawn_dims(data)
         learned = learn_population(data, names, person, {f: d for f, d in drawn.items() if d}) if data else None
         if learned is None:
             rows.append({**row, "n_files": len(data), "note": "too few events in the training files to learn"})

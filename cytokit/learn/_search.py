@@ -48,7 +48,11 @@ training file is a registered candidate too, not moved, scored on the other trai
 registered candidates within :data:`TOLERANCE` of the best, and, not moved, it beats a fitted
 gate that does not score higher as any region not moved does. Moving it as well was tried on
 FlowAtlas and lost on the held-out files (two training files are one move each way;
-docs/validation.md).
+docs/validation.md). Per-event memberships (``.npz``) say neither, but the dimensions the
+members fill a region of tell the person's (:mod:`cytokit.learn._dims`); on them the members'
+bounding box is a candidate too, each side halfway to the nearest other event level with the
+box, or open where there is none (:func:`_box`: the person's rectangle runs on past the last
+member, into empty space, and a new file's cells may lie there).
 """
 
 from __future__ import annotations
@@ -236,7 +240,22 @@ def _region(drawn: dict, grid: list[tuple[float, float]]) -> dict:
     return {"vertices": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]}
 
 
-def build(train: list[Part], dims: list[int], register: bool, names: list[str], drawn: dict | None = None) -> dict | None:
+def _box(values: np.ndarray, member: np.ndarray) -> list[list[float | None]]:
+    """The members' bounding box on two dimensions, each side moved halfway to the nearest
+    non-member level with the box (open where there is none: the person's rectangle ran on)."""
+    inner, out = values[member], values[~member]
+    lo, hi = inner.min(axis=0), inner.max(axis=0)
+    limits = []
+    for k in (0, 1):
+        level = out[(out[:, 1 - k] >= lo[1 - k]) & (out[:, 1 - k] <= hi[1 - k]), k]
+        below, above = level[level < lo[k]], level[level > hi[k]]
+        limits.append([float((lo[k] + below.max()) / 2) if len(below) else None,
+                       float((hi[k] + above.min()) / 2) if len(above) else None])
+    return limits
+
+
+def build(train: list[Part], dims: list[int], register: bool, names: list[str], drawn: dict | None = None,
+          box: bool = False) -> dict | None:
     """The ``registered`` gate mapping learned from ``train`` on ``dims`` (None: nothing to learn);
     ``drawn``: the person's own gate in ``train[0]`` (:func:`_region`) instead of the members' interval or hull."""
     members = sum(int(p.member.sum()) for p in train)
@@ -275,6 +294,9 @@ def build(train: list[Part], dims: list[int], register: bool, names: list[str], 
             "max_scale": MAX_SCALE if register else 1}
     if drawn is not None:
         gate.update(_region(drawn, grid))
+    elif box and len(dims) == 2:
+        ok = np.isfinite(values).all(axis=1)
+        gate.update(_region({"limits": _box(values[ok], member[ok])}, grid))
     elif len(dims) == 1:
         gate["limits"] = list(_interval(values[:, 0], member))
     else:
@@ -361,23 +383,24 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
         candidates = candidate_dims(pooled)
         fitted_dims = candidate_dims(pooled, n_pairs=N_FITTED_PAIRS)
     scored = []
-    for dims in candidates:
-        for register in (False, True):
+    for dims in candidates:  # where the person's dimensions are known but not their gate: the members' box too
+        boxes = [(False, True), (True, True)] if person and not drawn and len(dims) == 2 else []
+        for register, box in [(False, False), (True, False)] + boxes:
             if len(data) > 1:
-                cv = np.mean([_score(build([p for p in data if p is not held], dims, register, names), held, names)
+                cv = np.mean([_score(build([p for p in data if p is not held], dims, register, names, box=box), held, names)
                               for held in data])
             else:
-                cv = _score(build(data, dims, register, names), data[0], names)
+                cv = _score(build(data, dims, register, names, box=box), data[0], names)
             # simpler first: one dimension, then (with several files, which can tell) no registration;
             # one file cannot tell, and a gate that follows the data is the safer guess for new files
-            scored.append((cv, -len(dims), int(register) if len(data) == 1 else -int(register), dims, register, None))
+            scored.append((cv, -len(dims), int(register) if len(data) == 1 else -int(register), dims, register, None, box))
     # the person's own gate as drawn in a file: not moved (with one training file also moved, and preferred so)
     for source in [p for p in data if p.file in (drawn or {})]:
         others = [p for p in data if p is not source] or [source]
         for move in (False, True) if len(data) == 1 else (False,):
             gate = build([source], person, move, names, drawn[source.file])
             scored.append((float(np.mean([_score(gate, held, names) for held in others])), -len(person), int(move),
-                           person, move, source.file))
+                           person, move, source.file, False))
     fitted = [c for dims in fitted_dims for c in fitted_candidates(data, dims, names)]
     n_candidates = len(scored) + len(fitted)
     best_registered = max(s[0] for s in scored)
@@ -390,15 +413,17 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
         notes.insert(0, f"{describe_gate(choice.gate)}: F1 {choice.cv_f1:.3f}, not above a region not moved "
                         f"({best_unmoved:.3f})")
     simple = [s for s in scored if s[0] >= best_registered - TOLERANCE]
-    cv, _, _, dims, register, source = max(simple, key=lambda s: (s[5] is not None, s[1], s[2], s[0]))
+    cv, _, _, dims, register, source, box = max(simple, key=lambda s: (s[5] is not None, s[1], s[2], s[0]))
     if source is None:
-        gate = build(full, dims, register, names)
+        gate = build(full, dims, register, names, box=box)
     else:
         gate = build([p for p in full if p.file == source], dims, register, names, drawn[source])
     if gate is None:
         return None
     train_f1 = float(np.median([_score(gate, p, names) for p in full]))
     notes = [f"not fitted: {notes[0]}"] if notes else []
+    if box:
+        notes.insert(0, "a rectangle: the members' bounding box, each side halfway to the nearest other event level with it")
     if source is not None:
         notes.insert(0, f"the person's own gate as drawn on {source} (from the manual gating)")
     return Learned(gate, [names[d] for d in dims], "range" if len(dims) == 1 else "polygon", register,
