@@ -412,3 +412,16 @@ def test_from_memberships_alone_the_persons_rectangle_is_learned_on_their_dimens
     assert sorted(row.dims.split(" x ")) == ["m1", "m3"]
     table = cytokit.compare([files[2]], learned.template, tmp_path, mapping=learned.mapping or None)
     assert table.loc[table.population == "pos", "f1"].iloc[0] > 0.97
+
+
+def test_cli_learn_names_a_population_it_could_not_learn(corpus, tmp_path, capsys):
+    """FlowKit's poly50 workspace: its rectangle holds too few of the file's 100 events to learn; the
+    table names it by its manual path, with no registered / pool values of a gate it does not have."""
+    folder = corpus / "flowkit" / "simple_line_example"
+    out = tmp_path / "t.yaml"
+    assert main(["learn", str(folder / "simple_poly_and_rect_v2_poly50.wsp"), "--files",
+                 str(folder / "data_set_simple_line_100.fcs"), "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rect = next(line for line in lines if "too few events" in line)
+    assert rect.split()[0] == "rect1" and "False" not in rect
+    assert "rect1" not in out.read_text() and "poly1" in out.read_text()

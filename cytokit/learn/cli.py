@@ -50,7 +50,11 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     table = learned.populations
-    shown = table.assign(cv_f1=table["cv_f1"].map(lambda v: f"{v:.3f}" if pd.notna(v) else ""))
+    unlearned = table["gate"] == ""  # named by their manual path; no gate, so no registered / pool either
+    shown = table.assign(cv_f1=table["cv_f1"].map(lambda v: f"{v:.3f}" if pd.notna(v) else ""),
+                         population=table["population"].where(~unlearned, table["manual"]),
+                         registered=table["registered"].where(~unlearned, ""),
+                         pool=table["pool"].where(~unlearned, ""))
     print(shown[["population", "gate", "dims", "registered", "pool", "cv_f1", "note"]].to_string(index=False))
     if learned.leave_one_out is not None:
         from ..agreement import summarise
