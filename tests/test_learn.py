@@ -336,6 +336,23 @@ def test_files_sharing_no_channel_are_told_to_bring_a_panel_sheet(synthetic, tmp
         learn_template(tmp_path, [synthetic / "fcs" / "a.fcs", tmp_path / "bare.fcs"])
 
 
+def test_a_file_naming_no_marker_is_matched_by_detector_to_the_files_that_do(synthetic, tmp_path):
+    """One of the two training files has no $PnS (FlowAtlas's 412C files): on the same detectors as the
+    other, its channels take the other file's markers, the template says so, and keeps both keys."""
+    sample = cytokit.read_fcs(synthetic / "fcs" / "b.fcs")
+    cytokit.write_fcs(tmp_path / "bare.fcs", sample.events.astype("float32"), datatype="F",
+                      ranges={c: TOP for c in ["FSC-A", "SSC-A", "CD4-A", "CD8-A"]} | {"Time": 1024.0})
+    (tmp_path / "bare.npz").write_bytes((synthetic / "manual" / "b.npz").read_bytes())
+    (tmp_path / "a.npz").write_bytes((synthetic / "manual" / "a.npz").read_bytes())
+    learned = learn_template(tmp_path, [synthetic / "fcs" / "a.fcs", tmp_path / "bare.fcs"], leave_one_out=False)
+    assert "bare.fcs names no marker ($PnS): matched by detector" in learned.text
+    assert "CD4 on CD4-A" in learned.text
+    role = learned.template.roles["cd4"]
+    assert role.marker == "CD4" and "CD4-A" in role.pnn
+    f1 = cytokit.compare([tmp_path / "bare.fcs"], learned.template, tmp_path).set_index("population")["f1"]
+    assert f1["Cells/CD4+"] > 0.97
+
+
 def test_the_persons_drawn_gate_is_learned_as_drawn_on_the_persons_dimensions():
     """With the person's dimensions and gate known (a FlowJo workspace), the candidates are on those
     dimensions and the gate as drawn wins over the members' interval: its cut is the drawn one exactly

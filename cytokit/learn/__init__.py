@@ -18,6 +18,7 @@ on the one left out.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,7 +130,8 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
               "own range or polygon on the dimensions that reproduce it best, as a 'registered' gate that",
               "moves it onto each file by aligning the file's density with the training files' (max_shift 0:",
               "not moved). Fitted gates are flagged 'gate doubtful' when their fit is weak, registered ones",
-              "when the file's density is unlike the training files' (confidence below min_confidence).", ""]
+              "when the file's density is unlike the training files' (confidence below min_confidence).",
+              *(line for note in channels.notes for line in textwrap.wrap(note, 96)), ""]
     text = template_text(header, spec_channels, channels.compensation, transforms, blocks)
     import pandas as pd
 

@@ -2,8 +2,9 @@
 
 Channels are matched across the training files by ``$PnS`` where a file names the channel's
 marker (a marker on another detector in another panel is still the marker), else by
-``$PnN``; the Time channel is left out. Roles get the marker and every detector the
-training files used for it, so a file without ``$PnS`` falls back on the detector. Scatter
+``$PnN``; the Time channel is left out. A training file that names no marker at all takes the
+named files' markers on the detectors they all carry them on. Roles get the marker and every
+detector the training files used for it, so a file without ``$PnS`` falls back on the detector. Scatter
 channels (``$PnN`` starting with FSC or SSC) are on a linear scale up to their top of scale,
 everything else on logicle (``t: auto, w: 0.5, m: 4.5``): the scales people gate on.
 """
@@ -31,6 +32,7 @@ class Channels:
     roles: dict[str, tuple[str | None, list[str]]]
     linear: set[str]
     compensation: str
+    notes: list[str] = field(default_factory=list)  # how channels were matched, for the template's header
 
     def spec(self, used: list[str] | None = None) -> tuple[dict, dict]:
         """``(channels, transforms)`` mappings of a template, for the roles in ``used`` (default: all)."""
@@ -124,6 +126,7 @@ def common_channels(samples: list[Sample]) -> Channels:
                 pns = str(pns).strip()
                 keys.setdefault(pns or pnn, (pnn, bool(pns)))
         keyed.append(keys)
+    notes = _by_detector(samples, keyed)
     shared = [k for k in keyed[0] if all(k in keys for keys in keyed[1:])]
     if not shared:
         names = {False: [], True: []}  # whether a file names any marker ($PnS): file names
@@ -137,11 +140,34 @@ def common_channels(samples: list[Sample]) -> Channels:
     for key in shared:
         pnn = list(dict.fromkeys(keys[key][0] for keys in keyed))
         name = _slug(key, taken)
-        roles[name] = (key if all(keys[key][1] for keys in keyed) else None, pnn)
+        roles[name] = (key if any(keys[key][1] for keys in keyed) else None, pnn)
         if re.match(r"(?i)^[FS]SC", pnn[0]):
             linear.add(name)
     compensation = "file" if all(s.spillover is not None for s in samples) else "none"
-    return Channels(roles, linear, compensation)
+    return Channels(roles, linear, compensation, notes)
+
+
+def _by_detector(samples: list[Sample], keyed: list[dict[str, tuple[str, bool]]]) -> list[str]:
+    """A file that names no marker at all (no ``$PnS``) takes each marker of the files that do on
+    the detector they all carry it on, where it has that detector (as FlowJo applies gates by
+    ``$PnN``); a marker the named files carry on different detectors (other panels) is not
+    matched. Adds those keys to ``keyed`` in place; returns a note per such file."""
+    named = [keys for keys in keyed if any(is_pns for _, is_pns in keys.values())]
+    notes = []
+    for sample, keys in zip(samples, keyed):
+        if not named or any(is_pns for _, is_pns in keys.values()):
+            continue
+        detectors = {pnn for pnn, _ in keys.values()}
+        matched = []
+        for marker, (pnn, is_pns) in named[0].items():
+            if is_pns and pnn in detectors and all(other.get(marker, ("", False)) == (pnn, True) for other in named):
+                keys.setdefault(marker, (pnn, False))
+                matched.append(f"{marker} on {pnn}")
+        if matched:
+            notes.append(f"{sample.path.name if sample.path else 'a training file'} names no marker ($PnS): "
+                         f"matched by detector to the other files' markers ({', '.join(matched)}); give a "
+                         "panel sheet (--panel) if its panel differs")
+    return notes
 
 
 def skeleton(channels: Channels):
