@@ -351,6 +351,12 @@ def test_a_file_naming_no_marker_is_matched_by_detector_to_the_files_that_do(syn
     assert role.marker == "CD4" and "CD4-A" in role.pnn
     f1 = cytokit.compare([tmp_path / "bare.fcs"], learned.template, tmp_path).set_index("population")["f1"]
     assert f1["Cells/CD4+"] > 0.97
+    # another panel (a channel more): its detectors may carry other markers, so none are matched
+    cytokit.write_fcs(tmp_path / "bare.fcs", sample.events.assign(**{"CD3-A": 1.0}).astype("float32"),
+                      datatype="F", ranges={c: TOP for c in ["FSC-A", "SSC-A", "CD4-A", "CD8-A", "CD3-A"]}
+                      | {"Time": 1024.0})
+    learned = learn_template(tmp_path, [synthetic / "fcs" / "a.fcs", tmp_path / "bare.fcs"], leave_one_out=False)
+    assert "matched by detector" not in learned.text and "cd4" not in learned.template.roles
 
 
 def test_the_persons_drawn_gate_is_learned_as_drawn_on_the_persons_dimensions():

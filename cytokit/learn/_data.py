@@ -2,8 +2,8 @@
 
 Channels are matched across the training files by ``$PnS`` where a file names the channel's
 marker (a marker on another detector in another panel is still the marker), else by
-``$PnN``; the Time channel is left out. A training file that names no marker at all takes the
-named files' markers on the detectors they all carry them on. Roles get the marker and every
+``$PnN``; the Time channel is left out. A training file that names no marker at all, with the
+very channels of the files that do, takes their markers on the detectors they carry them on. Roles get the marker and every
 detector the training files used for it, so a file without ``$PnS`` falls back on the detector. Scatter
 channels (``$PnN`` starting with FSC or SSC) are on a linear scale up to their top of scale,
 everything else on logicle (``t: auto, w: 0.5, m: 4.5``): the scales people gate on.
@@ -148,16 +148,18 @@ def common_channels(samples: list[Sample]) -> Channels:
 
 
 def _by_detector(samples: list[Sample], keyed: list[dict[str, tuple[str, bool]]]) -> list[str]:
-    """A file that names no marker at all (no ``$PnS``) takes each marker of the files that do on
-    the detector they all carry it on, where it has that detector (as FlowJo applies gates by
-    ``$PnN``); a marker the named files carry on different detectors (other panels) is not
-    matched. Adds those keys to ``keyed`` in place; returns a note per such file."""
+    """A file that names no marker at all (no ``$PnS``) and has the very channels (``$PnN``) of every
+    file that does, the same panel as far as the files tell, takes each of their markers on the
+    detector they all carry it on (as FlowJo applies gates by ``$PnN``). A file with other channels
+    is not matched: FlowAtlas's panels put CD4 and CD45 on each other's detector, and only one of
+    them has a channel the other lacks. Adds the keys to ``keyed`` in place; returns a note per file."""
     named = [keys for keys in keyed if any(is_pns for _, is_pns in keys.values())]
     notes = []
     for sample, keys in zip(samples, keyed):
-        if not named or any(is_pns for _, is_pns in keys.values()):
-            continue
         detectors = {pnn for pnn, _ in keys.values()}
+        if not named or any(is_pns for _, is_pns in keys.values()) or any(
+                {pnn for pnn, _ in other.values()} != detectors for other in named):
+            continue
         matched = []
         for marker, (pnn, is_pns) in named[0].items():
             if is_pns and pnn in detectors and all(other.get(marker, ("", False)) == (pnn, True) for other in named):
