@@ -448,3 +448,22 @@ def test_cli_learn_names_a_population_it_could_not_learn(corpus, tmp_path, capsy
     rect = next(line for line in lines if "too few events" in line)
     assert rect.split()[0] == "rect1" and "False" not in rect
     assert "rect1" not in out.read_text() and "poly1" in out.read_text()
+
+
+def test_a_training_file_without_members_is_not_learned_from():
+    """One training file holds the population (80 members above 3 on x), the other none, though it has
+    a few events there: learned on the first, the gate keeps its members (cross-validated with the
+    empty file, a gate selecting nothing scored 0.5 and won: FlowAtlas CD4 EMRA with 0 and 19
+    members), and the comment says why."""
+    from cytokit.learn._search import Part, learn_population
+
+    rng = np.random.default_rng(5)
+    x = np.r_[rng.normal(1.0, 0.3, 3000), rng.normal(3.5, 0.2, 80)]
+    with_members = Part("a.fcs", np.column_stack([x, rng.normal(0, 1, len(x))]), x > 3.0)
+    y = np.r_[rng.normal(1.0, 0.3, 3000), rng.normal(3.5, 0.2, 30)]
+    without = Part("b.fcs", np.column_stack([y, rng.normal(0, 1, len(y))]), np.zeros(len(y), bool))
+    learned = learn_population([with_members, without], ["x", "noise"])
+    assert learned.dims == ["x"] and learned.n_files == 1
+    gate = learned.gate
+    assert 2.0 < gate["limits"][0] < 3.3 and gate["limits"][1] is None
+    assert any("fewer than 5 members: b.fcs (0)" in note for note in learned.notes)

@@ -38,7 +38,9 @@ CD3 range at 1.000 against the CD3 valley's 0.995, held-out 0.975 / 0.924 agains
 0.894). Otherwise the best registered candidate wins, a simpler one (one dimension, no registration)
 when it is within :data:`TOLERANCE`, and the first fitted candidate turned down is noted in
 its comment. With one training file, nothing tells whether the region must move with the
-data, and it does (registered).
+data, and it does (registered). A training file with fewer than :data:`MIN_MEMBERS` members of
+the population is left out of learning it (it shows no region, and a gate selecting nothing
+there won its cross-validation).
 
 **The person's own gates.** Where the manual gating says what the person drew (a FlowJo
 workspace or Gating-ML: the gate's channels, and a rectangle's or polygon's coordinates), the candidates
@@ -373,8 +375,16 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
     ``drawn``: training file name → the person's gate on those dimensions in that file (a FlowJo
     workspace's or Gating-ML's rectangle or polygon, :meth:`~cytokit.learn._data.TrainingFile.drawn`): each is a
     candidate too, scored on the other training files, and preferred when about as good as the best."""
-    if sum(int(p.member.sum()) for p in data) < MIN_MEMBERS:
+    # a file with a handful of members or none teaches no region, and cross-validation scores it on
+    # whether a gate selects nothing: learned on the others (FlowAtlas CD4 EMRA, 0 and 19 members:
+    # a CD4 interval selecting nothing scored 0.5 and won)
+    few = [f"{p.file} ({int(p.member.sum())})" for p in data if p.member.sum() < MIN_MEMBERS]
+    skipped = [f"learned without the training file(s) with fewer than {MIN_MEMBERS} members: {', '.join(few)}"
+               ] if few else []
+    data = [p for p in data if p.member.sum() >= MIN_MEMBERS]
+    if not data:
         return None
+    drawn = {f: d for f, d in (drawn or {}).items() if any(p.file == f for p in data)}
     full, data = data, [_subsample(p) for p in data]
     pooled = Part("pooled", np.concatenate([p.values for p in data]), np.concatenate([p.member for p in data]))
     if person:
@@ -408,7 +418,7 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
     best_unmoved = max((s[0] for s in scored if not s[4]), default=-1.0)  # held-out scores without a move
     if choice is not None and best_unmoved < choice.cv_f1:
         return Learned(choice.gate, choice.dims, choice.gate["type"], False, choice.cv_f1,
-                       float(np.median(on_all)), len(data), n_candidates, pool=choice.pool)
+                       float(np.median(on_all)), len(data), n_candidates, pool=choice.pool, notes=skipped)
     if choice is not None:
         notes.insert(0, f"{describe_gate(choice.gate)}: F1 {choice.cv_f1:.3f}, not above a region not moved "
                         f"({best_unmoved:.3f})")
@@ -427,7 +437,7 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
     if source is not None:
         notes.insert(0, f"the person's own gate as drawn on {source} (from the manual gating)")
     return Learned(gate, [names[d] for d in dims], "range" if len(dims) == 1 else "polygon", register,
-                   float(cv), train_f1, len(data), n_candidates, notes)
+                   float(cv), train_f1, len(data), n_candidates, notes + skipped)
 
 
 __all__ = ["Learned", "Part", "build", "candidate_dims", "learn_population", "membership", "parts", "screen"]
