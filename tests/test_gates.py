@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from cytokit.errors import ChannelNotFoundError, GateError
 from cytokit.gating.boolean import BooleanGate
 from cytokit.gating.fitted import FittedGate
+from cytokit.gating.mixture import MixtureThresholdGate
 from cytokit.gating.gates import (
     EllipseGate,
     Gate,
@@ -30,7 +31,7 @@ from cytokit.gating.registered import RegisteredGate
 from cytokit.gating.thresholds import (
     ControlThresholdGate,
     DensityValleyGate,
-    MixtureThresholdGate,
+    FixedThresholdGate,
     QuantileGate,
     TailGate,
 )
@@ -263,6 +264,7 @@ def test_static_gates_compare_by_value():
 FITTED = {
     "DensityValleyGate": (lambda: DensityValleyGate("CD19", search_range=(0, 5)), bimodal),
     "QuantileGate": (lambda: QuantileGate("CD19", q=0.9, side="below"), unimodal),
+    "FixedThresholdGate": (lambda: FixedThresholdGate("CD19", at=2.5), bimodal),
     "TailGate": (lambda: TailGate("CD19", fraction=0.02), unimodal),
     "MixtureThresholdGate": (lambda: MixtureThresholdGate("CD19", n_components=2), bimodal),
     "ControlThresholdGate": (lambda: ControlThresholdGate("CD19", quantile=0.98), unimodal),

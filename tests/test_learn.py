@@ -467,3 +467,22 @@ def test_a_training_file_without_members_is_not_learned_from():
     gate = learned.gate
     assert 2.0 < gate["limits"][0] < 3.3 and gate["limits"][1] is None
     assert any("fewer than 5 members: b.fcs (0)" in note for note in learned.notes)
+
+
+def test_a_learned_valley_falls_back_on_the_training_files_cut_where_a_file_has_none(synthetic, tmp_path):
+    """Held-out tubes with one peak where the training files had two (FlowAtlas activation: an FSC-W
+    valley learned from two tubes, and every population below it empty in the tubes without one):
+    the learned valley cuts there at the training files' median cut, flagged doubtful."""
+    learned = learn_template(synthetic / "manual", [synthetic / "fcs" / "a.fcs", synthetic / "fcs" / "b.fcs"],
+                             leave_one_out=False)
+    gate = next(p for p in learned.template.populations if p.name == "CD4+").gate
+    cuts = [learned.template.apply(cytokit.read_fcs(synthetic / "fcs" / f"{n}.fcs")).fitted()["Cells/CD4+"]["threshold_"]
+            for n in "ab"]
+    assert gate["fallback"]["type"] == "threshold" and gate["fallback"]["at"] == pytest.approx(np.median(cuts))
+    assert "where a file has no valley, at the training files' median cut" in learned.text
+    (tmp_path / "fcs").mkdir()
+    synthetic_file(tmp_path, "one_peak", gain=1.0, share=0.0, seed=7)  # CD4- cells only: no valley
+    result = learned.template.apply(cytokit.read_fcs(tmp_path / "fcs" / "one_peak.fcs"))
+    assert result.fitted()["Cells/CD4+"]["threshold_"] == pytest.approx(gate["fallback"]["at"])
+    assert result.flags["Cells/CD4+"].startswith("gate doubtful: no density valley")
+    assert result.membership["Cells/CD4+"].sum() < 0.01 * result.membership["Cells"].sum()

@@ -11,7 +11,8 @@ import pytest
 from cytokit.gating.boundary import BoundaryGate, RatioSingletGate
 from cytokit.gating.peaks import PeakFootGate, ShoulderGate, ValleyQuadrantGate
 from cytokit.gating.regions import SingletGate
-from cytokit.gating.thresholds import ControlThresholdGate, DensityValleyGate, MixtureThresholdGate
+from cytokit.gating.mixture import MixtureThresholdGate
+from cytokit.gating.thresholds import ControlThresholdGate, DensityValleyGate
 
 
 def test_boundary_drops_the_saturated_pile_only():

@@ -5,8 +5,8 @@
   :mod:`cytokit.gating.boolean`: :class:`BooleanGate` over populations' memberships;
 - data-driven gates, scikit-learn style estimators: :mod:`cytokit.gating.fitted` (the base,
   :class:`FittedGate`), :mod:`cytokit.gating.thresholds` (:class:`DensityValleyGate`,
-  :class:`QuantileGate`, :class:`TailGate`, :class:`MixtureThresholdGate`,
-  :class:`ControlThresholdGate`) and
+  :class:`QuantileGate`, :class:`FixedThresholdGate`, :class:`TailGate`,
+  :class:`ControlThresholdGate`), :mod:`cytokit.gating.mixture` (:class:`MixtureThresholdGate`),
   :mod:`cytokit.gating.regions` (:class:`ClusterGate`, :class:`SingletGate`),
   :mod:`cytokit.gating.boundary` (:class:`BoundaryGate`, :class:`RatioSingletGate`) and
   :mod:`cytokit.gating.peaks` (:class:`PeakFootGate`, :class:`ShoulderGate`,
@@ -33,7 +33,8 @@ _EXPORTS = {
     "DensityValleyGate": "thresholds",
     "QuantileGate": "thresholds",
     "TailGate": "thresholds",
-    "MixtureThresholdGate": "thresholds",
+    "MixtureThresholdGate": "mixture",
+    "FixedThresholdGate": "thresholds",
     "ClusterGate": "regions",
     "SingletGate": "regions",
     "ContourGate": "regions",

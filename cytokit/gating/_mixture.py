@@ -14,7 +14,7 @@ M-step 0.09 instead of 0.37 (same values to 5e-15). ``tests/test_gates.py`` chec
 equal scikit-learn's to 1e-9.
 
 :func:`fit_mixture_1d` is the one-dimensional EM of
-:class:`~cytokit.gating.thresholds.MixtureThresholdGate`: on a histogram, to convergence.
+:class:`~cytokit.gating.mixture.MixtureThresholdGate`: on a histogram, to convergence.
 """
 
 from __future__ import annotations

@@ -183,7 +183,7 @@ class FittedGate(ABC):
 
 
 #: the 1-D gate types that may stand in for a valley (a quadrant's ``thresholds``, a valley's ``fallback``)
-CUT_TYPES = ("density_valley", "tail", "shoulder", "quantile", "mixture_threshold", "peak_foot")
+CUT_TYPES = ("density_valley", "tail", "shoulder", "quantile", "mixture_threshold", "peak_foot", "threshold")
 
 
 def cut_gate(spec: dict, dim: str, what: str, **fixed) -> FittedGate:

@@ -31,6 +31,11 @@ any training file, and it must survive the population being rarer (thinned to
 may lose at most :data:`~cytokit.learn._search.RARE_TOLERANCE` F1 against the cut fitted on
 the file as it is.
 
+**Fallback** (:func:`with_fallback`). A valley chosen for a population is written with a
+``fallback`` at the training files' median cut, used (and flagged ``gate doubtful``) where a
+new file has no valley: two activation tubes both with an FSC-W valley learned Single Cells
+as that valley, and the held-out tubes with one peak lost every population below it.
+
 :func:`fitted_candidates` scores them all; :mod:`cytokit.learn._search` compares them with
 the registered candidates.
 """
@@ -188,6 +193,19 @@ def score(candidate: FittedCandidate, data, names: list[str]) -> list[float]:
     return [_f1(f, p, candidate.gate, names) for f, p in zip(fits, data)]
 
 
+def with_fallback(candidate: FittedCandidate, data, names: list[str]) -> dict:
+    """The candidate's gate mapping; a valley fitted on each file's own events also falls back on
+    the training files' median cut where a new file has no valley (flagged ``gate doubtful``, as
+    every fallback is), as a person copies the gate: two activation tubes both with an FSC-W
+    valley learned Single Cells as that valley, and the held-out tubes without one lost every
+    population below it."""
+    gate = candidate.gate
+    if gate["type"] != "density_valley" or candidate.pool:
+        return gate
+    cuts = [f.threshold_ for f in _fits(gate, data, names, False) if f.failed_ is None]
+    return {**gate, "fallback": {"type": "threshold", "at": float(np.median(cuts))}} if cuts else gate
+
+
 def _thinned(part, keep: float):
     """The part with only every ``1/keep``-th member (the others left out): a file where the
     population is rarer."""
@@ -221,4 +239,4 @@ def fragile(candidate: FittedCandidate, data, names: list[str], *, keep: float, 
     return None
 
 
-__all__ = ["FittedCandidate", "describe_gate", "fitted_candidates", "fitted_gate", "fragile", "score"]
+__all__ = ["FittedCandidate", "describe_gate", "fitted_candidates", "fitted_gate", "fragile", "score", "with_fallback"]

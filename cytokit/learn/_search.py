@@ -68,7 +68,7 @@ import pandas as pd
 from ..agreement import agreement
 from ..gating.registered import RegisteredGate, anchor, best_warp, smoothed_density, unwarp, warp
 from ._data import TrainingFile
-from ._fitted import FittedCandidate, describe_gate, fitted_candidates, fragile, score
+from ._fitted import FittedCandidate, describe_gate, fitted_candidates, fragile, score, with_fallback
 
 N_BINS = 96
 GRID_PAD = 0.3  # of the 0.5-99.5 percentile span, each side: room for new files to move
@@ -417,7 +417,7 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
     choice, on_all, notes = _choose_fitted(fitted, best_registered, full, names)
     best_unmoved = max((s[0] for s in scored if not s[4]), default=-1.0)  # held-out scores without a move
     if choice is not None and best_unmoved < choice.cv_f1:
-        return Learned(choice.gate, choice.dims, choice.gate["type"], False, choice.cv_f1,
+        return Learned(with_fallback(choice, full, names), choice.dims, choice.gate["type"], False, choice.cv_f1,
                        float(np.median(on_all)), len(data), n_candidates, pool=choice.pool, notes=skipped)
     if choice is not None:
         notes.insert(0, f"{describe_gate(choice.gate)}: F1 {choice.cv_f1:.3f}, not above a region not moved "

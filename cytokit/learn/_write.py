@@ -21,12 +21,17 @@ def _flow(value) -> str:
         return "[" + ", ".join(_flow(v) for v in value) + "]"
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
     return _num(value)
 
 
 def _describe_fitted(learned: Learned) -> str:
     where = ("fitted once on the parent's events of every file gated together (pool: true)" if learned.pool
              else "fitted on each file's own parent events")
+    fallback = learned.gate.get("fallback")
+    if fallback:  # written by _fitted.with_fallback
+        where += f"; where a file has no valley, at the training files' median cut {_num(fallback['at'])}"
     return f"{describe_gate(learned.gate)}, {where}"
 
 
