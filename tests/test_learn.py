@@ -314,7 +314,8 @@ def test_a_hull_of_members_on_a_curve_is_a_readable_polygon_that_keeps_them():
     # every member on its hull (events on a drawn gate's edges, bent by logicle): the hull had a
     # vertex per member, and points-in-polygon put most of them outside (F1 0.027 on FlowKit's
     # diamond test file)
-    from cytokit.learn._search import MAX_VERTICES, Part, _score, build
+    from cytokit.learn._search import Part, _score, build
+    from cytokit.learn._shapes import MAX_VERTICES
 
     rng = np.random.default_rng(0)
     angle = rng.uniform(0, 2 * np.pi, 3000)
@@ -404,11 +405,11 @@ def test_the_dimensions_the_members_fill_a_region_of_are_the_persons():
 
 
 def test_the_members_box_runs_halfway_to_the_other_events_and_open_where_there_are_none():
-    from cytokit.learn._search import _box
+    from cytokit.learn._shapes import members_box
 
     members = np.array([[1.0, 1.0], [2.0, 3.0]])
     others = np.array([[0.0, 2.0], [1.5, 0.0], [5.0, 9.0], [4.0, 2.0]])  # (5, 9) is not level with the box
-    limits = _box(np.r_[members, others], np.r_[True, True, False, False, False, False])
+    limits = members_box(np.r_[members, others], np.r_[True, True, False, False, False, False])
     assert limits == [[0.5, 3.0], [0.5, None]]
 
 
@@ -486,3 +487,27 @@ def test_a_learned_valley_falls_back_on_the_training_files_cut_where_a_file_has_
     assert result.fitted()["Cells/CD4+"]["threshold_"] == pytest.approx(gate["fallback"]["at"])
     assert result.flags["Cells/CD4+"].startswith("gate doubtful: no density valley")
     assert result.membership["Cells/CD4+"].sum() < 0.01 * result.membership["Cells"].sum()
+
+
+def test_a_training_file_with_too_few_members_still_says_whether_the_region_moves():
+    """A stimulated tube (negatives higher, many positives above 2) and an unstimulated one (4
+    members): learned on the stimulated tube alone the cut is moved onto each file, and in the
+    unstimulated tube the move follows its lower negatives down into them (activation CD69+ CD4 T
+    cells from tubes 31 and 9: held-out median F1 0.53); the unstimulated tube shows that, and the
+    cut is not moved (0.99)."""
+    from cytokit.learn._search import Part, learn_population, membership
+
+    rng = np.random.default_rng(11)
+    x = np.r_[rng.normal(1.3, 0.25, 3000), rng.normal(3.0, 0.3, 1500)]
+    stimulated = Part("stim.fcs", np.column_stack([x, rng.normal(0, 1, len(x))]), x > 2.0)
+    y = np.r_[rng.normal(0.8, 0.25, 3000), rng.normal(3.0, 0.1, 4)]
+    unstimulated = Part("unstim.fcs", np.column_stack([y, rng.normal(0, 1, len(y))]), y > 2.0)
+    assert unstimulated.member.sum() == 4
+    alone = learn_population([stimulated], ["x", "noise"])
+    assert alone.dims == ["x"] and alone.registered and alone.gate["max_shift"] > 0
+    moved = membership(alone.gate, unstimulated, ["x", "noise"])[0]
+    assert agreement(moved, unstimulated.member)[2] < 0.8
+    both = learn_population([stimulated, unstimulated], ["x", "noise"])
+    assert both.dims == ["x"] and not both.registered and both.n_files == 1
+    assert agreement(membership(both.gate, unstimulated, ["x", "noise"])[0], unstimulated.member)[2] > 0.85
+    assert "not moved: moved, it did worse on unstim.fcs" in both.notes[0]

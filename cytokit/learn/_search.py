@@ -40,7 +40,10 @@ when it is within :data:`TOLERANCE`, and the first fitted candidate turned down 
 its comment. With one training file, nothing tells whether the region must move with the
 data, and it does (registered). A training file with fewer than :data:`MIN_MEMBERS` members of
 the population is left out of learning it (it shows no region, and a gate selecting nothing
-there won its cross-validation).
+there won its cross-validation), but it still says whether the region moves: a region moved
+onto it that scores lower there than the same region not moved is dropped (a stimulated tube
+and an unstimulated one with 4 CD69+ CD4 T cells: moved, the cut followed the unstimulated
+tube's lower negatives into them).
 
 **The person's own gates.** Where the manual gating says what the person drew (a FlowJo
 workspace or Gating-ML: the gate's channels, and a rectangle's or polygon's coordinates), the candidates
@@ -53,7 +56,7 @@ FlowAtlas and lost on the held-out files (two training files are one move each w
 docs/validation.md). Per-event memberships (``.npz``) say neither, but the dimensions the
 members fill a region of tell the person's (:mod:`cytokit.learn._dims`); on them the members'
 bounding box is a candidate too, each side halfway to the nearest other event level with the
-box, or open where there is none (:func:`_box`: the person's rectangle runs on past the last
+box, or open where there is none (:func:`~cytokit.learn._shapes.members_box`: the person's rectangle runs on past the last
 member, into empty space, and a new file's cells may lie there).
 """
 
@@ -69,6 +72,7 @@ from ..agreement import agreement
 from ..gating.registered import RegisteredGate, anchor, best_warp, smoothed_density, unwarp, warp
 from ._data import TrainingFile
 from ._fitted import FittedCandidate, describe_gate, fitted_candidates, fragile, score, with_fallback
+from ._shapes import covering, members_box, region
 
 N_BINS = 96
 GRID_PAD = 0.3  # of the 0.5-99.5 percentile span, each side: room for new files to move
@@ -83,9 +87,6 @@ TOLERANCE = 0.003
 MIN_FITTED_MEMBERS = 100  # a fitted gate is learned only from populations this large in every training file
 FITTED_TOLERANCE = 0.01  # a fitted gate no more than this below the best registered one is preferred (docstring)
 MIN_MEMBERS = 5
-HULL_MARGIN = 0.001  # a learned polygon is its members' convex hull, this much larger (from its centre)
-MAX_VERTICES = 64  # ... with at most this many vertices (the smallest corners cut: a readable template)
-DRAWN_VERTICES = 256  # a person's drawn polygon, its edges bent by the change of scale, keeps this many
 SEARCH_EVENTS = 8000  # parent events per file for choosing the gate (the chosen one is built on all)
 
 
@@ -201,61 +202,6 @@ def _grid(values: np.ndarray) -> tuple[float, float]:
     return float(f"{lo - pad:.6g}"), float(f"{hi + pad:.6g}")
 
 
-def _covering(hull: np.ndarray) -> np.ndarray:
-    """The hull's vertices, at most :data:`MAX_VERTICES` of them (:func:`_fewer_vertices`), moved
-    out from their centre until every vertex of ``hull`` is inside, and :data:`HULL_MARGIN`
-    further (members on the edges stay inside)."""
-    corners = _fewer_vertices(hull, MAX_VERTICES)
-    centre = corners.mean(axis=0)
-    edge = np.roll(corners, -1, axis=0) - corners
-    normal = np.column_stack([edge[:, 1], -edge[:, 0]])  # perpendicular to each edge
-    reach = np.einsum("ij,ij->i", normal, corners - centre)  # the edge's distance from the centre (x |normal|)
-    normal, reach = normal * np.sign(reach)[:, None], np.abs(reach)
-    scale = max(float(((hull - centre) @ normal.T / reach).max()), 1.0)
-    return centre + (corners - centre) * scale * (1 + HULL_MARGIN)
-
-
-def _fewer_vertices(corners: np.ndarray, limit: int) -> np.ndarray:
-    """A convex polygon's vertices, the one cutting off the smallest triangle dropped until
-    ``limit`` are left (Visvalingam-Whyatt): a hull of members lying on a curve, as a logicle
-    scale bends a drawn gate's straight edges, has a vertex per member."""
-    keep = np.asarray(corners, dtype=float)
-    while len(keep) > limit:
-        before, after = np.roll(keep, 1, axis=0), np.roll(keep, -1, axis=0)
-        area = np.abs((keep[:, 0] - before[:, 0]) * (after[:, 1] - before[:, 1])
-                      - (after[:, 0] - before[:, 0]) * (keep[:, 1] - before[:, 1]))
-        keep = np.delete(keep, int(np.argmin(area)), axis=0)
-    return keep
-
-
-def _region(drawn: dict, grid: list[tuple[float, float]]) -> dict:
-    """The person's drawn gate (``limits`` per dimension or ``vertices``, on the learned scale) as a
-    registered gate's ``limits`` (one dimension) or ``vertices`` (two: a rectangle's open sides at
-    ten grid spans out)."""
-    if "vertices" in drawn:  # its straight edges first (collinear points), then the finest of its curves
-        return {"vertices": [[float(x), float(y)] for x, y in _fewer_vertices(drawn["vertices"], DRAWN_VERTICES)]}
-    limits = drawn["limits"]
-    if len(limits) == 1:
-        return {"limits": list(limits[0])}
-    (x0, x1), (y0, y1) = [[lo - 10 * (hi - lo) if a is None else a, hi + 10 * (hi - lo) if b is None else b]
-                          for (a, b), (lo, hi) in zip(limits, grid)]
-    return {"vertices": [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]}
-
-
-def _box(values: np.ndarray, member: np.ndarray) -> list[list[float | None]]:
-    """The members' bounding box on two dimensions, each side moved halfway to the nearest
-    non-member level with the box (open where there is none: the person's rectangle ran on)."""
-    inner, out = values[member], values[~member]
-    lo, hi = inner.min(axis=0), inner.max(axis=0)
-    limits = []
-    for k in (0, 1):
-        level = out[(out[:, 1 - k] >= lo[1 - k]) & (out[:, 1 - k] <= hi[1 - k]), k]
-        below, above = level[level < lo[k]], level[level > hi[k]]
-        limits.append([float((lo[k] + below.max()) / 2) if len(below) else None,
-                       float((hi[k] + above.min()) / 2) if len(above) else None])
-    return limits
-
-
 def build(train: list[Part], dims: list[int], register: bool, names: list[str], drawn: dict | None = None,
           box: bool = False) -> dict | None:
     """The ``registered`` gate mapping learned from ``train`` on ``dims`` (None: nothing to learn);
@@ -295,10 +241,10 @@ def build(train: list[Part], dims: list[int], register: bool, names: list[str], 
     gate = {"type": "registered", "dims": [names[d] for d in dims], "max_shift": MAX_SHIFT if register else 0,
             "max_scale": MAX_SCALE if register else 1}
     if drawn is not None:
-        gate.update(_region(drawn, grid))
+        gate.update(region(drawn, grid))
     elif box and len(dims) == 2:
         ok = np.isfinite(values).all(axis=1)
-        gate.update(_region({"limits": _box(values[ok], member[ok])}, grid))
+        gate.update(region({"limits": members_box(values[ok], member[ok])}, grid))
     elif len(dims) == 1:
         gate["limits"] = list(_interval(values[:, 0], member))
     else:
@@ -309,7 +255,7 @@ def build(train: list[Part], dims: list[int], register: bool, names: list[str], 
             hull = ConvexHull(points)
         except (QhullError, ValueError):
             return None
-        gate["vertices"] = [[float(x), float(y)] for x, y in _covering(points[hull.vertices])]
+        gate["vertices"] = [[float(x), float(y)] for x, y in covering(points[hull.vertices])]
     gate["grid"] = [[lo, hi] for lo, hi in grid]
     gate["inside"], gate["outside"] = as_ints(inside), as_ints(outside)
     return gate
@@ -381,6 +327,7 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
     few = [f"{p.file} ({int(p.member.sum())})" for p in data if p.member.sum() < MIN_MEMBERS]
     skipped = [f"learned without the training file(s) with fewer than {MIN_MEMBERS} members: {', '.join(few)}"
                ] if few else []
+    sparse = [p for p in data if p.member.sum() < MIN_MEMBERS]
     data = [p for p in data if p.member.sum() >= MIN_MEMBERS]
     if not data:
         return None
@@ -392,7 +339,12 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
     else:
         candidates = candidate_dims(pooled)
         fitted_dims = candidate_dims(pooled, n_pairs=N_FITTED_PAIRS)
-    scored = []
+    scored, on_sparse = [], {}  # (dims, box, source, moved) -> F1 on the sparse files, learned on the others
+
+    def check(key, gate_on_all):  # a region learned on the files with members, scored on those without
+        if sparse:
+            on_sparse[key] = float(np.mean([_score(gate_on_all(), p, names) for p in sparse]))
+
     for dims in candidates:  # where the person's dimensions are known but not their gate: the members' box too
         boxes = [(False, True), (True, True)] if person and not drawn and len(dims) == 2 else []
         for register, box in [(False, False), (True, False)] + boxes:
@@ -404,6 +356,7 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
             # simpler first: one dimension, then (with several files, which can tell) no registration;
             # one file cannot tell, and a gate that follows the data is the safer guess for new files
             scored.append((cv, -len(dims), int(register) if len(data) == 1 else -int(register), dims, register, None, box))
+            check((tuple(dims), box, None, register), lambda: build(data, dims, register, names, box=box))
     # the person's own gate as drawn in a file: not moved (with one training file also moved, and preferred so)
     for source in [p for p in data if p.file in (drawn or {})]:
         others = [p for p in data if p is not source] or [source]
@@ -411,6 +364,12 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
             gate = build([source], person, move, names, drawn[source.file])
             scored.append((float(np.mean([_score(gate, held, names) for held in others])), -len(person), int(move),
                            person, move, source.file, False))
+            check((tuple(person), False, source.file, move), lambda: gate)
+    # a file with too few members teaches no region but shows whether it moves: a move that does
+    # worse there is dropped (activation CD69+ CD4 T cells from tubes 31 and 9 (4 members): the cut
+    # moved down onto each tube's negatives, held-out median F1 0.53; not moved, 0.99)
+    worse = {k[:3] for k, f in on_sparse.items() if k[3] and f < on_sparse[k[:3] + (False,)] - TOLERANCE}
+    scored = [s for s in scored if not (s[4] and (tuple(s[3]), s[6], s[5]) in worse)]
     fitted = [c for dims in fitted_dims for c in fitted_candidates(data, dims, names)]
     n_candidates = len(scored) + len(fitted)
     best_registered = max(s[0] for s in scored)
@@ -432,6 +391,8 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
         return None
     train_f1 = float(np.median([_score(gate, p, names) for p in full]))
     notes = [f"not fitted: {notes[0]}"] if notes else []
+    if (tuple(dims), box, source) in worse:
+        notes.insert(0, f"not moved: moved, it did worse on {', '.join(p.file for p in sparse)}")
     if box:
         notes.insert(0, "a rectangle: the members' bounding box, each side halfway to the nearest other event level with it")
     if source is not None:
