@@ -511,3 +511,23 @@ def test_a_training_file_with_too_few_members_still_says_whether_the_region_move
     assert both.dims == ["x"] and not both.registered and both.n_files == 1
     assert agreement(membership(both.gate, unstimulated, ["x", "noise"])[0], unstimulated.member)[2] > 0.85
     assert "not moved: moved, it did worse on unstim.fcs" in both.notes[0]
+
+
+def test_a_region_learned_from_several_files_moves_about_as_far_as_they_moved_from_one_another():
+    """Two training files whose populations lie 0.3 apart: the region may move on a new file up to
+    twice that (FlowAtlas CD4 CM from two tissues without naive cells: unbounded, a move onto the
+    naive cloud of blood); two files in the same place: at least 0.05 of the span and a stretch of 1.1."""
+    from cytokit.learn._search import MIN_SCALE, MIN_SHIFT, Part, build
+
+    def part(name, offset, seed):
+        x = two_peaks(centres=(1.0 + offset, 3.0 + offset), seed=seed)
+        return Part(name, x[:, None], x > 2.0 + offset)
+
+    still = build([part("a", 0.0, 0), part("b", 0.0, 1)], [0], True, ["x"])
+    assert (still["max_shift"], still["max_scale"]) == (MIN_SHIFT, MIN_SCALE)
+    moved = build([part("a", 0.0, 0), part("b", 0.3, 1)], [0], True, ["x"])
+    span = moved["grid"][0][1] - moved["grid"][0][0]
+    assert moved["max_shift"] == pytest.approx(2 * 0.3 / span, abs=0.02) and moved["max_scale"] == MIN_SCALE
+    alone = build([part("a", 0.0, 0)], [0], True, ["x"])
+    assert (alone["max_shift"], alone["max_scale"]) == (0.2, 2.0)
+    assert build([part("a", 0.0, 0), part("b", 0.3, 1)], [0], False, ["x"])["max_shift"] == 0
