@@ -87,6 +87,12 @@ def test_valley_quadrants_tile_the_parent():
     assert ValleyQuadrantGate(["CD4", "CD8"], quadrant="+-").fit(events).to_static().bounds["CD4"][1] is None
     with pytest.raises(ValueError, match="quadrant"):
         ValleyQuadrantGate(["CD4", "CD8"], quadrant="+").check_params()
+    # one cut fixed (a `threshold`), the other the valley
+    fixed = ValleyQuadrantGate(["CD4", "CD8"], quadrant="+-", thresholds=[{"type": "threshold", "at": 2.5}, None])
+    fixed.fit(events)
+    assert fixed.thresholds_[0] == 2.5 and 1.5 < fixed.thresholds_[1] < 2.5
+    with pytest.raises(ValueError, match=r"thresholds\[0\] \(threshold\): at"):
+        ValleyQuadrantGate(["CD4", "CD8"], quadrant="+-", thresholds=[{"type": "threshold", "at": "x"}, None]).check_params()
 
 
 def test_mixture_threshold_is_where_the_top_component_becomes_likelier():

@@ -22,7 +22,8 @@ for two. On the activation tubes (the person's channels in ``manual_gates.csv``)
 pair for 6 of 10, 7-AAD alone for the two CD69+ gates (their CD69 side spans the scale), FSC-A ×
 FSC-W for singlets drawn on FSC-A × FSC-H, and nothing for the cells' scatter polygon.
 Pairs are sought among the :data:`N_PAIRED` purest single dimensions, and between each of the
-:data:`N_WITH_ALL` purest and every other dimension; non-members are subsampled to :data:`MAX_OTHERS` per file and weighed back.
+:data:`N_WITH_ALL` purest and every other dimension; non-members are subsampled to
+:data:`MAX_OTHERS` per file and weighed back.
 """
 
 from __future__ import annotations

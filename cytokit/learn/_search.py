@@ -10,8 +10,9 @@ built from several training files, each is aligned to the first, and the region 
 a new file up to :data:`MOVE_BOUND` times the largest of those moves, at least
 :data:`MIN_SHIFT` / :data:`MIN_SCALE`: FlowAtlas CD4 CM from two 423 tissues, whose parents
 hold almost no naive cells, moved by up to 0.2 of the span and a stretch of 2 onto the naive
-cloud of blood and lymph node, held-out median F1 0.018; bounded, 0.723). Each is scored by cross-validation across the training files (learned on the others, F1 on
-the one left out; on the file itself when there is only one). **Fitted**: cytokit's own
+cloud of blood and lymph node, held-out median F1 0.018; bounded, 0.723). Each is scored by
+cross-validation across the training files (learned on the others, F1 on the one left out;
+on the file itself when there is only one). **Fitted**: cytokit's own
 gates (density valleys, shoulders, valley quadrants; each file's own fit or ``pool: true``)
 on the same screened dimensions (quadrants on pairs of the best :data:`N_FITTED_PAIRS` and
 the pairs the screen finds within the best two), scored as :mod:`cytokit.learn._fitted`
@@ -60,8 +61,8 @@ FlowAtlas and lost on the held-out files (two training files are one move each w
 docs/validation.md). Per-event memberships (``.npz``) say neither, but the dimensions the
 members fill a region of tell the person's (:mod:`cytokit.learn._dims`); on them the members'
 bounding box is a candidate too, each side halfway to the nearest other event level with the
-box, or open where there is none (:func:`~cytokit.learn._shapes.members_box`: the person's rectangle runs on past the last
-member, into empty space, and a new file's cells may lie there).
+box, or open where there is none (:func:`~cytokit.learn._shapes.members_box`: the person's
+rectangle runs on past the last member, into empty space, and a new file's cells may lie there).
 """
 
 from __future__ import annotations
