@@ -26,6 +26,7 @@ Examples
 from __future__ import annotations
 
 import csv
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,11 +122,18 @@ class ManualSource:
         masks = {}
         for path, mask in membership.items():
             mask = np.asarray(mask)
-            if mask.ndim != 1 or len(mask) != sample.n_events:
+            where = f"{file}: the manual gating ({self.kind} {self.path})"
+            if mask.ndim != 1:
+                raise MetadataError(f"{where} holds an array of shape {mask.shape} for population {path!r}: "
+                                    "a membership is one true / false value per event")
+            if len(mask) != sample.n_events:
                 raise MetadataError(
-                    f"{file}: the manual gating ({self.kind} {self.path}) has {len(mask)} events for "
+                    f"{where} has {len(mask)} events for "
                     f"population {path!r} but the file has {sample.n_events}: not the same file, or "
                     "not in the file's event order")
+            if mask.dtype != bool and not (mask.dtype.kind in "iu" and np.isin(mask, (0, 1)).all()):
+                raise MetadataError(f"{where} holds {mask.dtype} values for population {path!r}: a membership "
+                                    "is true / false (or 1 / 0) per event")
             masks[path] = mask.astype(bool, copy=False)
         parents = {p: q for p, q in (parents or {}).items() if p in masks}
         dims = {p: d for p, d in (dims or {}).items() if p in masks and d}
@@ -156,6 +164,9 @@ class NpzSource(ManualSource):
         npz = self.path / f"{Path(file).stem}.npz"
         if not npz.is_file():
             raise MetadataError(f"{file}: no manual gating: {npz} does not exist")
+        if not zipfile.is_zipfile(npz):
+            raise MetadataError(f"{file}: cannot read the manual gating {npz}: not an .npz archive "
+                                "(numpy.savez of one boolean array per population path)")
         try:
             with np.load(npz, allow_pickle=False) as data:
                 membership = {key: data[key] for key in data.files}

@@ -135,6 +135,22 @@ def test_event_count_mismatch_names_the_file(study):
         cytokit.compare(fcs, template, manual / "nope.txt")
 
 
+@pytest.mark.parametrize("bad, match", [
+    (lambda path: path.write_text("not an archive"), r"s2\.npz: not an \.npz archive"),
+    (lambda path: np.savez(path, hi=np.linspace(0, 1, 10)), r"holds float64 values for population 'hi'"),
+    (lambda path: np.savez(path, hi=np.arange(10)), r"holds int64 values for population 'hi'"),
+    (lambda path: np.savez(path, hi=np.array(True)), r"an array of shape \(\) for population 'hi'"),
+])
+def test_a_membership_file_that_is_not_one_is_named(study, bad, match):
+    """Not a zip (np.load then tries a pickle and says so), or not true / false per event."""
+    fcs, template, manual = study
+    bad(manual / "s2.npz")
+    with pytest.raises(cytokit.MetadataError, match=r"s2\.fcs.*" + match):
+        cytokit.compare(fcs, template, manual)
+    np.savez(manual / "s2.npz", hi=mask(10, range(3, 10)).astype(np.uint8))  # 1 / 0 is a membership too
+    assert len(cytokit.compare(fcs, template, manual)) > 0
+
+
 CONTROL_TEMPLATE = """
 channels:
   a: {pnn: [CH1]}
