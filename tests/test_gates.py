@@ -442,6 +442,12 @@ def test_density_valley_depth_and_a_warning_for_a_shallow_valley():
     assert shallow.warning_.startswith("weak separation in CD19: the valley at")
     assert shallow.contains(events).any()  # kept: a warning, not a failure
     assert DensityValleyGate("CD19", min_peak_height=0.01, min_valley_depth=0.0).fit(events).warning_ is None
+    # with a fallback, a valley that shallow is not trusted: the fallback cuts (FlowAtlas non-B
+    # learned from two tissues with B cells, in a lung without: a 2 % dip inside the negative peak)
+    fallback = DensityValleyGate("CD19", min_peak_height=0.01, fallback={"type": "threshold", "at": 4.0}).fit(events)
+    assert fallback.failed_ is None and fallback.threshold_ == 4.0 and fallback.valley_depth_ == 0.0
+    assert fallback.warning_.startswith("only a weak valley in CD19") and "fallback threshold cut at 4" in fallback.warning_
+    assert DensityValleyGate("CD19", fallback={"type": "threshold", "at": 4.0}).fit(bimodal()).warning_ is None
 
 
 def test_density_valley_fails_softly_on_unimodal_data():

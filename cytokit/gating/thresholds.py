@@ -196,10 +196,12 @@ class DensityValleyGate(_DensityGate):
     can split (the simulated all-dead 7AAD tubes gave depths of 0.01-0.39, well-stained
     ones 0.88-1 at 10,000 events, down to 0.47 at 300).
 
-    ``fallback`` is a 1-D cut fitted where no valley is found, flowDensity's rule for a
+    ``fallback`` is a 1-D cut fitted where no valley is found, or only one shallower than
+    ``min_valley_depth`` (a dip inside the negative peak of a tissue without B cells, 2 % deep,
+    where a learned template's fallback is the training files' cut), flowDensity's rule for a
     population too small for a peak of its own (B cells at 1-3 % of tissue lymphocytes: the
     negative peak's upper foot, ``{type: shoulder}``): a gate mapping without ``dim`` of type
-    ``tail``, ``shoulder``, ``quantile``, ``mixture_threshold``, ``peak_foot`` or
+    ``tail``, ``shoulder``, ``quantile``, ``mixture_threshold``, ``peak_foot``, ``threshold`` or
     ``density_valley``, keeping this gate's ``side``. Its threshold becomes ``threshold_``,
     ``valley_depth_`` is 0, ``peaks_`` NaN, and ``warning_`` names the fallback and why it ran;
     when the fallback fails too, the gate fails with both reasons.
@@ -298,6 +300,10 @@ class DensityValleyGate(_DensityGate):
         _, low, left, right, self.valley_depth_ = best
         self.threshold_ = float(curve.grid[low])
         self.peaks_ = (float(curve.grid[left]), float(curve.grid[right]))
+        if self.valley_depth_ < self.min_valley_depth and self.fallback is not None:
+            raise _NoValley(f"only a weak valley in {self.dim} (at {self.threshold_:.4g}, "
+                            f"{100 * self.valley_depth_:.0f}% below the lower peak; min_valley_depth "
+                            f"{self.min_valley_depth:g})")
         if self.valley_depth_ < self.min_valley_depth:
             self.warning_ = (
                 f"weak separation in {self.dim}: the valley at {self.threshold_:.4g} is only "
