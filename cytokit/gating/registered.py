@@ -170,6 +170,7 @@ class RegisteredGate(FittedGate):
         vertices: Sequence[Sequence[float]] | None = None,
         max_shift: float = 0.1,
         max_scale: float = 1.0,
+        still_on: Sequence[Sequence[str]] | None = None,
         min_confidence: float = 0.5,
         min_events: int = 20,
         strict: bool = False,
@@ -178,6 +179,7 @@ class RegisteredGate(FittedGate):
         self.grid, self.inside, self.outside = grid, inside, outside
         self.limits, self.vertices = limits, vertices
         self.max_shift, self.max_scale, self.min_confidence = max_shift, max_scale, min_confidence
+        self.still_on = still_on
         self.min_events, self.strict = min_events, strict
 
     def _check_params(self) -> None:
@@ -207,6 +209,9 @@ class RegisteredGate(FittedGate):
               "between 0 and 0.5")
         _need(_is_number(self.max_scale) and 1 <= self.max_scale <= 3, "max_scale", self.max_scale,
               "between 1 and 3")
+        _need(self.still_on is None or (isinstance(self.still_on, Sequence) and len(self.still_on) == n and all(
+            isinstance(d, Sequence) and not isinstance(d, str) and all(isinstance(c, str) for c in d)
+            for d in self.still_on)), "still_on", self.still_on, f"{n} list(s) of channel names, one per dimension")
         _need(_is_number(self.min_confidence) and 0 <= self.min_confidence <= 1, "min_confidence",
               self.min_confidence, "between 0 and 1")
 
@@ -218,7 +223,9 @@ class RegisteredGate(FittedGate):
             density = smoothed_density(values[:, i], lo, hi, n_bins)
             if density.sum() == 0:
                 raise _FitFailure(f"no events within the reference range {lo:g}..{hi:g} of {self.dims[i]}")
-            scale, bins, fit = best_warp(reference, density, self.max_shift * n_bins, self.max_scale)
+            still = self.still_on is not None and self.dims[i] in self.still_on[i]  # the reference's own detector
+            scale, bins, fit = best_warp(reference, density, 0 if still else self.max_shift * n_bins,
+                                         1.0 if still else self.max_scale)
             centre = anchor((reference / reference.sum(axis=1, keepdims=True).clip(1e-300)).sum(axis=0))
             maps.append((lo, hi, n_bins, centre, scale, bins))
             confidences.append(max(fit, 0.0))

@@ -212,7 +212,7 @@ def _thinned(part, keep: float):
     members = np.flatnonzero(part.member)
     step = max(round(1 / keep), 1)
     rows = np.sort(np.r_[np.flatnonzero(~part.member), members[::step]])
-    return type(part)(part.file, part.values[rows], part.member[rows])
+    return type(part)(part.file, part.values[rows], part.member[rows], part.channels)
 
 
 def fragile(candidate: FittedCandidate, data, names: list[str], *, keep: float, tolerance: float) -> str | None:

@@ -49,6 +49,9 @@ def describe(learned: Learned) -> str:
         what = f"a polygon of {len(gate['vertices'])} vertices on {on}"
     moved = (f"moved onto each file by aligning its density (up to {gate['max_shift']:g} of the span)"
              if learned.registered else "not moved (aligning densities did not help)")
+    if learned.registered and gate.get("still_on"):  # learned from one file: _search.build(still=True)
+        moved += ("; learned from one file, it is not moved where a file carries its channels on the same "
+                  "detectors, only on others (another panel)")
     return f"{what}, {moved}"
 
 
