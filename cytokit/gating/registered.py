@@ -149,6 +149,10 @@ class RegisteredGate(FittedGate):
         The largest move, as a fraction of the grid's span (0: never moved).
     max_scale
         The largest stretch (or shrink, 1 / ``max_scale``) about the reference median (1: none).
+    still_on
+        Per dimension, the channels (``$PnN``) on which the region is not moved, only measured:
+        a region learned from one file moves only on files that carry the marker on another
+        detector (another panel), :func:`cytokit.learn_template`.
     min_confidence
         Below this fit (R²) of the file's aligned density by the reference densities, the gate
         is flagged doubtful.

@@ -47,12 +47,12 @@ carry its dimensions on other detectors than the training file (``still_on``: an
 where the same marker sits elsewhere on the scale): nothing tells how far regions move between
 files of one panel, and not moving them did better (trained on each of five activation tubes
 and five FlowAtlas files alone, the held-out medians summed higher in every case than moved
-everywhere, and higher than never moved: 390C_BM_027 13.2 moved, 14.1 never, 17.1 so). A training file with fewer than :data:`MIN_MEMBERS` members of
-the population is left out of learning it (it shows no region, and a gate selecting nothing
-there won its cross-validation), but it still says whether the region moves: a region moved
-onto it that scores lower there than the same region not moved is dropped (a stimulated tube
-and an unstimulated one with 4 CD69+ CD4 T cells: moved, the cut followed the unstimulated
-tube's lower negatives into them).
+everywhere, and higher than never moved: 390C_BM_027 13.2 moved, 14.1 never, 17.1 so). A
+training file with fewer than :data:`MIN_MEMBERS` members of the population is left out of
+learning it (it shows no region, and a gate selecting nothing there won its cross-validation),
+but it still says whether the region moves: a region moved onto it that scores lower there
+than the same region not moved is dropped (a stimulated tube and an unstimulated one with 4
+CD69+ CD4 T cells: moved, the cut followed the unstimulated tube's lower negatives into them).
 
 **The person's own gates.** Where the manual gating says what the person drew (a FlowJo
 workspace or Gating-ML: the gate's channels, and a rectangle's or polygon's coordinates), the candidates
