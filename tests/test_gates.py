@@ -448,6 +448,11 @@ def test_density_valley_depth_and_a_warning_for_a_shallow_valley():
     assert fallback.failed_ is None and fallback.threshold_ == 4.0 and fallback.valley_depth_ == 0.0
     assert fallback.warning_.startswith("only a weak valley in CD19") and "fallback threshold cut at 4" in fallback.warning_
     assert DensityValleyGate("CD19", fallback={"type": "threshold", "at": 4.0}).fit(bimodal()).warning_ is None
+    # ... and where the fallback cannot cut either, the weak valley stays, with its warning
+    kept = DensityValleyGate("CD19", min_peak_height=0.01,
+                             fallback={"type": "quantile", "q": 0.5, "min_events": 10**6}).fit(events)
+    assert kept.failed_ is None and kept.threshold_ == shallow.threshold_
+    assert kept.warning_.startswith("weak separation in CD19")
 
 
 def test_density_valley_fails_softly_on_unimodal_data():

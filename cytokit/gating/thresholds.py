@@ -198,7 +198,8 @@ class DensityValleyGate(_DensityGate):
 
     ``fallback`` is a 1-D cut fitted where no valley is found, or only one shallower than
     ``min_valley_depth`` (a dip inside the negative peak of a tissue without B cells, 2 % deep,
-    where a learned template's fallback is the training files' cut), flowDensity's rule for a
+    where a learned template's fallback is the training files' cut; kept, with its warning,
+    where the fallback fails), flowDensity's rule for a
     population too small for a peak of its own (B cells at 1-3 % of tissue lymphocytes: the
     negative peak's upper foot, ``{type: shoulder}``): a gate mapping without ``dim`` of type
     ``tail``, ``shoulder``, ``quantile``, ``mixture_threshold``, ``peak_foot``, ``threshold`` or
@@ -255,16 +256,28 @@ class DensityValleyGate(_DensityGate):
         except _NoValley as failure:
             if self.fallback is None:
                 raise
-            import pandas as pd
+            failed = self._fall_back(values, str(failure))
+            if failed:
+                raise _FitFailure(failed) from None
+            return
+        if self.fallback is not None and self.valley_depth_ < self.min_valley_depth:
+            # a valley this shallow is not trusted where a fallback is given; kept if the fallback fails
+            self._fall_back(values, f"only a weak valley in {self.dim} (at {self.threshold_:.4g}, "
+                                    f"{100 * self.valley_depth_:.0f}% below the lower peak; min_valley_depth "
+                                    f"{self.min_valley_depth:g})")
 
-            kind = self.fallback["type"]
-            cut = cut_gate(self.fallback, self.dim, "fallback", side=self.side).fit(
-                pd.DataFrame({self.dim: values[:, 0]}))
-            if cut.failed_:
-                raise _FitFailure(f"{failure}; the fallback {kind} failed too: {cut.failed_}") from None
-            self.threshold_, self.peaks_, self.valley_depth_ = float(cut.threshold_), (np.nan, np.nan), 0.0
-            self.warning_ = (f"{failure}: the fallback {kind} cut at {self.threshold_:.4g}"
-                             + (f" ({cut.warning_})" if cut.warning_ else ""))
+    def _fall_back(self, values: np.ndarray, why: str) -> str | None:
+        """Cut by the fallback instead, saying ``why``; the reason when the fallback fails too."""
+        import pandas as pd
+
+        kind = self.fallback["type"]
+        cut = cut_gate(self.fallback, self.dim, "fallback", side=self.side).fit(pd.DataFrame({self.dim: values[:, 0]}))
+        if cut.failed_:
+            return f"{why}; the fallback {kind} failed too: {cut.failed_}"
+        self.threshold_, self.peaks_, self.valley_depth_ = float(cut.threshold_), (np.nan, np.nan), 0.0
+        self.warning_ = f"{why}: the fallback {kind} cut at {self.threshold_:.4g}" + (
+            f" ({cut.warning_})" if cut.warning_ else "")
+        return None
 
     def _fit_valley(self, values: np.ndarray) -> None:
         curve, in_range = self._density(values)
@@ -300,10 +313,6 @@ class DensityValleyGate(_DensityGate):
         _, low, left, right, self.valley_depth_ = best
         self.threshold_ = float(curve.grid[low])
         self.peaks_ = (float(curve.grid[left]), float(curve.grid[right]))
-        if self.valley_depth_ < self.min_valley_depth and self.fallback is not None:
-            raise _NoValley(f"only a weak valley in {self.dim} (at {self.threshold_:.4g}, "
-                            f"{100 * self.valley_depth_:.0f}% below the lower peak; min_valley_depth "
-                            f"{self.min_valley_depth:g})")
         if self.valley_depth_ < self.min_valley_depth:
             self.warning_ = (
                 f"weak separation in {self.dim}: the valley at {self.threshold_:.4g} is only "
