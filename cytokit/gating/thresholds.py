@@ -105,7 +105,9 @@ class ControlThresholdGate(_ThresholdGate):
     ``quantile=0.99, side="above"`` about 1 % of the control is called positive.
     ``smooth=True`` takes the quantile of the control's kernel density estimate instead of
     its events: steadier when the control has few events beyond the quantile (q 0.995 of
-    2,000 control cells is the 10th largest).
+    2,000 control cells is the 10th largest). Where a tube has no matched control,
+    ``fit(own_events, without_control=True)`` fails, or with a ``fallback`` (a 1-D cut, as a
+    valley's: a learned template's is the training files' cut) cuts by it, with a warning.
     """
 
     def __init__(
@@ -115,25 +117,53 @@ class ControlThresholdGate(_ThresholdGate):
         quantile: float = 0.99,
         side: str = "above",
         smooth: bool = False,
+        fallback: dict | None = None,
         min_events: int = 50,
         strict: bool = False,
     ) -> None:
         self.dim, self.quantile, self.side, self.smooth = dim, quantile, side, smooth
-        self.min_events, self.strict = min_events, strict
+        self.fallback, self.min_events, self.strict = fallback, min_events, strict
 
     def _check_params(self) -> None:
         super()._check_params()
         _need(_is_number(self.quantile) and 0.0 <= self.quantile <= 1.0, "quantile", self.quantile,
               "between 0 and 1")
         _need(isinstance(self.smooth, bool), "smooth", self.smooth, "true or false")
+        _check_fallback(self)
 
-    def _fit(self, values: np.ndarray) -> None:
+    def _fit(self, values: np.ndarray, without_control: bool = False) -> None:
+        if without_control:
+            if self.fallback is None:
+                raise _FitFailure("needs the matched control tube, and none was given")
+            self.threshold_, self.warning_ = _cut_by_fallback(self, values, "no matched control tube")
+            return
         if not self.smooth:
             self.threshold_ = float(np.quantile(values[:, 0], self.quantile))
             return
         curve = estimate_density(values[:, 0], n_bins=2048)
         cdf = np.cumsum(curve.density)
         self.threshold_ = float(np.interp(self.quantile, cdf / cdf[-1], curve.grid))
+
+
+def _check_fallback(gate) -> None:
+    """A ``fallback`` is None or a 1-D cut mapping keeping the gate's side."""
+    if gate.fallback is not None:
+        _need(isinstance(gate.fallback, dict) and gate.fallback.get("side", gate.side) == gate.side, "fallback",
+              gate.fallback, "a gate mapping keeping the gate's side")
+        cut_gate(gate.fallback, gate.dim, "fallback", side=gate.side)
+
+
+def _cut_by_fallback(gate, values: np.ndarray, why: str) -> tuple[float, str]:
+    """``(cut, warning)`` of ``gate.fallback`` fitted on ``values``, saying ``why``; ``_FitFailure``
+    (with ``why``) when the fallback fails too."""
+    import pandas as pd
+
+    kind = gate.fallback["type"]
+    cut = cut_gate(gate.fallback, gate.dim, "fallback", side=gate.side).fit(pd.DataFrame({gate.dim: values[:, 0]}))
+    if cut.failed_:
+        raise _FitFailure(f"{why}; the fallback {kind} failed too: {cut.failed_}")
+    threshold = float(cut.threshold_)
+    return threshold, f"{why}: the fallback {kind} cut at {threshold:.4g}" + (f" ({cut.warning_})" if cut.warning_ else "")
 
 
 class _DensityGate(_ThresholdGate):
@@ -245,10 +275,7 @@ class DensityValleyGate(_DensityGate):
         _need(_is_number(self.min_valley_depth) and 0 <= self.min_valley_depth <= 1, "min_valley_depth",
               self.min_valley_depth, "between 0 and 1")
         _need(self.select in ("depth", "prominence"), "select", self.select, "'depth' or 'prominence'")
-        if self.fallback is not None:
-            _need(isinstance(self.fallback, dict) and self.fallback.get("side", self.side) == self.side, "fallback",
-                  self.fallback, "a gate mapping keeping the gate's side")
-            cut_gate(self.fallback, self.dim, "fallback", side=self.side)
+        _check_fallback(self)
 
     def _fit(self, values: np.ndarray) -> None:
         try:
@@ -268,15 +295,11 @@ class DensityValleyGate(_DensityGate):
 
     def _fall_back(self, values: np.ndarray, why: str) -> str | None:
         """Cut by the fallback instead, saying ``why``; the reason when the fallback fails too."""
-        import pandas as pd
-
-        kind = self.fallback["type"]
-        cut = cut_gate(self.fallback, self.dim, "fallback", side=self.side).fit(pd.DataFrame({self.dim: values[:, 0]}))
-        if cut.failed_:
-            return f"{why}; the fallback {kind} failed too: {cut.failed_}"
-        self.threshold_, self.peaks_, self.valley_depth_ = float(cut.threshold_), (np.nan, np.nan), 0.0
-        self.warning_ = f"{why}: the fallback {kind} cut at {self.threshold_:.4g}" + (
-            f" ({cut.warning_})" if cut.warning_ else "")
+        try:
+            threshold, warning = _cut_by_fallback(self, values, why)
+        except _FitFailure as failure:
+            return str(failure)
+        self.threshold_, self.peaks_, self.valley_depth_, self.warning_ = threshold, (np.nan, np.nan), 0.0, warning
         return None
 
     def _fit_valley(self, values: np.ndarray) -> None:

@@ -19,7 +19,7 @@ on the one left out.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,7 +68,24 @@ class LearnedTemplate:
                 f"{'' if self.leave_one_out is None else ', with leave-one-out agreement'})")
 
 
-def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
+def _control_events(train, controls: dict[str, str], path: str, max_events: int) -> dict:
+    """Training file name → ``(its control's name, the control's parent events of path)`` (an even
+    stride of at most ``max_events``): the control named for it in ``controls``, or itself where it is
+    one; only controls among the training files, gated by the person."""
+    by_name = {tf.name: tf for tf in train}
+    is_control = set(controls.values())
+    out = {}
+    for tf in train:
+        control = by_name.get(tf.name if tf.name in is_control else controls.get(tf.name, ""))
+        if control is None or path not in control.gating.membership:
+            continue
+        rows = control.rows(path)
+        out[tf.name] = control.name, control.values[rows[::max(-(-len(rows) // max_events), 1)]]
+    return out
+
+
+def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
+           controls: dict[str, str] | None = None):
     import numpy as np
 
     from ..gating.template import parse_template
@@ -102,7 +119,9 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
                  if person and path in tf.gating.membership}
         if person is None and data:  # .npz memberships: the dimensions on which the members fill a region
             person = drawn_dims(data)
-        learned = learn_population(data, names, person, {f: d for f, d in drawn.items() if d}) if data else None
+        by_control = _control_events(train, controls, path, max_events) if controls else None
+        learned = learn_population(data, names, person, {f: d for f, d in drawn.items() if d}, by_control,
+                                   frozenset(i for i, r in enumerate(names) if r in channels.linear)) if data else None
         if learned is None:
             rows.append({**row, "n_files": len(data), "note": "too few events in the training files to learn"})
             continue
@@ -140,7 +159,8 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int):
 
 def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path], *,
                    out: str | Path | None = None, leave_one_out: bool = True, max_events: int = 20000,
-                   seed: int = 0, panel: str | Path | None = None) -> LearnedTemplate:
+                   seed: int = 0, panel: str | Path | None = None,
+                   controls: Mapping[str, str] | str | Path | None = None) -> LearnedTemplate:
     """Learn a template of fitted gates that reproduces a manual gating of a few files.
 
     Parameters
@@ -162,6 +182,13 @@ def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path
         A panel sheet (CSV ``channel,marker[,file]``, :mod:`cytokit.panel`) whose markers stand for
         the files' ``$PnS``: roles are learned by those markers, and the template written names
         the sheet in its ``panel`` key (relative to ``out``'s folder).
+    controls
+        Which tube is whose control: ``{file name: control file name}`` or a CSV ``file,control_file``
+        (as :func:`cytokit.compare`'s). Where every training file has its control among ``files``
+        (or is one), a population may be learned as a ``control_threshold`` gate: the cut at the
+        quantile of the control tube where the person cut (:mod:`cytokit.learn._control`). The
+        template is then applied with the same controls (``compare --controls``, a sample sheet's
+        ``control_file``).
 
     Returns
     -------
@@ -189,17 +216,24 @@ def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path
     if not (isinstance(max_events, int) and max_events >= 100):
         raise MetadataError(f"max_events must be a whole number >= 100, got {max_events!r}")
     source = read_manual(manual, paths)
+    if isinstance(controls, (str, Path)):
+        from ..agreement import read_controls
+
+        controls = read_controls(controls)
+    controls = {Path(k).name: Path(v).name for k, v in (controls or {}).items()}
     sheet = read_panel(panel) if panel is not None else None
     samples = [read_fcs(p) for p in paths]
     if sheet is not None:
         samples = [sheet.label(s) for s in samples]
-    text, template, populations, mapping = _learn(paths, samples, source, max_events=max_events, seed=seed)
+    text, template, populations, mapping = _learn(paths, samples, source, max_events=max_events, seed=seed,
+                                                  controls=controls)
     if sheet is not None:
         template.panel = sheet
         text = _with_panel_key(text, Path(panel), out)
     loo = None
     if leave_one_out and len(paths) > 1:
-        loo = _leave_one_out(paths, samples, source, max_events=max_events, seed=seed, panel=sheet)
+        loo = _leave_one_out(paths, samples, source, max_events=max_events, seed=seed, panel=sheet,
+                             controls=controls)
     if out is not None:
         write_atomic(out, text)
     return LearnedTemplate(text, template, populations, mapping, loo)
@@ -218,7 +252,7 @@ def _with_panel_key(text: str, panel: Path, out: str | Path | None) -> str:
 
 
 def _leave_one_out(paths: list[Path], samples, source, *, max_events: int, seed: int,
-                   panel=None) -> pd.DataFrame:
+                   panel=None, controls: dict[str, str] | None = None) -> pd.DataFrame:
     import pandas as pd
 
     from ..agreement import compare
@@ -227,8 +261,9 @@ def _leave_one_out(paths: list[Path], samples, source, *, max_events: int, seed:
     for k, held in enumerate(paths):
         rest = [i for i in range(len(paths)) if i != k]
         _, template, _, mapping = _learn([paths[i] for i in rest], [samples[i] for i in rest], source,
-                                         max_events=max_events, seed=seed)
-        table = compare([held], template, source, mapping=mapping or None, strict=False, panel=panel)
+                                         max_events=max_events, seed=seed, controls=controls)
+        table = compare([held], template, source, mapping=mapping or None, strict=False, panel=panel,
+                        controls=controls)
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
 

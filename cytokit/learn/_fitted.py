@@ -110,6 +110,9 @@ def describe_gate(gate: dict) -> str:
     if gate["type"] == "density_valley":
         return (f"{gate['dim']} {gate['side']} its density valley (peaks of at least "
                 f"{gate['min_peak_height']:g} x the highest, chosen by {gate['select']})")
+    if gate["type"] == "control_threshold":
+        return (f"{gate['dim']} {gate['side']} the {gate['quantile']:g} quantile of its control tube's parent events "
+                "(smoothed), where the person's cuts sat in the training files")
     if gate["type"] == "shoulder":
         return f"{gate['dim']} {gate['side']} the shoulder of its main peak (tol {gate['tol']:g})"
     signs = ", ".join(f"{d}{s}" for d, s in zip(gate["dims"], gate["quadrant"]))

@@ -79,6 +79,8 @@ import pandas as pd
 
 from ..agreement import agreement
 from ..gating.registered import RegisteredGate, anchor, best_warp, smoothed_density, unwarp, warp
+from ._control import best_control
+from ._control import with_fallback as control_with_fallback
 from ._data import TrainingFile
 from ._fitted import FittedCandidate, describe_gate, fitted_candidates, fragile, score, with_fallback
 from ._shapes import covering, members_box, region
@@ -336,13 +338,19 @@ def _choose_fitted(fitted: list[FittedCandidate], best_registered: float, full: 
 
 
 def learn_population(data: list[Part], names: list[str], person: list[int] | None = None,
-                     drawn: dict[str, dict] | None = None) -> Learned | None:
+                     drawn: dict[str, dict] | None = None,
+                     controls: dict[str, tuple[str, np.ndarray]] | None = None, scatter: frozenset[int] = frozenset()
+                     ) -> Learned | None:
     """The best gate for one population (see the module docstring), or None when too few members.
     ``person``: the dimensions the person's gate is drawn on, where the manual gating says (a
     FlowJo workspace, Gating-ML): the candidates are on them (each alone, and the pair), not screened.
     ``drawn``: training file name → the person's gate on those dimensions in that file (a FlowJo
     workspace's or Gating-ML's rectangle or polygon, :meth:`~cytokit.learn._data.TrainingFile.drawn`): each is a
-    candidate too, scored on the other training files, and preferred when about as good as the best."""
+    candidate too, scored on the other training files, and preferred when about as good as the best.
+    ``controls``: training file name → its control's name and parent events (:mod:`cytokit.learn._control`):
+    a cut at a quantile of the control is a candidate too, on any dimension but ``scatter``'s (what
+    a control tube differs in is staining), preferred when within :data:`TOLERANCE` of every other
+    candidate."""
     # a file with a handful of members or none teaches no region, and cross-validation scores it on
     # whether a gate selects nothing: learned on the others (FlowAtlas CD4 EMRA, 0 and 19 members:
     # a CD4 interval selecting nothing scored 0.5 and won)
@@ -398,6 +406,12 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
     best_registered = max(s[0] for s in scored)
     choice, on_all, notes = _choose_fitted(fitted, best_registered, full, names)
     best_unmoved = max((s[0] for s in scored if not s[4]), default=-1.0)  # held-out scores without a move
+    by_control = best_control(data, controls, [d for d in fitted_dims if not set(d) & scatter], names,
+                              max(best_registered, choice.cv_f1 if choice is not None else -1.0), TOLERANCE)
+    if by_control is not None:
+        gate, on_all = control_with_fallback(by_control, full, controls, names)
+        return Learned(gate, [gate["dim"]], "control_threshold", False, by_control.cv_f1, float(np.median(on_all)),
+                       len(data), n_candidates + 1, notes=skipped)
     if choice is not None and best_unmoved < choice.cv_f1:
         return Learned(with_fallback(choice, full, names), choice.dims, choice.gate["type"], False, choice.cv_f1,
                        float(np.median(on_all)), len(data), n_candidates, pool=choice.pool, notes=skipped)

@@ -11,6 +11,8 @@ from ._search import Learned
 def _num(value) -> str:
     if value is None:
         return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     return f"{float(value):.6g}"
@@ -27,6 +29,10 @@ def _flow(value) -> str:
 
 
 def _describe_fitted(learned: Learned) -> str:
+    if learned.kind == "control_threshold":
+        return (f"{describe_gate(learned.gate)}; fitted on the matched control's population (compare --controls, "
+                "a sample sheet's control_file; a control tube on itself); where a file has none, at the training "
+                f"files' median cut {_num(learned.gate['fallback']['at'])}, flagged")
     where = ("fitted once on the parent's events of every file gated together (pool: true)" if learned.pool
              else "fitted on each file's own parent events")
     fallback = learned.gate.get("fallback")
@@ -56,7 +62,10 @@ def describe(learned: Learned) -> str:
 
 
 def population_block(name: str, parent: str, manual: str, learned: Learned) -> str:
-    if learned.fitted:
+    if learned.kind == "control_threshold":
+        cv = "(mean) on each training file, with the quantile of the others, cut on its own control"
+        doubt = None
+    elif learned.fitted:
         cv = ("(mean) on each training file, fitted on the other training files pooled" if learned.pool
               else "(mean) on each training file, fitted on its own events")
         doubt = ("  # per file: no confidence figure as registered gates have; a fit that is weak or finds no "

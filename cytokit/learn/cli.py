@@ -21,6 +21,10 @@ def add_parser(commands) -> None:
     learn.add_argument("--files", nargs="+", required=True, metavar="FCS", help="the manually gated files")
     learn.add_argument("--out", required=True, metavar="TEMPLATE.yaml", help="where to write the template")
     learn.add_argument("--no-leave-one-out", action="store_true", help="skip the leave-one-out agreement")
+    learn.add_argument("--controls", metavar="DESIGN.csv",
+                       help="CSV file,control_file: which training file is whose control; a population may then "
+                            "be learned as a cut at a quantile of the control tube (give the controls among "
+                            "--files, and the same sheet to compare --controls or run's control_file)")
     add_panel_option(learn)
     learn.set_defaults(func=run)
 
@@ -43,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FCSWarning)
             learned = learn_template(args.manual, args.files, out=out, leave_one_out=not args.no_leave_one_out,
-                                     panel=args.panel)
+                                     panel=args.panel, controls=args.controls)
     except (CytokitError, OSError) as exc:
         print(f"cytokit learn: error: {exc}", file=sys.stderr)
         return 2
