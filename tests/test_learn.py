@@ -495,6 +495,52 @@ def test_a_learned_valley_falls_back_on_the_training_files_cut_where_a_file_has_
     assert result.membership["Cells/CD4+"].sum() < 0.01 * result.membership["Cells"].sum()
 
 
+def _quadrant_file(folder: Path, name: str, *, gain: float, shares: tuple, seed: int) -> None:
+    """Cells of four CD4 x CD8 populations (log10 peaks 2.4 / 3.8 on each, all values x ``gain``) in
+    ``shares`` (CD4+CD8-, CD4-CD8+, CD4-CD8-, CD4+CD8+); the person's CD4+ CD8- at the valleys."""
+    rng = np.random.default_rng(seed)
+    n = 6000
+    kind = rng.choice(4, n, p=shares)
+    log4 = np.where(np.isin(kind, [0, 3]), 3.8, 2.4) + rng.normal(0, 0.15, n) + np.log10(gain)
+    log8 = np.where(np.isin(kind, [1, 3]), 3.8, 2.4) + rng.normal(0, 0.15, n) + np.log10(gain)
+    frame = pd.DataFrame({"FSC-A": rng.normal(110000, 15000, n), "SSC-A": rng.normal(60000, 12000, n),
+                          "CD4-A": 10 ** log4, "CD8-A": 10 ** log8, "Time": np.arange(n) * 0.01})
+    cytokit.write_fcs(folder / "fcs" / f"{name}.fcs", frame.astype("float32"), datatype="F",
+                      markers={"CD4-A": "CD4", "CD8-A": "CD8"},
+                      ranges={c: TOP for c in ["FSC-A", "SSC-A", "CD4-A", "CD8-A"]} | {"Time": 1024.0})
+    cut = 3.1 + np.log10(gain)
+    (folder / "manual").mkdir(exist_ok=True)
+    np.savez(folder / "manual" / f"{name}.npz", **{"CD4+ CD8-": (log4 > cut) & (log8 < cut)})
+
+
+def test_a_learned_quadrant_falls_back_on_the_training_files_cuts_where_a_file_has_no_valley(tmp_path):
+    """A lymph node whose T cells are nearly all CD4+ (FlowAtlas, a template learned from blood and
+    lung): no CD4 valley, and no_valley: negative left CD4 empty. Each dimension's valley now falls
+    back on the training files' median cut, flagged."""
+    (tmp_path / "fcs").mkdir()
+    shares = (0.45, 0.3, 0.2, 0.05)
+    for name, gain, seed in (("a", 1.0, 0), ("b", 2.0, 1)):
+        _quadrant_file(tmp_path, name, gain=gain, shares=shares, seed=seed)
+    _quadrant_file(tmp_path, "node", gain=1.5, shares=(1.0, 0.0, 0.0, 0.0), seed=2)  # CD4+ CD8- only
+    learned = learn_template(tmp_path / "manual", [tmp_path / "fcs" / "a.fcs", tmp_path / "fcs" / "b.fcs"],
+                             leave_one_out=False)
+    gate = next(p for p in learned.template.populations if p.name == "CD4+ CD8-").gate
+    assert gate["type"] == "quadrant" and "no_valley" not in gate
+    cuts = [learned.template.apply(cytokit.read_fcs(tmp_path / "fcs" / f"{n}.fcs")).fitted()["CD4+ CD8-"]["thresholds_"]
+            for n in "ab"]
+    for i, spec in enumerate(gate["thresholds"]):
+        assert spec["type"] == "density_valley" and spec["fallback"]["at"] == pytest.approx(np.median([c[i] for c in cuts]))
+    node = cytokit.compare([tmp_path / "fcs" / "node.fcs"], learned.template, tmp_path / "manual").iloc[0]
+    assert node["f1"] > 0.97 and "no density valley" in node["flag"]
+    # the same gate with no_valley: negative and no fallbacks, as learned before: CD4+ CD8- empty there
+    old = {k: v for k, v in gate.items() if k != "thresholds"} | {"no_valley": "negative"}
+    from cytokit.learn._fitted import fitted_gate
+
+    result = learned.template.apply(cytokit.read_fcs(tmp_path / "fcs" / "node.fcs"))
+    events = pd.DataFrame({d: result.transformed(result.channels[d]) for d in old["dims"]})
+    assert fitted_gate(old).fit(events).contains(events).sum() == 0
+
+
 def test_a_training_file_with_too_few_members_still_says_whether_the_region_moves():
     """A stimulated tube (negatives higher, many positives above 2) and an unstimulated one (4
     members): learned on the stimulated tube alone the cut is moved onto each file, and in the

@@ -193,7 +193,9 @@ class ValleyQuadrantGate(FittedGate):
     ``sensitivity_`` (:func:`~cytokit.gating._density.quadrant_sensitivity`) is the share of the
     quadrant's events that a 2 % move of the cuts changes; above ``max_sensitivity`` ``warning_``
     says the corner is ill-determined (deep valleys can still leave a small corner in a smear).
-    Learned: ``thresholds_``, ``valley_depths_`` (NaN for a cut that is not a valley), ``sensitivity_``.
+    Learned: ``thresholds_``, ``valley_depths_`` (NaN for a cut that is not a valley; a
+    ``density_valley`` cut's depth, checked against ``min_valley_depth`` as the gate's own valleys
+    are), ``sensitivity_``.
     """
 
     def __init__(
@@ -258,9 +260,13 @@ class ValleyQuadrantGate(FittedGate):
                 if cut.failed_:
                     raise _FitFailure(cut.failed_)
                 cuts.append(cut.threshold_)
-                depths.append(np.nan)
+                depth = float(getattr(cut, "valley_depth_", np.nan))  # a density_valley cut is a valley too
+                depths.append(depth)
                 if cut.warning_:
                     notes.append(cut.warning_)
+                elif depth < self.min_valley_depth:
+                    notes.append(f"weak separation in {dim} ({100 * depth:.0f}% deep, "
+                                 f"min_valley_depth {self.min_valley_depth:g})")
                 continue
             valley = _valley(column, min_peak_height=self.min_peak_height, select=self.select,
                              adjust=self.adjust)

@@ -201,12 +201,24 @@ def with_fallback(candidate: FittedCandidate, data, names: list[str]) -> dict:
     the training files' median cut where a new file has no valley (flagged ``gate doubtful``, as
     every fallback is), as a person copies the gate: two activation tubes both with an FSC-W
     valley learned Single Cells as that valley, and the held-out tubes without one lost every
-    population below it."""
+    population below it. A quadrant's two valleys each so (written as its ``thresholds``)."""
     gate = candidate.gate
-    if gate["type"] != "density_valley" or candidate.pool:
+    if gate["type"] not in ("density_valley", "quadrant") or candidate.pool:
         return gate
-    cuts = [f.threshold_ for f in _fits(gate, data, names, False) if f.failed_ is None]
-    return {**gate, "fallback": {"type": "threshold", "at": float(np.median(cuts))}} if cuts else gate
+    fits = [f for f in _fits(gate, data, names, False) if f.failed_ is None]
+    if gate["type"] == "density_valley":
+        cuts = [f.threshold_ for f in fits]
+        return {**gate, "fallback": {"type": "threshold", "at": float(np.median(cuts))}} if cuts else gate
+    # a quadrant: each dimension's valley (the quadrant's own settings) with a fallback at the training
+    # files' median cut, where its valley was found (FlowAtlas CD4 from blood and lung: in a lymph node
+    # the CD4 valley among CD8- T cells is missing, and no_valley: negative left CD4 empty)
+    quadrant, specs = fitted_gate(gate), []  # its valleys' settings, so the cuts are the same where found
+    for i in range(2):
+        cuts = [f.thresholds_[i] for f in fits if f.valley_depths_[i] > 0]
+        specs.append({"type": "density_valley", "min_peak_height": quadrant.min_peak_height,
+                      "select": quadrant.select, "adjust": quadrant.adjust, "min_valley_depth": 0,
+                      **({"fallback": {"type": "threshold", "at": float(np.median(cuts))}} if cuts else {})})
+    return {k: v for k, v in gate.items() if k != "no_valley"} | {"thresholds": specs}  # no_valley: no say now
 
 
 def _thinned(part, keep: float):
