@@ -69,6 +69,8 @@ def test_a_cut_set_on_each_experiments_control_is_learned_as_a_quantile_of_the_c
     assert gate["side"] == "above" and gate["smooth"] is True and 0.97 < gate["quantile"] < 0.999
     assert gate["fallback"]["type"] == "threshold"
     assert "quantile of its control tube" in learned.text and "a sample sheet's control_file" in learned.text
+    assert "Controls: 2 control tube(s) among the training files (a_unstim.fcs, b_unstim.fcs)" in \
+        learned.text.replace("\n# ", " ")
     # experiment c, higher than both training experiments, through compare with its control
     held = _files(folder, "c_unstim", "c_stim")
     table = cytokit.compare(held, learned.template, folder / "manual", controls=controls)
@@ -88,6 +90,7 @@ def test_training_files_sharing_one_control_learn_no_control_threshold(experimen
     learned = learn_template(folder / "manual", _files(folder, "a_unstim", "a_stim"), controls=controls,
                              leave_one_out=False)
     assert "control_threshold" not in set(learned.populations["gate"])
+    assert "no population was learned as a cut on the control tube" in learned.text.replace("\n# ", " ")
 
 
 def test_a_control_threshold_without_a_control_cuts_at_its_fallback_flagged(experiments):

@@ -84,6 +84,22 @@ def _control_events(train, controls: dict[str, str], path: str, max_events: int)
     return out
 
 
+def _controls_note(train, controls: dict[str, str]) -> str:
+    """What the controls sheet gave: which training files' controls are among them, and whether a
+    control-derived cut could be learned at all (two controls or more)."""
+    names = {tf.name for tf in train}
+    own = {n: (n if n in set(controls.values()) else controls.get(n)) for n in names}
+    found = sorted({c for c in own.values() if c in names})
+    lacking = sorted(n for n, c in own.items() if c not in names)
+    text = (f"Controls: {len(found)} control tube(s) among the training files ({', '.join(found) or 'none'})"
+            + (f"; without its control among them: {', '.join(lacking)}" if lacking else ""))
+    if len(found) < 2 or lacking:
+        return text + ("; no population was learned as a cut on the control tube (that needs every training file's "
+                       "control among the training files, and two controls or more).")
+    return text + ("; a population may be learned as a cut at a quantile of its control tube (control_threshold), "
+                   "applied with the same controls (compare --controls, a sample sheet's control_file).")
+
+
 def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
            controls: dict[str, str] | None = None):
     import numpy as np
@@ -150,7 +166,8 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
               "moves it onto each file by aligning the file's density with the training files' (max_shift 0:",
               "not moved). Fitted gates are flagged 'gate doubtful' when their fit is weak, registered ones",
               "when the file's density is unlike the training files' (confidence below min_confidence).",
-              *(line for note in channels.notes for line in textwrap.wrap(note, 96)), ""]
+              *(line for note in channels.notes for line in textwrap.wrap(note, 96)),
+              *(line for line in textwrap.wrap(_controls_note(train, controls), 96) if controls), ""]
     text = template_text(header, spec_channels, channels.compensation, transforms, blocks)
     import pandas as pd
 
