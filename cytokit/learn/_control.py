@@ -91,7 +91,7 @@ def _threshold(grid: np.ndarray, cdf: np.ndarray, q: float) -> float:
     return float(np.interp(q, cdf, grid))
 
 
-def control_candidates(data, controls: dict[str, tuple[str, np.ndarray]], dims: list[int],
+def control_candidates(data, controls: dict[str, tuple[str, np.ndarray]], dims: list[list[int]],
                        names: list[str]) -> list[ControlCandidate]:
     """The control-derived candidates on each one-dimensional ``dims`` entry, each side (``controls``:
     part's file → ``(its control's name, the control's parent events, all roles)``); none unless every
