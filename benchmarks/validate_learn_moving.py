@@ -13,7 +13,8 @@ sheet where given) and ``cytokit compare`` scores the learned template against t
 every other file (activation with the controls, as the gating was made). The hand-written
 template is its own truth here, so the learned template is scored on how well it finds gates
 that move. Writes ``OUT/table.md`` and ``OUT/summary.csv`` (one row per training set ×
-population: files, F1 median / worst) and each learned template.
+population: files, F1 median / worst) and each learned template (``<set>_<k>.yaml``, the k-th of
+:data:`TRAIN`).
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cytokit  # noqa: E402
 from cytokit.cli import main as cli  # noqa: E402
+from validate_real import default_root  # noqa: E402
 
 #: (set, training files, with the set's controls sheet)
 TRAIN = [("activation", ["Activation_1.fcs", "Activation_7.fcs"], False),
@@ -65,7 +68,7 @@ def gating(root: Path, name: str, out: Path) -> Path:
 
 def run(root: Path, out: Path) -> pd.DataFrame:
     rows, workspaces = [], {}
-    for name, files, with_controls in TRAIN:
+    for k, (name, files, with_controls) in enumerate(TRAIN):
         if name not in workspaces:
             workspaces[name] = gating(root, name, out)
         wsp, fcs = workspaces[name], root / name / "fcs"
@@ -74,7 +77,7 @@ def run(root: Path, out: Path) -> pd.DataFrame:
         learned = cytokit.learn_template(wsp, train, controls=controls if with_controls else None,
                                          leave_one_out=False)
         label = f"{name}: {' + '.join(f.removesuffix('.fcs') for f in files)}{' (controls)' if with_controls else ''}"
-        (out / f"{label.split(':')[0]}_{len(rows)}.yaml").write_text(learned.text)
+        (out / f"{name}_{k}.yaml").write_text(learned.text)
         held = [p for p in sorted(fcs.glob("*.fcs")) if p.name not in files]
         table = cytokit.compare(held, learned.template, wsp, mapping=learned.mapping or None, strict=False,
                                 controls=controls)
@@ -100,8 +103,7 @@ def markdown(summary: pd.DataFrame) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    default = Path(__import__("os").environ.get("CYTOKIT_REAL_GATED", ROOT.parent / "shared" / "real_gated"))
-    parser.add_argument("--real-gated", type=Path, default=default)
+    parser.add_argument("--real-gated", type=Path, default=default_root())
     parser.add_argument("--out", type=Path, default=Path("validate_learn_moving_out"))
     args = parser.parse_args(argv)
     if not (args.real_gated / "README.md").exists():

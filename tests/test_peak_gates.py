@@ -95,6 +95,23 @@ def test_valley_quadrants_tile_the_parent():
         ValleyQuadrantGate(["CD4", "CD8"], quadrant="+-", thresholds=[{"type": "threshold", "at": "x"}, None]).check_params()
 
 
+def test_a_quadrants_density_valley_threshold_is_a_valley_with_its_depth_checked():
+    """A learned quadrant writes its valleys as ``density_valley`` thresholds (with fallbacks): they cut
+    where the quadrant's own valleys do, report their depth, and a weak one is flagged as the quadrant's are."""
+    rng = np.random.default_rng(6)
+    n = 8_000
+    cd4 = np.where(rng.random(n) < 0.5, rng.normal(3, 0.3, n), rng.normal(1, 0.3, n))
+    cd8 = np.where(cd4 < 2, rng.normal(3, 0.3, n), rng.normal(1, 0.3, n))
+    events = pd.DataFrame({"CD4": cd4, "CD8": cd8})
+    own = ValleyQuadrantGate(["CD4", "CD8"], quadrant="+-").fit(events)
+    spec = {"type": "density_valley", "min_peak_height": 0.01, "select": "prominence", "min_valley_depth": 0}
+    cut = ValleyQuadrantGate(["CD4", "CD8"], quadrant="+-", thresholds=[spec, spec]).fit(events)
+    assert cut.thresholds_ == pytest.approx(own.thresholds_) and cut.valley_depths_ == pytest.approx(own.valley_depths_)
+    assert cut.warning_ is None
+    strict = ValleyQuadrantGate(["CD4", "CD8"], quadrant="+-", thresholds=[spec, spec], min_valley_depth=0.999).fit(events)
+    assert "weak separation in CD4" in strict.warning_
+
+
 def test_mixture_threshold_is_where_the_top_component_becomes_likelier():
     rng = np.random.default_rng(8)
     x = np.r_[rng.normal(0.0, 0.1, 9_000), rng.normal(0.3, 0.1, 1_000)]  # a flank, no valley

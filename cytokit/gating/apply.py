@@ -112,11 +112,12 @@ def _fit(gate, frame: pd.DataFrame, result: GatingResult, pop, parent_path: str,
     """Fit ``gate`` on the events it learns from: the parent's (``frame``), the ancestor's that
     ``fit_on`` names, or, for a ``control_threshold`` gate, the matched control's parent."""
     if type(gate).__name__ == "ControlThresholdGate" and not is_control:
-        if (control is None or parent_path not in control.membership and parent_path) and gate.fallback is None:
-            gate.fit(frame.iloc[:0])
-            gate.failed_ = "needs the matched control tube, and none was given"
-        elif control is None or parent_path not in control.membership and parent_path:
-            gate.fit(frame, without_control=True)  # its fallback, on the tube's own events, flagged
+        if control is None or parent_path not in control.membership and parent_path:
+            if gate.fallback is None:
+                gate.fit(frame.iloc[:0])
+                gate.failed_ = "needs the matched control tube, and none was given"
+            else:
+                gate.fit(frame, without_control=True)  # its fallback, on the tube's own events, flagged
         else:
             ctrl_rows = (np.flatnonzero(control.membership[parent_path]) if parent_path
                          else None if control.finite is None else np.flatnonzero(control.finite))

@@ -140,9 +140,16 @@ class ControlThresholdGate(_ThresholdGate):
         if not self.smooth:
             self.threshold_ = float(np.quantile(values[:, 0], self.quantile))
             return
-        curve = estimate_density(values[:, 0], n_bins=2048)
-        cdf = np.cumsum(curve.density)
-        self.threshold_ = float(np.interp(self.quantile, cdf / cdf[-1], curve.grid))
+        grid, cdf = smoothed_cdf(values[:, 0])
+        self.threshold_ = float(np.interp(self.quantile, cdf, grid))
+
+
+def smoothed_cdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(grid, cumulative share)`` of ``values``' density estimate: what ``smooth: true`` reads a
+    control's quantile on (and :mod:`cytokit.learn._control` the quantile of a person's cut)."""
+    curve = estimate_density(values, n_bins=2048)
+    cdf = np.cumsum(curve.density)
+    return curve.grid, cdf / cdf[-1]
 
 
 def _check_fallback(gate) -> None:

@@ -68,15 +68,19 @@ class LearnedTemplate:
                 f"{'' if self.leave_one_out is None else ', with leave-one-out agreement'})")
 
 
+def _control_of(name: str, controls: dict[str, str]) -> str | None:
+    """The control of file ``name``: itself where it is one, else the one ``controls`` names (or None)."""
+    return name if name in controls.values() else controls.get(name)
+
+
 def _control_events(train, controls: dict[str, str], path: str, max_events: int) -> dict:
     """Training file name → ``(its control's name, the control's parent events of path)`` (an even
-    stride of at most ``max_events``): the control named for it in ``controls``, or itself where it is
-    one; only controls among the training files, gated by the person."""
+    stride of at most ``max_events``): :func:`_control_of`; only controls among the training files,
+    gated by the person."""
     by_name = {tf.name: tf for tf in train}
-    is_control = set(controls.values())
     out = {}
     for tf in train:
-        control = by_name.get(tf.name if tf.name in is_control else controls.get(tf.name, ""))
+        control = by_name.get(_control_of(tf.name, controls) or "")
         if control is None or path not in control.gating.membership:
             continue
         rows = control.rows(path)
@@ -88,7 +92,7 @@ def _controls_note(train, controls: dict[str, str]) -> str:
     """What the controls sheet gave: which training files' controls are among them, and whether a
     control-derived cut could be learned at all (two controls or more)."""
     names = {tf.name for tf in train}
-    own = {n: (n if n in set(controls.values()) else controls.get(n)) for n in names}
+    own = {n: _control_of(n, controls) for n in names}
     found = sorted({c for c in own.values() if c in names})
     lacking = sorted(n for n, c in own.items() if c not in names)
     text = (f"Controls: {len(found)} control tube(s) among the training files ({', '.join(found) or 'none'})"

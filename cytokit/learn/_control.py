@@ -24,10 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..agreement import agreement
-from ..gating._density import estimate_density
+from ..gating.thresholds import smoothed_cdf
 
-N_BINS = 2048  # as ControlThresholdGate(smooth=True) fits
 #: the quantiles tried (besides those where the person cut each training file): every 0.5 % and,
 #: towards either end, ten per decade of the distance to it (down to 1e-5)
 Q_GRID = np.unique(np.r_[np.linspace(0.005, 0.995, 199), np.logspace(-5, -2.3, 28), 1 - np.logspace(-5, -2.3, 28)])
@@ -45,13 +43,6 @@ class ControlCandidate:
         return float(np.mean(self.scores))
 
 
-def _cdf(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(grid, cumulative share)`` of the smoothed distribution, as ``smooth: true`` reads it."""
-    curve = estimate_density(values, n_bins=N_BINS)
-    cdf = np.cumsum(curve.density)
-    return curve.grid, cdf / cdf[-1]
-
-
 def best_cut(x: np.ndarray, member: np.ndarray, side: str) -> tuple[float, float]:
     """``(cut, F1)``: the one-sided cut (``x >= cut`` above, ``x < cut`` below) that reproduces
     ``member`` best, halfway between the events either side of it."""
@@ -65,10 +56,6 @@ def best_cut(x: np.ndarray, member: np.ndarray, side: str) -> tuple[float, float
     f1 = 2 * np.cumsum(ms) / (np.arange(1, n + 1) + n_m)  # keep xs[:i + 1]
     i = int(np.argmax(f1))
     return float(xs[i] if i == n - 1 else (xs[i] + xs[i + 1]) / 2), float(f1[i])
-
-
-def _keep(x: np.ndarray, cut: float, side: str) -> np.ndarray:
-    return x >= cut if side == "above" else x < cut
 
 
 def _f1_at(x: np.ndarray, member: np.ndarray, cuts: np.ndarray, side: str) -> np.ndarray:
@@ -85,10 +72,6 @@ def _best(f1: np.ndarray) -> int:
     """The index of the best mean F1; among ties, the quantile in the middle of them."""
     ties = np.flatnonzero(f1 >= f1.max() - 1e-12)
     return int(ties[len(ties) // 2])
-
-
-def _threshold(grid: np.ndarray, cdf: np.ndarray, q: float) -> float:
-    return float(np.interp(q, cdf, grid))
 
 
 def control_candidates(data, controls: dict[str, tuple[str, np.ndarray]], dims: list[list[int]],
@@ -112,7 +95,7 @@ def control_candidates(data, controls: dict[str, tuple[str, np.ndarray]], dims: 
             c = c[np.isfinite(c)]
             if len(c) < 50:  # ControlThresholdGate's min_events: too few to fit on
                 return out
-            curves.append(_cdf(c))
+            curves.append(smoothed_cdf(c))
         for side in ("above", "below"):
             x = [p.values[:, j] for p in data]
             qs = [float(np.interp(best_cut(xi, p.member, side)[0], grid, cdf))
@@ -132,12 +115,13 @@ def control_candidates(data, controls: dict[str, tuple[str, np.ndarray]], dims: 
 
 
 def best_control(data, controls: dict | None, dims: list[list[int]], names: list[str], best: float,
-                 tolerance: float) -> ControlCandidate | None:
-    """The best control-derived candidate, if it is within ``tolerance`` of ``best`` (the best other
-    candidate's cross-validated F1): the cut a person sets on the control tube, which follows each
-    run's own control."""
-    top = max(control_candidates(data, controls or {}, dims, names), key=lambda c: c.cv_f1, default=None)
-    return top if top is not None and top.cv_f1 >= best - tolerance else None
+                 tolerance: float) -> tuple[ControlCandidate | None, int]:
+    """``(the best control-derived candidate, how many were tried)``; the candidate only if it is
+    within ``tolerance`` of ``best`` (the best other candidate's cross-validated F1): the cut a person
+    sets on the control tube, which follows each run's own control."""
+    found = control_candidates(data, controls or {}, dims, names)
+    top = max(found, key=lambda c: c.cv_f1, default=None)
+    return (top if top is not None and top.cv_f1 >= best - tolerance else None), len(found)
 
 
 def with_fallback(candidate: ControlCandidate, data, controls: dict[str, tuple[str, np.ndarray]],
@@ -150,9 +134,9 @@ def with_fallback(candidate: ControlCandidate, data, controls: dict[str, tuple[s
     f1, cuts = [], []
     for p in data:
         c = controls[p.file][1][:, j]
-        grid, cdf = _cdf(c[np.isfinite(c)])
-        cuts.append(_threshold(grid, cdf, gate["quantile"]))
-        f1.append(float(agreement(_keep(p.values[:, j], cuts[-1], gate["side"]), p.member)[2]))
+        grid, cdf = smoothed_cdf(c[np.isfinite(c)])
+        cuts.append(float(np.interp(gate["quantile"], cdf, grid)))
+        f1.append(float(_f1_at(p.values[:, j], p.member, np.array(cuts[-1:]), gate["side"])[0]))
     return {**gate, "fallback": {"type": "threshold", "at": float(np.median(cuts))}}, f1
 
 

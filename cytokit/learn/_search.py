@@ -406,12 +406,13 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
     best_registered = max(s[0] for s in scored)
     choice, on_all, notes = _choose_fitted(fitted, best_registered, full, names)
     best_unmoved = max((s[0] for s in scored if not s[4]), default=-1.0)  # held-out scores without a move
-    by_control = best_control(data, controls, [d for d in fitted_dims if not set(d) & scatter], names,
-                              max(best_registered, choice.cv_f1 if choice is not None else -1.0), TOLERANCE)
+    by_control, n_control = best_control(data, controls, [d for d in fitted_dims if not set(d) & scatter], names,
+                                         max(best_registered, choice.cv_f1 if choice is not None else -1.0), TOLERANCE)
+    n_candidates += n_control
     if by_control is not None:
         gate, on_all = control_with_fallback(by_control, full, controls, names)
         return Learned(gate, [gate["dim"]], "control_threshold", False, by_control.cv_f1, float(np.median(on_all)),
-                       len(data), n_candidates + 1, notes=skipped)
+                       len(data), n_candidates, notes=skipped)
     if choice is not None and best_unmoved < choice.cv_f1:
         return Learned(with_fallback(choice, full, names), choice.dims, choice.gate["type"], False, choice.cv_f1,
                        float(np.median(on_all)), len(data), n_candidates, pool=choice.pool, notes=skipped)
