@@ -404,3 +404,39 @@ def test_kept_figures_redraw_the_texts_of_changed_axes(changes):
 
     for change in changes:
         assert np.array_equal(decoded(png(True, **change)), decoded(png(False, **change))), change
+
+
+@pytest.mark.parametrize("position", [(0.1, 0.2, 0.5, 0.6), (0.123, 0.0712, 0.4731, 0.5911)])
+def test_event_images_draw_the_pixels_imshow_draws(position):
+    """The density and dot images (_raster) are drawn by indexing their cells at the axes' pixel
+    centres, not through imshow's resampler: on grids whose cell edges miss the pixel centres,
+    the same pixels; in ``ax.images``; on a vector canvas an image of the cells."""
+    import io
+
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from cytokit.plots._raster import _show
+
+    rgb = np.random.default_rng(1).random((37, 53, 3))
+
+    def pixels(fast: bool):
+        fig = Figure(figsize=(4.0, 3.0), dpi=90)
+        ax = fig.add_axes(position)
+        if fast:
+            _show(ax, rgb, (0.0, 2.0), (-1.0, 1.0))
+        else:
+            ax.imshow(rgb, extent=(0.0, 2.0, -1.0, 1.0), origin="upper", interpolation="nearest", aspect="auto")
+            ax.set_xlim(0.0, 2.0)
+            ax.set_ylim(-1.0, 1.0)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        return fig, ax, np.asarray(canvas.buffer_rgba()).copy()
+
+    fig, ax, fast = pixels(True)
+    assert len(ax.images) == 1
+    assert np.array_equal(fast, pixels(False)[2])
+    svg = io.BytesIO()
+    fig.savefig(svg, format="svg")
+    assert b"<image" in svg.getvalue()
