@@ -5,9 +5,18 @@ array again; on this VM NumPy 2's SIMD sort of 10**6 float64 takes 5.6 ms, a 4-l
 ``np.quantile`` 13.1 ms, ``np.median`` 9.2 ms and a 1,024-bin histogram 6.0 ms. Where one array needs several of them
 (a density's grid and bins, a marker's median and robust CV), one sort and index look-ups are
 cheaper, and the results are NumPy's own to the bit (``tests/test_sorted.py``).
+
+Not on every CPU: NumPy's AVX-512 sort (x86-simd-sort) is several times slower on AMD Zen 4, whose
+memory-destination compress stores are microcoded (numpy/x86-simd-sort#6): there 10**6 float64
+took 63 ms to sort, 12 ms with AVX-512 disabled, and a 4-level ``np.quantile`` 20 ms.
+:func:`quantiles` and :func:`median` sort only where :func:`sorting_pays` (timed once per
+process); the results are the same bits either way.
 """
 
 from __future__ import annotations
+
+import functools
+import time
 
 import numpy as np
 
@@ -17,6 +26,33 @@ def ascending(values: np.ndarray) -> np.ndarray:
     if values.size < 2 or bool(np.all(values[1:] >= values[:-1])):
         return values
     return np.sort(values)
+
+
+@functools.lru_cache(maxsize=None)
+def sorting_pays() -> bool:
+    """Whether one sort of an array is faster here than NumPy's partitions for four quantiles of it,
+    timed once per process on 2**16 values (best of 3, about 10 ms in all)."""
+    values = np.random.default_rng(0).random(1 << 16)
+
+    def best(work) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    return best(lambda: np.sort(values)) < best(lambda: np.quantile(values, [0.001, 0.25, 0.75, 0.999]))
+
+
+def quantiles(values: np.ndarray, q) -> np.ndarray:
+    """``np.quantile(values, q)`` of finite values, to the bit: read off one sort where that pays."""
+    return sorted_quantiles(np.sort(values), q) if sorting_pays() else np.quantile(values, q)
+
+
+def median(values: np.ndarray) -> float:
+    """``np.median`` of finite, non-empty values, to the bit: read off one sort where that pays."""
+    return sorted_median(np.sort(values)) if sorting_pays() else float(np.median(values))
 
 
 def sorted_quantiles(ordered: np.ndarray, q) -> np.ndarray:

@@ -43,3 +43,28 @@ def test_a_histogram_range_that_is_not_finite_or_descends_is_refused():
         sorted_histogram(np.arange(5.0), 4, (3.0, 1.0))
     with pytest.raises(ValueError, match="finite and ascending"):
         sorted_histogram(np.arange(5.0), 4, (0.0, np.inf))
+
+
+
+def test_quantiles_median_and_density_are_the_same_bits_whether_or_not_sorting_pays(monkeypatch):
+    """Where sorting does not pay (NumPy's AVX-512 sort on AMD Zen 4), quantiles, medians and a
+    density's grid and bins come from NumPy's partitions and histogram instead: the same bits."""
+    import cytokit._sorted as sorted_module
+    import cytokit.gating._density as density_module
+    from cytokit._sorted import median, quantiles
+    from cytokit.gating._density import estimate_density
+
+    assert isinstance(sorted_module.sorting_pays(), bool)
+    q = [0.001, 0.1587, 0.5, 0.8413, 0.999]
+    densities = {}
+    for pays in (True, False):
+        for module in (sorted_module, density_module):
+            monkeypatch.setattr(module, "sorting_pays", lambda pays=pays: pays)
+        for values in _samples(5_001):
+            np.testing.assert_array_equal(quantiles(values, q), np.quantile(values, q))
+            assert median(values) == np.median(values)
+        densities[pays] = [estimate_density(values) for values in _samples(5_001)[:3]]
+    for by_sort, by_partition in zip(densities[True], densities[False]):
+        np.testing.assert_array_equal(by_sort.grid, by_partition.grid)
+        np.testing.assert_array_equal(by_sort.density, by_partition.density)
+        assert by_sort.bandwidth == by_partition.bandwidth

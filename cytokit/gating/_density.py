@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._sorted import sorted_histogram, sorted_quantiles
+from .._sorted import sorted_histogram, sorted_quantiles, sorting_pays
 
 
 @dataclass(frozen=True)
@@ -55,14 +55,18 @@ def estimate_density(
     """
     from scipy.ndimage import gaussian_filter1d
 
-    ordered = np.sort(np.asarray(values, dtype=np.float64))  # for the grid and the bins: NumPy's, to the bit
-    lo, q25, q75, hi = sorted_quantiles(ordered, [0.001, 0.25, 0.75, 0.999])
+    wide = np.asarray(values, dtype=np.float64)
+    # the grid and the bins: NumPy's, to the bit, read off one sort where that pays (_sorted)
+    ordered = np.sort(wide) if sorting_pays() else None
+    levels = [0.001, 0.25, 0.75, 0.999]
+    lo, q25, q75, hi = np.quantile(wide, levels) if ordered is None else sorted_quantiles(ordered, levels)
     pad = 0.1 * (hi - lo) if hi > lo else max(abs(lo), 1.0) * 0.1
     lo, hi = lo - pad, hi + pad
     if include is not None:
         lo = min(lo, *(v for v in include if v is not None and np.isfinite(v)))
         hi = max(hi, *(v for v in include if v is not None and np.isfinite(v)))
-    counts, edges = sorted_histogram(ordered, n_bins, (lo, hi))
+    counts, edges = (np.histogram(wide, n_bins, (lo, hi)) if ordered is None
+                     else sorted_histogram(ordered, n_bins, (lo, hi)))
     step = edges[1] - edges[0]
     bw = silverman_bandwidth(values, (q25, q75)) if bandwidth == "silverman" else float(bandwidth)
     bw = max(bw * adjust, step)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .._sorted import sorted_median
+from .._sorted import median
 from .fitted import FittedGate, _FitFailure, _is_number, _need
 from .gates import EllipseGate, PolygonGate
 
@@ -151,13 +151,13 @@ class SingletGate(FittedGate):
             raise _FitFailure(
                 f"too few events with {self.area} > 0: {int(positive.sum())}, min_events={self.min_events}"
             )
-        ratio = np.sort(height[positive] / area[positive])  # medians by index: np.median's, to the bit
-        centre = sorted_median(ratio)
-        spread = 1.4826 * sorted_median(np.sort(np.abs(ratio - centre)))
+        ratio = height[positive] / area[positive]
+        centre = median(ratio)  # np.median's, to the bit
+        spread = 1.4826 * median(np.abs(ratio - centre))
         if refit and spread > 0:
-            inner = ratio[np.abs(ratio - centre) < 3 * spread]  # still sorted
-            centre = sorted_median(inner)
-            spread = 1.4826 * sorted_median(np.sort(np.abs(inner - centre)))
+            inner = ratio[np.abs(ratio - centre) < 3 * spread]
+            centre = median(inner)
+            spread = 1.4826 * median(np.abs(inner - centre))
         if not spread > 0:
             raise _FitFailure(f"{self.height}/{self.area} ratio has no spread (MAD = 0)")
         area_max = 2.0 * float(area.max())

@@ -1,6 +1,7 @@
 """Events drawn as one image per panel: the density and dot plots are binned with NumPy and shown
-with ``imshow``, not as thousands of hexagons or markers (matplotlib drew a 60-wide hexbin in
-~15 ms and 5,000 markers in ~10 ms; an image costs well under a millisecond).
+as an image filling the axes, not as thousands of hexagons or markers (matplotlib drew a 60-wide
+hexbin in ~15 ms and 5,000 markers in ~10 ms; an image costs well under a millisecond, drawn by
+indexing its cells at the axes' pixels: ``imshow``'s resampler cost 2–3 ms more).
 
 A density plot is a 2-D histogram coloured by log count (viridis, empty bins left white), as
 FlowJo's pseudocolour plots; a dot plot is a histogram at the panel's pixel size, each event a
