@@ -1,7 +1,7 @@
 """NumPy's quantiles, median and even-bin histogram, to the bit, read off values sorted once.
 
 ``np.quantile``, ``np.median`` and ``np.histogram`` each pass over (or partition) the whole
-array again; on this VM NumPy 2's SIMD sort of 10**6 float64 takes 5.6 ms, a 4-level
+array again; on an earlier session's VM NumPy 2's SIMD sort of 10**6 float64 took 5.6 ms, a 4-level
 ``np.quantile`` 13.1 ms, ``np.median`` 9.2 ms and a 1,024-bin histogram 6.0 ms. Where one array needs several of them
 (a density's grid and bins, a marker's median and robust CV), one sort and index look-ups are
 cheaper, and the results are NumPy's own to the bit (``tests/test_sorted.py``).
