@@ -45,7 +45,6 @@ def test_a_histogram_range_that_is_not_finite_or_descends_is_refused():
         sorted_histogram(np.arange(5.0), 4, (0.0, np.inf))
 
 
-
 def test_quantiles_median_and_density_are_the_same_bits_whether_or_not_sorting_pays(monkeypatch):
     """Where sorting does not pay (NumPy's AVX-512 sort on AMD Zen 4), quantiles, medians and a
     density's grid and bins come from NumPy's partitions and histogram instead: the same bits."""
