@@ -67,3 +67,13 @@ def test_quantiles_median_and_density_are_the_same_bits_whether_or_not_sorting_p
         np.testing.assert_array_equal(by_sort.grid, by_partition.grid)
         np.testing.assert_array_equal(by_sort.density, by_partition.density)
         assert by_sort.bandwidth == by_partition.bandwidth
+
+
+def test_a_density_leaves_out_values_that_are_not_finite():
+    from cytokit.gating._density import estimate_density
+
+    values = np.random.default_rng(3).normal(size=2_000)
+    with_gaps = np.concatenate([values, [np.nan, np.inf, -np.inf]])
+    want, got = estimate_density(values), estimate_density(with_gaps)
+    np.testing.assert_array_equal(got.grid, want.grid)
+    np.testing.assert_array_equal(got.density, want.density)

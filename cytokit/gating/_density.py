@@ -48,13 +48,16 @@ def estimate_density(
     n_bins: int = 1024,
     include: tuple[float, float] | None = None,
 ) -> Density:
-    """Binned Gaussian KDE of finite ``values``.
+    """Binned Gaussian KDE of the finite ``values`` (NaN and infinities are left out).
 
     The grid spans the 0.1–99.9 % quantiles padded by 10 % (so one outlier does not
     flatten the grid), widened to cover ``include`` when given.
     """
     from scipy.ndimage import gaussian_filter1d
 
+    values = np.asarray(values)
+    if not np.isfinite(values).all():  # the quantiles, bins and bandwidth of the finite values
+        values = values[np.isfinite(values)]
     wide = np.asarray(values, dtype=np.float64)
     # the grid and the bins: NumPy's, to the bit, read off one sort where that pays (_sorted)
     ordered = np.sort(wide) if sorting_pays() else None
