@@ -56,8 +56,9 @@ def estimate_density(
     from scipy.ndimage import gaussian_filter1d
 
     values = np.asarray(values)
-    if not np.isfinite(values).all():  # the quantiles, bins and bandwidth of the finite values
-        values = values[np.isfinite(values)]
+    finite = np.isfinite(values)
+    if not finite.all():  # the quantiles, bins and bandwidth of the finite values
+        values = values[finite]
     wide = np.asarray(values, dtype=np.float64)
     # the grid and the bins: NumPy's, to the bit, read off one sort where that pays (_sorted)
     ordered = np.sort(wide) if sorting_pays() else None
