@@ -440,3 +440,15 @@ def test_event_images_draw_the_pixels_imshow_draws(position):
     svg = io.BytesIO()
     fig.savefig(svg, format="svg")
     assert b"<image" in svg.getvalue()
+
+
+def test_kept_texts_read_the_line_spacing_before_matplotlib_3_11():
+    """``Text.get_linespacing`` is new in matplotlib 3.11; with 3.10 every figure drawing failed on it."""
+    from types import SimpleNamespace
+
+    from matplotlib.text import Text
+
+    from cytokit.plots._blit import _linespacing
+
+    assert _linespacing(Text(0, 0, "CD19", linespacing=1.7)) == 1.7
+    assert _linespacing(SimpleNamespace(_linespacing=1.3)) == 1.3  # a 3.10 Text: the attribute only

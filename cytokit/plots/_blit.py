@@ -91,7 +91,13 @@ def _style(text) -> tuple | None:
         return None
     return (text.get_text(), _font(text), to_rgba(text.get_color(), text.get_alpha()), text.get_rotation(),
             text.get_horizontalalignment(), text.get_verticalalignment(), text.get_rotation_mode(),
-            text.get_linespacing(), text.get_antialiased(), text.get_wrap())
+            _linespacing(text), text.get_antialiased(), text.get_wrap())
+
+
+def _linespacing(text) -> float:
+    """``text``'s line spacing (``get_linespacing`` is new in matplotlib 3.11)."""
+    getter = getattr(text, "get_linespacing", None)
+    return getter() if getter is not None else text._linespacing
 
 
 def _static_texts(axis) -> tuple[list, tuple | None]:
