@@ -165,6 +165,9 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  failed: {row.file}: {row.error}", file=sys.stderr)
         for row in unpaired.itertuples():
             print(f"  unpaired: {row.file}: {row.error}", file=sys.stderr)
+    for path, gate in results.pooled.items():  # its files' flags judge each file; the fit itself, once
+        if gate.failed_ or gate.warning_:
+            print(f"cytokit run: warning: pooled gate {path}: {gate.failed_ or gate.warning_}", file=sys.stderr)
     usable = results.samples[results.samples["status"] != "error"]
     timepoints = ", ".join(sorted(set(usable["timepoint"].astype(str))))
     if not n_paired and (~usable["stain"].map(is_control)).any():  # labels are normalised (metadata)

@@ -298,7 +298,7 @@ def test_a_pooled_fitted_gate_is_written_with_pool_true_and_loads():
     learned = Learned(gate, ["cd4", "cd8"], "quadrant", False, 0.97, 0.98, 2, 10, pool=True)
     block = population_block("CD4", "root", "T/CD4", learned)
     assert "    pool: true" in block and "fitted once on the parent's events of every file gated together" in block
-    assert "fitted on the other training files pooled" in block and "'gate doubtful'" in block
+    assert "fitted on the other training files pooled" in block and "a cut among dense events of the file flags the population 'gate doubtful'" in block
     text = template_text([], {"cd4": {"pnn": ["CD4-A"]}, "cd8": {"pnn": ["CD8-A"]}}, "none",
                          {"default": {"kind": "logicle", "t": 262144, "w": 0.5, "m": 4.5, "a": 0}}, [block])
     population = parse_template(text).populations[0]

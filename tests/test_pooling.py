@@ -160,3 +160,59 @@ def test_pooled_gates_on_the_same_events_share_one_pass_and_the_cap_shrinks_with
     assert calls == ["Big/Bpos"] * 4 + ["Big/Bpos/Deep"] * 4
     assert set(fits) == {"Big/Bpos", "Big/Bpos2", "Big/Bpos/Deep"}
     assert fits["Big/Bpos"].n_fit_events_ == 4 * 250  # 1,000 events in all, 250 from each file
+
+
+def test_a_pooled_gate_is_doubtful_on_the_files_whose_events_are_dense_at_its_cut():
+    """The pooled fit is one for all files, its valley depth too; each file's flag says where the
+    cut falls among that file's own events (the sensitivity to a 2 % move), and the fit is left as it was."""
+    template = parse_template(TEMPLATE % "pool: true")
+    rng = np.random.default_rng(7)
+    clear = _sample(3_000, 3_000, 3, "clear.fcs")
+    b = rng.normal(0.45, 0.08, 4_000)  # one broad population about where the other file's valley is
+    smear = Sample.from_dataframe(pd.DataFrame({"A": rng.uniform(0.2, 1.0, len(b)), "B": b}))
+    smear.path = "smear.fcs"
+    fits = pooling.fit_pooled(template, [clear, smear])
+    pooled = fits["Big/Bpos"]
+    before = dict(vars(pooled))
+    results = {s.path: template.apply(s, pooled=fits) for s in (clear, smear)}
+    assert "Big/Bpos" not in results["clear.fcs"].flags and results["clear.fcs"].gates["Big/Bpos"].sensitivity_ < 0.05
+    flag = results["smear.fcs"].flags["Big/Bpos"]
+    assert flag.startswith("gate doubtful: the B cut") and "where the events are dense" in flag
+    assert flag.endswith("on this file (fitted on 2 files pooled)")
+    assert results["smear.fcs"].gates["Big/Bpos"].sensitivity_ > 0.2
+    assert vars(pooled) == before  # each file judged on a copy
+
+
+def test_a_pooled_quadrant_is_judged_on_each_files_own_events():
+    gate = ValleyQuadrantGate(["x", "y"], quadrant="++")
+    gate.fit(pd.DataFrame({"x": np.r_[np.zeros(500), np.ones(500)], "y": np.r_[np.zeros(500), np.ones(500)]}))
+    gate.n_pooled_files_ = 3
+    rng = np.random.default_rng(0)
+    apart = pd.DataFrame({"x": np.r_[rng.normal(0, 0.05, 500), rng.normal(1, 0.05, 500)],
+                          "y": np.r_[rng.normal(0, 0.05, 500), rng.normal(1, 0.05, 500)]})
+    on_cuts = pd.DataFrame({"x": rng.normal(gate.thresholds_[0], 0.05, 1_000),
+                            "y": rng.normal(gate.thresholds_[1], 0.05, 1_000)})
+    assert gate.file_warning(apart) is None and gate.sensitivity_ < 0.01
+    note = gate.file_warning(on_cuts)
+    assert "++ quadrant of x x y is ill-determined" in note and note.endswith("on this file (fitted on 3 files pooled)")
+    assert gate.file_warning(on_cuts.iloc[:10]) == gate.warning_  # too few events to judge: the fit's own
+
+
+def test_run_names_a_weak_pooled_fit_once(tmp_path, capsys):
+    from cytokit.cli import main
+
+    template_path = tmp_path / "pooled.yaml"
+    template_path.write_text(TEMPLATE % "pool: true")
+    folder = tmp_path / "fcs"
+    folder.mkdir()
+    rng = np.random.default_rng(11)
+    for i in range(2):
+        for timepoint in ("C2D1", "C2D8"):
+            b = np.r_[rng.normal(0.3, 0.1, 3_000), rng.normal(0.6, 0.1, 3_000)]  # two overlapping peaks
+            cytokit.write_fcs(folder / f"P{i}_{timepoint}_stained.fcs",
+                              pd.DataFrame({"A": rng.uniform(0.2, 1.0, len(b)), "B": b}))
+    assert main(["run", str(folder), "--template", str(template_path), "--out", str(tmp_path / "out"),
+                 "--no-plots", "--quiet"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "pooled gate" in line]
+    assert len(lines) == 1 and lines[0].startswith("cytokit run: warning: pooled gate Big/Bpos: weak separation")
+    assert lines[0].endswith("(fitted on 4 files pooled)")

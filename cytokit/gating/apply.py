@@ -94,6 +94,8 @@ def gate_sample(
         if hasattr(gate, "fit"):
             if fitted is None:
                 _fit(gate, frame, result, pop, parent_path, control=control, is_control=is_control)
+            elif not gate.failed_:  # judged on the events of this file it divides
+                gate.warning_ = gate.file_warning(frame)
             if gate.failed_:
                 result.flags[path] = f"gate failed: {gate.failed_}"
             elif gate.warning_:

@@ -181,6 +181,24 @@ class FittedGate(ABC):
         """Alias of :meth:`contains`."""
         return self.contains(events)
 
+    def file_warning(self, events: pd.DataFrame) -> str | None:
+        """Why this gate, fitted on other events (several files pooled), deserves a look on one
+        file whose parent population's events are ``events``. The fit's own ``warning_`` here;
+        gate types that can judge a file by its own events say so instead (a quadrant: how many of
+        the file's events sit on its cuts), so that the flag points at the files to review."""
+        return self.warning_
+
+    def _file_values(self, events: pd.DataFrame) -> np.ndarray | None:
+        """:meth:`file_warning`'s finite ``events`` in :attr:`dims`; None when the fit failed or
+        they are fewer than ``min_events`` (too few to judge: the fit's own warning stands)."""
+        values = event_columns(events, self.dims, what=type(self).__name__)
+        values = values[finite_rows(values)]
+        return None if self.failed_ is not None or len(values) < self.min_events else values
+
+    def _on_this_file(self, note: str | None) -> str | None:
+        pooled = getattr(self, "n_pooled_files_", None)
+        return note and note + (f" on this file (fitted on {pooled} files pooled)" if pooled else " on this file")
+
 
 #: the 1-D gate types that may stand in for a valley (a quadrant's ``thresholds``, a valley's ``fallback``)
 CUT_TYPES = ("density_valley", "tail", "shoulder", "quantile", "mixture_threshold", "peak_foot", "threshold")

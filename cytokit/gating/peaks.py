@@ -285,12 +285,27 @@ class ValleyQuadrantGate(FittedGate):
                              f"min_valley_depth {self.min_valley_depth:g})")
         self.thresholds_, self.valley_depths_ = tuple(cuts), tuple(depths)
         self.sensitivity_ = quadrant_sensitivity(values, self.thresholds_, self.quadrant)
-        if self.sensitivity_ > self.max_sensitivity:
-            notes.append(f"the {self.quadrant} quadrant of {' x '.join(self.dims)} is ill-determined: moving "
-                         f"the cuts by {SENSITIVITY_SHIFT:.0%} of the span changes {self.sensitivity_:.0%} of its "
-                         f"events (max_sensitivity {self.max_sensitivity:g})")
+        notes.append(self._ill_determined())
+        notes = [n for n in notes if n]
         if notes:
             self.warning_ = "; ".join(notes)
+
+    def file_warning(self, events: pd.DataFrame) -> str | None:
+        """On one file's ``events``, the quadrant's sensitivity there (set as ``sensitivity_``)
+        against ``max_sensitivity``: a pooled fit's weak valley is the same for every file, where
+        its cuts fall in a file's events is not."""
+        values = self._file_values(events)
+        if values is None:
+            return self.warning_
+        self.sensitivity_ = quadrant_sensitivity(values, self.thresholds_, self.quadrant)
+        return self._on_this_file(self._ill_determined())
+
+    def _ill_determined(self) -> str | None:
+        if self.sensitivity_ <= self.max_sensitivity:
+            return None
+        return (f"the {self.quadrant} quadrant of {' x '.join(self.dims)} is ill-determined: moving "
+                f"the cuts by {SENSITIVITY_SHIFT:.0%} of the span changes {self.sensitivity_:.0%} of its "
+                f"events (max_sensitivity {self.max_sensitivity:g})")
 
     def _static(self) -> RectangleGate:
         return RectangleGate({dim: (t, None) if sign == "+" else (None, t)

@@ -27,9 +27,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._density import estimate_density, significant_peaks
+from ._density import cut_sensitivity, dense_cut, estimate_density, significant_peaks
 from .fitted import FittedGate, _FitFailure, _is_number, _need, cut_gate
 from .gates import RangeGate
+
+
+#: a pooled valley or tail cut is flagged on a file where a 2 % move of it moves more than this share
+#: of the smaller side's events (a quadrant's ``max_sensitivity`` default)
+FILE_MAX_SENSITIVITY = 0.2
 
 
 class _NoValley(_FitFailure):
@@ -203,6 +208,16 @@ class _DensityGate(_ThresholdGate):
         lo, hi = self._range()
         in_range = (curve.grid >= lo) & (curve.grid <= hi)
         return curve, in_range
+
+    def file_warning(self, events) -> str | None:
+        """On one file's ``events``: whether the cut falls where they are dense
+        (:func:`~cytokit.gating._density.cut_sensitivity` above :data:`FILE_MAX_SENSITIVITY`, set
+        as ``sensitivity_``), not the pooled fit's own valley depth, the same for every file."""
+        values = self._file_values(events)
+        if values is None:
+            return self.warning_
+        self.sensitivity_ = cut_sensitivity(values[:, 0], self.threshold_)
+        return self._on_this_file(dense_cut(self.dim, self.threshold_, self.sensitivity_, FILE_MAX_SENSITIVITY))
 
     def _range(self) -> tuple[float, float]:
         lo, hi = self.search_range if self.search_range is not None else (None, None)

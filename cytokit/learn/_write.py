@@ -68,8 +68,9 @@ def population_block(name: str, parent: str, manual: str, learned: Learned) -> s
     elif learned.fitted:
         cv = ("(mean) on each training file, fitted on the other training files pooled" if learned.pool
               else "(mean) on each training file, fitted on its own events")
-        doubt = ("  # per file: no confidence figure as registered gates have; a fit that is weak or finds no "
-                 "valley flags the population 'gate doubtful', one that fails 'gate failed'.")
+        doubt = ("  # per file: no confidence figure as registered gates have; " + (
+            "a cut among dense events of the file flags the population 'gate doubtful'." if learned.pool else
+            "a fit that is weak or finds no valley flags the population 'gate doubtful', one that fails 'gate failed'."))
     else:
         cv = ("cross-validated over the training files" if learned.n_files > 1 else "on the one training file")
         doubt = None
