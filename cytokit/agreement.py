@@ -159,7 +159,23 @@ def read_mapping(path: str | Path) -> dict[str, str]:
     MetadataError
         The file cannot be read or lacks the two columns.
     """
-    return dict(_read_two_columns(path, "cytokit", "manual", "population mapping"))
+    pairs = _read_two_columns(path, "cytokit", "manual", "population mapping")
+    if len({k for k, _ in pairs}) < len(pairs):
+        raise MetadataError(f"{path}: the population mapping names a cytokit population twice")
+    return dict(pairs)
+
+
+def check_mapping(mapping: Mapping[str, str], template) -> dict[str, str]:
+    """``mapping`` as a dict: ``MetadataError`` for a key no population of ``template`` (a typo pairs nothing)."""
+    pops = template.populations
+    known = {normalise(p.name) for p in pops} | {template.path_of(p.name) for p in pops}
+    for key, value in (mapping.items() if isinstance(mapping, Mapping) else [(mapping, None)]):
+        if not (isinstance(key, str) and isinstance(value, str) and value.strip()):
+            raise MetadataError(f"population mapping {key!r}: {value!r}: a mapping is {{cytokit population: "
+                                "manual population}}, both names")
+        if key not in known and normalise(key) not in known:
+            raise MetadataError(f"population mapping: {key!r} is no population of the template {template.source}")
+    return dict(mapping)
 
 
 def read_controls(path: str | Path) -> dict[str, str]:
@@ -192,6 +208,10 @@ def _file_list(files: str | Path | Sequence[str | Path]) -> list[Path]:
     out = [Path(f) for f in files]
     if not out:
         raise MetadataError("no FCS files to compare")
+    names = [p.name for p in out]
+    if len(set(names)) < len(names):
+        raise MetadataError(f"the files to compare must have different names (each is matched to its manual gating "
+                            f"by its name): {', '.join(sorted({n for n in names if names.count(n) > 1}))} more than once")
     return out
 
 
@@ -214,11 +234,11 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
         ``{cytokit population name or path: manual population path}``, or a CSV
         ``cytokit,manual``; populations not in it pair by name.
     controls
-        ``{file: control file}`` (names or paths; a control named by file name is looked
-        for among ``files``, then beside the file), or a CSV with columns ``file,
-        control_file``. Each control is gated first (its ``control_threshold`` gates fitted
-        on itself) and its result given to the files it controls; a file named as a control
-        is compared with the gates fitted on itself.
+        ``{file: control file}`` (names or paths; a control named by file name is looked for among
+        ``files``, else beside the file, then as given), or a CSV with columns ``file, control_file``.
+        Each control is gated first (its ``control_threshold`` gates fitted on itself) and its result
+        given to the files it controls; a file named as a control is compared with the gates fitted
+        on itself (a file its own control, or a control with one of its own, is refused).
     strict
         Raise the first file's error (default); else give the file one ``error`` row and go on.
     panel
@@ -236,6 +256,7 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
         The template, manual gating, mapping or controls are unusable; with ``strict``, a
         file cannot be read, gated or matched to its manual gating (its event count differs, ...).
     """
+    from .controls import check_controls
     from .fcs import read_fcs
     from .gating.load import load_template
     from .gating.pooling import fit_pooled
@@ -247,20 +268,20 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
         template = dataclasses.replace(template, panel=panel if isinstance(panel, Panel) else read_panel(panel))
     if isinstance(mapping, (str, Path)):
         mapping = read_mapping(mapping)
+    mapping = None if mapping is None else check_mapping(mapping, template)
     if isinstance(controls, (str, Path)):
         controls = read_controls(controls)
-    controls = {Path(k).name: v for k, v in (controls or {}).items()}
+    controls = check_controls(controls or {})
     by_name = {p.name: p for p in paths}
     source = read_manual(manual, paths)
     is_control = {Path(c).name for c in controls.values()}
     gated: dict[Path, object] = {}  # control file -> its GatingResult
 
     def control_for(path: Path, channels: dict[str, str]):
-        name = controls.get(path.name)
-        if not name:
+        if not (name := controls.get(path.name)):
             return None
         ctrl = by_name.get(Path(name).name) if Path(name).name == name else None
-        ctrl = ctrl or (Path(name) if Path(name).is_absolute() else path.parent / name)
+        ctrl = ctrl or next((c for c in (path.parent / name, Path(name)) if c.exists()), path.parent / name)
         if ctrl not in gated:
             try:
                 sample = read_fcs(ctrl)

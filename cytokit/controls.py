@@ -13,7 +13,7 @@ serves), and reports every row it cannot match by name.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 
@@ -124,3 +124,21 @@ def _named_problem(out: pd.DataFrame, row: pd.Series, want: str, j, kind: str | 
     if other.status == "error":
         return f"{head}, which cannot be used: {other.error}"
     return ""
+
+
+def check_controls(controls: Mapping[str, str]) -> dict[str, str]:
+    """``{file name: control}`` from ``{file: control file}`` (names or paths), refusing a tube
+    that is its own control or a control that has one (a control is gated on itself: its cut
+    would move with a stimulated tube's events)."""
+    from pathlib import Path
+
+    from .errors import MetadataError
+
+    out = {Path(str(k)).name: str(v) for k, v in controls.items() if v}
+    for name, ctrl in out.items():
+        if Path(ctrl).name == name:
+            raise MetadataError(f"controls: {name} is named as its own control")
+        if Path(ctrl).name in out:
+            raise MetadataError(f"controls: {name}'s control {ctrl} has a control of its own "
+                                f"({out[Path(ctrl).name]}); a control tube is gated on itself")
+    return out

@@ -138,7 +138,32 @@ class ManualSource:
         parents = {p: q for p, q in (parents or {}).items() if p in masks}
         dims = {p: d for p, d in (dims or {}).items() if p in masks and d}
         drawn = {p: d for p, d in (drawn or {}).items() if p in dims and d}
-        return Gating(masks, n_events=sample.n_events, parents=parents, dims=dims, drawn=drawn)
+        gating = Gating(masks, n_events=sample.n_events, parents=parents, dims=dims, drawn=drawn)
+        _check_hierarchy(gating, f"{file}: the manual gating ({self.kind} {self.path})")
+        return gating
+
+
+def _check_hierarchy(gating: Gating, where: str) -> None:
+    """Every population inside its parent, which is in the gating, with no cycle: else a
+    percentage of parent would be computed on the wrong events (or above 100 %)."""
+    if not gating.membership:
+        raise MetadataError(f"{where} holds no populations")
+    for path, mask in gating.membership.items():
+        if not all(name.strip() for name in path.split("/")):
+            raise MetadataError(f"{where}: the population path {path!r} has an empty name in it")
+        seen, parent = {path}, gating.parents[path]
+        while parent:
+            if parent in seen:
+                raise MetadataError(f"{where}: population {path!r} is its own ancestor (through {parent!r})")
+            if parent not in gating.membership:
+                raise MetadataError(f"{where}: population {path!r} has the parent {parent!r}, which it does "
+                                    f"not hold")
+            seen.add(parent)
+            parent = gating.parents[parent]
+        outside = int(np.count_nonzero(mask & ~gating.parent_mask(path)))
+        if outside:
+            raise MetadataError(f"{where}: population {path!r} has {outside} events outside its parent "
+                                f"{gating.parents[path]!r}: a population is a subset of its parent")
 
 
 class NpzSource(ManualSource):
@@ -343,6 +368,9 @@ def read_manual(source: str | Path | ManualSource, files: Sequence[str | Path] =
     """
     if isinstance(source, ManualSource):
         return source
+    if not isinstance(source, (str, Path)):
+        raise MetadataError(f"a manual gating is a folder of .npz files, a FlowJo .wsp or a Gating-ML .xml file, "
+                            f"got {source!r}")
     path = Path(source)
     if path.is_dir():
         return NpzSource(path)

@@ -151,6 +151,43 @@ def test_a_membership_file_that_is_not_one_is_named(study, bad, match):
     assert len(cytokit.compare(fcs, template, manual)) > 0
 
 
+@pytest.mark.parametrize("populations, tsv, match", [
+    ({"hi": mask(10, [3, 4]), "hi/top": mask(10, [3, 8])}, None, r"'hi/top' has 1 events outside its parent 'hi'"),
+    ({"hi/top": mask(10, [3, 8])}, None, r"'hi/top' has the parent 'hi', which it does not hold"),
+    ({"hi": mask(10, [3, 4]), "top": mask(10, [3])}, "population\tparent\nhi\ttop\ntop\thi\n",
+     r"'hi' is its own ancestor"),
+    ({}, None, "holds no populations"),
+])
+def test_a_manual_hierarchy_that_is_not_one_is_named(study, populations, tsv, match):
+    """A population outside its parent, a parent it lacks or a cycle would give a % of parent on
+    the wrong events (above 100 %): refused, naming the file."""
+    fcs, template, manual = study
+    for name in ("s1", "s2"):
+        np.savez(manual / f"{name}.npz", **populations)
+    if tsv:
+        (manual / "populations.tsv").write_text(tsv)
+    with pytest.raises(cytokit.MetadataError, match=r"s1\.fcs: the manual gating .*" + match):
+        cytokit.compare(fcs, template, manual)
+
+
+def test_files_of_one_name_and_mapping_typos_are_refused(study, tmp_path):
+    fcs, template, manual = study
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "s1.fcs").write_bytes((fcs / "s2.fcs").read_bytes())
+    with pytest.raises(cytokit.MetadataError, match=r"different names .*: s1\.fcs more than once"):
+        cytokit.compare([fcs / "s1.fcs", other / "s1.fcs"], template, manual)
+    with pytest.raises(cytokit.MetadataError, match="'Hj' is no population of the template"):
+        cytokit.compare(fcs, template, manual, mapping={"Hj": "hi"})
+    with pytest.raises(cytokit.MetadataError, match="both names"):
+        cytokit.compare(fcs, template, manual, mapping={"Hi": None})
+    twice = tmp_path / "map.csv"
+    twice.write_text("cytokit,manual\nHi,hi\nHi,top\n")
+    with pytest.raises(cytokit.MetadataError, match="map.csv: the population mapping names a cytokit population twice"):
+        cytokit.compare(fcs, template, manual, mapping=twice)
+    assert (cytokit.compare(fcs, template, manual, mapping={"hi/top": "hi/top"}).status == "paired").any()
+
+
 CONTROL_TEMPLATE = """
 channels:
   a: {pnn: [CH1]}
@@ -189,6 +226,12 @@ def test_failed_gate_flag_and_controls(tmp_path):
     design.write_text("file,control\nstim.fcs,ctrl.fcs\n")
     with pytest.raises(cytokit.MetadataError, match="design.csv: the controls sheet needs the columns file,control_file"):
         cytokit.compare(fcs, template, manual, controls=design)
+    with pytest.raises(cytokit.MetadataError, match="stim.fcs is named as its own control"):
+        cytokit.compare(fcs, template, manual, controls={"stim.fcs": str(fcs / "stim.fcs")})
+    with pytest.raises(cytokit.MetadataError, match="stim.fcs's control ctrl.fcs has a control of its own"):
+        cytokit.compare(fcs, template, manual, controls={"stim.fcs": "ctrl.fcs", "ctrl.fcs": "stim.fcs"})
+    with pytest.raises(cytokit.MetadataError, match="a manual gating is a folder"):
+        cytokit.compare(fcs, template, None)
 
 
 def test_gatingml_manual_source(study, tmp_path):

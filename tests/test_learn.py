@@ -252,6 +252,8 @@ def test_bad_input_raises_clear_errors(synthetic, tmp_path):
         learn_template(tmp_path, [synthetic / "fcs" / "a.fcs"])  # a folder without the file's .npz
     with pytest.raises(MetadataError, match="different names"):
         learn_template(synthetic / "manual", [synthetic / "fcs" / "a.fcs"] * 2)
+    with pytest.raises(MetadataError, match="does not exist"):  # one path is one file, not its characters
+        learn_template(tmp_path, str(synthetic / "fcs" / "a.fcs"))
 
 
 def test_cli_learn_writes_the_template_and_prints_the_agreement(synthetic, tmp_path, capsys):

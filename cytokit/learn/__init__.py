@@ -190,7 +190,7 @@ def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path
         The manual gating of ``files``: a folder of ``<file stem>.npz`` membership files, a
         FlowJo ``.wsp`` or a Gating-ML ``.xml`` (:func:`cytokit.manual.read_manual`).
     files
-        The manually gated FCS files to learn from (two or three are enough).
+        The manually gated FCS files to learn from (two or three are enough; one path is one file).
     out
         Where to write the template (atomically); default: not written.
     leave_one_out
@@ -224,11 +224,12 @@ def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path
         A file cannot be read.
     """
     from .._files import write_atomic
+    from ..controls import check_controls
     from ..fcs import read_fcs
     from ..manual import read_manual
     from ..panel import read_panel
 
-    paths = [Path(f) for f in files]
+    paths = [Path(files)] if isinstance(files, (str, Path)) else [Path(f) for f in files]
     if not paths:
         raise MetadataError("cytokit learn needs at least one manually gated FCS file")
     if len({p.name for p in paths}) != len(paths):
@@ -241,7 +242,7 @@ def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path
         from ..agreement import read_controls
 
         controls = read_controls(controls)
-    controls = {Path(k).name: Path(v).name for k, v in (controls or {}).items()}
+    controls = {k: Path(v).name for k, v in check_controls(controls or {}).items()}
     sheet = read_panel(panel) if panel is not None else None
     samples = [read_fcs(p) for p in paths]
     if sheet is not None:
