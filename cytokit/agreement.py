@@ -91,15 +91,10 @@ def pair_populations(auto: Gating, manual: Gating, mapping: Mapping[str, str] | 
     unpaired: dict[str, str] = {}
     for path in auto.membership:
         target = mapped.get(path, mapped.get(normalise(path)))
-        if target is not None:
-            if target in manual.membership:
-                pairs[path] = target
-            elif len(by_name.get(normalise(target), [])) == 1 and "/" not in target:
-                pairs[path] = by_name[normalise(target)][0]
-            else:
-                unpaired[path] = f"mapped to {target!r}, which this file's manual gating does not have"
-            continue
-        candidates = by_name.get(normalise(path), [])
+        if target is not None and "/" in target:  # a path: that population or none
+            candidates = [target] if target in manual.membership else []
+        else:  # a name: of one manual population, or of several of which one's parent pairs with cytokit's
+            candidates = by_name.get(normalise(path if target is None else target), [])
         if len(candidates) > 1:
             parent = pairs.get(auto.parents.get(path, ""), "")
             candidates = [c for c in candidates if manual.parents.get(c, "") == parent] or candidates
@@ -107,6 +102,8 @@ def pair_populations(auto: Gating, manual: Gating, mapping: Mapping[str, str] | 
             pairs[path] = candidates[0]
         elif candidates:
             unpaired[path] = f"ambiguous: manual populations {', '.join(candidates)} share its name; give a mapping"
+        elif target is not None:
+            unpaired[path] = f"mapped to {target!r}, which this file's manual gating does not have"
         else:
             unpaired[path] = f"no manual population named {path.rsplit('/', 1)[-1]!r}"
     used = set(pairs.values())
@@ -165,17 +162,19 @@ def read_mapping(path: str | Path) -> dict[str, str]:
     return dict(pairs)
 
 
-def check_mapping(mapping: Mapping[str, str], template) -> dict[str, str]:
-    """``mapping`` as a dict: ``MetadataError`` for a key no population of ``template`` (a typo pairs nothing)."""
+def check_mapping(mapping: Mapping[str, str] | None, template) -> dict[str, str]:
+    """The template's ``manual:`` pairings, then ``mapping``'s; ``MetadataError`` for a key no
+    population of ``template`` has (a typo would pair nothing, silently)."""
     pops = template.populations
     known = {normalise(p.name) for p in pops} | {template.path_of(p.name) for p in pops}
+    mapping = {} if mapping is None else mapping
     for key, value in (mapping.items() if isinstance(mapping, Mapping) else [(mapping, None)]):
         if not (isinstance(key, str) and isinstance(value, str) and value.strip()):
             raise MetadataError(f"population mapping {key!r}: {value!r}: a mapping is {{cytokit population: "
                                 "manual population}}, both names")
         if key not in known and normalise(key) not in known:
             raise MetadataError(f"population mapping: {key!r} is no population of the template {template.source}")
-    return dict(mapping)
+    return {**{p.name: p.manual for p in pops if p.manual}, **mapping}
 
 
 def read_controls(path: str | Path) -> dict[str, str]:
@@ -268,7 +267,7 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
         template = dataclasses.replace(template, panel=panel if isinstance(panel, Panel) else read_panel(panel))
     if isinstance(mapping, (str, Path)):
         mapping = read_mapping(mapping)
-    mapping = None if mapping is None else check_mapping(mapping, template)
+    mapping = check_mapping(mapping, template)
     if isinstance(controls, (str, Path)):
         controls = read_controls(controls)
     controls = check_controls(controls or {})

@@ -106,8 +106,7 @@ class Results:
 
         if isinstance(mapping, (str, Path)):
             mapping = read_mapping(mapping)
-        if mapping is not None:
-            mapping = check_mapping(mapping, load_template(self.template_path))
+        mapping = check_mapping(mapping, load_template(self.template_path))
         files = list(self.samples["file"])
         source = read_manual(manual, [self.paths[f] for f in files if f in self.paths])
         failed = self.samples[self.samples["status"] == "error"]

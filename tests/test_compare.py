@@ -106,6 +106,21 @@ def test_mapping_and_unpaired(study, tmp_path):
     assert "mapped to 'Nowhere'" in table.set_index("population").loc["Hi", "note"]
 
 
+def test_a_templates_manual_key_pairs_a_renamed_population_by_its_parent(study):
+    """A template's ``manual:`` (what learn writes for a name it made unique) pairs with the manual
+    population of that name whose parent pairs with the population's parent; --map overrides it."""
+    fcs, template, manual = study
+    template.write_text(TEMPLATE + "  - {name: Mid, parent: Hi, gate: {type: range, dim: a, min: 5.5}}\n"
+                        "  - {name: Top (Mid), parent: Mid, manual: top, gate: {type: range, dim: a, min: 8.5}}\n")
+    np.savez(manual / "s1.npz", **{"hi": mask(10, range(5, 10)), "hi/top": mask(10, [8, 9]),
+                                   "hi/mid": mask(10, range(6, 10)), "hi/mid/top": mask(10, [9])})
+    rows = cytokit.compare(fcs / "s1.fcs", template, manual).set_index("population")
+    assert rows.loc["Hi/Mid/Top (Mid)", "manual"] == "hi/mid/top" and rows.loc["Hi/Mid/Top (Mid)", "f1"] == 1.0
+    assert rows.loc["Hi/Top", "manual"] == "hi/top" and (rows.status == "paired").all()
+    rows = cytokit.compare(fcs / "s1.fcs", template, manual, mapping={"Top (Mid)": "hi/top"}).set_index("population")
+    assert rows.loc["Hi/Mid/Top (Mid)", "manual"] == "hi/top"
+
+
 def test_name_pairing_normalises_and_disambiguates_by_parent():
     n = 4
     auto = Gating({"A": mask(n, [0, 1]), "A/CD4  t": mask(n, [0])}, n_events=n)

@@ -290,6 +290,21 @@ def test_a_pooled_candidate_is_scored_on_each_file_with_the_cut_of_the_other_fil
     assert two and not any(c.pool for c in two) and len(two) == sum(not c.pool for c in scored)
 
 
+def test_a_renamed_population_is_written_with_the_manual_name_compare_pairs_it_with():
+    from cytokit.gating.template import parse_template
+    from cytokit.learn._search import Learned
+    from cytokit.learn._write import population_block, template_text
+
+    gate = {"type": "quadrant", "dims": ["cd4", "cd8"], "quadrant": "+-", "no_valley": "negative", "sequential": "none"}
+    learned = Learned(gate, ["cd4", "cd8"], "quadrant", False, 0.97, 0.98, 2, 10)
+    renamed = population_block("CD4 | Th1 (non-Tfh)", "root", "T/non-Tfh/CD4 | Th1", learned)
+    assert '    manual: "CD4 | Th1"' in renamed
+    assert "manual:" not in population_block("CD4 | Th1", "root", "T/CD4 | Th1", learned)
+    text = template_text([], {"cd4": {"pnn": ["CD4-A"]}, "cd8": {"pnn": ["CD8-A"]}}, "none",
+                         {"default": {"kind": "logicle", "t": 262144, "w": 0.5, "m": 4.5, "a": 0}}, [renamed])
+    assert parse_template(text).populations[0].manual == "CD4 | Th1"
+
+
 def test_a_pooled_fitted_gate_is_written_with_pool_true_and_loads():
     from cytokit.gating.template import parse_template
     from cytokit.learn._search import Learned

@@ -91,6 +91,7 @@ SCHEMA: dict[str, Any] = {
                     "optional": {"type": "boolean"},
                     "pool": {"type": "boolean"},
                     "fit_on": {"type": "string"},
+                    "manual": {"type": "string", "minLength": 1},
                     "gate": {
                         "type": "object",
                         "required": ["type"],

@@ -68,6 +68,7 @@ class Population:
     line: int = 0
     pool: bool = False  # fitted once on the pooled events of every file gated together
     fit_on: str | None = None  # fitted on this ancestor's events rather than the parent's
+    manual: str | None = None  # the manual population compare pairs it with (default: the same name)
 
 
 @dataclass(frozen=True)
@@ -258,7 +259,7 @@ def _parse_template(text: str, source: str) -> Template:
         seen.add(spec["name"])
         populations.append(Population(spec["name"], spec["parent"], dict(spec["gate"]),
                                       bool(spec.get("optional", False)), line, bool(spec.get("pool", False)),
-                                      fit_on))
+                                      fit_on, spec.get("manual")))
     markers = []
     for i, spec in enumerate(data.get("markers", []) or []):
         line = lines.get(("markers", i), 0)

@@ -62,6 +62,8 @@ def describe(learned: Learned) -> str:
 
 
 def population_block(name: str, parent: str, manual: str, learned: Learned) -> str:
+    """The population's template lines: comments on what was learned, then name, parent, the manual
+    name it pairs with where it was renamed (``compare`` reads it), pool and gate."""
     if learned.kind == "control_threshold":
         cv = "(mean) on each training file, with the quantile of the others, cut on its own control"
         doubt = None
@@ -82,6 +84,7 @@ def population_block(name: str, parent: str, manual: str, learned: Learned) -> s
         *[f"  # {note}" for note in learned.notes],
         f"  - name: {_flow(name)}",
         f"    parent: {_flow(parent)}",
+        *([f"    manual: {_flow(manual.rsplit('/', 1)[-1])}"] if name != manual.rsplit("/", 1)[-1] else []),
         *(["    pool: true"] if learned.pool else []),
         "    gate:",
     ]
