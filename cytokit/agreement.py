@@ -417,8 +417,9 @@ def plot_f1(table: pd.DataFrame, value: str = "f1") -> Figure:
     paired = table[table["status"] == "paired"]
     grid = paired.pivot_table(index="population", columns="file", values=value, aggfunc="first")
     grid = grid.reindex(index=list(dict.fromkeys(paired["population"])), columns=list(dict.fromkeys(paired["file"])))
-    n_rows, n_cols = max(len(grid.index), 1), max(len(grid.columns), 1)
-    fig = Figure(figsize=(min(2.5 + 0.7 * n_cols, 40), min(1.5 + 0.4 * n_rows, 30)), layout="constrained")
+    wide = 0.06 * max(map(len, map(str, grid.index)), default=10) + 0.7 * max(len(grid.columns), 1)  # labels
+    tall = 0.05 * max(map(len, map(str, grid.columns)), default=10) + 0.4 * max(len(grid.index), 1)  # at 7 pt
+    fig = Figure(figsize=(min(1.5 + wide, 40), min(1.0 + tall, 30)), layout="constrained")
     ax = fig.subplots()
     data = np.ma.masked_invalid(grid.to_numpy(dtype=float)) if grid.size else np.ma.masked_all((1, 1))
     image = ax.imshow(data, cmap="viridis", vmin=0, vmax=1, aspect="auto")

@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import pytest
 import cytokit
 from cytokit.agreement import COLUMNS, agreement, pair_populations, plot_f1, score_file, summarise
 from cytokit.manual import Gating, read_manual
+from cytokit.plots import figure_png
 
 REAL_GATED = Path(os.environ.get("CYTOKIT_REAL_GATED", Path(__file__).parents[1].parent / "shared" / "real_gated"))
 REAL_REASON = f"real gated files not found at {REAL_GATED} (set CYTOKIT_REAL_GATED)"
@@ -273,6 +275,13 @@ def test_summary_and_figure(study):
     fig = plot_f1(table)
     texts = sorted(t.get_text() for t in fig.axes[0].texts)
     assert texts == ["0.50", "0.83", "1.00", "1.00"]
+    # long population paths on three files: the figure is sized to its labels (the heat map kept)
+    long = table.assign(population="T cells/CD4/non-Treg/CD4 | Memory/non-Tfh/Th17-Th22/CD4 | Th22 (Th17-Th22)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_f1(pd.concat([long, long.assign(file="s3.fcs")]))
+        figure_png(fig)
+    assert fig.axes[0].get_position().width > 0.1
 
 
 def cli(*args) -> subprocess.CompletedProcess:
