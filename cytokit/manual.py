@@ -225,8 +225,9 @@ class WorkspaceSource(ManualSource):
     def gating(self, file: str | Path, sample: Sample) -> Gating:
         sid = self.ids.get(Path(file).name)
         if sid is None:
+            named = sorted(self.workspace.get_sample_ids(loaded_only=False))
             raise MetadataError(f"{file}: not a sample of the workspace {self.path} (its files here: "
-                                f"{', '.join(sorted(self.ids)) or 'none'})")
+                                f"{', '.join(sorted(self.ids)) or 'none'}; its samples: {', '.join(named) or 'none'})")
         ws = self.workspace
         try:
             ws.analyze_samples(sample_id=sid, use_mp=False)

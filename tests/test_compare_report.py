@@ -73,6 +73,8 @@ def study(tmp_path):
     np.savez(manual / "s1.npz", **{"hi": mask(10, range(3, 10)), "hi/top": mask(10, [3, 8])})
     np.savez(manual / "s2.npz", **{"hi": mask(10, range(5, 10)), "hi/top": mask(10, [8, 9]),
                                    "<b>odd</b>": mask(10, [0])})
+    # a name with a slash is a top population where populations.tsv says so (else "b>" under "<b>odd<")
+    (manual / "populations.tsv").write_text("population\tparent\n<b>odd</b>\t\n")
     return fcs, template, manual
 
 

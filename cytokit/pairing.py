@@ -1,0 +1,113 @@
+"""Which populations, and which control tubes, pair up when cytokit is compared with a manual gating.
+
+Populations pair by name (the last path component, case-insensitive, whitespace and Unicode
+normalised), by a template population's ``manual:`` key, or by a ``mapping`` {cytokit name or
+path: manual name or path} (a CSV ``cytokit,manual``); a name several manual populations share
+pairs with the one whose parent pairs with cytokit's parent. Control tubes pair with the files
+they control through a sheet ``file, control_file`` (:func:`read_controls`).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from pathlib import Path
+
+from .errors import MetadataError
+from .manual import Gating
+
+
+def normalise(name: str) -> str:
+    """A population name as pairing compares it: last path component, case-folded, single spaces,
+    Unicode's composed form (an é typed or pasted either way)."""
+    return unicodedata.normalize("NFC", " ".join(name.rsplit("/", 1)[-1].split()).casefold())
+
+
+def pair_populations(auto: Gating, manual: Gating, mapping: Mapping[str, str] | None = None
+                     ) -> tuple[list[tuple[str, str]], dict[str, str], dict[str, str]]:
+    """Pair cytokit's populations with manual ones.
+
+    Returns ``(pairs, unpaired_cytokit, unpaired_manual)``: ``[(cytokit path, manual path)]``
+    and ``{path: why}`` for each side's populations left without a partner.
+    """
+    mapping = dict(mapping or {})
+    by_name: dict[str, list[str]] = {}
+    for path in manual.membership:
+        by_name.setdefault(normalise(path), []).append(path)
+    mapped = {normalise(k) if "/" not in k else k: v for k, v in mapping.items()}
+    pairs: dict[str, str] = {}
+    unpaired: dict[str, str] = {}
+    for path in auto.membership:
+        target = mapped.get(path, mapped.get(normalise(path)))
+        if target is not None and "/" in target:  # a path: that population or none
+            candidates = [target] if target in manual.membership else []
+        else:  # a name: of one manual population, or of several of which one's parent pairs with cytokit's
+            candidates = by_name.get(normalise(path if target is None else target), [])
+        if len(candidates) > 1:
+            parent = pairs.get(auto.parents.get(path, ""), "")
+            candidates = [c for c in candidates if manual.parents.get(c, "") == parent] or candidates
+        if len(candidates) == 1:
+            pairs[path] = candidates[0]
+        elif candidates:
+            unpaired[path] = f"ambiguous: manual populations {', '.join(candidates)} share its name; give a mapping"
+        elif target is not None:
+            unpaired[path] = f"mapped to {target!r}, which this file's manual gating does not have"
+        else:
+            unpaired[path] = f"no manual population named {path.rsplit('/', 1)[-1]!r}"
+    used = set(pairs.values())
+    unpaired_manual = {p: "no cytokit population pairs with it" for p in manual.membership if p not in used}
+    return list(pairs.items()), unpaired, unpaired_manual
+
+
+def read_mapping(path: str | Path) -> dict[str, str]:
+    """A two-column CSV ``cytokit,manual`` → ``{cytokit population: manual path}``.
+
+    Raises
+    ------
+    MetadataError
+        The file cannot be read or lacks the two columns.
+    """
+    pairs = _read_two_columns(path, "cytokit", "manual", "population mapping")
+    if len({k for k, _ in pairs}) < len(pairs):
+        raise MetadataError(f"{path}: the population mapping names a cytokit population twice")
+    return dict(pairs)
+
+
+def check_mapping(mapping: Mapping[str, str] | None, template) -> dict[str, str]:
+    """The template's ``manual:`` pairings, then ``mapping``'s; ``MetadataError`` for a key no
+    population of ``template`` has (a typo would pair nothing, silently)."""
+    pops = template.populations
+    known = {normalise(p.name) for p in pops} | {template.path_of(p.name) for p in pops}
+    mapping = {} if mapping is None else mapping
+    for key, value in (mapping.items() if isinstance(mapping, Mapping) else [(mapping, None)]):
+        if not (isinstance(key, str) and isinstance(value, str) and value.strip()):
+            raise MetadataError(f"population mapping {key!r}: {value!r}: a mapping is {{cytokit population: "
+                                "manual population}}, both names")
+        if key not in known and normalise(key) not in known:
+            raise MetadataError(f"population mapping: {key!r} is no population of the template {template.source}")
+    return {**{p.name: p.manual for p in pops if p.manual}, **mapping}
+
+
+def read_controls(path: str | Path) -> dict[str, str]:
+    """A CSV with columns ``file, control_file`` (others ignored; empty ``control_file``: none) →
+    ``{file: control file}``, as a design sheet such as ``activation/design.csv`` gives it."""
+    return {f: c for f, c in _read_two_columns(path, "file", "control_file", "controls sheet") if c}
+
+
+def _read_two_columns(path: str | Path, first: str, second: str, what: str) -> list[tuple[str, str]]:
+    import csv
+
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False)
+    except (OSError, ValueError, csv.Error, pd.errors.ParserError) as exc:
+        raise MetadataError(f"{path}: cannot read the {what}: {exc}") from None
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    if not {first, second} <= set(table.columns):
+        raise MetadataError(f"{path}: the {what} needs the columns {first},{second}; it has "
+                            f"{','.join(table.columns)}")
+    return [(str(a).strip(), str(b).strip()) for a, b in zip(table[first], table[second]) if str(a).strip()]
+
+
+__all__ = ["check_mapping", "normalise", "pair_populations", "read_controls", "read_mapping"]
