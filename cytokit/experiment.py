@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import metadata
+from .errors import MetadataError
 from .batch import run_groups
 from .results import Results, assemble
 
@@ -76,7 +77,16 @@ class Experiment:
         folder = Path(folder)
         timepoints = metadata.compared_timepoints(metadata.comparisons_of(compare, baseline=baseline,
                                                                           followup=followup))
+        given = [name for name, value in (("samples", samples), ("pattern", pattern), ("keywords", keywords))
+                 if value is not None]
+        if len(given) > 1:
+            raise MetadataError(f"give the files' patient, timepoint and stain one way: {' and '.join(given)} "
+                                "were given together")
         if isinstance(samples, pd.DataFrame):
+            missing = [c for c in metadata.REQUIRED if c not in samples.columns]
+            if missing:
+                raise MetadataError(f"the samples table lacks column(s) {', '.join(missing)}; it needs "
+                                    f"{', '.join(metadata.REQUIRED)} (has {', '.join(map(str, samples.columns))})")
             table = samples.copy()
             if "path" not in table:
                 table["path"] = [str((folder / f).resolve()) for f in table["file"]]

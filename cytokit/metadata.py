@@ -10,6 +10,7 @@ never dropped silently.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from collections.abc import Sequence
@@ -29,11 +30,13 @@ RESERVED = {"status": "the analysis status (ok, error, unpaired)", "error": "why
 
 
 def list_fcs(folder: str | Path) -> list[Path]:
-    """FCS files directly in ``folder`` (``.fcs``/``.lmd``, any case), sorted."""
+    """FCS files directly in ``folder`` (``.fcs``/``.lmd``, any case), sorted; hidden files left out
+    (the ``._*.fcs`` resource files macOS writes beside each file on a USB stick or a share)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise MetadataError(f"{folder}: not a folder")
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FCS_SUFFIXES)
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in FCS_SUFFIXES and not p.name.startswith("."))
 
 
 def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> pd.DataFrame:
@@ -54,11 +57,8 @@ def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> 
             text = path.read_text(encoding="cp1252")  # Excel's CSV on Windows
         # Spreadsheets in many locales save CSV with ';' (or tabs): the header's most common one wins.
         sep = max([",", ";", "\t"], key=text.partition("\n")[0].count)
-        sheet = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sep)
-    except pd.errors.EmptyDataError:
-        raise MetadataError(f"{path}: the sample sheet is empty; it needs a header row "
-                            f"{','.join(REQUIRED)} and one row per FCS file") from None
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        sheet = _table(path, text, sep)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise MetadataError(f"{path}: cannot read the sample sheet ({exc})") from None
     sheet.columns = [c.strip() for c in sheet.columns]
     missing = [c for c in REQUIRED if c not in sheet.columns]
@@ -74,6 +74,24 @@ def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> 
     sheet["path"] = [str(_sheet_path(base, f)) for f in sheet["file"]]
     sheet.attrs["sheet"] = str(path)  # named in check_samples' errors
     return sheet
+
+
+def _table(path: Path, text: str, sep: str) -> pd.DataFrame:
+    """The sheet's rows as text under its header's columns, short rows padded with "". Empty
+    trailing fields are not values (Excel ends every row with a separator); a row with more
+    values than the header has columns is named (a separator inside a value shifts the rest)."""
+    rows = csv.reader(io.StringIO(text), delimiter=sep)
+    header = next(rows, [])
+    if not any(cell.strip() for cell in header):
+        raise MetadataError(f"{path}: the sample sheet is empty; it needs a header row "
+                            f"{','.join(REQUIRED)} and one row per FCS file")
+    width, body = len(header), []
+    for cells in rows:
+        if any(cell.strip() for cell in cells[width:]):
+            raise MetadataError(f"{path}, line {rows.line_num}: {len(cells)} values where the header names {width} "
+                                f"columns: a {sep!r} inside a value?")
+        body.append(cells[:width] + [""] * (width - len(cells)))
+    return pd.DataFrame(body, columns=header, dtype=str)
 
 
 def _sheet_path(base: Path, file: str) -> Path:
@@ -419,3 +437,12 @@ def _mark_uncompared(out: pd.DataFrame, comparisons: tuple[Comparison, ...], mar
             for i in tubes.index:
                 mark(i, "unpaired", f"patient {patient} has no usable {' or '.join(lacking)} tube pair "
                                     f"(timepoints found: {found}); analysed but left out of {what}")
+    stained = out[(out["status"] == "ok") & compared & ~out["stain"].isin(KINDS)]
+    for (patient, stain), group in stained.groupby(["patient", "stain"]):  # pairs are of one stain
+        have = set(group["timepoint"])
+        for i in group.index:
+            pairs = [pair for pair in comparisons if out.at[i, "timepoint"] in pair]
+            if not any(set(pair) <= have for pair in pairs):
+                lacking = list(dict.fromkeys(tp for pair in pairs for tp in pair if tp not in have))
+                mark(i, "unpaired", f"patient {patient} has no {' or '.join(lacking)} tube stained {stain!r} "
+                                    f"to pair it with; analysed but left out of {what}")

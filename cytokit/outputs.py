@@ -57,14 +57,22 @@ def lock_folder(out: str | Path):
 
 
 def check_writable(out: str | Path) -> None:
-    """Raise :class:`OutputError` unless files can be created in ``out`` (made if missing)."""
+    """Raise :class:`OutputError` unless files can be created in ``out`` (made if missing) and it is
+    new, empty (but for hidden files) or an earlier run's: a run replaces the files it wrote, and
+    another folder's would be overwritten (``samples.csv``, ``report.html``)."""
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = write_atomic(out / ".cytokit-write-test", b"")
         probe.unlink()
+        others = [] if (out / "run.json").exists() or (out / MARKER).exists() else sorted(
+            p.name for p in out.iterdir() if not p.name.startswith("."))
     except OSError as exc:
         raise OutputError(f"{out}: cannot write the outputs there ({exc.strerror or exc})") from None
+    if others:
+        raise OutputError(f"{out} holds files that are not a cytokit run's ({', '.join(others[:3])}"
+                          f"{', ...' if len(others) > 3 else ''}): choose a new or empty folder, or an earlier "
+                          "run's --out")
 
 
 def write_outputs(results, out: str | Path, *, run_info: dict, plots: bool = True,
@@ -95,17 +103,30 @@ def write_outputs(results, out: str | Path, *, run_info: dict, plots: bool = Tru
         shutil.rmtree(staging, ignore_errors=True)
         raise OutputError(f"{out}: cannot write the outputs ({exc.strerror or exc}); the previous run's "
                           "outputs are unchanged") from None
-    # Figures and a report of an earlier run that this run does not replace would contradict the tables.
-    stale = [f"plots/{p.name}" for p in sorted((out / "plots").glob("*")) if (out / "plots").is_dir()
-             and p.suffix in (".png", ".svg") and f"plots/{p.name}" not in names]
-    stale += [name for name in ("report.html", "events.h5ad", "gates.wsp", "groups.csv", "groups.parquet",
-                                "compare.csv", "compare_summary.csv", "compare_f1.png") if name not in names]
+    # Figures and a report of an earlier run that this run does not replace would contradict the
+    # tables: the files that run wrote (its run.json lists them) and this one does not are removed.
+    stale = [name for name in _written_before(out) if name not in names]
     write_atomic(staging / _PLAN, json.dumps({"move": names, "remove": stale}))
     write_atomic(out / MARKER, f"cytokit was replacing the outputs of this folder with a new run's (in {STAGING}/) "
                                "when it stopped: the files here are a mix of two runs. Run cytokit again with "
                                "this --out (any command that writes it) to finish, or delete the folder.\n")
     recover(out)
     return {name: out / name for name in names if not name.startswith("plots/")}
+
+
+def _written_before(out: Path) -> list[str]:
+    """The files the run in ``out`` wrote: its ``run.json``'s ``outputs`` (a run before they were
+    listed: its figures and the files a run may leave out)."""
+    try:
+        listed = json.loads((out / "run.json").read_text()).get("outputs")
+    except (OSError, ValueError, AttributeError):
+        listed = None
+    if isinstance(listed, list):
+        return [str(name) for name in listed]
+    figures = sorted((out / "plots").glob("*")) if (out / "plots").is_dir() else []
+    return [f"plots/{p.name}" for p in figures if p.suffix in (".png", ".svg")] + [
+        "report.html", "events.h5ad", "gates.wsp", "groups.csv", "groups.parquet", "compare.csv",
+        "compare_summary.csv", "compare_f1.png"]
 
 
 def recover(out: str | Path) -> bool:
@@ -164,8 +185,9 @@ def _write_staged(results, staging: Path, *, run_info: dict, plots: bool, anndat
 
         to_flowjo(results, staging / "gates.wsp")
         names.append("gates.wsp")
-    write_atomic(staging / "run.json", json.dumps(run_info, indent=2, default=str))
-    return names + ["run.json"]
+    names.append("run.json")
+    write_atomic(staging / "run.json", json.dumps({**run_info, "outputs": names}, indent=2, default=str))
+    return names
 
 
 def _panel_info(template_path: str, panel_path: str | None) -> dict | None:

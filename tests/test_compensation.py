@@ -114,3 +114,16 @@ def test_read_spillover_csv_rejects_garbage(tmp_path):
     path.write_text("FL1-A,FL2-A\n1,x\n0,1\n")
     with pytest.raises(CytokitError, match="non-numeric"):
         read_spillover_csv(path)
+
+
+def test_a_files_matrix_naming_a_missing_detector_names_the_file():
+    from cytokit import Sample
+    from cytokit.gating.template import parse_template
+
+    sample = Sample.from_dataframe(pd.DataFrame({"A": [1.0, 2.0], "B": [3.0, 4.0]}))
+    sample.path = "tube.fcs"
+    template = parse_template("channels:\n  a: {pnn: [A]}\ncompensation: {detectors: [A, Z], matrix: [[1, 0], [0, 1]]}\n"
+                              "populations:\n  - {name: P, parent: root, gate: {type: range, dim: a, min: 0}}\n")
+    with pytest.raises(ChannelNotFoundError, match=r"tube\.fcs: compensation \(template matrix\): spillover matrix "
+                                                   r"detector\(s\) \['Z'\] are not channels"):
+        template.apply(sample)

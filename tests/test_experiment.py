@@ -103,6 +103,18 @@ def test_baseline_and_followup_labels_are_parameters(tmp_path):
     assert res.paired["patient"].nunique() == 2
 
 
+def test_from_folder_refuses_a_samples_table_without_its_columns_and_two_descriptions():
+    from cytokit import MetadataError
+
+    folder = REPO / "sample_fcs" / "calibur"
+    table = pd.DataFrame({"file": ["CLL001_C2D1_stained.fcs"], "patient": ["CLL001"], "timepoint": ["C2D1"]})
+    with pytest.raises(MetadataError, match="the samples table lacks column.s. stain; it needs file, patient"):
+        Experiment.from_folder(folder, template=TEMPLATE, samples=table)
+    with pytest.raises(MetadataError, match="one way: samples and pattern were given together"):
+        Experiment.from_folder(folder, template=TEMPLATE, samples=folder / "samples.csv",
+                               pattern="{stain}_{timepoint}_{patient}.fcs")
+
+
 def test_edge_cases_are_reported_by_name():
     folder = REPO / "sample_fcs" / "edge_cases"
     res = Experiment.from_folder(folder, template=TEMPLATE).run()

@@ -71,6 +71,20 @@ def test_sheet_problems_are_reported_by_name(tmp_path):
     assert by.loc["a.fcs", "site"] == "Lyon"  # extra columns are kept
 
 
+def test_a_stained_tube_without_its_stain_at_the_other_timepoint_is_unpaired(tmp_path):
+    """Pairs are of one stain: a second stained tube at C2D8 only has nothing to pair with."""
+    names = ["P1_C2D1_isotype.fcs", "P1_C2D1_stained.fcs", "P1_C2D8_isotype.fcs", "P1_C2D8_stained.fcs",
+             "P1_C2D8_restain.fcs"]
+    touch(tmp_path, *names)
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("file,patient,timepoint,stain\n" + "".join(f"{n},{n.replace('.fcs', '').replace('_', ',')}\n"
+                                                              for n in names))
+    by = check_samples(read_sample_sheet(sheet), folder=tmp_path).set_index("file")
+    assert by.loc["P1_C2D8_restain.fcs", "status"] == "unpaired"
+    assert "no C2D1 tube stained 'restain' to pair it with" in by.loc["P1_C2D8_restain.fcs", "error"]
+    assert (by.drop(index="P1_C2D8_restain.fcs")["status"] == "ok").all()
+
+
 def test_sheet_without_required_columns(tmp_path):
     sheet = tmp_path / "s.csv"
     sheet.write_text("file,patient\na.fcs,P1\n")
@@ -111,11 +125,30 @@ def test_a_name_that_splits_two_ways_takes_the_known_timepoint(tmp_path):
     assert "in more than one way" in table.loc["A_B_C_D.fcs", "pattern_error"]
 
 
+def test_hidden_files_are_not_fcs_files(tmp_path):
+    from cytokit.metadata import list_fcs
+
+    touch(tmp_path, "P1_C2D1_stained.fcs", "._P1_C2D1_stained.fcs", ".hidden.FCS")
+    assert [p.name for p in list_fcs(tmp_path)] == ["P1_C2D1_stained.fcs"]
+
+
 def test_blank_sheet_rows_are_skipped(tmp_path):
     touch(tmp_path, "a.fcs")
     sheet = tmp_path / "s.csv"
     sheet.write_text("file,patient,timepoint,stain\na.fcs,P1,C2D1,stained\n,,,\n \n")
     assert read_sample_sheet(sheet)["file"].tolist() == ["a.fcs"]
+
+
+def test_a_trailing_separator_is_no_column_and_a_row_too_wide_is_named(tmp_path):
+    """Excel's trailing comma on every row made the first column the row names: every column shifted."""
+    touch(tmp_path, "a.fcs", "b.fcs")
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("file,patient,timepoint,stain\na.fcs,P1,C2D1,stained,\nb.fcs,P1,C2D1,isotype,,\n")
+    table = read_sample_sheet(sheet)
+    assert table["file"].tolist() == ["a.fcs", "b.fcs"] and table["stain"].tolist() == ["stained", "isotype"]
+    sheet.write_text("file,patient,timepoint,stain\na.fcs,P1,C2D1,stained\nb.fcs,P1,C2D1,iso,type\n")
+    with pytest.raises(MetadataError, match=r"s\.csv, line 3: 5 values where the header names 4 columns"):
+        read_sample_sheet(sheet)
 
 
 @pytest.mark.parametrize("sep,newline,encoding", [(";", "\r\n", "utf-8-sig"), ("\t", "\n", "cp1252")])

@@ -99,3 +99,31 @@ def test_an_unwritable_out_is_refused_before_any_file_is_read(tmp_path, monkeypa
     code = main(["run", str(MODERN), "--template", TEMPLATE, "--out", str(out), "--quiet"])
     assert code == 2
     assert f"{out}: cannot write the outputs there" in capsys.readouterr().err
+
+
+def test_a_folder_of_other_files_is_refused_and_a_run_removes_only_what_it_wrote(results, tmp_path, monkeypatch,
+                                                                                   capsys):
+    """``--out`` at a folder of the user's own files would overwrite them (``report.html``, figures
+    in ``plots/``): refused before any file is read. In an earlier run's folder only the files that
+    run wrote (its ``run.json``'s ``outputs``) and this one does not are removed."""
+    other = tmp_path / "mine"
+    (other / "plots").mkdir(parents=True)
+    (other / "plots" / "figure1.png").write_bytes(b"mine")
+    (other / "report.html").write_text("mine")
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the FCS folder was read before --out was checked")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Experiment, "from_folder", no_reading)
+        assert main(["run", str(MODERN), "--template", TEMPLATE, "--out", str(other), "--quiet"]) == 2
+    assert "holds files that are not a cytokit run's (plots, report.html)" in capsys.readouterr().err
+    assert (other / "report.html").read_text() == "mine" and (other / "plots" / "figure1.png").exists()
+    out = tmp_path / "out"
+    (out / ".hidden").mkdir(parents=True)  # hidden entries (a cache) are no obstacle
+    written = outputs.write_outputs(results, out, run_info={"run": 1}, plots=True)
+    listed = __import__("json").loads(written["run.json"].read_text())["outputs"]
+    assert "report.html" in listed and any(n.startswith("plots/") for n in listed) and listed[-1] == "run.json"
+    (out / "plots" / "mine.png").write_bytes(b"mine")  # the user's, added to the run's folder
+    outputs.write_outputs(results, out, run_info={"run": 2}, plots=False)
+    assert not (out / "report.html").exists() and sorted(p.name for p in (out / "plots").iterdir()) == ["mine.png"]

@@ -48,7 +48,10 @@ def gate_sample(
     events = sample.events
     spillover, comp_source = _spillover(template, sample)
     if spillover is not None:
-        events = compensate(events, spillover)
+        try:
+            events = compensate(events, spillover)
+        except ChannelNotFoundError as exc:
+            raise ChannelNotFoundError(f"{sample.path}: compensation ({comp_source}): {exc}") from None
     scale = events
     dims, transforms = _dimensions(template, sample, channels)
     finite, nonfinite = _finite_events(sample, scale, channels, spillover)
