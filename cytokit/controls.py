@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import pandas as pd
+
+from .errors import MetadataError
 
 ISOTYPE = "isotype"
 FMO = "fmo"
@@ -130,10 +133,6 @@ def check_controls(controls: Mapping[str, str]) -> dict[str, str]:
     """``{file name: control}`` from ``{file: control file}`` (names or paths), refusing a tube
     that is its own control or a control that has one (a control is gated on itself: its cut
     would move with a stimulated tube's events)."""
-    from pathlib import Path
-
-    from .errors import MetadataError
-
     out = {Path(str(k)).name: str(v) for k, v in controls.items() if v}
     for name, ctrl in out.items():
         if Path(ctrl).name == name:

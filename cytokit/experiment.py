@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import metadata
-from .errors import MetadataError
 from .batch import run_groups
+from .errors import MetadataError
 from .results import Results, assemble
 
 

@@ -121,8 +121,8 @@ def _written_before(out: Path) -> list[str]:
         listed = json.loads((out / "run.json").read_text()).get("outputs")
     except (OSError, ValueError, AttributeError):
         listed = None
-    if isinstance(listed, list):
-        return [str(name) for name in listed]
+    if isinstance(listed, list):  # names inside the folder only: a run.json is the folder's, not trusted further
+        return [str(n) for n in listed if not Path(str(n)).is_absolute() and ".." not in Path(str(n)).parts]
     figures = sorted((out / "plots").glob("*")) if (out / "plots").is_dir() else []
     return [f"plots/{p.name}" for p in figures if p.suffix in (".png", ".svg")] + [
         "report.html", "events.h5ad", "gates.wsp", "groups.csv", "groups.parquet", "compare.csv",
