@@ -173,8 +173,6 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
         template = load_template(template, panel=panel)
     elif panel is not None:
         template = dataclasses.replace(template, panel=panel if isinstance(panel, Panel) else read_panel(panel))
-    if isinstance(mapping, (str, Path)):
-        mapping = read_mapping(mapping)
     mapping = check_mapping(mapping, template)
     if isinstance(controls, (str, Path)):
         controls = read_controls(controls)

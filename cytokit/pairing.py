@@ -73,13 +73,17 @@ def read_mapping(path: str | Path) -> dict[str, str]:
     return dict(pairs)
 
 
-def check_mapping(mapping: Mapping[str, str] | None, template) -> dict[str, str]:
-    """The template's ``manual:`` pairings, then ``mapping``'s; ``MetadataError`` for a key no
-    population of ``template`` has (a typo would pair nothing, silently)."""
+def check_mapping(mapping: Mapping[str, str] | str | Path | None, template) -> dict[str, str]:
+    """The template's ``manual:`` pairings, then ``mapping``'s (a dict or its CSV, :func:`read_mapping`);
+    ``MetadataError`` for a key no population of ``template`` has (a typo would pair nothing, silently)."""
+    if isinstance(mapping, (str, Path)):
+        mapping = read_mapping(mapping)
+    mapping = {} if mapping is None else mapping
+    if not isinstance(mapping, Mapping):
+        raise MetadataError(f"a population mapping is {{cytokit population: manual population}}, got {mapping!r}")
     pops = template.populations
     known = {normalise(p.name) for p in pops} | {template.path_of(p.name) for p in pops}
-    mapping = {} if mapping is None else mapping
-    for key, value in (mapping.items() if isinstance(mapping, Mapping) else [(mapping, None)]):
+    for key, value in mapping.items():
         if not (isinstance(key, str) and isinstance(value, str) and value.strip()):
             raise MetadataError(f"population mapping {key!r}: {value!r}: a mapping is {{cytokit population: "
                                 "manual population}}, both names")

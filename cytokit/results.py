@@ -99,13 +99,11 @@ class Results:
         or a CSV ``cytokit,manual``. A file the run could not analyse, or without a manual gating,
         gets an ``error`` row.
         """
-        from .agreement import check_mapping, compare_gated, read_mapping
+        from .agreement import check_mapping, compare_gated
         from .gating.load import load_template
         from .manual import read_manual
         from .plots import ResultsPlotter
 
-        if isinstance(mapping, (str, Path)):
-            mapping = read_mapping(mapping)
         mapping = check_mapping(mapping, load_template(self.template_path))
         files = list(self.samples["file"])
         source = read_manual(manual, [self.paths[f] for f in files if f in self.paths])
