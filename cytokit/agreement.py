@@ -176,7 +176,7 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
     mapping = check_mapping(mapping, template)
     if isinstance(controls, (str, Path)):
         controls = read_controls(controls)
-    controls = check_controls(controls or {})
+    controls = check_controls(controls or {}, paths)
     by_name = {p.name: p for p in paths}
     source = read_manual(manual, paths)
     is_control = {Path(c).name for c in controls.values()}

@@ -13,7 +13,7 @@ serves), and reports every row it cannot match by name.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -129,11 +129,18 @@ def _named_problem(out: pd.DataFrame, row: pd.Series, want: str, j, kind: str | 
     return ""
 
 
-def check_controls(controls: Mapping[str, str]) -> dict[str, str]:
+def check_controls(controls: Mapping[str, str], files: Iterable[str | Path] | None = None) -> dict[str, str]:
     """``{file name: control}`` from ``{file: control file}`` (names or paths), refusing a tube
     that is its own control or a control that has one (a control is gated on itself: its cut
-    would move with a stimulated tube's events)."""
+    would move with a stimulated tube's events), and, given the ``files`` analysed, controls
+    naming none of them as a tube or a control (a sheet may cover more files than are analysed, but one that
+    matches none is the wrong sheet or names its files otherwise)."""
     out = {Path(str(k)).name: str(v) for k, v in controls.items() if v}
+    names = None if files is None else {Path(f).name for f in files}
+    tubes = set(out) | {Path(v).name for v in out.values()}
+    if out and names and not names & tubes:
+        raise MetadataError(f"controls: none of the {len(tubes)} tubes they name ({_some(tubes)}) is among the "
+                            f"files ({_some(names)}); they are matched by file name")
     for name, ctrl in out.items():
         if Path(ctrl).name == name:
             raise MetadataError(f"controls: {name} is named as its own control")
@@ -141,3 +148,7 @@ def check_controls(controls: Mapping[str, str]) -> dict[str, str]:
             raise MetadataError(f"controls: {name}'s control {ctrl} has a control of its own "
                                 f"({out[Path(ctrl).name]}); a control tube is gated on itself")
     return out
+
+
+def _some(names: set[str]) -> str:
+    return ", ".join(sorted(names)[:3]) + (", ..." if len(names) > 3 else "")

@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import metadata
 from .controls import control_kind
-from .errors import CytokitError, MetadataError
+from .errors import CytokitError, GateError, MetadataError
 from .paired import paired_table
 from ._sorted import ascending, sorted_quantiles
 from .stats import MARKER_COLUMNS
@@ -157,7 +157,10 @@ class _Group:
     def read_tubes(self) -> None:
         for r in self.rows:
             try:
-                self.samples[r["file"]] = self.template.label(_read(r["path"]))  # the panel sheet's markers
+                sample = _read(r["path"])
+                if not len(sample.events):  # valid FCS (an aborted acquisition), but nothing to measure
+                    raise GateError(f"{r['path']}: the file holds no events ($TOT 0): nothing to gate")
+                self.samples[r["file"]] = self.template.label(sample)  # the panel sheet's markers
             except CytokitError as exc:
                 self.fail(r["file"], exc)
 

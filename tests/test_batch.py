@@ -388,3 +388,24 @@ print(held - rss())
                                       check=True, cwd=REPO).stdout) for mode in ("keep", "default")}
     assert freed["default"] > 50  # glibc's default: the block is unmapped when freed
     assert freed["keep"] < 5
+
+
+def test_a_file_without_events_is_an_error_naming_it(tmp_path):
+    """An aborted acquisition is valid FCS with $TOT 0: the run says so instead of gating nothing."""
+    from cytokit import Experiment
+    from cytokit.fcs import read_fcs, write_fcs
+
+    for name in ("CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs", "CLL001_C2D8_isotype.fcs",
+                 "CLL001_C2D8_stained.fcs"):
+        shutil.copy(REPO / "sample_fcs" / "modern" / name, tmp_path / name)
+    empty = read_fcs(tmp_path / "CLL001_C2D8_isotype.fcs")
+    write_fcs(tmp_path / "CLL001_C2D8_isotype.fcs", empty.events.iloc[:0],
+              markers=dict(zip(empty.channels.pnn, empty.channels.pns)))
+    res = Experiment.from_folder(tmp_path, template=TEMPLATE).run(figures=False)
+    samples = res.samples.set_index("file")
+    assert samples.loc["CLL001_C2D8_isotype.fcs", "status"] == "error"
+    assert samples.loc["CLL001_C2D8_isotype.fcs", "error"] == (
+        f"{tmp_path / 'CLL001_C2D8_isotype.fcs'}: the file holds no events ($TOT 0): nothing to gate")
+    assert samples.loc["CLL001_C2D8_stained.fcs", "error"].startswith(
+        "its isotype tube CLL001_C2D8_isotype.fcs could not be analysed")
+    assert (samples.loc[["CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs"], "status"] == "unpaired").all()

@@ -247,6 +247,12 @@ def test_failed_gate_flag_and_controls(tmp_path):
         cytokit.compare(fcs, template, manual, controls={"stim.fcs": str(fcs / "stim.fcs")})
     with pytest.raises(cytokit.MetadataError, match="stim.fcs's control ctrl.fcs has a control of its own"):
         cytokit.compare(fcs, template, manual, controls={"stim.fcs": "ctrl.fcs", "ctrl.fcs": "stim.fcs"})
+    # a sheet naming more tubes than are compared is fine; one naming none of them is the wrong sheet
+    more = cytokit.compare(fcs, template, manual, controls={"stim.fcs": "ctrl.fcs", "other.fcs": "ctrl.fcs"})
+    assert more.equals(table)
+    with pytest.raises(cytokit.MetadataError, match=r"controls: none of the 2 tubes they name \(Stim_1.fcs, "
+                                                    r"Unstim_1.fcs\) is among the files \(ctrl.fcs, stim.fcs\)"):
+        cytokit.compare(fcs, template, manual, controls={"Stim_1.fcs": "Unstim_1.fcs"})
     with pytest.raises(cytokit.MetadataError, match="a manual gating is a folder"):
         cytokit.compare(fcs, template, None)
 

@@ -242,7 +242,7 @@ def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path
         from ..agreement import read_controls
 
         controls = read_controls(controls)
-    controls = {k: Path(v).name for k, v in check_controls(controls or {}).items()}
+    controls = {k: Path(v).name for k, v in check_controls(controls or {}, paths).items()}
     sheet = read_panel(panel) if panel is not None else None
     samples = [read_fcs(p) for p in paths]
     if sheet is not None:
