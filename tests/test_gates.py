@@ -533,7 +533,8 @@ def test_cluster_gate_mixture_is_scikit_learns(dims, k, seed):
     rng = np.random.default_rng(seed)
     x = np.vstack([rng.normal(i * 2.0, 0.5 + 0.2 * i, (1500 + 500 * i, dims)) for i in range(k)])
     reference = GaussianMixture(k, covariance_type="full", random_state=seed).fit(x)
-    weights, means, covariances = fit_mixture(x, k, seed)
+    weights, means, covariances, note = fit_mixture(x, k, seed)
+    assert note is None
     np.testing.assert_allclose(weights, reference.weights_, atol=1e-9)
     np.testing.assert_allclose(means, reference.means_, atol=1e-9)
     np.testing.assert_allclose(covariances, reference.covariances_, atol=1e-9)
@@ -543,10 +544,12 @@ def test_cluster_gate_on_identical_events_keeps_them():
     """reg_covar keeps every covariance positive definite: identical events fit, and all are inside."""
     events = pd.DataFrame({"FSC-A": np.full(500, 3.0), "SSC-A": np.full(500, 4.0)})
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # k-means: fewer distinct points than clusters
+        warnings.simplefilter("error")  # k-means's own warning is the gate's, not the console's
         gate = ClusterGate(["FSC-A", "SSC-A"], n_components=3).fit(events)
     assert gate.failed_ is None
     assert gate.contains(events).all()
+    assert gate.warning_ == ("the events hold fewer distinct points than 3 mixture components: Number of "
+                             "distinct clusters (1) found smaller than n_clusters (3)")
 
 
 def test_singlet_gate_removes_planted_doublets():

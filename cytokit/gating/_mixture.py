@@ -19,6 +19,8 @@ equal scikit-learn's to 1e-9.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 TOL = 1e-3
@@ -26,12 +28,24 @@ MAX_ITER = 100
 REG_COVAR = 1e-6
 
 
-def fit_mixture(x: np.ndarray, n_components: int, random_state: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(weights, means, covariances)`` of the mixture fitted to ``x`` (events × dims)."""
+def fit_mixture(x: np.ndarray, n_components: int, random_state: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str | None]:
+    """``(weights, means, covariances, note)`` of the mixture fitted to ``x`` (events × dims); ``note``
+    says where the events hold fewer distinct points than components (k-means's warning, kept
+    from the user's console: the gate carries it)."""
     from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
 
     x = np.ascontiguousarray(x, dtype=np.float64)
-    labels = KMeans(n_clusters=n_components, n_init=1, random_state=np.random.RandomState(random_state)).fit(x).labels_
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        labels = KMeans(n_clusters=n_components, n_init=1,
+                        random_state=np.random.RandomState(random_state)).fit(x).labels_
+    note = next((str(w.message).split(". Possibly")[0] for w in caught  # "Number of distinct clusters (2) ..."
+                 if issubclass(w.category, ConvergenceWarning)), None)
+    for w in caught:  # any other warning is the user's to see
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn(w.message, w.category, stacklevel=2)
     xt = np.ascontiguousarray(x.T)  # dims × events: every step runs over contiguous rows
     resp = np.zeros((n_components, len(x)))  # components × events, likewise
     resp[labels, np.arange(len(x))] = 1.0
@@ -43,7 +57,7 @@ def fit_mixture(x: np.ndarray, n_components: int, random_state: int) -> tuple[np
         if abs(mean_log_norm - lower) < TOL:
             break
         lower = mean_log_norm
-    return weights, means, covariances
+    return weights, means, covariances, note
 
 
 def _m_step(xt: np.ndarray, resp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

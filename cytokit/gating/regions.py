@@ -96,7 +96,9 @@ class ClusterGate(FittedGate):
         rng = np.random.default_rng(self.random_state)
         if len(values) > self.max_fit_events:
             values = values[rng.choice(len(values), self.max_fit_events, replace=False)]
-        weights, means, covariances = fit_mixture(values, self.n_components, self.random_state)
+        weights, means, covariances, note = fit_mixture(values, self.n_components, self.random_state)
+        if note:  # duplicate events (a saturated, binned or constant channel): kept, but said so
+            self.warning_ = f"the events hold fewer distinct points than {self.n_components} mixture components: {note}"
         if self.select == "largest":
             k = int(np.argmax(weights))
         elif self.select == "nearest":
