@@ -78,7 +78,8 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     created = not out.exists()
     try:
-        if args.samples is None and not list_fcs(args.fcs_dir):  # a sheet may name files in subfolders
+        own_sheet = args.pattern is None and Path(args.fcs_dir, "samples.csv").is_file()
+        if args.samples is None and not own_sheet and not list_fcs(args.fcs_dir):  # a sheet may name subfolders' files
             raise MetadataError(f"no FCS files (.fcs/.lmd) in {args.fcs_dir}; subfolders are not searched "
                                 "(a --samples sheet may name files in them)")
         template = load_template(args.template, panel=args.panel)

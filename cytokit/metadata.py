@@ -10,8 +10,6 @@ never dropped silently.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,8 +18,8 @@ import pandas as pd
 
 from .controls import ISOTYPE, KINDS, assign_controls, control_kind, is_control  # noqa: F401 (ISOTYPE, is_control: re-exported)
 from .errors import MetadataError
+from .sheet import REQUIRED, read_sample_sheet  # noqa: F401 (read_sample_sheet: re-exported)
 
-REQUIRED = ("file", "patient", "timepoint", "stain")
 DEFAULT_PATTERN = "{patient}_{timepoint}_{stain}.fcs"
 FCS_SUFFIXES = (".fcs", ".lmd")
 #: columns cytokit writes into the samples table; a sheet may not bring its own
@@ -37,71 +35,6 @@ def list_fcs(folder: str | Path) -> list[Path]:
         raise MetadataError(f"{folder}: not a folder")
     return sorted(p for p in folder.iterdir()
                   if p.is_file() and p.suffix.lower() in FCS_SUFFIXES and not p.name.startswith("."))
-
-
-def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> pd.DataFrame:
-    """Read a CSV sample sheet (``file,patient,timepoint,stain``; extra columns kept).
-
-    ``file`` is relative to ``folder`` (default: the sheet's folder).
-
-    Raises
-    ------
-    MetadataError
-        The sheet is missing, unreadable or lacks a required column.
-    """
-    path = Path(path)
-    try:
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            text = path.read_text(encoding="cp1252")  # Excel's CSV on Windows
-        # Spreadsheets in many locales save CSV with ';' (or tabs): the header's most common one wins.
-        sep = max([",", ";", "\t"], key=text.partition("\n")[0].count)
-        sheet = _table(path, text, sep)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise MetadataError(f"{path}: cannot read the sample sheet ({exc})") from None
-    sheet.columns = [c.strip() for c in sheet.columns]
-    missing = [c for c in REQUIRED if c not in sheet.columns]
-    if missing:
-        raise MetadataError(
-            f"{path}: the sample sheet lacks column(s) {', '.join(missing)}; it needs {', '.join(REQUIRED)} "
-            f"(has {', '.join(sheet.columns)})"
-        )
-    for column in REQUIRED:
-        sheet[column] = sheet[column].str.strip()
-    sheet = sheet[(sheet[list(REQUIRED)] != "").any(axis=1)].reset_index(drop=True)  # blank rows
-    base = Path(folder) if folder is not None else path.parent
-    sheet["path"] = [str(_sheet_path(base, f)) for f in sheet["file"]]
-    sheet.attrs["sheet"] = str(path)  # named in check_samples' errors
-    return sheet
-
-
-def _table(path: Path, text: str, sep: str) -> pd.DataFrame:
-    """The sheet's rows as text under its header's columns, short rows padded with "". Empty
-    trailing fields are not values (Excel ends every row with a separator); a row with more
-    values than the header has columns is named (a separator inside a value shifts the rest)."""
-    rows = csv.reader(io.StringIO(text), delimiter=sep)
-    header = next(rows, [])
-    if not any(cell.strip() for cell in header):
-        raise MetadataError(f"{path}: the sample sheet is empty; it needs a header row "
-                            f"{','.join(REQUIRED)} and one row per FCS file")
-    width, body = len(header), []
-    for cells in rows:
-        if any(cell.strip() for cell in cells[width:]):
-            raise MetadataError(f"{path}, line {rows.line_num}: {len(cells)} values where the header names {width} "
-                                f"columns: a {sep!r} inside a value?")
-        body.append(cells[:width] + [""] * (width - len(cells)))
-    return pd.DataFrame(body, columns=header, dtype=str)
-
-
-def _sheet_path(base: Path, file: str) -> Path:
-    """``file`` under ``base``; a Windows path (``day1\\a.fcs``) is read with ``/`` when only that exists."""
-    path = (base / file).resolve()
-    if "\\" in file and not path.exists():
-        posix = (base / file.replace("\\", "/")).resolve()
-        if posix.exists():
-            return posix
-    return path
 
 
 def _pattern_regex(pattern: str, greedy: bool = False) -> re.Pattern:

@@ -94,6 +94,10 @@ def test_run_with_a_sheet_naming_files_in_subfolders(tmp_path):
                tmp_path / "out", "--no-plots", "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert (pd.read_csv(tmp_path / "out" / "samples.csv")["status"] == "ok").all()
+    # the folder's own samples.csv is its sheet without --samples, as Experiment.from_folder reads it
+    proc = cli("run", folder, "--template", TEMPLATE, "--out", tmp_path / "own", "--no-plots", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert len(pd.read_csv(tmp_path / "own" / "samples.csv")) == 4
 
 
 @pytest.fixture

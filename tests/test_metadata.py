@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,29 @@ def test_sheets_from_spreadsheets_in_other_locales(tmp_path, sep, newline, encod
     table = read_sample_sheet(sheet)
     assert table["path"].tolist() == [str(tmp_path / "day1" / "a.fcs"), str(tmp_path / "day1" / "b.fcs")]
     assert table["site"].tolist() == ["Zürich", "Zürich"] and table["stain"].tolist() == ["isotype", "stained"]
+
+
+def test_sheet_headers_in_any_case_from_utf16_with_empty_trailing_columns(tmp_path):
+    """Excel's "Unicode text" (UTF-16, tabs), headers as a person types them, unnamed empty columns."""
+    touch(tmp_path, "a.fcs", "b.fcs")
+    sheet = tmp_path / "s.txt"
+    sheet.write_text("File\tPatient\tTimepoint\tStain\tControl_File\t\t\na.fcs\tP1\tC2D1\tisotype\t\t\t\n"
+                     "b.fcs\tP1\tC2D1\tstained\ta.fcs\t\t\n", encoding="utf-16")
+    table = read_sample_sheet(sheet)
+    assert list(table.columns) == ["file", "patient", "timepoint", "stain", "control_file", "path"]
+    assert table["control_file"].tolist() == ["", "a.fcs"]
+
+
+@pytest.mark.parametrize("header,row,problem", [
+    ("file,patient,timepoint,stain,notes,notes", "a,b", "names the column(s) notes more than once"),
+    ("file,patient,timepoint,stain,patient", "X", "names the column(s) patient more than once"),
+    ("file,patient,timepoint,stain,,site", "x,Zürich", "column 5 of the sample sheet has values but no name"),
+    ("file,patient,timepoint,stain,path", "/data/a.fcs", "has a column 'path', which cytokit sets from 'file'"),
+])
+def test_sheet_columns_that_cannot_be_told_apart_are_refused_before_any_analysis(tmp_path, header, row, problem):
+    sheet = _sheet(tmp_path, header, [f"a.fcs,P1,C2D1,isotype,{row}", f"b.fcs,P1,C2D1,stained,{row}"])
+    with pytest.raises(MetadataError, match=re.escape(f"{sheet}: ") + ".*" + re.escape(problem)):
+        read_sample_sheet(sheet)
 
 
 # --- hostile sheets and patterns (issue 16) ---------------------------------------------------------

@@ -18,6 +18,7 @@ on the one left out.
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 POPULATION_COLUMNS = ["population", "manual", "parent", "gate", "dims", "registered", "pool", "cv_f1",
                       "train_f1", "n_files", "note"]
+GOOD_F1 = 0.9
+"""A learned gate agreeing with the person below this on the training files (cross-validated where
+two or more files have the population) is said so in its note; one that could not use a dimension
+the person drew on is then not learned at all."""
 
 
 @dataclass
@@ -109,7 +114,7 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
     import numpy as np
 
     from ..gating.template import parse_template
-    from ._data import common_channels, hierarchy, training_files
+    from ._data import common_channels, hierarchy, training_files, unshared_note
     from ._dims import drawn_dims
     from ._search import learn_population, parts
     from ._write import population_block, template_text
@@ -128,6 +133,7 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
         if parent and parent not in learned_name:
             rows.append({**row, "note": f"its parent {parent!r} was not learned"})
             continue
+        unshared = unshared_note(train, path)  # drawn on a channel not every training file has
         data = parts(train, path, max_events, rng)
         # the person's gate's dimensions where the manual gating says: those of every training file's gate
         # (a bone marrow's T cells drawn on CD3 x CD45 and a lung's on CD8 x CD3: CD3)
@@ -145,6 +151,15 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
         if learned is None:
             rows.append({**row, "n_files": len(data), "note": "too few events in the training files to learn"})
             continue
+        agreement = learned.cv_f1 if np.isfinite(learned.cv_f1) else learned.train_f1
+        if unshared and not agreement >= GOOD_F1:  # the other dimensions alone are another gate
+            rows.append({**row, "n_files": learned.n_files, "note": f"not learned: drawn on {unshared}, and on the "
+                         f"other dimensions it agrees with the person at F1 {agreement:.3f}; train on files that all "
+                         "carry it, or give a panel sheet (--panel) naming its marker alike"})
+            continue
+        note = (f"learned without {unshared}" if unshared else "") + (
+            f"{'; ' if unshared else ''}training agreement F1 {agreement:.3f}, below {GOOD_F1}: check this gate"
+            if not agreement >= GOOD_F1 else "")
         name = short
         if name in taken:
             name = f"{short} ({parent.rsplit('/', 1)[-1]})"
@@ -152,11 +167,13 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
         taken.add(name)
         learned_name[path] = name
         used += [d for d in learned.dims if d not in used]
+        if note:  # said in the template too, beside what was learned
+            learned = dataclasses.replace(learned, notes=[*learned.notes, note])
         blocks.append(population_block(name, learned_name.get(parent, "root"), path, learned))
         rows.append({**row, "population": name, "gate": learned.kind, "dims": " x ".join(learned.dims),
                      "registered": learned.registered, "pool": learned.pool, "cv_f1": learned.cv_f1,
                      "train_f1": learned.train_f1,
-                     "n_files": learned.n_files})
+                     "n_files": learned.n_files, "note": note})
     if not blocks:
         raise MetadataError("no manual population could be learned: the training files' manual gatings have "
                             "no population with enough events")

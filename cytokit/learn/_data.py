@@ -56,6 +56,13 @@ class TrainingFile:
     roles: dict[str, str] = field(default_factory=dict)  # this file's $PnN -> role
     scales: dict = field(default_factory=dict)  # role -> its transform (channel values -> learned scale)
     pnn: frozenset = frozenset()  # this file's channels
+    markers: dict = field(default_factory=dict)  # this file's $PnN -> $PnS
+
+    def unshared(self, path: str) -> list[str]:
+        """The channels (Time aside) the person's gate of ``path`` is drawn on here that are no
+        learned role: not in every training file, or there under another marker name."""
+        roles = self.gate_roles(path) or ()
+        return [d for d, r in zip(self.gating.dims.get(path, ()), roles) if r is None and not _is_time(d)]
 
     def gate_roles(self, path: str) -> tuple[str | None, ...] | None:
         """The roles of the channels the person's gate of ``path`` is drawn on, in its order (None
@@ -199,8 +206,22 @@ def training_files(files: list[Path], samples: list[Sample], source: ManualSourc
         roles = {result.channels[r]: r for r in channels.roles}
         scales = {r: result.transforms[result.dimension(r)] for r in channels.roles}
         out.append(TrainingFile(path.name, values, source.gating(path, sample), roles, scales,
-                                frozenset(sample.channels.pnn)))
+                                frozenset(sample.channels.pnn),
+                                {pnn: str(pns).strip() for pnn, pns in zip(sample.channels.pnn, sample.channels.pns)}))
     return out
+
+
+def unshared_note(train: list[TrainingFile], path: str) -> str | None:
+    """The channels the person drew ``path`` on that are no learned role, with their marker in each
+    training file (a CD19 x CD8 gate where one file lacks CD19 is learned on CD8 alone, or not at
+    all); None when nothing is missing."""
+    missing = list(dict.fromkeys(d for tf in train if path in tf.gating.membership for d in tf.unshared(path)))
+    if not missing:
+        return None
+    where = "; ".join(f"{d}: " + ", ".join(f"{tf.name} {repr(tf.markers[d]) if tf.markers.get(d) else 'no marker'}"
+                                            if d in tf.pnn else f"{tf.name} lacks it" for tf in train)
+                      for d in missing)
+    return f"{', '.join(missing)}, not a channel of every training file under one marker name ({where})"
 
 
 def hierarchy(train: list[TrainingFile]) -> list[tuple[str, str]]:

@@ -59,14 +59,22 @@ def run(args: argparse.Namespace) -> int:
                          population=table["population"].where(~unlearned, table["manual"]),
                          registered=table["registered"].where(~unlearned, ""),
                          pool=table["pool"].where(~unlearned, ""))
-    print(shown[["population", "gate", "dims", "registered", "pool", "cv_f1", "note"]].to_string(index=False))
+    print(shown[["population", "gate", "dims", "registered", "pool", "cv_f1"]].to_string(index=False))
+    notes = shown[shown["note"] != ""]
+    if len(notes):  # below the table: one long note would widen every row
+        print("\nnotes:")
+        for population, note in zip(notes["population"], notes["note"]):
+            print(f"  {population} — {note}")
     if learned.leave_one_out is not None:
         from ..agreement import summarise
 
         summary = summarise(learned.leave_one_out)
         print("\nleave-one-out agreement (learned on the other files, compared on each):")
-        print(summary[["population", "n_files", "f1_median", "f1_worst", "f1_parent_median"]]
-              .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        if summary.empty:
+            print("  none: no learned population is in two or more training files")
+        else:
+            print(summary[["population", "n_files", "f1_median", "f1_worst", "f1_parent_median"]]
+                  .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"template written to {out}")
     return 0
 

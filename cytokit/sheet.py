@@ -1,0 +1,104 @@
+"""Sample sheets: a CSV (or ``;``/tab-separated) table ``file, patient, timepoint, stain`` read as
+text, whatever spreadsheet wrote it (UTF-8 with or without BOM, Windows-1252, UTF-16; trailing
+separators; headers in any case)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import MetadataError
+
+REQUIRED = ("file", "patient", "timepoint", "stain")
+
+
+def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> pd.DataFrame:
+    """Read a CSV sample sheet (``file,patient,timepoint,stain``; extra columns kept).
+
+    ``file`` is relative to ``folder`` (default: the sheet's folder).
+
+    Raises
+    ------
+    MetadataError
+        The sheet is missing, unreadable or lacks a required column.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+        if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode text": UTF-16 with its byte-order mark
+            text = raw.decode("utf-16")
+        else:
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                text = raw.decode("cp1252")  # Excel's CSV on Windows
+        # Spreadsheets in many locales save CSV with ';' (or tabs): the header's most common one wins.
+        sep = max([",", ";", "\t"], key=text.partition("\n")[0].count)
+        sheet = _table(path, text, sep)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise MetadataError(f"{path}: cannot read the sample sheet ({exc})") from None
+    sheet = _named_columns(path, sheet)
+    missing = [c for c in REQUIRED if c not in sheet.columns]
+    if missing:
+        raise MetadataError(
+            f"{path}: the sample sheet lacks column(s) {', '.join(missing)}; it needs {', '.join(REQUIRED)} "
+            f"(has {', '.join(sheet.columns)})"
+        )
+    for column in REQUIRED:
+        sheet[column] = sheet[column].str.strip()
+    sheet = sheet[(sheet[list(REQUIRED)] != "").any(axis=1)].reset_index(drop=True)  # blank rows
+    base = Path(folder) if folder is not None else path.parent
+    sheet["path"] = [str(_sheet_path(base, f)) for f in sheet["file"]]
+    sheet.attrs["sheet"] = str(path)  # named in check_samples' errors
+    return sheet
+
+
+def _table(path: Path, text: str, sep: str) -> pd.DataFrame:
+    """The sheet's rows as text under its header's columns, short rows padded with "". Empty
+    trailing fields are not values (Excel ends every row with a separator); a row with more
+    values than the header has columns is named (a separator inside a value shifts the rest)."""
+    rows = csv.reader(io.StringIO(text), delimiter=sep)
+    header = next(rows, [])
+    if not any(cell.strip() for cell in header):
+        raise MetadataError(f"{path}: the sample sheet is empty; it needs a header row "
+                            f"{','.join(REQUIRED)} and one row per FCS file")
+    width, body = len(header), []
+    for cells in rows:
+        if any(cell.strip() for cell in cells[width:]):
+            raise MetadataError(f"{path}, line {rows.line_num}: {len(cells)} values where the header names {width} "
+                                f"columns: a {sep!r} inside a value?")
+        body.append(cells[:width] + [""] * (width - len(cells)))
+    return pd.DataFrame(body, columns=header, dtype=str)
+
+
+def _named_columns(path: Path, sheet: pd.DataFrame) -> pd.DataFrame:
+    """The sheet's columns by name: cytokit's own (``file``, ``control_file`` ...) whatever their case,
+    unnamed empty ones dropped (a spreadsheet's trailing separators); an unnamed column with
+    values, a name given twice and a ``path`` column (cytokit sets it from ``file``) refused."""
+    own = {c.casefold(): c for c in (*REQUIRED, "control_file")}
+    names = [own.get(c.strip().casefold(), c.strip()) for c in sheet.columns]
+    keep = [bool(n) or bool((sheet.iloc[:, i].str.strip() != "").any()) for i, n in enumerate(names)]
+    sheet = sheet.iloc[:, [i for i, k in enumerate(keep) if k]]
+    names = [n for n, k in zip(names, keep) if k]
+    if "" in names:
+        raise MetadataError(f"{path}: column {names.index('') + 1} of the sample sheet has values but no name")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise MetadataError(f"{path}: the sample sheet names the column(s) {', '.join(twice)} more than once")
+    if "path" in names:
+        raise MetadataError(f"{path}: the sample sheet has a column 'path', which cytokit sets from 'file' "
+                            "(relative to the sheet's folder); rename it")
+    return sheet.set_axis(names, axis=1)
+
+
+def _sheet_path(base: Path, file: str) -> Path:
+    """``file`` under ``base``; a Windows path (``day1\\a.fcs``) is read with ``/`` when only that exists."""
+    path = (base / file).resolve()
+    if "\\" in file and not path.exists():
+        posix = (base / file.replace("\\", "/")).resolve()
+        if posix.exists():
+            return posix
+    return path
