@@ -27,15 +27,22 @@ UNSTAINED = "unstained"
 KINDS = (ISOTYPE, FMO, UNSTIMULATED, UNSTAINED)
 """The control kinds, as the ``stain`` of a control tube reads once normalised."""
 _LABELS = {
-    ISOTYPE: re.compile(r"(iso(type)?(control|ctrl)?|igg\d?[abc]?|control|ctrl)\d*"),
+    ISOTYPE: re.compile(r"(iso(type)?(control|ctrl)?|[mhr]?igg\d?[abc]?|control|ctrl)\d*"),
     FMO: re.compile(r"fmo[a-z0-9]*"),
     UNSTIMULATED: re.compile(r"(un|non|no)stim(ulated|ulation)?(control|ctrl)?\d*"),
     UNSTAINED: re.compile(r"(unstained|nostain|unlabell?ed)(control|ctrl)?\d*"),
 }
 """Stain labels read as each kind once case-folded with spaces and punctuation removed:
-``Isotype control``, ``IgG1``, ``ctrl``, ``isotype_001`` (isotype); ``FMO``, ``FMO-LAG3``
+``Isotype control``, ``IgG1``, ``mIgG1``, ``ctrl``, ``isotype_001`` (isotype); ``FMO``, ``FMO-LAG3``
 (fmo); ``Unstim``, ``unstimulated``, ``no stim`` (unstimulated); ``Unstained``, ``unlabelled``
-(unstained)."""
+(unstained). Else a label one of whose words is one kind's and no other's: ``isotype PE``,
+``IgG1-PE``, ``LAG3 ISO``, ``Isotype (IgG1)`` (isotype), ``LAG3 FMO`` (fmo)."""
+_WORDS = {  # one word of a longer label: not "control" alone (a positive control is stained)
+    ISOTYPE: re.compile(r"iso(type)?\d*|[mhr]?igg\d?[abc]?\d*"),
+    FMO: _LABELS[FMO],
+    UNSTIMULATED: re.compile(r"(un|non|no)stim(ulated)?"),
+    UNSTAINED: re.compile(r"unstained|unlabell?ed"),
+}
 WHAT = "an isotype, FMO, unstimulated or unstained tube"
 
 
@@ -46,9 +53,16 @@ def control_kind(stain: str) -> str | None:
     --------
     >>> control_kind("FMO-LAG3"), control_kind("Unstim"), control_kind("IgG1"), control_kind("stained")
     ('fmo', 'unstimulated', 'isotype', None)
+    >>> control_kind("isotype PE"), control_kind("LAG3 ISO"), control_kind("LAG3 stim")
+    ('isotype', 'isotype', None)
     """
     label = re.sub(r"[\W_]", "", str(stain).casefold())
-    return next((kind for kind, pattern in _LABELS.items() if pattern.fullmatch(label)), None)
+    whole = next((kind for kind, pattern in _LABELS.items() if pattern.fullmatch(label)), None)
+    if whole is not None:
+        return whole
+    words = [w for w in re.split(r"[\W_]+", str(stain).casefold()) if w]
+    kinds = {kind for kind, pattern in _WORDS.items() for w in words if pattern.fullmatch(w)}
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def is_control(stain: str) -> bool:

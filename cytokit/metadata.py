@@ -11,6 +11,7 @@ never dropped silently.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def samples_from_keywords(folder: str | Path, keywords: dict[str, str]) -> pd.Da
 
 def normalise_labels(samples: pd.DataFrame, *, baseline: str = "C2D1", followup: str = "C2D8",
                      timepoints: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Labels that differ only in case or surrounding spaces are one label.
+    """Labels that differ only in case, surrounding spaces or Unicode normal form are one label.
 
     Control tubes become their kind (:func:`cytokit.controls.control_kind`: ``ISO``, ``IgG1``
     become ``isotype``, ``FMO-LAG3`` ``fmo``, ``Unstim`` ``unstimulated``, ``Unstained`` ``unstained``); timepoints equal to one of ``timepoints`` (default
@@ -133,8 +134,8 @@ def normalise_labels(samples: pd.DataFrame, *, baseline: str = "C2D1", followup:
     takes the spelling of its first row (patients too: ``CLL001`` and ``cll001`` are one patient).
     """
     out = samples.copy()
-    for column in ("patient", "timepoint", "stain"):
-        out[column] = out[column].fillna("").astype(str).str.strip()
+    for column in ("patient", "timepoint", "stain"):  # NFC: José typed, and José from a macOS file name
+        out[column] = [unicodedata.normalize("NFC", v.strip()) for v in out[column].fillna("").astype(str)]
     kinds = out["stain"].map(control_kind)
     out.loc[kinds.notna(), "stain"] = kinds[kinds.notna()]
     named = tuple(timepoints) if timepoints is not None else (baseline, followup)
@@ -318,7 +319,12 @@ def check_samples(
     for group in identical_files([out.at[i, "path"] for i in readable]):
         rows = [readable[k] for k in group]
         for i in rows:
-            others = ", ".join(out.at[j, "file"] for j in rows if j != i)
+            same = [j for j in rows if j != i and Path(out.at[j, "path"]) == Path(out.at[i, "path"])]
+            if same:
+                mark(i, "error", f"{out.at[i, 'file']} is listed {len(same) + 1} times in the sample sheet; "
+                                 "none of its rows is analysed")
+                continue
+            others = ", ".join(dict.fromkeys(out.at[j, "file"] for j in rows if j != i))
             mark(i, "error", f"the same bytes as {others}: one FCS file under two names (a copy?); "
                              "neither is analysed")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
@@ -47,8 +48,8 @@ def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> 
             f"{path}: the sample sheet lacks column(s) {', '.join(missing)}; it needs {', '.join(REQUIRED)} "
             f"(has {', '.join(sheet.columns)})"
         )
-    for column in REQUIRED:
-        sheet[column] = sheet[column].str.strip()
+    for column in (*REQUIRED, *(["control_file"] if "control_file" in sheet else [])):
+        sheet[column] = [unicodedata.normalize("NFC", v.strip()) for v in sheet[column]]  # é typed or é copied
     sheet = sheet[(sheet[list(REQUIRED)] != "").any(axis=1)].reset_index(drop=True)  # blank rows
     base = Path(folder) if folder is not None else path.parent
     sheet["path"] = [str(_sheet_path(base, f)) for f in sheet["file"]]
@@ -95,10 +96,17 @@ def _named_columns(path: Path, sheet: pd.DataFrame) -> pd.DataFrame:
 
 
 def _sheet_path(base: Path, file: str) -> Path:
-    """``file`` under ``base``; a Windows path (``day1\\a.fcs``) is read with ``/`` when only that exists."""
+    """``file`` under ``base``; a Windows path (``day1\\a.fcs``) is read with ``/`` when only that exists,
+    and a name spelt in other Unicode code points (``é`` as e and an accent: macOS's file names) as
+    the folder's file it is."""
     path = (base / file).resolve()
     if "\\" in file and not path.exists():
         posix = (base / file.replace("\\", "/")).resolve()
         if posix.exists():
-            return posix
+            path = posix
+    if not path.exists() and path.parent.is_dir():
+        wanted = unicodedata.normalize("NFC", path.name)
+        same = [p for p in path.parent.iterdir() if unicodedata.normalize("NFC", p.name) == wanted]
+        if len(same) == 1:
+            return same[0]
     return path

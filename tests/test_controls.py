@@ -27,6 +27,10 @@ ACTIVATION = REAL_GATED / "activation"
     ("FMO-LAG3", "fmo"), ("fmo_cd69", "fmo"), ("Unstim", "unstimulated"), ("unstimulated", "unstimulated"),
     ("no stim", "unstimulated"), ("Unstained", "unstained"), ("unlabelled", "unstained"),
     ("stained", None), ("stimulated", None), ("restain", None), ("FMOX LAG3", "fmo"), ("CD69 stim", None),
+    # a kind's word inside a longer label, and no other kind's (a new lab's names)
+    ("isotype PE", "isotype"), ("IgG1-PE", "isotype"), ("mIgG1", "isotype"), ("Isotype (IgG1)", "isotype"),
+    ("LAG3 ISO", "isotype"), ("LAG3 FMO", "fmo"), ("LAG3 unstim", "unstimulated"), ("positive control", None),
+    ("isotype-unstained", None), ("isolated", None),
 ])
 def test_stain_labels_name_their_control_kind(label, kind):
     assert control_kind(label) == kind

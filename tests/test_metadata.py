@@ -36,7 +36,27 @@ def test_one_file_listed_twice_in_a_sheet_is_reported(tmp_path):
                      "b.fcs,P1,C2D8,stained\n")
     table = check_samples(read_sample_sheet(sheet), folder=tmp_path)
     assert table["status"].tolist() == ["unpaired", "error", "error"]
-    assert table["error"].iloc[1] == "the same bytes as b.fcs: one FCS file under two names (a copy?); neither is analysed"
+    assert table["error"].iloc[1] == "b.fcs is listed 2 times in the sample sheet; none of its rows is analysed"
+    (tmp_path / "c.fcs").write_bytes((tmp_path / "a.fcs").read_bytes())  # a copy under a second name
+    sheet.write_text("file,patient,timepoint,stain\na.fcs,P1,C2D1,isotype\nc.fcs,P1,C2D8,isotype\n")
+    table = check_samples(read_sample_sheet(sheet), folder=tmp_path)
+    assert table["error"].iloc[0] == "the same bytes as c.fcs: one FCS file under two names (a copy?); neither is analysed"
+
+
+def test_names_in_other_unicode_forms_are_the_same_name(tmp_path):
+    """macOS writes é as e + a combining accent (NFD); a sheet typed elsewhere has é (NFC)."""
+    import unicodedata
+
+    nfd, nfc = unicodedata.normalize("NFD", "José"), unicodedata.normalize("NFC", "José")
+    touch(tmp_path, f"{nfc}_C2D1_isotype.fcs", f"{nfc}_C2D1_stained.fcs", f"{nfd}_C2D8_isotype.fcs",
+          f"{nfd}_C2D8_stained.fcs")
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("file,patient,timepoint,stain\n" + "".join(
+        f"{nfc}_{tp}_{stain}.fcs,{nfc},{tp},{stain}\n" for tp in ("C2D1", "C2D8") for stain in ("isotype", "stained")))
+    table = check_samples(read_sample_sheet(sheet), folder=tmp_path)
+    assert len(table) == 4 and (table["status"] == "ok").all(), table["error"].tolist()
+    by_pattern = check_samples(samples_from_pattern(tmp_path), folder=tmp_path)
+    assert by_pattern["patient"].tolist() == [nfc] * 4 and (by_pattern["status"] == "ok").all()
 
 
 def test_pattern_and_pairing(tmp_path):
