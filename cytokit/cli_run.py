@@ -159,13 +159,18 @@ def _run(args: argparse.Namespace) -> int:
     failed = results.samples[results.samples["status"] == "error"]
     unpaired = results.samples[results.samples["status"] == "unpaired"]
     n_paired = results.paired["patient"].nunique() if len(results.paired) else 0
+    never = _failed_everywhere(results.populations)
+    gate_failed = _gate_failed(results.populations, never)
     if not args.quiet:
         print(f"{len(results.samples)} files: {len(results.samples) - len(failed)} analysed, "
-              f"{len(failed)} failed, {len(unpaired)} unpaired; {n_paired} paired patients")
+              f"{len(failed)} failed, {len(unpaired)} unpaired"
+              + (f", {len(gate_failed)} with a failed gate" if gate_failed else "") + f"; {n_paired} paired patients")
         for row in failed.itertuples():
             print(f"  failed: {row.file}: {row.error}", file=sys.stderr)
         for row in unpaired.itertuples():
             print(f"  unpaired: {row.file}: {row.error}", file=sys.stderr)
+        for file, (population, flag) in gate_failed.items():  # its populations below are empty: its values NaN
+            print(f"  gate failed: {file}: {population}: {flag.split('; ')[0]}", file=sys.stderr)
     for path, gate in results.pooled.items():  # its files' flags judge each file; the fit itself, once
         if gate.failed_ or gate.warning_:
             print(f"cytokit run: warning: pooled gate {path}: {gate.failed_ or gate.warning_}", file=sys.stderr)
@@ -191,7 +196,6 @@ def _run(args: argparse.Namespace) -> int:
                   f"({row.n_files} files)")
     if not args.quiet:
         print(f"results in {args.out}" + (f"; report: {written['report.html']}" if "report.html" in written else ""))
-    never = _failed_everywhere(results.populations)
     for population, (n_files, example) in never.items():
         print(f"cytokit run: error: population {population}: the gate failed in all {n_files} files "
               f"({example})", file=sys.stderr)
@@ -213,6 +217,17 @@ def _failed_everywhere(populations) -> dict[str, tuple[int, str]]:
         if len(rows) and rows["flag"].str.startswith("gate failed").all():
             first = rows.iloc[0]
             out[str(path)] = (len(rows), f"{first['file']}: {first['flag']}")
+    return out
+
+
+def _gate_failed(populations, never: dict) -> dict[str, tuple[str, str]]:
+    """Per file, its first population whose own gate failed (``{file: (path, flag)}``), but for the
+    populations that failed in every file (:func:`_failed_everywhere`, reported once)."""
+    out: dict[str, tuple[str, str]] = {}
+    for row in populations.itertuples():
+        flag = str(row.flag) if isinstance(row.flag, str) else ""
+        if flag.startswith("gate failed") and str(row.population) not in never:
+            out.setdefault(str(row.file), (str(row.population), flag))
     return out
 
 

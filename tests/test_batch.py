@@ -417,3 +417,20 @@ def test_a_file_without_events_is_an_error_naming_it(tmp_path):
     assert samples.loc["CLL001_C2D8_stained.fcs", "error"].startswith(
         "its isotype tube CLL001_C2D8_isotype.fcs could not be analysed")
     assert (samples.loc[["CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs"], "status"] == "unpaired").all()
+
+
+def test_a_file_whose_gate_failed_is_named_in_the_summary(tmp_path):
+    """A readable file whose first gate failed (10 events) is analysed, its values NaN: the summary says so."""
+    from cytokit.fcs import read_fcs, write_fcs
+
+    folder = tmp_path / "fcs"
+    folder.mkdir()
+    for name in ("CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs", "CLL001_C2D8_isotype.fcs",
+                 "CLL001_C2D8_stained.fcs"):
+        shutil.copy(REPO / "sample_fcs" / "modern" / name, folder / name)
+    few = read_fcs(folder / "CLL001_C2D8_stained.fcs")
+    write_fcs(folder / "CLL001_C2D8_stained.fcs", few.events.iloc[:10],
+              markers=dict(zip(few.channels.pnn, few.channels.pns)))
+    proc = run_cli("run", folder, "--template", TEMPLATE, "--out", tmp_path / "out", "--no-plots", "--workers", 1)
+    assert "4 files: 4 analysed, 0 failed, 0 unpaired, 1 with a failed gate; 1 paired patients" in proc.stdout
+    assert "  gate failed: CLL001_C2D8_stained.fcs: Lymphocytes: gate failed: too few events to fit" in proc.stderr
