@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     from .errors import CytokitError, MetadataError, OutputError
     from .experiment import Experiment
     from .gating.load import load_template
-    from .metadata import list_fcs
+    from .metadata import DEFAULT_PATTERN, list_fcs
     from .outputs import LOCK, check_writable, lock_folder, run_info, write_outputs
 
     started = time.perf_counter()
@@ -138,7 +138,9 @@ def _run(args: argparse.Namespace) -> int:
         print(f"cytokit run: error: {exc}", file=sys.stderr)
         return 2
     analysed = time.perf_counter()
-    source = args.samples or (args.pattern and f"pattern {args.pattern}") or str(Path(args.fcs_dir) / "samples.csv")
+    own = Path(args.fcs_dir) / "samples.csv"  # Experiment.from_folder's choice, in its order
+    source = args.samples or (f"pattern {args.pattern or DEFAULT_PATTERN}" if args.pattern or not own.is_file()
+                              else str(own))
     info = run_info(template_path=experiment.template_path, panel_path=experiment.panel_path,
                     command=sys.argv, samples_source=str(source),
                     timings={"prepare": prepared - started, "analyse": analysed - prepared, **results.timings})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -434,3 +435,5 @@ def test_a_file_whose_gate_failed_is_named_in_the_summary(tmp_path):
     proc = run_cli("run", folder, "--template", TEMPLATE, "--out", tmp_path / "out", "--no-plots", "--workers", 1)
     assert "4 files: 4 analysed, 0 failed, 0 unpaired, 1 with a failed gate; 1 paired patients" in proc.stdout
     assert "  gate failed: CLL001_C2D8_stained.fcs: Lymphocytes: gate failed: too few events to fit" in proc.stderr
+    run = json.loads((tmp_path / "out" / "run.json").read_text())  # no sheet: the files' names were read
+    assert run["samples"] == {"source": "pattern {patient}_{timepoint}_{stain}.fcs", "sha256": None}

@@ -120,6 +120,19 @@ def test_patient_panel(results):
         results.plot.patient("CLL999")
 
 
+def test_a_numeric_patient_id_finds_its_panel():
+    """A notebook's DataFrame with patients 1, 2 ...: IDs are text in the results, and 1 is "1"."""
+    import pandas as pd
+
+    from cytokit import Experiment
+
+    names = [f"CLL001_{tp}_{stain}.fcs" for tp in ("C2D1", "C2D8") for stain in ("isotype", "stained")]
+    table = pd.DataFrame({"file": names, "patient": 1, "timepoint": [n.split("_")[1] for n in names],
+                          "stain": [n.split("_")[2][:-4] for n in names]})
+    res = Experiment.from_folder(DEMO, template=TEMPLATE, samples=table).run(figures=False)
+    assert res.plot.patient(1).axes and res.plot.patient("1").axes
+
+
 def test_gates_figure_draws_every_population(results):
     fig = demo_plotter().gates("CLL001_C2D1_stained.fcs")
     titles = [ax.get_title() for ax in fig.axes if ax.axison]

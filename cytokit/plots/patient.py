@@ -75,7 +75,10 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
         Draw into the figure of this layout kept for the calling thread (see :func:`plot_gates`).
     """
     baseline, followup = results.baseline, results.followup
-    if patient not in set(results.samples["patient"]):
+    known = set(results.samples["patient"])
+    if patient not in known and str(patient) in known:  # patient IDs are text: 2 is "2"
+        patient = str(patient)
+    if patient not in known:
         raise KeyError(f"patient {patient!r} is not in the results; patients: "
                        f"{sorted(results.samples['patient'].unique())}")
     marker_names = list(dict.fromkeys(results.markers["marker"])) if len(results.markers) else []
