@@ -191,8 +191,19 @@ def _compare(args: argparse.Namespace) -> int:
                        "f1_parent_worst"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for row in failed.itertuples():
         print(f"  failed: {row.file}: {row.note}", file=sys.stderr)
+    for population, note in _mapped_nowhere(table).items():
+        print(f"cytokit compare: warning: --map: {population} is {note.split(',')[0]}, which no file's manual "
+              "gating has (a misspelt name?)", file=sys.stderr)
     print(f"results in {out}: compare.csv, compare_summary.csv, compare_f1.png, report.html")
     return 1 if len(failed) else 0
+
+
+def _mapped_nowhere(table) -> dict[str, str]:
+    """cytokit populations that ``--map`` pairs with a manual name absent from every compared file."""
+    rows = table[table["status"] != "error"]
+    unpaired = rows["note"].fillna("").str.contains("which this file's manual gating does not have", regex=False)
+    return {str(p): str(group["note"].iloc[0]) for p, group in rows[unpaired].groupby("population", sort=False)
+            if not (rows.loc[~unpaired, "population"] == p).any()}
 
 
 def build_parser() -> argparse.ArgumentParser:

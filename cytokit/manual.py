@@ -200,6 +200,16 @@ class NpzSource(ManualSource):
         return self._checked(file, membership, sample, self.parents)
 
 
+def _workspace_samples(path: Path) -> list[str]:
+    """The sample names a FlowJo workspace lists, loaded or not (FlowKit names only those it loaded)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        return [str(node.get("name")) for node in ET.parse(path).getroot().iter("SampleNode") if node.get("name")]
+    except (OSError, ET.ParseError):
+        return []
+
+
 class WorkspaceSource(ManualSource):
     """A FlowJo workspace gated by FlowKit; samples are matched to files by file name."""
 
@@ -225,9 +235,10 @@ class WorkspaceSource(ManualSource):
     def gating(self, file: str | Path, sample: Sample) -> Gating:
         sid = self.ids.get(Path(file).name)
         if sid is None:
-            named = sorted(self.workspace.get_sample_ids(loaded_only=False))
+            named = _workspace_samples(self.path)
+            listed = ", ".join(named[:10]) + (f" and {len(named) - 10} more" if len(named) > 10 else "")
             raise MetadataError(f"{file}: not a sample of the workspace {self.path} (its files here: "
-                                f"{', '.join(sorted(self.ids)) or 'none'}; its samples: {', '.join(named) or 'none'})")
+                                f"{', '.join(sorted(self.ids)) or 'none'}; its samples: {listed or 'none'})")
         ws = self.workspace
         try:
             ws.analyze_samples(sample_id=sid, use_mp=False)

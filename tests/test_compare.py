@@ -318,6 +318,12 @@ def test_cli_outputs_and_exit_codes(study, tmp_path):
     proc = cli(fcs, "--template", template, "--manual", manual, "--map", bad_map, "--out", out)
     assert proc.returncode == 2 and "cytokit,manual" in proc.stderr
     assert cli(fcs, "--template", template, "--out", out).returncode == 2  # --manual missing
+    typo = tmp_path / "typo.csv"  # a manual name no file has: compared (unpaired), and said once
+    typo.write_text("cytokit,manual\nHi/Top,hi/topp\n")
+    proc = cli(fcs / "s1.fcs", "--template", template, "--manual", manual, "--map", typo, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert ("cytokit compare: warning: --map: Hi/Top is mapped to 'hi/topp', which no file's manual gating has "
+            "(a misspelt name?)") in proc.stderr
 
 
 @pytest.fixture(scope="module")

@@ -335,3 +335,15 @@ def test_a_learned_template_gates_its_training_file_as_learn_scored_it():
     table = cytokit.compare([fcs], learned.template, source, mapping=learned.mapping or None)
     assert len(table) == 1 and table.n_manual.iloc[0] > 1000
     assert table.f1.iloc[0] > 0.999  # one event on the range's edge may go either way (2,510 of 2,509)
+
+
+@corpus
+def test_a_file_that_is_no_sample_of_the_workspace_is_told_the_samples_it_has():
+    """FlowKit lists only the samples it loaded: the error named none where the workspace has many."""
+    from cytokit.manual import read_manual
+
+    fcs = FLOWKIT / "simple_diamond_example" / "test_data_diamond_01.fcs"
+    source = read_manual(FLOWKIT / "8_color_data_set" / "8_color_ICS.wsp", [fcs])
+    with pytest.raises(cytokit.MetadataError, match=r"test_data_diamond_01\.fcs: not a sample of the workspace .*"
+                       r"\(its files here: none; its samples: 101_DEN084Y5_15_E03_009_clean\.fcs, "):
+        source.gating(fcs, cytokit.read_fcs(fcs))

@@ -356,7 +356,7 @@ def test_files_sharing_no_channel_are_told_to_bring_a_panel_sheet(synthetic, tmp
     cytokit.write_fcs(tmp_path / "bare.fcs", frame, datatype="F")
     np.savez(tmp_path / "bare.npz", **{"Cells": np.ones(3, bool)})
     (tmp_path / "a.npz").write_bytes((synthetic / "manual" / "a.npz").read_bytes())
-    with pytest.raises(MetadataError, match=r"share no channel.*bare\.fcs name no marker.*a\.fcs do.*--panel"):
+    with pytest.raises(MetadataError, match=r"share no channel.*bare\.fcs names no marker.*a\.fcs does.*--panel"):
         learn_template(tmp_path, [synthetic / "fcs" / "a.fcs", tmp_path / "bare.fcs"])
 
 

@@ -139,8 +139,9 @@ def common_channels(samples: list[Sample]) -> Channels:
         names = {False: [], True: []}  # whether a file names any marker ($PnS): file names
         for sample, keys in zip(samples, keyed):
             names[any(is_pns for _, is_pns in keys.values())].append(sample.path.name if sample.path else "?")
-        hint = (f"; {', '.join(names[False])} name no marker ($PnS) and {', '.join(names[True])} do: give a "
-                "panel sheet (--panel) saying which marker each detector carries" if all(names.values()) else "")
+        hint = (f"; {', '.join(names[False])} name{'s' if len(names[False]) == 1 else ''} no marker ($PnS) and "
+                f"{', '.join(names[True])} do{'es' if len(names[True]) == 1 else ''}: give a panel sheet (--panel) "
+                "saying which marker each detector carries" if all(names.values()) else "")
         raise MetadataError(f"the training files share no channel (by $PnS, or by $PnN where a file has none){hint}")
     taken: set[str] = set()
     roles, linear = {}, set()
