@@ -62,7 +62,6 @@ def add_run_parser(commands) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import shutil
     import time
 
     from .agreement import read_mapping
@@ -72,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     from .experiment import Experiment
     from .gating.load import load_template
     from .metadata import DEFAULT_PATTERN, list_fcs
-    from .outputs import LOCK, check_writable, lock_folder, run_info, write_outputs
+    from .outputs import check_writable, lock_folder, run_info, write_outputs
 
     started = time.perf_counter()
     out = Path(args.out)
@@ -104,13 +103,13 @@ def _run(args: argparse.Namespace) -> int:
         manual = _open_manual(args.manual, experiment.samples) if args.manual else None
     except CytokitError as exc:  # template, sheet, --out, --anndata, --manual or --map: usage errors
         print(f"cytokit run: error: {exc}", file=sys.stderr)
-        if created and out.is_dir() and {p.name for p in out.iterdir()} <= {LOCK}:
-            shutil.rmtree(out)  # a usage error leaves no empty output folder behind
+        _remove_if_empty(out, created)
         return 2
     bad = experiment.samples[experiment.samples["status"] == "error"]
     if args.strict and len(bad):  # a metadata error is a failed file too
         row = bad.iloc[0]
         print(f"cytokit run: --strict: stopped before the analysis: {row.file}: {row.error}", file=sys.stderr)
+        _remove_if_empty(out, created)
         return 1
     prepared = time.perf_counter()
     from .batch import keep_freed_memory
@@ -134,8 +133,9 @@ def _run(args: argparse.Namespace) -> int:
         for worker in multiprocessing.active_children():
             worker.terminate()
         os._exit(130)
-    except CytokitError as exc:
+    except CytokitError as exc:  # --dask: no scheduler there
         print(f"cytokit run: error: {exc}", file=sys.stderr)
+        _remove_if_empty(out, created)
         return 2
     analysed = time.perf_counter()
     own = Path(args.fcs_dir) / "samples.csv"  # Experiment.from_folder's choice, in its order
@@ -220,6 +220,18 @@ def _failed_everywhere(populations) -> dict[str, tuple[int, str]]:
             first = rows.iloc[0]
             out[str(path)] = (len(rows), f"{first['file']}: {first['flag']}")
     return out
+
+
+def _remove_if_empty(out: Path, created: bool) -> None:
+    """A run stopped before writing anything leaves no output folder of its own making behind (only
+    its lock, and an empty cache folder, are in it)."""
+    import shutil
+
+    from .outputs import LOCK
+
+    if created and out.is_dir() and all(p.name == LOCK or (p.is_dir() and not any(p.iterdir()))
+                                        for p in out.iterdir()):
+        shutil.rmtree(out)
 
 
 def _gate_failed(populations, never: dict) -> dict[str, tuple[str, str]]:

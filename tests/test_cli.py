@@ -212,3 +212,11 @@ def test_run_with_the_shipped_opencyto_template_gates_every_file(one_patient, tm
     ours, yaml = (pd.read_csv(tmp_path / name / "populations.csv") for name in ("csv", "yaml"))
     assert ours["flag"].isna().all() and (ours["count"] > 1000).all()
     assert ours[["file", "population", "count"]].equals(yaml[["file", "population", "count"]])
+
+
+def test_strict_stopping_before_the_analysis_leaves_no_output_folder(one_patient, tmp_path):
+    (one_patient / "CLL001_C2D8_stained.fcs").unlink()  # its C2D8 isotype serves no stained tube
+    (one_patient / "stray.fcs").write_bytes(b"not fcs")  # a file no pattern fits: a metadata error
+    proc = cli("run", one_patient, "--template", TEMPLATE, "--out", tmp_path / "out", "--strict", "--quiet")
+    assert proc.returncode == 1 and "--strict: stopped before the analysis: " in proc.stderr
+    assert not (tmp_path / "out").exists()  # only its lock was in it
