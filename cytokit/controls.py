@@ -113,8 +113,12 @@ def assign_controls(out: pd.DataFrame, mark: Mark, *, sheet: str = "the sample s
             mark(i, "error", f"{sheet}: {row.patient} {row.timepoint} has {len(here)} control tubes ({found}) "
                              f"and one is needed: name the one {row.file} uses in a control_file column")
         else:
-            mark(i, "unpaired", f"no isotype tube for {row.patient} {row.timepoint} (nor another control: "
-                                f"{WHAT}; or name one in a control_file column)")
+            lost = out[(out["status"] == "error") & kind.notna() & (out["patient"] == row.patient)
+                       & (out["timepoint"] == row.timepoint)]
+            mark(i, "unpaired", f"no usable control tube for {row.patient} {row.timepoint}: "
+                                + ("; ".join(f"{f}: {e}" for f, e in zip(lost["file"], lost["error"]))
+                                   if len(lost) else
+                                   f"none in {sheet} ({WHAT}); or name one in a control_file column"))
     served = out.loc[out["status"] != "error", "control_file"]
     for j in controls.index:
         files = [out.at[i, "file"] for i in served.index[served == out.at[j, "file"]]]

@@ -66,7 +66,14 @@ def test_pattern_and_pairing(tmp_path):
     status = dict(zip(table["file"], table["status"]))
     error = dict(zip(table["file"], table["error"]))
     assert status["P1_C2D1_stained.fcs"] == "ok"
-    assert status["P2_C2D1_stained.fcs"] == "unpaired" and "no isotype tube for P2 C2D1" in error["P2_C2D1_stained.fcs"]
+    assert status["P2_C2D1_stained.fcs"] == "unpaired" and error["P2_C2D1_stained.fcs"] == (
+        "no usable control tube for P2 C2D1: none in the sample sheet (an isotype, FMO, unstimulated or unstained "
+        "tube); or name one in a control_file column")
+    # two isotype tubes of one timepoint are duplicates: the stained tube says why it has none
+    touch(tmp_path, "P2_C2D1_isotype.fcs", "P2_C2D1_ISO.fcs")
+    table = check_samples(samples_from_pattern(tmp_path), folder=tmp_path).set_index("file")
+    assert table.loc["P2_C2D1_stained.fcs", "error"].startswith(
+        "no usable control tube for P2 C2D1: P2_C2D1_ISO.fcs: duplicate tube: P2 C2D1 isotype is listed more than once")
     assert status["odd-name.fcs"] == "error" and "does not fit the pattern" in error["odd-name.fcs"]
 
 
