@@ -122,7 +122,7 @@ def test_edge_cases_are_reported_by_name():
     errors = dict(zip(res.samples["file"], res.samples["error"]))
     assert status["CLL001_C2D8_stained.fcs"] == "error" and "truncated" in errors["CLL001_C2D8_stained.fcs"]
     assert status["CLL002_C2D1_stained.fcs"] == "unpaired"
-    assert "no isotype tube" in errors["CLL002_C2D1_stained.fcs"]
+    assert "no usable control tube for CLL002 C2D1: none in" in errors["CLL002_C2D1_stained.fcs"]
     assert "not in the sample sheet" in errors["CLL004_C2D1_stained.fcs"]
     assert "file not found" in errors["CLL003_C2D8_stained.fcs"]
     # analysed, but its patient's C2D8 stained tube failed: out of the comparison, and why
