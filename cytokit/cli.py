@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--patients", type=int, default=6, help="number of patients (default 6)")
     simulate.add_argument("--events", type=int, default=10_000, help="events per FCS file (default 10000)")
     simulate.add_argument("--layout", choices=["calibur", "modern"], default="calibur",
-                          help="calibur: FCS 2.0 log channels; modern: FCS 3.1 float, uncompensated")
+                          help="calibur (the default): FCS 2.0 log channels; modern: FCS 3.1 float, uncompensated")
     simulate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     simulate.add_argument("--timepoints", default="C2D1,C2D8", metavar="T1,T2,...",
                           help="timepoint labels in time order (default C2D1,C2D8)")
