@@ -3,7 +3,8 @@
 Populations pair by name (the last path component, case-insensitive, whitespace and Unicode
 normalised), by a template population's ``manual:`` key, or by a ``mapping`` {cytokit name or
 path: manual name or path} (a CSV ``cytokit,manual``); a name several manual populations share
-pairs with the one whose parent pairs with cytokit's parent. Control tubes pair with the files
+pairs with the one whose parent pairs with cytokit's parent, and a manual population several of
+cytokit's pair with keeps the one whose parent pairs with its parent (a template of two trees). Control tubes pair with the files
 they control through a sheet ``file, control_file`` (:func:`read_controls`).
 """
 
@@ -37,6 +38,11 @@ def pair_populations(auto: Gating, manual: Gating, mapping: Mapping[str, str] | 
     mapped = {normalise(k) if "/" not in k else k: v for k, v in mapping.items()}
     pairs: dict[str, str] = {}
     unpaired: dict[str, str] = {}
+
+    def fits(path: str, target: str) -> bool:  # cytokit's parent pairs with the manual population's
+        parent = auto.parents.get(path, "")
+        return (pairs.get(parent) if parent else "") == manual.parents.get(target, "")
+
     for path in auto.membership:
         target = mapped.get(path, mapped.get(normalise(path)))
         if target is not None and "/" in target:  # a path: that population or none
@@ -47,7 +53,15 @@ def pair_populations(auto: Gating, manual: Gating, mapping: Mapping[str, str] | 
             parent = pairs.get(auto.parents.get(path, ""), "")
             candidates = [c for c in candidates if manual.parents.get(c, "") == parent] or candidates
         if len(candidates) == 1:
-            pairs[path] = candidates[0]
+            target_path = candidates[0]
+            taken = next((other for other, m in pairs.items() if m == target_path), None)
+            if taken is not None and fits(taken, target_path) and not fits(path, target_path):
+                unpaired[path] = f"{target_path!r} pairs with {taken!r}, whose parent pairs with its parent"
+                continue
+            if taken is not None and fits(path, target_path) and not fits(taken, target_path):
+                del pairs[taken]  # two trees of one template (learned from two hierarchies): the matching one
+                unpaired[taken] = f"{target_path!r} pairs with {path!r}, whose parent pairs with its parent"
+            pairs[path] = target_path
         elif candidates:
             unpaired[path] = f"ambiguous: manual populations {', '.join(candidates)} share its name; give a mapping"
         elif target is not None:

@@ -136,6 +136,21 @@ def test_name_pairing_normalises_and_disambiguates_by_parent():
     assert "ambiguous" in left_auto["CD4 T"] and "a/cd4 T" in left_auto["CD4 T"]
 
 
+def test_a_manual_population_two_trees_pair_with_keeps_the_one_whose_parent_pairs():
+    """A template learned from two hierarchies (FlowAtlas: T cells at the top in one panel, under non-B
+    in another) has both trees; a file of the first pairs its manual T cells and CD4 once each."""
+    n = 4
+    manual = Gating({"T cells": mask(n, [0, 1]), "T cells/CD4": mask(n, [0])}, n_events=n)
+    for order in (["non-B", "non-B/T cells (non-B)", "non-B/T cells (non-B)/CD4 (T cells)", "T cells",
+                   "T cells/CD4"], ["T cells", "T cells/CD4", "non-B", "non-B/T cells (non-B)",
+                                    "non-B/T cells (non-B)/CD4 (T cells)"]):
+        auto = Gating({p: mask(n, [0]) for p in order}, n_events=n)
+        mapping = {"T cells (non-B)": "T cells", "CD4 (T cells)": "CD4"}  # the template's manual: keys
+        pairs, left_auto, _ = pair_populations(auto, manual, mapping)
+        assert sorted(pairs) == [("T cells", "T cells"), ("T cells/CD4", "T cells/CD4")]
+        assert left_auto["non-B/T cells (non-B)"] == "'T cells' pairs with 'T cells', whose parent pairs with its parent"
+
+
 def test_event_count_mismatch_names_the_file(study):
     fcs, template, manual = study
     np.savez(manual / "s2.npz", hi=np.ones(9, bool))
