@@ -218,8 +218,10 @@ def patient_groups(samples: pd.DataFrame, column: str) -> dict[str, str]:
         raise MetadataError(f"cannot group patients by {column!r}: it is one of cytokit's own columns; "
                             "name a column of the sample sheet such as response")
     if column not in samples.columns:
+        own = ("path", "pattern_error", *RESERVED, *(["control_file"] if not samples.get(
+            "control_file", pd.Series(dtype=str)).fillna("").astype(str).str.strip().any() else []))
         raise MetadataError(f"cannot group patients by {column!r}: the sample sheet has no such column (has "
-                            f"{', '.join(c for c in samples.columns if c not in ('path', 'pattern_error', *RESERVED))})")
+                            f"{', '.join(c for c in samples.columns if c not in own)})")
     values = samples[column].fillna("").astype(str).str.strip()
     spelling: dict[str, str] = {}
     for value in values:

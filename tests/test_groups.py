@@ -84,9 +84,15 @@ def test_patient_groups_reads_one_value_per_patient_case_and_spaces_aside():
 @pytest.mark.parametrize("rows, column, message", [
     ([("P1", "R"), ("P1", "NR"), ("P2", "R")], "response", "patient P1 has more than one response in the sample sheet \\('R', 'NR'\\)"),
     ([("P1", "R"), ("P2", "R")], "response", "fewer than two groups \\(R\\)"),
-    ([("P1", "R"), ("P2", "NR")], "arm", "no such column"),
+    ([("P1", "R"), ("P2", "NR")], "arm", "no such column \\(has file, patient, timepoint, stain, response\\)"),
     ([("P1", "R"), ("P2", "NR")], "stain", "one of cytokit's own columns"),
 ])
 def test_patient_groups_refuses_what_cannot_be_compared(rows, column, message):
     with pytest.raises(MetadataError, match=message):
         patient_groups(sheet(rows), column)
+
+
+def test_an_unknown_group_column_lists_the_sheets_own_columns():
+    """check_samples adds an empty control_file column to a sheet without one: not the sheet's to name."""
+    with pytest.raises(MetadataError, match=r"no such column \(has file, patient, timepoint, stain, response\)$"):
+        patient_groups(sheet([("P1", "R"), ("P2", "NR")]).assign(control_file=""), "arm")
