@@ -135,6 +135,10 @@ def test_edge_cases_are_reported_by_name():
     assert "CLL002" not in set(res.paired["patient"])  # an unpaired tube stays out of the comparison
     # CLL001's C2D8 stained tube is truncated: its isotype borrows the C2D1 stained tube's detectors
     assert set(res.markers.loc[res.markers["file"] == "CLL001_C2D8_isotype.fcs", "marker"]) == {"LAG3", "TNFa"}
+    # and so does its figure, drawn again from the results (--anndata's events too): it was a ChannelNotFoundError
+    gated = res.plot.gating("CLL001_C2D8_isotype.fcs")
+    counts = res.populations[res.populations["file"] == "CLL001_C2D8_isotype.fcs"].set_index("population")["count"]
+    assert {p: int(m.sum()) for p, m in gated.membership.items()} == counts.to_dict()
     # nobody pairs: the cohort table is empty but has every documented column
     from cytokit.cohort import SUMMARY_COLUMNS
 

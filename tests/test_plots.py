@@ -68,13 +68,25 @@ def test_import_cytokit_does_not_import_matplotlib():
 def test_paired_figure_has_cohort_statistics(results, metric):
     fig = results.plot.paired("LAG3", metric=metric)
     title = fig.axes[0].get_title()
-    assert "n=2" in title and "Wilcoxon p=" in title and "median Δ=" in title
+    assert "n=2" in title and "Wilcoxon p=" in title
+    # the MFI's change is judged as the drift-corrected log2 ratio of rMFI, not in the axis's MFI units
+    assert ("median log2 rMFI ratio=" if metric == "mfi" else "median Δ=") in title
     assert len(fig.axes[0].lines) == 2 + 1  # one line per patient and the median
 
 
 def test_paired_rejects_unknown_metric(results):
     with pytest.raises(ValueError, match="metric must be one of"):
         results.plot.paired("LAG3", metric="nope")
+
+
+def test_paired_takes_only_a_comparison_of_the_results(results):
+    """With one comparison the argument only relabelled it: other timepoints, or the pair reversed, drew
+    C2D1 -> C2D8 under the names given."""
+    for comparison in (("C1D1", "C1D8"), ("C2D8", "C2D1"), "C2D8:C2D1"):
+        with pytest.raises(KeyError, match=r"is not a comparison of these results; comparisons: C2D1:C2D8"):
+            results.plot.paired("LAG3", comparison=comparison)
+    labels = [t.get_text() for t in results.plot.paired("LAG3", comparison="C2D1:C2D8").axes[0].get_xticklabels()]
+    assert labels == ["C2D1", "C2D8"]
 
 
 def test_paired_rejects_unknown_marker(results):

@@ -91,7 +91,8 @@ def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | Non
         row = hit.iloc[0] if len(hit) else None
     title = f"{_literal(marker)}: {label}"
     if row is not None:
-        title += (f"\nn={int(row['n_pairs'])}, median Δ={_fmt(row['median_delta'])} "
+        change = "median log2 rMFI ratio" if cohort_metric == "log2_rmfi_ratio" else "median Δ"  # not the axis's units
+        title += (f"\nn={int(row['n_pairs'])}, {change}={_fmt(row['median_delta'])} "
                   f"[{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]\n{_test_label(row['test'])} p={_p(row['p_value'])}")
     if group_table is not None and len(group_table):
         hit = _of_comparison(group_table[(group_table["marker"] == marker)

@@ -66,18 +66,26 @@ class ResultsPlotter:
         res = self.results
         return patient_groups(res.samples, res.group_by) if getattr(res, "group_by", None) else None
 
-    def paired(self, marker: str, *, metric: str = "pct_pos", comparison: tuple[str, str] | None = None) -> Figure:
+    def paired(self, marker: str, *, metric: str = "pct_pos", comparison: tuple[str, str] | str | None = None
+               ) -> Figure:
         """Baseline → follow-up per patient for ``marker`` and ``comparison`` (default: the first), lines
         coloured by group with ``group_by`` (see :func:`plot_paired`).
 
         Raises
         ------
         KeyError
-            ``marker`` is not a marker of the results.
+            ``marker`` is not a marker of the results, or ``comparison`` (a pair, or
+            ``"BASELINE:FOLLOWUP"``) not one of their comparisons.
         """
+        from ..metadata import comparisons_of
+
         res = self.results
         self._check_marker(marker)
-        baseline, followup = comparison or (res.baseline, res.followup)
+        compared = tuple(res.comparisons) or ((res.baseline, res.followup),)
+        baseline, followup = comparisons_of(comparison)[0] if comparison is not None else compared[0]
+        if (baseline, followup) not in compared:
+            raise KeyError(f"{baseline}:{followup} is not a comparison of these results; comparisons: "
+                           f"{', '.join(f'{b}:{f}' for b, f in compared)}")
         return plot_paired(res.paired, marker, cohort=res.cohort, metric=metric, baseline=baseline,
                            followup=followup, groups=self.groups(), group_table=getattr(res, "groups", None))
 
@@ -130,11 +138,13 @@ class ResultsPlotter:
 
         sample = read(file)
         samples = res.samples
-        if is_control(row["stain"]):  # on the detectors of a stained tube it serves, else of its timepoint's
-            served = samples[samples["control_file"] == file] if "control_file" in samples else samples.iloc[:0]
-            group = samples[(samples["patient"] == row["patient"]) & (samples["timepoint"] == row["timepoint"])
-                            & ~samples["stain"].map(is_control) & (samples["status"] == "ok")]
-            group = pd.concat([served[served["status"] != "error"], group])
+        if is_control(row["stain"]):  # on the detectors of a stained tube it serves, else (as the pipeline)
+            # of its timepoint's, of its patient's other timepoints', of the study's first
+            stained = samples[~samples["stain"].map(is_control) & (samples["status"] != "error")]
+            served = stained[stained["control_file"] == file] if "control_file" in stained else stained.iloc[:0]
+            patients = stained[stained["patient"] == row["patient"]]
+            group = pd.concat([served, patients[patients["timepoint"] == row["timepoint"]],
+                               patients.sort_values("timepoint", kind="stable"), stained])
             reference = template.resolve_channels(read(group["file"].iloc[0])) if len(group) else None
             channels = template.resolve_channels(sample, reference=reference)
             result = template.apply(sample, is_control=True, channels=channels)
