@@ -44,8 +44,11 @@ def to_anndata(results, *, population: str, max_events_per_file: int | None = MA
     Raises
     ------
     CytokitError
-        ``population`` is not a population of the template, or anndata is not installed.
+        ``population`` is not a population of the template, ``max_events_per_file`` is negative or
+        not a whole number, or anndata is not installed.
     """
+    if max_events_per_file is not None and not (isinstance(max_events_per_file, int) and max_events_per_file >= 0):
+        raise CytokitError(f"max_events_per_file must be a whole number >= 0 or None, got {max_events_per_file!r}")
     try:
         import anndata
     except ImportError:

@@ -353,6 +353,8 @@ def cohort_summary(
             "'population' columns"
         )
     keys = ["marker", "population", *([by] if isinstance(by, str) else by)]
+    if unknown := [k for k in keys[2:] if k not in paired.columns]:
+        raise PairingError(f"cannot group the paired table by {', '.join(map(repr, unknown))}: it has no such column")
     if "patient" in paired.columns:
         duplicated = paired.duplicated(subset=["patient", *keys], keep=False)
         if duplicated.any():
@@ -364,6 +366,8 @@ def cohort_summary(
     if isinstance(metrics, str):
         metrics = (metrics,)
     present = [metric for metric in dict.fromkeys(metrics) if metric in paired.columns]
+    if metrics and not present and len(paired) and tuple(metrics) != tuple(DEFAULT_METRICS):  # the caller's: a typo
+        raise PairingError(f"none of the metrics {', '.join(map(repr, metrics))} is a column of the paired table")
     tolerances = _tolerances(present, tolerance)
 
     # pairs with a flagged tube (a doubtful or failed gate, no control ...), counted among n_pairs

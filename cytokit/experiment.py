@@ -83,6 +83,8 @@ class Experiment:
             raise MetadataError(f"give the files' patient, timepoint and stain one way: {' and '.join(given)} "
                                 "were given together")
         if isinstance(samples, pd.DataFrame):
+            own = {c.casefold(): c for c in (*metadata.REQUIRED, "control_file", "path")}  # FILE, Patient ...
+            samples = samples.rename(columns=lambda c: own.get(str(c).strip().casefold(), c))
             missing = [c for c in metadata.REQUIRED if c not in samples.columns]
             if missing:
                 raise MetadataError(f"the samples table lacks column(s) {', '.join(missing)}; it needs "
@@ -99,6 +101,9 @@ class Experiment:
                                                   timepoints=timepoints)
         else:
             table = metadata.read_sample_sheet(folder / "samples.csv", folder=folder)
+        if table.empty:  # nothing to analyse is a usage error, as the CLI says it
+            raise MetadataError(f"{table.attrs['sheet']}: the sample sheet lists no file" if "sheet" in table.attrs
+                                else f"no FCS files (.fcs/.lmd) in {folder}; subfolders are not searched")
         return cls(table, template, baseline=baseline, followup=followup, compare=compare, group_by=group_by,
                    folder=folder, panel=panel)
 

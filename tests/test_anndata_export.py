@@ -55,6 +55,13 @@ def test_the_subsample_is_the_same_on_every_call(results):
     assert results.to_anndata(max_events_per_file=None).n_obs > a.n_obs
 
 
+def test_a_negative_event_cap_is_refused_by_name(results):
+    from cytokit.errors import CytokitError
+
+    with pytest.raises(CytokitError, match=r"max_events_per_file must be a whole number >= 0 or None, got -5"):
+        results.to_anndata(population="CD19+", max_events_per_file=-5)
+
+
 def test_run_writes_an_h5ad_that_anndata_reads(one_patient, tmp_path):
     assert main(["run", str(one_patient), "--template", TEMPLATE, "--out", str(tmp_path), "--quiet",
                  "--no-plots", "--anndata"]) == 0

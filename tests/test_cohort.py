@@ -279,6 +279,14 @@ def test_summary_without_metric_columns_is_empty():
     assert summary.empty and list(summary.columns) == list(SUMMARY_COLUMNS)
 
 
+def test_summary_names_a_metric_or_grouping_column_it_does_not_have():
+    table = _paired_table()
+    with pytest.raises(PairingError, match=r"none of the metrics 'bogus' is a column of the paired table"):
+        cohort_summary(table, metrics=["bogus"])
+    with pytest.raises(PairingError, match=r"cannot group the paired table by 'arm': it has no such column"):
+        cohort_summary(table, by=["arm"])
+
+
 def test_summary_coerces_non_numeric_entries_to_missing():
     table = _paired_table()
     table["delta_pct_pos"] = table["delta_pct_pos"].astype(object)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cytokit import read_fcs
+from cytokit import MetadataError, read_fcs
 from cytokit.experiment import Experiment
 from cytokit.gating.load import load_template
 from cytokit.simulate import read_labels
@@ -104,7 +104,6 @@ def test_baseline_and_followup_labels_are_parameters(tmp_path):
 
 
 def test_from_folder_refuses_a_samples_table_without_its_columns_and_two_descriptions():
-    from cytokit import MetadataError
 
     folder = REPO / "sample_fcs" / "calibur"
     table = pd.DataFrame({"file": ["CLL001_C2D1_stained.fcs"], "patient": ["CLL001"], "timepoint": ["C2D1"]})
@@ -224,3 +223,16 @@ def test_a_pair_on_two_scales_is_compared_on_one(tmp_path):
     for row in group.paired.itertuples():
         assert row.ks_d < 0.01 and row.emd < 0.001 and row.pb_tx < 4 and row.cum_excess_pct < 0.5, row
         assert abs(row.delta_pct_pos) < 0.1
+
+
+def test_a_folder_without_files_and_a_table_in_capitals(tmp_path):
+    with pytest.raises(MetadataError, match=r"no FCS files \(\.fcs/\.lmd\) in .*; subfolders are not searched"):
+        Experiment.from_folder(tmp_path, template=TEMPLATE)
+    (tmp_path / "s.csv").write_text("file,patient,timepoint,stain\n")
+    with pytest.raises(MetadataError, match=r"s\.csv: the sample sheet lists no file"):
+        Experiment.from_folder(tmp_path, template=TEMPLATE, samples=tmp_path / "s.csv")
+    folder = REPO / "sample_fcs" / "modern"
+    table = pd.DataFrame({"FILE": ["CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs"], "Patient": "CLL001",
+                          "TimePoint": "C2D1", "Stain": ["isotype", "stained"]})
+    exp = Experiment.from_folder(folder, template=TEMPLATE, samples=table, baseline="C2D1", followup="C2D8")
+    assert list(exp.samples["file"][:2]) == ["CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs"]
