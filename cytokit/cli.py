@@ -121,14 +121,13 @@ def _gate(args: argparse.Namespace) -> int:
         if control is not None:
             control_result = template.apply(
                 control, is_control=True, channels=template.resolve_channels(control, reference=channels))
-        result = template.apply(sample, control=control_result, channels=channels,
-                                is_control=control is None)
+        result = template.apply(sample, control=control_result, channels=channels, is_control=args.as_control)
         print(result.counts().to_string(index=False))
         if template.markers:
             from .stats import quantify
 
             meta = {"file": Path(args.file).name, "patient": "", "timepoint": "", "stain": "stained"}
-            rows = quantify(result, control_result, meta=meta, is_control=control is None,
+            rows = quantify(result, control_result, meta=meta, is_control=args.as_control,
                             isotype_meta={**meta, "file": Path(args.control).name} if control is not None else None)
             columns = ["marker", "population", "n_events", "median", "pct_pos", "threshold", "isotype_pct_pos",
                        "flag"]
@@ -222,7 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     gate = commands.add_parser("gate", help="gate one file with a template; export the fitted gates")
     gate.add_argument("file", metavar="FILE")
     gate.add_argument("--template", required=True)
-    gate.add_argument("--control", metavar="ISO_FILE", help="the matched isotype tube")
+    control = gate.add_mutually_exclusive_group()
+    control.add_argument("--control", metavar="ISO_FILE", help="the matched isotype (or other control) tube: "
+                         "positivity is learned on it; without it, control-derived gates fail, flagged")
+    control.add_argument("--as-control", action="store_true",
+                         help="FILE is itself a control tube: its positivity thresholds are fitted on itself")
     add_panel_option(gate)
     gate.add_argument("--export-gatingml", metavar="OUT.xml", help="write the gates as fitted as Gating-ML 2.0")
     gate.set_defaults(func=_gate)

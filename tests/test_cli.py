@@ -50,6 +50,16 @@ def test_gate_exports_gatingml_that_flowkit_reproduces(tmp_path):
         assert theirs["Viable"] == ours["Viable"]
 
 
+def test_gate_without_a_control_computes_no_positivity():
+    """It gated the file as its own control: every marker ~1 % positive, unflagged."""
+    stained = REPO / "sample_fcs" / "modern" / "CLL001_C2D1_stained.fcs"
+    proc = cli("gate", stained, "--template", TEMPLATE)
+    assert proc.returncode == 0, proc.stderr
+    lag3 = next(line for line in proc.stdout.splitlines() if line.strip().startswith("LAG3"))
+    assert "NaN" in lag3 and "no matched isotype tube" in lag3
+    assert cli("gate", stained, "--template", TEMPLATE, "--as-control", "--control", stained).returncode == 2
+
+
 def test_simulate_command(tmp_path):
     proc = cli("simulate", tmp_path, "--patients", 2, "--events", 2000, "--layout", "modern", "--seed", 3)
     assert proc.returncode == 0, proc.stderr
