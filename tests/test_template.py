@@ -382,3 +382,35 @@ populations:
     with_c = with_c.set_index("population")
     assert with_c.loc["nonC", "count"] == int((c < 0.5).sum()) and with_c.loc["nonC", "flag"] == ""
     assert with_c.loc["nonC/Apos", "count"] == int(((c < 0.5) & (a >= 0.5)).sum())
+
+
+HEAD = "channels: {fsc: {pnn: [FSC-A]}, ssc: {pnn: [SSC-A]}}\npopulations:\n"
+
+
+@pytest.mark.parametrize("populations, problem", [
+    # PyYAML keeps the last of two keys: the gate was on SSC-A, silently
+    ("  - name: A\n    parent: root\n    gate:\n      type: range\n      dim: fsc\n      min: 0.1\n      dim: ssc\n",
+     r"line 9: 'dim' is given twice \(also line 7\)"),
+    ("  - {name: A, parent: root, gate: {type: range, min: 0.1}}\n", r"gate of population 'A' \(range\): needs 'dim'"),
+    ("  - {name: A, parent: root, gate: {type: range, dim: [fsc, ssc], min: 0.1}}\n", r"dim is one role, got \['fsc'"),
+    ("  - {name: A, parent: root, gate: {type: cluster, dims: fsc}}\n", r"dims is a list of roles, got 'fsc'"),
+    ("  - {name: A, parent: root, gate: {type: cluster, dims: [fsc]}}\n", r"dims must be two or more channels"),
+    ("  - {name: A, parent: root, gate: {type: cluster, dims: [fsc, ssc], random_state: -1}}\n",
+     r"random_state must be a whole number from 0"),
+    ("  - {name: A, parent: root, gate: {type: density_valley, dim: fsc, n_bins: 10000000}}\n",
+     r"n_bins must be a whole number from 16 to 65536"),
+    ("  - {name: A, parent: root, gate: {type: range, dim: fsc, min: 0.1}}\n"
+     "  - {name: B, parent: A, fit_on: root, gate: {type: density_valley, dim: ssc}}\n", r"fit_on 'root' is not supported"),
+])
+def test_template_mistakes_are_named_at_load(tmp_path, populations, problem):
+    path = tmp_path / "t.yaml"
+    path.write_text(HEAD + populations)
+    with pytest.raises(TemplateError, match=r"t\.yaml, line \d+.*" + problem):
+        load_template(path)
+
+
+def test_a_number_in_e_notation_is_a_number():
+    """YAML 1.1 reads 1e9 as a string (it wants 1.0e+9): 'adjust must be a number > 0, got '1e9''."""
+    template = parse_template(HEAD + "  - {name: A, parent: root, gate: {type: density_valley, dim: fsc, adjust: 2e0}}\n",
+                              source="t.yaml")
+    assert template.populations[0].gate["adjust"] == 2.0

@@ -141,12 +141,28 @@ def _read_text(path, what: str = "template") -> str:
                         f"0x{data[error.start]:02x} at offset {error.start}); save it as UTF-8")
 
 
-def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
-    """Parse YAML, returning the data and the line (1-based) of every key path."""
+def _loader():
+    """PyYAML's safe loader, reading ``1e9`` as the number it is (YAML 1.1 wants ``1.0e+9``: a string)."""
+    import re
+
     import yaml
 
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+                                 list("-+0123456789."))
+    return Loader
+
+
+def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML, returning the data and the line (1-based) of every key path; a key given twice
+    in one mapping is an error (PyYAML keeps the last: a gate on the wrong channel, silently)."""
+    import yaml
+
+    loader = _loader()
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark else ""
@@ -156,7 +172,12 @@ def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
     def walk(n, path: tuple):
         lines[path] = n.start_mark.line + 1
         if isinstance(n, yaml.MappingNode):
+            seen: dict = {}
             for key, value in n.value:
+                if key.value in seen:
+                    raise TemplateError(f"{source}, line {key.start_mark.line + 1}: {key.value!r} is given twice "
+                                        f"(also line {seen[key.value]}); PyYAML would keep only the last")
+                seen[key.value] = key.start_mark.line + 1
                 walk(value, path + (key.value,))
                 lines[path + (key.value,)] = key.start_mark.line + 1
         elif isinstance(n, yaml.SequenceNode):
@@ -165,7 +186,7 @@ def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
 
     if node is not None:
         walk(node, ())
-    return yaml.safe_load(text), lines
+    return yaml.load(text, Loader=loader), lines  # noqa: S506 - a SafeLoader
 
 
 def _gate_roles(gate: dict) -> list[str]:

@@ -237,20 +237,29 @@ def _build_gate(template, pop, channels: dict[str, str]):
     spec = dict(pop.gate)
     module, cls_name = GATE_TYPES[spec.pop("type")]
     cls = getattr(importlib.import_module(f"cytokit.gating.{module}"), cls_name)
+    where = f"{template.source}, line {pop.line}: gate of population {pop.name!r} ({pop.gate['type']})"
     for key in ROLE_KEYS:
         if key in spec:
             value = spec[key]
+            annotation = str(getattr(inspect.signature(cls.__init__).parameters.get(key), "annotation", ""))
+            if (key == "dims" and not isinstance(value, list)) or (
+                    isinstance(value, list) and key != "dims" and "Sequence" not in annotation):
+                raise TemplateError(f"{where}: {key} is {'a list of roles' if key == 'dims' else 'one role'}, "
+                                    f"got {value!r}")
             spec[key] = [channels[v] for v in value] if isinstance(value, list) else channels[value]
     if "bounds" in spec:  # rectangle: {role: [min, max]}
         spec["bounds"] = {channels[r]: tuple(b) for r, b in spec["bounds"].items()}
     if isinstance(spec.get("search_range"), list):
         spec["search_range"] = tuple(spec["search_range"])
-    where = f"{template.source}, line {pop.line}: gate of population {pop.name!r} ({pop.gate['type']})"
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    unknown = [key for key in spec if key not in accepted]
+    parameters = {n: p for n, p in inspect.signature(cls.__init__).parameters.items() if n != "self"}
+    unknown = [key for key in spec if key not in parameters]
     if unknown:
         raise TemplateError(f"{where}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
-                            f"it takes {', '.join(accepted)}")
+                            f"it takes {', '.join(parameters)}")
+    missing = [n for n, p in parameters.items() if p.default is inspect.Parameter.empty and n not in spec
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if missing:
+        raise TemplateError(f"{where}: needs {', '.join(map(repr, missing))}")
     try:
         gate = cls(**spec)
         if hasattr(gate, "check_params"):

@@ -63,7 +63,8 @@ class MixtureThresholdGate(_ThresholdGate):
         for name in ("min_separation", "max_sensitivity"):
             value = getattr(self, name)
             _need(_is_number(value) and value >= 0, name, value, "a number >= 0")
-        _need(isinstance(self.n_bins, int) and self.n_bins >= 16, "n_bins", self.n_bins, "a whole number >= 16")
+        _need(isinstance(self.n_bins, int) and 16 <= self.n_bins <= 65536, "n_bins", self.n_bins,
+              "a whole number from 16 to 65536")
         _need(self.split in ("auto", "top", "bottom"), "split", self.split, "'auto', 'top' or 'bottom'")
 
     def _fit(self, values: np.ndarray) -> None:

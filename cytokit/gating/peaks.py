@@ -153,7 +153,8 @@ class ShoulderGate(_ThresholdGate):
         super()._check_params()
         _need(_is_number(self.tol) and 0 < self.tol < 1, "tol", self.tol, "between 0 and 1 (exclusive)")
         _need(_is_number(self.adjust) and self.adjust > 0, "adjust", self.adjust, "a number > 0")
-        _need(isinstance(self.n_bins, int) and self.n_bins >= 16, "n_bins", self.n_bins, "a whole number >= 16")
+        _need(isinstance(self.n_bins, int) and 16 <= self.n_bins <= 65536, "n_bins", self.n_bins,
+              "a whole number from 16 to 65536")
 
     def _fit(self, values: np.ndarray) -> None:
         curve = estimate_density(values[:, 0], adjust=self.adjust, n_bins=self.n_bins)

@@ -74,6 +74,9 @@ class ClusterGate(FittedGate):
         self.min_events, self.strict = min_events, strict
 
     def _check_params(self) -> None:
+        _need(len(self.dims) >= 2, "dims", list(self.dims), "two or more channels (the gate is an ellipse)")
+        _need(isinstance(self.random_state, int) and not isinstance(self.random_state, bool)
+              and 0 <= self.random_state < 2**32, "random_state", self.random_state, "a whole number from 0 to 2**32 - 1")
         _need(isinstance(self.n_components, int) and 1 <= self.n_components <= MAX_COMPONENTS, "n_components",
               self.n_components, f"a whole number from 1 to {MAX_COMPONENTS}")
         _need(self.select in ("largest", "nearest", "lowest", "highest"), "select", self.select,

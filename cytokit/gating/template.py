@@ -250,6 +250,9 @@ def _parse_template(text: str, source: str) -> Template:
                 if operand not in seen:
                     raise TemplateError(f"{where}: boolean operand {operand!r} is not a population above it")
         fit_on = spec.get("fit_on")
+        if fit_on == "root":
+            raise TemplateError(f"{where}: fit_on 'root' is not supported: fit_on names a population above it "
+                                "(the parent or an ancestor); a gate of a population of root is fitted on every event")
         if fit_on is not None and fit_on not in _ancestors(spec["parent"], populations):
             raise TemplateError(f"{where}: fit_on {fit_on!r} is not the parent or an ancestor of it "
                                 "(a gate is fitted on events that contain its parent's)")

@@ -191,7 +191,8 @@ class _DensityGate(_ThresholdGate):
         _need(self.bandwidth == "silverman" or (_is_number(self.bandwidth) and self.bandwidth > 0), "bandwidth",
               self.bandwidth, "'silverman' or a number > 0")
         _need(_is_number(self.adjust) and self.adjust > 0, "adjust", self.adjust, "a number > 0")
-        _need(isinstance(self.n_bins, int) and self.n_bins >= 16, "n_bins", self.n_bins, "a whole number >= 16")
+        _need(isinstance(self.n_bins, int) and 16 <= self.n_bins <= 65536, "n_bins", self.n_bins,
+              "a whole number from 16 to 65536")
         bounds = self.search_range
         _need(bounds is None or (len(bounds) == 2 and all(b is None or _is_number(b) for b in bounds)
                                  and (None in bounds or bounds[0] < bounds[1])),
