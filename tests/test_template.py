@@ -390,7 +390,7 @@ HEAD = "channels: {fsc: {pnn: [FSC-A]}, ssc: {pnn: [SSC-A]}}\npopulations:\n"
 @pytest.mark.parametrize("populations, problem", [
     # PyYAML keeps the last of two keys: the gate was on SSC-A, silently
     ("  - name: A\n    parent: root\n    gate:\n      type: range\n      dim: fsc\n      min: 0.1\n      dim: ssc\n",
-     r"line 9: 'dim' is given twice \(also line 7\)"),
+     r"'dim' is given twice \(also line 7\)"),
     ("  - {name: A, parent: root, gate: {type: range, min: 0.1}}\n", r"gate of population 'A' \(range\): needs 'dim'"),
     ("  - {name: A, parent: root, gate: {type: range, dim: [fsc, ssc], min: 0.1}}\n", r"dim is one role, got \['fsc'"),
     ("  - {name: A, parent: root, gate: {type: cluster, dims: fsc}}\n", r"dims is a list of roles, got 'fsc'"),
