@@ -385,6 +385,9 @@ def from_flowkit(transform) -> Transform | RatioTransform:
     if type(transform) is fk.WSPBiexTransform:  # FlowJo workspaces' biex
         return BiexTransform(t=transform.max_value, width=transform.width, positive=transform.positive,
                              negative=transform.negative)
+    if type(transform) is fk.WSPLogTransform:  # FlowJo's (log10 x - log10 offset) / decades: log10(x / t) / m + 1
+        # with t = offset * 10**decades; FlowJo puts values below the offset at 0, cytokit's log below 0
+        return LogTransform(t=float(transform.offset) * 10.0 ** float(transform.decades), m=float(transform.decades))
     for fk_cls, (cls, names) in by_class.items():
         if type(transform) is fk_cls:
             return cls(**{n: float(getattr(transform, f"param_{n}")) for n in names})

@@ -226,3 +226,15 @@ def test_non_finite_values_transform_to_nan_not_the_bottom_of_the_scale(kind):
     assert np.isnan(out[:3]).all() and np.isfinite(out[3])
     assert np.isnan(xform.inverse(values)[:3]).all()
     assert np.isnan(make_transform(kind, t=262144).apply(values.reshape(2, 2))[0]).all()  # any shape
+
+
+def test_flowjos_log_transform_is_cytokits_log():
+    """cytokit's own FlowJo export writes its log as FlowJo's (offset, decades); reading it back failed
+    ('has no cytokit equivalent'). Equal above the offset, where FlowJo does not clip."""
+    from flowkit import transforms as fk
+
+    theirs = fk.WSPLogTransform(offset=2.62144, decades=5.0)
+    ours = from_flowkit(theirs)
+    x = np.array([2.7, 10.0, 1234.5, 262144.0, 1e6])
+    assert ours.kind == "log" and ours.params == {"t": pytest.approx(262144.0), "m": 5.0}
+    np.testing.assert_allclose(ours.apply(x), theirs.apply(x), rtol=1e-12)
