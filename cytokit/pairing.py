@@ -38,6 +38,7 @@ def pair_populations(auto: Gating, manual: Gating, mapping: Mapping[str, str] | 
     mapped = {normalise(k) if "/" not in k else k: v for k, v in mapping.items()}
     pairs: dict[str, str] = {}
     unpaired: dict[str, str] = {}
+    by_path: set[str] = set()  # paired by a mapping to a manual path: kept whatever else pairs there
 
     def fits(path: str, target: str) -> bool:  # cytokit's parent pairs with the manual population's
         parent = auto.parents.get(path, "")
@@ -54,7 +55,8 @@ def pair_populations(auto: Gating, manual: Gating, mapping: Mapping[str, str] | 
             candidates = [c for c in candidates if manual.parents.get(c, "") == parent] or candidates
         if len(candidates) == 1:
             target_path = candidates[0]
-            taken = next((other for other, m in pairs.items() if m == target_path), None)
+            taken = None if target is not None and "/" in target else next(  # a path given: that pair, as asked
+                (other for other, m in pairs.items() if m == target_path and other not in by_path), None)
             if taken is not None and fits(taken, target_path) and not fits(path, target_path):
                 unpaired[path] = f"{target_path!r} pairs with {taken!r}, whose parent pairs with its parent"
                 continue
@@ -62,6 +64,8 @@ def pair_populations(auto: Gating, manual: Gating, mapping: Mapping[str, str] | 
                 del pairs[taken]  # two trees of one template (learned from two hierarchies): the matching one
                 unpaired[taken] = f"{target_path!r} pairs with {path!r}, whose parent pairs with its parent"
             pairs[path] = target_path
+            if target is not None and "/" in target:
+                by_path.add(path)
         elif candidates:
             unpaired[path] = f"ambiguous: manual populations {', '.join(candidates)} share its name; give a mapping"
         elif target is not None:
