@@ -399,17 +399,23 @@ print(held - rss())
     assert freed["keep"] < 5
 
 
+def _one_patient_cut(folder: Path, name: str, n_events: int) -> Path:
+    """CLL001's four demo tubes in ``folder``, ``name`` cut to its first ``n_events`` events."""
+    from cytokit.fcs import read_fcs, write_fcs
+
+    folder.mkdir(exist_ok=True)
+    for tube in ("C2D1_isotype", "C2D1_stained", "C2D8_isotype", "C2D8_stained"):
+        shutil.copy(REPO / "sample_fcs" / "modern" / f"CLL001_{tube}.fcs", folder / f"CLL001_{tube}.fcs")
+    sample = read_fcs(folder / name)
+    write_fcs(folder / name, sample.events.iloc[:n_events], markers=dict(zip(sample.channels.pnn, sample.channels.pns)))
+    return folder
+
+
 def test_a_file_without_events_is_an_error_naming_it(tmp_path):
     """An aborted acquisition is valid FCS with $TOT 0: the run says so instead of gating nothing."""
     from cytokit import Experiment
-    from cytokit.fcs import read_fcs, write_fcs
 
-    for name in ("CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs", "CLL001_C2D8_isotype.fcs",
-                 "CLL001_C2D8_stained.fcs"):
-        shutil.copy(REPO / "sample_fcs" / "modern" / name, tmp_path / name)
-    empty = read_fcs(tmp_path / "CLL001_C2D8_isotype.fcs")
-    write_fcs(tmp_path / "CLL001_C2D8_isotype.fcs", empty.events.iloc[:0],
-              markers=dict(zip(empty.channels.pnn, empty.channels.pns)))
+    _one_patient_cut(tmp_path, "CLL001_C2D8_isotype.fcs", 0)
     res = Experiment.from_folder(tmp_path, template=TEMPLATE).run(figures=False)
     samples = res.samples.set_index("file")
     assert samples.loc["CLL001_C2D8_isotype.fcs", "status"] == "error"
@@ -422,16 +428,7 @@ def test_a_file_without_events_is_an_error_naming_it(tmp_path):
 
 def test_a_file_whose_gate_failed_is_named_in_the_summary(tmp_path):
     """A readable file whose first gate failed (10 events) is analysed, its values NaN: the summary says so."""
-    from cytokit.fcs import read_fcs, write_fcs
-
-    folder = tmp_path / "fcs"
-    folder.mkdir()
-    for name in ("CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs", "CLL001_C2D8_isotype.fcs",
-                 "CLL001_C2D8_stained.fcs"):
-        shutil.copy(REPO / "sample_fcs" / "modern" / name, folder / name)
-    few = read_fcs(folder / "CLL001_C2D8_stained.fcs")
-    write_fcs(folder / "CLL001_C2D8_stained.fcs", few.events.iloc[:10],
-              markers=dict(zip(few.channels.pnn, few.channels.pns)))
+    folder = _one_patient_cut(tmp_path / "fcs", "CLL001_C2D8_stained.fcs", 10)
     proc = run_cli("run", folder, "--template", TEMPLATE, "--out", tmp_path / "out", "--no-plots", "--workers", 1)
     assert "4 files: 4 analysed, 0 failed, 0 unpaired, 1 with a failed gate; 1 paired patients" in proc.stdout
     assert "  gate failed: CLL001_C2D8_stained.fcs: Lymphocytes: gate failed: too few events to fit" in proc.stderr
