@@ -238,10 +238,11 @@ def _build_gate(template, pop, channels: dict[str, str]):
     module, cls_name = GATE_TYPES[spec.pop("type")]
     cls = getattr(importlib.import_module(f"cytokit.gating.{module}"), cls_name)
     where = f"{template.source}, line {pop.line}: gate of population {pop.name!r} ({pop.gate['type']})"
+    parameters = {n: p for n, p in inspect.signature(cls.__init__).parameters.items() if n != "self"}
     for key in ROLE_KEYS:
         if key in spec:
             value = spec[key]
-            annotation = str(getattr(inspect.signature(cls.__init__).parameters.get(key), "annotation", ""))
+            annotation = str(getattr(parameters.get(key), "annotation", ""))
             if (key == "dims" and not isinstance(value, list)) or (
                     isinstance(value, list) and key != "dims" and "Sequence" not in annotation):
                 raise TemplateError(f"{where}: {key} is {'a list of roles' if key == 'dims' else 'one role'}, "
@@ -251,7 +252,6 @@ def _build_gate(template, pop, channels: dict[str, str]):
         spec["bounds"] = {channels[r]: tuple(b) for r, b in spec["bounds"].items()}
     if isinstance(spec.get("search_range"), list):
         spec["search_range"] = tuple(spec["search_range"])
-    parameters = {n: p for n, p in inspect.signature(cls.__init__).parameters.items() if n != "self"}
     unknown = [key for key in spec if key not in parameters]
     if unknown:
         raise TemplateError(f"{where}: unknown parameter(s) {', '.join(map(repr, unknown))}; "
