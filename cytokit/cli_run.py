@@ -39,9 +39,9 @@ def add_run_parser(commands) -> None:
                      help="a sample-sheet column (e.g. response): compare the patients' changes between its "
                           "groups (OUT/groups.csv)")
     run.add_argument("--out", required=True, help="output folder")
-    run.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
-                     help="worker processes (default: cores)")
-    run.add_argument("--dask", metavar="ADDRESS", help="dask.distributed scheduler address, or 'local'")
+    run.add_argument("--workers", type=_positive_int, help="worker processes (default: cores)")
+    run.add_argument("--dask", metavar="ADDRESS", help="dask.distributed scheduler address, or 'local' "
+                     "(a cluster of one worker per core; --workers is not used)")
     run.add_argument("--strict", action="store_true", help="stop at the first failed file")
     run.add_argument("--no-plots", action="store_true",
                      help="skip plots/ and report.html (removing those of an earlier run in --out)")
@@ -116,7 +116,11 @@ def _run(args: argparse.Namespace) -> int:
 
     keep_freed_memory()  # this process only runs the analysis (and forks the workers, which inherit it)
     try:
-        results = experiment.run(workers=args.workers, dask=args.dask, cache_dir=Path(args.out) / ".cache",
+        if args.dask and args.workers is not None:
+            print(f"cytokit run: warning: --workers {args.workers} is not used with --dask: the cluster's workers "
+                  "run the groups", file=sys.stderr)
+        results = experiment.run(workers=args.workers or os.cpu_count() or 1, dask=args.dask,
+                                 cache_dir=Path(args.out) / ".cache",
                                  progress=not args.quiet, strict=args.strict, figures=not args.no_plots)
     except StrictFailure as exc:
         print(f"cytokit run: {exc}", file=sys.stderr)

@@ -89,8 +89,9 @@ def test_worker_processes_give_the_same_results(cohort, reference, tmp_path):
 def test_dask_local_cluster_gives_the_same_results(cohort, reference, tmp_path):
     pytest.importorskip("distributed")
     proc = run_cli("run", cohort, "--template", TEMPLATE, "--out", tmp_path, "--dask", "local", "--no-plots",
-                   "--quiet")
+                   "--quiet", "--workers", 1)
     assert proc.returncode == 0, proc.stderr
+    assert "warning: --workers 1 is not used with --dask" in proc.stderr
     assert_same(tables(tmp_path), reference)
 
 
