@@ -75,14 +75,14 @@ class Panel:
         """``sample`` with the sheet's markers as the ``pns`` of its channel table (events shared).
 
         Channels the sheet does not name keep their ``$PnS``; sheet channels the file lacks are
-        ignored (panels differ between files).
+        ignored (panels differ between files). Channels are matched whatever their case and spacing.
         """
-        markers = self.markers_for(sample.path.name if sample.path is not None else None)
+        markers = _loose(self.markers_for(sample.path.name if sample.path is not None else None))
         if not markers:
             return sample
         labelled = copy.copy(sample)  # events, keywords and a computed sha256 shared: the file is the same
         labelled.channels = sample.channels.assign(
-            pns=[markers.get(pnn, pns) for pnn, pns in zip(sample.channels["pnn"], sample.channels["pns"])])
+            pns=[markers.get(_key(pnn), pns) for pnn, pns in zip(sample.channels["pnn"], sample.channels["pns"])])
         return labelled
 
     def note_for(self, sample: Sample) -> str:
@@ -93,7 +93,7 @@ class Panel:
             patterns = sorted({r.file for r in self.rows})
             return (f"panel sheet {self.source} has no row for {name or 'a sample in memory'} (its file "
                     f"patterns: {', '.join(patterns)})")
-        if not set(self.markers_for(name)) & set(sample.channels.pnn):
+        if not set(_loose(self.markers_for(name))) & {_key(p) for p in sample.channels.pnn}:
             return (f"none of the channels panel sheet {self.source} gives {name or 'the sample'} "
                     f"({', '.join(sorted({r.channel for r in rows}))}) is a $PnN of the file")
         return ""
@@ -102,6 +102,15 @@ class Panel:
         files = {r.file for r in self.rows if r.file}
         return (f"Panel({self.source!r}, {len(self.rows)} markers"
                 + (f", {len(files)} file patterns" if files else "") + ")")
+
+
+def _key(channel: str) -> str:
+    """A channel name as a sheet is matched to a file's ``$PnN``: case and runs of spaces aside."""
+    return " ".join(str(channel).split()).casefold()
+
+
+def _loose(markers: dict[str, str]) -> dict[str, str]:
+    return {_key(channel): marker for channel, marker in markers.items()}
 
 
 def read_panel(path: str | Path) -> Panel:
@@ -130,7 +139,9 @@ def read_panel(path: str | Path) -> Panel:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise MetadataError(f"{path}: the panel sheet is not UTF-8 text (save it as CSV, UTF-8)") from None
-    reader = csv.DictReader(text.splitlines())
+    lines = text.splitlines()
+    sep = max([",", ";", "\t"], key=(lines[0] if lines else "").count)  # as sample sheets: the header's most common
+    reader = csv.DictReader(lines, delimiter=sep)
     columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
     missing = [c for c in REQUIRED if c not in columns]
     if missing:

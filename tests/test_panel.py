@@ -112,6 +112,13 @@ def test_label_takes_precedence_over_pns_and_keeps_other_channels(tmp_path):
     assert labelled.events is sample.events
 
 
+def test_a_sheet_names_channels_in_any_case_and_spacing_separated_by_semicolons(tmp_path):
+    """As sample sheets and templates (pnn: [fsc-a] matches FSC-A): ' fl1-a ' is FL1-A, ';' a separator."""
+    panel = read_panel(_write(tmp_path / "panel.csv", "channel;marker\n fl1-a ;CD19\nfl2-A;CD5\n"))
+    labelled = panel.label(cytokit.read_fcs(_fcs(tmp_path / "a.fcs", markers={"FL1-A": "", "FL2-A": ""})))
+    assert labelled.markers == {"FL1-A": "CD19", "FL2-A": "CD5"}
+
+
 def test_marker_roles_resolve_through_the_template_panel_key(tmp_path):
     _write(tmp_path / "panel.csv", "channel,marker\nFL1-A,CD19\nFL3-A,CD5\n")
     template_path = _write(tmp_path / "t.yaml", TEMPLATE + "panel: panel.csv\n")
