@@ -100,7 +100,7 @@ def _gate(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from .errors import CytokitError
+    from .errors import CytokitError, MetadataError, TemplateError
     from .fcs import FCSWarning, read_fcs
     from .gating.load import load_template
 
@@ -136,9 +136,9 @@ def _gate(args: argparse.Namespace) -> int:
         if args.export_gatingml:
             path = result.to_gateset().write(args.export_gatingml)
             print(f"gates as fitted for {args.file} written to {path}")
-    except CytokitError as exc:
+    except CytokitError as exc:  # a template or panel sheet is a usage error (2), as in cytokit run; a file's, 1
         print(f"cytokit gate: error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, (TemplateError, MetadataError)) else 1
     return 0
 
 
