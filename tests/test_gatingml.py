@@ -351,3 +351,16 @@ def test_quadrant_gates_on_the_same_channels_export_unique_divider_ids(tmp_path)
     )
     again = read_gatingml(gates.write(tmp_path / "qq.xml"))
     pd.testing.assert_frame_equal(again.evaluate(events), gates.evaluate(events), check_like=True)
+
+
+def test_two_populations_of_one_gatingml_id_are_named_on_export():
+    from cytokit.gating.template import parse_template
+
+    template = parse_template(
+        "channels: {x: {pnn: [X]}, y: {pnn: [Y]}}\ntransforms: {default: {kind: linear, t: 10}}\npopulations:\n"
+        "  - {name: 'CD19+ cells', parent: root, gate: {type: range, dim: x, min: 1}}\n"
+        "  - {name: 'CD19+_cells', parent: root, gate: {type: range, dim: y, min: 1}}\n", source="t.yaml")
+    result = template.apply(Sample.from_dataframe(pd.DataFrame({"X": np.arange(10.0), "Y": np.arange(10.0)})))
+    with pytest.raises(GateError, match=r"populations CD19\+ cells and CD19\+_cells both become the Gating-ML id "
+                                        r"'CD19pos_cells'"):
+        result.to_gateset()

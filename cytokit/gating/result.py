@@ -204,6 +204,9 @@ class GatingResult:
             if getattr(gate, "failed_", None):
                 raise GateError(f"{self.sample.path}: population {path} cannot be exported: {gate.failed_}")
             ids[path] = gatingml_id(path.rsplit("/", 1)[-1])
+            if (twice := next((p for p, i in ids.items() if i == ids[path] and p != path), None)) is not None:
+                raise GateError(f"{self.sample.path}: populations {twice} and {path} both become the Gating-ML id "
+                                f"{ids[path]!r} (ids must be unique: '+' is written pos, other signs '_'); rename one")
             if type(gate).__name__ == "BooleanGate":  # operands are population names: rename them too
                 gate = type(gate)(gate.op, [gatingml_id(o) for o in gate.operands],
                                   complement=[gatingml_id(o) for o in gate.complement])
