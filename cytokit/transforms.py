@@ -360,6 +360,9 @@ def make_transform(kind: str, **params: float) -> Transform:
     if cls is None:
         raise ValueError(f"unknown transform {kind!r}; choose one of {sorted(_KINDS)}")
     lowered = {name.lower(): value for name, value in params.items()}
+    if len(lowered) < len(params):  # T and t: which one was meant?
+        twice = sorted(n for n in params if sum(m.lower() == n.lower() for m in params) > 1)
+        raise ValueError(f"{kind} transform: parameters {twice} are one parameter (names ignore case); give it once")
     unknown = sorted(set(lowered) - set(cls._params))
     if unknown:
         raise ValueError(f"{kind} transform has parameters {list(cls._params)}, not {unknown}")
