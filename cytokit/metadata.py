@@ -374,10 +374,11 @@ def _mark_uncompared(out: pd.DataFrame, comparisons: tuple[Comparison, ...], mar
             if any(set(pair) <= have for pair in pairs):
                 continue
             lacking = list(dict.fromkeys(tp for pair in pairs for tp in pair if tp not in have))
-            found = ", ".join(sorted(set(out.loc[out["patient"] == patient, "timepoint"])))
+            in_error = sorted(set(out.loc[out["patient"] == patient, "timepoint"]) - have)
+            found = ", ".join(sorted(have)) + (f"; {', '.join(in_error)} only in tubes with errors" if in_error else "")
             for i in tubes.index:
                 mark(i, "unpaired", f"patient {patient} has no usable {' or '.join(lacking)} tube pair "
-                                    f"(timepoints found: {found}); analysed but left out of {what}")
+                                    f"(usable timepoints: {found}); analysed but left out of {what}")
     stained = out[(out["status"] == "ok") & compared & ~out["stain"].isin(KINDS)]
     for (patient, stain), group in stained.groupby(["patient", "stain"]):  # pairs are of one stain
         have = set(group["timepoint"])

@@ -144,6 +144,8 @@ def recover(out: str | Path) -> bool:
             os.replace(staging / name, out / name)
     for name in plan["remove"]:
         (out / name).unlink(missing_ok=True)
+    if (out / "plots").is_dir() and not any((out / "plots").iterdir()):
+        (out / "plots").rmdir()  # a rerun with --no-plots removed every figure
     shutil.rmtree(staging, ignore_errors=True)
     (out / MARKER).unlink()
     for folder in (out, out / "plots"):

@@ -273,3 +273,16 @@ def test_tubes_of_a_timepoint_not_compared_say_so(tmp_path):
     for name in ("P1_C1D1_isotype.fcs", "P1_C1D1_stained.fcs"):
         assert table.loc[name, "status"] == "unpaired"
         assert "timepoint C1D1 is neither the baseline (C2D1) nor the follow-up (C2D8)" in table.loc[name, "error"]
+
+
+def test_a_patient_whose_baseline_tubes_failed_is_told_so():
+    """It said 'no usable C2D1 tube pair (timepoints found: C2D1, C2D8)': C2D1 both missing and found."""
+    import pandas as pd
+
+    table = pd.DataFrame({"file": ["a.fcs", "b.fcs", "c.fcs", "d.fcs"], "patient": "P1",
+                          "timepoint": ["C2D1", "C2D1", "C2D8", "C2D8"],
+                          "stain": ["isotype", "stained", "isotype", "stained"]})
+    table["path"] = ["/nowhere/a.fcs", "/nowhere/b.fcs", __file__, str(Path(__file__).parent / "conftest.py")]
+    out = check_samples(table).set_index("file")
+    assert out.loc["c.fcs", "error"].startswith(
+        "patient P1 has no usable C2D1 tube pair (usable timepoints: C2D8; C2D1 only in tubes with errors)")

@@ -127,6 +127,10 @@ def test_a_folder_of_other_files_is_refused_and_a_run_removes_only_what_it_wrote
     (out / "plots" / "mine.png").write_bytes(b"mine")  # the user's, added to the run's folder
     outputs.write_outputs(results, out, run_info={"run": 2}, plots=False)
     assert not (out / "report.html").exists() and sorted(p.name for p in (out / "plots").iterdir()) == ["mine.png"]
+    (out / "plots" / "mine.png").unlink()
+    outputs.write_outputs(results, out, run_info={"run": 3}, plots=True)
+    outputs.write_outputs(results, out, run_info={"run": 4}, plots=False)
+    assert not (out / "plots").exists()  # every figure gone with --no-plots: no empty folder left
     victim = tmp_path / "victim.txt"  # a run.json naming files outside its folder is not followed there
     victim.write_text("mine")
     (out / "run.json").write_text('{"outputs": ["../victim.txt", "%s"]}' % victim)
