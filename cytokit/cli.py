@@ -199,8 +199,10 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _mapped_nowhere(table) -> dict[str, str]:
     """cytokit populations that ``--map`` pairs with a manual name absent from every compared file."""
+    from .pairing import MAPPED_ABSENT
+
     rows = table[table["status"] != "error"]
-    unpaired = rows["note"].fillna("").str.contains("which this file's manual gating does not have", regex=False)
+    unpaired = rows["note"].fillna("").str.endswith(MAPPED_ABSENT)
     return {str(p): str(group["note"].iloc[0]) for p, group in rows[unpaired].groupby("population", sort=False)
             if not (rows.loc[~unpaired, "population"] == p).any()}
 

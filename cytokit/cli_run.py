@@ -77,8 +77,10 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     created = not out.exists()
     try:
-        own_sheet = args.pattern is None and Path(args.fcs_dir, "samples.csv").is_file()
-        if args.samples is None and not own_sheet and not list_fcs(args.fcs_dir):  # a sheet may name subfolders' files
+        # the sheet Experiment.from_folder reads when none is given: the folder's own, unless a pattern is
+        own_sheet = Path(args.fcs_dir, "samples.csv") if args.pattern is None else None
+        own_sheet = own_sheet if own_sheet is not None and own_sheet.is_file() else None
+        if args.samples is None and own_sheet is None and not list_fcs(args.fcs_dir):  # a sheet may name subfolders' files
             raise MetadataError(f"no FCS files (.fcs/.lmd) in {args.fcs_dir}; subfolders are not searched "
                                 "(a --samples sheet may name files in them)")
         template = load_template(args.template, panel=args.panel)
@@ -142,9 +144,7 @@ def _run(args: argparse.Namespace) -> int:
         _remove_if_empty(out, created)
         return 2
     analysed = time.perf_counter()
-    own = Path(args.fcs_dir) / "samples.csv"  # Experiment.from_folder's choice, in its order
-    source = args.samples or (f"pattern {args.pattern or DEFAULT_PATTERN}" if args.pattern or not own.is_file()
-                              else str(own))
+    source = args.samples or (str(own_sheet) if own_sheet else f"pattern {args.pattern or DEFAULT_PATTERN}")
     info = run_info(template_path=experiment.template_path, panel_path=experiment.panel_path,
                     command=sys.argv, samples_source=str(source),
                     timings={"prepare": prepared - started, "analyse": analysed - prepared, **results.timings})

@@ -83,8 +83,10 @@ class Experiment:
             raise MetadataError(f"give the files' patient, timepoint and stain one way: {' and '.join(given)} "
                                 "were given together")
         if isinstance(samples, pd.DataFrame):
-            own = {c.casefold(): c for c in (*metadata.REQUIRED, "control_file", "path")}  # FILE, Patient ...
-            samples = samples.rename(columns=lambda c: own.get(str(c).strip().casefold(), c))
+            from .sheet import own_names
+
+            samples = samples.set_axis(own_names(samples.columns, (*metadata.REQUIRED, "control_file", "path")),
+                                       axis=1)  # FILE, Patient ...
             missing = [c for c in metadata.REQUIRED if c not in samples.columns]
             if missing:
                 raise MetadataError(f"the samples table lacks column(s) {', '.join(missing)}; it needs "

@@ -18,6 +18,10 @@ from .errors import MetadataError
 from .manual import Gating
 
 
+MAPPED_ABSENT = "which this file's manual gating does not have"
+"""The end of the note of a population mapped to a manual name the file's gating lacks."""
+
+
 def normalise(name: str) -> str:
     """A population name as pairing compares it: last path component, case-folded, single spaces,
     Unicode's composed form (an é typed or pasted either way)."""
@@ -69,7 +73,7 @@ def pair_populations(auto: Gating, manual: Gating, mapping: Mapping[str, str] | 
         elif candidates:
             unpaired[path] = f"ambiguous: manual populations {', '.join(candidates)} share its name; give a mapping"
         elif target is not None:
-            unpaired[path] = f"mapped to {target!r}, which this file's manual gating does not have"
+            unpaired[path] = f"mapped to {target!r}, {MAPPED_ABSENT}"
         else:
             unpaired[path] = f"no manual population named {path.rsplit('/', 1)[-1]!r}"
     used = set(pairs.values())

@@ -139,9 +139,9 @@ def read_panel(path: str | Path) -> Panel:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise MetadataError(f"{path}: the panel sheet is not UTF-8 text (save it as CSV, UTF-8)") from None
-    lines = text.splitlines()
-    sep = max([",", ";", "\t"], key=(lines[0] if lines else "").count)  # as sample sheets: the header's most common
-    reader = csv.DictReader(lines, delimiter=sep)
+    from .sheet import separator
+
+    reader = csv.DictReader(text.splitlines(), delimiter=separator(text))  # ',', ';' or tab, as sample sheets
     columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
     missing = [c for c in REQUIRED if c not in columns]
     if missing:

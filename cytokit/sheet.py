@@ -36,9 +36,7 @@ def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> 
                 text = raw.decode("utf-8-sig")
             except UnicodeDecodeError:
                 text = raw.decode("cp1252")  # Excel's CSV on Windows
-        # Spreadsheets in many locales save CSV with ';' (or tabs): the header's most common one wins.
-        sep = max([",", ";", "\t"], key=text.partition("\n")[0].count)
-        sheet = _table(path, text, sep)
+        sheet = _table(path, text, separator(text))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise MetadataError(f"{path}: cannot read the sample sheet ({exc})") from None
     sheet = _named_columns(path, sheet)
@@ -55,6 +53,19 @@ def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> 
     sheet["path"] = [str(_sheet_path(base, f)) for f in sheet["file"]]
     sheet.attrs["sheet"] = str(path)  # named in check_samples' errors
     return sheet
+
+
+def separator(text: str) -> str:
+    """A sheet's separator: spreadsheets in many locales save CSV with ';' (or tabs); the header's
+    most common of ``,``, ``;`` and tab wins."""
+    return max([",", ";", "\t"], key=text.partition("\n")[0].count)
+
+
+def own_names(columns, own: tuple[str, ...] = (*REQUIRED, "control_file")) -> list[str]:
+    """Column names, stripped, with cytokit's own (``file``, ``control_file`` ...) in their spelling
+    whatever the case a person typed them in (``FILE``, ``Patient``)."""
+    spelling = {c.casefold(): c for c in own}
+    return [spelling.get(str(c).strip().casefold(), str(c).strip()) for c in columns]
 
 
 def _table(path: Path, text: str, sep: str) -> pd.DataFrame:
@@ -79,8 +90,7 @@ def _named_columns(path: Path, sheet: pd.DataFrame) -> pd.DataFrame:
     """The sheet's columns by name: cytokit's own (``file``, ``control_file`` ...) whatever their case,
     unnamed empty ones dropped (a spreadsheet's trailing separators); an unnamed column with
     values, a name given twice and a ``path`` column (cytokit sets it from ``file``) refused."""
-    own = {c.casefold(): c for c in (*REQUIRED, "control_file")}
-    names = [own.get(c.strip().casefold(), c.strip()) for c in sheet.columns]
+    names = own_names(sheet.columns)
     keep = [bool(n) or bool((sheet.iloc[:, i].str.strip() != "").any()) for i, n in enumerate(names)]
     sheet = sheet.iloc[:, [i for i, k in enumerate(keep) if k]]
     names = [n for n, k in zip(names, keep) if k]

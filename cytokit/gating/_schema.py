@@ -10,6 +10,8 @@ shape are in :mod:`cytokit.gating.template`.
 
 from __future__ import annotations
 
+import functools
+
 from typing import Any
 
 from ..errors import TemplateError
@@ -141,6 +143,7 @@ def _read_text(path, what: str = "template") -> str:
                         f"0x{data[error.start]:02x} at offset {error.start}); save it as UTF-8")
 
 
+@functools.cache
 def _loader():
     """PyYAML's safe loader, reading ``1e9`` as the number it is (YAML 1.1 wants ``1.0e+9``: a string)."""
     import re
