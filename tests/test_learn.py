@@ -333,6 +333,21 @@ def test_an_interval_on_tied_values_is_never_empty():
     assert lo is None or hi is None or lo < hi
 
 
+def test_a_drawn_polygon_keeps_its_corners_not_the_points_its_straight_edges_were_split_in():
+    """A person's 7-sided singlet gate on two linear scales arrived as 448 points (each edge split for
+    the change of scale) and was written with 256 vertices; a bent edge keeps its bend."""
+    from cytokit.learn._shapes import fewer_vertices
+    from cytokit.manual import EDGE_POINTS
+
+    corners = np.array([[0.3, 0.16], [0.28, 0.15], [0.27, 0.25], [0.27, 0.53], [0.28, 0.79], [0.31, 0.85], [0.35, 0.4]])
+    step = np.linspace(0, 1, EDGE_POINTS, endpoint=False)[:, None]
+    split = np.concatenate([a + step * (b - a) for a, b in zip(corners, np.roll(corners, -1, axis=0))])
+    assert len(split) > 256 and np.array_equal(fewer_vertices(split, 256), corners)
+    bent = np.column_stack([np.linspace(0, 1, 100), np.linspace(0, 1, 100) ** 2])  # a curve, closed by its chord
+    assert len(fewer_vertices(bent, 256)) > 50
+    assert len(fewer_vertices(bent, 10)) == 10
+
+
 def test_a_hull_of_members_on_a_curve_is_a_readable_polygon_that_keeps_them():
     # every member on its hull (events on a drawn gate's edges, bent by logicle): the hull had a
     # vertex per member, and points-in-polygon put most of them outside (F1 0.027 on FlowKit's
@@ -646,6 +661,6 @@ def test_a_gate_drawn_on_a_channel_the_training_files_name_otherwise(tmp_path):
     assert rows.loc["Most", "dims"] == "cd4" and rows.loc["Most", "cv_f1"] > 0.95
     assert rows.loc["Most", "note"].startswith("learned without FL3, not a channel of every training file")
     assert "# learned without FL3" in learned.text and "Treg" not in learned.template.paths
-    # learn leaves Time out: a gate on it is learned on what there is, and its poor agreement said
-    assert rows.loc["Stable", "note"] == (f"training agreement F1 {rows.loc['Stable', 'cv_f1']:.3f}, below 0.9: "
-                                          "check this gate")
+    # learn leaves Time out: a gate on it is learned on what there is, said so, and its poor agreement said
+    assert rows.loc["Stable", "note"] == ("learned without Time (a time window is each acquisition's own); training "
+                                          f"agreement F1 {rows.loc['Stable', 'cv_f1']:.3f}, below 0.9: check this gate")

@@ -133,7 +133,7 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
         if parent and parent not in learned_name:
             rows.append({**row, "note": f"its parent {parent!r} was not learned"})
             continue
-        unshared = unshared_note(train, path)  # drawn on a channel not every training file has
+        unshared, advice = unshared_note(train, path)  # drawn on Time, or a channel not every training file has
         data = parts(train, path, max_events, rng)
         # the person's gate's dimensions where the manual gating says: those of every training file's gate
         # (a bone marrow's T cells drawn on CD3 x CD45 and a lung's on CD8 x CD3: CD3)
@@ -152,10 +152,10 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
             rows.append({**row, "n_files": len(data), "note": "too few events in the training files to learn"})
             continue
         agreement = learned.cv_f1 if np.isfinite(learned.cv_f1) else learned.train_f1
-        if unshared and not agreement >= GOOD_F1:  # the other dimensions alone are another gate
+        if advice and not agreement >= GOOD_F1:  # the other dimensions alone are another gate (Time aside:
+            # a Time x FSC-A gate atop a tree is learned on FSC-A, its children below it)
             rows.append({**row, "n_files": learned.n_files, "note": f"not learned: drawn on {unshared}, and on the "
-                         f"other dimensions it agrees with the person at F1 {agreement:.3f}; train on files that all "
-                         "carry it, or give a panel sheet (--panel) naming its marker alike"})
+                         f"other dimensions it agrees with the person at F1 {agreement:.3f}" + (f"; {advice}" * bool(advice))})
             continue
         note = (f"learned without {unshared}" if unshared else "") + (
             f"{'; ' if unshared else ''}training agreement F1 {agreement:.3f}, below {GOOD_F1}: check this gate"

@@ -212,17 +212,24 @@ def training_files(files: list[Path], samples: list[Sample], source: ManualSourc
     return out
 
 
-def unshared_note(train: list[TrainingFile], path: str) -> str | None:
+def unshared_note(train: list[TrainingFile], path: str) -> tuple[str | None, str]:
     """The channels the person drew ``path`` on that are no learned role, with their marker in each
     training file (a CD19 x CD8 gate where one file lacks CD19 is learned on CD8 alone, or not at
-    all); None when nothing is missing."""
-    missing = list(dict.fromkeys(d for tf in train if path in tf.gating.membership for d in tf.unshared(path)))
-    if not missing:
-        return None
-    where = "; ".join(f"{d}: " + ", ".join(f"{tf.name} {repr(tf.markers[d]) if tf.markers.get(d) else 'no marker'}"
-                                            if d in tf.pnn else f"{tf.name} lacks it" for tf in train)
-                      for d in missing)
-    return f"{', '.join(missing)}, not a channel of every training file under one marker name ({where})"
+    all), and the Time channel (a Time x FSC-A gate is learned on FSC-A, said so); None when nothing
+    is missing. Second: what to do about it, where anything can be done ("" for Time)."""
+    drawn = [tf for tf in train if path in tf.gating.membership]
+    missing = list(dict.fromkeys(d for tf in drawn for d in tf.unshared(path)))
+    times = list(dict.fromkeys(d for tf in drawn for d in tf.gating.dims.get(path, ()) if _is_time(d)))
+    notes = []
+    if missing:
+        where = "; ".join(f"{d}: " + ", ".join(f"{tf.name} {repr(tf.markers[d]) if tf.markers.get(d) else 'no marker'}"
+                                                if d in tf.pnn else f"{tf.name} lacks it" for tf in train)
+                          for d in missing)
+        notes.append(f"{', '.join(missing)}, not a channel of every training file under one marker name ({where})")
+    if times:  # a window of acquisition time (a clog, the start) is each file's own: not carried to other files
+        notes.append(f"{', '.join(times)} (a time window is each acquisition's own)")
+    advice = "train on files that all carry it, or give a panel sheet (--panel) naming its marker alike"
+    return "; ".join(notes) or None, advice if missing else ""
 
 
 def hierarchy(train: list[TrainingFile]) -> list[tuple[str, str]]:
