@@ -6,6 +6,8 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import cytokit
@@ -88,6 +90,46 @@ def test_tree_with_repeated_names_compensation_and_booleans():
     assert booleans["CD107a+ & IFNg+"] == {"type": "boolean", "op": "and",
                                             "operands": ["CD4+ CD107a+", "CD4+ IFNg+"]}
     assert template.path_of("CD4+ CD107a+") == "Time/Singlets/aAmine-/CD3+/CD4+/CD4+ CD107a+"
+
+
+def ics_like_file(tmp_path: Path, wsp: Path, name: str = "101_DEN084Y5_15_E01_008_clean.fcs", n: int = 6000,
+                  seed: int = 0) -> Path:
+    """A file named as one of ``wsp``'s samples, with its channels and its acquisition-defined
+    $SPILLOVER (read off the workspace's keywords): cells, debris and doublets on scatter, and on
+    every fluorescence channel a negative and a positive population, so every gate has events."""
+    import re
+
+    from cytokit.fcs import write_fcs
+
+    text = wsp.read_text()
+    spill = re.search(r'name="\$SPILLOVER"\s+value="([^"]*)"', text).group(1).split(",")
+    k = int(spill[0])
+    detectors, matrix = spill[1:1 + k], np.array(spill[1 + k:], float).reshape(k, k)
+    rng = np.random.default_rng(seed)
+    fsc = np.where(rng.random(n) < 0.15, rng.gamma(2, 8000, n), rng.normal(75000, 12000, n))
+    ssc = np.exp(rng.normal(np.log(25000), 0.35, n))
+    area = fsc * np.where(rng.random(n) < 0.05, 1.8, 1.0)
+    true = np.where(rng.random((n, k)) < 0.4, np.exp(rng.normal(np.log(5000), 0.4, (n, k))), rng.normal(0, 150, (n, k)))
+    columns = {"FSC-A": area, "FSC-H": fsc * 0.85, "FSC-W": area / (fsc * 0.85) * 65536, "SSC-A": ssc,
+               "SSC-H": ssc * 0.9, "SSC-W": np.full(n, 65536 / 0.9), **dict(zip(detectors, (true @ matrix).T)),
+               "Time": np.sort(rng.uniform(0, 70, n))}
+    events = pd.DataFrame(columns).clip(upper=262143).astype(np.float32)
+    return write_fcs(tmp_path / name, events, datatype="F", bits=32, ranges={c: 262144 for c in columns},
+                     spillover=pd.DataFrame(matrix, index=detectors, columns=detectors))
+
+
+@corpus
+def test_a_workspace_compared_with_itself_pairs_its_renamed_gates(tmp_path):
+    """8_color_ICS repeats CD107a+, IFNg+, IL2+ and TNFa+ under CD4+ and CD8+; imported, they are named
+    'CD4+ CD107a+' and so on, and compare left all 8 unpaired (48 rows). Each carries the gate's own name
+    as its ``manual`` key: every population pairs, and counts what FlowKit counts."""
+    wsp = FLOWKIT / "8_color_data_set" / "8_color_ICS.wsp"
+    fcs = ics_like_file(tmp_path, wsp)
+    template = template_from_flowjo(wsp)
+    assert {p.manual for p in template.populations if p.name == "CD8+ TNFa+"} == {"TNFa+"}
+    table = cytokit.compare([fcs], template, wsp)
+    assert len(table) == len(template.populations) == 14 and (table.status == "paired").all()
+    assert (table.f1 == 1.0).all() and table.n_manual.min() > 50
 
 
 @corpus

@@ -142,11 +142,11 @@ def _template_from_gates(source: str, name: str, description: str, gate_ids, get
             if dim.compensation_ref not in (None, "uncompensated"):
                 compensations.add(dim.compensation_ref)
         parent = "root" if len(gate_path) == 1 else names[(gate_path[-1], gate_path[:-1])]
-        populations.append({
-            "name": names[(gate_name, gate_path)],
-            "parent": parent,
-            "gate": _gate(fk_gate, gate_path, names, where, roles),
-        })
+        population = {"name": names[(gate_name, gate_path)], "parent": parent,
+                      "gate": _gate(fk_gate, gate_path, names, where, roles)}
+        if population["name"] != gate_name:  # renamed unique: compare pairs it with the gate it came from
+            population["manual"] = gate_name
+        populations.append(population)
     if not populations:
         raise TemplateError(f"{source}: {context}no gates")
     populations = _in_dependency_order(populations)
