@@ -3,8 +3,9 @@
 Populations pair by name (the last path component, case-insensitive, whitespace and Unicode
 normalised), by a template population's ``manual:`` key, or by a ``mapping`` {cytokit name or
 path: manual name or path} (a CSV ``cytokit,manual``); a name several manual populations share
-pairs with the one whose parent pairs with cytokit's parent, and a manual population several of
-cytokit's pair with keeps the one whose parent pairs with its parent (a template of two trees). Control tubes pair with the files
+pairs with the one whose parent pairs with cytokit's parent, and a manual population pairs with one
+cytokit population (a path given in a mapping aside): of several (a template of two trees), the
+one whose nearest paired ancestor pairs nearest its own parent, else the first. Control tubes pair with the files
 they control through a sheet ``file, control_file`` (:func:`read_controls`).
 """
 
@@ -44,9 +45,30 @@ def pair_populations(auto: Gating, manual: Gating, mapping: Mapping[str, str] | 
     unpaired: dict[str, str] = {}
     by_path: set[str] = set()  # paired by a mapping to a manual path: kept whatever else pairs there
 
+    def manual_ancestors(target: str) -> list[str]:  # parent first, "" (the top) last
+        chain, parent = [], manual.parents.get(target, "")
+        while parent and parent not in chain:
+            chain.append(parent)
+            parent = manual.parents.get(parent, "")
+        return [*chain, ""]
+
+    def closeness(path: str, target: str) -> int:
+        """The levels between the two, up to cytokit's nearest paired ancestor (or the top) and the manual
+        ancestor it pairs with: 0 when cytokit's parent pairs with the target's; -1 when that ancestor
+        pairs off the target's line."""
+        chain, parent, skipped = manual_ancestors(target), auto.parents.get(path, ""), 0
+        while parent and parent not in pairs:
+            parent, skipped = auto.parents.get(parent, ""), skipped + 1
+        paired = pairs[parent] if parent else ""
+        return skipped + chain.index(paired) if paired in chain else -1
+
     def fits(path: str, target: str) -> bool:  # cytokit's parent pairs with the manual population's
         parent = auto.parents.get(path, "")
         return (pairs.get(parent) if parent else "") == manual.parents.get(target, "")
+
+    def nearer(path: str, other: str, target: str) -> bool:  # path's line is nearer target's than other's
+        mine, theirs = closeness(path, target), closeness(other, target)
+        return mine >= 0 and (theirs < 0 or mine < theirs)
 
     for path in auto.membership:
         target = mapped.get(path, mapped.get(normalise(path)))
@@ -61,12 +83,14 @@ def pair_populations(auto: Gating, manual: Gating, mapping: Mapping[str, str] | 
             target_path = candidates[0]
             taken = None if target is not None and "/" in target else next(  # a path given: that pair, as asked
                 (other for other, m in pairs.items() if m == target_path and other not in by_path), None)
-            if taken is not None and fits(taken, target_path) and not fits(path, target_path):
-                unpaired[path] = f"{target_path!r} pairs with {taken!r}, whose parent pairs with its parent"
+            if taken is not None and not nearer(path, taken, target_path):  # one partner per manual population
+                unpaired[path] = f"{target_path!r} pairs with {taken!r}, " + (
+                    "whose parent pairs with its parent" if fits(taken, target_path) else "which came first")
                 continue
-            if taken is not None and fits(path, target_path) and not fits(taken, target_path):
-                del pairs[taken]  # two trees of one template (learned from two hierarchies): the matching one
-                unpaired[taken] = f"{target_path!r} pairs with {path!r}, whose parent pairs with its parent"
+            if taken is not None:  # two trees of one template (learned from two hierarchies): the matching one
+                del pairs[taken]
+                unpaired[taken] = f"{target_path!r} pairs with {path!r}, " + (
+                    "whose parent pairs with its parent" if fits(path, target_path) else "whose ancestors pair with its")
             pairs[path] = target_path
             if target is not None and "/" in target:
                 by_path.add(path)

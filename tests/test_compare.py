@@ -149,6 +149,17 @@ def test_a_manual_population_two_trees_pair_with_keeps_the_one_whose_parent_pair
         pairs, left_auto, _ = pair_populations(auto, manual, mapping)
         assert sorted(pairs) == [("T cells", "T cells"), ("T cells/CD4", "T cells/CD4")]
         assert left_auto["non-B/T cells (non-B)"] == "'T cells' pairs with 'T cells', whose parent pairs with its parent"
+    # a manual population whose parent pairs with nothing (the person's non-Tfh, which cytokit has not):
+    # both trees' Th1 were kept, counting it twice; the tree whose paired ancestor is nearer keeps it
+    manual = Gating({"T": mask(n, [0, 1]), "T/M": mask(n, [0, 1]), "T/M/non-Tfh": mask(n, [0]),
+                     "T/M/non-Tfh/Th1": mask(n, [0])}, n_events=n)
+    for order in (["B", "B/T (B)", "B/T (B)/M (T)", "B/T (B)/M (T)/Th1 (M)", "T", "T/M", "T/M/Th1"],
+                  ["T", "T/M", "T/M/Th1", "B", "B/T (B)", "B/T (B)/M (T)", "B/T (B)/M (T)/Th1 (M)"]):
+        auto = Gating({p: mask(n, [0]) for p in order}, n_events=n)
+        pairs, left_auto, left_manual = pair_populations(auto, manual, {"T (B)": "T", "M (T)": "M", "Th1 (M)": "Th1"})
+        assert sorted(pairs) == [("T", "T"), ("T/M", "T/M"), ("T/M/Th1", "T/M/non-Tfh/Th1")]
+        assert set(left_auto) == {"B", "B/T (B)", "B/T (B)/M (T)", "B/T (B)/M (T)/Th1 (M)"}
+        assert set(left_manual) == {"T/M/non-Tfh"}
 
 
 def test_event_count_mismatch_names_the_file(study):
