@@ -146,18 +146,22 @@ def read_controls(path: str | Path) -> dict[str, str]:
 
 def _read_two_columns(path: str | Path, first: str, second: str, what: str) -> list[tuple[str, str]]:
     import csv
+    import io
 
-    import pandas as pd
+    from .sheet import decode, separator
 
     try:
-        table = pd.read_csv(path, sep=None, engine="python", dtype=str, keep_default_na=False)
-    except (OSError, ValueError, csv.Error, pd.errors.ParserError) as exc:
+        text = decode(Path(path).read_bytes())  # as sample sheets: Excel's BOM, UTF-16, Windows-1252
+        rows = list(csv.reader(io.StringIO(text), delimiter=separator(text)))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise MetadataError(f"{path}: cannot read the {what}: {exc}") from None
-    table.columns = [str(c).strip().lower() for c in table.columns]
-    if not {first, second} <= set(table.columns):
+    header = [c.strip().lower() for c in rows[0]] if rows else []
+    if not {first, second} <= set(header):
         raise MetadataError(f"{path}: the {what} needs the columns {first},{second}; it has "
-                            f"{','.join(table.columns)}")
-    return [(str(a).strip(), str(b).strip()) for a, b in zip(table[first], table[second]) if str(a).strip()]
+                            f"{','.join(header) or 'none'}")
+    a, b = header.index(first), header.index(second)
+    cells = [row + [""] * (len(header) - len(row)) for row in rows[1:]]
+    return [(row[a].strip(), row[b].strip()) for row in cells if row[a].strip()]
 
 
 __all__ = ["check_mapping", "normalise", "pair_populations", "read_controls", "read_mapping"]

@@ -135,11 +135,12 @@ def read_panel(path: str | Path) -> Panel:
         data = path.read_bytes()
     except OSError as exc:
         raise MetadataError(f"{path}: cannot read the panel sheet ({exc.strerror or exc})") from None
+    from .sheet import decode, separator
+
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise MetadataError(f"{path}: the panel sheet is not UTF-8 text (save it as CSV, UTF-8)") from None
-    from .sheet import separator
+        text = decode(data)
+    except UnicodeDecodeError as exc:  # UTF-16 cut short
+        raise MetadataError(f"{path}: the panel sheet is not readable text ({exc})") from None
 
     reader = csv.DictReader(text.splitlines(), delimiter=separator(text))  # ',', ';' or tab, as sample sheets
     columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}

@@ -28,14 +28,7 @@ def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> 
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
-        if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode text": UTF-16 with its byte-order mark
-            text = raw.decode("utf-16")
-        else:
-            try:
-                text = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                text = raw.decode("cp1252")  # Excel's CSV on Windows
+        text = decode(path.read_bytes())
         sheet = _table(path, text, separator(text))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise MetadataError(f"{path}: cannot read the sample sheet ({exc})") from None
@@ -53,6 +46,17 @@ def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> 
     sheet["path"] = [str(_sheet_path(base, f)) for f in sheet["file"]]
     sheet.attrs["sheet"] = str(path)  # named in check_samples' errors
     return sheet
+
+
+def decode(raw: bytes) -> str:
+    """A spreadsheet's CSV as text: UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8" has
+    one), UTF-16 with one (Excel's "Unicode text"), else Windows-1252 (Excel's CSV on Windows)."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return raw.decode("utf-16")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252")
 
 
 def separator(text: str) -> str:

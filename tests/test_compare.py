@@ -103,6 +103,9 @@ def test_mapping_and_unpaired(study, tmp_path):
     csv.write_text("cytokit,manual\nHi,High\n")
     table = cytokit.compare([fcs / "s1.fcs"], template, manual, mapping=csv)
     assert (table.status == "paired").all() and len(table) == 2
+    for raw in (b"\xef\xbb\xbfcytokit;Manual\r\nHi;High\r\n", "cytokit\tmanual\nHi\tHigh\n".encode("utf-16")):
+        csv.write_bytes(raw)  # Excel's "CSV UTF-8" (a byte-order mark; ';' in many locales), "Unicode text"
+        assert (cytokit.compare([fcs / "s1.fcs"], template, manual, mapping=csv).status == "paired").all()
     assert table.f1.tolist() == [1.0, 1.0] and table.f1_parent.tolist() == [1.0, 1.0]
     table = cytokit.compare(fcs / "s1.fcs", template, manual, mapping={"Hi": "Nowhere"})
     assert "mapped to 'Nowhere'" in table.set_index("population").loc["Hi", "note"]
