@@ -101,6 +101,11 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
         if control is not None and not is_control:
             iso = (isotype_meta or {}).get("file", f"{kind} tube")
             flags += [f"{kind} {iso}: {flag}" for flag in _gate_flags(control, path)]
+            there, here = control.channels.get(marker.channel, ""), row["channel"]
+            if there != here:  # its $PnS names the marker on another detector: a threshold from another detector
+                flags.append(f"{kind} {iso} measured {marker.name} on {there or 'no channel'}, this tube on "
+                             f"{here}: the threshold is another detector's (check both tubes' $PnS, or give "
+                             "a panel sheet)")
         if control is None and marker.method != "none":
             threshold, source = np.nan, "none"
             flags.append("no matched isotype tube (nor other control): positivity not computed")

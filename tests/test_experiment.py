@@ -179,6 +179,27 @@ def test_an_isotype_whose_stained_tube_failed_says_so(tmp_path):
     assert "truncated" in error
 
 
+def test_a_control_naming_the_marker_on_another_detector_is_flagged(tmp_path):
+    """An isotype tube whose $PnS names LAG3 and TNFa swapped (each on the other's detector) was read
+    so, and the stained tube's % positive taken against another detector's threshold, unflagged."""
+    from cytokit.fcs import write_fcs
+
+    src = REPO / "sample_fcs" / "modern"
+    for name in ("CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs"):
+        (tmp_path / name).write_bytes((src / name).read_bytes())
+    stained = read_fcs(tmp_path / "CLL001_C2D1_stained.fcs")
+    on = {pns: pnn for pnn, pns in zip(stained.channels.pnn, stained.channels.pns)}
+    isotype = read_fcs(tmp_path / "CLL001_C2D1_isotype.fcs")
+    write_fcs(tmp_path / "CLL001_C2D1_isotype.fcs", isotype, markers={on["LAG3"]: "TNFa", on["TNFa"]: "LAG3"})
+    markers = Experiment.from_folder(tmp_path, template=TEMPLATE).run().markers.set_index(["file", "marker"])
+    for marker, other in (("LAG3", "TNFa"), ("TNFa", "LAG3")):
+        assert (f"isotype CLL001_C2D1_isotype.fcs measured {marker} on {on[other]}, this tube on {on[marker]}"
+                in markers.loc[("CLL001_C2D1_stained.fcs", marker), "flag"])
+    write_fcs(tmp_path / "CLL001_C2D1_isotype.fcs", isotype)  # labelled as it was: its detectors borrowed
+    markers = Experiment.from_folder(tmp_path, template=TEMPLATE).run().markers
+    assert not markers["flag"].str.contains("measured").any()
+
+
 def test_an_unexpected_error_in_one_file_is_reported_and_the_group_goes_on(monkeypatch):
     """A bug met in one file's gating must not cost the batch its other files."""
     from cytokit.pipeline import analyse_group
