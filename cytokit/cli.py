@@ -123,6 +123,13 @@ def _gate(args: argparse.Namespace) -> int:
                 control, is_control=True, channels=template.resolve_channels(control, reference=channels))
         result = template.apply(sample, control=control_result, channels=channels, is_control=args.as_control)
         print(result.counts().to_string(index=False))
+        from .quality import quality_flags
+
+        for path, gated, res in ((args.file, sample, result), (args.control, control, control_result)):
+            gates = {f"{p}: {f}" for p, f in res.flags.items()} if res is not None else set()
+            for flag in quality_flags(gated, res) if gated is not None else []:
+                if flag not in gates:  # the gates' flags are in the table
+                    print(f"cytokit gate: note: {path}: {flag}", file=sys.stderr)
         if template.markers:
             from .stats import quantify
 

@@ -12,20 +12,35 @@ MAX_SATURATED = 0.02
 FLOW_BINS = 50
 
 
-def saturated_fraction(sample) -> float:
-    """Share of events with a value at the top of a channel's range in any non-time channel."""
+def saturated_fraction(sample, channels=None) -> float:
+    """Share of events with a value at the top of a channel's range in any non-time channel (of
+    ``channels``, ``$PnN``s: default every channel)."""
+    return saturation(sample, channels)[0]
+
+
+def saturation(sample, channels=None) -> tuple[float, dict[str, float]]:
+    """``(share of events at the top of any channel's range, {channel: its share})`` over the
+    non-time channels (of ``channels``, ``$PnN``s: default every channel), the channels with none left out."""
     if sample.n_events == 0:
-        return 0.0
-    hit = np.zeros(sample.n_events, dtype=bool)
+        return 0.0, {}
+    hit, shares = np.zeros(sample.n_events, dtype=bool), {}
     for row in sample.channels.itertuples():
-        if row.pnn.lower() == "time" or row.range <= 1:
+        if _is_time(row.pnn) or row.range <= 1 or (channels is not None and row.pnn not in channels):
             continue
         with np.errstate(over="ignore"):
             top = np.power(10.0, row.decades) * (row.offset or 1.0) if row.decades > 0 else row.range
         values, cut = sample.events[row.pnn].to_numpy(), 0.999 * (top - 1)
         if not values.max() < cut:  # most channels never reach it (a NaN max: compared too)
-            hit |= values >= cut
-    return float(hit.mean())
+            at_top = values >= cut
+            hit |= at_top
+            shares[row.pnn] = float(at_top.mean())
+    return float(hit.mean()), shares
+
+
+def _is_time(pnn: str) -> bool:
+    """A Time channel: ``Time`` (any case, ``Time1`` ...), MACSQuant's ``HDR-T``."""
+    name = str(pnn).strip().lower()
+    return name.startswith("time") or name == "hdr-t"
 
 
 def flow_rate_anomaly(sample, *, bins: int = FLOW_BINS) -> str:
@@ -34,7 +49,7 @@ def flow_rate_anomaly(sample, *, bins: int = FLOW_BINS) -> str:
     The acquisition is cut into ``bins`` equal time slices; slices with under half
     or over twice the median count are anomalous (clogs, bubbles, drift).
     """
-    time = next((c for c in sample.events.columns if c.lower() == "time"), None)
+    time = next((c for c in sample.events.columns if _is_time(c)), None)
     if time is None or sample.n_events < 10 * bins:
         return ""
     values = np.asarray(sample.events[time].to_numpy(), dtype=np.float64)
@@ -58,6 +73,28 @@ def flow_rate_anomaly(sample, *, bins: int = FLOW_BINS) -> str:
     return ""
 
 
+def _more_data_sets(sample) -> str:
+    """A sentence when the file holds data sets after the one analysed (``$NEXTDATA``), else ``""``:
+    a Guava file's four acquisitions, a Beckman ``.lmd``'s FCS 3.0 copy after its FCS 2.0 one."""
+    if str(sample.keywords.get("$NEXTDATA", "0")).strip() in ("", "0") or sample.path is None:
+        return ""
+    import warnings
+
+    from .fcs import list_datasets
+
+    try:
+        with warnings.catch_warnings():  # the data set analysed was read (and warned about) already
+            warnings.simplefilter("ignore")
+            sets = list_datasets(sample.path)
+    except Exception:  # noqa: BLE001 - a flag, never a failure (the data set analysed was read)
+        return "the file holds further data sets ($NEXTDATA); only the first was analysed"
+    if len(sets) <= 1:
+        return ""
+    events = ", ".join(f"{int(n):,}" for n in sets["n_events"])
+    return (f"the file holds {len(sets)} data sets ({events} events); only data set {sample.dataset} was "
+            "analysed (cytokit inspect FILE --dataset N shows each)")
+
+
 def quality_flags(sample, result=None, *, population: str | None = None, min_events: int = MIN_EVENTS,
                   max_saturated: float = MAX_SATURATED) -> list[str]:
     """All quality flags of one file, as sentences."""
@@ -66,9 +103,15 @@ def quality_flags(sample, result=None, *, population: str | None = None, min_eve
         n = int(result.membership[population].sum())
         if n < min_events:
             flags.append(f"only {n} events in {population} (< {min_events})")
-    share = saturated_fraction(sample)
+    more = _more_data_sets(sample)
+    if more:
+        flags.append(more)
+    used = set(result.channels.values()) if result is not None and getattr(result, "channels", None) else None
+    share, shares = saturation(sample, used)  # an unused, dead channel (a Cytek's FSCA at its top) is no problem
     if share > max_saturated:
-        flags.append(f"{100 * share:.1f}% of events saturated at the top of the range")
+        worst = sorted(shares.items(), key=lambda item: -item[1])[:3]
+        flags.append(f"{100 * share:.1f}% of events saturated at the top of the range ("
+                     + ", ".join(f"{pnn} {100 * v:.1f}%" for pnn, v in worst) + ")")
     rate = flow_rate_anomaly(sample)
     if rate:
         flags.append(rate)

@@ -560,6 +560,16 @@ def test_singlet_gate_removes_planted_doublets():
     assert kept[~singlet].mean() < 0.05
     assert isinstance(gate.to_static(), PolygonGate) and gate.vertices_.shape == (3, 2)
     assert gate.ratio_ == pytest.approx(1 / 1.1, rel=0.02)
+    assert gate.warning_ is None
+
+
+def test_a_singlet_gate_keeping_few_events_is_doubtful():
+    """A dead area channel (a Cytek's FSCA: 98 % zeros) left the 2 % with an area as 'singlets', unflagged."""
+    events, _ = singlets_and_doublets()
+    dead = events.assign(**{"FSC-A": np.where(np.arange(len(events)) % 50 == 0, events["FSC-A"], 0.0)})
+    gate = SingletGate("FSC-A", "FSC-H").fit(dead)
+    assert gate.contains(dead).mean() < 0.05
+    assert gate.warning_.startswith("keeps 2% of the events it was fitted on (98% with FSC-A <= 0)")
 
 
 def banana(seed=0):

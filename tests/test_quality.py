@@ -58,3 +58,36 @@ def test_saturated_fraction_counts_events_at_the_top_of_any_channel(tmp_path):
     assert saturated_fraction(sample) == pytest.approx(20 / 1000)
     sample.events.loc[500, "SSC-A"] = np.nan
     assert saturated_fraction(sample) == pytest.approx(20 / 1000)
+
+
+def test_a_file_with_further_data_sets_says_only_the_first_was_analysed(tmp_path):
+    """A Guava file holds four acquisitions, a Beckman .lmd an FCS 3.0 copy after its FCS 2.0 one:
+    run and gate analysed data set 0 and said nothing of the rest."""
+    from cytokit.fcs import read_fcs
+
+    from .fcsbuilder import build_fcs, chain
+
+    values = np.random.default_rng(0).uniform(1, 1000, (60, 2))
+    path = tmp_path / "two.fcs"
+    path.write_bytes(chain(build_fcs(values, nextdata="00000000"), build_fcs(values[:40])))
+    assert ("the file holds 2 data sets (60, 40 events); only data set 0 was analysed (cytokit inspect FILE "
+            "--dataset N shows each)") in quality_flags(read_fcs(path))
+    single = tmp_path / "one.fcs"
+    single.write_bytes(build_fcs(values))
+    assert quality_flags(read_fcs(single)) == []
+
+
+def test_saturation_names_its_channels_and_counts_only_those_the_template_uses(tmp_path):
+    """'37.3% of events saturated' named no channel, and came from a dead channel no gate used."""
+    from types import SimpleNamespace
+
+    from cytokit.fcs import read_fcs, write_fcs
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"FSC-A": rng.uniform(0, 1000, 1000), "FSCA": np.full(1000, 1023.0),
+                          "HDR-T": np.linspace(0, 1023, 1000)})
+    frame.loc[:49, "FSC-A"] = 1023.0
+    sample = read_fcs(write_fcs(tmp_path / "s.fcs", frame, ranges=dict.fromkeys(frame, 1024)))
+    assert quality_flags(sample) == ["100.0% of events saturated at the top of the range (FSCA 100.0%, FSC-A 5.0%)"]
+    used = SimpleNamespace(channels={"fsc": "FSC-A"}, flags={}, membership={})
+    assert quality_flags(sample, used) == ["5.0% of events saturated at the top of the range (FSC-A 5.0%)"]

@@ -121,6 +121,10 @@ class ClusterGate(FittedGate):
         return EllipseGate(self.dims, self.mean_, self.covariance_, self.distance_square_)
 
 
+#: a singlet gate keeping less than this share of its parent is doubtful (doublets are a minority)
+MIN_SINGLETS = 0.5
+
+
 class SingletGate(FittedGate):
     """Singlets on area vs height: events whose height/area ratio is typical.
 
@@ -169,6 +173,11 @@ class SingletGate(FittedGate):
         low, high = centre - k_low * spread, centre + k_high * spread
         self.ratio_, self.ratio_sd_ = centre, spread
         self.vertices_ = np.array([[0.0, 0.0], [area_max, low * area_max], [area_max, high * area_max]])
+        kept = float(np.mean((ratio >= low) & (ratio <= high))) * positive.mean()
+        if kept < MIN_SINGLETS:  # a dead area channel (a Cytek's FSCA, 98 % zeros) kept 2 %, unflagged
+            self.warning_ = (f"keeps {kept:.0%} of the events it was fitted on ({1 - positive.mean():.0%} with "
+                             f"{self.area} <= 0): singlets are most events; is {self.area} the pulse area and "
+                             f"{self.height} its height?")
 
     def _static(self) -> PolygonGate:
         return PolygonGate(self.dims, self.vertices_)
