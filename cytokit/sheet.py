@@ -111,8 +111,9 @@ def _named_columns(path: Path, sheet: pd.DataFrame) -> pd.DataFrame:
 
 def _sheet_path(base: Path, file: str) -> Path:
     """``file`` under ``base``; a Windows path (``day1\\a.fcs``) is read with ``/`` when only that exists,
-    and a name spelt in other Unicode code points (``é`` as e and an accent: macOS's file names) as
-    the folder's file it is."""
+    and a name spelt in other Unicode code points (``é`` as e and an accent: macOS's file names), in
+    another case (``P01.FCS``: a sheet written where names are case-insensitive) or without its
+    ``.fcs`` as the folder's one file it is."""
     path = (base / file).resolve()
     if "\\" in file and not path.exists():
         posix = (base / file.replace("\\", "/")).resolve()
@@ -120,7 +121,10 @@ def _sheet_path(base: Path, file: str) -> Path:
             path = posix
     if not path.exists() and path.parent.is_dir():
         wanted = unicodedata.normalize("NFC", path.name)
-        same = [p for p in path.parent.iterdir() if unicodedata.normalize("NFC", p.name) == wanted]
-        if len(same) == 1:
-            return same[0]
+        names = [(p, unicodedata.normalize("NFC", p.name)) for p in path.parent.iterdir() if p.is_file()]
+        for same in ([p for p, n in names if n == wanted],  # macOS's decomposed accents
+                     [p for p, n in names if n.casefold() == wanted.casefold()],  # a sheet typed on Windows
+                     [p for p, n in names if n.casefold() in (wanted.casefold() + ".fcs", wanted.casefold() + ".lmd")]):
+            if len(same) == 1:  # the extension left out (Excel's column of sample names)
+                return same[0]
     return path

@@ -59,6 +59,22 @@ def test_names_in_other_unicode_forms_are_the_same_name(tmp_path):
     assert by_pattern["patient"].tolist() == [nfc] * 4 and (by_pattern["status"] == "ok").all()
 
 
+def test_names_without_their_extension_or_in_another_case_are_the_folders_files(tmp_path):
+    """A sheet of sample names (Excel's column without '.fcs'), or typed where names are
+    case-insensitive, gave 'file not found' for each row and 'not in the sample sheet' for each file."""
+    touch(tmp_path, "P01_C2D1_iso.fcs", "P01_C2D1_stained.fcs", "P01_C2D8_iso.fcs", "P01_C2D8_stained.fcs")
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("file,patient,timepoint,stain\nP01_C2D1_iso,P01,C2D1,isotype\nP01_C2D1_stained,P01,C2D1,"
+                     "stained\nP01_C2D8_ISO.FCS,P01,C2D8,isotype\np01_c2d8_stained.fcs,P01,C2D8,stained\n")
+    table = check_samples(read_sample_sheet(sheet), folder=tmp_path)
+    assert (table["status"] == "ok").all(), table["error"].tolist()
+    assert [Path(p).name for p in table["path"]] == ["P01_C2D1_iso.fcs", "P01_C2D1_stained.fcs", "P01_C2D8_iso.fcs",
+                                                     "P01_C2D8_stained.fcs"]
+    touch(tmp_path, "p01_C2D1_ISO.fcs")  # two files a case-insensitive name fits: neither is guessed
+    table = check_samples(read_sample_sheet(sheet), folder=tmp_path).set_index("file")
+    assert table.loc["P01_C2D1_iso", "error"].startswith("file not found")
+
+
 def test_pattern_and_pairing(tmp_path):
     touch(tmp_path, "P1_C2D1_isotype.fcs", "P1_C2D1_stained.fcs", "P1_C2D8_isotype.fcs", "P1_C2D8_stained.fcs",
           "P2_C2D1_stained.fcs", "P2_C2D8_isotype.fcs", "P2_C2D8_stained.fcs", "odd-name.fcs")
