@@ -45,9 +45,9 @@ class Experiment:
         self.comparisons = metadata.comparisons_of(compare, baseline=baseline, followup=followup)
         self.baseline, self.followup = self.comparisons[0]
         self.samples = metadata.check_samples(samples, folder=folder, comparisons=self.comparisons)
-        self.group_by = group_by
+        self.group_by = None if group_by is None else metadata.group_column(self.samples, group_by)  # its case
         if group_by is not None:
-            metadata.patient_groups(self.samples, group_by)  # a missing column, or a patient in two groups: now
+            metadata.patient_groups(self.samples, self.group_by)  # a missing column, or a patient in two groups: now
 
     @classmethod
     def from_folder(

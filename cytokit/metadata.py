@@ -202,6 +202,28 @@ def compared_timepoints(comparisons: tuple[Comparison, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tp for pair in comparisons for tp in pair))
 
 
+def group_column(samples: pd.DataFrame, column: str) -> str:
+    """The sample sheet's column ``column`` names, in any case (``response`` for a header ``Response``).
+
+    Raises
+    ------
+    MetadataError
+        It is one of cytokit's own columns, or the sheet has none (or two) of that name.
+    """
+    own = (*REQUIRED, "path", "pattern_error", "control_file", *RESERVED)
+    if column.strip().casefold() in {c.casefold() for c in own}:
+        raise MetadataError(f"cannot group patients by {column!r}: it is one of cytokit's own columns; "
+                            "name a column of the sample sheet such as response")
+    if column in samples.columns:
+        return column
+    same = [c for c in samples.columns if str(c).strip().casefold() == column.strip().casefold()]
+    if len(same) == 1:
+        return same[0]
+    listed = [str(c) for c in samples.columns if c in REQUIRED or c not in own]
+    raise MetadataError(f"cannot group patients by {column!r}: the sample sheet has no such column (has "
+                        f"{', '.join(listed)})")
+
+
 def patient_groups(samples: pd.DataFrame, column: str) -> dict[str, str]:
     """patient → its value of the sheet's ``column`` (``--group-by``), for comparing groups of patients.
 
@@ -214,14 +236,7 @@ def patient_groups(samples: pd.DataFrame, column: str) -> dict[str, str]:
         The sheet has no such column, it is one of cytokit's own, a patient's rows disagree (the
         message names the patient and the values), or fewer than two groups remain.
     """
-    if column in (*REQUIRED, "path", *RESERVED):
-        raise MetadataError(f"cannot group patients by {column!r}: it is one of cytokit's own columns; "
-                            "name a column of the sample sheet such as response")
-    if column not in samples.columns:
-        own = ("path", "pattern_error", *RESERVED, *(["control_file"] if not samples.get(
-            "control_file", pd.Series(dtype=str)).fillna("").astype(str).str.strip().any() else []))
-        raise MetadataError(f"cannot group patients by {column!r}: the sample sheet has no such column (has "
-                            f"{', '.join(c for c in samples.columns if c not in own)})")
+    column = group_column(samples, column)
     values = samples[column].fillna("").astype(str).str.strip()
     spelling: dict[str, str] = {}
     for value in values:

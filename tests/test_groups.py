@@ -93,6 +93,16 @@ def test_patient_groups_refuses_what_cannot_be_compared(rows, column, message):
 
 
 def test_an_unknown_group_column_lists_the_sheets_own_columns():
-    """check_samples adds an empty control_file column to a sheet without one: not the sheet's to name."""
-    with pytest.raises(MetadataError, match=r"no such column \(has file, patient, timepoint, stain, response\)$"):
-        patient_groups(sheet([("P1", "R"), ("P2", "NR")]).assign(control_file=""), "arm")
+    """check_samples adds an empty control_file column to a sheet without one: not the sheet's to name
+    (nor, filled in, cytokit's own to group by)."""
+    for control in ("", "c.fcs"):
+        with pytest.raises(MetadataError, match=r"no such column \(has file, patient, timepoint, stain, response\)$"):
+            patient_groups(sheet([("P1", "R"), ("P2", "NR")]).assign(control_file=control), "arm")
+
+
+def test_a_group_column_is_named_in_any_case():
+    """Headers may be in any case (README): --group-by response on a column Response was refused."""
+    table = sheet([("P1", "R"), ("P2", "NR")]).rename(columns={"response": "Response"})
+    assert patient_groups(table, "response") == patient_groups(table, "RESPONSE") == {"P1": "R", "P2": "NR"}
+    with pytest.raises(MetadataError, match="one of cytokit's own columns"):
+        patient_groups(table, "Control_File")
