@@ -182,7 +182,11 @@ def _run(args: argparse.Namespace) -> int:
             print(f"cytokit run: warning: pooled gate {path}: {gate.failed_ or gate.warning_}", file=sys.stderr)
     usable = results.samples[results.samples["status"] != "error"]
     timepoints = ", ".join(sorted(set(usable["timepoint"].astype(str))))
-    if not n_paired and (~usable["stain"].map(is_control)).any():  # labels are normalised (metadata)
+    if not experiment.template.markers and len(usable):
+        print("cytokit run: note: the template quantifies no marker (it has no markers: section): populations.csv "
+              "holds each file's counts; add markers: to compare timepoints (paired.csv and cohort.csv are empty)",
+              file=sys.stderr)
+    elif not n_paired and (~usable["stain"].map(is_control)).any():  # labels are normalised (metadata)
         print(f"cytokit run: warning: no patient could be paired: {len(unpaired)} files unpaired, "
               f"{len(failed)} failed (timepoints found: {timepoints}; --baseline {experiment.baseline}, "
               f"--followup {experiment.followup}); paired.csv and cohort.csv are empty", file=sys.stderr)

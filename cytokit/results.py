@@ -166,7 +166,7 @@ def assemble(groups: list[GroupResult], samples: pd.DataFrame, *, template_path:
     values = {k: v for g in groups for k, v in g.values.items()}
     paired = _rows(groups, "paired", PAIRED_COLUMNS)
     paired = paired.sort_values(["marker", "patient"], kind="stable").reset_index(drop=True)
-    _mark_unpaired(table, paired)
+    _mark_unpaired(table, paired, quantified=bool(len(markers)))
     # several comparisons: one summary per comparison; patients with several stained tubes per timepoint:
     # one per stain (no pairs: no rows, all columns)
     by = ("baseline", "followup") if len(comparisons) > 1 else ()
@@ -216,9 +216,9 @@ def _early_figures(groups: list[GroupResult], samples: pd.DataFrame, markers: pd
     return figures
 
 
-def _mark_unpaired(table: pd.DataFrame, paired: pd.DataFrame) -> None:
+def _mark_unpaired(table: pd.DataFrame, paired: pd.DataFrame, *, quantified: bool = True) -> None:
     """Analysed files of a patient whose timepoint ended up in no paired comparison become ``unpaired``,
-    with why."""
+    with why (not ``quantified``: no file has a marker row, the template has no markers)."""
     used = {(p, tp) for p, b, f in zip(paired["patient"], paired["baseline"], paired["followup"]) for tp in (b, f)}
     ok = table[table["status"] == "ok"]
     for patient, group in ok.groupby("patient"):
@@ -227,6 +227,7 @@ def _mark_unpaired(table: pd.DataFrame, paired: pd.DataFrame) -> None:
             continue
         failed = table[(table["patient"] == patient) & (table["status"] == "error")]["file"].tolist()
         why = (f"{', '.join(failed)} failed" if failed
-               else "no baseline and follow-up stained tubes with the same markers")
+               else "no baseline and follow-up stained tubes with the same markers" if quantified
+               else "the template quantifies no marker (it has no markers: section)")
         table.loc[group.index, "status"] = "unpaired"
         table.loc[group.index, "error"] = f"left out of the paired comparison: {why}"

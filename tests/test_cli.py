@@ -169,6 +169,20 @@ def test_run_warns_when_no_patient_is_paired(one_patient, tmp_path):
                            "paired.csv and cohort.csv are empty\n")
 
 
+def test_run_with_a_template_of_gates_only_says_it_quantifies_no_marker(one_patient, tmp_path):
+    """A learned template has no markers: section; the run said no patient could be paired and each
+    tube 'no baseline and follow-up stained tubes with the same markers'."""
+    text = TEMPLATE.read_text()
+    gates_only = tmp_path / "gates.yaml"
+    gates_only.write_text(text[:text.index("\nmarkers:")] + "\n")
+    proc = cli("run", one_patient, "--template", gates_only, "--out", tmp_path / "out", "--workers", 1,
+               "--no-plots", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith("cytokit run: note: the template quantifies no marker (it has no markers: section)")
+    samples = pd.read_csv(tmp_path / "out" / "samples.csv")
+    assert samples["error"].str.endswith("the template quantifies no marker (it has no markers: section)").all()
+
+
 def test_the_same_baseline_and_followup_is_a_usage_error(one_patient, tmp_path, capsys):
     from cytokit.cli import main
 

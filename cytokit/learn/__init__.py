@@ -187,6 +187,8 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
               "moves it onto each file by aligning the file's density with the training files' (max_shift 0:",
               "not moved). Fitted gates are flagged 'gate doubtful' when their fit is weak, registered ones",
               "when the file's density is unlike the training files' (confidence below min_confidence).",
+              "It gates only: for cytokit run to quantify markers (% positive, MFI) and compare timepoints,",
+              "add a markers: section (gating_templates/README.md).",
               *(line for note in channels.notes for line in textwrap.wrap(note, 96)),
               *(line for line in textwrap.wrap(_controls_note(train, controls), 96) if controls), ""]
     text = template_text(header, spec_channels, channels.compensation, transforms, blocks)
