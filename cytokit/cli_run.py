@@ -181,15 +181,19 @@ def _run(args: argparse.Namespace) -> int:
         if gate.failed_ or gate.warning_:
             print(f"cytokit run: warning: pooled gate {path}: {gate.failed_ or gate.warning_}", file=sys.stderr)
     usable = results.samples[results.samples["status"] != "error"]
-    timepoints = ", ".join(sorted(set(usable["timepoint"].astype(str))))
+    analysed = set(usable["timepoint"].astype(str)) - {""}
+    only_failed = sorted(set(failed["timepoint"].astype(str)) - analysed - {""})
+    timepoints = ", ".join(sorted(analysed)) + (f"; {', '.join(only_failed)} only in failed files" if only_failed else "")
+    asked = (" ".join(f"--compare {b}:{f}" for b, f in experiment.comparisons) if args.compare
+             else f"--baseline {experiment.baseline}, --followup {experiment.followup}")
     if not experiment.template.markers and len(usable):
         print("cytokit run: note: the template quantifies no marker (it has no markers: section): populations.csv "
               "holds each file's counts; add markers: to compare timepoints (paired.csv and cohort.csv are empty)",
               file=sys.stderr)
     elif not n_paired and (~usable["stain"].map(is_control)).any():  # labels are normalised (metadata)
         print(f"cytokit run: warning: no patient could be paired: {len(unpaired)} files unpaired, "
-              f"{len(failed)} failed (timepoints found: {timepoints}; --baseline {experiment.baseline}, "
-              f"--followup {experiment.followup}); paired.csv and cohort.csv are empty", file=sys.stderr)
+              f"{len(failed)} failed (timepoints found: {timepoints}; {asked}); paired.csv and cohort.csv are empty",
+              file=sys.stderr)
     elif len(experiment.comparisons) > 1:
         compared = set(zip(results.paired["baseline"], results.paired["followup"]))
         for b, f in experiment.comparisons:

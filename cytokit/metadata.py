@@ -389,8 +389,12 @@ def _mark_uncompared(out: pd.DataFrame, comparisons: tuple[Comparison, ...], mar
             if any(set(pair) <= have for pair in pairs):
                 continue
             lacking = list(dict.fromkeys(tp for pair in pairs for tp in pair if tp not in have))
-            in_error = sorted(set(out.loc[out["patient"] == patient, "timepoint"]) - have)
-            found = ", ".join(sorted(have)) + (f"; {', '.join(in_error)} only in tubes with errors" if in_error else "")
+            mine = out[out["patient"] == patient]
+            in_error = sorted(set(mine.loc[mine["status"] == "error", "timepoint"]) - have - {""})
+            elsewhere = sorted(set(mine["timepoint"]) - set(named) - set(in_error) - {""})
+            found = "; ".join([", ".join(sorted(have)), *([f"{', '.join(in_error)} only in tubes with errors"]
+                                                        if in_error else []),
+                               *([f"{', '.join(elsewhere)} in no comparison"] if elsewhere else [])])
             for i in tubes.index:
                 mark(i, "unpaired", f"patient {patient} has no usable {' or '.join(lacking)} tube pair "
                                     f"(usable timepoints: {found}); analysed but left out of {what}")

@@ -302,3 +302,10 @@ def test_a_patient_whose_baseline_tubes_failed_is_told_so():
     out = check_samples(table).set_index("file")
     assert out.loc["c.fcs", "error"].startswith(
         "patient P1 has no usable C2D1 tube pair (usable timepoints: C2D8; C2D1 only in tubes with errors)")
+
+
+def test_tubes_of_a_timepoint_no_comparison_names_are_not_said_to_have_errors(tmp_path):
+    touch(tmp_path, "P1_C2D1_isotype.fcs", "P1_C2D1_stained.fcs", "P1_C2D8_isotype.fcs", "P1_C2D8_stained.fcs")
+    out = check_samples(samples_from_pattern(tmp_path), folder=tmp_path, comparisons=[("C2D8", "C9D9")])
+    assert out.set_index("file").loc["P1_C2D8_stained.fcs", "error"].startswith(
+        "patient P1 has no usable C9D9 tube pair (usable timepoints: C2D8; C2D1 in no comparison)")
