@@ -74,7 +74,8 @@ Mark = Callable[[object, str, str], None]
 """``mark(index, status, message)``: :func:`cytokit.metadata.check_samples`'s way to report a row."""
 
 
-def assign_controls(out: pd.DataFrame, mark: Mark, *, sheet: str = "the sample sheet") -> None:
+def assign_controls(out: pd.DataFrame, mark: Mark, *, sheet: str = "the sample sheet",
+                    needs_control: bool = True) -> None:
     """Set ``control_file`` (stained tubes: the control their positivity is learned on) and
     ``control_of`` (control tubes: the stained tubes they serve, ``; ``-joined) on a checked
     samples table whose control tubes' ``stain`` is their kind; rows already in error take no part.
@@ -83,7 +84,8 @@ def assign_controls(out: pd.DataFrame, mark: Mark, *, sheet: str = "the sample s
     empty one means the one control tube of its patient and timepoint. Reported by name through
     ``mark``: a control that is not in ``sheet``, not a control tube, another patient's, or
     unusable; several controls at a timepoint where one is needed; a control tube given a
-    control; a stained tube without a control, and a control that serves no stained tube.
+    control; a stained tube without a control (unless not ``needs_control``: no marker's
+    positivity uses one), and a control that serves no stained tube.
     """
     has_column = "control_file" in out
     named = out["control_file"].fillna("").astype(str).str.strip() if has_column \
@@ -112,13 +114,13 @@ def assign_controls(out: pd.DataFrame, mark: Mark, *, sheet: str = "the sample s
             found = ", ".join(f"{f} ({s})" for f, s in zip(here["file"], here["stain"]))
             mark(i, "error", f"{sheet}: {row.patient} {row.timepoint} has {len(here)} control tubes ({found}) "
                              f"and one is needed: name the one {row.file} uses in a control_file column")
-        else:
+        elif needs_control:
             lost = out[(out["status"] == "error") & kind.notna() & (out["patient"] == row.patient)
                        & (out["timepoint"] == row.timepoint)]
             mark(i, "unpaired", f"no usable control tube for {row.patient} {row.timepoint}: "
                                 + ("; ".join(f"{f}: {e}" for f, e in zip(lost["file"], lost["error"]))
                                    if len(lost) else
-                                   f"none in {sheet} ({WHAT}); or name one in a control_file column"))
+                                   f"none in {sheet} ({WHAT}); or name one in a sample sheet's control_file column"))
     served = out.loc[out["status"] != "error", "control_file"]
     for j in controls.index:
         files = [out.at[i, "file"] for i in served.index[served == out.at[j, "file"]]]

@@ -44,7 +44,8 @@ class Experiment:
         self.template = load_template(self.template_path, panel=self.panel_path)
         self.comparisons = metadata.comparisons_of(compare, baseline=baseline, followup=followup)
         self.baseline, self.followup = self.comparisons[0]
-        self.samples = metadata.check_samples(samples, folder=folder, comparisons=self.comparisons)
+        self.samples = metadata.check_samples(samples, folder=folder, comparisons=self.comparisons,
+                                              needs_control=any(m.method != "none" for m in self.template.markers))
         self.group_by = None if group_by is None else metadata.group_column(self.samples, group_by)  # its case
         if group_by is not None:
             metadata.patient_groups(self.samples, self.group_by)  # a missing column, or a patient in two groups: now

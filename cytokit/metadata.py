@@ -98,7 +98,9 @@ def samples_from_pattern(folder: str | Path, pattern: str = DEFAULT_PATTERN, *,
             "path": str(path.resolve()),
             "pattern_error": error,
         })
-    return pd.DataFrame(rows, columns=[*REQUIRED, "path", "pattern_error"])
+    table = pd.DataFrame(rows, columns=[*REQUIRED, "path", "pattern_error"])
+    table.attrs["source"] = f"the file names (pattern {pattern})"  # named in check_samples' errors
+    return table
 
 
 def samples_from_keywords(folder: str | Path, keywords: dict[str, str]) -> pd.DataFrame:
@@ -121,7 +123,9 @@ def samples_from_keywords(folder: str | Path, keywords: dict[str, str]) -> pd.Da
         for field, key in keywords.items():
             row[field] = kw.get(key.upper(), "")
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*REQUIRED, "path", "pattern_error"])
+    table = pd.DataFrame(rows, columns=[*REQUIRED, "path", "pattern_error"])
+    table.attrs["source"] = "the files' keywords"  # named in check_samples' errors
+    return table
 
 
 def normalise_labels(samples: pd.DataFrame, *, baseline: str = "C2D1", followup: str = "C2D8",
@@ -294,6 +298,7 @@ def check_samples(
     baseline: str = "C2D1",
     followup: str = "C2D8",
     comparisons: Comparisons | None = None,
+    needs_control: bool = True,
 ) -> pd.DataFrame:
     """Add ``status`` (``ok``, ``error``, ``unpaired``) and ``error`` to a samples table.
 
@@ -304,6 +309,8 @@ def check_samples(
     stained tube, a ``control_file`` naming no usable control ...), tubes at a timepoint no
     comparison uses, and tubes whose patient lacks the other timepoint of every comparison of theirs.
     ``comparisons`` (see :func:`comparisons_of`) default to the one of ``baseline`` and ``followup``.
+    Without ``needs_control`` (every marker's positivity ``method: none``) a stained tube without a
+    control is paired all the same.
     """
     comparisons = comparisons_of(baseline=baseline.strip(), followup=followup.strip()) if comparisons is None \
         else comparisons_of(comparisons)
@@ -353,7 +360,7 @@ def check_samples(
         r = out.loc[i]
         mark(i, "error", f"duplicate tube: {r.patient} {r.timepoint} {r.stain} is listed more than once")
 
-    assign_controls(out, mark, sheet=samples.attrs.get("sheet", "the sample sheet"))
+    assign_controls(out, mark, sheet=samples.attrs.get("sheet") or samples.attrs.get("source", "the sample sheet"), needs_control=needs_control)
     _mark_uncompared(out, comparisons, mark)
 
     if folder is not None:

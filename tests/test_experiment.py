@@ -200,6 +200,21 @@ def test_a_control_naming_the_marker_on_another_detector_is_flagged(tmp_path):
     assert not markers["flag"].str.contains("measured").any()
 
 
+def test_markers_measured_without_positivity_pair_stained_tubes_without_controls(tmp_path):
+    """positivity: {method: none} needs no control tube, yet stained tubes without one were 'unpaired:
+    no usable control tube', and paired.csv empty."""
+    src = REPO / "sample_fcs" / "modern"
+    for tp in ("C2D1", "C2D8"):
+        (tmp_path / f"CLL001_{tp}_stained.fcs").write_bytes((src / f"CLL001_{tp}_stained.fcs").read_bytes())
+    text = TEMPLATE.read_text().replace("method: control_quantile, quantile: 0.99", "method: none")
+    assert text.count("method: none") == 2
+    (tmp_path / "t.yaml").write_text(text)
+    res = Experiment.from_folder(tmp_path, template=tmp_path / "t.yaml").run()
+    assert (res.samples["status"] == "ok").all(), res.samples["error"].tolist()
+    assert sorted(res.paired["marker"]) == ["LAG3", "TNFa"] and res.paired["pct_pos_baseline"].isna().all()
+    assert res.paired[["mfi_baseline", "log2_mfi_ratio_raw", "ks_d_raw", "emd_raw"]].notna().all().all()
+
+
 def test_an_unexpected_error_in_one_file_is_reported_and_the_group_goes_on(monkeypatch):
     """A bug met in one file's gating must not cost the batch its other files."""
     from cytokit.pipeline import analyse_group

@@ -83,8 +83,8 @@ def test_pattern_and_pairing(tmp_path):
     error = dict(zip(table["file"], table["error"]))
     assert status["P1_C2D1_stained.fcs"] == "ok"
     assert status["P2_C2D1_stained.fcs"] == "unpaired" and error["P2_C2D1_stained.fcs"] == (
-        "no usable control tube for P2 C2D1: none in the sample sheet (an isotype, FMO, unstimulated or unstained "
-        "tube); or name one in a control_file column")
+        "no usable control tube for P2 C2D1: none in the file names (pattern {patient}_{timepoint}_{stain}.fcs) (an "
+        "isotype, FMO, unstimulated or unstained tube); or name one in a sample sheet's control_file column")
     # two isotype tubes of one timepoint are duplicates: the stained tube says why it has none
     touch(tmp_path, "P2_C2D1_isotype.fcs", "P2_C2D1_ISO.fcs")
     table = check_samples(samples_from_pattern(tmp_path), folder=tmp_path).set_index("file")
