@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._density import cut_sensitivity, dense_cut, estimate_density, significant_peaks
+from ._density import cut_sensitivity, dense_cut, estimate_density, significant_peaks, uncounted_peak
 from .fitted import FittedGate, _FitFailure, _is_number, _need, cut_gate
 from .gates import RangeGate
 
@@ -352,9 +352,12 @@ class DensityValleyGate(_DensityGate):
             if best is None or score > best[0]:
                 best = (score, low, int(left), int(right), depth)
         if best is None:
+            smaller = uncounted_peak(curve, min_height=self.min_peak_height)
             raise _NoValley(
                 f"no density valley found in {self.dim} in {self._range_text()}: "
                 f"{len(peaks)} density peak(s) at {np.round(curve.grid[peaks], 4).tolist()}"
+                + (f" (a smaller one at {smaller[0]:.4g}, {smaller[1]:.2g} of the highest, is under "
+                   f"min_peak_height {self.min_peak_height:g})" if smaller else "")
             )
         _, low, left, right, self.valley_depth_ = best
         self.threshold_ = float(curve.grid[low])
