@@ -135,7 +135,8 @@ def _gate(args: argparse.Namespace) -> int:
 
             meta = {"file": Path(args.file).name, "patient": "", "timepoint": "", "stain": "stained"}
             rows = quantify(result, control_result, meta=meta, is_control=args.as_control,
-                            isotype_meta={**meta, "file": Path(args.control).name} if control is not None else None)
+                            isotype_meta={**meta, "file": Path(args.control).name, "stain": "control"}
+                            if control is not None else None)
             columns = ["marker", "population", "n_events", "median", "pct_pos", "threshold", "isotype_pct_pos",
                        "flag"]
             print()

@@ -384,6 +384,20 @@ populations:
     assert with_c.loc["nonC/Apos", "count"] == int(((c < 0.5) & (a >= 0.5)).sum())
 
 
+def test_a_required_population_on_a_missing_optional_role_says_how_to_skip_it():
+    import numpy as np
+    import pandas as pd
+
+    from cytokit import ChannelNotFoundError, Sample
+
+    text = "channels:\n  a: {pnn: [A]}\n  c: {pnn: [C], optional: true}\ncompensation: none\npopulations:\n" \
+           "  - {name: Cpos, parent: root, gate: {type: range, dim: c, min: 0.5}}\n"
+    sample = Sample.from_dataframe(pd.DataFrame({"A": np.linspace(0, 1, 100)}))
+    with pytest.raises(ChannelNotFoundError, match="population 'Cpos' needs role\\(s\\) c, optional and not found in "
+                       "this file: give the population optional: true to skip it"):
+        parse_template(text).apply(sample)
+
+
 HEAD = "channels: {fsc: {pnn: [FSC-A]}, ssc: {pnn: [SSC-A]}}\npopulations:\n"
 
 

@@ -72,7 +72,10 @@ def gate_sample(
         missing = [r for r in _gate_roles(pop.gate) if r not in channels]
         if missing:
             if not pop.optional:
-                raise ChannelNotFoundError(f"{sample.path}: population {pop.name!r} needs role(s) {missing}")
+                raise ChannelNotFoundError(
+                    f"{sample.path}: population {pop.name!r} needs role(s) {', '.join(missing)}, optional and not "
+                    "found in this file: give the population optional: true to skip it (flagged) where they are "
+                    "missing, or make the role(s) required")
             result.membership[path] = parent_mask.copy()
             result.flags[path] = f"skipped: the file has no channel for role(s) {', '.join(missing)}"
             continue
