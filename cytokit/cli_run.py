@@ -164,13 +164,16 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     failed = results.samples[results.samples["status"] == "error"]
     unpaired = results.samples[results.samples["status"] == "unpaired"]
-    n_paired = results.paired["patient"].nunique() if len(results.paired) else 0
+    from .results import paired_patients
+
+    n_paired, n_valued = paired_patients(results.paired)
     never = _failed_everywhere(results.populations)
     gate_failed = _gate_failed(results.populations, never)
     if not args.quiet:
         print(f"{len(results.samples)} files: {len(results.samples) - len(failed)} analysed, "
               f"{len(failed)} failed, {len(unpaired)} unpaired"
-              + (f", {len(gate_failed)} with a failed gate" if gate_failed else "") + f"; {n_paired} paired patients")
+              + (f", {len(gate_failed)} with a failed gate" if gate_failed else "") + f"; {n_paired} paired patients"
+              + (f" ({n_valued} with values: the others' gated populations are empty)" if n_valued < n_paired else ""))
         for row in failed.itertuples():
             print(f"  failed: {row.file}: {row.error}", file=sys.stderr)
         for row in unpaired.itertuples():

@@ -195,6 +195,15 @@ def assemble(groups: list[GroupResult], samples: pd.DataFrame, *, template_path:
     )
 
 
+def paired_patients(paired: pd.DataFrame) -> tuple[int, int]:
+    """``(patients paired, those of them with a value)``: a pair whose gated population is empty at
+    either timepoint (its gate failed) has no MFI, and every statistic of it is NaN."""
+    if not len(paired):
+        return 0, 0
+    valued = paired["mfi_baseline"].notna() & paired["mfi_followup"].notna()
+    return int(paired["patient"].nunique()), int(paired.loc[valued, "patient"].nunique())
+
+
 def _rows(groups: list[GroupResult], table: str, columns: list[str]) -> pd.DataFrame:
     """One table of every group, row by row (as the groups' own records: no dtype of an empty group's
     frame leaks into the whole)."""

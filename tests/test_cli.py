@@ -226,6 +226,11 @@ def test_run_exits_1_when_a_population_failed_in_every_file(one_patient, tmp_pat
     assert lines[1].startswith("cytokit run: error: population Lymphocytes/Singlets/Viable/CD19+: the gate "
                                "failed in all 4 files")
     assert (pd.read_csv(tmp_path / "out" / "samples.csv")["status"] == "ok").all()  # the tables are written
+    # with figures and the summary: the patient is paired, but nothing has a value (it said "1 paired")
+    proc = cli("run", one_patient, "--template", broken, "--out", tmp_path / "out2", "--workers", 1)
+    assert "; 1 paired patients (0 with values: the others' gated populations are empty)" in proc.stdout
+    html = (tmp_path / "out2" / "report.html").read_text()
+    assert "1 paired (0 with values)" in html and "no pair with a value (n = 0)" in html and "= nan" not in html
 
 
 def test_run_with_the_shipped_opencyto_template_gates_every_file(one_patient, tmp_path):

@@ -46,6 +46,7 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
     """The report's HTML text (see :func:`write_report`)."""
     from ..errors import CytokitError
     from ..plots import ResultsPlotter, unique_slugs
+    from ..results import paired_patients
 
     plotter = plotter or ResultsPlotter(results)
     samples = results.samples
@@ -107,7 +108,7 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
         template_path=results.template_path,
         comparison_labels=[c["label"] for c in comparisons], timepoints=results.timepoints,
         n_files=len(samples), counts=counts,
-        n_paired=int(results.paired["patient"].nunique()) if len(results.paired) else 0,
+        n_paired=paired_patients(results.paired)[0], n_valued=paired_patients(results.paired)[1],
         comparisons=comparisons, several=several, longitudinal=longitudinal,
         cohort=_table(cohort, ["marker", "baseline", "followup", "metric", "n_pairs", "median_delta", "ci_low",
                                "ci_high", "test", "p_value", "q_bh", "n_up", "n_down", "n_flagged"]),
@@ -134,6 +135,9 @@ def _caption(cohort: pd.DataFrame, marker: str, baseline: str, followup: str) ->
         rows = rows[(rows["baseline"] == baseline) & (rows["followup"] == followup)]
     parts = []
     for row in rows.to_dict("records"):
+        if not row["n_pairs"] or pd.isna(row["median_delta"]):
+            parts.append(f"no pair with a value (n = {row['n_pairs']})")
+            continue
         test = (str(row["test"]).split(":")[0].split() or ["test"])[0].capitalize()
         parts.append(f"n = {row['n_pairs']}, median Δ% pos = {row['median_delta']:.3g} "
                      f"[{row['ci_low']:.3g}, {row['ci_high']:.3g}], {test} p = {row['p_value']:.2g}")
