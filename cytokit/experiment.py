@@ -46,6 +46,13 @@ class Experiment:
         self.baseline, self.followup = self.comparisons[0]
         self.samples = metadata.check_samples(samples, folder=folder, comparisons=self.comparisons,
                                               needs_control=any(m.method != "none" for m in self.template.markers))
+        if compare is not None or baseline is not None or followup is not None:  # asked for: a typo pairs nothing
+            found = set(self.samples["timepoint"].astype(str)) - {""}
+            for b, f in self.comparisons:
+                absent = [tp for tp in (b, f) if tp not in found]
+                if absent and found:
+                    raise MetadataError(f"comparison {b}:{f}: no file has timepoint {' or '.join(absent)} (the files' "
+                                        f"timepoints: {', '.join(sorted(found))})")
         self.group_by = None if group_by is None else metadata.group_column(self.samples, group_by)  # its case
         if group_by is not None:
             metadata.patient_groups(self.samples, self.group_by)  # a missing column, or a patient in two groups: now

@@ -161,12 +161,18 @@ def test_run_rejects_bad_out_workers_and_dask(one_patient, tmp_path):
 
 
 def test_run_warns_when_no_patient_is_paired(one_patient, tmp_path):
+    (one_patient / "CLL001_C2D8_stained.fcs").unlink()
     proc = cli("run", one_patient, "--template", TEMPLATE, "--out", tmp_path / "out", "--workers", 1,
-               "--baseline", "D1", "--no-plots", "--quiet")
+               "--no-plots", "--quiet")
     assert proc.returncode == 0, proc.stderr  # every file was analysed
-    assert proc.stderr == ("cytokit run: warning: no patient could be paired: 4 files unpaired, 0 failed "
-                           "(timepoints found: C2D1, C2D8; --baseline D1, --followup C2D8); "
+    assert proc.stderr == ("cytokit run: warning: no patient could be paired: 3 files unpaired, 0 failed "
+                           "(timepoints found: C2D1, C2D8; --baseline C2D1, --followup C2D8); "
                            "paired.csv and cohort.csv are empty\n")
+    # a timepoint no file has is a typo: refused before any analysis (it analysed all, and paired none)
+    proc = cli("run", one_patient, "--template", TEMPLATE, "--out", tmp_path / "out2", "--baseline", "D1", "--quiet")
+    assert proc.returncode == 2 and proc.stderr == ("cytokit run: error: comparison D1:C2D8: no file has timepoint "
+                                                    "D1 (the files' timepoints: C2D1, C2D8)\n")
+    assert not (tmp_path / "out2").exists()
 
 
 def test_run_with_a_template_of_gates_only_says_it_quantifies_no_marker(one_patient, tmp_path):

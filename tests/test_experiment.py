@@ -270,5 +270,5 @@ def test_a_folder_without_files_and_a_table_in_capitals(tmp_path):
     folder = REPO / "sample_fcs" / "modern"
     table = pd.DataFrame({"FILE": ["CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs"], "Patient": "CLL001",
                           "TimePoint": "C2D1", "Stain": ["isotype", "stained"]})
-    exp = Experiment.from_folder(folder, template=TEMPLATE, samples=table, baseline="C2D1", followup="C2D8")
+    exp = Experiment.from_folder(folder, template=TEMPLATE, samples=table)
     assert list(exp.samples["file"][:2]) == ["CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs"]
