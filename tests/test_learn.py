@@ -664,3 +664,18 @@ def test_a_gate_drawn_on_a_channel_the_training_files_name_otherwise(tmp_path):
     # learn leaves Time out: a gate on it is learned on what there is, said so, and its poor agreement said
     assert rows.loc["Stable", "note"] == ("learned without Time (a time window is each acquisition's own); training "
                                           f"agreement F1 {rows.loc['Stable', 'cv_f1']:.3f}, below 0.9: check this gate")
+
+
+def test_a_learned_templates_panel_key_moves_with_it_or_is_absolute(tmp_path):
+    """Written as '../../work/shared/.../panel.csv', the template broke when copied to another folder."""
+    from cytokit.learn import _with_panel_key
+
+    text = "# learned\nname: x\n"
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "panel.csv").write_text("channel,marker\n")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "panel.csv").write_text("channel,marker\n")
+    beside = _with_panel_key(text, tmp_path / "out" / "panel.csv", tmp_path / "out" / "t.yaml")
+    assert beside.splitlines()[1].startswith('panel: "panel.csv"')
+    away = _with_panel_key(text, tmp_path / "elsewhere" / "panel.csv", tmp_path / "out" / "t.yaml")
+    assert away.splitlines()[1].startswith(f'panel: "{(tmp_path / "elsewhere" / "panel.csv").resolve()}"')
