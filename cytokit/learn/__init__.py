@@ -59,6 +59,9 @@ class LearnedTemplate:
     leave_one_out
         :func:`cytokit.compare`'s rows for each training file gated by the template learned
         on the others (None when not asked for or with one training file).
+    notes
+        What applies to the whole template (with ``controls``: whether a cut on the control tube
+        could be learned), as its header says.
     """
 
     text: str
@@ -66,6 +69,7 @@ class LearnedTemplate:
     populations: pd.DataFrame
     mapping: dict[str, str] = field(default_factory=dict)
     leave_one_out: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
         learned = int((self.populations["gate"] != "").sum())
@@ -93,10 +97,10 @@ def _control_events(train, controls: dict[str, str], path: str, max_events: int)
     return out
 
 
-def _controls_note(train, controls: dict[str, str]) -> str:
-    """What the controls sheet gave: which training files' controls are among them, and whether a
-    control-derived cut could be learned at all (two controls or more)."""
-    names = {tf.name for tf in train}
+def _controls_note(names, controls: dict[str, str]) -> str:
+    """What the controls sheet gave: which training files' (``names``) controls are among them, and
+    whether a control-derived cut could be learned at all (two controls or more)."""
+    names = set(names)
     own = {n: _control_of(n, controls) for n in names}
     found = sorted({c for c in own.values() if c in names})
     lacking = sorted(n for n, c in own.items() if c not in names)
@@ -190,7 +194,7 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
               "It gates only: for cytokit run to quantify markers (% positive, MFI) and compare timepoints,",
               "add a markers: section (gating_templates/README.md).",
               *(line for note in channels.notes for line in textwrap.wrap(note, 96)),
-              *(line for line in textwrap.wrap(_controls_note(train, controls), 96) if controls), ""]
+              *(line for line in textwrap.wrap(_controls_note([tf.name for tf in train], controls), 96) if controls), ""]
     text = template_text(header, spec_channels, channels.compensation, transforms, blocks)
     import pandas as pd
 
@@ -277,7 +281,8 @@ def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path
                              controls=controls)
     if out is not None:
         write_atomic(out, text)
-    return LearnedTemplate(text, template, populations, mapping, loo)
+    notes = [_controls_note([p.name for p in paths], controls)] if controls else []
+    return LearnedTemplate(text, template, populations, mapping, loo, notes)
 
 
 def _with_panel_key(text: str, panel: Path, out: str | Path | None) -> str:

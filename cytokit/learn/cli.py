@@ -55,14 +55,18 @@ def run(args: argparse.Namespace) -> int:
 
     table = learned.populations
     unlearned = table["gate"] == ""  # named by their manual path; no gate, so no registered / pool either
-    shown = table.assign(cv_f1=table["cv_f1"].map(lambda v: f"{v:.3f}" if pd.notna(v) else ""),
+    crossed = table["n_files"] >= 2  # cross-validated only over two training files or more
+    shown = table.assign(cv_f1=[f"{v:.3f}" if pd.notna(v) and c else "" for v, c in zip(table["cv_f1"], crossed)],
+                         train_f1=table["train_f1"].map(lambda v: f"{v:.3f}" if pd.notna(v) else ""),
                          population=table["population"].where(~unlearned, table["manual"]),
                          registered=table["registered"].where(~unlearned, ""),
                          pool=table["pool"].where(~unlearned, ""))
-    print(shown[["population", "gate", "dims", "registered", "pool", "cv_f1"]].to_string(index=False))
+    print(shown[["population", "gate", "dims", "registered", "pool", "cv_f1", "train_f1"]].to_string(index=False))
     notes = shown[shown["note"] != ""]
-    if len(notes):  # below the table: one long note would widen every row
+    if len(notes) or learned.notes:  # below the table: one long note would widen every row
         print("\nnotes:")
+        for note in learned.notes:
+            print(f"  {note}")
         for population, note in zip(notes["population"], notes["note"]):
             print(f"  {population} — {note}")
     if learned.leave_one_out is not None:
