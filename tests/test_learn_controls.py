@@ -92,6 +92,9 @@ def test_training_files_sharing_one_control_learn_no_control_threshold(experimen
                              leave_one_out=False)
     assert "control_threshold" not in set(learned.populations["gate"])
     assert "no population was learned as a cut on the control tube" in learned.text.replace("\n# ", " ")
+    # said beside the table too, not only in the template's header
+    assert learned.notes[0].startswith("Controls: 1 control tube(s) among the training files (a_unstim.fcs)")
+    assert "no population was learned as a cut on the control tube" in learned.notes[0]
 
 
 def test_a_control_threshold_without_a_control_cuts_at_its_fallback_flagged(experiments):
@@ -133,4 +136,6 @@ def test_cli_learn_takes_a_controls_sheet(experiments, tmp_path, capsys):
     files = [str(f) for f in _files(folder, "a_unstim", "a_stim", "b_unstim", "b_stim")]
     assert main(["learn", str(folder / "manual"), "--files", *files, "--controls", str(sheet), "--out", str(out),
                  "--no-leave-one-out"]) == 0
-    assert "control_threshold" in capsys.readouterr().out and 'type: "control_threshold"' in out.read_text()
+    printed = capsys.readouterr().out
+    assert "control_threshold" in printed and 'type: "control_threshold"' in out.read_text()
+    assert "\nnotes:\n  Controls: 2 control tube(s) among the training files" in printed
