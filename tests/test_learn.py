@@ -675,9 +675,11 @@ def test_a_learned_templates_panel_key_moves_with_it_or_is_absolute(tmp_path):
     text = "# learned\nname: x\n"
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "panel.csv").write_text("channel,marker\n")
-    (tmp_path / "elsewhere").mkdir()
-    (tmp_path / "elsewhere" / "panel.csv").write_text("channel,marker\n")
+    (tmp_path / "elsewhere" / "deeper").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "deeper" / "panel.csv").write_text("channel,marker\n")
     beside = _with_panel_key(text, tmp_path / "out" / "panel.csv", tmp_path / "out" / "t.yaml")
     assert beside.splitlines()[1].startswith('panel: "panel.csv"')
-    away = _with_panel_key(text, tmp_path / "elsewhere" / "panel.csv", tmp_path / "out" / "t.yaml")
-    assert away.splitlines()[1].startswith(f'panel: "{(tmp_path / "elsewhere" / "panel.csv").resolve()}"')
+    sibling = _with_panel_key(text, tmp_path / "elsewhere" / "deeper" / "panel.csv", tmp_path / "out" / "t.yaml")
+    assert sibling.splitlines()[1].startswith('panel: "../elsewhere/deeper/panel.csv"')  # a project's folders
+    away = _with_panel_key(text, tmp_path / "elsewhere" / "deeper" / "panel.csv", tmp_path / "out" / "a" / "t.yaml")
+    assert away.splitlines()[1].startswith(f'panel: "{(tmp_path / "elsewhere" / "deeper" / "panel.csv").resolve()}"')

@@ -287,15 +287,15 @@ def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path
 
 def _with_panel_key(text: str, panel: Path, out: str | Path | None) -> str:
     """``text`` with a ``panel`` key naming the sheet: relative to the template's folder when written
-    beside it or below (the two move together), else its absolute path (a '../../work/...' broke when
-    the template was copied elsewhere)."""
+    beside it, below it or in a sibling folder (``../panel.csv``: a project's folders move together),
+    else its absolute path (a '../../work/...' broke when the template was copied elsewhere)."""
     import json
     import os
 
     where = str(panel.resolve())
     if out is not None:
         relative = os.path.relpath(panel.resolve(), Path(out).resolve().parent)
-        where = where if relative.split(os.sep, 1)[0] == os.pardir else relative
+        where = where if relative.split(os.sep).count(os.pardir) > 1 else relative
     lines = text.splitlines(keepends=True)
     first = next(i for i, line in enumerate(lines) if not line.startswith("#"))
     return "".join([*lines[:first], f"panel: {json.dumps(where)}  # channel -> marker of files without $PnS\n",
