@@ -225,7 +225,8 @@ def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path
     panel
         A panel sheet (CSV ``channel,marker[,file]``, :mod:`cytokit.panel`) whose markers stand for
         the files' ``$PnS``: roles are learned by those markers, and the template written names
-        the sheet in its ``panel`` key (relative to ``out``'s folder).
+        the sheet in its ``panel`` key (relative to ``out``'s folder when beside it, below it or in a
+        sibling folder; else absolute).
     controls
         Which tube is whose control: ``{file name: control file name}`` or a CSV ``file,control_file``
         (as :func:`cytokit.compare`'s). Where every training file has its control among ``files``
