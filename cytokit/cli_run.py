@@ -283,7 +283,10 @@ def _out_problem(args: argparse.Namespace) -> str | None:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:  # argparse said "invalid _positive_int value"
+        raise argparse.ArgumentTypeError(f"a whole number of worker processes, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value

@@ -58,9 +58,10 @@ def _fit_name(name: str, pattern: str, timepoints: tuple[str, ...]) -> tuple[dic
     """The fields of a file name, or an error. When the name splits two ways (a separator
     inside a field, e.g. ``CLL_001_C2D1_isotype.fcs``), the split whose timepoint is one of
     ``timepoints`` wins; otherwise the name is reported as ambiguous."""
-    if not pattern.lower().endswith(FCS_SUFFIXES):  # '{patient}_{timepoint}_{stain}': the name without .fcs
-        name = Path(name).stem
-    splits = [m.groupdict() for m in (_pattern_regex(pattern, g).match(name) for g in (False, True)) if m]
+    # the name without its .fcs or .lmd: a pattern's .fcs fits a Beckman .lmd too, and '{patient}_...' has none
+    stem = pattern[:pattern.rindex(".")] if pattern.lower().endswith(FCS_SUFFIXES) else pattern
+    name = Path(name).stem
+    splits = [m.groupdict() for m in (_pattern_regex(stem, g).match(name) for g in (False, True)) if m]
     if not splits:
         return {}, f"name does not fit the pattern {pattern!r}"
     if splits[0] == splits[-1]:

@@ -153,6 +153,8 @@ def test_run_rejects_bad_out_workers_and_dask(one_patient, tmp_path):
         proc = cli("run", one_patient, "--template", TEMPLATE, "--out", tmp_path / "out", "--workers",
                    workers)
         assert proc.returncode == 2 and "argument --workers: must be at least 1" in proc.stderr
+    proc = cli("run", one_patient, "--template", TEMPLATE, "--out", tmp_path / "out", "--workers", "abc")
+    assert proc.returncode == 2 and "argument --workers: a whole number of worker processes, not 'abc'" in proc.stderr
     pytest.importorskip("distributed")
     proc = cli("run", one_patient, "--template", TEMPLATE, "--out", tmp_path / "out",
                "--dask", "not-an-address", "--quiet")

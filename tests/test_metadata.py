@@ -75,6 +75,13 @@ def test_names_without_their_extension_or_in_another_case_are_the_folders_files(
     assert table.loc["P01_C2D1_iso", "error"].startswith("file not found")
 
 
+def test_a_pattern_ending_in_fcs_fits_lmd_files(tmp_path):
+    """A Beckman folder of .lmd files with the default pattern: 'name does not fit the pattern', no hint."""
+    touch(tmp_path, "P1_C2D1_isotype.lmd", "P1_C2D1_stained.LMD")
+    table = samples_from_pattern(tmp_path)
+    assert table["pattern_error"].tolist() == ["", ""] and table["stain"].tolist() == ["isotype", "stained"]
+
+
 def test_pattern_and_pairing(tmp_path):
     touch(tmp_path, "P1_C2D1_isotype.fcs", "P1_C2D1_stained.fcs", "P1_C2D8_isotype.fcs", "P1_C2D8_stained.fcs",
           "P2_C2D1_stained.fcs", "P2_C2D8_isotype.fcs", "P2_C2D8_stained.fcs", "odd-name.fcs")

@@ -61,6 +61,7 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
     def label(dim: str) -> str:
         role, pnn = by_dim.get(dim, ""), result.channel_of(dim)
         stain = pns.get(pnn, "")
+        stain = "" if stain.strip().casefold() == str(pnn).strip().casefold() else stain  # $PnS copying $PnN
         return _literal(f"{role or dim} [{pnn}{', ' + stain if stain else ''}]")
 
     for ax, path in zip(axes, paths):
