@@ -683,3 +683,25 @@ def test_a_learned_templates_panel_key_moves_with_it_or_is_absolute(tmp_path):
     assert sibling.splitlines()[1].startswith('panel: "../elsewhere/deeper/panel.csv"')  # a project's folders
     away = _with_panel_key(text, tmp_path / "elsewhere" / "deeper" / "panel.csv", tmp_path / "out" / "a" / "t.yaml")
     assert away.splitlines()[1].startswith(f'panel: "{(tmp_path / "elsewhere" / "deeper" / "panel.csv").resolve()}"')
+
+
+def test_a_population_of_one_training_file_says_which_of_its_channels_learn_could_not_try(tmp_path):
+    """From .npz memberships (no drawn dimensions), FlowAtlas's B cells, in one training file only, were
+    learned on CD25 at F1 0.45 ('check this gate'): CD19, which only that file has, was never a candidate."""
+    from cytokit.fcs import write_fcs
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "manual").mkdir()
+    files = []
+    for name, markers in (("a", {"CH1": "CD4", "FL3": "CD19"}), ("b", {"CH1": "CD4"})):
+        events = pd.DataFrame({ch: rng.uniform(0, 1000, 3000) for ch in markers})
+        files.append(write_fcs(tmp_path / f"{name}.fcs", events, markers=markers))
+        members = {"CD4+": events["CH1"].to_numpy() > 500}
+        if "FL3" in events:
+            members["CD19+"] = events["FL3"].to_numpy() > 800
+        np.savez(tmp_path / "manual" / f"{name}.npz", **members)
+    rows = learn_template(tmp_path / "manual", files, leave_one_out=False).populations.set_index("manual")
+    assert rows.loc["CD4+", "note"] == ""
+    assert rows.loc["CD19+", "note"].endswith("check this gate; not tried: CD19, which the training files with "
+                                              "this population carry and b.fcs lack(s); train on files that all "
+                                              "carry them")

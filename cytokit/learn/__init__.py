@@ -118,7 +118,7 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
     import numpy as np
 
     from ..gating.template import parse_template
-    from ._data import common_channels, hierarchy, training_files, unshared_note
+    from ._data import common_channels, dropped_note, hierarchy, training_files, unshared_note
     from ._dims import drawn_dims
     from ._search import learn_population, parts
     from ._write import population_block, template_text
@@ -164,6 +164,8 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
         note = (f"learned without {unshared}" if unshared else "") + (
             f"{'; ' if unshared else ''}training agreement F1 {agreement:.3f}, below {GOOD_F1}: check this gate"
             if not agreement >= GOOD_F1 else "")
+        if not agreement >= GOOD_F1 and not unshared and dropped_note(channels, train, path):
+            note += f"; {dropped_note(channels, train, path)}"
         name = short
         if name in taken:
             name = f"{short} ({parent.rsplit('/', 1)[-1]})"

@@ -33,6 +33,7 @@ class Channels:
     linear: set[str]
     compensation: str
     notes: list[str] = field(default_factory=list)  # how channels were matched, for the template's header
+    dropped: dict[str, list[str]] = field(default_factory=dict)  # a marker (or $PnN) only some files carry: them
 
     def spec(self, used: list[str] | None = None) -> tuple[dict, dict]:
         """``(channels, transforms)`` mappings of a template, for the roles in ``used`` (default: all)."""
@@ -152,7 +153,10 @@ def common_channels(samples: list[Sample]) -> Channels:
         if re.match(r"(?i)^[FS]SC", pnn[0]):
             linear.add(name)
     compensation = "file" if all(s.spillover is not None for s in samples) else "none"
-    return Channels(roles, linear, compensation, notes)
+    names = [sample.path.name if sample.path else "?" for sample in samples]
+    dropped = {key: [n for n, keys in zip(names, keyed) if key in keys]
+               for key in dict.fromkeys(k for keys in keyed for k in keys) if key not in shared}
+    return Channels(roles, linear, compensation, notes, dropped)
 
 
 def _by_detector(samples: list[Sample], keyed: list[dict[str, tuple[str, bool]]]) -> list[str]:
@@ -230,6 +234,20 @@ def unshared_note(train: list[TrainingFile], path: str) -> tuple[str | None, str
         notes.append(f"{', '.join(times)} (a time window is each acquisition's own)")
     advice = "train on files that all carry it, or give a panel sheet (--panel) naming its marker alike"
     return "; ".join(notes) or None, advice if missing else ""
+
+
+def dropped_note(channels: Channels, train: list[TrainingFile], path: str) -> str:
+    """The markers every training file with population ``path`` carries but some other training file
+    lacks, which learn could not try (its roles are the channels of every training file), or ``""``: a
+    B-cell gate learned from .npz memberships on CD25 at F1 0.45, CD19 being in one file only."""
+    having = {tf.name for tf in train if path in tf.gating.membership and tf.gating.membership[path].any()}
+    keys = [k for k, files in channels.dropped.items() if having and having <= set(files)]
+    if not keys:
+        return ""
+    shown = ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+    return (f"not tried: {shown}, which the training files with this population carry and "
+            f"{', '.join(sorted({tf.name for tf in train} - set().union(*(channels.dropped[k] for k in keys))))} "
+            "lack(s); train on files that all carry them")
 
 
 def hierarchy(train: list[TrainingFile]) -> list[tuple[str, str]]:
