@@ -4,8 +4,8 @@ One row (``obs``) per event of the population in every analysed file, one column
 channel. ``X`` holds the gating scale (the template's transforms; channels it does not transform
 as they are), the layer ``"scale"`` the compensated scale values; ``obs`` the file, patient,
 timepoint and stain, the event's index in its file and a boolean column per population, named
-by the population's name (unique in a template; ``/`` would be a group in HDF5).
-Files are gated again from the results' paths (as their figures are), so no events are kept in
+by the population's name (unique in a template; ``/`` would be a group in HDF5), then the sample
+sheet's own columns (a ``response`` to group cells by). Files are gated again from the results' paths (as their figures are), so no events are kept in
 the results themselves.
 """
 
@@ -84,7 +84,13 @@ def to_anndata(results, *, population: str, max_events_per_file: int | None = MA
     table = pd.concat(obs, ignore_index=True)
     for column in table.columns[5:]:  # a population a file lacks (skipped gate): not a member
         table[column] = table[column].fillna(False).astype(bool)
-    for column in ("file", "patient", "timepoint", "stain"):
+    from .results import SAMPLE_COLUMNS
+
+    extra = [c for c in results.samples.columns if c not in SAMPLE_COLUMNS and c != "path" and c not in table]
+    by_file = results.samples.drop_duplicates("file").set_index("file")
+    for column in extra:  # the sample sheet's own columns (response, arm ...), per event of the file
+        table[column] = table["file"].map(by_file[column]).fillna("").astype(str)
+    for column in ("file", "patient", "timepoint", "stain", *extra):
         table[column] = table[column].astype(str).astype("category")
     table.index = [f"{f}:{e}" for f, e in zip(table["file"], table["event"])]
     var = pd.DataFrame({"channel": list(x.columns), "marker": [markers.get(c, "") for c in x.columns]},

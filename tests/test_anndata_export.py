@@ -77,3 +77,16 @@ def test_an_unknown_population_is_a_usage_error(one_patient, tmp_path, capsys):
     code = main(["run", str(one_patient), "--template", TEMPLATE, "--out", str(tmp_path / "o"), "--quiet",
                  "--anndata", "NK cells"])
     assert code == 2 and "'NK cells' is not a population of the template" in capsys.readouterr().err
+
+
+def test_the_sample_sheets_own_columns_are_in_obs(one_patient, tmp_path):
+    """A sheet's response or arm column, what a notebook groups cells by, was left out of obs."""
+    sheet = tmp_path / "samples.csv"
+    sheet.write_text("file,patient,timepoint,stain,response\n" + "".join(
+        f"{p.name},CLL001,{p.name[7:11]},{p.stem[12:]},{'R' if 'C2D1' in p.name else 'NR'}\n"
+        for p in sorted(one_patient.glob("*.fcs"))))
+    adata = Experiment.from_folder(one_patient, template=TEMPLATE, samples=sheet).run().to_anndata(
+        max_events_per_file=50)
+    assert adata.obs["response"].dtype == "category"
+    by_file = adata.obs.groupby("file", observed=True)["response"].first()
+    assert by_file.to_dict() == {f: "R" if "C2D1" in f else "NR" for f in by_file.index}

@@ -264,6 +264,13 @@ def test_cli_learn_writes_the_template_and_prints_the_agreement(synthetic, tmp_p
     assert "leave-one-out" in printed and "CD4+" in printed and out.is_file()
     assert main(["learn", str(tmp_path / "nowhere"), "--files", *files, "--out", str(out)]) == 2
     assert "cytokit learn: error" in capsys.readouterr().err
+    folder = tmp_path / "training"  # a folder of the files, as compare takes it ('cannot open (Is a directory)')
+    folder.mkdir()
+    for name in files:
+        (folder / Path(name).name).write_bytes(Path(name).read_bytes())
+    again = tmp_path / "again.yaml"
+    assert main(["learn", str(synthetic / "manual"), "--files", str(folder), "--out", str(again)]) == 0
+    assert again.read_text() == out.read_text().replace(str(synthetic / "fcs"), str(folder))
 
 
 def test_a_pooled_candidate_is_scored_on_each_file_with_the_cut_of_the_other_files():

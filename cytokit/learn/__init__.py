@@ -132,7 +132,7 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
     taken = {"root"}
     for path, parent in hierarchy(train):
         short = path.rsplit("/", 1)[-1]
-        row = {"population": "", "manual": path, "parent": parent, "gate": "", "dims": "", "registered": False,
+        row = {"population": "", "manual": path, "parent": parent or "root", "gate": "", "dims": "", "registered": False,
                "pool": False, "cv_f1": np.nan, "train_f1": np.nan, "n_files": 0, "note": ""}
         if parent and parent not in learned_name:
             rows.append({**row, "note": f"its parent {parent!r} was not learned"})
@@ -215,7 +215,8 @@ def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path
         The manual gating of ``files``: a folder of ``<file stem>.npz`` membership files, a
         FlowJo ``.wsp`` or a Gating-ML ``.xml`` (:func:`cytokit.manual.read_manual`).
     files
-        The manually gated FCS files to learn from (two or three are enough; one path is one file).
+        The manually gated FCS files to learn from (two or three are enough; one path is one file, a
+        folder its FCS files).
     out
         Where to write the template (atomically); default: not written.
     leave_one_out
@@ -256,6 +257,10 @@ def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path
     from ..panel import read_panel
 
     paths = [Path(files)] if isinstance(files, (str, Path)) else [Path(f) for f in files]
+    if len(paths) == 1 and paths[0].is_dir():  # a folder: its FCS files, as compare takes it
+        from ..metadata import list_fcs
+
+        paths = list_fcs(paths[0])
     if not paths:
         raise MetadataError("cytokit learn needs at least one manually gated FCS file")
     if len({p.name for p in paths}) != len(paths):

@@ -18,7 +18,7 @@ def add_parser(commands) -> None:
                "errors (no manual gating, unreadable files, nothing to learn)")
     learn.add_argument("manual", metavar="MANUAL",
                        help="the manual gating: a folder of <file stem>.npz, a FlowJo .wsp or a Gating-ML .xml")
-    learn.add_argument("--files", nargs="+", required=True, metavar="FCS", help="the manually gated files")
+    learn.add_argument("--files", nargs="+", required=True, metavar="FCS", help="the manually gated files (or one folder of them)")
     learn.add_argument("--out", required=True, metavar="TEMPLATE.yaml", help="where to write the template")
     learn.add_argument("--no-leave-one-out", action="store_true", help="skip the leave-one-out agreement")
     learn.add_argument("--controls", metavar="DESIGN.csv",
@@ -41,12 +41,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         if out.is_dir():
             raise IsADirectoryError(f"--out {out} is a folder; give the template's file name")
-        missing = [f for f in args.files if not Path(f).is_file()]
+        folder = len(args.files) == 1 and Path(args.files[0]).is_dir()  # its FCS files (learn_template's)
+        missing = [] if folder else [f for f in args.files if not Path(f).is_file()]
         if missing:
             raise FileNotFoundError(f"no such FCS file(s): {', '.join(missing)}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FCSWarning)
-            learned = learn_template(args.manual, args.files, out=out, leave_one_out=not args.no_leave_one_out,
+            learned = learn_template(args.manual, args.files[0] if folder else args.files, out=out, leave_one_out=not args.no_leave_one_out,
                                      panel=args.panel, controls=args.controls)
     except (CytokitError, OSError) as exc:
         print(f"cytokit learn: error: {exc}", file=sys.stderr)
