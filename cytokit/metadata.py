@@ -384,12 +384,14 @@ def _mark_uncompared(out: pd.DataFrame, comparisons: tuple[Comparison, ...], mar
     what = "the paired comparison" if len(comparisons) == 1 else "the paired comparisons"
     compared = out["timepoint"].isin(named)
     for i in out.index[(out["status"] == "ok") & ~compared]:
+        serves = str(out.at[i, "control_of"]) if "control_of" in out else ""  # its thresholds are used
         if len(comparisons) == 1:
             (baseline, followup), = comparisons
             why = f"is neither the baseline ({baseline}) nor the follow-up ({followup})"
         else:
-            why = f"is in no comparison ({', '.join(f'{b}:{f}' for b, f in comparisons)}): unused"
-        mark(i, "unpaired", f"timepoint {out.at[i, 'timepoint']} {why}; analysed but left out of {what}")
+            why = f"is in no comparison ({', '.join(f'{b}:{f}' for b, f in comparisons)})"
+        mark(i, "unpaired", f"timepoint {out.at[i, 'timepoint']} {why}; analysed but left out of {what}"
+             + (f" (the control of {serves})" if serves else ""))
     for patient, group in out[(out["status"] == "ok") & compared].groupby("patient"):
         have = set(group["timepoint"])
         for timepoint, tubes in group.groupby("timepoint", sort=False):

@@ -316,3 +316,15 @@ def test_tubes_of_a_timepoint_no_comparison_names_are_not_said_to_have_errors(tm
     out = check_samples(samples_from_pattern(tmp_path), folder=tmp_path, comparisons=[("C2D8", "C9D9")])
     assert out.set_index("file").loc["P1_C2D8_stained.fcs", "error"].startswith(
         "patient P1 has no usable C9D9 tube pair (usable timepoints: C2D8; C2D1 in no comparison)")
+
+
+def test_a_control_at_a_timepoint_no_comparison_names_says_whom_it_serves(tmp_path):
+    """Activation_1, the unstimulated control of tubes 3, 5 and 7, was 'in no comparison: unused'."""
+    touch(tmp_path, "ctrl.fcs", "stim.fcs")
+    sheet = tmp_path / "s.csv"
+    sheet.write_text("file,patient,timepoint,stain,control_file\nctrl.fcs,P1,ova0,unstimulated,\n"
+                     "stim.fcs,P1,ova5,stimulated,ctrl.fcs\n")
+    table = check_samples(read_sample_sheet(sheet), folder=tmp_path, comparisons=[("C2D1", "C2D8"), ("C2D1", "C3D1")])
+    error = table.set_index("file").loc["ctrl.fcs", "error"]
+    assert error.endswith("analysed but left out of the paired comparisons (the control of stim.fcs)")
+    assert "unused" not in error
