@@ -84,7 +84,7 @@ def to_anndata(results, *, population: str, max_events_per_file: int | None = MA
     table = pd.concat(obs, ignore_index=True)
     for column in table.columns[5:]:  # a population a file lacks (skipped gate): not a member
         table[column] = table[column].fillna(False).astype(bool)
-    from .results import SAMPLE_COLUMNS
+    from .pipeline import SAMPLE_COLUMNS
 
     extra = [c for c in results.samples.columns if c not in SAMPLE_COLUMNS and c != "path" and c not in table]
     by_file = results.samples.drop_duplicates("file").set_index("file")
