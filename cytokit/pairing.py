@@ -1,7 +1,8 @@
 """Which populations, and which control tubes, pair up when cytokit is compared with a manual gating.
 
 Populations pair by name (the last path component, case-insensitive, whitespace and Unicode
-normalised), by a template population's ``manual:`` key, or by a ``mapping`` {cytokit name or
+normalised; else as the Gating-ML id cytokit's export writes for it, ``CD19pos`` for ``CD19+``), by a
+template population's ``manual:`` key, or by a ``mapping`` {cytokit name or
 path: manual name or path} (a CSV ``cytokit,manual``); a name several manual populations share
 pairs with the one whose parent pairs with cytokit's parent, and a manual population pairs with one
 cytokit population (a path given in a mapping aside): of several (a template of two trees), the
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import MetadataError
+from .gating.gatingml_nodes import gatingml_id
 from .manual import Gating
 
 
@@ -76,6 +78,8 @@ def pair_populations(auto: Gating, manual: Gating, mapping: Mapping[str, str] | 
             candidates = [target] if target in manual.membership else []
         else:  # a name: of one manual population, or of several of which one's parent pairs with cytokit's
             candidates = by_name.get(normalise(path if target is None else target), [])
+            if not candidates and target is None:  # cytokit's own Gating-ML export: 'CD69+ CD8' became an id
+                candidates = by_name.get(normalise(gatingml_id(path.rsplit("/", 1)[-1])), [])
         if len(candidates) > 1:
             parent = pairs.get(auto.parents.get(path, ""), "")
             candidates = [c for c in candidates if manual.parents.get(c, "") == parent] or candidates

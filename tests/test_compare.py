@@ -413,3 +413,15 @@ def test_activation_set_against_its_manual_gating(real_gated, tmp_path):
     assert (paired.n_manual > 20_000).all() and (paired.n_cytokit > 0).all()
     summary = summarise(table)
     assert list(summary.population) == ["Cells", "Cells/Single Cells"] and (summary.n_files == 17).all()
+
+
+def test_cytokits_own_gatingml_export_pairs_with_its_template(tmp_path):
+    """The export writes names as ids ('CD19+' as CD19pos, 'Single Cells' as Single_Cells): compared
+    with the template it came from, 1 population paired and 18 were left unpaired."""
+    repo = Path(__file__).resolve().parents[1]
+    fcs = repo / "sample_fcs" / "modern" / "CLL001_C2D1_stained.fcs"
+    template = cytokit.load_template(repo / "gating_templates" / "cll_cd19_7aad.yaml")
+    xml = template.apply(cytokit.read_fcs(fcs), is_control=True).to_gateset().write(tmp_path / "gates.xml")
+    table = cytokit.compare([fcs], template, xml)
+    assert (table.status == "paired").all() and len(table) == len(template.populations)
+    assert dict(zip(table.population, table.manual))["Lymphocytes/Singlets/Viable/CD19+"].endswith("CD19pos")
