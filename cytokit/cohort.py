@@ -193,6 +193,13 @@ def benjamini_hochberg(pvalues: ArrayLike) -> np.ndarray:
     return q
 
 
+#: up to this many patients (per test, per group in a group comparison) p is exact, ties or not
+EXACT_MAX = 50
+#: fewer pairs get no confidence interval: a percentile bootstrap of the median of 2, 3 or 4 values covered
+#: the true median 51, 76 and 89 % of the time (N(0, 1) data, 1,000 replicates each; 0.95 from 6 on)
+MIN_CI_PAIRS = 5
+
+
 def _tolerances(
     metrics: Sequence[str], tolerance: Mapping[str, float] | float | None
 ) -> dict[str, float]:
@@ -210,21 +217,41 @@ def _tolerances(
 def _wilcoxon(changes: np.ndarray) -> tuple[str, float, float]:
     """Two-sided Wilcoxon signed-rank of "median change = 0": (test, p, smallest attainable p).
 
-    Zero changes are dropped (Wilcoxon's convention); with at most 50 others and no tied |change|
-    the exact null distribution is used, whose smallest two-sided p is ``2 / 2^n``: n ≤ 5
-    non-zero changes can never give p < 0.05.
+    Pratt's treatment of zero changes: a patient who did not change is ranked with the others (its
+    rank in no sign's sum), not dropped, so "6 up, 10 unchanged" is not read as six of six up. Up
+    to :data:`EXACT_MAX` patients the p is exact, conditional on the tied ranks (enumerated, not
+    the normal approximation: a tie in binned data gave p 0.046 where the exact p is 0.0625); its
+    smallest two-sided value is ``2 / 2^n`` over the ``n`` patients who changed, so n ≤ 5 can
+    never give p < 0.05.
     """
     from scipy import stats
 
-    nonzero = changes[changes != 0.0]
-    n = nonzero.size
+    n = int(np.count_nonzero(changes))
     if changes.size < 2:
         return "wilcoxon", float("nan"), float("nan")
     if n == 0:
         return "wilcoxon", 1.0, 1.0  # no patient changed: no evidence
-    exact = n <= 50 and np.unique(np.abs(nonzero)).size == n
-    p = float(stats.wilcoxon(nonzero, method="exact" if exact else "approx").pvalue)
-    return ("wilcoxon exact" if exact else "wilcoxon normal approx."), p, min(1.0, 2.0 * 0.5**n)
+    zeros = changes.size - n
+    said = f" ({zeros} zero change{'s' * (zeros > 1)} ranked, Pratt)" if zeros else ""
+    p_min = min(1.0, 2.0 * 0.5**n)
+    if changes.size <= EXACT_MAX:
+        twice = np.rint(2 * stats.rankdata(np.abs(changes))).astype(np.int64)  # midranks, doubled: whole numbers
+        signs = twice[changes != 0]
+        counts = np.zeros(int(signs.sum()) + 1)  # the null distribution of the positive ranks' sum
+        counts[0] = 1.0
+        for rank in signs:
+            counts[rank:] = counts[rank:] + counts[:-rank].copy() if rank else 2 * counts[rank:]
+        observed = int(twice[changes > 0].sum())
+        return "wilcoxon exact" + said, _two_sided(counts, observed), p_min
+    p = float(stats.wilcoxon(changes, zero_method="pratt", method="approx").pvalue)
+    return "wilcoxon normal approx." + said, p, p_min
+
+
+def _two_sided(counts: np.ndarray, observed: int) -> float:
+    """Two-sided p of ``observed`` under the null distribution ``counts`` (of each whole-number
+    statistic value): twice the smaller tail, at most 1."""
+    total = counts.sum()
+    return float(min(1.0, 2.0 * min(counts[:observed + 1].sum(), counts[observed:].sum()) / total))
 
 
 def _patient_calls(group: pd.DataFrame, metric: str, alpha: float) -> np.ndarray | None:
@@ -246,7 +273,7 @@ def _summarise(changes: np.ndarray, calls: np.ndarray | None, *, signed: bool, t
     from scipy import stats
 
     n = changes.size
-    ci_low, ci_high = bootstrap_ci(changes, n_boot=n_boot, seed=seed)
+    ci_low, ci_high = bootstrap_ci(changes, n_boot=n_boot, seed=seed) if n >= MIN_CI_PAIRS else (np.nan, np.nan)
     row = {
         "n_pairs": n,
         "median_delta": float(np.median(changes)) if n else float("nan"),
@@ -317,15 +344,15 @@ def cohort_summary(
         One row per (marker, population, metric), columns :data:`SUMMARY_COLUMNS`
         (each described in ``docs/outputs.md``). One primary test per metric:
         a signed change has the two-sided Wilcoxon signed-rank test of "median
-        change = 0" (exact for n ≤ 50 without ties; ``p_min`` is the smallest p
-        it can give at this n, so ``p_min ≥ 0.05`` marks a row that can never be
-        significant); a distance with a per-patient test (``ks_d``: ``ks_p``;
+        change = 0" (Pratt's zeros; exact, ties or not, for n ≤ 50; ``p_min`` is
+        the smallest p it can give at this n, so ``p_min ≥ 0.05`` marks a row
+        that can never be significant); a distance with a per-patient test (``ks_d``: ``ks_p``;
         ``pb_chi2_excess``, ``pb_tx``: ``pb_p``; ``cum_excess_pct``: its
         one-sided KS critical value) counts in ``n_up`` the patients whose own
         test rejects at ``alpha`` and has the binomial test of "no more such
         patients than ``alpha`` of them"; other distances (``emd``) have no test.
-        ``q_bh`` is Benjamini–Hochberg over every row's ``p_value``: one family
-        of every marker × population × metric tested.
+        ``q_bh`` is Benjamini–Hochberg within two families: the signed changes' rows
+        (every marker × population × comparison), and the distances' rows.
 
     Raises
     ------
@@ -389,8 +416,12 @@ def cohort_summary(
             )
     flag_columns = ["n_flagged"] if flagged is not None else []
     table = pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS[2:], *flag_columns])
-    # one family: every marker × population × metric with a test
-    table["q_bh"] = benjamini_hochberg(table["p_value"].to_numpy(float))
+    # two families: the signed changes (the endpoints) and the distribution tests, whose binomial counts of
+    # per-patient event-level tests reject for any difference: in one family they lowered the endpoints' q
+    # (the modern demo's TNFa rMFI: q 0.049 with them, 0.0625 without)
+    table["q_bh"] = np.nan
+    for family in (table["metric"].isin(DISTANCE_METRICS), ~table["metric"].isin(DISTANCE_METRICS)):
+        table.loc[family, "q_bh"] = benjamini_hochberg(table.loc[family, "p_value"].to_numpy(float))
     table["n_pairs"] = table["n_pairs"].astype(int)
     for column in ("n_up", "n_down", "n_unchanged"):
         table[column] = table[column].astype("Int64")

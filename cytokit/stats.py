@@ -117,13 +117,16 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
             source = f"{marker.quantile:g} quantile of {'own events' if is_control else kind + ' ' + name}"
             if not len(control_values):
                 flags.append("no control events in the population")
+        if not (row["median"] > 0 and iso_summary["median"] > 0) and len(values) and len(control_values):
+            flags.append(f"rMFI not computed: a median at or below 0 (this tube {row['median']:.4g}, the control "
+                         f"{iso_summary['median']:.4g}): a ratio of such medians is no fold change")
         row.update({
             "pct_pos": pct_above(values, threshold),
             "threshold": threshold,
             "threshold_source": source,
             "isotype_pct_pos": pct_above(control_values, threshold),
             "isotype_median": iso_summary["median"],
-            "rmfi": row["median"] / iso_summary["median"] if iso_summary["median"] else np.nan,
+            "rmfi": row["median"] / iso_summary["median"] if row["median"] > 0 and iso_summary["median"] > 0 else np.nan,
             "flag": "; ".join(dict.fromkeys(flags)),
         })
         rows.append(row)

@@ -236,15 +236,17 @@ def test_summary_single_pair_gives_nan_statistics(summary):
     assert all(math.isnan(row[c]) for c in ("ci_low", "ci_high", "p_value", "q_bh"))
 
 
-def test_summary_q_values_are_bh_over_the_whole_table(summary):
-    np.testing.assert_allclose(
-        summary["q_bh"].to_numpy(), benjamini_hochberg(summary["p_value"].to_numpy()), equal_nan=True
-    )
+def test_summary_q_values_are_bh_within_the_signed_changes_and_within_the_distances(summary):
+    """One family of both let the distances' binomial rows (near-certain discoveries: event-level tests
+    reject any difference) lower the endpoints' q."""
+    from cytokit.cohort import DISTANCE_METRICS
+
     tested = summary["p_value"].notna()
     assert set(summary.loc[tested, "metric"]) == {"delta_pct_pos", "log2_rmfi_ratio", "delta_rmfi", "ks_d"}
-    np.testing.assert_allclose(
-        summary.loc[tested, "q_bh"], stats.false_discovery_control(summary.loc[tested, "p_value"])
-    )
+    for family in (summary["metric"].isin(DISTANCE_METRICS), ~summary["metric"].isin(DISTANCE_METRICS)):
+        rows = summary[family & tested]
+        np.testing.assert_allclose(rows["q_bh"], stats.false_discovery_control(rows["p_value"]))
+    assert summary.loc[~tested, "q_bh"].isna().all()
 
 
 def test_summary_tolerance_options():
@@ -317,3 +319,36 @@ def test_summary_counts_flagged_pairs_among_those_with_a_value():
     assert summary.loc["delta_pct_pos", ["n_pairs", "n_flagged"]].tolist() == [2, 1]
     assert summary.loc["log2_rmfi_ratio", ["n_pairs", "n_flagged"]].tolist() == [3, 2]
     assert "n_flagged" not in cohort_summary(paired.drop(columns="flag"), n_boot=50).columns
+
+
+def test_wilcoxon_is_exact_with_ties_and_ranks_zero_changes():
+    """Tied changes (binned data) took the normal approximation at any n: [1, 2, 2, 3, 4] gave p 0.042
+    under its own p_min 0.0625. Zero changes were dropped: 13 of 14 patients tested, p 3x smaller."""
+    from cytokit.cohort import _wilcoxon
+
+    test, p, p_min = _wilcoxon(np.array([1.0, 2.0, 2.0, 3.0, 4.0]))
+    assert test == "wilcoxon exact" and p == pytest.approx(0.0625) and p >= p_min
+    exact = stats.permutation_test((np.array([0.116787, 0.116787, 0.2, 0.3, -0.05, 0.4]),),
+                                   lambda d: stats.rankdata(np.abs(d))[d > 0].sum(), permutation_type="samples",
+                                   n_resamples=np.inf)
+    assert _wilcoxon(np.array([0.116787, 0.116787, 0.2, 0.3, -0.05, 0.4]))[1] == pytest.approx(exact.pvalue)
+    import itertools
+
+    changes = np.array([0.0, 0.0, 1.5, 2.0, 3.0, -1.0, 4.0, 5.0])
+    test, p, _ = _wilcoxon(changes)
+    assert test == "wilcoxon exact (2 zero changes ranked, Pratt)"
+    ranks = stats.rankdata(np.abs(changes))[changes != 0]  # the zeros take the lowest ranks, in no sum
+    sums = np.array([ranks[np.array(s, bool)].sum() for s in itertools.product([0, 1], repeat=ranks.size)])
+    observed = stats.rankdata(np.abs(changes))[changes > 0].sum()
+    assert p == pytest.approx(min(1.0, 2 * min((sums <= observed).mean(), (sums >= observed).mean())))
+
+
+def test_no_confidence_interval_from_fewer_than_five_pairs():
+    """With 2 patients the 'CI' was the range of their two values (coverage 51 %; 76 % at 3, 89 % at 4)."""
+    from cytokit.cohort import MIN_CI_PAIRS
+
+    for n in (2, 4, 5):
+        paired = pd.DataFrame({"patient": [f"P{i}" for i in range(n)], "marker": "LAG3", "population": "CD19+",
+                               "delta_pct_pos": np.linspace(1.0, 9.0, n)})
+        row = cohort_summary(paired, n_boot=200).iloc[0]
+        assert np.isnan(row.ci_low) == (n < MIN_CI_PAIRS) and row.median_delta == 5.0

@@ -215,6 +215,23 @@ def test_markers_measured_without_positivity_pair_stained_tubes_without_controls
     assert res.paired[["mfi_baseline", "log2_mfi_ratio_raw", "ks_d_raw", "emd_raw"]].notna().all().all()
 
 
+def test_no_rmfi_from_a_median_at_or_below_zero(tmp_path):
+    """A dim, compensated channel's medians -24.05 / -15.26 gave rMFI 1.576: lower signal as a 1.6-fold rise."""
+    from cytokit.fcs import write_fcs
+
+    src = REPO / "sample_fcs" / "modern"
+    for name in ("CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs"):
+        (tmp_path / name).write_bytes((src / name).read_bytes())
+    stained = read_fcs(tmp_path / "CLL001_C2D1_stained.fcs")
+    tnfa = next(pnn for pnn, pns in zip(stained.channels.pnn, stained.channels.pns) if pns == "TNFa")
+    stained.events[tnfa] = stained.events[tnfa] - 5000.0  # every event far below zero
+    write_fcs(tmp_path / "CLL001_C2D1_stained.fcs", stained)
+    rows = Experiment.from_folder(tmp_path, template=TEMPLATE).run().markers.set_index(["file", "marker"])
+    row = rows.loc[("CLL001_C2D1_stained.fcs", "TNFa")]
+    assert row["median"] < 0 and np.isnan(row["rmfi"]) and "rMFI not computed: a median at or below 0" in row["flag"]
+    assert rows.loc[("CLL001_C2D1_stained.fcs", "LAG3"), "rmfi"] > 0
+
+
 def test_an_unexpected_error_in_one_file_is_reported_and_the_group_goes_on(monkeypatch):
     """A bug met in one file's gating must not cost the batch its other files."""
     from cytokit.pipeline import analyse_group

@@ -32,14 +32,20 @@ def test_two_groups_give_one_row_with_scipys_mann_whitney_and_the_median_differe
     assert row.ci_low <= row.median_diff <= row.ci_high and row.ci_low > 0
 
 
-def test_ties_use_the_normal_approximation_and_missing_values_and_ungrouped_patients_are_left_out():
+def test_ties_are_exact_and_missing_values_and_ungrouped_patients_are_left_out():
+    """A tie gave the normal approximation (3 against 3 with a tie: p 0.077, under the smallest exact p,
+    0.1); the p is now the permutation p conditional on the ties."""
     values = {"P1": 1.0, "P2": 1.0, "P3": 2.0, "P4": np.nan, "P5": 3.0, "P6": 100.0}
     groups = {"P1": "a", "P2": "b", "P3": "a", "P4": "b", "P5": "b"}  # P6 in no group
     row = group_summary(paired(values), groups).iloc[0]
     assert (row.n_a, row.n_b) == (2, 2)
-    assert row.test == "mann-whitney U normal approx."
-    expected = stats.mannwhitneyu([1.0, 2.0], [1.0, 3.0], alternative="two-sided", method="asymptotic")
-    assert row.p_value == pytest.approx(expected.pvalue)
+    assert row.test == "mann-whitney U exact"
+    expected = stats.permutation_test(([1.0, 2.0], [1.0, 3.0]), lambda x, y: stats.mannwhitneyu(x, y).statistic,
+                                      permutation_type="independent", n_resamples=np.inf)
+    assert row.p_value == pytest.approx(expected.pvalue) and row.p_value >= row.p_min
+    tied = group_summary(paired({f"P{i}": v for i, v in enumerate([1.0, 2.0, 3.0, 3.0, 4.0, 5.0])}),
+                         {f"P{i}": "ab"[i >= 3] for i in range(6)}).iloc[0]
+    assert tied.p_value >= tied.p_min == pytest.approx(0.1)
 
 
 def test_three_groups_give_every_pair_and_bh_over_all_rows_and_metrics():
