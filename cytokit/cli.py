@@ -277,8 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cytokit`` console script."""
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    shown = warnings.formatwarning
+    # a warning reaches the person at the terminal as a sentence, not as a Python source line
+    warnings.formatwarning = lambda message, category, *_, **__: f"cytokit {args.command}: warning: {message}\n"
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
@@ -288,6 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C anywhere else: every output is written atomically, so none is half
         print(f"\ncytokit {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = shown  # main() called from Python (tests, notebooks) leaves it as it was
     return code
 
 

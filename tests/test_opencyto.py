@@ -29,8 +29,8 @@ def write_csv(tmp_path: Path, rows: str, header: str = HEADER) -> Path:
 
 
 @pytest.mark.parametrize(("row", "gate"), [
-    ('CD19+,+,root,CD19,mindensity,"gate_range=c(1,3)",,,,',
-     {"type": "density_valley", "dim": "CD19", "side": "above", "search_range": [1.0, 3.0]}),
+    ('CD19+,+,root,CD19,mindensity,"gate_range=c(0.2,0.7)",,,,',
+     {"type": "density_valley", "dim": "CD19", "side": "above", "search_range": [0.2, 0.7]}),
     ("Viable,-,root,7AAD,gate_mindensity,,,,,",
      {"type": "density_valley", "dim": "7AAD", "side": "below"}),
     ("Viable,-,root,7AAD,mindensity,min_peak_height=0.01,,,,",
@@ -39,14 +39,14 @@ def write_csv(tmp_path: Path, rows: str, header: str = HEADER) -> Path:
      {"type": "quantile", "dim": "CD3", "side": "above", "q": 0.99}),
     ('CD4+,+,root,CD4,tailgate,"tol=0.05, adjust=2",,,,',
      {"type": "tail", "dim": "CD4", "side": "above", "adjust": 2.0, "fraction": 0.05}),
-    ('nonDebris,+,root,"FSC-A,SSC-A",boundary,"min=c(5e4,0),max=c(Inf,2.5e5)",,,,',
-     {"type": "rectangle", "bounds": {"FSC-A": [50000.0, None], "SSC-A": [0.0, 250000.0]}}),
+    ('nonDebris,+,root,"FSC-A,SSC-A",boundary,"min=c(0.2,0),max=c(Inf,0.95)",,,,',
+     {"type": "rectangle", "bounds": {"FSC-A": [0.2, None], "SSC-A": [0.0, 0.95]}}),
     ('Lymphocytes,+,root,"FSC-A,SSC-A",flowClust.2d,"K=3,quantile=0.95",,,,',
      {"type": "cluster", "dims": ["FSC-A", "SSC-A"], "n_components": 3, "select": "largest",
       "confidence": 0.95}),
-    ('Lymphocytes,+,root,"FSC-A,SSC-A",flowClust,"K=2, target=c(1e5,5e4)",,,,',
+    ('Lymphocytes,+,root,"FSC-A,SSC-A",flowClust,"K=2, target=c(0.4,0.2)",,,,',
      {"type": "cluster", "dims": ["FSC-A", "SSC-A"], "n_components": 2, "select": "nearest",
-      "location": [100000.0, 50000.0]}),
+      "location": [0.4, 0.2], "confidence": 0.9}),
     ("CD11c+,+,root,CD11c,flowClust.1d,K=3,,,,",
      {"type": "mixture_threshold", "dim": "CD11c", "side": "above", "n_components": 3, "split": "bottom"}),
     ("CD11c-,-,root,CD11c,gate_flowclust_1d,,,,,",
@@ -63,7 +63,7 @@ def test_supported_methods_map_to_cytokit_gates(tmp_path, row, gate):
 
 
 def test_roles_parents_and_lines(tmp_path):
-    rows = ('nonDebris,+,root,"FSC-A,SSC-A",boundary,"min=c(1,1),max=c(9,9)",,,,\n'
+    rows = ('nonDebris,+,root,"FSC-A,SSC-A",boundary,"min=c(0.1,0.1),max=c(0.9,0.9)",,,,\n'
             'singlets,+,/nonDebris,"FSC-A,FSC-H",singletGate,,,,,\n'
             "CD19+,+,/nonDebris/singlets,CD19,mindensity,,,,,\n"
             "CD5+,+,CD19+,CD5,mindensity,,,,,\n")
@@ -159,3 +159,32 @@ def test_the_example_csv_without_transforms_gates_like_the_yaml_template():
         theirs = yaml_template.apply(sample, is_control=True, channels=channels).counts()
         assert ours["flag"].eq("").all(), ours
         assert ours["count"].tolist() == theirs["count"].tolist()
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ("CD19,+/-,root,CD19,mindensity,,,,,", r"pop '\+/-' \(both sides, as two populations\) is not supported"),
+    ('notLymph,-,root,"FSC-A,SSC-A",flowClust.2d,K=3,,,,', r"pop '-' on a flowClust.2d region: only '\+'"),
+    ('Bnd,+,root,"FSC-A,SSC-A",boundary,"max=c(1e5,1e5)",,,,', r"rectangle value\(s\) 100000, 100000 lie off the scale"),
+    ("both,+,CD4,,boolGate,CD4&CD8,,,,", r"gating_method 'boolGate' is not imported .*YAML boolean gate"),
+    ('Q,*,root,"CD4,CD8",quadGate.seq,,,,,', r"'quadGate.seq' .* sequential: above / below"),
+])
+def test_rows_read_wrongly_before_are_refused_by_name(tmp_path, row, message):
+    """'+/-' made one population, the negative one; '-' on a 2-D region was its inside; raw units on
+    the 0-1 scale kept everything; boolGate said 'dims is empty'."""
+    with pytest.raises(TemplateError, match=message):
+        template_from_opencyto(write_csv(tmp_path, row + "\n"))
+
+
+def test_opencytos_defaults_na_cells_and_unread_columns(tmp_path):
+    """A row without probs took q 0.5 (openCyto's gate_quantile: 0.999) and flowClust.2d K 3 and 0.95
+    (openCyto: K 2, quantile 0.9); R's write.csv writes NA in empty cells; collapseDataForGating was
+    ignored without a word: it is cytokit's pool."""
+    rows = ("Q,+,root,CD3,quantileGate,NA,NA,NA,NA,NA\n"
+            'L,+,root,"FSC-A,SSC-A",flowClust.2d,,,,,\n'
+            "V,-,root,7AAD,mindensity,,TRUE,4,,\n")
+    with pytest.warns(UserWarning, match=r"line 4: groupBy '4' is not imported: the gate is fitted once on"):
+        template = template_from_opencyto(write_csv(tmp_path, rows))
+    gates = {p.name: p.gate for p in template.populations}
+    assert [p.pool for p in template.populations] == [False, False, True]  # collapseDataForGating TRUE
+    assert gates["Q"]["q"] == 0.999
+    assert (gates["L"]["n_components"], gates["L"]["confidence"]) == (2, 0.9)

@@ -281,7 +281,7 @@ def test_a_template_saved_in_windows_1252_is_read(tmp_path):
     assert load_template(path).paths == load_template(SHIPPED).paths
     opencyto = tmp_path / "t.csv"
     opencyto.write_bytes("alias,pop,parent,dims,gating_method,gating_args\n"
-                         "Cellules B é,+,root,CD19,mindensity,\"gate_range=c(1,3)\"\n".encode("cp1252"))
+                         "Cellules B é,+,root,CD19,mindensity,\"gate_range=c(0.2,0.7)\"\n".encode("cp1252"))
     assert load_template(opencyto).paths == ["Cellules B é"]
     neither = tmp_path / "bad.yaml"
     neither.write_bytes(b"channels: {x: {pnn: [X]}}  # \x81\x8d\n")  # bytes neither UTF-8 nor cp1252 define

@@ -2,7 +2,9 @@
 
 An openCyto gatingTemplate is a CSV with the columns ``alias, pop, parent, dims,
 gating_method, gating_args, collapseDataForGating, groupBy, preprocessing_method,
-preprocessing_args``; only the first six are read here. Each row becomes one
+preprocessing_args``; the first six are read, and ``collapseDataForGating`` (TRUE: ``pool: true``, the
+gate fitted once on every file gated together; ``groupBy`` and preprocessing are not imported, said
+so). Each row becomes one
 population of a cytokit :class:`~cytokit.gating.template.Template`:
 
 ================================  ==========================================================
@@ -45,11 +47,11 @@ Examples
 --------
 >>> import tempfile, pathlib
 >>> csv_text = ('alias,pop,parent,dims,gating_method,gating_args\\n'
-...             'CD19+,+,root,CD19,mindensity,"gate_range=c(1,3)"\\n')
+...             'CD19+,+,root,CD19,mindensity,"gate_range=c(0.2,0.7)"\\n')
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
 >>> _ = path.write_text(csv_text)
 >>> template_from_opencyto(path).populations[0].gate
-{'type': 'density_valley', 'dim': 'CD19', 'side': 'above', 'search_range': [1.0, 3.0]}
+{'type': 'density_valley', 'dim': 'CD19', 'side': 'above', 'search_range': [0.2, 0.7]}
 """
 
 from __future__ import annotations
@@ -89,6 +91,18 @@ METHODS: dict[str, str] = {
     "gate_singlet": "singlet",
 }
 _SUPPORTED = "mindensity, quantileGate, tailgate, boundary, flowClust(.1d/.2d), singletGate"
+#: the other columns of an openCyto gatingTemplate: collapseDataForGating TRUE is pool: true; groupBy and
+#: preprocessing are not imported, said so when a row uses them
+OTHER_COLUMNS = ("collapseDataForGating", "groupBy", "preprocessing_method")
+#: openCyto methods with a YAML template equivalent, not imported from a CSV
+UNSUPPORTED = {
+    "boolgate": "write it as a YAML boolean gate (type: boolean, op: and / or / not, operands)",
+    "refgate": "write the cut once and refer to it in YAML (a quadrant's thresholds, or fit_on)",
+    "quadgate.seq": "use a YAML quadrant gate with sequential: above / below (openCyto's quadGate.seq)",
+    "quadgate": "use a YAML quadrant gate (type: quadrant), whose four quadrants are named populations",
+    "gate_quad_sequential": "use a YAML quadrant gate with sequential: above / below",
+    "gate_quad_tmix": "use a YAML quadrant gate (type: quadrant)",
+}
 _SCATTER = re.compile(r"fsc|ssc|time", re.IGNORECASE)
 _LINEAR = re.compile(r"fsc|time", re.IGNORECASE)
 #: the transform of every channel that is not forward scatter or time (as in cll_cd19_7aad.yaml)
@@ -165,6 +179,18 @@ def template_from_opencyto(
             row = row + [""] * (len(columns) - len(row))
         cells = {c: row[i].strip() for c, i in index.items()}
         where = f"{source}, line {line}"
+        other = {c: row[columns.index(c)].strip() for c in OTHER_COLUMNS if c in columns}
+        pooled = other.get("collapseDataForGating", "").upper() in ("TRUE", "T")
+        if pooled and other.get("groupBy", "") not in ("", "NA"):
+            warnings.warn(f"{where}: groupBy {other['groupBy']!r} is not imported: the gate is fitted once on the "
+                          "events of every file gated together (pool: true)", UserWarning, stacklevel=2)
+        if other.get("preprocessing_method", "") not in ("", "NA"):
+            warnings.warn(f"{where}: preprocessing_method {other['preprocessing_method']!r} is not imported",
+                          UserWarning, stacklevel=2)
+        hint = UNSUPPORTED.get(cells["gating_method"].lower())
+        if hint:
+            raise TemplateError(f"{where}: gating_method {cells['gating_method']!r} is not imported from openCyto "
+                                f"CSVs; {hint} (imported: {_SUPPORTED})")
         if not cells["alias"] or cells["alias"] == "*":
             raise TemplateError(f"{where}: alias {cells['alias']!r}: give every population its own alias "
                                 "(multi-population rows such as quadrant gates are not supported)")
@@ -175,7 +201,7 @@ def template_from_opencyto(
             channels.setdefault(dim, _role(dim))
         gate = _gate(cells, dims, where)
         parent = cells["parent"].rstrip("/").split("/")[-1] or "root"
-        populations.append({"name": cells["alias"], "parent": parent, "gate": gate})
+        populations.append({"name": cells["alias"], "parent": parent, "gate": gate, **({"pool": True} if pooled else {})})
         csv_lines.append(line)
     if not populations:
         raise TemplateError(f"{source}: no populations (only a header)")
@@ -183,6 +209,8 @@ def template_from_opencyto(
     data: dict[str, Any] = {"name": path.stem, "channels": channels, "compensation": compensation}
     if transforms is None:
         transforms = default_transforms(channels)
+        for population, line in zip(populations, csv_lines):
+            _on_the_unit_scale(population["gate"], f"{source}, line {line}")
     if transforms:
         data["transforms"] = {str(k): dict(v) for k, v in transforms.items()}
     data["populations"] = populations
@@ -233,6 +261,9 @@ def _role(dim: str) -> dict[str, Any]:
 
 
 def _side(pop: str, where: str) -> str:
+    if pop.replace(" ", "") in ("+/-", "-/+"):
+        raise TemplateError(f"{where}: pop {pop!r} (both sides, as two populations) is not supported: give "
+                            "one row per side, pop '+' and pop '-', with their own aliases")
     if pop.endswith("+"):
         return "above"
     if pop.endswith("-"):
@@ -308,7 +339,7 @@ def _gate(cells: dict[str, str], dims: list[str], where: str) -> dict[str, Any]:
         gate["dim"] = one_dim()
         gate["side"] = _side(cells["pop"], where)
         probs = take("probs", "prob")
-        gate["q"] = 0.5 if probs is None else _number(probs, "probs", where)
+        gate["q"] = 0.999 if probs is None else _number(probs, "probs", where)  # openCyto's gate_quantile default
     elif kind == "rectangle":
         lo, hi = take("min"), take("max")
         if lo is None and hi is None:
@@ -322,8 +353,7 @@ def _gate(cells: dict[str, str], dims: list[str], where: str) -> dict[str, Any]:
     elif kind == "cluster":
         gate["dims"] = list(dims)
         k = take("K", "k")
-        if k is not None:
-            gate["n_components"] = int(_number(k, "K", where))
+        gate["n_components"] = 2 if k is None else int(_number(k, "K", where))  # openCyto's default K = 2
         target = take("target")
         if target is not None:
             gate["select"] = "nearest"
@@ -332,17 +362,33 @@ def _gate(cells: dict[str, str], dims: list[str], where: str) -> dict[str, Any]:
         else:
             gate["select"] = "largest"
         quantile = take("quantile", "level")
-        if quantile is not None:
-            gate["confidence"] = _number(quantile, "quantile", where)
+        gate["confidence"] = 0.9 if quantile is None else _number(quantile, "quantile", where)  # openCyto's 0.9
     elif kind == "singlet":
         if len(dims) != 2:
             raise TemplateError(f"{where}: singletGate needs two dims (area, height), got {', '.join(dims)}")
         gate["area"], gate["height"] = dims
+    if kind in ("rectangle", "cluster", "singlet") and cells["pop"].strip() != "+":
+        raise TemplateError(f"{where}: pop {cells['pop']!r} on a {method} region: only '+' (the events inside) is "
+                            "read; for the events outside write the '+' row and a YAML boolean NOT of it")
     ignored = sorted(set(args) - used)
     if ignored:
         warnings.warn(f"{where}: {method} argument(s) {', '.join(ignored)} have no cytokit equivalent "
                       "and are ignored", UserWarning, stacklevel=4)
     return gate
+
+
+def _on_the_unit_scale(gate: dict[str, Any], where: str) -> None:
+    """With the default transforms every channel is gated on 0-1 (FSC linear to its top of scale,
+    the rest logicle): a bound or target in channel units (openCyto's untransformed scatter,
+    ``max=c(1e5, 1e5)``) would keep everything or pick another cluster, silently."""
+    values = [*(gate.get("search_range") or []), *(gate.get("location") or []),
+              *(v for bounds in (gate.get("bounds") or {}).values() for v in bounds)]
+    odd = [v for v in values if v is not None and not -1.0 <= v <= 2.0]
+    if odd:
+        raise TemplateError(f"{where}: {gate['type']} value(s) {', '.join(f'{v:g}' for v in odd)} lie off the scale "
+                            "it gates on: with the default transforms every channel is 0-1 (FSC linear to its top "
+                            "of scale, the rest logicle); give values on that scale, or transforms ({} for "
+                            "channel units)")
 
 
 def _number(value, name: str, where: str) -> float | None:
@@ -380,6 +426,8 @@ def _split_top(text: str) -> list[str]:
 def _parse_args(text: str, where: str) -> dict[str, Any]:
     """``gate_range=c(1,3), K=3, target=c(1e5, 5e4)`` → a dict of Python values."""
     args: dict[str, Any] = {}
+    if text.strip() in ("NA", "NULL"):  # R's write.csv writes NA in an empty cell
+        return args
     for part in _split_top(text):
         name, eq, value = part.partition("=")
         if not eq or not name.strip():
