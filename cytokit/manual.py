@@ -223,14 +223,25 @@ class WorkspaceSource(ManualSource):
         super().__init__(path)
         if not self.path.is_file():
             raise MetadataError(f"{self.path}: no such FlowJo workspace")
-        try:
-            with warnings.catch_warnings():  # "WSP references X, but sample was not loaded"
-                warnings.simplefilter("ignore", UserWarning)
-                self.workspace = flowkit.Workspace(str(self.path), fcs_samples=[str(f) for f in files])
-        except Exception as exc:
-            raise GateError(f"{self.path}: FlowKit cannot read the workspace: {exc}") from exc
-        self.ids = {Path(self.workspace.get_sample(s).current_filename).name: s
-                    for s in self.workspace.get_sample_ids()}
+        # FlowKit names a workspace's samples by $FIL; files that share one (two cohorts' CLL001_C2D1.fcs,
+        # what cytokit's own --flowjo then writes by file name) are found by file name instead
+        wanted, best = {Path(f).name for f in files}, None
+        for by_name in (False, True):
+            try:
+                with warnings.catch_warnings():  # "WSP references X, but sample was not loaded"
+                    warnings.simplefilter("ignore", UserWarning)
+                    workspace = flowkit.Workspace(str(self.path), fcs_samples=[str(f) for f in files],
+                                                  filename_as_id=by_name)
+            except Exception as exc:
+                if best is None and by_name:
+                    raise GateError(f"{self.path}: FlowKit cannot read the workspace: {exc}") from exc
+                continue
+            ids = {Path(workspace.get_sample(s).current_filename).name: s for s in workspace.get_sample_ids()}
+            if best is None or len(wanted & set(ids)) > len(wanted & set(best[1])):
+                best = workspace, ids
+            if wanted <= set(ids):
+                break
+        self.workspace, self.ids = best
 
     def gating(self, file: str | Path, sample: Sample) -> Gating:
         sid = self.ids.get(Path(file).name)

@@ -277,3 +277,27 @@ def test_a_rerun_from_the_cache_writes_the_same_workspace_and_one_without_flowjo
     assert main([*args, "--flowjo"]) == 0  # every group from OUT/.cache: fitted values read back from JSON
     assert written() == first and first.count(b"<SampleNode ") == 4
     assert main(args) == 0 and not (out / "gates.wsp").exists()
+
+
+def test_compare_reads_its_own_workspace_of_files_sharing_a_fil_name(tmp_path):
+    """Two cohorts' files with one $FIL: --flowjo names the samples by file name, and compare, opening
+    the workspace by $FIL, found none of them ('not a sample of the workspace ... its samples: <it>')."""
+    import cytokit
+
+    folder = tmp_path / "fcs"
+    folder.mkdir()
+    for cohort, gain in (("A", 1.0), ("B", 1.01)):  # other bytes, the same $FIL
+        for stain in ("isotype", "stained"):
+            sample = read_fcs(REPO / "sample_fcs" / "modern" / f"CLL001_C2D1_{stain}.fcs")
+            sample.events["FSC-A"] = sample.events["FSC-A"] * gain
+            write_fcs(folder / f"{cohort}CLL001_C2D1_{stain}.fcs", sample)
+    sheet = tmp_path / "samples.csv"
+    sheet.write_text("file,patient,timepoint,stain\n" + "".join(
+        f"{c}CLL001_C2D1_{s}.fcs,{c}1,C2D1,{s}\n" for c in "AB" for s in ("isotype", "stained")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the shared $FIL's warning, and unpaired tubes'
+        assert main(["run", str(folder), "--samples", str(sheet), "--template", str(TEMPLATE), "--out",
+                     str(tmp_path / "out"), "--quiet", "--no-plots", "--workers", "1", "--flowjo"]) in (0, 1)
+    stained = [folder / f"{c}CLL001_C2D1_stained.fcs" for c in "AB"]
+    table = cytokit.compare(stained, load_template(TEMPLATE), tmp_path / "out" / "gates.wsp")
+    assert (table.status == "paired").all() and (table.f1 == 1.0).all() and set(table.file) == {s.name for s in stained}
