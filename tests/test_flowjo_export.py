@@ -301,3 +301,29 @@ def test_compare_reads_its_own_workspace_of_files_sharing_a_fil_name(tmp_path):
     stained = [folder / f"{c}CLL001_C2D1_stained.fcs" for c in "AB"]
     table = cytokit.compare(stained, load_template(TEMPLATE), tmp_path / "out" / "gates.wsp")
     assert (table.status == "paired").all() and (table.f1 == 1.0).all() and set(table.file) == {s.name for s in stained}
+
+
+def test_a_workspace_of_a_templates_own_matrix_reopens_with_that_matrix(tmp_path):
+    """Reopened as a template, cytokit's --flowjo workspace of a run with its own matrix fell back on
+    the files' $SPILLOVER: Cells/B/V 2632 events where FlowKit (and the run) count 423."""
+    text = TEMPLATE.read_text()
+    start = text.index("compensation:")
+    end = text.index("\n", start)
+    matrix = ("compensation:\n  detectors: [FITC-A, PE-A, PerCP-Cy5-5-A, APC-A]\n"
+              "  matrix: [[1, 0.5, 0.1, 0], [0.05, 1, 0.3, 0], [0, 0.1, 1, 0.2], [0, 0, 0.1, 1]]")
+    template = tmp_path / "own_matrix.yaml"
+    template.write_text(text[:start] + matrix + text[end:])
+    folder = tmp_path / "fcs"
+    folder.mkdir()
+    for stain in ("isotype", "stained"):
+        shutil.copy(REPO / "sample_fcs" / "modern" / f"CLL001_C2D1_{stain}.fcs", folder)
+    out = tmp_path / "out"
+    assert main(["run", str(folder), "--template", str(template), "--out", str(out), "--quiet", "--no-plots",
+                 "--workers", "1", "--flowjo"]) in (0, 1)
+    counts = pd.read_csv(out / "populations.csv").set_index(["file", "population"])["count"]
+    stained = folder / "CLL001_C2D1_stained.fcs"
+    reopened = load_template(out / "gates.wsp", sample="CLL001_C2D1_stained.fcs")
+    assert isinstance(reopened.compensation, dict)
+    again = reopened.apply(read_fcs(stained)).counts().set_index("population")["count"]
+    for path, count in again.items():
+        assert count == counts[("CLL001_C2D1_stained.fcs", path)], path

@@ -20,9 +20,9 @@ dimension's transform (linear, log, asinh, logicle, hyperlog, and FlowJo's defau
 ``biex``, :class:`~cytokit.transforms.BiexTransform`) becomes the role's
 ``transforms:`` entry with the workspace's parameters, so the imported vertices are
 compared with the same numbers FlowKit compares them with. Compensation is ``file`` (the
-FCS file's ``$SPILLOVER``) when any gate dimension is compensated, else ``none``; a
-matrix edited in FlowJo is not carried over (export it as CSV and set
-``compensation:`` to its path). Population names must be unique in a template, so a
+FCS file's ``$SPILLOVER``) when the gates use the acquisition-defined matrix, the sample's
+own matrix, written into the template, when they use one made in FlowJo (or cytokit's
+``--flowjo`` export of a template's matrix), else ``none``. Population names must be unique in a template, so a
 FlowJo gate name used under several parents is prefixed with its parent's name
 (``CD4+ IFNg+``). Markers to quantify are added in YAML.
 
@@ -85,11 +85,22 @@ def template_from_flowjo(path: str | Path, *, group: str = "All Samples", sample
     elif sample_id not in samples:
         raise TemplateError(f"{source}: no sample {sample_id!r} in group {group!r}; it has {', '.join(samples)}")
 
+    gate_ids = workspace.get_gate_ids(sample_id)
+    get_gate = lambda name, gpath: workspace.get_gate(sample_id, name, gpath)  # noqa: E731
+    # a matrix made in FlowJo (a custom one, cytokit's own --flowjo of a template's matrix) is the sample's;
+    # the acquisition-defined one is the file's $SPILLOVER (compensation: file)
+    refs = {str(d.compensation_ref) for name, gpath in gate_ids for d in getattr(get_gate(name, gpath), "dimensions",
+                                                                               None) or [] if d.compensation_ref}
+    matrix = workspace.get_comp_matrix(sample_id) if refs - _FILE_MATRIX else None
     return _template_from_gates(
-        source, path.stem, f"imported from FlowJo workspace {path.name}, sample {sample_id}",
-        workspace.get_gate_ids(sample_id), lambda name, gpath: workspace.get_gate(sample_id, name, gpath),
+        source, path.stem, f"imported from FlowJo workspace {path.name}, sample {sample_id}", gate_ids, get_gate,
         workspace.get_transforms(sample_id), f"sample {sample_id!r}, ",
+        matrices={ref: matrix for ref in refs - _FILE_MATRIX} if matrix is not None else None,
     )
+
+
+#: FlowJo's names for the file's own matrix, and for none
+_FILE_MATRIX = {"Acquisition-defined", "FCS", "uncompensated", "None"}
 
 
 def template_from_gatingml(path: str | Path) -> Template:
