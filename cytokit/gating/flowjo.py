@@ -82,6 +82,10 @@ def template_from_flowjo(path: str | Path, *, group: str = "All Samples", sample
         raise TemplateError(f"{source}: sample group {group!r} has no samples")
     if sample_id is None:
         sample_id = samples[0]
+        if len(samples) > 1:  # FlowJo gates are often adjusted per sample: say whose every file gets
+            warnings.warn(f"{source}: the template is sample {sample_id!r}'s gate tree, applied to every file (the "
+                          f"workspace has {len(samples)} samples, whose gates may differ; from Python, "
+                          "load_template(path, sample=...) picks another)", UserWarning, stacklevel=3)
     elif sample_id not in samples:
         raise TemplateError(f"{source}: no sample {sample_id!r} in group {group!r}; it has {', '.join(samples)}")
 
