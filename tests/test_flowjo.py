@@ -276,7 +276,7 @@ def test_flowatlas_default_template_is_the_first_samples_tree(flowatlas):
     FlowJo gates are that tree (here only the first sample's file; the others have their own gates)."""
     wsp, by_file = flowatlas
     with pytest.warns(UserWarning, match=r"the template is sample '390C_BM_027.fcs''s gate tree, applied to every "
-                      r"file \(the workspace has 14 samples"):  # said: a run applied it to all, silently
+                      r"file \(the workspace has 33 samples"):  # said: a run applied it to all, silently
         default = load_template(wsp)
     first = template_from_flowjo(wsp, sample_id="390C_BM_027.fcs")
     assert default.populations == first.populations and default.transforms == first.transforms
