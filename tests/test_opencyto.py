@@ -188,3 +188,14 @@ def test_opencytos_defaults_na_cells_and_unread_columns(tmp_path):
     assert [p.pool for p in template.populations] == [False, False, True]  # collapseDataForGating TRUE
     assert gates["Q"]["q"] == 0.999
     assert (gates["L"]["n_components"], gates["L"]["confidence"]) == (2, 0.9)
+
+
+def test_a_parent_path_through_a_population_the_rows_do_not_have_is_refused(tmp_path):
+    """Only the path's last part was read: /X/B, with no X, was accepted as B."""
+    rows = ("B,+,root,CD19,mindensity,,,,,\n"
+            "V,-,/B,7AAD,mindensity,,,,,\n"
+            "L,+,/X/B,LAG3,mindensity,,,,,\n")
+    with pytest.raises(TemplateError, match=r"line 4: parent '/X/B' is not a path of the rows above \(theirs: /B\)"):
+        template_from_opencyto(write_csv(tmp_path, rows))
+    fine = template_from_opencyto(write_csv(tmp_path, rows.replace("/X/B", "/B/V")))
+    assert fine.paths == ["B", "B/V", "B/V/L"]

@@ -200,7 +200,17 @@ def template_from_opencyto(
         for dim in dims:
             channels.setdefault(dim, _role(dim))
         gate = _gate(cells, dims, where)
-        parent = cells["parent"].rstrip("/").split("/")[-1] or "root"
+        given = [part for part in cells["parent"].strip().split("/") if part]
+        parent = given[-1] if given else "root"
+        if len(given) > 1 or (cells["parent"].strip().startswith("/") and given and given != ["root"]):
+            known = {pop["name"]: pop["parent"] for pop in populations}
+            chain, at = [], parent
+            while at in known:  # the parent's path as the rows above build it
+                chain.insert(0, at)
+                at = known[at]
+            if [g for g in given if g != "root"] != chain and parent in known:
+                raise TemplateError(f"{where}: parent {cells['parent']!r} is not a path of the rows above (theirs: "
+                                    f"/{'/'.join(chain)})")
         populations.append({"name": cells["alias"], "parent": parent, "gate": gate, **({"pool": True} if pooled else {})})
         csv_lines.append(line)
     if not populations:
