@@ -76,7 +76,10 @@ def flow_rate_anomaly(sample, *, bins: int = FLOW_BINS) -> str:
 def _more_data_sets(sample) -> str:
     """A sentence when the file holds data sets after the one analysed (``$NEXTDATA``), else ``""``:
     a Guava file's four acquisitions, a Beckman ``.lmd``'s FCS 3.0 copy after its FCS 2.0 one."""
-    if str(sample.keywords.get("$NEXTDATA", "0")).strip() in ("", "0") or sample.path is None:
+    try:
+        if int(str(sample.keywords.get("$NEXTDATA", "0")).strip() or 0) == 0 or sample.path is None:
+            return ""  # (zero-padded or not: the file's last data set)
+    except ValueError:  # a $NEXTDATA that is no number: the reader warned, and read the first data set
         return ""
     import warnings
 
