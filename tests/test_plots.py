@@ -110,6 +110,20 @@ def test_paired_without_finite_values_does_not_warn():
     assert len(fig.axes[0].lines) == 2  # the patients; no median line of NaN
 
 
+def test_a_flagged_pair_is_dashed_in_the_paired_plot():
+    """A pair with a doubtful gate counts in the statistics (n_flagged) but looked like any other."""
+    import pandas as pd
+
+    from cytokit.plots import plot_paired
+
+    paired = pd.DataFrame({"patient": ["P1", "P2", "P3"], "marker": "LAG3", "pct_pos_baseline": [10.0, 12.0, 11.0],
+                           "pct_pos_followup": [20.0, 15.0, 70.0], "flag": ["", "", "C2D8: gate doubtful: weak"]})
+    ax = plot_paired(paired, "LAG3").axes[0]
+    styles = [line.get_linestyle() for line in ax.lines[:3]]
+    assert styles == ["-", "-", "--"]
+    assert "flagged pair (paired.csv)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
 def test_unique_slugs():
     from cytokit.plots import unique_slugs
 

@@ -35,7 +35,9 @@ def group_colours(groups: dict[str, str]) -> dict[str, str]:
 def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | None = None,
                 metric: str = "pct_pos", baseline: str = "C2D1", followup: str = "C2D8",
                 groups: dict[str, str] | None = None, group_table: pd.DataFrame | None = None) -> Figure:
-    """Baseline → follow-up per patient for one marker, one line per patient.
+    """Baseline → follow-up per patient for one marker, one line per patient (dashed where the pair is
+    flagged in ``paired``), and a black line joining the two timepoints' medians (the title's median Δ
+    is the median of the patients' changes).
 
     Parameters
     ----------
@@ -67,19 +69,23 @@ def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | Non
     else:
         before = rows[f"{stem}_baseline"].to_numpy(float)
         after = rows[f"{stem}_followup"].to_numpy(float)
-        for patient, b, a in zip(rows["patient"], before, after):
+        flagged = (rows["flag"].fillna("").astype(str) != "").to_numpy() if "flag" in rows else np.zeros(len(rows), bool)
+        for patient, b, a, doubtful in zip(rows["patient"], before, after, flagged):
             colour = COLOURS["followup"] if a > b else COLOURS["baseline"] if a < b else "#555"
             if groups:
                 colour = colours.get(groups.get(str(patient)), "#555")
-            ax.plot([0, 1], [b, a], "-o", color=colour, alpha=0.75, markersize=4, linewidth=1.2)
+            # a pair whose tube is flagged (a doubtful gate, no control ...) is dashed: counted, but to check
+            ax.plot([0, 1], [b, a], "--o" if doubtful else "-o", color=colour, alpha=0.75, markersize=4, linewidth=1.2)
             if len(rows) <= 12:
                 ax.annotate(_literal(patient), (1, a), xytext=(4, 0), textcoords="offset points", fontsize=6,
                             va="center", color="#444")
         if np.isfinite(before).any() and np.isfinite(after).any():  # nanmedian warns on all-NaN
             ax.plot([0, 1], [np.nanmedian(before), np.nanmedian(after)], "-", color="black", linewidth=2.5,
-                    label="median")
+                    label="median of each timepoint")
             for name, colour in colours.items():
                 ax.plot([], [], "-o", color=colour, markersize=4, label=_literal(name))
+            if flagged.any():
+                ax.plot([], [], "--", color="#555", linewidth=1.2, label="flagged pair (paired.csv)")
             ax.legend(loc="best", fontsize=7, frameon=False)
     ax.set_xticks([0, 1], [_literal(baseline), _literal(followup)])
     ax.set_xlim(-0.3, 1.45)
