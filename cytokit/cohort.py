@@ -219,7 +219,7 @@ def _wilcoxon(changes: np.ndarray) -> tuple[str, float, float]:
 
     Pratt's treatment of zero changes: a patient who did not change is ranked with the others (its
     rank in no sign's sum), not dropped, so "6 up, 10 unchanged" is not read as six of six up. Up
-    to :data:`EXACT_MAX` patients the p is exact, conditional on the tied ranks (enumerated, not
+    to :data:`EXACT_MAX` patients the p is exact, conditional on the tied ranks (counted, not
     the normal approximation: a tie in binned data gave p 0.046 where the exact p is 0.0625); its
     smallest two-sided value is ``2 / 2^n`` over the ``n`` patients who changed, so n ≤ 5 can
     never give p < 0.05.

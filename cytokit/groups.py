@@ -59,7 +59,8 @@ def _mann_whitney(a: np.ndarray, b: np.ndarray) -> tuple[str, float, float, floa
 
     Exact up to :data:`EXACT_MAX` patients in all, conditional on tied values (their midranks'
     null distribution, counted: a tie used to give the normal approximation, p 0.077 for 3 against
-    3 patients, whose smallest exact p is 0.1), else the normal approximation."""
+    3 patients, whose smallest exact p is 0.1; scipy's ``method="exact"`` takes the distribution
+    without ties), else the normal approximation."""
     from math import comb
 
     from scipy import stats
@@ -68,11 +69,10 @@ def _mann_whitney(a: np.ndarray, b: np.ndarray) -> tuple[str, float, float, floa
 
     if a.size == 0 or b.size == 0:
         return "mann-whitney U", float("nan"), float("nan"), float("nan")
-    u = float(stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic").statistic)
-    p_min = min(1.0, 2.0 / comb(a.size + b.size, a.size))
+    asymptotic = stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic")
+    u, p_min = float(asymptotic.statistic), min(1.0, 2.0 / comb(a.size + b.size, a.size))
     if a.size + b.size > EXACT_MAX:
-        p = float(stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic").pvalue)
-        return "mann-whitney U normal approx.", u, p, p_min
+        return "mann-whitney U normal approx.", u, float(asymptotic.pvalue), p_min
     twice = np.rint(2 * stats.rankdata(np.concatenate([a, b]))).astype(np.int64)  # midranks, doubled
     counts = np.zeros((a.size + 1, int(twice.sum()) + 1))  # [k, s]: subsets of k values whose ranks sum to s
     counts[0, 0] = 1.0

@@ -65,8 +65,7 @@ def pair_populations(auto: Gating, manual: Gating, mapping: Mapping[str, str] | 
         return skipped + chain.index(paired) if paired in chain else -1
 
     def fits(path: str, target: str) -> bool:  # cytokit's parent pairs with the manual population's
-        parent = auto.parents.get(path, "")
-        return (pairs.get(parent) if parent else "") == manual.parents.get(target, "")
+        return closeness(path, target) == 0
 
     def nearer(path: str, other: str, target: str) -> bool:  # path's line is nearer target's than other's
         mine, theirs = closeness(path, target), closeness(other, target)

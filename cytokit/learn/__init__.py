@@ -159,13 +159,14 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
         if advice and not agreement >= GOOD_F1:  # the other dimensions alone are another gate (Time aside:
             # a Time x FSC-A gate atop a tree is learned on FSC-A, its children below it)
             rows.append({**row, "n_files": learned.n_files, "note": f"not learned: drawn on {unshared}, and on the "
-                         f"other dimensions it agrees with the person at F1 {agreement:.3f}" + (f"; {advice}" * bool(advice))})
+                         f"other dimensions it agrees with the person at F1 {agreement:.3f}; {advice}"})
             continue
         note = (f"learned without {unshared}" if unshared else "") + (
             f"{'; ' if unshared else ''}training agreement F1 {agreement:.3f}, below {GOOD_F1}: check this gate"
             if not agreement >= GOOD_F1 else "")
-        if not agreement >= GOOD_F1 and not unshared and dropped_note(channels, train, path):
-            note += f"; {dropped_note(channels, train, path)}"
+        untried = dropped_note(channels, train, path) if not agreement >= GOOD_F1 and not unshared else ""
+        if untried:
+            note += f"; {untried}"
         name = short
         if name in taken:
             name = f"{short} ({parent.rsplit('/', 1)[-1]})"

@@ -99,6 +99,7 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
             "files": files,
         })
 
+    n_paired, n_valued = paired_patients(results.paired)
     problems = samples[(samples["status"] != "ok") | (samples["quality"].astype(str) != "")]
     pop_flags = results.populations[results.populations["flag"].astype(str) != ""]
     counts = samples["status"].value_counts().to_dict()
@@ -108,7 +109,7 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
         template_path=results.template_path,
         comparison_labels=[c["label"] for c in comparisons], timepoints=results.timepoints,
         n_files=len(samples), counts=counts,
-        n_paired=paired_patients(results.paired)[0], n_valued=paired_patients(results.paired)[1],
+        n_paired=n_paired, n_valued=n_valued,
         comparisons=comparisons, several=several, longitudinal=longitudinal,
         cohort=_table(cohort, ["marker", "baseline", "followup", "metric", "n_pairs", "median_delta", "ci_low",
                                "ci_high", "test", "p_value", "q_bh", "n_up", "n_down", "n_flagged"]),
