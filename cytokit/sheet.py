@@ -43,7 +43,8 @@ def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> 
         sheet[column] = [unicodedata.normalize("NFC", v.strip()) for v in sheet[column]]  # é typed or é copied
     sheet = sheet[(sheet[list(REQUIRED)] != "").any(axis=1)].reset_index(drop=True)  # blank rows
     base = Path(folder) if folder is not None else path.parent
-    sheet["path"] = [str(_sheet_path(base, f)) for f in sheet["file"]]
+    listings: dict[Path, list] = {}  # each folder read once, not once per row a name does not fit exactly
+    sheet["path"] = [str(_sheet_path(base, f, listings)) for f in sheet["file"]]
     sheet.attrs["sheet"] = str(path)  # named in check_samples' errors
     return sheet
 
@@ -109,11 +110,11 @@ def _named_columns(path: Path, sheet: pd.DataFrame) -> pd.DataFrame:
     return sheet.set_axis(names, axis=1)
 
 
-def _sheet_path(base: Path, file: str) -> Path:
+def _sheet_path(base: Path, file: str, listings: dict[Path, list]) -> Path:
     """``file`` under ``base``; a Windows path (``day1\\a.fcs``) is read with ``/`` when only that exists,
     and a name spelt in other Unicode code points (``é`` as e and an accent: macOS's file names), in
     another case (``P01.FCS``: a sheet written where names are case-insensitive) or without its
-    ``.fcs`` as the folder's one file it is."""
+    ``.fcs`` as the folder's one file it is (``listings``: the folders read so far, and their files)."""
     path = (base / file).resolve()
     if "\\" in file and not path.exists():
         posix = (base / file.replace("\\", "/")).resolve()
@@ -121,7 +122,10 @@ def _sheet_path(base: Path, file: str) -> Path:
             path = posix
     if not path.exists() and path.parent.is_dir():
         wanted = unicodedata.normalize("NFC", path.name)
-        names = [(p, unicodedata.normalize("NFC", p.name)) for p in path.parent.iterdir() if p.is_file()]
+        if path.parent not in listings:
+            listings[path.parent] = [(p, unicodedata.normalize("NFC", p.name)) for p in path.parent.iterdir()
+                                     if p.is_file()]
+        names = listings[path.parent]
         for same in ([p for p, n in names if n == wanted],  # macOS's decomposed accents
                      [p for p, n in names if n.casefold() == wanted.casefold()],  # a sheet typed on Windows
                      [p for p, n in names if n.casefold() in (wanted.casefold() + ".fcs", wanted.casefold() + ".lmd")]):
