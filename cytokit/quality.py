@@ -25,7 +25,7 @@ def saturation(sample, channels=None) -> tuple[float, dict[str, float]]:
         return 0.0, {}
     hit, shares = np.zeros(sample.n_events, dtype=bool), {}
     for row in sample.channels.itertuples():
-        if _is_time(row.pnn) or row.range <= 1 or (channels is not None and row.pnn not in channels):
+        if is_time(row.pnn) or row.range <= 1 or (channels is not None and row.pnn not in channels):
             continue
         with np.errstate(over="ignore"):
             top = np.power(10.0, row.decades) * (row.offset or 1.0) if row.decades > 0 else row.range
@@ -37,7 +37,7 @@ def saturation(sample, channels=None) -> tuple[float, dict[str, float]]:
     return float(hit.mean()), shares
 
 
-def _is_time(pnn: str) -> bool:
+def is_time(pnn: str) -> bool:
     """A Time channel: ``Time`` (any case, ``Time1`` ...), MACSQuant's ``HDR-T``."""
     name = str(pnn).strip().lower()
     return name.startswith("time") or name == "hdr-t"
@@ -49,7 +49,7 @@ def flow_rate_anomaly(sample, *, bins: int = FLOW_BINS) -> str:
     The acquisition is cut into ``bins`` equal time slices; slices with under half
     or over twice the median count are anomalous (clogs, bubbles, drift).
     """
-    time = next((c for c in sample.events.columns if _is_time(c)), None)
+    time = next((c for c in sample.events.columns if is_time(c)), None)
     if time is None or sample.n_events < 10 * bins:
         return ""
     values = np.asarray(sample.events[time].to_numpy(), dtype=np.float64)

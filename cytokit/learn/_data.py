@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import MetadataError
 from ..manual import Gating, ManualSource
+from ..quality import is_time as _is_time
 from ..sample import Sample
 
 LINEAR = {"kind": "linear", "t": "auto"}
@@ -103,10 +104,6 @@ class TrainingFile:
         """Indices of the (finite) events of ``path``'s parent."""
         mask = self.gating.parent_mask(path) & np.isfinite(self.values).all(axis=1)
         return np.flatnonzero(mask)
-
-
-def _is_time(pnn: str) -> bool:
-    return pnn.strip().lower().startswith("time")
 
 
 def _slug(text: str, taken: set[str]) -> str:
