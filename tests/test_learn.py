@@ -712,3 +712,34 @@ def test_a_population_of_one_training_file_says_which_of_its_channels_learn_coul
     assert rows.loc["CD19+", "note"].endswith("check this gate; not tried: CD19, which the training files with "
                                               "this population carry and b.fcs lack(s); train on files that all "
                                               "carry them")
+
+
+def test_a_population_that_is_a_combination_of_others_is_learned_as_that_boolean_gate(synthetic, tmp_path):
+    # the person's CD4- is "Cells and not CD4+", their "CD4+ or big" an OR; a drawn gate that is no
+    # combination (CD8 high) stays a gate
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    for name in "abd":
+        gating = dict(np.load(synthetic / "manual" / f"{name}.npz"))
+        sample = cytokit.read_fcs(synthetic / "fcs" / f"{name}.fcs")
+        cells, cd4_pos = gating["Cells"], gating["Cells/CD4+"]
+        big = cells & (sample.events["FSC-A"].to_numpy() > 120000)
+        gating |= {"Cells/CD4-": cells & ~cd4_pos, "Cells/big": big, "Cells/CD4+ or big": cd4_pos | big,
+                   "Cells/CD8 high": cells & (sample.events["CD8-A"].to_numpy() > 10 ** 3.1)}
+        np.savez(manual / f"{name}.npz", **gating)
+    learned = learn_template(manual, [synthetic / "fcs" / f"{n}.fcs" for n in "ab"], leave_one_out=False)
+    rows = learned.populations.set_index("manual")
+    assert (rows.loc["Cells/CD4-", "gate"], rows.loc["Cells/CD4-", "dims"]) == ("boolean", "not CD4+")
+    assert (rows.loc["Cells/CD4+ or big", "gate"], rows.loc["Cells/CD4+ or big", "dims"]) == ("boolean", "CD4+ or big")
+    assert rows.loc["Cells/CD8 high", "gate"] != "boolean" and rows.loc["Cells/big", "gate"] != "boolean"
+    gates = {p.name: p.gate for p in learned.template.populations}
+    assert gates["CD4-"] == {"type": "boolean", "op": "not", "operands": ["CD4+"]}
+    assert "CD4-" in learned.text and "the person's members are exactly that" in learned.text
+    # on a new file it is the combination of the learned gates, so CD4+ and CD4- split the cells
+    result = learned.template.apply(cytokit.read_fcs(synthetic / "fcs" / "d.fcs"))
+    member = result.membership
+    assert not (member["Cells/CD4+"] & member["Cells/CD4-"]).any()
+    assert ((member["Cells/CD4+"] | member["Cells/CD4-"]) == member["Cells"]).all()
+    assert (member["Cells/CD4+ or big"] == (member["Cells/CD4+"] | member["Cells/big"])).all()
+    truth = np.load(manual / "d.npz")
+    assert agreement(member["Cells/CD4-"], truth["Cells/CD4-"])[2] > 0.98

@@ -118,6 +118,7 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
     import numpy as np
 
     from ..gating.template import parse_template
+    from ._boolean import boolean_of
     from ._data import common_channels, dropped_note, hierarchy, training_files, unshared_note
     from ._dims import drawn_dims
     from ._search import learn_population, parts
@@ -136,6 +137,15 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
                "pool": False, "cv_f1": np.nan, "train_f1": np.nan, "n_files": 0, "note": ""}
         if parent and parent not in learned_name:
             rows.append({**row, "note": f"its parent {parent!r} was not learned"})
+            continue
+        # not drawn (a boolean gate of the source, or .npz memberships): an and/or/not of populations learned above?
+        drawn_gate = any(path in tf.gating.dims for tf in train)
+        combination = None if drawn_gate else boolean_of(train, path, list(learned_name))
+        if combination is not None:
+            rows_b, name = _boolean_row(row, combination, learned_name, train, path, parent, taken, mapping)
+            blocks.append(population_block(name, learned_name.get(parent, "root"), path, rows_b[1]))
+            learned_name[path] = name
+            rows.append(rows_b[0])
             continue
         unshared, advice = unshared_note(train, path)  # drawn on Time, or a channel not every training file has
         data = parts(train, path, max_events, rng)
@@ -167,11 +177,7 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
         untried = dropped_note(channels, train, path) if not agreement >= GOOD_F1 and not unshared else ""
         if untried:
             note += f"; {untried}"
-        name = short
-        if name in taken:
-            name = f"{short} ({parent.rsplit('/', 1)[-1]})"
-            mapping[name] = short
-        taken.add(name)
+        name = _unique(short, parent, taken, mapping)
         learned_name[path] = name
         used += [d for d in learned.dims if d not in used]
         if note:  # said in the template too, beside what was learned
@@ -202,6 +208,35 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
     import pandas as pd
 
     return text, parse_template(text, source="<learned template>"), pd.DataFrame(rows, columns=POPULATION_COLUMNS), mapping
+
+
+def _unique(short: str, parent: str, taken: set[str], mapping: dict[str, str]) -> str:
+    """The template name of a manual population named ``short``: itself, or with its parent's name where
+    another population took it (``mapping`` records the manual name)."""
+    name = short
+    if name in taken:
+        name = f"{short} ({parent.rsplit('/', 1)[-1]})"
+        mapping[name] = short
+    taken.add(name)
+    return name
+
+
+def _boolean_row(row: dict, combination: dict, learned_name: dict[str, str], train, path: str, parent: str,
+                 taken: set[str], mapping: dict[str, str]):
+    """((the populations table's row, the Learned), template name) of a population learned as the boolean
+    gate of learned populations (:mod:`cytokit.learn._boolean`)."""
+    from ._boolean import expression
+    from ._search import Learned
+
+    operands = [learned_name[p] for p in combination["operands"]]
+    gate = {"type": "boolean", "op": combination["op"], "operands": operands}
+    if combination["complement"]:
+        gate["complement"] = [learned_name[p] for p in combination["complement"]]
+    n_files = sum(path in tf.gating.membership for tf in train)
+    learned = Learned(gate, [], "boolean", False, float("nan"), 1.0, n_files, 1)
+    name = _unique(path.rsplit("/", 1)[-1], parent, taken, mapping)
+    return ({**row, "population": name, "gate": "boolean", "dims": expression(combination, learned_name),
+             "train_f1": 1.0, "n_files": n_files}, learned), name
 
 
 def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path], *,

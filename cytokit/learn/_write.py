@@ -64,6 +64,8 @@ def describe(learned: Learned) -> str:
 def population_block(name: str, parent: str, manual: str, learned: Learned) -> str:
     """The population's template lines: comments on what was learned, then name, parent, the manual
     name it pairs with where it was renamed (``compare`` reads it), pool and gate."""
+    if learned.kind == "boolean":
+        return "\n".join(_boolean_block(name, parent, manual, learned))
     if learned.kind == "control_threshold":
         cv = "(mean) on each training file, with the quantile of the others, cut on its own control"
         doubt = None
@@ -96,6 +98,24 @@ def population_block(name: str, parent: str, manual: str, learned: Learned) -> s
         else:
             lines.append(f"      {key}: {_flow(value)}")
     return "\n".join(lines)
+
+
+def _boolean_block(name: str, parent: str, manual: str, learned: Learned) -> list[str]:
+    gate = learned.gate
+    negated = set(gate.get("complement", ()))
+    terms = ([f"not {gate['operands'][0]}"] if gate["op"] == "not" else
+             [f"not {o}" if o in negated else o for o in gate["operands"]])
+    what = (f"the events of {terms[0]} (the same gate)" if gate["op"] == "and" and len(terms) == 1 and not negated
+            else f" {gate['op'] if gate['op'] != 'not' else 'and'} ".join(terms))
+    return [
+        f"  # {manual}: {what}, of the populations above: the person's members are exactly that, within its",
+        f"  # parent, in the {learned.n_files} training file(s) that have it; on a file it follows their gates (and flags).",
+        f"  - name: {_flow(name)}",
+        f"    parent: {_flow(parent)}",
+        *([f"    manual: {_flow(manual.rsplit('/', 1)[-1])}"] if name != manual.rsplit("/", 1)[-1] else []),
+        "    gate:",
+        *(f"      {key}: {_flow(value)}" for key, value in gate.items()),
+    ]
 
 
 def template_text(header: list[str], channels: dict, compensation: str, transforms: dict,
