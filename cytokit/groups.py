@@ -32,20 +32,25 @@ GROUP_COLUMNS = (
 EXACT_MAX = 50
 
 
+#: smaller groups get no CI of the difference in medians: with a group of 3 (against 3 or 8) the
+#: bootstrap covered 0.89-0.90 of the time, with 4 against 4 0.94, 6 against 6 0.96 (N(0, 1), 600 replicates)
+MIN_CI_GROUP = 4
+
+
 def median_difference_ci(a, b, *, n_boot: int = 2000, confidence: float = 0.95,
                          seed: int | None = 0) -> tuple[float, float]:
     """Percentile bootstrap CI of ``median(b) - median(a)``, each group resampled with replacement
-    at its own size; ``(nan, nan)`` when a group has fewer than 2 values.
+    at its own size; ``(nan, nan)`` when a group has fewer than :data:`MIN_CI_GROUP` values.
 
     Examples
     --------
-    >>> low, high = median_difference_ci([0.0, 1.0, 2.0], [10.0, 11.0, 12.0, 13.0])
-    >>> 8.0 <= low <= high <= 13.0
+    >>> low, high = median_difference_ci([0.0, 1.0, 2.0, 3.0], [10.0, 11.0, 12.0, 13.0])
+    >>> 7.0 <= low <= high <= 13.0
     True
     """
     a, b = (np.asarray(x, dtype=float) for x in (a, b))
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    if a.size < 2 or b.size < 2:
+    if a.size < MIN_CI_GROUP or b.size < MIN_CI_GROUP:
         return float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     medians = [np.median(x[rng.integers(0, x.size, size=(n_boot, x.size))], axis=1) for x in (a, b)]

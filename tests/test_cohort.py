@@ -1,4 +1,4 @@
-"""Tests of cytokit.cohort: bootstrap CI, BH q-values and the cohort summary."""
+"""Tests of cytokit.cohort: the median's CI, BH q-values and the cohort summary."""
 
 from __future__ import annotations
 
@@ -17,72 +17,42 @@ from cytokit.cohort import (
     DEFAULT_METRICS,
     SUMMARY_COLUMNS,
     benjamini_hochberg,
-    bootstrap_ci,
     cohort_summary,
+    median_ci,
 )
 
-# --- bootstrap_ci ----------------------------------------------------------------
+# --- median_ci ----------------------------------------------------------------
 
 
-def test_bootstrap_ci_contains_true_median_of_a_big_sample():
-    # the N(3, 1) quantiles: a big sample whose median is exactly the true one
-    values = stats.norm.ppf((np.arange(2001) + 0.5) / 2001, loc=3.0)
-    low, high = bootstrap_ci(values)
-    assert low < 3.0 < high
-    # sd of the median ~ 1.2533 / sqrt(2001) = 0.028, so the 95 % CI is ~0.11 wide
-    assert 0.06 < high - low < 0.2
+def test_median_ci_is_the_order_statistics_the_binomial_names():
+    # n = 6: only the extremes reach 95 % (1 - 2/64); n = 20: the 6th lowest and highest (1 - 2 P(B <= 5))
+    assert median_ci([3.0, 1.0, 6.0, 2.0, 5.0, 4.0]) == (1.0, 6.0, pytest.approx(1 - 2 / 64))
+    low, high, level = median_ci(np.arange(20.0))
+    assert (low, high) == (5.0, 14.0) and level == pytest.approx(1 - 2 * stats.binom.cdf(5, 20, 0.5))
+    assert level >= 0.95 and 1 - 2 * stats.binom.cdf(6, 20, 0.5) < 0.95  # the narrowest that reaches it
+    assert median_ci(np.arange(20.0), confidence=0.5)[1] - median_ci(np.arange(20.0), confidence=0.5)[0] < 9
 
 
-def test_bootstrap_ci_coverage():
-    rng = np.random.default_rng(99)
-    samples = rng.normal(3.0, 1.0, size=(200, 101))
-    intervals = [bootstrap_ci(sample, n_boot=500, seed=i) for i, sample in enumerate(samples)]
-    covered = [low <= 3.0 <= high for low, high in intervals]
-    assert 0.88 <= np.mean(covered) <= 0.99
+@pytest.mark.parametrize("n", [6, 8, 15])
+def test_median_ci_covers_the_median_at_least_as_often_as_it_says(n):
+    # the percentile bootstrap it replaced covered 87-94.5 % at n = 6-8
+    rng = np.random.default_rng(n)
+    intervals = [median_ci(rng.standard_exponential(n) - np.log(2.0)) for _ in range(4000)]  # median 0
+    covered = np.mean([low <= 0.0 <= high for low, high, _ in intervals])
+    level = intervals[0][2]
+    assert covered == pytest.approx(level, abs=0.012) and level >= 0.95
 
 
-def test_bootstrap_ci_is_deterministic_with_a_seed():
-    values = np.random.default_rng(1).exponential(size=40)
-    assert bootstrap_ci(values, seed=5) == bootstrap_ci(values, seed=5)
-    assert bootstrap_ci(values, seed=5) != bootstrap_ci(values, seed=6)
+@pytest.mark.parametrize("values", [[], [1.0], [1.0, 2.0, 3.0, 4.0, 5.0], [np.nan] * 7])
+def test_median_ci_needs_six_values_for_95_percent(values):
+    assert all(math.isnan(v) for v in median_ci(values))
 
 
-def test_bootstrap_ci_statistic_and_confidence():
-    values = np.random.default_rng(2).normal(size=200)
-    narrow = bootstrap_ci(values, statistic=np.mean, confidence=0.5)
-    wide = bootstrap_ci(values, statistic=np.mean, confidence=0.99)
-    assert wide[0] < narrow[0] < narrow[1] < wide[1]
-    # percentile interval of the mean ~ mean +- z * sd / sqrt(n)
-    se = values.std() / math.sqrt(values.size)
-    low, high = bootstrap_ci(values, statistic=np.mean, n_boot=4000)
-    assert low == pytest.approx(values.mean() - 1.96 * se, abs=0.3 * se)
-    assert high == pytest.approx(values.mean() + 1.96 * se, abs=0.3 * se)
-
-
-def test_bootstrap_ci_blocks_give_the_same_answer_as_one_draw(monkeypatch):
-    import cytokit.cohort as cohort_module
-
-    values = np.random.default_rng(3).normal(size=50)
-    whole = bootstrap_ci(values, n_boot=500)
-    monkeypatch.setattr(cohort_module, "_BOOT_BLOCK_VALUES", 50 * 7)  # 7 resamples per block
-    assert bootstrap_ci(values, n_boot=500) == whole
-
-
-@pytest.mark.parametrize("values", [[], [1.0], [np.nan, 2.0], [np.nan, np.nan, np.nan]])
-def test_bootstrap_ci_needs_two_values(values):
-    assert all(math.isnan(bound) for bound in bootstrap_ci(values))
-
-
-def test_bootstrap_ci_drops_nan():
-    values = [1.0, 5.0, 2.0, 8.0, 3.0]
-    assert bootstrap_ci(values + [np.nan]) == bootstrap_ci(values)
-
-
-def test_bootstrap_ci_rejects_bad_options():
+def test_median_ci_drops_nan_and_rejects_a_bad_confidence():
+    values = [1.0, 5.0, 2.0, 8.0, 3.0, 9.0]
+    assert median_ci(values + [np.nan]) == median_ci(values)
     with pytest.raises(ValueError, match="confidence"):
-        bootstrap_ci([1.0, 2.0], confidence=1.5)
-    with pytest.raises(ValueError, match="n_boot"):
-        bootstrap_ci([1.0, 2.0], n_boot=0)
+        median_ci(values, confidence=1.5)
 
 
 # --- benjamini_hochberg ----------------------------------------------------------------
@@ -161,7 +131,7 @@ def _paired_table() -> pd.DataFrame:
 
 @pytest.fixture
 def summary() -> pd.DataFrame:
-    return cohort_summary(_paired_table(), n_boot=300)
+    return cohort_summary(_paired_table())
 
 
 def _row(summary: pd.DataFrame, marker: str, metric: str) -> pd.Series:
@@ -203,7 +173,7 @@ def test_summary_tests_and_ci(summary):
     changes = np.array([10.0, 12.0, 8.0, 9.0, 11.0, 7.0])
     assert tnf.p_value == pytest.approx(stats.wilcoxon(changes, method="exact").pvalue)
     assert tnf.test == "wilcoxon exact" and tnf.p_min == pytest.approx(2 / 2**6)
-    assert (tnf.ci_low, tnf.ci_high) == bootstrap_ci(changes, n_boot=300, seed=0)
+    assert (tnf.ci_low, tnf.ci_high, tnf.ci_level) == median_ci(changes) == (7.0, 12.0, 1 - 2 / 64)
     assert tnf.ci_low <= tnf.median_delta <= tnf.ci_high
 
 
@@ -216,14 +186,14 @@ def test_summary_distance_without_a_null_has_no_p_value(summary):
 def test_summary_flags_rows_that_cannot_reach_significance():
     paired = pd.DataFrame({"patient": list("ABCDE"), "marker": "M", "population": "P",
                            "delta_pct_pos": [5.0, 6.0, 7.0, 8.0, 9.0]})
-    row = cohort_summary(paired, n_boot=10).iloc[0]
+    row = cohort_summary(paired).iloc[0]
     assert row.p_min == pytest.approx(0.0625) and row.p_value >= 0.05  # n = 5: never < 0.05
 
 
 def test_summary_all_zero_changes_do_not_raise(summary):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nor warn
-        table = cohort_summary(_paired_table(), metrics=["delta_rmfi"], n_boot=50)
+        table = cohort_summary(_paired_table(), metrics=["delta_rmfi"])
     row = _row(table, "LAG3", "delta_rmfi")
     assert row.p_value == 1.0
     assert (row.n_up, row.n_down, row.n_unchanged) == (0, 0, 6)
@@ -251,11 +221,11 @@ def test_summary_q_values_are_bh_within_the_signed_changes_and_within_the_distan
 
 def test_summary_tolerance_options():
     table = _paired_table()
-    everywhere = cohort_summary(table, metrics=["delta_pct_pos", "ks_d"], tolerance=0.25, n_boot=50)
+    everywhere = cohort_summary(table, metrics=["delta_pct_pos", "ks_d"], tolerance=0.25)
     assert (everywhere.loc[everywhere["metric"] == "delta_pct_pos", "tolerance"] == 0.25).all()
     row = _row(everywhere, "LAG3", "delta_pct_pos")
     assert (row.n_up, row.n_down, row.n_unchanged) == (4, 2, 0)
-    per_metric = cohort_summary(table, metrics=["delta_pct_pos"], tolerance={"delta_rmfi": 0.12}, n_boot=50)
+    per_metric = cohort_summary(table, metrics=["delta_pct_pos"], tolerance={"delta_rmfi": 0.12})
     assert _row(per_metric, "LAG3", "delta_pct_pos").tolerance == 1.0  # default kept
     with pytest.raises(ValueError, match="non-negative"):
         cohort_summary(table, tolerance=-1.0)
@@ -263,14 +233,14 @@ def test_summary_tolerance_options():
 
 def test_summary_is_reproducible():
     table = _paired_table()
-    pd.testing.assert_frame_equal(cohort_summary(table, n_boot=200), cohort_summary(table, n_boot=200))
+    pd.testing.assert_frame_equal(cohort_summary(table), cohort_summary(table))
 
 
 def test_summary_groups_by_population_and_keeps_nan_keys():
     table = _paired_table()
     table.loc[table["patient"].isin(["P1", "P2", "P3"]), "population"] = "CD19+CD5+"
     table.loc[0, "population"] = np.nan
-    summary = cohort_summary(table, metrics=["delta_pct_pos"], n_boot=50)
+    summary = cohort_summary(table, metrics=["delta_pct_pos"])
     assert len(summary) == 5  # LAG3: NaN, CD19+CD5+, CD19+; TNFa: CD19+CD5+, CD19+
     assert summary["n_pairs"].sum() == 12
 
@@ -293,7 +263,7 @@ def test_summary_coerces_non_numeric_entries_to_missing():
     table = _paired_table()
     table["delta_pct_pos"] = table["delta_pct_pos"].astype(object)
     table.loc[0, "delta_pct_pos"] = "n/a"
-    row = _row(cohort_summary(table, metrics=["delta_pct_pos"], n_boot=50), "LAG3", "delta_pct_pos")
+    row = _row(cohort_summary(table, metrics=["delta_pct_pos"]), "LAG3", "delta_pct_pos")
     assert row.n_pairs == 5
 
 
@@ -315,10 +285,10 @@ def test_summary_counts_flagged_pairs_among_those_with_a_value():
         "patient": ["P1", "P2", "P3"], "marker": "LAG3", "population": "CD19+",
         "delta_pct_pos": [5.0, np.nan, -3.0], "log2_rmfi_ratio": [0.2, 0.1, 0.3],
         "flag": ["", "C2D8: Viable: gate doubtful: weak separation", "C2D1: no control events in the population"]})
-    summary = cohort_summary(paired, n_boot=50).set_index("metric")
+    summary = cohort_summary(paired).set_index("metric")
     assert summary.loc["delta_pct_pos", ["n_pairs", "n_flagged"]].tolist() == [2, 1]
     assert summary.loc["log2_rmfi_ratio", ["n_pairs", "n_flagged"]].tolist() == [3, 2]
-    assert "n_flagged" not in cohort_summary(paired.drop(columns="flag"), n_boot=50).columns
+    assert "n_flagged" not in cohort_summary(paired.drop(columns="flag")).columns
 
 
 def test_wilcoxon_is_exact_with_ties_and_ranks_zero_changes():
@@ -343,12 +313,13 @@ def test_wilcoxon_is_exact_with_ties_and_ranks_zero_changes():
     assert p == pytest.approx(min(1.0, 2 * min((sums <= observed).mean(), (sums >= observed).mean())))
 
 
-def test_no_confidence_interval_from_fewer_than_five_pairs():
-    """With 2 patients the 'CI' was the range of their two values (coverage 51 %; 76 % at 3, 89 % at 4)."""
+def test_no_confidence_interval_from_fewer_than_six_pairs():
+    """With 2 patients the bootstrap 'CI' was the range of their two values (coverage 51 %; 76 % at 3, 89 % at
+    4); with 5, even their range covers the median only 94 % of the time."""
     from cytokit.cohort import MIN_CI_PAIRS
 
-    for n in (2, 4, 5):
+    for n in (2, 4, 5, 6):
         paired = pd.DataFrame({"patient": [f"P{i}" for i in range(n)], "marker": "LAG3", "population": "CD19+",
                                "delta_pct_pos": np.linspace(1.0, 9.0, n)})
-        row = cohort_summary(paired, n_boot=200).iloc[0]
+        row = cohort_summary(paired).iloc[0]
         assert np.isnan(row.ci_low) == (n < MIN_CI_PAIRS) and row.median_delta == 5.0

@@ -51,7 +51,7 @@ def test_item1_raw_distances_keep_the_drift_under_names_that_say_so(paired):
 
 def test_item2_distances_count_only_patients_whose_own_test_rejects(paired):
     """Fails before issue 17: with tolerance 0 every distance was "up" (6/6, the non-responder too)."""
-    summary = cohort_summary(paired, n_boot=50)
+    summary = cohort_summary(paired)
     responders = paired["patient"] != "CLL003"
     for metric in ("ks_d", "pb_chi2_excess", "cum_excess_pct"):
         rows = summary[summary["metric"] == metric]

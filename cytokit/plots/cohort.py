@@ -47,7 +47,7 @@ def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | Non
         A marker name (``"LAG3"``).
     cohort
         The ``cohort`` table: its row for this marker and metric gives n, median
-        change, bootstrap CI and the Wilcoxon p shown in the title.
+        change, its exact 95 % CI and the Wilcoxon p shown in the title.
     metric
         One of :data:`METRICS`: ``pct_pos``, ``mfi`` or ``rmfi``.
     baseline, followup
@@ -98,8 +98,11 @@ def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | Non
     title = f"{_literal(marker)}: {label}"
     if row is not None:
         change = "median log2 rMFI ratio" if cohort_metric == "log2_rmfi_ratio" else "median Δ"  # not the axis's units
-        title += (f"\nn={int(row['n_pairs'])}, {change}={_fmt(row['median_delta'])} "
-                  f"[{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]\n{_test_label(row['test'])} p={_p(row['p_value'])}")
+        units = " points" if cohort_metric in ("delta_pct_pos", "delta_overton_pct_pos") else ""
+        ci = (f" (95% CI {_fmt(row['ci_low'])} to {_fmt(row['ci_high'])})" if pd.notna(row.get("ci_low"))
+              else " (no 95% CI: under 6 pairs)")
+        title += (f"\nn={int(row['n_pairs'])}, {change}={_fmt(row['median_delta'])}{units}{ci}"
+                  f"\n{_test_label(row['test'])} p={_p(row['p_value'])}")
     if group_table is not None and len(group_table):
         hit = _of_comparison(group_table[(group_table["marker"] == marker)
                                          & (group_table["metric"] == cohort_metric)], baseline, followup)

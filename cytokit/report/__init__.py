@@ -112,7 +112,7 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
         n_paired=n_paired, n_valued=n_valued,
         comparisons=comparisons, several=several, longitudinal=longitudinal,
         cohort=_table(cohort, ["marker", "baseline", "followup", "metric", "n_pairs", "median_delta", "ci_low",
-                               "ci_high", "test", "p_value", "q_bh", "n_up", "n_down", "n_flagged"]),
+                               "ci_high", "ci_level", "test", "p_value", "q_bh", "n_up", "n_down", "n_flagged"]),
         group_by=getattr(results, "group_by", None),
         groups=None if groups is None else _table(groups, [
             "marker", "baseline", "followup", "metric", "group_a", "group_b", "n_a", "n_b", "median_a", "median_b",
@@ -140,8 +140,10 @@ def _caption(cohort: pd.DataFrame, marker: str, baseline: str, followup: str) ->
             parts.append(f"no pair with a value (n = {row['n_pairs']})")
             continue
         test = (str(row["test"]).split(":")[0].split() or ["test"])[0].capitalize()
-        parts.append(f"n = {row['n_pairs']}, median Δ% pos = {row['median_delta']:.3g} "
-                     f"[{row['ci_low']:.3g}, {row['ci_high']:.3g}], {test} p = {row['p_value']:.2g}")
+        ci = (f" (95% CI {row['ci_low']:.3g} to {row['ci_high']:.3g})" if pd.notna(row.get("ci_low"))
+              else " (no 95% CI: under 6 pairs)")
+        parts.append(f"n = {row['n_pairs']}, median Δ% pos = {row['median_delta']:.3g} points{ci}, "
+                     f"{test} p = {row['p_value']:.2g}")
     return "; ".join(parts)
 
 
