@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Iterator
@@ -57,13 +58,19 @@ def _failed(result: GroupResult) -> int:
 
 def _progress(total_files: int, enabled: bool, failed_before: int = 0,
               ) -> tuple[Callable[[GroupResult], None], Callable[[], None]]:
+    """(advance after each group, stop): a progress bar on stderr, or where stderr is no terminal (a
+    log file, a cluster job's output) a line at every tenth of the files, at most every 30 s."""
     if not enabled:
         return (lambda result: None), (lambda: None)
+    if not sys.stderr.isatty():
+        return _progress_lines(total_files + failed_before, failed_before), (lambda: None)
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     progress = Progress(
         TextColumn("[bold]analysing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
         TextColumn("{task.fields[failed]} failed"), TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+        console=Console(stderr=True),
     )
     task = progress.add_task("files", total=total_files + failed_before, completed=failed_before,
                              failed=failed_before, rate="")
@@ -77,6 +84,23 @@ def _progress(total_files: int, enabled: bool, failed_before: int = 0,
         progress.update(task, completed=done, failed=state["failed"], rate=f"{done / elapsed:.1f} files/s")
 
     return advance, progress.stop
+
+
+def _progress_lines(total: int, failed_before: int) -> Callable[[GroupResult], None]:
+    started = time.monotonic()
+    state = {"done": failed_before, "failed": failed_before, "said": 0.0, "step": 0}
+
+    def advance(result: GroupResult) -> None:
+        state["done"] += len(result.samples)
+        state["failed"] += _failed(result)
+        elapsed = time.monotonic() - started
+        step = 10 * state["done"] // max(total, 1)
+        if step > state["step"] or (elapsed - state["said"] >= 30 and state["done"] < total):
+            state["step"], state["said"] = max(step, state["step"]), elapsed
+            print(f"cytokit: analysed {state['done']}/{total} files, {state['failed']} failed, "
+                  f"{state['done'] / max(elapsed, 1e-9):.1f} files/s", file=sys.stderr, flush=True)
+
+    return advance
 
 
 class StrictFailure(CytokitError):

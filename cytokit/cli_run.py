@@ -57,7 +57,7 @@ def add_run_parser(commands) -> None:
                           "compare_summary.csv, compare_f1.png and a section of report.html")
     run.add_argument("--map", metavar="MAP.csv",
                      help="with --manual: CSV cytokit,manual of population pairs (default: by name)")
-    run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    run.add_argument("--quiet", action="store_true", help="no progress or summary (failed files are still named)")
     run.set_defaults(func=_run)
 
 
@@ -174,8 +174,9 @@ def _run(args: argparse.Namespace) -> int:
               f"{len(failed)} failed, {len(unpaired)} unpaired"
               + (f", {len(gate_failed)} with a failed gate" if gate_failed else "") + f"; {n_paired} paired patients"
               + (f" ({n_valued} with values: the others' gated populations are empty)" if n_valued < n_paired else ""))
-        for row in failed.itertuples():
-            print(f"  failed: {row.file}: {row.error}", file=sys.stderr)
+    for row in failed.itertuples():  # an error: said with --quiet too
+        print(f"  failed: {row.file}: {row.error}", file=sys.stderr)
+    if not args.quiet:
         for row in unpaired.itertuples():
             print(f"  unpaired: {row.file}: {row.error}", file=sys.stderr)
         for file, (population, flag) in gate_failed.items():  # its populations below are empty: its values NaN

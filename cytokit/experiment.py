@@ -14,6 +14,7 @@ this process, in worker processes or on Dask, and :func:`cytokit.results.assembl
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +43,7 @@ class Experiment:
         self.panel_path = str(Path(panel).resolve()) if panel is not None else None
         # fail early on a bad template or panel sheet
         self.template = load_template(self.template_path, panel=self.panel_path)
+        self._template_bytes = self._read_template_files()
         self.comparisons = metadata.comparisons_of(compare, baseline=baseline, followup=followup)
         self.baseline, self.followup = self.comparisons[0]
         self.samples = metadata.check_samples(samples, folder=folder, comparisons=self.comparisons,
@@ -145,6 +147,22 @@ class Experiment:
         paths = self.samples.loc[self.samples["status"] != "error", "path"]
         return fit_pooled(self.template, list(paths), on_error=lambda path, exc: None)
 
+    def _read_template_files(self) -> tuple[bytes, bytes]:
+        return tuple(Path(p).read_bytes() if p and Path(p).is_file() else b""
+                     for p in (self.template_path, self.panel_path))
+
+    def _reload_if_edited(self) -> None:
+        """Read the template (and panel sheet) again where the file changed since: the workers gate
+        with the file as it is now, and ``self.template`` (pooled fits, markers) must be the same."""
+        from .gating.load import load_template
+
+        now = self._read_template_files()
+        if now != self._template_bytes:
+            warnings.warn(f"{self.template_path}: the template (or its panel sheet) changed since this Experiment "
+                          "was made: read again, this run uses it as it is now", UserWarning, stacklevel=3)
+            self.template = load_template(self.template_path, panel=self.panel_path)
+            self._template_bytes = now
+
     def run(self, *, workers: int = 1, dask: str | None = None, cache_dir: str | Path | None = None,
             progress: bool = False, strict: bool = False, figures: bool = False) -> Results:
         """Analyse every tube group and assemble :class:`Results`.
@@ -170,6 +188,7 @@ class Experiment:
         import time
 
         started = time.perf_counter()
+        self._reload_if_edited()
         pooled = self.fit_pooled()
         groups = run_groups(self.groups(), self.template_path, pairing=self.comparisons,
                            workers=workers, dask=dask, cache_dir=cache_dir, progress=progress, strict=strict,

@@ -18,11 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 from .controls import ISOTYPE, KINDS, assign_controls, control_kind, is_control  # noqa: F401 (ISOTYPE, is_control: re-exported)
+from ._names import FCS_SUFFIXES, fit_name, pattern_regex
 from .errors import MetadataError
 from .sheet import REQUIRED, read_sample_sheet  # noqa: F401 (read_sample_sheet: re-exported)
 
 DEFAULT_PATTERN = "{patient}_{timepoint}_{stain}.fcs"
-FCS_SUFFIXES = (".fcs", ".lmd")
 #: columns cytokit writes into the samples table; a sheet may not bring its own
 RESERVED = {"status": "the analysis status (ok, error, unpaired)", "error": "why a file failed or is unpaired",
             "quality": "the quality flags", "control_of": "the stained tubes a control tube serves"}
@@ -38,42 +38,6 @@ def list_fcs(folder: str | Path) -> list[Path]:
                   if p.is_file() and p.suffix.lower() in FCS_SUFFIXES and not p.name.startswith("."))
 
 
-def _pattern_regex(pattern: str, greedy: bool = False) -> re.Pattern:
-    fields = re.findall(r"{(\w+)}", pattern)
-    for name in ("patient", "timepoint", "stain"):
-        if name not in fields:
-            raise MetadataError(f"file-name pattern {pattern!r} needs a {{{name}}} field")
-    twice = sorted({name for name in fields if fields.count(name) > 1})
-    if twice:
-        raise MetadataError(f"file-name pattern {pattern!r} names the field(s) {', '.join(twice)} more than once")
-    regex = ""
-    for literal, name in re.findall(r"([^{]*)(?:{(\w+)})?", pattern):
-        regex += re.escape(literal)
-        if name:
-            regex += f"(?P<{name}>[^/]+{'' if greedy else '?'})"
-    return re.compile(regex + "$", re.IGNORECASE)
-
-
-def _fit_name(name: str, pattern: str, timepoints: tuple[str, ...]) -> tuple[dict, str]:
-    """The fields of a file name, or an error. When the name splits two ways (a separator
-    inside a field, e.g. ``CLL_001_C2D1_isotype.fcs``), the split whose timepoint is one of
-    ``timepoints`` wins; otherwise the name is reported as ambiguous."""
-    # the name without its .fcs or .lmd: a pattern's .fcs fits a Beckman .lmd too, and '{patient}_...' has none
-    stem = pattern[:pattern.rindex(".")] if pattern.lower().endswith(FCS_SUFFIXES) else pattern
-    name = Path(name).stem
-    splits = [m.groupdict() for m in (_pattern_regex(stem, g).match(name) for g in (False, True)) if m]
-    if not splits:
-        return {}, f"name does not fit the pattern {pattern!r}"
-    if splits[0] == splits[-1]:
-        return splits[0], ""
-    known = {t.casefold() for t in timepoints}
-    fitting = [fields for fields in splits if fields["timepoint"].casefold() in known]
-    if len(fitting) == 1:
-        return fitting[0], ""
-    readings = " or ".join(", ".join(f"{k}={v!r}" for k, v in fields.items()) for fields in splits)
-    return {}, f"name fits the pattern {pattern!r} in more than one way ({readings}); use a sample sheet"
-
-
 def samples_from_pattern(folder: str | Path, pattern: str = DEFAULT_PATTERN, *,
                          timepoints: tuple[str, ...] = ()) -> pd.DataFrame:
     """Describe the FCS files of ``folder`` from their names.
@@ -84,13 +48,13 @@ def samples_from_pattern(folder: str | Path, pattern: str = DEFAULT_PATTERN, *,
 
     Examples
     --------
-    >>> _pattern_regex("{patient}_{timepoint}_{stain}.fcs").match("CLL001_C2D1_isotype.fcs")["stain"]
+    >>> pattern_regex("{patient}_{timepoint}_{stain}.fcs").match("CLL001_C2D1_isotype.fcs")["stain"]
     'isotype'
     """
-    _pattern_regex(pattern)  # a bad pattern fails here, before any file
+    pattern_regex(pattern)  # a bad pattern fails here, before any file
     rows = []
     for path in list_fcs(folder):
-        fields, error = _fit_name(path.name, pattern, timepoints)
+        fields, error = fit_name(path.name, pattern, timepoints)
         rows.append({
             "file": path.name,
             "patient": fields.get("patient", ""),
@@ -229,11 +193,16 @@ def group_column(samples: pd.DataFrame, column: str) -> str:
                         f"{', '.join(listed)})")
 
 
+#: a group cell saying one of these (any case) puts its patient in no group
+MISSING_VALUES = frozenset({"na", "n/a", "#n/a", "nan", "null"})
+
+
 def patient_groups(samples: pd.DataFrame, column: str) -> dict[str, str]:
     """patient → its value of the sheet's ``column`` (``--group-by``), for comparing groups of patients.
 
     Values are stripped, and values differing only in case are one (the first row's spelling); a
-    patient whose rows leave it empty is in no group.
+    patient whose rows leave it empty, or say ``NA``, ``N/A``, ``#N/A``, ``NaN`` or ``null`` (R's and
+    Excel's missing values), is in no group.
 
     Raises
     ------
@@ -243,6 +212,7 @@ def patient_groups(samples: pd.DataFrame, column: str) -> dict[str, str]:
     """
     column = group_column(samples, column)
     values = samples[column].fillna("").astype(str).str.strip()
+    values = values.mask(values.str.casefold().isin(MISSING_VALUES), "")
     spelling: dict[str, str] = {}
     for value in values:
         spelling.setdefault(value.casefold(), value)

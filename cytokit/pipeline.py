@@ -245,7 +245,8 @@ class _Group:
             control = self.controls.get(name)
             markers.extend(quantify(result, None if self.is_control(name) else self.results.get(control),
                                     meta=self.meta[name], is_control=self.is_control(name),
-                                    isotype_meta=self.meta.get(control) if control else None))
+                                    isotype_meta=self.meta.get(control) if control else None,
+                                    min_events=min_events))
             quality[name] = quality_flags(self.samples[name], result, population=quantified, min_events=min_events)
             out.fitted[name] = result.fitted()
             for marker in template.markers:

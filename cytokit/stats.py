@@ -73,13 +73,14 @@ def marker_values(result, population_path: str, role: str, *, scale: bool = True
 
 
 def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
-             is_control: bool = False) -> list[dict]:
+             is_control: bool = False, min_events: int = 500) -> list[dict]:
     """Marker rows (see ``docs/outputs.md``) for a stained tube, or for a control tube itself.
 
     ``stained`` is the tube's :class:`GatingResult`; ``isotype`` its matched control's (of any kind:
     ``isotype_meta["stain"]`` names it, e.g. ``unstimulated``; the ``isotype_*`` columns keep their name).
     With ``is_control`` the tube is the control and its threshold is its own quantile;
-    a stained tube without a control gets no threshold (NaN, flagged).
+    a stained tube without a control gets no threshold (NaN, flagged). A population of fewer than
+    ``min_events`` events, in the tube or its control, is flagged (the flag follows into ``paired``).
     """
     rows = []
     template = stained.template
@@ -106,6 +107,12 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
                 flags.append(f"{kind} {iso} measured {marker.name} on {there or 'no channel'}, this tube on "
                              f"{here}: the threshold is another detector's (check both tubes' $PnS, or give "
                              "a panel sheet)")
+        if 0 < len(values) < min_events:
+            flags.append(f"only {len(values)} events in {marker.population} (< {min_events}): its % positive "
+                         "and median rest on few cells")
+        if not is_control and 0 < len(control_values) < min_events:
+            flags.append(f"{kind} {(isotype_meta or {}).get('file', 'tube')}: only {len(control_values)} events in "
+                         f"{marker.population} (< {min_events}): the threshold rests on few cells")
         if control is None and marker.method != "none":
             threshold, source = np.nan, "none"
             flags.append("no matched isotype tube (nor other control): positivity not computed")

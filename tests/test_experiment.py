@@ -289,3 +289,41 @@ def test_a_folder_without_files_and_a_table_in_capitals(tmp_path):
                           "TimePoint": "C2D1", "Stain": ["isotype", "stained"]})
     exp = Experiment.from_folder(folder, template=TEMPLATE, samples=table)
     assert list(exp.samples["file"][:2]) == ["CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs"]
+
+
+def test_a_template_edited_after_the_experiment_was_made_is_read_again_by_run(tmp_path):
+    # the workers read the file as it is at run(); exp.template (pooled fits, markers) kept the old one
+    template = tmp_path / "t.yaml"
+    template.write_text(TEMPLATE.read_text())
+    folder = REPO / "sample_fcs" / "calibur"
+    sheet = pd.read_csv(folder / "samples.csv")
+    sheet = sheet[sheet["patient"] == "CLL001"].assign(path=lambda s: [str(folder / f) for f in s["file"]])
+    exp = Experiment(sheet, template)
+    assert [m.name for m in exp.template.markers] == ["LAG3", "TNFa"]
+    template.write_text(TEMPLATE.read_text().replace("name: TNFa", "name: TNF"))
+    with pytest.warns(UserWarning, match="changed since this Experiment was made"):
+        res = exp.run()
+    assert [m.name for m in exp.template.markers] == ["LAG3", "TNF"] == sorted(res.markers["marker"].unique())
+
+
+def test_a_population_of_few_events_is_flagged_in_markers_and_paired(tmp_path):
+    """A follow-up tube of 300 events: samples.csv's quality said so, its paired row and n_flagged did not."""
+    from cytokit.fcs import write_fcs
+
+    src = REPO / "sample_fcs" / "modern"
+    for tp in ("C2D1", "C2D8"):
+        for stain in ("isotype", "stained"):
+            (tmp_path / f"CLL001_{tp}_{stain}.fcs").write_bytes((src / f"CLL001_{tp}_{stain}.fcs").read_bytes())
+    for name in ("CLL001_C2D8_stained.fcs", "CLL001_C2D8_isotype.fcs"):
+        sample = read_fcs(tmp_path / name)
+        sample.events = sample.events.iloc[:700].reset_index(drop=True)
+        write_fcs(tmp_path / name, sample)
+    res = Experiment.from_folder(tmp_path, template=TEMPLATE).run()
+    markers = res.markers.set_index(["file", "marker"])
+    flag = markers.loc[("CLL001_C2D8_stained.fcs", "LAG3"), "flag"]
+    n = int(markers.loc[("CLL001_C2D8_stained.fcs", "LAG3"), "n_events"])
+    assert n < 500 and f"only {n} events in CD19+ (< 500): its % positive and median rest on few cells" in flag
+    assert "isotype CLL001_C2D8_isotype.fcs: only" in flag and "the threshold rests on few cells" in flag
+    assert "few cells" not in markers.loc[("CLL001_C2D1_stained.fcs", "LAG3"), "flag"]
+    assert res.paired["flag"].str.contains("C2D8: only").all()
+    assert (res.cohort.loc[res.cohort["metric"] == "delta_pct_pos", "n_flagged"] == 1).all()

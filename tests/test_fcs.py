@@ -213,7 +213,7 @@ def test_truncated_file_names_file_and_bytes(tmp_path):
 @pytest.mark.parametrize(
     "data,message",
     [
-        (b"", "not an FCS file"),
+        (b"", "empty file \\(0 bytes\\): not an FCS file"),
         (b"hello world, not fcs", "not an FCS file"),
         (b"FCS1.0    " + b"0" * 48, "not supported"),
         (b"FCS3.1    " + b"     abc" * 6, "not a number"),

@@ -85,8 +85,8 @@ def sheet(rows: list[tuple[str, str]]) -> pd.DataFrame:
 
 def test_patient_groups_reads_one_value_per_patient_case_and_spaces_aside():
     groups = patient_groups(sheet([("P1", "Responder"), ("P1", " responder "), ("P2", "non-responder"),
-                                   ("P2", ""), ("P3", "")]), "response")
-    assert groups == {"P1": "Responder", "P2": "non-responder"}
+                                   ("P2", ""), ("P3", ""), ("P4", "NA"), ("P5", "#N/A"), ("P6", "n/a")]), "response")
+    assert groups == {"P1": "Responder", "P2": "non-responder"}  # R's and Excel's NA are no group
 
 
 @pytest.mark.parametrize("rows, column, message", [

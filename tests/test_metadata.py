@@ -176,6 +176,19 @@ def test_a_name_that_splits_two_ways_takes_the_known_timepoint(tmp_path):
     assert "in more than one way" in table.loc["A_B_C_D.fcs", "pattern_error"]
 
 
+def test_a_separator_inside_two_fields_still_takes_the_one_split_with_a_known_timepoint(tmp_path):
+    # only the shortest and the longest split were tried: neither has the timepoint C2D8
+    touch(tmp_path, "CLL_001_C2D8_stained_rerun.fcs", "CLL_001_C2D1_LAG3_ISO.fcs", "P_1_C2D1_C2D8_x.fcs")
+    table = samples_from_pattern(tmp_path, timepoints=("C2D1", "C2D8")).set_index("file")
+    assert table.loc["CLL_001_C2D8_stained_rerun.fcs", ["patient", "timepoint", "stain"]].tolist() == [
+        "CLL_001", "C2D8", "stained_rerun"]
+    assert table.loc["CLL_001_C2D1_LAG3_ISO.fcs", ["patient", "stain"]].tolist() == ["CLL_001", "LAG3_ISO"]
+    # two readings with a known timepoint: ambiguous, and the message shows those two
+    error = table.loc["P_1_C2D1_C2D8_x.fcs", "pattern_error"]
+    assert "more than one way" in error and "timepoint='C2D1'" in error and "timepoint='C2D8'" in error
+    assert "timepoint='1'" not in error
+
+
 def test_hidden_files_are_not_fcs_files(tmp_path):
     from cytokit.metadata import list_fcs
 

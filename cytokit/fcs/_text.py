@@ -137,6 +137,8 @@ def _int_keyword(path: Path, keywords: dict[str, str], key: str, default: int | 
 
 
 def _read_segment(path: Path, fh, file_size: int, start: int) -> _Segment:
+    if file_size == 0:
+        raise _fail(path, "empty file (0 bytes): not an FCS file (an interrupted copy or export?)")
     fh.seek(start)
     header = fh.read(58)
     match = _MAGIC.match(header)
