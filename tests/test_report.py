@@ -187,3 +187,23 @@ def test_report_in_headless_chromium(report, tmp_path):
     state = json.loads(found.group(1).replace("&quot;", '"'))
     assert state["images"] == 2 + 5 * len(PATIENTS)
     assert state["bad"] == [] and state["errors"] == []
+
+
+def test_a_gate_skipped_in_every_file_is_one_row_per_population_not_one_per_file(tmp_path):
+    """On FACSCalibur files (no FSC-A) the singlet gate is skipped: 96 rows of the same flag buried a
+    doubtful gate in the population flags."""
+    from cytokit import Experiment
+    from cytokit.report import write_report
+
+    folder = Path(__file__).resolve().parents[1] / "sample_fcs" / "calibur"
+    sheet = pd.read_csv(folder / "samples.csv")
+    sheet = sheet[sheet["patient"].isin(["CLL001", "CLL002"])].assign(path=lambda s: [str(folder / f) for f in s["file"]])
+    res = Experiment(sheet, TEMPLATE).run()
+    res.populations.loc[res.populations.index[-1], "flag"] += "; gate doubtful: weak separation (a test's)"
+    html = write_report(res, tmp_path / "report.html").read_text(encoding="utf-8")
+    skipped = html[html.index("<h3>Skipped gates"):html.index("<h3>Population flags")]
+    rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(\d+)</td></tr>", skipped)
+    assert ("Lymphocytes/Singlets", "skipped: the file has no channel for role(s) fsc_area", "8") in rows  # 8 files
+    assert len(rows) == 3  # singlets and the two populations below it
+    flags = html[html.index("<h3>Population flags"):html.index("</section>", html.index("<h3>Population flags"))]
+    assert flags.count("<tr><td>") == 1 and "a test&#39;s" in flags

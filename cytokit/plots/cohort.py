@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..cohort import DEFAULT_TOLERANCES
 from ..controls import is_control
 from ._style import COLOURS, _figure, _fmt, _literal, _no_data, _p
 
@@ -21,6 +22,9 @@ METRICS = {
     "rmfi": ("rmfi", "delta_rmfi", "rMFI (stained / isotype median)"),
 }
 
+
+GROUP_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
+"""Marker shapes of the groups, as :data:`GROUP_COLOURS`: groups told apart in greyscale too."""
 
 GROUP_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")
 """Colours of the groups of patients (``--group-by``), in the groups' sorted order."""
@@ -70,26 +74,43 @@ def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | Non
         before = rows[f"{stem}_baseline"].to_numpy(float)
         after = rows[f"{stem}_followup"].to_numpy(float)
         flagged = (rows["flag"].fillna("").astype(str) != "").to_numpy() if "flag" in rows else np.zeros(len(rows), bool)
+        shapes = {name: GROUP_MARKERS[i % len(GROUP_MARKERS)] for i, name in enumerate(colours)}
+        # up / down as cohort.csv counts them: beyond the change metric's tolerance (% positive: 1 point)
+        tolerance = DEFAULT_TOLERANCES.get(cohort_metric, 0.0) if stem == "pct_pos" else 0.0
         for patient, b, a, doubtful in zip(rows["patient"], before, after, flagged):
-            colour = COLOURS["followup"] if a > b else COLOURS["baseline"] if a < b else "#555"
+            # colour and shape both say up / down (or the group): the figure survives greyscale printing
+            colour, shape = ((COLOURS["followup"], "^") if a > b + tolerance else
+                             (COLOURS["baseline"], "v") if a < b - tolerance else ("#555", "o"))
             if groups:
-                colour = colours.get(groups.get(str(patient)), "#555")
+                group = groups.get(str(patient))
+                colour, shape = colours.get(group, "#555"), shapes.get(group, "o")
             # a pair whose tube is flagged (a doubtful gate, no control ...) is dashed: counted, but to check
-            ax.plot([0, 1], [b, a], "--o" if doubtful else "-o", color=colour, alpha=0.75, markersize=4, linewidth=1.2)
-            if len(rows) <= 12:
-                ax.annotate(_literal(patient), (1, a), xytext=(4, 0), textcoords="offset points", fontsize=6,
-                            va="center", color="#444")
+            ax.plot([0, 1], [b, a], "--" if doubtful else "-", marker=shape, color=colour, alpha=0.75, markersize=4,
+                    linewidth=1.2)
+        if len(rows) <= 12:
+            _label_ends(ax, [_literal(p) for p in rows["patient"]], after)
         if np.isfinite(before).any() and np.isfinite(after).any():  # nanmedian warns on all-NaN
             ax.plot([0, 1], [np.nanmedian(before), np.nanmedian(after)], "-", color="black", linewidth=2.5,
                     label="median of each timepoint")
-            for name, colour in colours.items():
-                ax.plot([], [], "-o", color=colour, markersize=4, label=_literal(name))
+            from matplotlib.lines import Line2D
+
+            def key(label: str, colour: str, shape: str = "", style: str = "-") -> Line2D:  # a legend entry only
+                return Line2D([], [], linestyle=style, marker=shape or None, color=colour, markersize=4, label=label)
+
+            handles = [*ax.get_lines()[-1:]]
+            handles += [key(_literal(name), colour, shapes[name]) for name, colour in colours.items()]
+            if not groups:
+                beyond = f" > {tolerance:g} point{'s' * (tolerance != 1)}" if tolerance else ""
+                handles += [key(f"up{beyond}", COLOURS["followup"], "^"), key(f"down{beyond}", COLOURS["baseline"], "v")]
+                if (np.abs(after - before) <= tolerance).any():
+                    handles.append(key("unchanged", "#555", "o"))
             if flagged.any():
-                ax.plot([], [], "--", color="#555", linewidth=1.2, label="flagged pair (paired.csv)")
-            ax.legend(loc="best", fontsize=7, frameon=False)
+                handles.append(key("flagged pair (paired.csv)", "#555", style="--"))
+            ax.legend(handles=handles, loc="best", fontsize=7, frameon=False)
     ax.set_xticks([0, 1], [_literal(baseline), _literal(followup)])
     ax.set_xlim(-0.3, 1.45)
-    ax.set_ylabel(label)
+    population = str(rows["population"].iloc[0]).split("/")[-1] if len(rows) and "population" in rows else ""
+    ax.set_ylabel(f"{label} of {_literal(population)}" if population else label)
     row = None
     if cohort is not None and len(cohort):
         hit = _of_comparison(cohort[(cohort["marker"] == marker) & (cohort["metric"] == cohort_metric)],
@@ -112,6 +133,25 @@ def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | Non
     ax.set_title(title, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return fig
+
+
+def _label_ends(ax, names: list[str], y: np.ndarray) -> None:
+    """Each name right of its line's end at x = 1, moved apart to at least a label's height (a patient
+    whose value is another's to a point had its name printed over the other's)."""
+    y = np.asarray(y, dtype=float)
+    ok = np.flatnonzero(np.isfinite(y))
+    if not len(ok):
+        return
+    low, high = ax.get_ylim()
+    gap = 0.045 * (high - low)  # 6 pt text on a panel of about 2.4 inches
+    order = ok[np.argsort(y[ok], kind="stable")]
+    placed = y[order].copy()
+    for i in range(1, len(placed)):
+        placed[i] = max(placed[i], placed[i - 1] + gap)
+    placed -= max(0.0, placed[-1] - (high - gap / 2))  # pushed above the top: the whole column down
+    for i, at in zip(order, placed):
+        ax.annotate(names[i], (1, y[i]), xytext=(1.04, at), textcoords="data", fontsize=6, va="center",
+                    color="#444", annotation_clip=False)
 
 
 def _of_comparison(table: pd.DataFrame, baseline: str, followup: str) -> pd.DataFrame:

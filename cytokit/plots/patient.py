@@ -21,19 +21,29 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def _tubes(samples: pd.DataFrame, patient: str, baseline: str, followup: str) -> list[tuple[str, str | None]]:
     """(label, file) for the patient's control (the baseline tube's, else its timepoint's or the
-    follow-up's), baseline and follow-up stained tubes; the control labelled by its kind."""
+    follow-up's), baseline and follow-up stained tubes, and the follow-up tube's own control where it
+    is another (its histogram is drawn too); controls labelled by their kind and timepoint."""
     rows = samples[samples["patient"] == patient]
 
     def pick(timepoint: str, isotype: bool) -> str | None:
         hit = rows[(rows["timepoint"] == timepoint) & (rows["stain"].map(is_control) == isotype)]
         return hit["file"].iloc[0] if len(hit) else None
 
-    base = pick(baseline, False)
-    named = rows.loc[rows["file"] == base, "control_file"] if "control_file" in rows else pd.Series([], dtype=str)
-    iso = named.iloc[0] if len(named) and named.iloc[0] else pick(baseline, True) or pick(followup, True)
-    control = rows[rows["file"] == iso]
-    label = f"{control['stain'].iloc[0]} {control['timepoint'].iloc[0]}" if len(control) else f"isotype {followup}"
-    return [(label, iso), (f"{baseline} stained", base), (f"{followup} stained", pick(followup, False))]
+    def control_of(stained: str | None, timepoint: str) -> str | None:
+        named = rows.loc[rows["file"] == stained, "control_file"] if "control_file" in rows else pd.Series([], dtype=str)
+        return named.iloc[0] if len(named) and named.iloc[0] else pick(timepoint, True)
+
+    def label(control: str | None, otherwise: str) -> str:
+        row = rows[rows["file"] == control]
+        return f"{row['stain'].iloc[0]} {row['timepoint'].iloc[0]}" if len(row) else otherwise
+
+    base, follow = pick(baseline, False), pick(followup, False)
+    iso = control_of(base, baseline) or pick(followup, True)
+    follow_iso = control_of(follow, followup)
+    tubes = [(label(iso, f"isotype {followup}"), iso), (f"{baseline} stained", base), (f"{followup} stained", follow)]
+    if follow_iso and follow_iso != iso:
+        tubes.append((label(follow_iso, ""), follow_iso))
+    return tubes
 
 
 def _transformed_threshold(markers: list[dict], values: dict, file: str, marker: str, quantile: float) -> float:
@@ -105,14 +115,14 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
     for i, marker in enumerate(marker_names):
         role = _role_of(results, marker)
         q = quantiles.get(marker, 0.99)
-        frames = {file: results.plot_events.get(file) for _, file in tubes if file}
+        frames = {file: results.plot_events.get(file) for _, file in tubes[:3] if file}
         frames = {f: v for f, v in frames.items() if v is not None and not v.empty and role in v and "cd19" in v}
         histograms = [results.values.get((file, marker)) for _, file in tubes if file]
         xlim = _shared_limits([v["cd19"].to_numpy() for v in frames.values()])
         ylim = _shared_limits([v[role].to_numpy() for v in frames.values()]
                               + [h for h in histograms if h is not None])
-        scales = _scales(results, [file for _, file in tubes if file])
-        for j, (label, file) in enumerate(tubes):
+        scales = _scales(results, [file for _, file in tubes[:3] if file])
+        for j, (label, file) in enumerate(tubes[:3]):
             ax = axes[i][j]
             _title(ax, _literal(f"{label}" + (f"\n{file}" if file else "")))
             if file is None:
@@ -138,13 +148,19 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
                         transform=ax.transAxes, fontsize=8, fontweight="bold",
                         bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
             ax.set_xlabel("CD19", fontsize=8)
-            ax.set_ylabel(_literal(marker), fontsize=8)
+            ax.set_ylabel(_literal(_with_channel(patient_markers, file, marker)), fontsize=8)
             ax.set_xlim(*xlim)
             ax.set_ylim(*ylim)
             scale_axis(ax, "x", scales.get("cd19"))
             scale_axis(ax, "y", scales.get(role))
         _histograms(axes[i][3], results, tubes, marker, q, ylim, scales.get(role), thresholds)
     return fig
+
+
+def _with_channel(markers: list[dict], file: str, marker: str) -> str:
+    """``LAG3 [FL2-H]``: the marker and the channel the tube measured it on (its markers row)."""
+    channel = next((r.get("channel") for r in markers if r["file"] == file and r["marker"] == marker), "")
+    return f"{marker} [{channel}]" if channel and str(channel) != marker else marker
 
 
 def _shared_limits(arrays: list) -> tuple[float, float]:
@@ -175,7 +191,10 @@ def _scales(results: ResultsLike, files: list) -> dict:
 
 def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xlim: tuple, scale,
                 thresholds) -> None:
-    styles = [(COLOURS["isotype"], True), (COLOURS["baseline"], False), (COLOURS["followup"], False)]
+    # filled: the controls (the follow-up's own, where it is another, hatched); lines: the stained tubes,
+    # the follow-up's dashed (told apart in greyscale); thresholds dotted
+    styles = [(COLOURS["isotype"], True, "-", ""), (COLOURS["baseline"], False, "-", ""),
+              (COLOURS["followup"], False, "--", ""), (COLOURS["isotype"], False, "-", "////")]
     arrays = [results.values.get((file, marker)) if file else None for _, file in tubes]
     finite = [a[np.isfinite(a)] for a in arrays if a is not None and len(a)]
     if not finite:
@@ -185,20 +204,21 @@ def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xl
 
     bins = np.linspace(*xlim, 80)
     top = 0.0
-    for (label, file), values, (colour, filled) in zip(tubes, arrays, styles):
+    for j, ((label, file), values, (colour, filled, style, hatch)) in enumerate(zip(tubes, arrays, styles)):
         if values is None or not len(values):
             continue
         counts, _ = np.histogram(values, bins=bins, density=True)
         top = max(top, float(np.nanmax(counts, initial=0.0)))
         # added as an artist: ax.stairs walked the outline to update the data limits, set below
         ax.add_artist(StepPatch(counts, bins, fill=filled, color=colour, alpha=0.45 if filled else 1.0,
-                                linewidth=1.3, label=_literal(label)))
-        if not filled:
+                                linewidth=1.3, linestyle=style, hatch=hatch or None, label=_literal(label)))
+        if j in (1, 2):  # a stained tube: the threshold its control gives
             threshold = thresholds(file, marker, q)
             if np.isfinite(threshold):
-                _vline(ax, threshold, color=colour, linestyle="--", linewidth=0.9)
-    _title(ax, f"{_literal(marker)} on CD19+ (dashed: thresholds)")
+                _vline(ax, threshold, color=colour, linestyle=":", linewidth=1.1)
+    _title(ax, f"{_literal(marker)} on CD19+ (dotted: thresholds)")
     ax.set_xlabel(_literal(marker), fontsize=8)
+    ax.set_ylabel("density", fontsize=8)
     ax.set_xlim(*xlim)
     ax.set_ylim(0.0, 1.05 * top or 1.0)
     scale_axis(ax, "x", scale)

@@ -102,6 +102,10 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
     n_paired, n_valued = paired_patients(results.paired)
     problems = samples[(samples["status"] != "ok") | (samples["quality"].astype(str) != "")]
     pop_flags = results.populations[results.populations["flag"].astype(str) != ""]
+    skipped = pop_flags["flag"].astype(str).map(_only_skipped)
+    # a gate the files cannot have (no FSC-A on a FACSCalibur: singlets skipped) in one row, not one per file
+    skips = (pop_flags[skipped].groupby(["population", "flag"], sort=False).size().reset_index(name="files")
+             if skipped.any() else pop_flags.iloc[:0].assign(files=0))
     counts = samples["status"].value_counts().to_dict()
     return environment().get_template("report.html.j2").render(
         title=title,
@@ -122,9 +126,15 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
         problems=_table(problems, ["file", "patient", "timepoint", "stain", "status", "error", "quality"]),
         failed=samples[samples["status"] == "error"][["file", "error"]].to_dict("records"),
         unpaired=sorted(samples.loc[samples["status"] == "unpaired", "patient"].astype(str).unique()),
-        population_flags=_table(pop_flags, ["file", "population", "count", "pct_parent", "flag"]),
+        population_flags=_table(pop_flags[~skipped], ["file", "population", "count", "pct_parent", "flag"]),
+        skipped_gates=_table(skips, ["population", "flag", "files"]),
         agreement=None if agreement is None else agreement.context(),
     )
+
+
+def _only_skipped(flag: str) -> bool:
+    """Whether every part of a population's flag is a skipped gate (its own, or an ancestor's)."""
+    return all(part.startswith("skipped:") or ": skipped:" in part for part in flag.split("; "))
 
 
 def _caption(cohort: pd.DataFrame, marker: str, baseline: str, followup: str) -> str:
