@@ -147,7 +147,7 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
                 ax.text(0.97, 0.97, f"{_fmt(pct_pos[file, marker])}% pos\nof CD19+", ha="right", va="top",
                         transform=ax.transAxes, fontsize=8, fontweight="bold",
                         bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
-            ax.set_xlabel("CD19", fontsize=8)
+            ax.set_xlabel(_literal(_role_label(results, file, "cd19", "CD19")), fontsize=8)
             ax.set_ylabel(_literal(_with_channel(patient_markers, file, marker)), fontsize=8)
             ax.set_xlim(*xlim)
             ax.set_ylim(*ylim)
@@ -161,6 +161,13 @@ def _with_channel(markers: list[dict], file: str, marker: str) -> str:
     """``LAG3 [FL2-H]``: the marker and the channel the tube measured it on (its markers row)."""
     channel = next((r.get("channel") for r in markers if r["file"] == file and r["marker"] == marker), "")
     return f"{marker} [{channel}]" if channel and str(channel) != marker else marker
+
+
+def _role_label(results: ResultsLike, file: str, role: str, name: str) -> str:
+    """``CD19 [FL1-H]``: the role's channel in the file (its gating summary), where known."""
+    channels = ((getattr(results, "gating", None) or {}).get(file) or {}).get("channels") or []
+    pnn = next((c[1] for c in channels if c[0] == role), "")
+    return f"{name} [{pnn}]" if pnn else name
 
 
 def _shared_limits(arrays: list) -> tuple[float, float]:
