@@ -260,3 +260,19 @@ def test_strict_stopping_before_the_analysis_leaves_no_output_folder(one_patient
     proc = cli("run", one_patient, "--template", TEMPLATE, "--out", tmp_path / "out", "--strict", "--quiet")
     assert proc.returncode == 1 and "--strict: stopped before the analysis: " in proc.stderr
     assert not (tmp_path / "out").exists()  # only its lock was in it
+
+
+def test_a_population_name_outside_xml_names_still_exports_valid_gatingml(tmp_path):
+    """µ (U+00B5) is a word character to Python, not to XML: the export failed the schema, no file written."""
+    import flowkit
+
+    template = tmp_path / "mu.yaml"
+    template.write_text(Path(TEMPLATE).read_text().replace("name: CD19+", "name: µ-CD19+").replace(
+        "population: CD19+", "population: µ-CD19+"))
+    stained = REPO / "sample_fcs" / "modern" / "CLL002_C2D8_stained.fcs"
+    iso = REPO / "sample_fcs" / "modern" / "CLL002_C2D8_isotype.fcs"
+    xml = tmp_path / "mu.xml"
+    proc = cli("gate", stained, "--template", template, "--control", iso, "--export-gatingml", xml)
+    assert proc.returncode == 0, proc.stderr
+    report = flowkit.parse_gating_xml(str(xml)).gate_sample(flowkit.Sample(str(stained))).report
+    assert "_-CD19pos" in set(report["gate_name"])

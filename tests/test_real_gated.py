@@ -31,7 +31,7 @@ LEVELS = {
     ("activation", "Single Cells"): (0.95, 0.94, 0.97, 0.97),
     ("activation", "Live Cells"): (0.94, 0.89, 0.96, 0.91),
     ("activation", "T Cells"): (0.95, 0.90, 0.96, 0.95),
-    ("activation", "Dendritic Cells"): (0.51, 0.00, 0.56, 0.00),
+    ("activation", "Dendritic Cells"): (0.83, 0.00, 0.90, 0.00),
     ("activation", "CD4 T Cells"): (0.94, 0.88, 0.97, 0.97),
     ("activation", "CD8 T Cells"): (0.95, 0.92, 0.97, 0.97),
     ("activation", "CD69+ CD4 T Cells"): (0.81, 0.38, 0.93, 0.55),

@@ -63,7 +63,12 @@ class GateNode:
         return [self.gate_id]
 
 
-_NCNAME = re.compile(r"^[^\W\d][\w.\-]*$")
+# XML 1.0's NameStartChar and NameChar without ':' (an NCName): Python's \w takes in characters XML
+# names do not allow (µ, U+00B5, failed the Gating-ML schema)
+_START = ("A-Za-z_\u00C0-\u00D6\u00D8-\u00F6\u00F8-\u02FF\u0370-\u037D\u037F-\u1FFF\u200C-\u200D"
+          "\u2070-\u218F\u2C00-\u2FEF\u3001-\uD7FF\uF900-\uFDCF\uFDF0-\uFFFD\U00010000-\U000EFFFF")
+_CHAR = _START + "\\-.0-9\u00B7\u0300-\u036F\u203F-\u2040"
+_NCNAME = re.compile(f"^[{_START}][{_CHAR}]*$")
 
 
 def gatingml_id(name: str) -> str:
@@ -75,12 +80,12 @@ def gatingml_id(name: str) -> str:
 
     Examples
     --------
-    >>> gatingml_id("CD19+"), gatingml_id("7AAD-"), gatingml_id("FSC-A vs SSC/A")
-    ('CD19pos', '_7AADneg', 'FSC-A_vs_SSC_A')
+    >>> gatingml_id("CD19+"), gatingml_id("7AAD-"), gatingml_id("FSC-A vs SSC/A"), gatingml_id("µ-cells α")
+    ('CD19pos', '_7AADneg', 'FSC-A_vs_SSC_A', '_-cells_α')
     """
     text = str(name).strip().replace("+", "pos")
     text = re.sub(r"-$", "neg", text)
-    text = re.sub(r"[^\w.\-]", "_", text)
+    text = re.sub(f"[^{_CHAR}]", "_", text)
     if not text or not _NCNAME.match(text):
         text = "_" + text
     return text
