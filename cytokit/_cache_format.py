@@ -18,7 +18,7 @@ import pandas as pd
 
 from .pipeline import GroupResult
 
-FORMAT = "cytokit-group-3"  # 2: float64 marker values; 3: the comparisons
+FORMAT = "cytokit-group-4"  # 2: float64 marker values; 3: the comparisons; 4: plot events on the gate's axis
 _TABLES = ("samples", "populations", "markers", "paired")
 
 

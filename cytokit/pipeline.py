@@ -344,7 +344,9 @@ def _plot_events(result, shared: dict) -> pd.DataFrame:
     path = template.path_of(template.markers[0].population)
     parent = result.parents.get(path, "root")
     mask = result.membership[parent] if parent != "root" else np.ones(len(result.scale), dtype=bool)
-    roles = [r for r in result.channels if r in {m.channel for m in template.markers} | {"cd19"}]
+    # the markers, and the population's own gate dimension: the patient figure's x axis (CD19)
+    shown = {m.channel for m in template.markers} | {template.axis_of(template.markers[0].population)}
+    roles = [r for r in result.channels if r in shown]
     index = np.flatnonzero(mask)
     if len(index) > PLOT_EVENTS:
         index = np.sort(np.random.default_rng(0).choice(index, PLOT_EVENTS, replace=False))

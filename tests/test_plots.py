@@ -146,6 +146,35 @@ def test_patient_panel(results):
         results.plot.patient("CLL999")
 
 
+def test_patient_panel_follows_the_templates_population_and_its_axis(tmp_path):
+    """A template quantifying on a population that is not called CD19+, gated on a role not called
+    cd19: the panel draws that role on x (it drew "not analysed" in every dot plot) and names the
+    population, its parent and the marker's channel."""
+    from cytokit import Experiment
+
+    text = TEMPLATE.read_text().replace("cd19:", "bmark:").replace("dim: cd19", "dim: bmark")
+    text = text.replace("CD19+", "B cells").replace("name: Viable", "name: Live").replace("parent: Viable", "parent: Live")
+    template = tmp_path / "b_cells.yaml"
+    template.write_text(text)
+    names = [f"CLL001_{tp}_{stain}.fcs" for tp in ("C2D1", "C2D8") for stain in ("isotype", "stained")]
+    res = Experiment.from_folder(DEMO, template=template, samples=_table(names)).run(figures=False)
+    fig = res.plot.patient("CLL001")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert not any("not analysed" in t for t in texts), texts
+    assert sum("% pos\nof B cells" in t for t in texts) == 6
+    assert fig._suptitle.get_text().endswith("CD19 × marker on Live; histograms on B cells")
+    assert fig.axes[0].get_xlabel().startswith("CD19 [")
+    assert fig.axes[3].get_title().startswith("LAG3 on B cells")
+    assert fig.axes[0].collections or fig.axes[0].images  # the events are drawn
+
+
+def _table(names):
+    import pandas as pd
+
+    return pd.DataFrame({"file": names, "patient": "CLL001", "timepoint": [n.split("_")[1] for n in names],
+                         "stain": [n.split("_")[2][:-4] for n in names]})
+
+
 def test_a_numeric_patient_id_finds_its_panel():
     """A notebook's DataFrame with patients 1, 2 ...: IDs are text in the results, and 1 is "1"."""
     import pandas as pd
@@ -286,7 +315,7 @@ def test_dollar_signs_in_names_are_drawn_literally(results):
 
     renamed, plotter = renamed_results({"CLL001": WEIRD_ID, "C2D1": "C$2$D1", "TNFa": "TNF$\\alpha$"})
     shown = drawn_texts(plotter.patient(WEIRD_ID))
-    assert f"Patient {WEIRD_ID}: CD19 × marker on viable cells; histograms on CD19+" in shown
+    assert f"Patient {WEIRD_ID}: CD19 × marker on Viable; histograms on CD19+" in shown
     assert "C$2$D1 stained" in shown  # legend of the histograms
     shown = drawn_texts(plot_paired(renamed.paired, "TNF$\\alpha$", cohort=renamed.cohort, baseline="C$2$D1"))
     assert {WEIRD_ID, "C$2$D1"} <= set(shown) and any(s.startswith("TNF$\\alpha$: ") for s in shown)

@@ -113,6 +113,25 @@ class Template:
             name = by_name[name].parent
         return "/".join(reversed(parts))
 
+    def axis_of(self, name: str) -> str | None:
+        """The role a population is told apart on, for a figure's x axis: its gate's dimension (of
+        a quadrant, the first on which it is positive: CD8 for ``-+`` of CD4 × CD8), not a
+        quantified marker's; for a boolean gate, its first operand's; None where there is none."""
+        by_name = {p.name: p for p in self.populations}
+        markers = {m.channel for m in self.markers}
+        seen = set()
+        while name in by_name and name not in seen:
+            seen.add(name)
+            gate = by_name[name].gate
+            roles = [r for r in _gate_roles(gate) if r not in markers]
+            if gate.get("type") == "quadrant" and isinstance(gate.get("quadrant"), str):
+                positive = [d for d, sign in zip(gate.get("dims", ()), gate["quadrant"]) if sign == "+"]
+                roles = [r for r in positive if r in roles] + roles
+            if roles:
+                return roles[0]
+            name = (gate.get("operands") or [None])[0]
+        return None
+
     @property
     def paths(self) -> list[str]:
         """Population paths in template order (parents before children)."""

@@ -1,8 +1,10 @@
-"""The patient panel: CD19 × marker dot plots of the isotype, baseline and follow-up tubes, and histograms."""
+"""The patient panel: the quantified population's gate dimension (CD19) × marker dot plots of the control,
+baseline and follow-up tubes, and histograms."""
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -66,12 +68,13 @@ def _transformed_threshold(markers: list[dict], values: dict, file: str, marker:
 
 def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, float] | None = None,
                  reuse: bool = False) -> Figure:
-    """The study panel of one patient: CD19 against each marker, and marker histograms.
+    """The study panel of one patient: the quantified population's gate dimension (CD19 of CD19+)
+    against each marker, and marker histograms.
 
-    Columns: the isotype tube, the baseline and follow-up stained tubes (viable
-    cells, CD19+ in colour) with the positivity threshold and the % positive of
-    CD19+ cells above it; last column: isotype, baseline and follow-up histograms
-    of the CD19+ cells. One row per marker.
+    Columns: the control tube, the baseline and follow-up stained tubes (the population's parent,
+    e.g. viable cells, the population in colour) with the positivity threshold and the % positive of
+    the population above it; last column: control, baseline and follow-up histograms of the
+    marker's population. One row per marker; the template's first marker's population sets the axes.
 
     Parameters
     ----------
@@ -92,8 +95,9 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
         raise KeyError(f"patient {patient!r} is not in the results; patients: "
                        f"{sorted(results.samples['patient'].unique())}")
     marker_names = list(dict.fromkeys(results.markers["marker"])) if len(results.markers) else []
-    if quantiles is None:
-        quantiles = _template_quantiles(results.template_path)
+    layout = panel_layout(results.template_path)
+    quantiles = layout.quantiles if quantiles is None else quantiles
+    x_role, population = layout.x_role, _literal(layout.population)
     tubes = _tubes(results.samples, patient, baseline, followup)
     status = dict(zip(results.samples["file"], results.samples["status"]))
     errors = dict(zip(results.samples["file"], results.samples["error"]))
@@ -109,16 +113,18 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
         lambda file, marker, q: _transformed_threshold(patient_markers, results.values, file, marker, q))
     fig, axes = _panels(13.0, 3.0 * n_rows + 0.4, n_rows, 4, reuse=reuse, labelsize=7, left=0.55, right=0.1,
                         top=0.75, bottom=0.45, wspace=0.25, hspace=0.55)
-    fig.suptitle(f"Patient {_literal(patient)}: CD19 × marker on viable cells; histograms on CD19+", fontsize=11)
+    x_name = _axis_name(results, [f for _, f in tubes if f], x_role, layout.x_marker)
+    fig.suptitle(f"Patient {_literal(patient)}: {_literal(x_name)} × marker on {_literal(layout.parent)}; histograms on "
+                 f"{population}", fontsize=11)
     if not marker_names:
         _no_data(axes[0][0], "no marker results")
     for i, marker in enumerate(marker_names):
-        role = _role_of(results, marker)
+        role = layout.roles.get(marker, marker.lower())
         q = quantiles.get(marker, 0.99)
         frames = {file: results.plot_events.get(file) for _, file in tubes[:3] if file}
-        frames = {f: v for f, v in frames.items() if v is not None and not v.empty and role in v and "cd19" in v}
+        frames = {f: v for f, v in frames.items() if v is not None and not v.empty and role in v and x_role in v}
         histograms = [results.values.get((file, marker)) for _, file in tubes if file]
-        xlim = _shared_limits([v["cd19"].to_numpy() for v in frames.values()])
+        xlim = _shared_limits([v[x_role].to_numpy() for v in frames.values()])
         ylim = _shared_limits([v[role].to_numpy() for v in frames.values()]
                               + [h for h in histograms if h is not None])
         scales = _scales(results, [file for _, file in tubes[:3] if file])
@@ -133,27 +139,28 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
                 _no_data(ax, f"not analysed: {errors.get(file) or status.get(file, 'missing')}"[:160])
                 continue
             inside = frame["in_population"].to_numpy(bool)
-            x, y = frame["cd19"].to_numpy(), frame[role].to_numpy()
+            x, y = frame[x_role].to_numpy(), frame[role].to_numpy()
             colour = [COLOURS["isotype"], COLOURS["baseline"], COLOURS["followup"]][j]
             dots(ax, [(x[~inside], y[~inside], "#c8c8c8", 1.0, 1),
                       (x[inside], y[inside], colour if j else "#505050", 0.3, 2)], xlim, ylim)
             threshold = thresholds(file, marker, q)
-            cd19_cut = _cd19_threshold(results, file)
+            x_cut = _x_threshold(results, file, layout)
             if np.isfinite(threshold):
                 _hline(ax, threshold, color="black", linewidth=0.9, linestyle="--")
-            if np.isfinite(cd19_cut):
-                _vline(ax, cd19_cut, color="#555", linewidth=0.8, linestyle=":")
+            if np.isfinite(x_cut):
+                _vline(ax, x_cut, color="#555", linewidth=0.8, linestyle=":")
             if (file, marker) in pct_pos:
-                ax.text(0.97, 0.97, f"{_fmt(pct_pos[file, marker])}% pos\nof CD19+", ha="right", va="top",
+                ax.text(0.97, 0.97, f"{_fmt(pct_pos[file, marker])}% pos\nof {_literal(layout.populations.get(marker, ''))}", ha="right", va="top",
                         transform=ax.transAxes, fontsize=8, fontweight="bold",
                         bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
-            ax.set_xlabel(_literal(_role_label(results, file, "cd19", "CD19")), fontsize=8)
+            ax.set_xlabel(_literal(_role_label(results, file, x_role, x_name)), fontsize=8)
             ax.set_ylabel(_literal(_with_channel(patient_markers, file, marker)), fontsize=8)
             ax.set_xlim(*xlim)
             ax.set_ylim(*ylim)
-            scale_axis(ax, "x", scales.get("cd19"))
+            scale_axis(ax, "x", scales.get(x_role))
             scale_axis(ax, "y", scales.get(role))
-        _histograms(axes[i][3], results, tubes, marker, q, ylim, scales.get(role), thresholds)
+        _histograms(axes[i][3], results, tubes, marker, q, ylim, scales.get(role), thresholds,
+                    layout.populations.get(marker, ""))
     return fig
 
 
@@ -168,6 +175,16 @@ def _role_label(results: ResultsLike, file: str, role: str, name: str) -> str:
     channels = ((getattr(results, "gating", None) or {}).get(file) or {}).get("channels") or []
     pnn = next((c[1] for c in channels if c[0] == role), "")
     return f"{name} [{pnn}]" if pnn else name
+
+
+def _axis_name(results: ResultsLike, files: list, role: str, otherwise: str) -> str:
+    """The x axis's marker: its channel's ``$PnS`` in the first of ``files`` that names one, else ``otherwise``."""
+    gating = getattr(results, "gating", None) or {}
+    for file in files:
+        pns = next((c[2] for c in (gating.get(file) or {}).get("channels") or [] if c[0] == role and len(c) > 2), "")
+        if pns:
+            return str(pns)
+    return otherwise
 
 
 def _shared_limits(arrays: list) -> tuple[float, float]:
@@ -197,7 +214,7 @@ def _scales(results: ResultsLike, files: list) -> dict:
 
 
 def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xlim: tuple, scale,
-                thresholds) -> None:
+                thresholds, population: str) -> None:
     # filled: the controls (the follow-up's own, where it is another, hatched); lines: the stained tubes,
     # the follow-up's dashed (told apart in greyscale); thresholds dotted
     styles = [(COLOURS["isotype"], True, "-", ""), (COLOURS["baseline"], False, "-", ""),
@@ -205,7 +222,7 @@ def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xl
     arrays = [results.values.get((file, marker)) if file else None for _, file in tubes]
     finite = [a[np.isfinite(a)] for a in arrays if a is not None and len(a)]
     if not finite:
-        _no_data(ax, f"no CD19+ {marker} values")
+        _no_data(ax, _literal(f"no {marker} values on {population}"))
         return
     from matplotlib.patches import StepPatch
 
@@ -223,7 +240,7 @@ def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xl
             threshold = thresholds(file, marker, q)
             if np.isfinite(threshold):
                 _vline(ax, threshold, color=colour, linestyle=":", linewidth=1.1)
-    _title(ax, f"{_literal(marker)} on CD19+ (dotted: thresholds)")
+    _title(ax, f"{_literal(marker)} on {_literal(population)} (dotted: thresholds)")
     ax.set_xlabel(_literal(marker), fontsize=8)
     ax.set_ylabel("density", fontsize=8)
     ax.set_xlim(*xlim)
@@ -233,33 +250,53 @@ def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xl
     ax.legend(fontsize=6, frameon=False, loc="upper right")
 
 
-def _template_quantiles(template_path: str) -> dict[str, float]:
+@dataclass(frozen=True)
+class PanelLayout:
+    """What the panel draws, from the template: the x axis's role (the quantified population's gate
+    dimension: cd19 of CD19+), the population and its parent, each marker's role, population and
+    positivity quantile."""
+
+    x_role: str = "cd19"
+    x_marker: str = "CD19"
+    population: str = "CD19+"
+    parent: str = "Viable"
+    path: str = ""
+    roles: dict = field(default_factory=dict)
+    populations: dict = field(default_factory=dict)
+    quantiles: dict = field(default_factory=dict)
+
+
+def panel_layout(template_path: str) -> PanelLayout:
     from ..errors import CytokitError
     from ..gating.load import load_template
 
     try:
         template = load_template(template_path)
     except (CytokitError, OSError):
-        return {}
-    return {m.name: m.quantile for m in template.markers}
+        return PanelLayout()
+    if not template.markers:
+        return PanelLayout()
+    population = template.markers[0].population
+    parent = next(p.parent for p in template.populations if p.name == population)
+    x_role = template.axis_of(population) or ""
+    role = template.roles.get(x_role)
+    return PanelLayout(x_role, (role.marker if role is not None and role.marker else x_role), population,
+                       "all events" if parent == "root" else parent,
+                   template.path_of(population), {m.name: m.channel for m in template.markers},
+                   {m.name: m.population for m in template.markers}, {m.name: m.quantile for m in template.markers})
 
 
-def _role_of(results: ResultsLike, marker: str) -> str:
-    """The template role of a marker name ("LAG3" → "lag3"), as in ``plot_events`` columns."""
-    from ..errors import CytokitError
+def _x_threshold(results: ResultsLike, file: str, layout: PanelLayout) -> float:
+    """The population's cut on the x axis in ``file`` (its fitted threshold, or a quadrant's on that dimension)."""
     from ..gating.load import load_template
 
-    try:
-        for m in load_template(results.template_path).markers:
-            if m.name == marker:
-                return m.channel
-    except (CytokitError, OSError):
-        pass
-    return marker.lower()
-
-
-def _cd19_threshold(results: ResultsLike, file: str) -> float:
-    for path, learned in (results.fitted.get(file) or {}).items():
-        if path.split("/")[-1].lower().startswith("cd19") and "threshold_" in learned:
-            return float(learned["threshold_"])
+    learned = (results.fitted.get(file) or {}).get(layout.path) or {}
+    if "threshold_" in learned and np.ndim(learned["threshold_"]) == 0:
+        return float(learned["threshold_"])
+    if "thresholds_" in learned:
+        try:
+            gate = next(p.gate for p in load_template(results.template_path).populations if p.name == layout.population)
+            return float(learned["thresholds_"][list(gate.get("dims", ())).index(layout.x_role)])
+        except (StopIteration, ValueError, IndexError, TypeError, OSError):
+            pass
     return float("nan")

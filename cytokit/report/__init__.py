@@ -107,8 +107,12 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
     skips = (pop_flags[skipped].groupby(["population", "flag"], sort=False).size().reset_index(name="files")
              if skipped.any() else pop_flags.iloc[:0].assign(files=0))
     counts = samples["status"].value_counts().to_dict()
+    from ..plots.patient import panel_layout
+
+    layout = panel_layout(results.template_path)
     return environment().get_template("report.html.j2").render(
         title=title,
+        population=layout.population, parent=layout.parent, x_name=layout.x_marker,
         generated=generated(),
         template_path=results.template_path,
         comparison_labels=[c["label"] for c in comparisons], timepoints=results.timepoints,
@@ -164,7 +168,7 @@ def write_report(results: ReportResults, out_path: str | Path, *, title: str = "
     Sections: the cohort (paired plots per marker and comparison, each patient's line across
     every timepoint when there are more than two, statistics; with ``group_by`` the groups
     compared), one section per
-    patient (CD19 × marker panel, histograms, marker and paired rows, each file's
+    patient (the population's gate dimension × marker panel, histograms, marker and paired rows, each file's
     gating hierarchy), quality (flags, failed files with their errors, unpaired
     patients) and all samples; with ``agreement``, the agreement with a manual gating
     (:class:`~cytokit.report.agreement.AgreementSection`) after the cohort. Tables sort on a
