@@ -160,7 +160,7 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
             scale_axis(ax, "x", scales.get(x_role))
             scale_axis(ax, "y", scales.get(role))
         _histograms(axes[i][3], results, tubes, marker, q, ylim, scales.get(role), thresholds,
-                    layout.populations.get(marker, ""))
+                    layout.populations.get(marker, ""), legend=i == 0)
     return fig
 
 
@@ -214,7 +214,9 @@ def _scales(results: ResultsLike, files: list) -> dict:
 
 
 def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xlim: tuple, scale,
-                thresholds, population: str) -> None:
+                thresholds, population: str, legend: bool = True) -> None:
+    """The marker's histograms of the patient's tubes; ``legend``: name the tubes (in the first row: every
+    row draws the same tubes alike)."""
     # filled: the controls (the follow-up's own, where it is another, hatched); lines: the stained tubes,
     # the follow-up's dashed (told apart in greyscale); thresholds dotted
     styles = [(COLOURS["isotype"], True, "-", ""), (COLOURS["baseline"], False, "-", ""),
@@ -247,7 +249,8 @@ def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xl
     ax.set_ylim(0.0, 1.05 * top or 1.0)
     scale_axis(ax, "x", scale)
     ax.set_yticks([])
-    ax.legend(fontsize=6, frameon=False, loc="upper right")
+    if legend:
+        ax.legend(fontsize=6, frameon=False, loc="upper right")
 
 
 @dataclass(frozen=True)
