@@ -171,6 +171,35 @@ def compared_timepoints(comparisons: tuple[Comparison, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tp for pair in comparisons for tp in pair))
 
 
+def timepoint_order(seen: Sequence[str], comparisons: tuple[Comparison, ...] = ()) -> list[str]:
+    """``seen``'s distinct timepoints in time order, for a figure's axis: by the numbers in them where
+    every label has one (``D0 D7 D14``, ``C1D1 C1D8 C2D1``, ``ova0 ova0.005 ova0.5``; a folder lists
+    ``D14`` before ``D7``), else as first seen; then each comparison's baseline moved before its
+    follow-up where that order says otherwise (``Pre``/``Post``).
+
+    Examples
+    --------
+    >>> timepoint_order(["D14", "D0", "D7", "D0"])
+    ['D0', 'D7', 'D14']
+    >>> timepoint_order(["Post", "Pre", "Week 4"], (("Pre", "Post"),))
+    ['Pre', 'Post', 'Week 4']
+    """
+    labels = list(dict.fromkeys(str(tp) for tp in seen if str(tp).strip()))
+
+    def numbers(label: str) -> tuple:
+        return tuple((text.casefold(), float(number)) for text, number in
+                     re.findall(r"(\D*)(\d+(?:\.\d+)?)", label))
+
+    if labels and all(numbers(tp) for tp in labels):
+        labels.sort(key=numbers)  # stable: labels alike in their numbers stay as seen
+    after = {tp: {b for b, f in comparisons if f == tp and b in labels} for tp in labels}
+    order: list[str] = []
+    while len(order) < len(labels):  # the first label (in the order above) whose baselines are placed
+        ready = [tp for tp in labels if tp not in order and after[tp] <= set(order)]
+        order.append(ready[0] if ready else next(tp for tp in labels if tp not in order))  # a cycle: as sorted
+    return order
+
+
 def group_column(samples: pd.DataFrame, column: str) -> str:
     """The sample sheet's column ``column`` names, in any case (``response`` for a header ``Response``).
 

@@ -59,12 +59,13 @@ class Results:
 
     @property
     def timepoints(self) -> list[str]:
-        """Every timepoint of the analysed files: the compared ones in the order the comparisons name
-        them, then the others in the samples' order (the longitudinal figures' x axis)."""
-        named = [tp for pair in self.comparisons for tp in pair]
+        """Every timepoint of the analysed files in time order (the longitudinal figures' x axis): by
+        their numbers, else as the samples list them, each comparison's baseline before its follow-up
+        (:func:`~cytokit.metadata.timepoint_order`)."""
+        from .metadata import timepoint_order
+
         seen = self.samples.loc[self.samples["status"] != "error", "timepoint"].astype(str)
-        present = set(seen)
-        return list(dict.fromkeys([tp for tp in named if tp in present] + [tp for tp in seen if tp.strip()]))
+        return timepoint_order(list(seen), tuple(self.comparisons))
 
     @property
     def plot(self):

@@ -120,7 +120,8 @@ def test_the_longitudinal_figure_draws_each_patient_across_the_timepoints_in_ord
 
     res = Experiment.from_folder(cohort.parent, template=TEMPLATE, samples=cohort,
                                  compare=[("C2D1", "C2D8"), "C1D1:C1D8"]).run()
-    assert res.timepoints == ["C2D1", "C2D8", "C1D1", "C1D8"]  # the comparisons' order
+    # in time order, not the comparisons' (which drew C2D1, C2D8, C1D1, C1D8 on the axis)
+    assert res.timepoints == list(TIMEPOINTS)
     fig = plot_longitudinal(res.markers, "LAG3", timepoints=list(TIMEPOINTS),
                             groups={f"CLL00{i}": "a" if i % 2 else "b" for i in range(1, 7)})
     ax = fig.axes[0]
@@ -143,7 +144,7 @@ def test_a_timepoint_no_comparison_uses_is_gated_reported_and_said_to_be_left_ou
     assert (samples.loc[samples["timepoint"] != "C2D1", "status"] == "ok").all()
     assert set(unused.index) <= set(res.populations["file"]) and set(unused.index) <= set(res.markers["file"])
     assert set(zip(res.paired["baseline"], res.paired["followup"])) == {("C1D1", "C1D8"), ("C1D1", "C2D8")}
-    assert res.timepoints == ["C1D1", "C1D8", "C2D8", "C2D1"]
+    assert res.timepoints == ["C1D1", "C1D8", "C2D1", "C2D8"]  # time order: the unused C2D1 where it falls
     assert set(zip(res.groups["baseline"], res.groups["followup"])) == {("C1D1", "C1D8"), ("C1D1", "C2D8")}
     # each tube against its own timepoint's isotype, whichever comparison it is in
     markers = res.markers.set_index(["file", "marker"])

@@ -341,3 +341,16 @@ def test_a_control_at_a_timepoint_no_comparison_names_says_whom_it_serves(tmp_pa
     error = table.set_index("file").loc["ctrl.fcs", "error"]
     assert error.endswith("analysed but left out of the paired comparisons (the control of stim.fcs)")
     assert "unused" not in error
+
+
+@pytest.mark.parametrize(("seen", "comparisons", "expected"), [
+    (["ova0.5", "ova0", "ova0.05", "ova0.005"], (("ova0.005", "ova0.5"),), ["ova0", "ova0.005", "ova0.05", "ova0.5"]),
+    (["D14", "D7", "D0"], (), ["D0", "D7", "D14"]),  # a folder lists D14 before D7
+    (["Post", "Pre", "Week 4"], (("Pre", "Post"),), ["Pre", "Post", "Week 4"]),
+    (["C2D8", "C2D1", " "], (("C2D1", "C2D8"),), ["C2D1", "C2D8"]),
+    (["b", "a"], (("a", "b"), ("b", "a")), ["b", "a"]),  # contradictory comparisons: as seen, no hang
+])
+def test_timepoints_are_put_in_time_order(seen, comparisons, expected):
+    from cytokit.metadata import timepoint_order
+
+    assert timepoint_order(seen, comparisons) == expected
