@@ -142,8 +142,12 @@ def _gate(args: argparse.Namespace) -> int:
             print()
             print(pd.DataFrame(rows)[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         if args.export_gatingml:
-            path = result.to_gateset().write(args.export_gatingml)
+            path = result.to_gateset(failed="leave out").write(args.export_gatingml)
             print(f"gates as fitted for {args.file} written to {path}")
+            left_out = result.unexportable()
+            if left_out:  # the rest is still worth checking in FlowJo
+                print(f"cytokit gate: warning: {len(left_out)} population(s) left out of {path}, their gate or one "
+                      f"they rest on having failed: {'; '.join(left_out)}", file=sys.stderr)
     except CytokitError as exc:  # a template or panel sheet is a usage error (2), as in cytokit run; a file's, 1
         print(f"cytokit gate: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, (TemplateError, MetadataError)) else 1

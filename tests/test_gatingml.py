@@ -364,3 +364,26 @@ def test_two_populations_of_one_gatingml_id_are_named_on_export():
     with pytest.raises(GateError, match=r"populations CD19\+ cells and CD19\+_cells both become the Gating-ML id "
                                         r"'CD19pos_cells'"):
         result.to_gateset()
+
+
+def test_a_failed_gate_is_left_out_of_the_export_with_what_rests_on_it(tmp_path):
+    """`cytokit gate --export-gatingml` on a file where one gate fails writes the others (it wrote
+    nothing); the failed population, its children and a boolean gate of it are left out, and said."""
+    import flowkit as fk
+
+    from cytokit.gating.template import parse_template
+
+    template = parse_template(
+        "channels: {x: {pnn: [X]}, y: {pnn: [Y]}}\ntransforms: {default: {kind: linear, t: 10}}\npopulations:\n"
+        "  - {name: Low x, parent: root, gate: {type: range, dim: x, max: 5}}\n"
+        "  - {name: Y valley, parent: root, gate: {type: density_valley, dim: y, side: above}}\n"
+        "  - {name: Under it, parent: Y valley, gate: {type: range, dim: x, min: 1}}\n"
+        "  - {name: Not it, parent: root, gate: {type: boolean, op: not, operands: [Y valley]}}\n", source="t.yaml")
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"X": rng.uniform(0, 10, 2000), "Y": rng.normal(5, 1, 2000)})  # one peak: no valley
+    result = template.apply(Sample.from_dataframe(data))
+    assert result.unexportable() == ["Y valley", "Y valley/Under it", "Not it"]
+    with pytest.raises(GateError, match="population Y valley cannot be exported: no density valley"):
+        result.to_gateset()
+    path = result.to_gateset(failed="leave out").write(tmp_path / "gates.xml")
+    assert [gate_id for gate_id, _ in fk.parse_gating_xml(str(path)).get_gate_ids()] == ["Low_x"]

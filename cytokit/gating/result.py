@@ -179,30 +179,52 @@ class GatingResult:
         return out
 
 
-    def to_gateset(self):
+    def unexportable(self) -> list[str]:
+        """Population paths with nothing to export: a gate that failed to fit, and every population
+        below one or combining one (a boolean gate's operand)."""
+        out: list[str] = []
+        for path in self.membership:
+            gate = self.gates.get(path)
+            names = set(getattr(gate, "operands", ()) or ())
+            if (getattr(gate, "failed_", None) or self.parents.get(path) in out
+                    or any(p.rsplit("/", 1)[-1] in names for p in out)):
+                out.append(path)
+        return out
+
+    def to_gateset(self, *, failed: str = "raise"):
         """The gates *as fitted for this sample* as a :class:`~cytokit.gating.gatingml.GateSet`
         (static gates, the transforms and the spillover used), ready for Gating-ML export.
 
-        Skipped populations are left out (their children hang from their parent).
+        Skipped populations are left out (their children hang from their parent). A gate that failed
+        to fit has nothing to export: ``failed="raise"`` refuses, ``"leave out"`` leaves it out with
+        every population below it or combining it (:meth:`unexportable` lists them).
 
         Raises
         ------
         GateError
-            A gate failed to fit, so there is nothing to export for it.
+            A gate failed to fit (with ``failed="raise"``).
         """
+        if failed not in ("raise", "leave out"):
+            raise ValueError(f"failed must be 'raise' or 'leave out', not {failed!r}")
+        left_out = set(self.unexportable())
         from ..errors import GateError
         from .gatingml import GateSet
         from .gatingml_nodes import gatingml_id
 
         populations, ids = [], {"root": None}
         for path in self.membership:
+            if path in left_out and failed == "leave out":
+                continue
             parent_id = ids[self.parents[path]]
             gate = self.gates.get(path)
             if gate is None:
                 ids[path] = parent_id
                 continue
-            if getattr(gate, "failed_", None):
-                raise GateError(f"{self.sample.path}: population {path} cannot be exported: {gate.failed_}")
+            if path in left_out:
+                if failed == "raise":
+                    raise GateError(f"{self.sample.path}: population {path} cannot be exported: "
+                                    f"{getattr(gate, 'failed_', None) or 'a population it rests on failed'}")
+                continue
             ids[path] = gatingml_id(path.rsplit("/", 1)[-1])
             if (twice := next((p for p, i in ids.items() if i == ids[path] and p != path), None)) is not None:
                 raise GateError(f"{self.sample.path}: populations {twice} and {path} both become the Gating-ML id "
