@@ -100,7 +100,7 @@ def _gate(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from .errors import CytokitError, MetadataError, TemplateError
+    from .errors import ChannelNotFoundError, CytokitError, MetadataError, TemplateError
     from .fcs import FCSWarning, read_fcs
     from .gating.load import load_template
 
@@ -116,7 +116,15 @@ def _gate(args: argparse.Namespace) -> int:
             warnings.simplefilter("ignore", FCSWarning)
             sample = read_fcs(args.file)
             control = read_fcs(args.control) if args.control else None
-        channels = template.resolve_channels(sample)
+        try:
+            channels = template.resolve_channels(sample)
+        except ChannelNotFoundError as exc:
+            if not args.as_control:
+                raise
+            # an isotype tube's $PnS names the isotype (IgG1), not the marker its detector stands for
+            raise ChannelNotFoundError(f"{exc}. A control tube alone does not say which detector is which "
+                                       "marker: gate it as the control of its stained tube (cytokit gate STAINED "
+                                       "--control CONTROL), or give --panel PANEL.csv naming the channels") from None
         control_result = None
         if control is not None:
             control_result = template.apply(

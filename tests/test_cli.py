@@ -201,6 +201,20 @@ def test_the_same_baseline_and_followup_is_a_usage_error(one_patient, tmp_path, 
     assert not (tmp_path / "out").exists()
 
 
+def test_an_isotype_tube_gated_alone_is_told_how_to_name_its_detectors(tmp_path):
+    """Its $PnS says IgG1 isotype, not LAG3: the error says to gate it with its stained tube or give
+    a panel sheet, and with the sheet it is gated as a control (threshold: its own 99th percentile)."""
+    isotype = REPO / "sample_fcs" / "modern" / "CLL001_C2D1_isotype.fcs"
+    proc = cli("gate", isotype, "--template", TEMPLATE, "--as-control")
+    assert proc.returncode == 1 and "--control CONTROL), or give --panel PANEL.csv" in proc.stderr, proc.stderr
+    panel = tmp_path / "panel.csv"
+    panel.write_text("channel,marker\nPE-A,LAG3\nAPC-A,TNFa\n")
+    proc = cli("gate", isotype, "--template", TEMPLATE, "--as-control", "--panel", panel)
+    assert proc.returncode == 0, proc.stderr
+    lag3 = next(line for line in proc.stdout.splitlines() if line.strip().startswith("LAG3"))
+    assert float(lag3.split()[4]) == pytest.approx(1.0, abs=0.1)  # pct_pos of its own 99th percentile
+
+
 def test_gate_with_a_control_prints_the_markers_positivity():
     folder = REPO / "sample_fcs" / "modern"
     proc = cli("gate", folder / "CLL001_C2D1_stained.fcs", "--template", TEMPLATE,
