@@ -47,7 +47,7 @@ def add_run_parser(commands) -> None:
                      help="skip plots/ and report.html (removing those of an earlier run in --out)")
     run.add_argument("--anndata", nargs="?", const="", metavar="POPULATION",
                      help="also write OUT/events.h5ad: the events of POPULATION (default: the markers' "
-                          "population), at most 10,000 per file, for scanpy/pytometry")
+                          "population, or the nearest holding all of theirs), at most 10,000 per file, for scanpy/pytometry")
     run.add_argument("--flowjo", action="store_true",
                      help="also write OUT/gates.wsp: a FlowJo 10 workspace, each file with its own fitted gates, "
                           "transforms and compensation")

@@ -235,7 +235,7 @@ class _Group:
         from .stats import population_rows, quantify
 
         template = self.template
-        quantified = template.path_of(template.markers[0].population) if template.markers else None
+        quantified = list(dict.fromkeys(template.path_of(m.population) for m in template.markers))
         populations, markers, quality = [], [], {}
         shared = _shared_scales(list(self.results.values()))
         out = GroupResult(samples=pd.DataFrame(), populations=pd.DataFrame(), markers=pd.DataFrame(),
@@ -337,19 +337,25 @@ def _on_shared_scale(result, role: str, rows, shared: dict, dtype=np.float32) ->
 
 
 def _plot_events(result, shared: dict) -> pd.DataFrame:
-    """A subsample of the marker population's parent, on the group's shared scale, for the patient figures."""
+    """A subsample of the quantified populations' parents, on the group's shared scale, for the patient
+    figures: the markers' roles and each population's own gate dimension (CD19 of CD19+), and per
+    quantified population ``P`` (its path) the columns ``in:P`` (in it) and ``of:P`` (in its parent)."""
     template = result.template
     if not template.markers:
         return pd.DataFrame()
-    path = template.path_of(template.markers[0].population)
-    parent = result.parents.get(path, "root")
-    mask = result.membership[parent] if parent != "root" else np.ones(len(result.scale), dtype=bool)
-    # the markers, and the population's own gate dimension: the patient figure's x axis (CD19)
-    shown = {m.channel for m in template.markers} | {template.axis_of(template.markers[0].population)}
+    names = list(dict.fromkeys(m.population for m in template.markers))
+    paths = [template.path_of(name) for name in names]
+    parents = {path: result.parents.get(path, "root") for path in paths}
+    n = len(result.scale)
+    of = {path: result.membership[parent] if parent != "root" else np.ones(n, dtype=bool)
+          for path, parent in parents.items()}
+    shown = {m.channel for m in template.markers} | {template.axis_of(name) for name in names}
     roles = [r for r in result.channels if r in shown]
-    index = np.flatnonzero(mask)
+    index = np.flatnonzero(np.logical_or.reduce(list(of.values())))
     if len(index) > PLOT_EVENTS:
         index = np.sort(np.random.default_rng(0).choice(index, PLOT_EVENTS, replace=False))
     frame = pd.DataFrame({role: _on_shared_scale(result, role, index, shared) for role in roles})
-    frame["in_population"] = result.membership[path][index]
+    for path in paths:
+        frame[f"in:{path}"] = result.membership[path][index]
+        frame[f"of:{path}"] = of[path][index]
     return frame

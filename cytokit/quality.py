@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ._sorted import ascending, sorted_histogram
@@ -98,14 +100,16 @@ def _more_data_sets(sample) -> str:
             "analysed (cytokit inspect FILE --dataset N shows each)")
 
 
-def quality_flags(sample, result=None, *, population: str | None = None, min_events: int = MIN_EVENTS,
-                  max_saturated: float = MAX_SATURATED) -> list[str]:
-    """All quality flags of one file, as sentences."""
+def quality_flags(sample, result=None, *, population: str | Sequence[str] | None = None,
+                  min_events: int = MIN_EVENTS, max_saturated: float = MAX_SATURATED) -> list[str]:
+    """All quality flags of one file, as sentences; ``population``: the path (or paths) of the quantified
+    population(s), each flagged below ``min_events``."""
     flags = []
-    if result is not None and population is not None and population in result.membership:
-        n = int(result.membership[population].sum())
-        if n < min_events:
-            flags.append(f"only {n} events in {population} (< {min_events})")
+    for path in [population] if isinstance(population, str) else population or ():
+        if result is not None and path in result.membership:
+            n = int(result.membership[path].sum())
+            if n < min_events:
+                flags.append(f"only {n} events in {path} (< {min_events})")
     more = _more_data_sets(sample)
     if more:
         flags.append(more)

@@ -77,7 +77,8 @@ class Results:
 
     def to_anndata(self, *, population: str | None = None, max_events_per_file: int | None = 10_000,
                    seed: int = 0):
-        """The events of ``population`` (default: the quantified markers' population) in every analysed
+        """The events of ``population`` (default: the quantified markers' population, or the nearest one holding
+        them all where they are on several) in every analysed
         file as ``anndata.AnnData`` (see :func:`cytokit.anndata_export.to_anndata`)."""
         from .anndata_export import to_anndata
 
@@ -113,10 +114,20 @@ class Results:
                              failed=dict(zip(failed["file"], failed["error"])))
 
     def _quantified_population(self) -> str:
+        """The markers' population, or where they are on several (CD4 T and CD8 T cells) the nearest
+        population holding them all (T cells; its AnnData has a column per population below)."""
         from .gating.load import load_template
 
         template = load_template(self.template_path)
-        return template.markers[0].population if template.markers else "root"
+        paths = [template.path_of(m.population).split("/") for m in template.markers]
+        if not paths:
+            return "root"
+        common = []
+        for parts in zip(*paths):
+            if len(set(parts)) > 1:
+                break
+            common.append(parts[0])
+        return "/".join(common) or "root"
 
     def _repr_html_(self) -> str:
         n_ok = int((self.samples["status"] == "ok").sum())

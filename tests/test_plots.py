@@ -168,6 +168,32 @@ def test_patient_panel_follows_the_templates_population_and_its_axis(tmp_path):
     assert fig.axes[0].collections or fig.axes[0].images  # the events are drawn
 
 
+def test_each_marker_row_draws_its_own_population(tmp_path):
+    """Markers on two populations (LAG3 on CD19+, TNFa on Viable): each row colours its own population
+    on its own gate dimension (the rows of the second population showed the first's cells), names it,
+    and a marker without positivity (method none) draws no threshold."""
+    from cytokit import Experiment
+
+    head, tnfa = TEMPLATE.read_text().rsplit("  - name: TNFa", 1)
+    text = head + "  - name: TNFa" + tnfa.replace("population: CD19+", "population: Viable").replace(
+        "{method: control_quantile, quantile: 0.99}", "{method: none}")
+    template = tmp_path / "two.yaml"
+    template.write_text(text)
+    names = [f"CLL001_{tp}_{stain}.fcs" for tp in ("C2D1", "C2D8") for stain in ("isotype", "stained")]
+    res = Experiment.from_folder(DEMO, template=template, samples=_table(names)).run(figures=False)
+    assert res._quantified_population() == "Lymphocytes/Singlets/Viable"  # the AnnData default holds both
+    fig = res.plot.patient("CLL001")
+    lag3, tnfa = fig.axes[0:4], fig.axes[4:8]
+    assert lag3[1].get_xlabel().startswith("CD19 [") and tnfa[1].get_xlabel().startswith("7AAD [")
+    assert tnfa[3].get_title().startswith("TNFa on Viable") and lag3[3].get_title().startswith("LAG3 on CD19+")
+    assert "each against its population's gate dimension" in fig._suptitle.get_text()
+    frame = res.plot_events["CLL001_C2D1_stained.fcs"]
+    viable = "Lymphocytes/Singlets/Viable"
+    assert frame[f"in:{viable}/CD19+"].sum() < frame[f"in:{viable}"].sum() == frame[f"of:{viable}/CD19+"].sum()
+    dashed = [line for line in tnfa[1].get_lines() if line.get_linestyle() == "--"]
+    assert not dashed and [line for line in lag3[1].get_lines() if line.get_linestyle() == "--"]
+
+
 def _table(names):
     import pandas as pd
 

@@ -21,7 +21,7 @@ class ResultsLike(Protocol):
     paired: pd.DataFrame  #: baseline → follow-up per patient × marker
     cohort: pd.DataFrame  #: per marker × metric: n_pairs, median_delta, CI, Wilcoxon p
     values: dict  #: (file, marker) → the marker's transformed values on its population
-    plot_events: dict  #: file → viable events (cd19, marker roles, in_population) for the panels
+    plot_events: dict  #: file → the quantified populations' parents' events (roles, in:PATH, of:PATH) for the panels
     fitted: dict  #: file → population path → the learned values of its fitted gate
     gating: dict  #: file → keywords, each role's channel and ``scales``: role → its transform's kind and parameters
     figures: dict  #: ("gates", file) / ("patient", id) → PNG bytes drawn during the analysis

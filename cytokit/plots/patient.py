@@ -54,7 +54,7 @@ def _transformed_threshold(markers: list[dict], values: dict, file: str, marker:
     ``markers``: the patient's rows of the markers table, as records (pandas filters cost more than
     the lookups)."""
     row = next((r for r in markers if r["file"] == file and r["marker"] == marker), None)
-    if row is None:
+    if row is None or not np.isfinite(float(row.get("threshold", np.nan))):  # positivity none, or no control
         return float("nan")
     iso = [r for r in markers if r["patient"] == row["patient"] and is_control(r["stain"]) and r["marker"] == marker]
     named = [r["file"] for r in iso if str(row["threshold_source"]).endswith(f" {r['file']}")]
@@ -96,8 +96,7 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
                        f"{sorted(results.samples['patient'].unique())}")
     marker_names = list(dict.fromkeys(results.markers["marker"])) if len(results.markers) else []
     layout = panel_layout(results.template_path)
-    quantiles = layout.quantiles if quantiles is None else quantiles
-    x_role, population = layout.x_role, _literal(layout.population)
+    quantiles = quantiles or {}
     tubes = _tubes(results.samples, patient, baseline, followup)
     status = dict(zip(results.samples["file"], results.samples["status"]))
     errors = dict(zip(results.samples["file"], results.samples["error"]))
@@ -113,16 +112,21 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
         lambda file, marker, q: _transformed_threshold(patient_markers, results.values, file, marker, q))
     fig, axes = _panels(13.0, 3.0 * n_rows + 0.4, n_rows, 4, reuse=reuse, labelsize=7, left=0.55, right=0.1,
                         top=0.75, bottom=0.45, wspace=0.25, hspace=0.55)
-    x_name = _axis_name(results, [f for _, f in tubes if f], x_role, layout.x_marker)
-    fig.suptitle(f"Patient {_literal(patient)}: {_literal(x_name)} × marker on {_literal(layout.parent)}; histograms on "
-                 f"{population}", fontsize=11)
+    files = [f for _, f in tubes if f]
+    if len({layout.row(m).x_role for m in marker_names}) > 1:  # CD4 T and CD8 T cells: each on its own axis
+        what = f"markers on {_literal(layout.parent)}, each against its population's gate dimension"
+    else:
+        x_role = layout.row(marker_names[0]).x_role if marker_names else "cd19"
+        what = f"{_literal(_axis_name(results, files, x_role, layout.x_marker))} × marker on {_literal(layout.parent)}"
+    fig.suptitle(f"Patient {_literal(patient)}: {what}; histograms on {_literal(layout.population)}", fontsize=11)
     if not marker_names:
         _no_data(axes[0][0], "no marker results")
     for i, marker in enumerate(marker_names):
-        role = layout.roles.get(marker, marker.lower())
-        q = quantiles.get(marker, 0.99)
-        frames = {file: results.plot_events.get(file) for _, file in tubes[:3] if file}
-        frames = {f: v for f, v in frames.items() if v is not None and not v.empty and role in v and x_role in v}
+        row = layout.row(marker)
+        role, x_role, q = row.role, row.x_role, quantiles.get(marker, row.quantile)
+        x_name = _axis_name(results, files, x_role, row.x_marker)
+        frames = {file: _row_events(results.plot_events.get(file), row) for _, file in tubes[:3] if file}
+        frames = {f: v for f, v in frames.items() if v is not None and role in v and x_role in v}
         histograms = [results.values.get((file, marker)) for _, file in tubes if file]
         xlim = _shared_limits([v[x_role].to_numpy() for v in frames.values()])
         ylim = _shared_limits([v[role].to_numpy() for v in frames.values()]
@@ -138,19 +142,19 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
             if frame is None:
                 _no_data(ax, f"not analysed: {errors.get(file) or status.get(file, 'missing')}"[:160])
                 continue
-            inside = frame["in_population"].to_numpy(bool)
+            inside = frame["__in__"].to_numpy(bool)
             x, y = frame[x_role].to_numpy(), frame[role].to_numpy()
             colour = [COLOURS["isotype"], COLOURS["baseline"], COLOURS["followup"]][j]
             dots(ax, [(x[~inside], y[~inside], "#c8c8c8", 1.0, 1),
                       (x[inside], y[inside], colour if j else "#505050", 0.3, 2)], xlim, ylim)
             threshold = thresholds(file, marker, q)
-            x_cut = _x_threshold(results, file, layout)
+            x_cut = _x_threshold(results, file, row)
             if np.isfinite(threshold):
                 _hline(ax, threshold, color="black", linewidth=0.9, linestyle="--")
             if np.isfinite(x_cut):
                 _vline(ax, x_cut, color="#555", linewidth=0.8, linestyle=":")
             if (file, marker) in pct_pos:
-                ax.text(0.97, 0.97, f"{_fmt(pct_pos[file, marker])}% pos\nof {_literal(layout.populations.get(marker, ''))}", ha="right", va="top",
+                ax.text(0.97, 0.97, f"{_fmt(pct_pos[file, marker])}% pos\nof {_literal(row.population)}", ha="right", va="top",
                         transform=ax.transAxes, fontsize=8, fontweight="bold",
                         bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
             ax.set_xlabel(_literal(_role_label(results, file, x_role, x_name)), fontsize=8)
@@ -160,8 +164,19 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
             scale_axis(ax, "x", scales.get(x_role))
             scale_axis(ax, "y", scales.get(role))
         _histograms(axes[i][3], results, tubes, marker, q, ylim, scales.get(role), thresholds,
-                    layout.populations.get(marker, ""), legend=i == 0)
+                    row.population, legend=i == 0)
     return fig
+
+
+def _row_events(frame: pd.DataFrame | None, row: PanelRow) -> pd.DataFrame | None:
+    """The events of ``row``'s population's parent (``of:PATH``), with ``__in__``: in the population;
+    None where the file has none of them."""
+    if frame is None or frame.empty:
+        return None
+    if f"of:{row.path}" not in frame:
+        return None
+    mask = frame[f"of:{row.path}"].to_numpy(bool)
+    return frame[mask].assign(__in__=frame.loc[mask, f"in:{row.path}"].to_numpy(bool)) if mask.any() else None
 
 
 def _with_channel(markers: list[dict], file: str, marker: str) -> str:
@@ -254,19 +269,45 @@ def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xl
 
 
 @dataclass(frozen=True)
-class PanelLayout:
-    """What the panel draws, from the template: the x axis's role (the quantified population's gate
-    dimension: cd19 of CD19+), the population and its parent, each marker's role, population and
-    positivity quantile."""
+class PanelRow:
+    """One marker's row of the panel, from the template: the marker's role, its population (name, path,
+    parent) and that population's own gate dimension on x (cd19 of CD19+), and the positivity quantile."""
 
+    role: str
+    population: str = "CD19+"
+    path: str = ""
+    parent: str = "Viable"
     x_role: str = "cd19"
     x_marker: str = "CD19"
-    population: str = "CD19+"
-    parent: str = "Viable"
-    path: str = ""
-    roles: dict = field(default_factory=dict)
-    populations: dict = field(default_factory=dict)
-    quantiles: dict = field(default_factory=dict)
+    dims: tuple = ()  # the population's gate dimensions (a quadrant's cut on x is the one of x_role)
+    quantile: float = 0.99
+
+
+@dataclass(frozen=True)
+class PanelLayout:
+    """The panel's rows by marker name (:class:`PanelRow`), and how the figure and captions name them."""
+
+    rows: dict = field(default_factory=dict)
+
+    def row(self, marker: str) -> PanelRow:
+        return self.rows.get(marker) or PanelRow(marker.lower())
+
+    def _one(self, attribute: str, several: str) -> str:
+        values = list(dict.fromkeys(getattr(r, attribute) for r in self.rows.values())) or [getattr(PanelRow(""), attribute)]
+        return values[0] if len(values) == 1 else several
+
+    @property
+    def population(self) -> str:
+        """The quantified population, or "each marker's population" where the markers have several."""
+        return self._one("population", "each marker's population")
+
+    @property
+    def parent(self) -> str:
+        return self._one("parent", "its parent")
+
+    @property
+    def x_marker(self) -> str:
+        return self._one("x_marker", "its population's gate dimension")
 
 
 def panel_layout(template_path: str) -> PanelLayout:
@@ -277,29 +318,27 @@ def panel_layout(template_path: str) -> PanelLayout:
         template = load_template(template_path)
     except (CytokitError, OSError):
         return PanelLayout()
-    if not template.markers:
-        return PanelLayout()
-    population = template.markers[0].population
-    parent = next(p.parent for p in template.populations if p.name == population)
-    x_role = template.axis_of(population) or ""
-    role = template.roles.get(x_role)
-    return PanelLayout(x_role, (role.marker if role is not None and role.marker else x_role), population,
-                       "all events" if parent == "root" else parent,
-                   template.path_of(population), {m.name: m.channel for m in template.markers},
-                   {m.name: m.population for m in template.markers}, {m.name: m.quantile for m in template.markers})
+    by_name = {p.name: p for p in template.populations}
+    rows = {}
+    for m in template.markers:
+        pop = by_name[m.population]
+        x_role = template.axis_of(m.population) or ""
+        role = template.roles.get(x_role)
+        rows[m.name] = PanelRow(m.channel, m.population, template.path_of(m.population),
+                                "all events" if pop.parent == "root" else pop.parent, x_role,
+                                role.marker if role is not None and role.marker else x_role,
+                                tuple(pop.gate.get("dims", ()) or ()), m.quantile)
+    return PanelLayout(rows)
 
 
-def _x_threshold(results: ResultsLike, file: str, layout: PanelLayout) -> float:
+def _x_threshold(results: ResultsLike, file: str, row: PanelRow) -> float:
     """The population's cut on the x axis in ``file`` (its fitted threshold, or a quadrant's on that dimension)."""
-    from ..gating.load import load_template
-
-    learned = (results.fitted.get(file) or {}).get(layout.path) or {}
+    learned = (results.fitted.get(file) or {}).get(row.path) or {}
     if "threshold_" in learned and np.ndim(learned["threshold_"]) == 0:
         return float(learned["threshold_"])
-    if "thresholds_" in learned:
+    if "thresholds_" in learned and row.x_role in row.dims:
         try:
-            gate = next(p.gate for p in load_template(results.template_path).populations if p.name == layout.population)
-            return float(learned["thresholds_"][list(gate.get("dims", ())).index(layout.x_role)])
-        except (StopIteration, ValueError, IndexError, TypeError, OSError):
+            return float(learned["thresholds_"][row.dims.index(row.x_role)])
+        except (IndexError, TypeError, ValueError):
             pass
     return float("nan")
