@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("file", metavar="FILE")
     gate.add_argument("--template", required=True)
     control = gate.add_mutually_exclusive_group()
-    control.add_argument("--control", metavar="ISO_FILE", help="the matched isotype (or other control) tube: "
+    control.add_argument("--control", metavar="CONTROL_FILE", help="the matched isotype (or other control) tube: "
                          "positivity is learned on it; without it, control-derived gates fail, flagged")
     control.add_argument("--as-control", action="store_true",
                          help="FILE is itself a control tube: its positivity thresholds are fitted on itself")

@@ -190,6 +190,13 @@ def _run(args: argparse.Namespace) -> int:
     timepoints = ", ".join(sorted(analysed)) + (f"; {', '.join(only_failed)} only in failed files" if only_failed else "")
     asked = (" ".join(f"--compare {b}:{f}" for b, f in experiment.comparisons) if args.compare
              else f"--baseline {experiment.baseline}, --followup {experiment.followup}")
+    serving = usable.get("control_of", usable["stain"].map(lambda _: "")).fillna("").astype(str) != ""
+    control_timepoints = {str(tp) for tp, tubes in usable.groupby("timepoint")  # controls of other timepoints' tubes
+                          if tubes["stain"].map(is_control).all() and serving[tubes.index].any()}
+    controls_only = [tp for b, f in experiment.comparisons for tp in (b, f) if tp in control_timepoints]
+    if controls_only:  # an unstimulated timepoint named as a baseline: nothing stained to pair
+        asked += (f"; {', '.join(dict.fromkeys(controls_only))} holds only control tubes, which serve the "
+                  "stained tubes' thresholds and are never paired: compare two timepoints of stained tubes")
     if not experiment.template.markers and len(usable):
         print("cytokit run: note: the template quantifies no marker (it has no markers: section): populations.csv "
               "holds each file's counts; add markers: to compare timepoints (paired.csv and cohort.csv are empty)",
@@ -202,8 +209,10 @@ def _run(args: argparse.Namespace) -> int:
         compared = set(zip(results.paired["baseline"], results.paired["followup"]))
         for b, f in experiment.comparisons:
             if (b, f) not in compared:
+                only = [tp for tp in (b, f) if tp in controls_only]
                 print(f"cytokit run: warning: --compare {b}:{f} paired no patient (timepoints found: "
-                      f"{timepoints})", file=sys.stderr)
+                      f"{timepoints}" + (f"; {', '.join(only)} holds only control tubes" if only else "") + ")",
+                      file=sys.stderr)
     if agreement is not None and not args.quiet:
         rows = agreement.table
         not_compared = rows.loc[rows["status"] == "error", "file"]

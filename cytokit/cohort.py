@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_TOLERANCES",
     "DISTANCE_METRICS",
     "PATIENT_ALPHA",
+    "RAW_METRICS",
     "SUMMARY_COLUMNS",
     "benjamini_hochberg",
     "cohort_summary",
@@ -45,6 +46,10 @@ DEFAULT_METRICS = (
 )
 """Metric columns :func:`cohort_summary` looks for by default: all protected from session drift
 (each tube against its own timepoint's isotype); the ``*_raw`` columns of ``paired`` are not."""
+
+RAW_METRICS = ("log2_mfi_ratio_raw", "cum_excess_pct_raw", "ks_d_raw", "pb_tx_raw", "emd_raw")
+"""Summarised instead of :data:`DEFAULT_METRICS` for a marker none of those has a value for: one
+without a control (``positivity: {method: none}``), whose stained tubes' own distributions are compared."""
 
 DISTANCE_METRICS = frozenset({
     "cum_excess_pct", "ks_d", "pb_chi2_excess", "pb_tx", "emd",
@@ -292,7 +297,9 @@ def cohort_summary(
     metrics
         Metric columns to summarise, in output order.  Names in
         :data:`DISTANCE_METRICS` are unsigned distances between the patient's
-        baseline and follow-up; any other metric is a signed change.
+        baseline and follow-up; any other metric is a signed change. With the
+        default, a marker none of them has a value for (no control: positivity
+        ``none``) is summarised by :data:`RAW_METRICS` instead.
     tolerance
         Dead band of a signed metric for counting a patient as up or down.
         ``None``: :data:`DEFAULT_TOLERANCES` (0 for signed metrics not listed).
@@ -368,9 +375,15 @@ def cohort_summary(
 
     # pairs with a flagged tube (a doubtful or failed gate, no control ...), counted among n_pairs
     flagged = paired["flag"].fillna("").astype(str) != "" if "flag" in paired.columns else None
+    default = tuple(metrics) == tuple(DEFAULT_METRICS)
+    raw = [metric for metric in RAW_METRICS if metric in paired.columns] if default else []
+    tolerances |= _tolerances(raw, tolerance)
     rows = []
     for key, group in paired.groupby(keys, sort=False, dropna=False):
-        for metric in present:
+        used = present
+        if raw and not any(_finite(_numeric(group[m])).size for m in present):  # no control: its raw changes
+            used = raw
+        for metric in used:
             values = _numeric(group[metric])
             changes = _finite(values)
             calls = _patient_calls(group, metric, alpha)

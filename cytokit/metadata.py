@@ -368,7 +368,8 @@ def check_samples(
         extra = [p for p in list_fcs(folder) if str(p.resolve()) not in listed]
         rows = pd.DataFrame([{
             "file": p.name, "patient": "", "timepoint": "", "stain": "", "path": str(p.resolve()),
-            "pattern_error": "", "status": "error", "error": "file is in the folder but not in the sample sheet",
+            "pattern_error": "", "status": "error", "error": "file is in the folder but not in the sample sheet: "
+                                                         "add a row for it, or move it out of the folder",
             "control_file": "", "control_of": "",
         } for p in extra])
         if len(rows):

@@ -115,7 +115,7 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
                          f"{marker.population} (< {min_events}): the threshold rests on few cells")
         if control is None and marker.method != "none":
             threshold, source = np.nan, "none"
-            flags.append("no matched isotype tube (nor other control): positivity not computed")
+            flags.append("no matched control tube (isotype, FMO, unstimulated ...): positivity not computed")
         elif marker.method == "none":
             threshold, source = np.nan, "none"
         else:

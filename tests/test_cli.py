@@ -56,7 +56,7 @@ def test_gate_without_a_control_computes_no_positivity():
     proc = cli("gate", stained, "--template", TEMPLATE)
     assert proc.returncode == 0, proc.stderr
     lag3 = next(line for line in proc.stdout.splitlines() if line.strip().startswith("LAG3"))
-    assert "NaN" in lag3 and "no matched isotype tube" in lag3
+    assert "NaN" in lag3 and "no matched control tube" in lag3
     assert cli("gate", stained, "--template", TEMPLATE, "--as-control", "--control", stained).returncode == 2
     bad = REPO / "gating_templates" / "README.md"  # not a template: a usage error, as in cytokit run
     proc = cli("gate", stained, "--template", bad)

@@ -323,3 +323,22 @@ def test_no_confidence_interval_from_fewer_than_six_pairs():
                                "delta_pct_pos": np.linspace(1.0, 9.0, n)})
         row = cohort_summary(paired).iloc[0]
         assert np.isnan(row.ci_low) == (n < MIN_CI_PAIRS) and row.median_delta == 5.0
+
+
+def test_a_marker_without_a_control_is_summarised_by_its_raw_changes():
+    """positivity none: every isotype-based metric is NaN; the stained tubes' own changes are summarised."""
+    table = _paired_table()
+    cd38 = table[table["marker"] == "TNFa"].copy()
+    cd38["marker"] = "CD38"
+    cd38[["delta_pct_pos", "log2_rmfi_ratio", "delta_rmfi", "ks_d", "ks_p", "emd"]] = np.nan
+    cd38["log2_mfi_ratio_raw"] = [-1.0, -0.5, -2.0, -1.5, 0.2, -1.0]
+    table["log2_mfi_ratio_raw"] = 9.0  # markers with a control keep the default metrics
+    summary = cohort_summary(pd.concat([table, cd38], ignore_index=True))
+    assert summary.loc[summary["marker"] == "CD38", "metric"].tolist() == ["log2_mfi_ratio_raw"]
+    row = _row(summary, "CD38", "log2_mfi_ratio_raw")
+    assert (row.n_pairs, row.n_down) == (6, 5)
+    assert row.median_delta == pytest.approx(-1.0)
+    assert "log2_mfi_ratio_raw" not in set(summary.loc[summary["marker"] == "LAG3", "metric"])
+    # metrics named by the caller are summarised as asked, with no fallback
+    asked = cohort_summary(pd.concat([table, cd38], ignore_index=True), metrics=["delta_pct_pos"])
+    assert set(asked["metric"]) == {"delta_pct_pos"}

@@ -216,3 +216,27 @@ def test_activation_marker_rows_name_the_unstimulated_control(tmp_path):
         path = "On scale/Cells/Single Cells/Live Cells/T Cells/CD4 T Cells/CD69+ CD4 T Cells"
         assert res.fitted[name][path] == res.fitted["Activation_1.fcs"][path]  # the gate fitted on the control
     assert markers.loc["Activation_7.fcs", "pct_pos"] > 2 * markers.loc["Activation_3.fcs", "pct_pos"]
+
+
+@pytest.mark.corpus
+def test_a_comparison_from_a_timepoint_of_control_tubes_says_so(tmp_path, capsys):
+    """--compare ova0:ova0.5 where ova0 holds the unstimulated controls: 'no patient could be paired'
+    did not say why."""
+    if not (REAL_GATED / "README.md").exists():
+        pytest.skip(f"real gated files not found at {REAL_GATED} (set CYTOKIT_REAL_GATED)")
+    from cytokit.cli import main
+
+    sheet = pd.read_csv(SHEET, dtype=str, keep_default_na=False)
+    fcs = tmp_path / "fcs"
+    fcs.mkdir()
+    for name in sheet["file"][sheet["patient"] == "Stim-A"]:
+        (fcs / name).symlink_to(ACTIVATION / "fcs" / name)
+    sheet[sheet["patient"] == "Stim-A"].to_csv(tmp_path / "samples.csv", index=False)
+    template = tmp_path / "activation_cd69.yaml"
+    template.write_text((REPO / "gating_templates" / "examples" / "activation.yaml").read_text()
+                        + "\nmarkers:\n  - {name: CD69, channel: cd69, population: CD4 T Cells}\n")
+    assert main(["run", str(fcs), "--samples", str(tmp_path / "samples.csv"), "--template", str(template),
+                 "--out", str(tmp_path / "out"), "--no-plots", "--workers", "1", "--quiet",
+                 "--compare", "ova0:ova0.5"]) == 0
+    err = capsys.readouterr().err
+    assert "no patient could be paired" in err and "ova0 holds only control tubes" in err

@@ -130,7 +130,7 @@ def test_edge_cases_are_reported_by_name():
     assert set(res.samples.loc[res.samples["patient"] == "CLL001", "status"]) == {"unpaired", "error"}
     unpaired = res.markers[res.markers["file"] == "CLL002_C2D1_stained.fcs"]
     assert unpaired["pct_pos"].isna().all()
-    assert unpaired["flag"].str.contains("no matched isotype").all()
+    assert unpaired["flag"].str.contains("no matched control tube").all()
     assert "CLL002" not in set(res.paired["patient"])  # an unpaired tube stays out of the comparison
     # CLL001's C2D8 stained tube is truncated: its isotype borrows the C2D1 stained tube's detectors
     assert set(res.markers.loc[res.markers["file"] == "CLL001_C2D8_isotype.fcs", "marker"]) == {"LAG3", "TNFa"}

@@ -118,7 +118,7 @@ def test_sheet_problems_are_reported_by_name(tmp_path):
     by = table.set_index("file")
     assert "duplicate tube" in by.loc["b.fcs", "error"] and by.loc["c.fcs", "status"] == "error"
     assert "file not found" in by.loc["gone.fcs", "error"]
-    assert "not in the sample sheet" in by.loc["extra.fcs", "error"]
+    assert "not in the sample sheet: add a row for it, or move it out" in by.loc["extra.fcs", "error"]
     assert by.loc["a.fcs", "site"] == "Lyon"  # extra columns are kept
 
 

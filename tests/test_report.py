@@ -207,3 +207,31 @@ def test_a_gate_skipped_in_every_file_is_one_row_per_population_not_one_per_file
     assert len(rows) == 3  # singlets and the two populations below it
     flags = html[html.index("<h3>Population flags"):html.index("</section>", html.index("<h3>Population flags"))]
     assert flags.count("<tr><td>") == 1 and "a test&#39;s" in flags
+
+
+def test_a_control_serving_compared_tubes_does_not_make_its_patient_unpaired(tmp_path):
+    """An unstimulated tube at a timepoint no comparison names is 'unpaired' in the samples table (left
+    out of the pairs) while its thresholds serve the patient's pairs: the report listed every patient
+    as unpaired. Only a patient with a tube truly left out is."""
+    import copy
+
+    from cytokit.report import write_report
+
+    if not DEMO.exists():
+        pytest.skip("demo data sample_fcs/modern is absent")
+    res = copy.copy(demo_results())
+    samples = res.samples.copy()
+    iso = samples.index[(samples["patient"] == "CLL001") & (samples["stain"] == "isotype")]
+    samples.loc[iso, "status"] = "unpaired"
+    samples.loc[iso, "control_of"] = "a stained tube"
+    res.samples = samples
+    html = write_report(res, tmp_path / "report.html", plotter=demo_plotter()).read_text(encoding="utf-8")
+    unpaired = html[html.index("<h3>Unpaired patients"):html.index("<h3>Files with problems")]
+    assert "Every patient has both timepoints" in unpaired
+    assert "Patient CLL001 <span" not in html  # its header shows no status
+    stained = samples.index[(samples["patient"] == "CLL002") & (samples["stain"] == "stained")][:1]
+    samples.loc[stained, "status"] = "unpaired"
+    html = write_report(res, tmp_path / "report.html", plotter=demo_plotter()).read_text(encoding="utf-8")
+    unpaired = html[html.index("<h3>Unpaired patients"):html.index("<h3>Files with problems")]
+    assert "CLL002" in unpaired and "CLL001" not in unpaired
+    assert "Patient CLL002 <span class=\"bad\">(ok, unpaired)</span>" in html

@@ -113,15 +113,18 @@ def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | Non
     ax.set_ylabel(f"{label} of {_literal(population)}" if population else label)
     row = None
     if cohort is not None and len(cohort):
-        hit = _of_comparison(cohort[(cohort["marker"] == marker) & (cohort["metric"] == cohort_metric)],
-                             baseline, followup)
+        of_marker = cohort[cohort["marker"] == marker]
+        if metric == "mfi" and not (of_marker["metric"] == cohort_metric).any():  # no control: the raw MFI ratio
+            cohort_metric = "log2_mfi_ratio_raw"
+        hit = _of_comparison(of_marker[of_marker["metric"] == cohort_metric], baseline, followup)
         row = hit.iloc[0] if len(hit) else None
     title = f"{_literal(marker)}: {label}"
     if row is not None:
-        change = "median log2 rMFI ratio" if cohort_metric == "log2_rmfi_ratio" else "median Δ"  # not the axis's units
+        change = {"log2_rmfi_ratio": "median log2 rMFI ratio",  # not the axis's units
+                  "log2_mfi_ratio_raw": "median log2 MFI ratio"}.get(cohort_metric, "median Δ")
         units = " points" if cohort_metric in ("delta_pct_pos", "delta_overton_pct_pos") else ""
         ci = (f" (95% CI {_fmt(row['ci_low'])} to {_fmt(row['ci_high'])})" if pd.notna(row.get("ci_low"))
-              else " (no 95% CI: under 6 pairs)")
+              else " (no CI: n < 6)")
         title += (f"\nn={int(row['n_pairs'])}, {change}={_fmt(row['median_delta'])}{units}{ci}"
                   f"\n{_test_label(row['test'])} p={_p(row['p_value'])}")
     if group_table is not None and len(group_table):
@@ -164,7 +167,8 @@ def _of_comparison(table: pd.DataFrame, baseline: str, followup: str) -> pd.Data
 
 def plot_longitudinal(markers: pd.DataFrame, marker: str, *, timepoints: list[str],
                       groups: dict[str, str] | None = None, ok_files=None) -> Figure:
-    """Each patient's % positive of one marker across every timepoint, one line per patient.
+    """Each patient's % positive of one marker across every timepoint, one line per patient (the median
+    MFI for a marker without a control, which has no % positive).
 
     Parameters
     ----------
@@ -178,6 +182,9 @@ def plot_longitudinal(markers: pd.DataFrame, marker: str, *, timepoints: list[st
         Files to draw (default: all); e.g. those not failed.
     """
     rows = markers[(markers["marker"] == marker) & ~markers["stain"].map(is_control)] if len(markers) else markers
+    # a marker without a control (positivity none) has no % positive: its median MFI
+    value, label = (("pct_pos", "% positive") if not len(rows) or rows["pct_pos"].notna().any()
+                    else ("median", "median MFI"))
     if ok_files is not None and len(rows):
         rows = rows[rows["file"].isin(set(ok_files))]
     if len(rows):
@@ -194,14 +201,14 @@ def plot_longitudinal(markers: pd.DataFrame, marker: str, *, timepoints: list[st
             line = line.sort_values("timepoint", key=lambda tp: tp.map(position))
             x = line["timepoint"].map(position).to_numpy(float)
             colour = colours.get(groups.get(str(patient)), "#555") if groups else "#555"
-            ax.plot(x, line["pct_pos"].to_numpy(float), "-o", color=colour, alpha=0.6, markersize=3.5, linewidth=1)
+            ax.plot(x, line[value].to_numpy(float), "-o", color=colour, alpha=0.6, markersize=3.5, linewidth=1)
             if rows["patient"].nunique() <= 12:
-                ax.annotate(_literal(f"{patient} {stain}" if many else patient), (x[-1], line["pct_pos"].iloc[-1]),
+                ax.annotate(_literal(f"{patient} {stain}" if many else patient), (x[-1], line[value].iloc[-1]),
                             xytext=(4, 0), textcoords="offset points", fontsize=6, va="center", color="#444")
         by_group = {None: rows} if not groups else {
             name: rows[rows["patient"].astype(str).map(groups) == name] for name in colours}
         for name, part in by_group.items():
-            medians = part.groupby("timepoint")["pct_pos"].median()
+            medians = part.groupby("timepoint")[value].median()
             order = [tp for tp in timepoints if tp in medians.index]
             if order:
                 ax.plot([position[tp] for tp in order], medians[order].to_numpy(float), "-",
@@ -210,8 +217,8 @@ def plot_longitudinal(markers: pd.DataFrame, marker: str, *, timepoints: list[st
         ax.legend(loc="best", fontsize=7, frameon=False)
     ax.set_xticks(range(len(timepoints)), [_literal(tp) for tp in timepoints])
     ax.set_xlim(-0.3, len(timepoints) - 0.55)
-    ax.set_ylabel("% positive")
-    ax.set_title(f"{_literal(marker)}: % positive at every timepoint", fontsize=8)
+    ax.set_ylabel(label)
+    ax.set_title(f"{_literal(marker)}: {label} at every timepoint", fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     return fig
 

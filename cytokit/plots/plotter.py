@@ -66,10 +66,11 @@ class ResultsPlotter:
         res = self.results
         return patient_groups(res.samples, res.group_by) if getattr(res, "group_by", None) else None
 
-    def paired(self, marker: str, *, metric: str = "pct_pos", comparison: tuple[str, str] | str | None = None
+    def paired(self, marker: str, *, metric: str | None = None, comparison: tuple[str, str] | str | None = None
                ) -> Figure:
         """Baseline → follow-up per patient for ``marker`` and ``comparison`` (default: the first), lines
-        coloured by group with ``group_by`` (see :func:`plot_paired`).
+        coloured by group with ``group_by`` (see :func:`plot_paired`); ``metric`` by default ``pct_pos``,
+        or ``mfi`` for a marker without a control (no % positive: positivity ``none``).
 
         Raises
         ------
@@ -86,6 +87,9 @@ class ResultsPlotter:
         if (baseline, followup) not in compared:
             raise KeyError(f"{baseline}:{followup} is not a comparison of these results; comparisons: "
                            f"{', '.join(f'{b}:{f}' for b, f in compared)}")
+        if metric is None:
+            rows = res.paired[res.paired["marker"] == marker] if len(res.paired) else res.paired
+            metric = "mfi" if len(rows) and rows["pct_pos_baseline"].isna().all() else "pct_pos"
         return plot_paired(res.paired, marker, cohort=res.cohort, metric=metric, baseline=baseline,
                            followup=followup, groups=self.groups(), group_table=getattr(res, "groups", None))
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["write_report", "render_report"]
 
 #: cohort metrics shown in the report's cohort table, in order
-COHORT_METRICS = ("delta_pct_pos", "log2_rmfi_ratio", "delta_rmfi")
+COHORT_METRICS = ("delta_pct_pos", "log2_rmfi_ratio", "delta_rmfi", "log2_mfi_ratio_raw")  # the last: no control
 
 
 class ReportResults(ResultsLike, Protocol):
@@ -71,6 +71,7 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
     file_anchors = unique_slugs(samples["file"])
     for patient, patient_anchor in patient_anchors.items():
         rows = samples[samples["patient"] == patient]
+        serving = _serving_control(rows)
         files = []
         for _, row in rows.iterrows():
             entry = {"file": row["file"], "anchor": "file-" + file_anchors[str(row["file"])],
@@ -88,7 +89,7 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
         paired_rows = results.paired[results.paired["patient"] == patient] if len(results.paired) else results.paired
         patients.append({
             "id": patient, "anchor": "patient-" + patient_anchor,
-            "status": ", ".join(sorted(set(rows["status"]))),
+            "status": ", ".join(sorted(set(rows.loc[~serving, "status"]))) or "ok",
             "panel": _data_uri(plotter.png("patient", patient)),
             "markers": _table(marker_rows, ["file", "timepoint", "stain", "marker", "n_events", "median",
                                             "pct_pos", "threshold", "rmfi", "flag"]),
@@ -120,7 +121,7 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
         n_paired=n_paired, n_valued=n_valued,
         comparisons=comparisons, several=several, longitudinal=longitudinal,
         cohort=_table(cohort, ["marker", "baseline", "followup", "metric", "n_pairs", "median_delta", "ci_low",
-                               "ci_high", "ci_level", "test", "p_value", "q_bh", "n_up", "n_down", "n_flagged"]),
+                               "ci_high", "ci_level", "test", "p_value", "p_min", "q_bh", "n_up", "n_down", "n_flagged"]),
         group_by=getattr(results, "group_by", None),
         groups=None if groups is None else _table(groups, [
             "marker", "baseline", "followup", "metric", "group_a", "group_b", "n_a", "n_b", "median_a", "median_b",
@@ -129,11 +130,19 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
         samples=_table(samples, ["file", "patient", "timepoint", "stain", "status", "error", "quality"]),
         problems=_table(problems, ["file", "patient", "timepoint", "stain", "status", "error", "quality"]),
         failed=samples[samples["status"] == "error"][["file", "error"]].to_dict("records"),
-        unpaired=sorted(samples.loc[samples["status"] == "unpaired", "patient"].astype(str).unique()),
+        unpaired=sorted(samples.loc[(samples["status"] == "unpaired") & ~_serving_control(samples), "patient"]
+                        .astype(str).unique()),
         population_flags=_table(pop_flags[~skipped], ["file", "population", "count", "pct_parent", "flag"]),
         skipped_gates=_table(skips, ["population", "flag", "files"]),
         agreement=None if agreement is None else agreement.context(),
     )
+
+
+def _serving_control(samples: pd.DataFrame) -> pd.Series:
+    """Control tubes at a timepoint no comparison names whose thresholds other tubes use: ``unpaired`` in
+    the samples table, but not a patient's missing pair."""
+    serves = samples["control_of"] if "control_of" in samples else pd.Series("", index=samples.index)
+    return (samples["status"] == "unpaired") & (serves.fillna("").astype(str) != "")
 
 
 def _only_skipped(flag: str) -> bool:
@@ -142,10 +151,15 @@ def _only_skipped(flag: str) -> bool:
 
 
 def _caption(cohort: pd.DataFrame, marker: str, baseline: str, followup: str) -> str:
-    """The cohort's % positive change of ``marker`` in one comparison, as the figure's caption."""
+    """The cohort's % positive change of ``marker`` in one comparison (its MFI's, without a control), as the
+    figure's caption."""
     if not len(cohort):
         return ""
-    rows = cohort[(cohort["marker"] == marker) & (cohort["metric"] == "delta_pct_pos")]
+    of_marker = cohort[cohort["marker"] == marker]
+    metric, what, units = "delta_pct_pos", "median Δ% pos", " points"
+    if not (of_marker["metric"] == metric).any():  # a marker without a control: its MFI's change
+        metric, what, units = "log2_mfi_ratio_raw", "median log2 MFI ratio", ""
+    rows = of_marker[of_marker["metric"] == metric]
     if {"baseline", "followup"} <= set(rows.columns):
         rows = rows[(rows["baseline"] == baseline) & (rows["followup"] == followup)]
     parts = []
@@ -156,8 +170,10 @@ def _caption(cohort: pd.DataFrame, marker: str, baseline: str, followup: str) ->
         test = (str(row["test"]).split(":")[0].split() or ["test"])[0].capitalize()
         ci = (f" (95% CI {row['ci_low']:.3g} to {row['ci_high']:.3g})" if pd.notna(row.get("ci_low"))
               else " (no 95% CI: under 6 pairs)")
-        parts.append(f"n = {row['n_pairs']}, median Δ% pos = {row['median_delta']:.3g} points{ci}, "
-                     f"{test} p = {row['p_value']:.2g}")
+        p = (f"{test} p = {row['p_value']:.2g}" if pd.notna(row["p_value"]) else "no test (too few pairs)")
+        if pd.notna(row.get("p_min")) and pd.notna(row["p_value"]) and row["p_value"] <= row["p_min"] + 1e-12:
+            p += " (the smallest p these pairs can give)"
+        parts.append(f"n = {row['n_pairs']}, {what} = {row['median_delta']:.3g}{units}{ci}, {p}")
     return "; ".join(parts)
 
 
