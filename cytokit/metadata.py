@@ -30,12 +30,13 @@ RESERVED = {"status": "the analysis status (ok, error, unpaired)", "error": "why
 
 def list_fcs(folder: str | Path) -> list[Path]:
     """FCS files directly in ``folder`` (``.fcs``/``.lmd``, any case), sorted; hidden files left out
-    (the ``._*.fcs`` resource files macOS writes beside each file on a USB stick or a share)."""
+    (the ``._*.fcs`` resource files macOS writes beside each file on a USB stick or a share). A broken
+    link is listed: its error is reported with the other files'."""
     folder = Path(folder)
     if not folder.is_dir():
         raise MetadataError(f"{folder}: not a folder")
     return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in FCS_SUFFIXES and not p.name.startswith("."))
+                  if (p.is_file() or p.is_symlink()) and p.suffix.lower() in FCS_SUFFIXES and not p.name.startswith("."))
 
 
 def samples_from_pattern(folder: str | Path, pattern: str = DEFAULT_PATTERN, *,

@@ -196,6 +196,16 @@ def test_hidden_files_are_not_fcs_files(tmp_path):
     assert [p.name for p in list_fcs(tmp_path)] == ["P1_C2D1_stained.fcs"]
 
 
+def test_a_broken_link_in_the_folder_is_reported_not_skipped(tmp_path):
+    """A link to a file on an unmounted share was skipped without a word: one tube fewer."""
+    touch(tmp_path, "P1_C2D1_stained.fcs")
+    (tmp_path / "P1_C2D8_stained.fcs").symlink_to(tmp_path / "gone" / "P1_C2D8_stained.fcs")
+    table = check_samples(samples_from_pattern(tmp_path)).set_index("file")
+    assert table.at["P1_C2D8_stained.fcs", "status"] == "error"
+    assert table.at["P1_C2D8_stained.fcs", "error"].startswith("file not found: ")
+    assert table.at["P1_C2D1_stained.fcs", "status"] != "error"
+
+
 def test_blank_sheet_rows_are_skipped(tmp_path):
     touch(tmp_path, "a.fcs")
     sheet = tmp_path / "s.csv"
