@@ -111,15 +111,17 @@ def run_groups(groups: list[Group], template_path: str, *,
                pairing: Comparisons | None = None, workers: int = 1, dask: str | None = None,
                cache_dir: str | Path | None = None, progress: bool = False, strict: bool = False,
                figures: bool = False, failed_before: int = 0, pooled: dict | None = None,
-               panel: str | None = None) -> list[GroupResult]:
+               panel: str | None = None, prune: bool = False) -> list[GroupResult]:
     """Analyse tube groups (:func:`~cytokit.pipeline.analyse_group` with ``pairing``: one
     ``(baseline, followup)`` or a sequence of them, ``figures`` and ``panel``, a panel sheet's path),
     reusing cached results; returns one :class:`~cytokit.pipeline.GroupResult` per group, in order.
     ``failed_before``: files that failed before the analysis (metadata errors), counted by the progress bar
     as done and failed so that it ends at the run's own count of files. ``pooled``: the template's
-    ``pool: true`` gates fitted on the whole run (:func:`~cytokit.gating.pooling.fit_pooled`)."""
+    ``pool: true`` gates fitted on the whole run (:func:`~cytokit.gating.pooling.fit_pooled`). ``prune``:
+    once every group is done, delete the cache entries this run did not use."""
     cache = Cache(cache_dir, template_path, pairing, figures, pooled, panel=panel)
     results: list[GroupResult | None] = [None] * len(groups)
+    keys: set[str] = set()
     advance, stop = _progress(sum(len(rows) for rows, _ in groups), progress, failed_before)
     seen, previous = _watch_ctrl_c()
     try:
@@ -129,12 +131,15 @@ def run_groups(groups: list[Group], template_path: str, *,
             if not stored:
                 cache.put(key, result)  # the worker could not write to the cache folder; this process can
             results[i] = result
+            keys.add(key)
             advance(result)
             if strict and _failed(result):
                 bad = result.samples[result.samples["status"] == "error"].iloc[0]
                 raise StrictFailure(f"--strict: {bad['file']} failed: {bad['error']}")
         if seen:
             raise KeyboardInterrupt
+        if prune and None not in keys:  # a key could not be made (a file vanished): keep everything
+            cache.prune(keys)
     finally:
         stop()
         if previous is not None:

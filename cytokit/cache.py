@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import re
 from pathlib import Path
 
 from ._files import code_sha256, file_sha256, remove_stale_tmp, write_atomic
@@ -45,6 +46,9 @@ def group_key(group: tuple[list[dict], str | None], template_hash: str, pairing:
     text = json.dumps({"files": files, "reference": ref, "pairing": comparisons, "template": template_hash,
                        "code": code_sha256()})
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 class Cache:
@@ -84,6 +88,17 @@ class Cache:
         except (OSError, ValueError):
             return None
         return result if result.drew_figures or not self.figures else None
+
+    def prune(self, keep: set[str]) -> int:
+        """Delete the entries whose key is not in ``keep`` (the groups of a finished run: ``cytokit run``'s
+        ``OUT/.cache`` then holds only what its outputs came from, not every earlier template's
+        results); returns how many were deleted. Only ``<sha256>.npz`` names are touched."""
+        if self.folder is None or not self.folder.is_dir():
+            return 0
+        stale = [p for p in self.folder.glob("*.npz") if _KEY.fullmatch(p.stem) and p.stem not in keep]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
 
     def put(self, key: str | None, value: GroupResult) -> bool:
         """Store ``value``; False when this process cannot write there (a remote Dask worker)."""

@@ -123,7 +123,8 @@ def _run(args: argparse.Namespace) -> int:
                   "run the groups", file=sys.stderr)
         results = experiment.run(workers=args.workers or os.cpu_count() or 1, dask=args.dask,
                                  cache_dir=Path(args.out) / ".cache",
-                                 progress=not args.quiet, strict=args.strict, figures=not args.no_plots)
+                                 progress=not args.quiet, strict=args.strict, figures=not args.no_plots,
+                                 prune_cache=True)
     except StrictFailure as exc:
         print(f"cytokit run: {exc}", file=sys.stderr)
         return 1

@@ -164,7 +164,8 @@ class Experiment:
             self._template_bytes = now
 
     def run(self, *, workers: int = 1, dask: str | None = None, cache_dir: str | Path | None = None,
-            progress: bool = False, strict: bool = False, figures: bool = False) -> Results:
+            progress: bool = False, strict: bool = False, figures: bool = False,
+            prune_cache: bool = False) -> Results:
         """Analyse every tube group and assemble :class:`Results`.
 
         Parameters
@@ -184,6 +185,9 @@ class Experiment:
             the workers), cached with the results, for :func:`~cytokit.plots.save_figures` and
             the report; without it they gate every file again to draw it.
             ``res.plot.gates(file)`` always draws afresh.
+        prune_cache
+            Once every group is done, delete the entries of ``cache_dir`` this run did not use (``cytokit
+            run`` does, on ``OUT/.cache``; leave it off for a cache several experiments share).
         """
         import time
 
@@ -193,7 +197,7 @@ class Experiment:
         groups = run_groups(self.groups(), self.template_path, pairing=self.comparisons,
                            workers=workers, dask=dask, cache_dir=cache_dir, progress=progress, strict=strict,
                            figures=figures, failed_before=int((self.samples["status"] == "error").sum()),
-                           pooled=pooled, panel=self.panel_path)
+                           pooled=pooled, panel=self.panel_path, prune=prune_cache)
         analysed = time.perf_counter()
         results = assemble(groups, self.samples, template_path=self.template_path,
                            comparisons=self.comparisons, group_by=self.group_by,

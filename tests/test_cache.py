@@ -83,3 +83,22 @@ def test_an_entry_of_another_format_is_a_value_error(group):
     np.savez(buffer, **arrays)
     with pytest.raises(ValueError, match="not a cytokit group result of this format"):
         _cache_format.decode(buffer.getvalue())
+
+
+def test_a_finished_run_prunes_the_entries_it_did_not_use(group, tmp_path):
+    """OUT/.cache was never pruned: every template edited and rerun left a copy of every group."""
+    exp, _, _ = group
+    groups = exp.groups()[:2]
+    run_groups(groups, exp.template_path, pairing=("C2D1", "C2D8"), cache_dir=tmp_path)
+    first = {p.name for p in tmp_path.glob("*.npz")}
+    assert len(first) == 2
+    (tmp_path / "notes.npz").write_bytes(b"not an entry")  # a name cytokit does not write: kept
+    # another pairing: other keys; without prune the old entries stay, with it only the new ones
+    run_groups(groups, exp.template_path, pairing=("C2D8", "C2D1"), cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npz"))) == 5
+    run_groups(groups, exp.template_path, pairing=("C2D8", "C2D1"), cache_dir=tmp_path, prune=True)
+    left = {p.name for p in tmp_path.glob("*.npz")}
+    assert len(left) == 3 and not left & first and "notes.npz" in left
+    # a run of one group prunes the other group's entry
+    run_groups(groups[:1], exp.template_path, pairing=("C2D8", "C2D1"), cache_dir=tmp_path, prune=True)
+    assert len(list(tmp_path.glob("*.npz"))) == 2
