@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -30,14 +31,18 @@ def fit_name(name: str, pattern: str, timepoints: tuple[str, ...]) -> tuple[dict
     """The fields of a file name, or an error. When the name splits two ways (a separator
     inside a field, e.g. ``CLL_001_C2D1_isotype.fcs``), the split whose timepoint is one of
     ``timepoints`` wins; otherwise the name is reported as ambiguous."""
-    # the name without its .fcs or .lmd: a pattern's .fcs fits a Beckman .lmd too, and '{patient}_...' has none
-    stem = pattern[:pattern.rindex(".")] if pattern.lower().endswith(FCS_SUFFIXES) else pattern
-    found = splits(stem, Path(name).stem)
+    found = splits(_stem(pattern), Path(name).stem)  # the name without its .fcs or .lmd
+    known = {t.casefold() for t in timepoints}
     if not found:
-        return {}, f"name does not fit the pattern {pattern!r}"
+        hint = suggest_pattern(name, pattern, timepoints)
+        return {}, f"name does not fit the pattern {pattern!r}" + (f"; it fits --pattern {hint!r}" if hint else "")
+    if len(found) == 1 and known and found[0]["timepoint"].casefold() not in known:
+        hint = suggest_pattern(name, pattern, timepoints)  # CLL017 read as the timepoint, C2D1 as the patient
+        if hint:
+            return {}, (f"name fits the pattern {pattern!r} with timepoint={found[0]['timepoint']!r}, but another "
+                        f"field is a timepoint of the comparisons ({', '.join(timepoints)}): it fits --pattern {hint!r}")
     if len(found) == 1:
         return found[0], ""
-    known = {t.casefold() for t in timepoints}
     fitting = [fields for fields in found if fields["timepoint"].casefold() in known]
     if len(fitting) == 1:
         return fitting[0], ""
@@ -45,6 +50,32 @@ def fit_name(name: str, pattern: str, timepoints: tuple[str, ...]) -> tuple[dict
     readings = " or ".join(", ".join(f"{k}={v!r}" for k, v in fields.items()) for fields in shown[:3])
     more = f" and {len(shown) - 3} more" if len(shown) > 3 else ""
     return {}, f"name fits the pattern {pattern!r} in more than one way ({readings}{more}); use a sample sheet"
+
+
+def suggest_pattern(name: str, pattern: str, timepoints: tuple[str, ...]) -> str | None:
+    """A pattern ``name`` fits in one way, with a timepoint of ``timepoints`` where there are any: the
+    fields between other separators (``-``, a space, ``.``) or in another order; None if none does."""
+    fields = re.findall(r"{(\w+)}", pattern)
+    literals = re.findall(r"([^{]*)(?:{\w+})?", pattern)[:len(fields) + 1]
+    known = {t.casefold() for t in timepoints}
+    orders = [fields] + [list(o) for o in itertools.permutations(fields) if list(o) != fields] if known else [fields]
+    for order in orders:
+        for separator in ("_", "-", " ", "."):
+            text = "".join(lit.replace("_", separator) + (f"{{{f}}}" if i < len(order) else "")
+                           for i, (lit, f) in enumerate(itertools.zip_longest(literals, order, fillvalue="")))
+            if text == pattern:
+                continue
+            readings = splits(_stem(text), Path(name).stem)
+            if known:
+                readings = [r for r in readings if r["timepoint"].casefold() in known]
+            if len(readings) == 1:
+                return text
+    return None
+
+
+def _stem(pattern: str) -> str:
+    """The pattern without its .fcs: a pattern's .fcs fits a Beckman .lmd too."""
+    return pattern[:pattern.rindex(".")] if pattern.lower().endswith(FCS_SUFFIXES) else pattern
 
 
 #: readings of one name looked at, at most (two fields side by side split a name every way)

@@ -189,6 +189,31 @@ def test_a_separator_inside_two_fields_still_takes_the_one_split_with_a_known_ti
     assert "timepoint='1'" not in error
 
 
+@pytest.mark.parametrize("name, hint", [
+    ("CLL017-C2D8-isotype.fcs", "{patient}-{timepoint}-{stain}.fcs"),
+    ("CLL017.C2D1.iso.lmd", "{patient}.{timepoint}.{stain}.fcs"),
+    ("CLL-017 C2D1 LAG3 iso.fcs", "{patient} {timepoint} {stain}.fcs"),  # the known timepoint decides
+    ("C2D1_CLL017_stained.fcs", "{timepoint}_{patient}_{stain}.fcs"),  # read as patient C2D1 before
+])
+def test_a_name_the_pattern_does_not_read_names_the_pattern_that_does(name, hint):
+    from cytokit._names import fit_name
+
+    fields, error = fit_name(name, "{patient}_{timepoint}_{stain}.fcs", ("C2D1", "C2D8"))
+    assert fields == {} and error.endswith(f"it fits --pattern {hint!r}")
+    fields, error = fit_name(name, hint, ("C2D1", "C2D8"))
+    assert error == "" and fields["timepoint"] in ("C2D1", "C2D8") and fields["patient"] in ("CLL017", "CLL-017")
+
+
+def test_no_pattern_is_suggested_where_none_fits():
+    from cytokit._names import fit_name
+
+    assert fit_name("weird.fcs", "{patient}_{timepoint}_{stain}.fcs", ("C2D1",))[1] == \
+        "name does not fit the pattern '{patient}_{timepoint}_{stain}.fcs'"
+    # timepoints of another design: read as they are, no other order is forced on them
+    assert fit_name("P1_ova0_stim.fcs", "{patient}_{timepoint}_{stain}.fcs", ("C2D1", "C2D8"))[0] == {
+        "patient": "P1", "timepoint": "ova0", "stain": "stim"}
+
+
 def test_hidden_files_are_not_fcs_files(tmp_path):
     from cytokit.metadata import list_fcs
 
