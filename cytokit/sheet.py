@@ -14,6 +14,16 @@ import pandas as pd
 from .errors import MetadataError
 
 REQUIRED = ("file", "patient", "timepoint", "stain")
+_SYNONYMS = {  # headers other sheets use, named in the error (not read as the column: "sample" may be either)
+    "file": {"filename", "fcs", "fcsfile", "fcsfilename", "filepath", "path", "datafile"},
+    "patient": {"patientid", "subject", "subjectid", "donor", "donorid", "pid", "participant", "case"},
+    "timepoint": {"visit", "time", "day", "cycle", "cycleday", "visitday", "tp"},
+    "stain": {"tube", "tubetype", "staining", "stained", "role", "condition", "control", "type"},
+}
+
+
+def _key(header: str) -> str:
+    return "".join(ch for ch in header.casefold() if ch.isalnum())
 
 
 def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> pd.DataFrame:
@@ -35,9 +45,11 @@ def read_sample_sheet(path: str | Path, *, folder: str | Path | None = None) -> 
     sheet = _named_columns(path, sheet)
     missing = [c for c in REQUIRED if c not in sheet.columns]
     if missing:
+        renames = [f"{column} → {need}" for need in missing for column in sheet.columns
+                   if _key(column) in _SYNONYMS[need] and column not in REQUIRED]
         raise MetadataError(
             f"{path}: the sample sheet lacks column(s) {', '.join(missing)}; it needs {', '.join(REQUIRED)} "
-            f"(has {', '.join(sheet.columns)})"
+            f"(has {', '.join(sheet.columns)})" + (f"; rename {', '.join(renames)}" if renames else "")
         )
     for column in (*REQUIRED, *(["control_file"] if "control_file" in sheet else [])):
         sheet[column] = [unicodedata.normalize("NFC", v.strip()) for v in sheet[column]]  # é typed or é copied

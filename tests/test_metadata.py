@@ -139,8 +139,15 @@ def test_a_stained_tube_without_its_stain_at_the_other_timepoint_is_unpaired(tmp
 def test_sheet_without_required_columns(tmp_path):
     sheet = tmp_path / "s.csv"
     sheet.write_text("file,patient\na.fcs,P1\n")
-    with pytest.raises(MetadataError, match="lacks column\\(s\\) timepoint, stain"):
+    with pytest.raises(MetadataError, match="lacks column\\(s\\) timepoint, stain") as error:
         read_sample_sheet(sheet)
+    assert "rename" not in str(error.value)
+    # another lab's headers: named, with what to rename them to
+    sheet.write_text("Filename,Patient ID,Visit,Tube,Notes\na.fcs,P1,C2D1,isotype,x\n")
+    with pytest.raises(MetadataError) as error:
+        read_sample_sheet(sheet)
+    assert str(error.value).endswith("; rename Filename → file, Patient ID → patient, Visit → timepoint, "
+                                     "Tube → stain")
 
 
 def test_labels_that_differ_only_in_case_are_one_label(tmp_path):
