@@ -18,7 +18,7 @@ _SYNONYMS = {  # headers other sheets use, named in the error (not read as the c
     "file": {"filename", "fcs", "fcsfile", "fcsfilename", "filepath", "path", "datafile"},
     "patient": {"patientid", "subject", "subjectid", "donor", "donorid", "pid", "participant", "case"},
     "timepoint": {"visit", "time", "day", "cycle", "cycleday", "visitday", "tp"},
-    "stain": {"tube", "tubetype", "staining", "stained", "role", "condition", "control", "type"},
+    "stain": {"tube", "tubetype", "staining", "stained", "role", "condition", "type"},
 }
 
 
