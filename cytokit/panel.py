@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import csv
 import hashlib
+import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -27,6 +28,10 @@ from .errors import MetadataError
 from .sample import Sample
 
 REQUIRED = ("channel", "marker")
+_SYNONYMS = {  # other panels' headers, named in the error
+    "channel": {"detector", "parameter", "pnn", "channelname"},  # not a fluorochrome: a channel is a $PnN
+    "marker": {"antigen", "antibody", "target", "pns", "markername", "stain", "specificity", "description"},
+}
 
 
 @dataclass(frozen=True)
@@ -146,8 +151,10 @@ def read_panel(path: str | Path) -> Panel:
     columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
+        renames = [f"{c} → {need}" for need in missing for c in columns if re.sub(r"\W", "", c) in _SYNONYMS[need]]
         raise MetadataError(f"{path}, line 1: a panel sheet needs the columns channel,marker (and optionally "
-                            f"file); missing {', '.join(missing)} (found: {', '.join(columns) or 'none'})")
+                            f"file); missing {', '.join(missing)} (found: {', '.join(columns) or 'none'})"
+                            + (f"; rename {', '.join(renames)}" if renames else ""))
     rows: list[PanelRow] = []
     seen: dict[tuple[str, str], PanelRow] = {}
     for line, record in enumerate(reader, start=2):

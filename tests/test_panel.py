@@ -57,8 +57,9 @@ def test_read_panel_ignores_empty_markers_and_keeps_lines(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("channel,antigen\nFL1-A,CD19\n", "line 1: .*missing marker"),
-    ("pnn,marker\nFL1-A,CD19\n", "line 1: .*missing channel"),
+    ("channel,antigen\nFL1-A,CD19\n", "line 1: .*missing marker.*; rename antigen → marker$"),
+    ("pnn,marker\nFL1-A,CD19\n", "line 1: .*missing channel.*; rename pnn → channel$"),
+    ("fluorochrome,marker\nPE,CD19\n", "line 1: .*missing channel \\(found: fluorochrome, marker\\)$"),
     ("channel,marker\nFL1-A,CD19\nFL1-A,CD20\n", "line 3: channel 'FL1-A' is marker 'CD19' on line 2"),
     ("channel,marker,file\nFL1-A,CD19,*_PB_*\nFL1-A,CD20,*_PB_*\n", "line 3: channel 'FL1-A' for files"),
     ("channel,marker\n,CD19\n", "line 2: marker 'CD19' has no channel"),
