@@ -27,18 +27,18 @@ UNSTAINED = "unstained"
 KINDS = (ISOTYPE, FMO, UNSTIMULATED, UNSTAINED)
 """The control kinds, as the ``stain`` of a control tube reads once normalised."""
 _LABELS = {
-    ISOTYPE: re.compile(r"(iso(type)?(control|ctrl)?|[mhr]?igg\d?[abc]?|control|ctrl)\d*"),
+    ISOTYPE: re.compile(r"(iso(types?)?(controls?|ctrls?)?|[mhr]?igg\d?[abc]?|controls?|ctrls?)\d*"),
     FMO: re.compile(r"fmo[a-z0-9]*"),
     UNSTIMULATED: re.compile(r"(un|non|no)stim(ulated|ulation)?(control|ctrl)?\d*"),
     UNSTAINED: re.compile(r"(unstained|nostain|unlabell?ed)(control|ctrl)?\d*"),
 }
 """Stain labels read as each kind once case-folded with spaces and punctuation removed:
-``Isotype control``, ``IgG1``, ``mIgG1``, ``ctrl``, ``isotype_001`` (isotype); ``FMO``, ``FMO-LAG3``
+``Isotype control``, ``Isotypes``, ``IgG1``, ``mIgG1``, ``ctrl``, ``isotype_001`` (isotype); ``FMO``, ``FMO-LAG3``
 (fmo); ``Unstim``, ``unstimulated``, ``no stim`` (unstimulated); ``Unstained``, ``unlabelled``
 (unstained). Else a label one of whose words is one kind's and no other's: ``isotype PE``,
 ``IgG1-PE``, ``LAG3 ISO``, ``Isotype (IgG1)`` (isotype), ``LAG3 FMO`` (fmo)."""
 _WORDS = {  # one word of a longer label: not "control" alone (a positive control is stained)
-    ISOTYPE: re.compile(r"iso(type)?\d*|[mhr]?igg\d?[abc]?\d*"),
+    ISOTYPE: re.compile(r"iso(types?)?\d*|[mhr]?igg\d?[abc]?\d*"),
     FMO: _LABELS[FMO],
     UNSTIMULATED: re.compile(r"(un|non|no)stim(ulated)?"),
     UNSTAINED: re.compile(r"unstained|unlabell?ed"),

@@ -30,7 +30,8 @@ ACTIVATION = REAL_GATED / "activation"
     # a kind's word inside a longer label, and no other kind's (a new lab's names)
     ("isotype PE", "isotype"), ("IgG1-PE", "isotype"), ("mIgG1", "isotype"), ("Isotype (IgG1)", "isotype"),
     ("LAG3 ISO", "isotype"), ("LAG3 FMO", "fmo"), ("LAG3 unstim", "unstimulated"), ("positive control", None),
-    ("isotype-unstained", None), ("isolated", None),
+    ("isotype-unstained", None), ("isolated", None), ("Isotypes", "isotype"), ("iso controls", "isotype"),
+    ("LAG3 isotypes", "isotype"),
 ])
 def test_stain_labels_name_their_control_kind(label, kind):
     assert control_kind(label) == kind
