@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import CytokitError, MetadataError
+from .errors import ChannelNotFoundError, CytokitError, MetadataError
 from .manual import Gating, ManualSource, read_manual
 from .pairing import check_mapping, normalise, pair_populations, read_controls, read_mapping
 from .panel import Panel, read_panel
@@ -223,7 +223,12 @@ def compare(files: str | Path | Sequence[str | Path], template: str | Path | Tem
                     gated[path] = template.apply(sample, is_control=True, channels=channels, pooled=pooled)
                 result = gated[path]
             else:
-                channels = template.resolve_channels(sample)
+                try:
+                    channels = template.resolve_channels(sample)
+                except ChannelNotFoundError as exc:  # a lone isotype tube's $PnS names the isotype (IgG1)
+                    raise ChannelNotFoundError(f"{exc}. If it is a control tube, name it as its stained tube's "
+                                               "control_file in --controls (a cytokit run's samples.csv has "
+                                               "that column), or give --panel") from None
                 result = template.apply(sample, control=control_for(path, channels), channels=channels,
                                         pooled=pooled)
             rows += score_file(path.name, Gating.from_result(result), source.gating(path, sample), mapping)

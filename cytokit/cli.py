@@ -130,6 +130,11 @@ def _gate(args: argparse.Namespace) -> int:
             control_result = template.apply(
                 control, is_control=True, channels=template.resolve_channels(control, reference=channels))
         result = template.apply(sample, control=control_result, channels=channels, is_control=args.as_control)
+        pooled = [p.name for p in template.populations if p.pool]
+        if pooled:  # a run fits them on all its files: these cuts, and any Gating-ML of them, are not the run's
+            print(f"cytokit gate: note: {', '.join(pooled)}: pool: true gate(s) fitted on this file alone; "
+                  "cytokit run fits them on the pooled events of all its files (its gates.wsp, --flowjo, "
+                  "holds those)", file=sys.stderr)
         print(result.counts().to_string(index=False))
         from .quality import quality_flags
 

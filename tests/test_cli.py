@@ -290,3 +290,16 @@ def test_a_population_name_outside_xml_names_still_exports_valid_gatingml(tmp_pa
     assert proc.returncode == 0, proc.stderr
     report = flowkit.parse_gating_xml(str(xml)).gate_sample(flowkit.Sample(str(stained))).report
     assert "_-CD19pos" in set(report["gate_name"])
+
+
+def test_gate_says_a_pooled_gate_is_fitted_on_the_file_alone(tmp_path):
+    """Its counts and Gating-ML differed from the run's (FlowAtlas memory subsets: 71 of 189 populations)
+    with no word that the run pools those gates."""
+    pooled = tmp_path / "pooled.yaml"
+    pooled.write_text(TEMPLATE.read_text().replace("gate: {type: density_valley, dim: cd19, side: above}",
+                                                   "pool: true\n    gate: {type: density_valley, dim: cd19, side: above}"))
+    stained = REPO / "sample_fcs" / "modern" / "CLL001_C2D1_stained.fcs"
+    proc = cli("gate", stained, "--template", pooled)
+    assert proc.returncode == 0, proc.stderr
+    assert "cytokit gate: note: CD19+: pool: true gate(s) fitted on this file alone" in proc.stderr
+    assert "pool: true" not in cli("gate", stained, "--template", TEMPLATE).stderr

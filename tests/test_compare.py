@@ -425,3 +425,23 @@ def test_cytokits_own_gatingml_export_pairs_with_its_template(tmp_path):
     table = cytokit.compare([fcs], template, xml)
     assert (table.status == "paired").all() and len(table) == len(template.populations)
     assert dict(zip(table.population, table.manual))["Lymphocytes/Singlets/Viable/CD19+"].endswith("CD19pos")
+
+
+def test_a_lone_isotype_tube_in_compare_names_the_way_to_gate_it(tmp_path):
+    """Without --controls every isotype tube of the demo failed on its marker roles, with no hint."""
+    import shutil
+
+    from cytokit import compare
+
+    folder = tmp_path / "fcs"
+    folder.mkdir()
+    demo = Path(__file__).resolve().parents[1] / "sample_fcs" / "modern"
+    for name in ("CLL001_C2D1_isotype.fcs", "CLL001_C2D1_stained.fcs"):
+        shutil.copy(demo / name, folder / name)
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    template = Path(__file__).resolve().parents[1] / "gating_templates" / "cll_cd19_7aad.yaml"
+    from cytokit.errors import ChannelNotFoundError
+
+    with pytest.raises(ChannelNotFoundError, match="needs marker 'LAG3'.*name it as its stained tube's control_file"):
+        compare(folder, template, manual)
