@@ -96,12 +96,10 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _gate(args: argparse.Namespace) -> int:
-    import warnings
-
     import pandas as pd
 
-    from .errors import ChannelNotFoundError, CytokitError, MetadataError, TemplateError
-    from .fcs import FCSWarning, read_fcs
+    from .errors import ChannelNotFoundError, CytokitError, GateError, MetadataError, TemplateError
+    from .fcs import read_fcs
     from .gating.load import load_template
 
     if args.export_gatingml:
@@ -112,10 +110,19 @@ def _gate(args: argparse.Namespace) -> int:
             return 2
     try:
         template = load_template(args.template, panel=args.panel)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FCSWarning)
+        from .quality import noting_misreads
+
+        with noting_misreads(args.file) as notes:
             sample = read_fcs(args.file)
-            control = read_fcs(args.control) if args.control else None
+        sample.data_warnings = notes
+        control = None
+        if args.control:
+            with noting_misreads(args.control) as notes:
+                control = read_fcs(args.control)
+            control.data_warnings = notes
+        for path, tube in ((args.file, sample), (args.control, control)):
+            if tube is not None and not len(tube.events):  # as cytokit run says it
+                raise GateError(f"{path}: the file holds no events ($TOT 0): nothing to gate")
         try:
             channels = template.resolve_channels(sample)
         except ChannelNotFoundError as exc:

@@ -41,6 +41,12 @@ def _aligned(spillover: pd.DataFrame) -> pd.DataFrame:
     return spillover
 
 
+MAX_CONDITION = 1e6
+"""A spillover matrix whose condition number is above this is refused as nearly singular: real
+matrices (diagonal 1, spillovers below 1) are in the tens; at 1e6 the inverse multiplies the
+events' rounding noise a million-fold."""
+
+
 def validate_spillover(spillover: pd.DataFrame) -> pd.DataFrame:
     """Check a spillover matrix is square, numeric, finite and invertible.
 
@@ -70,6 +76,10 @@ def _problem(spillover: pd.DataFrame) -> str | None:
         return "spillover matrix has NaN or infinite entries"
     if np.linalg.matrix_rank(values) < len(values):
         return f"spillover matrix over {list(spillover.columns)} is singular; it cannot be inverted"
+    condition = np.linalg.cond(values)
+    if condition > MAX_CONDITION:  # 1 + 1e-7 beside 1: the inverse turns noise into values of 1e10
+        return (f"spillover matrix over {list(spillover.columns)} is nearly singular (condition number "
+                f"{condition:.3g}, above {MAX_CONDITION:g}): compensated values would be noise")
     return None
 
 
@@ -131,7 +141,7 @@ def spillover_from_keyword(value: str, channels: Sequence[str] = ()) -> pd.DataF
     parts = [p.strip() for p in value.strip().split(",")]
     try:
         n = int(float(parts[0]))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a count of inf
         raise ValueError(f"spillover keyword must start with the channel count, got {value[:40]!r}") from None
     if n <= 0:
         raise ValueError(f"spillover keyword declares {n} channels")
@@ -147,6 +157,9 @@ def spillover_from_keyword(value: str, channels: Sequence[str] = ()) -> pd.DataF
     matrix = np.asarray([float(v) for v in numbers]).reshape(n, n)
     lookup = {name: name for name in channels} | {str(i + 1): name for i, name in enumerate(channels)}
     labels = [lookup.get(label, label) for label in labels]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:  # which row is whose? compensating would apply one detector's spillover to another's
+        raise ValueError(f"spillover keyword names channel(s) {', '.join(twice)} more than once")
     return pd.DataFrame(matrix, index=labels, columns=labels)
 
 

@@ -9,7 +9,6 @@ bytes), so it runs the same in this process, a worker process or on a Dask worke
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,9 +138,12 @@ class _Group:
         self.controls: dict[str, str | None] = {}  # file → the analysed control it was gated against
 
     def fail(self, name: str, exc: Exception) -> None:
-        self.status[name] = ("error", str(exc) if isinstance(exc, CytokitError)
-                             else f"unexpected {type(exc).__name__} while gating (a cytokit bug; please report "
-                                  f"it): {exc}")
+        message = (str(exc) if isinstance(exc, CytokitError)
+                   else f"unexpected {type(exc).__name__} while gating (a cytokit bug; please report it): {exc}")
+        notes = getattr(self.samples.get(name), "data_warnings", None)
+        if notes:  # what the reader doubted in this file may be why (a duplicate $PnN renamed)
+            message += f" (reading this file: {'; '.join(notes)})"
+        self.status[name] = ("error", message)
 
     def is_control(self, name: str) -> bool:
         return control_kind(self.meta[name]["stain"]) is not None
@@ -163,6 +165,9 @@ class _Group:
                 self.samples[r["file"]] = self.template.label(sample)  # the panel sheet's markers
             except CytokitError as exc:
                 self.fail(r["file"], exc)
+            except Exception as exc:  # noqa: BLE001 - one file's reader bug must not lose the batch
+                self.status[r["file"]] = ("error", f"{r['path']}: unexpected {type(exc).__name__} while reading "
+                                                   f"(a cytokit bug; please report it): {exc}")
 
     def resolve_stained(self, reference_path: str | None) -> dict | None:
         """Each stained tube's detectors; returns those a control borrows when no stained tube of its
@@ -212,6 +217,12 @@ class _Group:
             if reference is None and failed:  # the real cause is the stained tube's
                 cause = MetadataError(f"a control tube takes its detectors from its stained tube, and "
                                       f"{failed[0]} failed: {self.status[failed[0]][1]}")
+            elif resolved and isinstance(exc, CytokitError):  # the stained tube's detectors are not this tube's
+                absent = [f"{role} on {channel}" for role, channel in reference.items()
+                          if channel not in self.samples[name].events.columns]
+                if absent:
+                    cause = MetadataError(f"{exc}; {resolved[0]}, whose detectors a control tube takes, measures "
+                                          f"{', '.join(absent)}, a channel this tube has not")
             self.fail(name, cause)
 
     def gate_stained(self, name: str, fallback: dict | None) -> None:
@@ -285,11 +296,13 @@ def quantile_sketch(values: np.ndarray, size: int = PLOT_EVENTS) -> np.ndarray:
 
 
 def _read(path: str):
-    from .fcs import FCSWarning, read_fcs
+    from .fcs import read_fcs
+    from .quality import noting_misreads
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FCSWarning)
-        return read_fcs(path, threads=1)  # the batch runs one group per core
+    with noting_misreads(path) as notes:
+        sample = read_fcs(path, threads=1)  # the batch runs one group per core
+    sample.data_warnings = notes
+    return sample
 
 
 def _patient_figure(group: GroupResult, patient: str) -> dict:

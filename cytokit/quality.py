@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -100,6 +102,25 @@ def _more_data_sets(sample) -> str:
             "analysed (cytokit inspect FILE --dataset N shows each)")
 
 
+@contextlib.contextmanager
+def noting_misreads(path):
+    """Read the FCS file ``path`` quietly, keeping its :class:`~cytokit.fcs.FCSDataWarning` messages
+    (the events may be misread: DATA holding whole events beyond ``$TOT``, a ``$PnE`` read as linear)
+    in the list it yields, without the path; set it as the sample's ``data_warnings``, which
+    :func:`quality_flags` reports."""
+    from pathlib import Path
+
+    from .fcs import FCSDataWarning, FCSWarning
+
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("ignore", FCSWarning)
+        warnings.simplefilter("always", FCSDataWarning)
+        yield notes
+    prefix = f"{Path(path)}: "
+    notes.extend(str(w.message).removeprefix(prefix) for w in caught if issubclass(w.category, FCSDataWarning))
+
+
 def quality_flags(sample, result=None, *, population: str | Sequence[str] | None = None,
                   min_events: int = MIN_EVENTS, max_saturated: float = MAX_SATURATED) -> list[str]:
     """All quality flags of one file, as sentences; ``population``: the path (or paths) of the quantified
@@ -113,6 +134,7 @@ def quality_flags(sample, result=None, *, population: str | Sequence[str] | None
     more = _more_data_sets(sample)
     if more:
         flags.append(more)
+    flags.extend(getattr(sample, "data_warnings", ()))  # the reader's doubts about the events (noting_misreads)
     used = set(result.channels.values()) if result is not None and getattr(result, "channels", None) else None
     share, shares = saturation(sample, used)  # an unused, dead channel (a Cytek's FSCA at its top) is no problem
     if share > max_saturated:

@@ -124,6 +124,11 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
             source = f"{marker.quantile:g} quantile of {'own events' if is_control else kind + ' ' + name}"
             if not len(control_values):
                 flags.append("no control events in the population")
+            elif _constant(control, path, marker.channel):  # a detector off: compensation alone spreads it
+                threshold = np.nan
+                flags.append(f"{'this tube' if is_control else kind + ' ' + name}: {marker.name}'s detector "
+                             f"{control.channels.get(marker.channel)} holds one value in every event: no "
+                             "threshold, positivity not computed")
         if not (row["median"] > 0 and iso_summary["median"] > 0) and len(values) and len(control_values):
             flags.append(f"rMFI not computed: a median at or below 0 (this tube {row['median']:.4g}, the control "
                          f"{iso_summary['median']:.4g}): a ratio of such medians is no fold change")
@@ -138,6 +143,16 @@ def quantify(stained, isotype, *, meta: dict, isotype_meta: dict | None = None,
         })
         rows.append(row)
     return rows
+
+
+def _constant(result, path: str, role: str) -> bool:
+    """Whether the role's detector recorded one value for all of the population's events (before
+    compensation, which mixes other detectors' light into it)."""
+    channel, mask = result.channels.get(role), result.membership.get(path)
+    if channel is None or mask is None or channel not in result.sample.events:
+        return False
+    raw = result.sample.events[channel].to_numpy()[mask]
+    return len(raw) > 1 and np.nanmax(raw) == np.nanmin(raw)
 
 
 def _gate_flags(result, path: str) -> list[str]:

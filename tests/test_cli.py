@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -303,3 +304,14 @@ def test_gate_says_a_pooled_gate_is_fitted_on_the_file_alone(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "cytokit gate: note: CD19+: pool: true gate(s) fitted on this file alone" in proc.stderr
     assert "pool: true" not in cli("gate", stained, "--template", TEMPLATE).stderr
+
+
+def test_gate_on_a_file_without_events_is_an_error(tmp_path):
+    """It printed a table of NaN and exited 0 (cytokit run said 'the file holds no events')."""
+    from tests.fcsbuilder import build_fcs
+
+    empty = tmp_path / "empty.fcs"
+    empty.write_bytes(build_fcs(np.empty((0, 3)), names=["FSC-A", "SSC-A", "FL1-A"]))
+    proc = cli("gate", empty, "--template", TEMPLATE)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().endswith("empty.fcs: the file holds no events ($TOT 0): nothing to gate")

@@ -25,7 +25,7 @@ Values are returned as FCS 3.1 *scale values*:
 from __future__ import annotations
 
 from ._read import read_fcs
-from ._text import FCSWarning, list_datasets, read_keywords  # noqa: F401 (FCSWarning is public)
+from ._text import FCSDataWarning, FCSWarning, list_datasets, read_keywords  # noqa: F401 (public)
 from ._write import write_fcs
 
 __all__ = ["read_fcs", "read_keywords", "list_datasets", "write_fcs"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._text import _fail, _quote, _warn
+from ._text import FCSDataWarning, _fail, _quote, _warn
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,10 @@ def _number(path: Path, kw: dict[str, str], key: str, default: float, otherwise:
         return default
 
 
+MAX_DECADES = 30.0
+"""Log amplifiers span 3-6 decades (FACSCalibur 4); ``$PnE`` beyond this is a damaged keyword."""
+
+
 def _amplification(path: Path, kw: dict[str, str], i: int, pnn: str) -> tuple[float, float]:
     text = kw.get(f"$P{i}E", "").strip()
     if not text:
@@ -74,8 +78,13 @@ def _amplification(path: Path, kw: dict[str, str], i: int, pnn: str) -> tuple[fl
     try:
         f1, f2 = float(parts[0]), float(parts[1]) if len(parts) > 1 else 0.0
     except ValueError:
-        _warn(path, f"$P{i}E = {_quote(text)} for {_quote(pnn)} is not 'f1,f2'; channel read as linear")
+        _warn(path, f"$P{i}E = {_quote(text)} for {_quote(pnn)} is not 'f1,f2'; channel read as linear",
+              FCSDataWarning)
         return 0.0, 0.0
+    if not (math.isfinite(f1) and math.isfinite(f2)) or not 0 <= f1 <= MAX_DECADES or (f1 > 0 and f2 < 0):
+        # 10**400 overflows, a negative offset turns every event negative: no scale to read them on
+        raise _fail(path, f"$P{i}E = {_quote(text)} for {_quote(pnn)} is no amplification: f1 (decades) must be "
+                          f"0 (linear) to {MAX_DECADES:g} and f2 (the value at channel 0) above 0")
     if f1 > 0 and f2 == 0:
         f2 = 1.0  # common in FCS 2.0 files; FCS 3.1 says read it as 1
     return f1, f2
@@ -88,7 +97,7 @@ def _unique_names(path: Path, names: list[str]) -> list[str]:
         if name in seen:
             seen[name] += 1
             new = f"{name}_{seen[name]}"
-            _warn(path, f"duplicate channel name {_quote(name)} renamed {_quote(new)}")
+            _warn(path, f"duplicate channel name {_quote(name)} renamed {_quote(new)}", FCSDataWarning)
             out.append(new)
         else:
             seen[name] = 1

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import FCSError
 from ._channels import _Channel
-from ._text import _Segment, _fail, _int_keyword, _quote, _warn
+from ._text import FCSDataWarning, _Segment, _fail, _int_keyword, _quote, _warn
 
 
 def _byte_order(path: Path, kw: dict[str, str]) -> str:
@@ -96,7 +96,14 @@ def _data_bounds(path: Path, seg: _Segment, file_size: int, needed: int | None) 
     if length == needed + 1:
         _warn(path, f"DATA end offset {end - seg.start} is one byte past the last data byte; read anyway")
     elif length > needed:
-        _warn(path, f"DATA segment is {length} bytes but only {needed} are used by $TOT events")
+        tot = _int_keyword(path, kw, "$TOT", 0) or 0
+        extra = (length - needed) // (needed // tot) if tot and needed >= tot else 0
+        if extra:  # whole events more than $TOT says: $TOT or $PAR is wrong, and the events misread
+            _warn(path, f"DATA segment is {length} bytes, {extra} event(s) more than $TOT {tot} × the "
+                        f"event size use ({needed}): $TOT or $PAR may be wrong; $TOT events read",
+                  FCSDataWarning)
+        else:
+            _warn(path, f"DATA segment is {length} bytes but only {needed} are used by $TOT events")
     return begin, begin + needed
 
 

@@ -138,15 +138,27 @@ def _read_dataset(path: Path, fh, size: int, seg: _Segment, index: int, threads:
 
 
 def _spillover(path: Path, kw: dict[str, str], names: list[str]) -> pd.DataFrame | None:
+    problem = unreadable_spillover(kw, names)
+    if problem:  # compensation: file refuses the file (apply); other templates' gating can still read it
+        _warn(path, f"{problem}; ignored (a template with compensation: file refuses this file)")
+        return None
     for key in _SPILL_KEYS:
         if kw.get(key, "").strip():
-            try:
-                matrix = spillover_from_keyword(kw[key], names)
-            except (ValueError, IndexError) as exc:
-                _warn(path, f"{key} cannot be parsed as a spillover matrix ({exc}); ignored")
-                return None
-            return _checked(path, key, matrix)
+            return _checked(path, key, spillover_from_keyword(kw[key], names))
     return _beckman_spillover(path, kw, names)
+
+
+def unreadable_spillover(kw: dict[str, str], names: list[str]) -> str | None:
+    """Why the file's spillover keyword (the first of ``$SPILLOVER``, ``$SPILL``, ``SPILL``, ``$COMP`` it
+    has) is no matrix, or None when it parses or there is none."""
+    key = next((k for k in _SPILL_KEYS if kw.get(k, "").strip()), None)
+    if key is None:
+        return None
+    try:
+        spillover_from_keyword(kw[key], names)
+    except (ValueError, IndexError, OverflowError) as exc:
+        return f"{key} cannot be parsed as a spillover matrix ({exc})"
+    return None
 
 
 def _checked(path: Path, key: str, matrix: pd.DataFrame) -> pd.DataFrame:

@@ -20,6 +20,11 @@ class FCSWarning(UserWarning):
     """An FCS file breaks the standard in a way cytokit can read around."""
 
 
+class FCSDataWarning(FCSWarning):
+    """A warning that the events may be misread (DATA holding whole events beyond ``$TOT``, a ``$PnE``
+    read as linear): ``cytokit run`` and ``cytokit gate`` put it in the file's quality flags."""
+
+
 @dataclass(frozen=True)
 class _Segment:
     """One data set's parsed HEADER and TEXT."""
@@ -37,8 +42,8 @@ def _fail(path: Path, what: str) -> FCSError:
     return FCSError(f"{path}: {what}")
 
 
-def _warn(path: Path, what: str) -> None:
-    warnings.warn(f"{path}: {what}", FCSWarning, stacklevel=3)
+def _warn(path: Path, what: str, category: type[FCSWarning] | None = None) -> None:
+    warnings.warn(f"{path}: {what}", category or FCSWarning, stacklevel=3)
 
 
 def _quote(value: str, limit: int = 60) -> str:

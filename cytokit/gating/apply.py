@@ -171,6 +171,13 @@ def _spillover(template, sample: Sample) -> tuple[pd.DataFrame | None, str]:
         return None, "none"
     if mode == "file":
         if sample.spillover is None:
+            from ..errors import FCSError
+            from ..fcs._read import unreadable_spillover
+
+            problem = unreadable_spillover(sample.keywords, list(sample.channels["pnn"]))
+            if problem:  # uncompensated, its markers' values would be other markers' too: no silent garbage
+                raise FCSError(f"{sample.path}: {problem}: the template compensates with the file's matrix "
+                               "(compensation: file); fix the keyword, or give a matrix CSV")
             return None, "none (the file has no spillover matrix)"
         return sample.spillover, "file"
     from ..compensation import read_spillover_csv

@@ -138,10 +138,15 @@ class FittedGate(ABC):
                     f"{', '.join(self.dims)}, min_events={self.min_events}"
                 )
             self._fit(values, **fit_params)
+            self._static()  # a region that cannot be built (a singular ellipse) is a failed fit too
         except _FitFailure as failure:
             self.failed_ = str(failure)
             if self.strict:
                 raise GateError(f"{self!r} could not be fitted: {failure}") from None
+        except (ValueError, ArithmeticError) as exc:  # degenerate events (a channel scaled to 1e-30): NumPy's
+            self.failed_ = f"the events allow no fit ({type(exc).__name__}: {exc})"
+            if self.strict:
+                raise GateError(f"{self!r} could not be fitted: {self.failed_}") from None
         return self
 
     @abstractmethod
