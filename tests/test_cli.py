@@ -34,6 +34,11 @@ def test_inspect_reports_bad_file_and_goes_on(tmp_path):
     assert {c["pns"] for c in report["channels"]} >= {"CD19 FITC", "LAG3 PE", "7AAD"}
 
 
+def test_python_dash_m_cytokit_is_the_command():
+    proc = subprocess.run([sys.executable, "-m", "cytokit", "--help"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: cytokit ") and " run " in proc.stdout
+
+
 def test_gate_exports_gatingml_that_flowkit_reproduces(tmp_path):
     import flowkit
 
