@@ -102,12 +102,15 @@ def _gate(args: argparse.Namespace) -> int:
     from .fcs import read_fcs
     from .gating.load import load_template
 
-    if args.export_gatingml:
-        target = Path(args.export_gatingml)
-        if target.is_dir() or not target.parent.is_dir():
+    for option, value in (("--export-gatingml", args.export_gatingml), ("--plot", args.plot)):
+        target = Path(value) if value else None
+        if target is not None and (target.is_dir() or not target.parent.is_dir()):
             why = "is a folder" if target.is_dir() else f"is in a folder that does not exist ({target.parent})"
-            print(f"cytokit gate: error: --export-gatingml {target} {why}; give a file path", file=sys.stderr)
+            print(f"cytokit gate: error: {option} {target} {why}; give a file path", file=sys.stderr)
             return 2
+    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".svg", ".pdf"):
+        print(f"cytokit gate: error: --plot {args.plot}: give a .png, .svg or .pdf file", file=sys.stderr)
+        return 2
     try:
         template = load_template(args.template, panel=args.panel)
         from .quality import noting_misreads
@@ -161,6 +164,8 @@ def _gate(args: argparse.Namespace) -> int:
                        "flag"]
             print()
             print(pd.DataFrame(rows)[columns].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        if args.plot:
+            _plot_gates(result, args.plot, Path(args.file).name)
         if args.export_gatingml:
             path = result.to_gateset(failed="leave out").write(args.export_gatingml)
             print(f"gates as fitted for {args.file} written to {path}")
@@ -171,7 +176,28 @@ def _gate(args: argparse.Namespace) -> int:
     except CytokitError as exc:  # a template or panel sheet is a usage error (2), as in cytokit run; a file's, 1
         print(f"cytokit gate: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, (TemplateError, MetadataError)) else 1
-    return 0
+    failed = [p for p, flag in result.flags.items() if flag.startswith("gate failed")]
+    if failed:  # as cytokit run: the populations below are empty, their values NaN
+        print(f"cytokit gate: {len(failed)} gate(s) failed: {', '.join(failed)} (their flags are in the table)",
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _plot_gates(result, target: str, name: str) -> None:
+    """The gating figure of ``result`` (every gate on its parent's events) written to ``target``."""
+    import io
+
+    from ._files import write_atomic
+    from .plots import figure_png, plot_gates
+
+    figure = plot_gates(result, title=f"{name}  ({len(result.scale):,} events)")
+    if Path(target).suffix.lower() == ".png":
+        data = figure_png(figure)
+    else:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=Path(target).suffix.lower()[1:], facecolor="white")
+        data = buffer.getvalue()
+    print(f"gating figure written to {write_atomic(target, data)}")
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -252,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_parser(commands)
 
-    gate = commands.add_parser("gate", help="gate one file with a template; export the fitted gates")
+    gate = commands.add_parser("gate", help="gate one file with a template; export the fitted gates",
+                               epilog="exit status: 0 when every gate was fitted, 1 when a gate failed (flagged in "
+                                      "the table) or the file cannot be gated, 2 for usage or template errors")
     gate.add_argument("file", metavar="FILE")
     gate.add_argument("--template", required=True)
     control = gate.add_mutually_exclusive_group()
@@ -262,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="FILE is itself a control tube: its positivity thresholds are fitted on itself")
     add_panel_option(gate)
     gate.add_argument("--export-gatingml", metavar="OUT.xml", help="write the gates as fitted as Gating-ML 2.0")
+    gate.add_argument("--plot", metavar="OUT.png", help="draw every gate on its parent's events (.png, .svg or .pdf)")
     gate.set_defaults(func=_gate)
 
     cmp = commands.add_parser(

@@ -121,6 +121,22 @@ def noting_misreads(path):
     notes.extend(str(w.message).removeprefix(prefix) for w in caught if issubclass(w.category, FCSDataWarning))
 
 
+def _linear_on_log(sample, result) -> list[str]:
+    """A log-amplified channel ($PnE decades) a gate sees on a linear scale: its events, decoded to 1 to
+    10^decades, crowd the bottom of the axis (a FACSCalibur HTS's FSC-H under a template written for a
+    linear FSC), and a gate fitted there finds no shape a person would."""
+    transforms = getattr(result, "transforms", None) or {}
+    decades = dict(zip(sample.channels["pnn"], sample.channels["decades"]))
+    out = []
+    for dim, transform in transforms.items():
+        pnn = result.channel_of(dim)
+        if getattr(transform, "kind", "") == "linear" and decades.get(pnn, 0) > 0:
+            out.append(f"{pnn} is log-amplified ($PnE {decades[pnn]:g} decades) but the template puts it on a "
+                       "linear scale, where its events crowd the bottom of the axis; give its role kind: log "
+                       "(or logicle) in the template's transforms")
+    return out
+
+
 def quality_flags(sample, result=None, *, population: str | Sequence[str] | None = None,
                   min_events: int = MIN_EVENTS, max_saturated: float = MAX_SATURATED) -> list[str]:
     """All quality flags of one file, as sentences; ``population``: the path (or paths) of the quantified
@@ -145,6 +161,7 @@ def quality_flags(sample, result=None, *, population: str | Sequence[str] | None
     if rate:
         flags.append(rate)
     if result is not None:
+        flags.extend(_linear_on_log(sample, result))
         flags.extend(f"{path}: {flag}" for path, flag in result.flags.items() if flag.startswith("gate "))
         if getattr(result, "nonfinite", ""):  # events with NaN or ±inf, in no population
             flags.append(result.nonfinite)

@@ -69,6 +69,20 @@ def test_gate_without_a_control_computes_no_positivity():
     assert proc.returncode == 2 and "README.md" in proc.stderr
 
 
+def test_gate_draws_its_gates_and_exits_1_when_a_gate_failed(tmp_path):
+    stained = REPO / "sample_fcs" / "modern" / "CLL001_C2D1_stained.fcs"
+    proc = cli("gate", stained, "--template", TEMPLATE, "--plot", tmp_path / "g.png")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cli("gate", stained, "--template", TEMPLATE, "--plot", tmp_path / "g.txt").returncode == 2
+    template = tmp_path / "control.yaml"  # LAG3+ as a gate learned on the control tube, which is not given
+    template.write_text(TEMPLATE.read_text().replace(
+        "markers:", "  - {name: LAG3+, parent: CD19+, gate: {type: control_threshold, dim: lag3}}\n\nmarkers:"))
+    proc = cli("gate", stained, "--template", template, "--plot", tmp_path / "f.svg")
+    assert proc.returncode == 1 and "1 gate(s) failed: Lymphocytes/Singlets/Viable/CD19+/LAG3+" in proc.stderr
+    assert b"<svg" in (tmp_path / "f.svg").read_bytes()[:500]
+
+
 def test_simulate_command(tmp_path):
     proc = cli("simulate", tmp_path, "--patients", 2, "--events", 2000, "--layout", "modern", "--seed", 3)
     assert proc.returncode == 0, proc.stderr

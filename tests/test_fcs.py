@@ -290,10 +290,32 @@ def test_spillover_keywords(tmp_path, key, value):
     np.testing.assert_array_equal(sample.spillover.to_numpy(), [[1, 0.1], [0.2, 1]])
 
 
-def test_beckman_dfc_spillover(tmp_path):
-    sample = read_fcs(write(tmp_path, build_fcs(FLOATS, keywords={"$DFC1TO2": "12.5"})))
-    assert sample.spillover.loc["CH1", "CH2"] == pytest.approx(0.125)
-    assert sample.spillover.loc["CH2", "CH1"] == 0
+def test_beckman_dfc_spillover_counts_detectors_not_parameters(tmp_path):
+    # a Navios file: FL1 is the second parameter, and the keywords run to FL10 of 3 parameters
+    names = ["FS INT LIN", "FL1 INT LOG", "FL2 INT LOG"]
+    dfc = {f"$DFC{i}TO{j}": "0.0" for i in range(1, 11) for j in range(1, 11)} | {"$DFC1TO2": "12.5",
+                                                                                 "$DFC2TO1": "1.5"}
+    sample = read_fcs(write(tmp_path, build_fcs(FLOATS, names=names, keywords=dfc)))
+    assert list(sample.spillover.columns) == ["FL1 INT LOG", "FL2 INT LOG"]
+    np.testing.assert_allclose(sample.spillover.to_numpy(), [[1, 0.125], [0.015, 1]])
+
+
+def test_beckman_dfc_spillover_links_one_amplification(tmp_path):
+    # an FC 500 records FL1 and FL3 log- and linear-amplified: FL1 -> FL3 links Log to Log, Lin to Lin
+    names = ["FL1 Log", "FL1 Lin", "FL3 Lin", "FL3 Log"]
+    values = RNG.normal(100, 30, size=(50, 4)).astype(np.float32)
+    sample = read_fcs(write(tmp_path, build_fcs(values, names=names, keywords={"$DFC1TO3": "28.4"})))
+    s = sample.spillover
+    assert s.loc["FL1 Log", "FL3 Log"] == s.loc["FL1 Lin", "FL3 Lin"] == pytest.approx(0.284)
+    assert s.loc["FL1 Log", "FL3 Lin"] == s.loc["FL1 Lin", "FL3 Log"] == 0
+
+
+def test_beckman_dfc_spillover_from_an_unrecorded_detector_is_refused(tmp_path):
+    names = ["FL1 INT LOG", "FL2 INT LOG", "FS INT LIN"]
+    path = write(tmp_path, build_fcs(FLOATS, names=names, keywords={"$DFC5TO2": "3.0", "$DFC1TO9": "4"}))
+    with pytest.warns(FCSWarning, match=r"\$DFC5TO2 = 3 %: no parameter of detector FL5"):
+        sample = read_fcs(path)
+    assert sample.spillover is None  # and compensation: file refuses it (unreadable_spillover)
 
 
 def test_no_spillover_is_none(tmp_path):

@@ -395,6 +395,22 @@ def test_axes_are_labelled_in_scale_values(results):
     assert "10³" in ticks and ticks["10³"] == pytest.approx(scale.apply([1000.0])[0])
 
 
+def test_narrow_and_wide_axes_are_labelled_in_scale_values():
+    """An axis narrower than one 1, 2 or 5 × a decade to the next (a Guava's HLog channel) read in raw
+    logicle units; a linear axis to 10⁷ (an Accuri's) read 10000K."""
+    import numpy as np
+
+    from cytokit.plots._scale import _decade_ticks, _linear_ticks
+    from cytokit.transforms import make_transform
+
+    logicle = make_transform("logicle", t=262144.0, w=0.5, m=4.5, a=0)
+    low, high = (float(v) for v in logicle.apply(np.array([212.0, 258.0])))
+    majors, labels, _ = _decade_ticks(logicle, low, high)
+    assert labels == ["220", "230", "240", "250"]
+    np.testing.assert_allclose(majors, logicle.apply(np.array([220.0, 230.0, 240.0, 250.0])))
+    assert _linear_ticks(make_transform("linear", t=1.6e7), 0.0, 1.0)[1] == ["0", "5M", "10M", "15M"]
+
+
 def test_reused_figures_draw_the_same_bytes_as_new_ones(results):
     """The pipeline draws every file into one kept figure per layout (``reuse=True``); emptied, it must
     give the very PNG a new figure gives, whatever was drawn in it before: a file with a skipped gate

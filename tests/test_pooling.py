@@ -64,6 +64,18 @@ def test_pooled_gate_gives_a_file_without_positives_the_others_cut():
     assert template.apply(samples[1], pooled=fits).membership["Big/Bpos"].sum() == 0
 
 
+def test_a_pooled_gate_over_files_of_different_scales_is_doubtful_and_says_why():
+    template = parse_template(TEMPLATE % "pool: true")
+    samples = [_sample(3_000, 3_000, 1, "linear.fcs"), _sample(3_000, 3_000, 2, "log.fcs")]
+    assert not pooling.fit_pooled(template, samples)["Big/Bpos"].warning_  # in-memory ranges within 2x
+    samples[1].channels.loc[samples[1].channels["pnn"] == "B", "decades"] = 4.0  # B log-amplified
+    gate = pooling.fit_pooled(template, samples)["Big/Bpos"]
+    assert "different scales (B: linear in linear.fcs" in gate.warning_ and "log-amplified over 4 decades in log.fcs" in gate.warning_
+    assert "A:" not in gate.warning_  # A is on one scale in both
+    assert template.apply(samples[0], pooled=pooling.fit_pooled(template, samples)).flags["Big/Bpos"].startswith(
+        "gate doubtful: pooled files record")
+
+
 def test_pooled_fit_takes_at_most_a_subsample_of_each_file(monkeypatch):
     monkeypatch.setattr(pooling, "MAX_EVENTS_PER_FILE", 500)
     template = parse_template(TEMPLATE % "pool: true")

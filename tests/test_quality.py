@@ -91,3 +91,25 @@ def test_saturation_names_its_channels_and_counts_only_those_the_template_uses(t
     assert quality_flags(sample) == ["100.0% of events saturated at the top of the range (FSCA 100.0%, FSC-A 5.0%)"]
     used = SimpleNamespace(channels={"fsc": "FSC-A"}, flags={}, membership={})
     assert quality_flags(sample, used) == ["5.0% of events saturated at the top of the range (FSC-A 5.0%)"]
+
+
+def test_a_log_amplified_channel_on_a_linear_scale_is_a_flag():
+    """A FACSCalibur HTS's FSC-H is log-amplified: under a template written for a linear FSC the
+    cells crowd the bottom of the axis and the scatter gate finds nothing a person would."""
+    from cytokit.gating.template import parse_template
+
+    rng = np.random.default_rng(2)
+    sample = Sample.from_dataframe(pd.DataFrame({"FSC-H": 10 ** rng.uniform(0, 4, 500), "SSC-H": rng.uniform(0, 1000, 500)}))
+    template = """
+channels: {fsc: {pnn: [FSC-H]}, ssc: {pnn: [SSC-H]}}
+compensation: none
+transforms: {fsc: {kind: %s, t: 10000}, ssc: {kind: linear, t: 1024}}
+populations: [{name: Cells, parent: root, gate: {type: range, dim: fsc, min: 0.1}}]
+"""
+    assert quality_flags(sample, parse_template(template % "linear").apply(sample)) == []
+    sample.channels.loc[sample.channels["pnn"] == "FSC-H", "decades"] = 4.0
+    flags = quality_flags(sample, parse_template(template % "linear").apply(sample))
+    assert flags == ["FSC-H is log-amplified ($PnE 4 decades) but the template puts it on a linear scale, where its "
+                     "events crowd the bottom of the axis; give its role kind: log (or logicle) in the template's "
+                     "transforms"]
+    assert quality_flags(sample, parse_template(template % "log").apply(sample)) == []

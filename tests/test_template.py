@@ -111,6 +111,19 @@ def test_marker_in_several_channels_is_an_error():
         template.resolve_channels(sample)
 
 
+def test_a_marker_on_area_height_and_width_takes_the_area_or_the_roles_pnn():
+    # Attune, MACSQuant and Accuri write the marker into the $PnS of each of a detector's channels
+    events = pd.DataFrame({"X": [1.0], "VL1-A": [1.0], "VL1-H": [1.0], "VL1-W": [1.0]})
+    sample = Sample.from_dataframe(events, markers={c: "CD19 BV421" for c in ("VL1-A", "VL1-H", "VL1-W")})
+    assert parse_template(BASE).resolve_channels(sample)["y"] == "VL1-A"
+    pinned = parse_template(BASE.replace("{marker: CD19}", "{marker: CD19, pnn: [VL1-H]}"))
+    assert pinned.resolve_channels(sample)["y"] == "VL1-H"
+    two = Sample.from_dataframe(events.assign(BL1=1.0), markers={"VL1-A": "CD19", "BL1": "CD19"})
+    with pytest.raises(ChannelNotFoundError, match=r"several channels: \['VL1-A', 'BL1'\]; name the one to use "
+                                                   r"in the role's pnn \(e.g. \{marker: CD19, pnn: \[VL1-A\]\}\)"):
+        parse_template(BASE).resolve_channels(two)
+
+
 def test_missing_role_is_reported_with_the_channels():
     template = parse_template(BASE)
     sample = Sample.from_dataframe(pd.DataFrame({"X": [1.0]}), markers={"X": "CD3"})

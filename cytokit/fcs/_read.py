@@ -145,17 +145,20 @@ def _spillover(path: Path, kw: dict[str, str], names: list[str]) -> pd.DataFrame
     for key in _SPILL_KEYS:
         if kw.get(key, "").strip():
             return _checked(path, key, spillover_from_keyword(kw[key], names))
-    return _beckman_spillover(path, kw, names)
+    matrix = beckman_spillover(kw, names)
+    return None if matrix is None else _checked(path, "$DFCiTOj", matrix)
 
 
 def unreadable_spillover(kw: dict[str, str], names: list[str]) -> str | None:
     """Why the file's spillover keyword (the first of ``$SPILLOVER``, ``$SPILL``, ``SPILL``, ``$COMP`` it
-    has) is no matrix, or None when it parses or there is none."""
+    has, else Beckman Coulter's ``$DFCiTOj``) is no matrix, or None when it parses or there is none."""
     key = next((k for k in _SPILL_KEYS if kw.get(k, "").strip()), None)
-    if key is None:
-        return None
     try:
-        spillover_from_keyword(kw[key], names)
+        if key is None:
+            key = "$DFCiTOj"
+            beckman_spillover(kw, names)
+        else:
+            spillover_from_keyword(kw[key], names)
     except (ValueError, IndexError, OverflowError) as exc:
         return f"{key} cannot be parsed as a spillover matrix ({exc})"
     return None
@@ -176,24 +179,42 @@ def _checked(path: Path, key: str, matrix: pd.DataFrame) -> pd.DataFrame:
     return matrix
 
 
-def _beckman_spillover(path: Path, kw: dict[str, str], names: list[str]) -> pd.DataFrame | None:
+def beckman_spillover(kw: dict[str, str], names: list[str]) -> pd.DataFrame | None:
+    """Beckman Coulter's ``$DFCiTOj`` (CXP, Kaluza, Navios): the percentage of fluorescence detector
+    FLi's signal seen by FLj, or None without such keywords; a ValueError names what does not read.
+
+    i and j count detectors, not parameters: a 7-parameter Navios file names FL1 to FL10 (``FL1 INT
+    LOG`` is its third parameter). A detector's parameters are those whose ``$PnN`` starts with
+    ``FLi``; an FC 500 records FL1 twice (``FL1 Log``, ``FL1 Lin``), so a coefficient links the
+    parameters of FLi and FLj whose names end alike (one amplification). A spillover into a detector
+    the file does not hold needs no correction; one from such a detector cannot be corrected.
+    """
     entries = {}
     for key, value in kw.items():
         match = re.fullmatch(r"\$DFC(\d+)TO(\d+)", key)
         if match:
             try:
-                entries[(int(match.group(1)), int(match.group(2)))] = float(value)
+                entries[int(match.group(1)), int(match.group(2))] = float(value)
             except ValueError:
-                _warn(path, f"{key} = {_quote(value)} is not a number; ignored")
+                raise ValueError(f"{key} = {_quote(value)} is not a number") from None
     if not entries:
         return None
-    numbers = sorted({i for pair in entries for i in pair})
-    if numbers[-1] > len(names):
-        _warn(path, "$DFCiTOj names a parameter beyond $PAR; spillover ignored")
-        return None
-    labels = [names[i - 1] for i in numbers]
+    detectors: dict[int, dict[str, str]] = {}
+    for name in names:
+        match = re.match(r"FL(\d+)\b(.*)", name, re.IGNORECASE)
+        if match:
+            detectors.setdefault(int(match.group(1)), {})[match.group(2).strip().casefold()] = name
+    labels = [name for name in names if any(name in d.values() for d in detectors.values())]
     matrix = pd.DataFrame(np.eye(len(labels)), index=labels, columns=labels)
-    for (i, j), value in entries.items():
-        # FCS 2.0: the percentage of parameter i's signal that appears in parameter j.
-        matrix.loc[names[i - 1], names[j - 1]] = value / 100.0
-    return _checked(path, "$DFCiTOj", matrix)
+    for (i, j), value in sorted(entries.items()):
+        if i == j or value == 0 or j not in detectors:
+            continue
+        if not np.isfinite(value):
+            raise ValueError(f"$DFC{i}TO{j} = {value:g} % is no spillover")
+        if i not in detectors:
+            raise ValueError(f"$DFC{i}TO{j} = {value:g} %: no parameter of detector FL{i} "
+                             f"(no $PnN starting FL{i}), so FL{j} cannot be corrected for it")
+        for rest, source in detectors[i].items():
+            if rest in detectors[j]:
+                matrix.loc[source, detectors[j][rest]] = value / 100.0
+    return matrix if labels else None

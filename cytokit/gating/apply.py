@@ -100,8 +100,9 @@ def gate_sample(
         if hasattr(gate, "fit"):
             if fitted is None:
                 _fit(gate, frame, result, pop, parent_path, control=control, is_control=is_control)
-            elif not gate.failed_:  # judged on the events of this file it divides
-                gate.warning_ = gate.file_warning(frame)
+            elif not gate.failed_:  # judged on the events of this file it divides; pooled scales that differ, always
+                note, mixed = gate.file_warning(frame), getattr(gate, "mixed_scales_", None)
+                gate.warning_ = note if not mixed or mixed in (note or "") else "; ".join(filter(None, [mixed, note]))
             if gate.failed_:
                 result.flags[path] = f"gate failed: {gate.failed_}"
             elif gate.warning_:

@@ -133,6 +133,20 @@ def _matches_marker(pns: str, marker: str) -> bool:
     return False
 
 
+def _one_of(hits: list[str], role: Role) -> list[str]:
+    """The channel among several that name the role's marker: the first of the role's ``pnn`` among
+    them, else the area of one detector recorded as area, height and width (Attune, MACSQuant and
+    Accuri write the marker in the ``$PnS`` of each: ``VL1-A``, ``VL1-H``, ``VL1-W``), as FlowJo's
+    default; else all of them (an error names them)."""
+    named = {pnn.casefold(): pnn for pnn in hits}
+    for candidate in role.pnn:
+        if candidate.casefold() in named:
+            return [named[candidate.casefold()]]
+    detectors = {re.sub(r"[-_ ][AHW]$", "", pnn, flags=re.IGNORECASE) for pnn in hits}
+    areas = [pnn for pnn in hits if re.search(r"[-_ ]A$", pnn, re.IGNORECASE)]
+    return areas if len(detectors) == 1 and len(areas) == 1 else hits
+
+
 def _find_channel(role: Role, sample: Sample) -> str | None:
     pairs = list(zip(sample.channels.pnn, sample.channels.pns))
     if role.marker:
@@ -141,9 +155,12 @@ def _find_channel(role: Role, sample: Sample) -> str | None:
             wanted = {_normal(m) for m in role.marker_names}
             hits = [pnn for pnn, _ in pairs if _normal(pnn) in wanted]
         if len(hits) > 1:
+            hits = _one_of(hits, role)
+        if len(hits) > 1:
             raise ChannelNotFoundError(
                 f"{sample.path}: marker {_quoted(role.marker_names)} (role {role.name!r}) "
-                f"matches several channels: {hits}"
+                f"matches several channels: {hits}; name the one to use in the role's pnn "
+                f"(e.g. {{marker: {role.marker_names[0]}, pnn: [{hits[0]}]}})"
             )
         if hits:
             return hits[0]

@@ -68,6 +68,7 @@ def fit_pooled(template, samples: Sequence[Sample | str | Path], *,
         frames: dict[str, list] = {path: [] for path in by_path}
         first: dict[str, dict] = {}
         names: dict[str, list[str]] = {}  # the columns of the first file with the gate's channels
+        scales: dict[str, list] = {path: [] for path in by_path}  # (the gate's channels' scales, file)
         for item in samples:
             try:
                 parts = _learning_events(template, item, stop, ready, fits, controls, cap)
@@ -76,14 +77,16 @@ def fit_pooled(template, samples: Sequence[Sample | str | Path], *,
                     raise
                 on_error(item, exc)
                 continue
-            for path, (frame, dims) in parts.items():
+            for path, (frame, dims, amplification) in parts.items():
+                if len(scales[path]) < 2 and not (scales[path] and _same_scales(scales[path][0][0], amplification)):
+                    scales[path].append((amplification, frame.attrs["file"]))
                 if path not in first:
                     first[path] = dims
                     names[path] = list(_build_gate(template, by_path[path], dims).dims)
                 frames[path].append(frame.set_axis(names[path], axis=1))
         for path, pop in by_path.items():
             if path in first:  # else no file has the gate's channels (an optional population)
-                fits[path] = _fit(_build_gate(template, pop, first[path]), frames[path])
+                fits[path] = _fit(_build_gate(template, pop, first[path]), frames[path], scales[path])
         pending = [p for p in pending if p not in ready]
     return fits
 
@@ -94,19 +97,43 @@ def _source(template, pop) -> str:
     return template.path_of(name) if name else ""
 
 
-def _fit(gate, frames: list[pd.DataFrame]):
+def _fit(gate, frames: list[pd.DataFrame], scales: list):
     gate.fit(pd.concat(frames, ignore_index=True))
     gate.n_pooled_files_ = len(frames)
     if gate.failed_:
         gate.failed_ = f"{gate.failed_} (fitted on {len(frames)} files pooled)"
     elif gate.warning_:
         gate.warning_ = f"{gate.warning_} (fitted on {len(frames)} files pooled)"
+    gate.mixed_scales_ = None
+    if len(scales) > 1 and not gate.failed_:  # one cut on events of different scales fits none of them
+        (a, file_a), (b, file_b) = scales
+        differ = "; ".join(f"{x[0]}: {_amplified(x)} in {file_a}, {_amplified(y)} in {file_b}"
+                           for x, y in zip(a, b) if not _same_scales([x], [y]))
+        gate.mixed_scales_ = (f"pooled files record the gate's channels on different scales ({differ}): "
+                              "one gate does not fit them all")
+        gate.warning_ = "; ".join(filter(None, [gate.warning_, gate.mixed_scales_]))
     return gate
+
+
+def _same_scales(a, b) -> bool:
+    """Whether two files record the same channels ``(pnn, $PnE decades, $PnR of integer data)`` on
+    one scale: as many decades, and linear ranges within 2× where both are known (a 10-bit 1,024 and
+    an 18-bit 262,144 are not; float files and samples built in memory often have their events'
+    maximum as $PnR, no scale)."""
+    return all(x[1] == y[1] and (x[1] or None in (x[2], y[2]) or max(x[2], y[2]) <= 2 * max(min(x[2], y[2]), 1))
+               for x, y in zip(a, b))
+
+
+def _amplified(channel: tuple) -> str:
+    """How a channel ``(pnn, decades, range)`` was recorded, as a person reads it off $PnE and $PnR."""
+    _, decades, top = channel
+    return f"log-amplified over {decades:g} decades" if decades else "linear" + (f" to {top:g}" if top else "")
 
 
 def _learning_events(template, item, stop: str, pops: list, fits: dict, controls, cap: int) -> dict:
     """One file's events for the pooled fits of ``pops`` (each subsampled to ``cap``), gated down
-    to ``stop``: ``{population path: (frame, role → dimension)}``, leaving out the populations
+    to ``stop``: ``{population path: (frame, role → dimension, the gate's channels' (name, $PnE
+    decades, $PnR))}``, leaving out the populations
     whose gate has a role the file lacks."""
     from ..fcs import read_fcs
     from ._schema import _gate_roles
@@ -129,8 +156,15 @@ def _learning_events(template, item, stop: str, pops: list, fits: dict, controls
         rows = np.flatnonzero(mask)
         if len(rows) > cap:
             rows = np.sort(np.random.default_rng(0).choice(rows, cap, replace=False))
-        out[template.path_of(pop.name)] = (result._frame(_build_gate(template, pop, result.dims).dims, rows),
-                                           result.dims)
+        columns = _build_gate(template, pop, result.dims).dims
+        frame = result._frame(columns, rows)
+        frame.attrs["file"] = Path(sample.path).name if sample.path else "a sample in memory"
+        info = sample.channels.set_index("pnn")
+        pnns = [result.channel_of(c) for c in columns]
+        integer = sample.keywords.get("$DATATYPE", "").strip().upper() == "I"  # $PnR: the ADC's resolution
+        amplification = tuple((c, float(info.at[c, "decades"]), float(info.at[c, "range"]) if integer else None)
+                              for c in pnns if c in info.index)
+        out[template.path_of(pop.name)] = (frame, result.dims, amplification)
     return out
 
 

@@ -178,6 +178,10 @@ class SingletGate(FittedGate):
             self.warning_ = (f"keeps {kept:.0%} of the events it was fitted on ({1 - positive.mean():.0%} with "
                              f"{self.area} <= 0): singlets are most events; is {self.area} the pulse area and "
                              f"{self.height} its height?")
+        elif low <= centre / 2:  # a doublet, twice the area at the same height, is inside the band
+            self.warning_ = (f"{self.height}/{self.area} ratio spreads so widely (median {centre:.3g}, robust SD "
+                             f"{spread:.3g}) that the band keeps doublets (ratio {centre / 2:.3g}, twice the area): is "
+                             f"{self.area} the pulse area, with no baseline offset?")
 
     def _static(self) -> PolygonGate:
         return PolygonGate(self.dims, self.vertices_)

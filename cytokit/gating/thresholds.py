@@ -357,7 +357,8 @@ class DensityValleyGate(_DensityGate):
                 f"no density valley found in {self.dim} in {self._range_text()}: "
                 f"{len(peaks)} density peak(s) at {np.round(curve.grid[peaks], 4).tolist()}"
                 + (f" (one more at {smaller[0]:.4g}, {smaller[1]:.2g} of the highest's height and {smaller[2]:.2g} "
-                   f"of it in prominence, is under min_peak_height {self.min_peak_height:g})" if smaller else "")
+                   f"of it in prominence, is not counted: min_peak_height {self.min_peak_height:g} applies to both)"
+                   if smaller else "")
             )
         _, low, left, right, self.valley_depth_ = best
         self.threshold_ = float(curve.grid[low])

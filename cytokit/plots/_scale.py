@@ -53,8 +53,9 @@ def _multiple_label(value: float) -> str:
 
 
 def _linear_label(value: float) -> str:
-    if abs(value) >= 1000:
-        return f"{value / 1000:g}K"
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= size:
+            return f"{value / size:g}{suffix}"
     return f"{value:g}"
 
 
@@ -101,6 +102,8 @@ def _decade_ticks(transform, low: float, high: float) -> tuple[list, list, list]
                 if _inside(np.array([position]), low, high)[0] and all(
                         abs(position - m) >= _MIN_GAP * span for m, _ in majors):
                     majors.append((float(position), _multiple_label(float(value))))
+    if not majors:  # narrower than from one 1, 2 or 5 × a decade to the next (a Guava's HLog): values
+        return _linear_ticks(transform, low, high)
     majors.sort()
     return [m for m, _ in majors], [label for _, label in majors], sorted(minors)
 

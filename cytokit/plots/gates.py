@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -122,8 +124,10 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
                 _draw_1d(ax, static, dims[0])
             scale_axis(ax, "x", result.transforms.get(dims[0]))
         if flag:
-            ax.text(0.02, 0.02, _literal(flag[:120]), transform=ax.transAxes, fontsize=7, color="#b00000",
-                    va="bottom", wrap=True,
+            # in lines that fit the panel (matplotlib's wrap=True wraps at the figure's edge), at most three
+            lines = textwrap.wrap(flag, 50, max_lines=3, placeholder=" …")
+            ax.text(0.02, 0.02, _literal("\n".join(lines)), transform=ax.transAxes, fontsize=7, color="#b00000",
+                    va="bottom",
                     bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "#b00000", "pad": 2})
     return fig
 

@@ -42,7 +42,7 @@ def _tubes(samples: pd.DataFrame, patient: str, baseline: str, followup: str) ->
     base, follow = pick(baseline, False), pick(followup, False)
     iso = control_of(base, baseline) or pick(followup, True)
     follow_iso = control_of(follow, followup)
-    tubes = [(label(iso, f"control {followup}"), iso), (f"{baseline} stained", base), (f"{followup} stained", follow)]
+    tubes = [(label(iso, "control"), iso), (f"{baseline} stained", base), (f"{followup} stained", follow)]
     if follow_iso and follow_iso != iso:
         tubes.append((label(follow_iso, ""), follow_iso))
     return tubes
