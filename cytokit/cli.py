@@ -116,7 +116,7 @@ def _gate(args: argparse.Namespace) -> int:
         from .quality import noting_misreads
 
         with noting_misreads(args.file) as notes:
-            sample = read_fcs(args.file)
+            sample = read_fcs(args.file, dataset=args.dataset)
         sample.data_warnings = notes
         control = None
         if args.control:
@@ -290,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="FILE is itself a control tube: its positivity thresholds are fitted on itself")
     add_panel_option(gate)
     gate.add_argument("--export-gatingml", metavar="OUT.xml", help="write the gates as fitted as Gating-ML 2.0")
+    gate.add_argument("--dataset", type=int, default=0, metavar="N",
+                      help="gate FILE's data set N (0-based, as cytokit inspect --dataset lists them; default 0)")
     gate.add_argument("--plot", metavar="OUT.png", help="draw every gate on its parent's events (.png, .svg or .pdf)")
     gate.set_defaults(func=_gate)
 

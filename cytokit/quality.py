@@ -78,10 +78,11 @@ def flow_rate_anomaly(sample, *, bins: int = FLOW_BINS) -> str:
 
 
 def _more_data_sets(sample) -> str:
-    """A sentence when the file holds data sets after the one analysed (``$NEXTDATA``), else ``""``:
+    """A sentence when the file holds data sets other than the one analysed (``$NEXTDATA``), else ``""``:
     a Guava file's four acquisitions, a Beckman ``.lmd``'s FCS 3.0 copy after its FCS 2.0 one."""
     try:
-        if int(str(sample.keywords.get("$NEXTDATA", "0")).strip() or 0) == 0 or sample.path is None:
+        last = int(str(sample.keywords.get("$NEXTDATA", "0")).strip() or 0) == 0
+        if last and not getattr(sample, "dataset", 0) or sample.path is None:
             return ""  # (zero-padded or not: the file's last data set)
     except ValueError:  # a $NEXTDATA that is no number: the reader warned, and read the first data set
         return ""
@@ -99,7 +100,7 @@ def _more_data_sets(sample) -> str:
         return ""
     events = ", ".join(f"{int(n):,}" for n in sets["n_events"])
     return (f"the file holds {len(sets)} data sets ({events} events); only data set {sample.dataset} was "
-            "analysed (cytokit inspect FILE --dataset N shows each)")
+            "analysed (cytokit inspect FILE --dataset N shows each, cytokit gate FILE --dataset N gates it)")
 
 
 @contextlib.contextmanager

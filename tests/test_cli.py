@@ -81,6 +81,8 @@ def test_gate_draws_its_gates_and_exits_1_when_a_gate_failed(tmp_path):
     proc = cli("gate", stained, "--template", template, "--plot", tmp_path / "f.svg")
     assert proc.returncode == 1 and "1 gate(s) failed: Lymphocytes/Singlets/Viable/CD19+/LAG3+" in proc.stderr
     assert b"<svg" in (tmp_path / "f.svg").read_bytes()[:500]
+    proc = cli("gate", stained, "--template", TEMPLATE, "--dataset", 1)
+    assert proc.returncode == 1 and "data set 1 requested but the file has 1" in proc.stderr
 
 
 def test_simulate_command(tmp_path):

@@ -576,6 +576,17 @@ def test_singlet_gate_removes_planted_doublets():
     assert gate.warning_ is None
 
 
+def test_a_singlet_band_wide_enough_to_keep_doublets_is_doubtful():
+    """A MACSQuant's FSC-A with a baseline offset: height/area spread 0.58 around 1.11, the band's
+    lower edge below 0, every doublet kept, unflagged."""
+    rng = np.random.default_rng(4)
+    height = rng.uniform(1_000, 50_000, 5_000)
+    area = height + rng.uniform(-20_000, 20_000, 5_000).clip(-0.8 * height)  # an offset that blurs the ratio
+    gate = SingletGate("FSC-A", "FSC-H").fit(pd.DataFrame({"FSC-A": area, "FSC-H": height}))
+    assert gate.ratio_ - 3 * gate.ratio_sd_ <= gate.ratio_ / 2
+    assert gate.warning_.startswith("FSC-H/FSC-A ratio spreads so widely (median ") and "keeps doublets" in gate.warning_
+
+
 def test_a_singlet_gate_keeping_few_events_is_doubtful():
     """A dead area channel (a Cytek's FSCA: 98 % zeros) left the 2 % with an area as 'singlets', unflagged."""
     events, _ = singlets_and_doublets()

@@ -71,7 +71,8 @@ def test_a_file_with_further_data_sets_says_only_the_first_was_analysed(tmp_path
     path = tmp_path / "two.fcs"
     path.write_bytes(chain(build_fcs(values, nextdata="00000000"), build_fcs(values[:40])))
     assert ("the file holds 2 data sets (60, 40 events); only data set 0 was analysed (cytokit inspect FILE "
-            "--dataset N shows each)") in quality_flags(read_fcs(path))
+            "--dataset N shows each, cytokit gate FILE --dataset N gates it)") in quality_flags(read_fcs(path))
+    assert "only data set 1 was analysed" in " ".join(quality_flags(read_fcs(path, dataset=1)))
     single = tmp_path / "one.fcs"
     single.write_bytes(build_fcs(values))
     assert quality_flags(read_fcs(single)) == []

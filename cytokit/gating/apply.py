@@ -178,7 +178,8 @@ def _spillover(template, sample: Sample) -> tuple[pd.DataFrame | None, str]:
             problem = unreadable_spillover(sample.keywords, list(sample.channels["pnn"]))
             if problem:  # uncompensated, its markers' values would be other markers' too: no silent garbage
                 raise FCSError(f"{sample.path}: {problem}: the template compensates with the file's matrix "
-                               "(compensation: file); fix the keyword, or give a matrix CSV")
+                               "(compensation: file); fix the keyword, give a matrix CSV, or, for files that need none (a "
+                               "keyword naming channels without coefficients), compensation: none")
             return None, "none (the file has no spillover matrix)"
         return sample.spillover, "file"
     from ..compensation import read_spillover_csv
