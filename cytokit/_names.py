@@ -13,9 +13,9 @@ FCS_SUFFIXES = (".fcs", ".lmd")
 
 def pattern_regex(pattern: str) -> re.Pattern:
     fields = re.findall(r"{(\w+)}", pattern)
-    for name in ("patient", "timepoint", "stain"):
-        if name not in fields:
-            raise MetadataError(f"file-name pattern {pattern!r} needs a {{{name}}} field")
+    if "patient" not in fields:  # without {timepoint} nothing is paired, without {stain} every tube is stained
+        raise MetadataError(f"file-name pattern {pattern!r} needs a {{patient}} field (a study without timepoints: "
+                            "'{patient}.fcs')")
     twice = sorted({name for name in fields if fields.count(name) > 1})
     if twice:
         raise MetadataError(f"file-name pattern {pattern!r} names the field(s) {', '.join(twice)} more than once")
@@ -31,6 +31,8 @@ def fit_name(name: str, pattern: str, timepoints: tuple[str, ...]) -> tuple[dict
     """The fields of a file name, or an error. When the name splits two ways (a separator
     inside a field, e.g. ``CLL_001_C2D1_isotype.fcs``), the split whose timepoint is one of
     ``timepoints`` wins; otherwise the name is reported as ambiguous."""
+    if "{timepoint}" not in pattern:  # a study without timepoints: no reading to prefer
+        timepoints = ()
     found = splits(_stem(pattern), Path(name).stem)  # the name without its .fcs or .lmd
     known = {t.casefold() for t in timepoints}
     if not found:

@@ -178,7 +178,10 @@ def _run(args: argparse.Namespace) -> int:
     for row in failed.itertuples():  # an error: said with --quiet too
         print(f"  failed: {row.file}: {row.error}", file=sys.stderr)
     if not args.quiet:
-        for row in unpaired.itertuples():
+        untimed = unpaired["error"].str.startswith("no timepoint (")  # a study without timepoints: said once
+        if untimed.any():
+            print(f"  unpaired: {untimed.sum()} file(s): {unpaired.loc[untimed, 'error'].iloc[0]}", file=sys.stderr)
+        for row in unpaired[~untimed].itertuples():
             print(f"  unpaired: {row.file}: {row.error}", file=sys.stderr)
         for file, (population, flag) in gate_failed.items():  # its populations below are empty: its values NaN
             print(f"  gate failed: {file}: {population}: {flag.split('; ')[0]}", file=sys.stderr)

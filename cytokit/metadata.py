@@ -60,12 +60,13 @@ def samples_from_pattern(folder: str | Path, pattern: str = DEFAULT_PATTERN, *,
             "file": path.name,
             "patient": fields.get("patient", ""),
             "timepoint": fields.get("timepoint", ""),
-            "stain": fields.get("stain", ""),
+            "stain": fields.get("stain", "stained" if fields and "{stain}" not in pattern else ""),
             "path": str(path.resolve()),
             "pattern_error": error,
         })
     table = pd.DataFrame(rows, columns=[*REQUIRED, "path", "pattern_error"])
     table.attrs["source"] = f"the file names (pattern {pattern})"  # named in check_samples' errors
+    table.attrs["untimed"] = "{timepoint}" not in pattern  # every file analysed, none paired
     return table
 
 
@@ -320,6 +321,7 @@ def check_samples(
         raise MetadataError("the sample sheet has column(s) " + ", ".join(f"{c!r} ({RESERVED[c]})" for c in taken)
                             + ", which cytokit writes into its samples table; rename them")
     named = compared_timepoints(comparisons)
+    untimed = bool(samples.attrs.get("untimed"))  # a pattern without {timepoint}: no tube has one
     out = normalise_labels(samples, timepoints=named)
     if "pattern_error" not in out:
         out["pattern_error"] = ""
@@ -337,7 +339,7 @@ def check_samples(
             mark(i, "error", row["pattern_error"])
         elif not Path(row["path"]).is_file():
             mark(i, "error", f"file not found: {row['path']}")
-        elif not (row["patient"] and row["timepoint"] and row["stain"]):
+        elif not (row["patient"] and (row["timepoint"] or untimed) and row["stain"]):
             mark(i, "error", "patient, timepoint or stain is empty")
 
     readable = out.index[out["status"] != "error"]
@@ -386,6 +388,10 @@ def _mark_uncompared(out: pd.DataFrame, comparisons: tuple[Comparison, ...], mar
     compared = out["timepoint"].isin(named)
     for i in out.index[(out["status"] == "ok") & ~compared]:
         serves = str(out.at[i, "control_of"]) if "control_of" in out else ""  # its thresholds are used
+        if not out.at[i, "timepoint"]:  # a study without timepoints (a pattern without {timepoint})
+            mark(i, "unpaired", "no timepoint (the file-name pattern has no {timepoint}): analysed, not paired"
+                 + (f" (the control of {serves})" if serves else ""))
+            continue
         if len(comparisons) == 1:
             (baseline, followup), = comparisons
             why = f"is neither the baseline ({baseline}) nor the follow-up ({followup})"

@@ -120,8 +120,11 @@ def analyse_group(rows: list[dict], template_path: str, *, reference_path: str |
             [row for table in tables for row in table.to_dict("records")], columns=tables[0].columns)
     result.values = {key: quantile_sketch(v) for key, v in result.values.items()}
     if pairing is not None and figures and rows:
+        from .plots.patient import has_panel
+
         patient = rows[0]["patient"]
-        result.figures[("patient", patient)] = _patient_figure(result, patient)
+        if has_panel(result, patient):
+            result.figures[("patient", patient)] = _patient_figure(result, patient)
     return result
 
 

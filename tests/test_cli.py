@@ -85,6 +85,25 @@ def test_gate_draws_its_gates_and_exits_1_when_a_gate_failed(tmp_path):
     assert proc.returncode == 1 and "data set 1 requested but the file has 1" in proc.stderr
 
 
+def test_run_gates_a_study_without_timepoints(tmp_path):
+    """Another lab's files, named anyhow, gated by a template without markers: --pattern '{patient}.fcs'."""
+    folder = tmp_path / "fcs"
+    folder.mkdir()
+    for name in ("CLL001_C2D1_stained.fcs", "CLL002_C2D8_stained.fcs"):
+        (folder / name.replace("_", " ")).write_bytes((REPO / "sample_fcs" / "modern" / name).read_bytes())
+    template = tmp_path / "gating.yaml"
+    template.write_text(TEMPLATE.read_text().split("\nmarkers:")[0])
+    proc = cli("run", folder, "--template", template, "--out", tmp_path / "out", "--pattern", "{patient}.fcs",
+               "--workers", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert "  unpaired: 2 file(s): no timepoint (the file-name pattern has no {timepoint}): analysed, not paired" \
+        in proc.stderr
+    populations = pd.read_csv(tmp_path / "out" / "populations.csv")
+    assert sorted(set(populations["file"])) == ["CLL001 C2D1 stained.fcs", "CLL002 C2D8 stained.fcs"]
+    plots = sorted(p.name for p in (tmp_path / "out" / "plots").iterdir())
+    assert plots == ["gates_CLL001-C2D1-stained.png", "gates_CLL002-C2D8-stained.png"]  # no empty patient panels
+
+
 def test_simulate_command(tmp_path):
     proc = cli("simulate", tmp_path, "--patients", 2, "--events", 2000, "--layout", "modern", "--seed", 3)
     assert proc.returncode == 0, proc.stderr

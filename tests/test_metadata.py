@@ -104,8 +104,22 @@ def test_custom_pattern(tmp_path):
     touch(tmp_path, "trial-07.day1.ISO.fcs")
     table = samples_from_pattern(tmp_path, "trial-{patient}.{timepoint}.{stain}.fcs")
     assert table.iloc[0][["patient", "timepoint", "stain"]].tolist() == ["07", "day1", "ISO"]
-    with pytest.raises(MetadataError, match="needs a {stain} field"):
-        samples_from_pattern(tmp_path, "{patient}_{timepoint}.fcs")
+    with pytest.raises(MetadataError, match=r"needs a {patient} field \(a study without timepoints: '{patient}.fcs'\)"):
+        samples_from_pattern(tmp_path, "trial-{timepoint}.{stain}.fcs")
+
+
+def test_a_pattern_without_stain_or_timepoint(tmp_path):
+    """Without {stain} every tube is stained; without {timepoint} (a gating-only study of other files)
+    every file is analysed and none paired, said once per file and not as an error."""
+    touch(tmp_path, "P1_C2D1.fcs", "P1_C2D8.fcs")
+    table = samples_from_pattern(tmp_path, "{patient}_{timepoint}.fcs")
+    assert table[["patient", "timepoint", "stain"]].values.tolist() == [["P1", "C2D1", "stained"], ["P1", "C2D8", "stained"]]
+    assert set(check_samples(table, folder=tmp_path, needs_control=False)["status"]) == {"ok"}
+    touch(tmp_path, "Activation 7.fcs")
+    untimed = check_samples(samples_from_pattern(tmp_path, "{patient}.fcs"), folder=tmp_path, needs_control=False)
+    assert untimed["patient"].tolist() == ["Activation 7", "P1_C2D1", "P1_C2D8"]
+    assert set(untimed["status"]) == {"unpaired"}
+    assert set(untimed["error"]) == {"no timepoint (the file-name pattern has no {timepoint}): analysed, not paired"}
 
 
 def test_sheet_problems_are_reported_by_name(tmp_path):

@@ -66,6 +66,17 @@ def _transformed_threshold(markers: list[dict], values: dict, file: str, marker:
     return float(np.quantile(control[np.isfinite(control)], quantile))
 
 
+def has_panel(results: ResultsLike, patient: str) -> bool:
+    """Whether ``patient`` has a panel to draw: a quantified marker on a stained tube at a compared
+    timepoint (not a template without ``markers:``, nor a study without timepoints)."""
+    markers = results.markers
+    if not len(markers):
+        return False
+    compared = {tp for pair in results.comparisons for tp in pair}
+    mine = markers[(markers["patient"].astype(str) == str(patient)) & ~markers["stain"].map(is_control)]
+    return bool(mine["timepoint"].astype(str).isin(compared).any())
+
+
 def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, float] | None = None,
                  reuse: bool = False) -> Figure:
     """The study panel of one patient: the quantified population's gate dimension (CD19 of CD19+)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 import pandas as pd
 
 from ..plots import ResultsLike
+from ..plots.patient import has_panel
 from ._html import data_uri as _data_uri
 from ._html import environment, generated
 from ._html import table as _table
@@ -90,7 +91,7 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
         patients.append({
             "id": patient, "anchor": "patient-" + patient_anchor,
             "status": ", ".join(sorted(set(rows.loc[~serving, "status"]))) or "ok",
-            "panel": _data_uri(plotter.png("patient", patient)),
+            "panel": _data_uri(plotter.png("patient", patient)) if has_panel(results, patient) else None,
             "markers": _table(marker_rows, ["file", "timepoint", "stain", "marker", "n_events", "median",
                                             "pct_pos", "threshold", "rmfi", "flag"]),
             "paired": _table(paired_rows, ["marker", *(("baseline", "followup") if several else ()),
