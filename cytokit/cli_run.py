@@ -205,6 +205,9 @@ def _run(args: argparse.Namespace) -> int:
         print("cytokit run: note: the template quantifies no marker (it has no markers: section): populations.csv "
               "holds each file's counts; add markers: to compare timepoints (paired.csv and cohort.csv are empty)",
               file=sys.stderr)
+    elif len(usable) and not (usable["timepoint"].astype(str) != "").any():  # a pattern without {timepoint}
+        print("cytokit run: note: no file has a timepoint (the file-name pattern has no {timepoint}): markers.csv "
+              "holds each file's values; nothing is paired (paired.csv and cohort.csv are empty)", file=sys.stderr)
     elif not n_paired and (~usable["stain"].map(is_control)).any():  # labels are normalised (metadata)
         print(f"cytokit run: warning: no patient could be paired: {len(unpaired)} files unpaired, "
               f"{len(failed)} failed (timepoints found: {timepoints}; {asked}); paired.csv and cohort.csv are empty",

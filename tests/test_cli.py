@@ -102,6 +102,11 @@ def test_run_gates_a_study_without_timepoints(tmp_path):
     assert sorted(set(populations["file"])) == ["CLL001 C2D1 stained.fcs", "CLL002 C2D8 stained.fcs"]
     plots = sorted(p.name for p in (tmp_path / "out" / "plots").iterdir())
     assert plots == ["gates_CLL001-C2D1-stained.png", "gates_CLL002-C2D8-stained.png"]  # no empty patient panels
+    template.write_text(TEMPLATE.read_text().replace("method: control_quantile, quantile: 0.99", "method: none"))
+    proc = cli("run", folder, "--template", template, "--out", tmp_path / "out", "--pattern", "{patient}.fcs",
+               "--workers", 1, "--no-plots")
+    assert proc.returncode == 0 and "note: no file has a timepoint" in proc.stderr and "warning" not in proc.stderr
+    assert len(pd.read_csv(tmp_path / "out" / "markers.csv")) == 4  # LAG3 and TNFa of each file
 
 
 def test_simulate_command(tmp_path):
