@@ -45,6 +45,8 @@ def _inspect(args: argparse.Namespace) -> int:
                 "n_datasets": len(datasets),
                 "n_events": sample.n_events,
                 "spillover": sample.spillover is not None,
+                **_spillover_report(sample.spillover),
+                "timestep": kw.get("$TIMESTEP", ""),
                 "channels": [
                     {"pnn": r.pnn, "pns": r.pns, "range": r.range, "decades": r.decades, "gain": r.gain}
                     for r in sample.channels.itertuples()
@@ -62,11 +64,28 @@ def _inspect(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _spillover_report(matrix) -> dict:
+    """The file's spillover matrix as inspect reports it: its keyword, channels and whether it is
+    the identity (an Attune's LEGENDplex file: a matrix that compensates nothing)."""
+    import numpy as np
+
+    if matrix is None:
+        return {}
+    return {"spillover_keyword": str(matrix.attrs.get("source", "")).rsplit(": ", 1)[-1],
+            "spillover_channels": [str(c) for c in matrix.columns],
+            "spillover_identity": bool(np.array_equal(matrix.to_numpy(), np.eye(len(matrix))))}
+
+
 def _print_inspect(report: dict) -> None:
     print(f"{report['file']}")
+    spill = "no"
+    if report["spillover"]:
+        spill = (f"{report['spillover_keyword']} on {len(report['spillover_channels'])} channels"
+                 + (" (the identity: compensates nothing)" if report["spillover_identity"] else ""))
     print(
         f"  FCS {report['version']}  cytometer: {report['cytometer'] or '-'}  events: {report['n_events']}"
-        f"  data sets: {report['n_datasets']}  spillover: {'yes' if report['spillover'] else 'no'}"
+        f"  data sets: {report['n_datasets']}" + (f"  $TIMESTEP: {report['timestep']}" if report["timestep"] else "")
+        + f"  spillover: {spill}"
     )
     width = max([len(c["pnn"]) for c in report["channels"]] + [3])
     swidth = max([len(c["pns"]) for c in report["channels"]] + [3])

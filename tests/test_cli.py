@@ -32,6 +32,9 @@ def test_inspect_reports_bad_file_and_goes_on(tmp_path):
     assert failed["file"] == str(bad) and "bad.fcs" in failed["error"] and "version" not in failed
     assert report["version"] == "2.0" and report["n_events"] == 10000
     assert {c["pns"] for c in report["channels"]} >= {"CD19 FITC", "LAG3 PE", "7AAD"}
+    modern = json.loads(cli("inspect", REPO / "sample_fcs" / "modern" / "CLL001_C2D1_stained.fcs", "--json").stdout)[0]
+    assert modern["spillover_keyword"] == "$SPILLOVER" and modern["spillover_identity"] is False
+    assert "PE-A" in modern["spillover_channels"]
 
 
 def test_python_dash_m_cytokit_is_the_command():
