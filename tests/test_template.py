@@ -441,3 +441,15 @@ def test_a_number_in_e_notation_is_a_number():
     template = parse_template(HEAD + "  - {name: A, parent: root, gate: {type: density_valley, dim: fsc, adjust: 2e0}}\n",
                               source="t.yaml")
     assert template.populations[0].gate["adjust"] == 2.0
+
+
+def test_t_auto_is_the_top_of_scale_of_the_values_as_read():
+    """A linear channel's values are divided by $PnG (data1.fcs: FSC-H, $PnR 1024, data up to 279), so
+    its top of scale is $PnR / $PnG; a log-amplified channel's is 10**decades."""
+    template = parse_template(BASE + "transforms:\n  default: {kind: linear, t: auto}\n")
+    sample = Sample.from_dataframe(pd.DataFrame({"X": [1.0, 200.0], "FL1": [1.0, 2.0]}), markers={"FL1": "CD19"})
+    sample.channels["range"] = 1024.0
+    sample.channels.loc[sample.channels["pnn"] == "X", "gain"] = 3.67
+    sample.channels.loc[sample.channels["pnn"] == "FL1", "decades"] = 4.0
+    transforms = template.apply(sample).transforms
+    assert transforms["X"].t == pytest.approx(1024 / 3.67) and transforms["FL1"].t == 10_000

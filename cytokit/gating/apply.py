@@ -202,8 +202,9 @@ def _dimensions(template, sample: Sample, channels: dict[str, str]) -> tuple[dic
     out: dict = {}
     scales: dict[str, list[tuple[object, str]]] = {}  # pnn -> [(transform or None, dimension)]
     table = sample.channels
-    tops = {p: (float(d), float(r), float(o))  # pnn -> (decades, range, offset), for t: auto
-            for p, d, r, o in zip(table["pnn"], table["decades"], table["range"], table["offset"])}
+    # pnn -> (decades, range, offset), for t: auto; a linear channel read as $PnR / $PnG (its values are divided)
+    tops = {p: (float(d), float(r) / (float(g) if d <= 0 and g > 0 else 1.0), float(o))
+            for p, d, r, o, g in zip(table["pnn"], table["decades"], table["range"], table["offset"], table["gain"])}
     for role, pnn in channels.items():
         transform = _role_transform(template, sample, role, pnn, tops)
         taken = scales.setdefault(pnn, [])
