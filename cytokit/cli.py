@@ -239,7 +239,8 @@ def _compare(args: argparse.Namespace) -> int:
         missing = [str(f) for f in files if not f.is_file()]
         if missing or not files:
             raise FileNotFoundError(f"no such FCS file(s): {', '.join(missing)}" if missing else
-                                    f"no FCS files (.fcs/.lmd) in {args.files[0]}")
+                                    f"no FCS files (.fcs/.lmd) in {args.files[0]}; subfolders are not searched: "
+                                    "give the files themselves (FOLDER/*/*.fcs)")
         if out.exists() and not out.is_dir():
             raise FileExistsError(f"--out {out} is a file, not a folder")
         template = load_template(args.template, panel=args.panel)

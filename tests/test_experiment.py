@@ -213,6 +213,10 @@ def test_markers_measured_without_positivity_pair_stained_tubes_without_controls
     assert (res.samples["status"] == "ok").all(), res.samples["error"].tolist()
     assert sorted(res.paired["marker"]) == ["LAG3", "TNFa"] and res.paired["pct_pos_baseline"].isna().all()
     assert res.paired[["mfi_baseline", "log2_mfi_ratio_raw", "ks_d_raw", "emd_raw"]].notna().all().all()
+    from cytokit.report import render_report
+
+    html = render_report(res)  # the cohort's text says what its lines are: MFI, not % positive above a threshold
+    assert "No marker has a positivity threshold" in html and "above its control's" not in html
 
 
 def test_no_rmfi_from_a_median_at_or_below_zero(tmp_path):
