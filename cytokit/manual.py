@@ -113,6 +113,11 @@ class ManualSource:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
+    def matrix(self, file: str | Path, sample: Sample) -> pd.DataFrame | None:
+        """The spillover matrix the person's gates of ``file`` are drawn on when it is not the file's own
+        ``$SPILLOVER`` (a matrix edited in FlowJo, a Gating-ML ``spectrumMatrix``), else None."""
+        return None
+
     def gating(self, file: str | Path, sample: Sample) -> Gating:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -243,6 +248,20 @@ class WorkspaceSource(ManualSource):
                 break
         self.workspace, self.ids = best
 
+    def matrix(self, file: str | Path, sample: Sample) -> pd.DataFrame | None:
+        sid = self.ids.get(Path(file).name)
+        try:
+            found = self.workspace.get_comp_matrix(sid) if sid is not None else None
+        except Exception:  # noqa: BLE001 - no matrix FlowKit can give: the gates' own compensation stands
+            found = None
+        if found is None:
+            return None
+        import pandas as pd
+
+        matrix = pd.DataFrame(np.asarray(found.matrix, dtype=float), index=list(found.fluorochromes),
+                              columns=list(found.detectors))
+        return None if _same_matrix(matrix, sample.spillover) else matrix
+
     def gating(self, file: str | Path, sample: Sample) -> Gating:
         sid = self.ids.get(Path(file).name)
         if sid is None:
@@ -330,6 +349,16 @@ class GatingMLSource(ManualSource):
             raise MetadataError(f"{self.path}: no such Gating-ML file")
         self.gates = read_gatingml(self.path)
 
+    def matrix(self, file: str | Path, sample: Sample) -> pd.DataFrame | None:
+        from .gating.gatingml_nodes import UNCOMPENSATED
+
+        refs = {node.dimension(d).compensation for node in self.gates.nodes if not hasattr(node.gate, "operands")
+                for d in node.gate.dims} - {UNCOMPENSATED, None}
+        if len(refs) != 1 or next(iter(refs)) not in self.gates.compensations:  # the file's own, or several
+            return None
+        matrix = self.gates.compensations[next(iter(refs))]
+        return None if _same_matrix(matrix, sample.spillover) else matrix
+
     def gating(self, file: str | Path, sample: Sample) -> Gating:
         from .errors import CytokitError
 
@@ -375,6 +404,13 @@ class GatingMLSource(ManualSource):
         region["compensated"] = any(w.compensation != UNCOMPENSATED and (w.compensation != FCS or has_spillover)
                                     for w in where)
         return region
+
+
+def _same_matrix(a: pd.DataFrame, b: pd.DataFrame | None) -> bool:
+    """Whether two spillover matrices are one (labels and values), as FlowJo's acquisition-defined
+    matrix is the file's $SPILLOVER."""
+    return (b is not None and list(a.index) == list(b.index) and list(a.columns) == list(b.columns)
+            and np.allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-9, atol=1e-12))
 
 
 def read_manual(source: str | Path | ManualSource, files: Sequence[str | Path] = ()) -> ManualSource:

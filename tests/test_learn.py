@@ -499,6 +499,22 @@ def test_cli_learn_names_a_population_it_could_not_learn(corpus, tmp_path, capsy
     assert header[-2:] == ["cv_f1", "train_f1"] and poly[-2:] == ["False", "1.000"]  # one file: no cv_f1
 
 
+def test_learn_compensates_with_the_matrix_the_persons_gates_are_drawn_on(corpus, tmp_path, capsys):
+    """A Gating-ML rectangle on values compensated by its own spectrumMatrix (data1.fcs has no
+    $SPILLOVER): learned uncompensated, the person's rectangle could not be carried over and the
+    members' polygon agreed at 0.978; with the matrix, the rectangle itself at 1.000."""
+    ref = corpus / "flowkit" / "gate_ref"
+    gml = ref / "gml" / "gml_matrix_transform_logicle_rect1_gate.xml"
+    out = tmp_path / "t.yaml"
+    assert main(["learn", str(gml), "--files", str(ref / "data1.fcs"), "--out", str(out)]) == 0
+    template = cytokit.load_template(out)
+    assert isinstance(template.compensation, dict) and template.compensation["detectors"] == ["FL1-H", "FL2-H", "FL3-H"]
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["ScaleRect1"])
+    assert row.split()[-3:-1] == ["True", "False"]  # registered: the person's rectangle, as drawn
+    table = cytokit.compare([ref / "data1.fcs"], out, gml)
+    assert table.loc[table.population == "ScaleRect1", "f1"].iloc[0] == 1.0
+
+
 def test_a_training_file_without_members_is_not_learned_from():
     """One training file holds the population (80 members above 3 on x), the other none, though it has
     a few events there: learned on the first, the gate keeps its members (cross-validated with the

@@ -113,6 +113,22 @@ def _controls_note(names, controls: dict[str, str]) -> str:
                    "applied with the same controls (compare --controls, a sample sheet's control_file).")
 
 
+def _compensation(source, files: list[Path], samples, otherwise: str):
+    """The learned template's compensation: the matrix the person's gates are drawn on, where the
+    manual gating has one of its own (a matrix edited in FlowJo, a Gating-ML ``spectrumMatrix``) that
+    every training file shares, as the template's inline matrix; else ``otherwise`` (``file``, ``none``).
+    Learned on other values, the person's gates could not be carried over as drawn."""
+    import numpy as np
+
+    matrices = [source.matrix(f, s) for f, s in zip(files, samples)]
+    first = matrices[0] if matrices else None
+    if first is None or any(m is None or list(m.index) != list(first.index) or list(m.columns) != list(first.columns)
+                            or not np.allclose(m.to_numpy(float), first.to_numpy(float)) for m in matrices[1:]):
+        return otherwise
+    return {"detectors": [str(c) for c in first.columns], "fluorochromes": [str(i) for i in first.index],
+            "matrix": [[float(v) for v in row] for row in first.to_numpy(float)]}
+
+
 def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
            controls: dict[str, str] | None = None):
     import numpy as np
@@ -125,6 +141,7 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
     from ._write import population_block, template_text
 
     channels = common_channels(samples)
+    channels.compensation = _compensation(source, files, samples, channels.compensation)
     train = training_files(files, samples, source, channels)
     names = list(channels.roles)
     rng = np.random.default_rng(seed)
@@ -155,7 +172,7 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
         on = () if not drawn_on or None in drawn_on else tuple(
             dict.fromkeys(r for r in drawn_on[0] if r and all(r in other for other in drawn_on[1:])))
         person = [names.index(r) for r in on] if 1 <= len(on) <= 2 else None
-        drawn = {tf.name: tf.drawn(path, on, channels.compensation == "file") for tf in train
+        drawn = {tf.name: tf.drawn(path, on, channels.compensation != "none") for tf in train
                  if person and path in tf.gating.membership}
         if person is None and data:  # .npz memberships: the dimensions on which the members fill a region
             person = drawn_dims(data)

@@ -32,7 +32,7 @@ class Channels:
 
     roles: dict[str, tuple[str | None, list[str]]]
     linear: set[str]
-    compensation: str
+    compensation: str | dict  # file, none, or the manual gating's own matrix (a template's inline one)
     notes: list[str] = field(default_factory=list)  # how channels were matched, for the template's header
     dropped: dict[str, list[str]] = field(default_factory=dict)  # a marker (or $PnN) only some files carry: them
 

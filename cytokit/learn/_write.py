@@ -118,7 +118,7 @@ def _boolean_block(name: str, parent: str, manual: str, learned: Learned) -> lis
     ]
 
 
-def template_text(header: list[str], channels: dict, compensation: str, transforms: dict,
+def template_text(header: list[str], channels: dict, compensation: str | dict, transforms: dict,
                   blocks: list[str]) -> str:
     """The whole template: header comments, channels, compensation, transforms, populations."""
     out = [f"# {line}" if line else "#" for line in header]
@@ -126,7 +126,14 @@ def template_text(header: list[str], channels: dict, compensation: str, transfor
     out.append("channels:")
     for role, spec in channels.items():
         out.append(f"  {role}: {{{', '.join(f'{k}: {_flow(v)}' for k, v in spec.items())}}}")
-    out.append(f"compensation: {compensation}")
+    if isinstance(compensation, dict):  # the manual gating's own matrix (rows: fluorochromes)
+        out.append("compensation:  # the matrix the person's gates were drawn on")
+        out.append(f"  detectors: {_flow(compensation['detectors'])}")
+        out.append(f"  fluorochromes: {_flow(compensation['fluorochromes'])}")
+        out.append("  matrix:")
+        out += [f"    - {_flow(row)}" for row in compensation["matrix"]]
+    else:
+        out.append(f"compensation: {compensation}")
     out.append("transforms:")
     for role, spec in transforms.items():
         out.append(f"  {role}: {{{', '.join(f'{k}: {_flow(v) if not isinstance(v, str) else v}' for k, v in spec.items())}}}")
