@@ -215,8 +215,27 @@ def _workspace_samples(path: Path) -> list[str]:
         return []
 
 
+def _workspace_entries(path: Path) -> list[tuple[str, str]]:
+    """``(sample name, the file name its DataSet uri names)`` of each sample a FlowJo workspace lists."""
+    import xml.etree.ElementTree as ET
+    from urllib.parse import unquote
+
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return []
+    out = []
+    for sample in root.iter("Sample"):
+        node, data = sample.find("SampleNode"), sample.find("DataSet")
+        if node is not None and node.get("name"):
+            uri = unquote(data.get("uri", "")) if data is not None else ""
+            out.append((str(node.get("name")), uri.replace("\\", "/").rsplit("/", 1)[-1]))
+    return out
+
+
 class WorkspaceSource(ManualSource):
-    """A FlowJo workspace gated by FlowKit; samples are matched to files by file name."""
+    """A FlowJo workspace gated by FlowKit; each file is matched to its sample by its name, its $FIL
+    or the file name of the sample's DataSet uri."""
 
     kind = "FlowJo workspace"
 
@@ -228,25 +247,40 @@ class WorkspaceSource(ManualSource):
         super().__init__(path)
         if not self.path.is_file():
             raise MetadataError(f"{self.path}: no such FlowJo workspace")
-        # FlowKit names a workspace's samples by $FIL; files that share one (two cohorts' CLL001_C2D1.fcs,
-        # what cytokit's own --flowjo then writes by file name) are found by file name instead
-        wanted, best = {Path(f).name for f in files}, None
-        for by_name in (False, True):
+        # Each file finds its sample on its own, as FlowJo relinks one: by the file's name (cytokit's own
+        # --flowjo names samples so: two cohorts' files may share a $FIL), its $FIL (FlowKit's sample id, kept
+        # when a file is renamed), or the file name its DataSet uri names (a sample renamed in FlowJo)
+        entries = _workspace_entries(self.path)
+        samples, self.ids = [], {}
+        for file in map(Path, files):
             try:
-                with warnings.catch_warnings():  # "WSP references X, but sample was not loaded"
-                    warnings.simplefilter("ignore", UserWarning)
-                    workspace = flowkit.Workspace(str(self.path), fcs_samples=[str(f) for f in files],
-                                                  filename_as_id=by_name)
-            except Exception as exc:
-                if best is None and by_name:
-                    raise GateError(f"{self.path}: FlowKit cannot read the workspace: {exc}") from exc
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    loaded = flowkit.Sample(str(file), use_flowjo_labels=True)
+            except Exception:  # noqa: BLE001 - the file's own error is reported when it is read
                 continue
-            ids = {Path(workspace.get_sample(s).current_filename).name: s for s in workspace.get_sample_ids()}
-            if best is None or len(wanted & set(ids)) > len(wanted & set(best[1])):
-                best = workspace, ids
-            if wanted <= set(ids):
-                break
-        self.workspace, self.ids = best
+            keys = (file.name, str(loaded.original_filename or ""))
+            found = [n for key in keys for n, _ in entries if n == key] + [n for n, uri in entries if uri == file.name]
+            found = [n for n in dict.fromkeys(found) if n not in self.ids.values()]
+            if not found:
+                continue
+            listed = sum(n == found[0] for n, _ in entries)
+            if listed > 1:  # FlowKit keeps one of them
+                warnings.warn(f"{self.path}: sample {found[0]!r} ({file.name}) is listed {listed} times in the "
+                              "workspace; FlowKit gates one of them: remove the others in FlowJo to be sure which")
+            loaded.id = found[0]
+            samples.append(loaded)
+            self.ids[file.name] = found[0]
+        try:
+            with warnings.catch_warnings():  # "WSP references X, but sample was not loaded"
+                warnings.simplefilter("ignore", UserWarning)
+                self.workspace = flowkit.Workspace(str(self.path), fcs_samples=samples or None)
+        except Exception as exc:
+            slash = " (a gate whose name holds '/', which FlowKit reads as a path: rename it in FlowJo)" \
+                if "doesn't exist" in str(exc) and "Parent gate" in str(exc) else ""
+            raise GateError(f"{self.path}: FlowKit cannot read the workspace: {exc}{slash}") from exc
+        loaded_ids = set(self.workspace.get_sample_ids())
+        self.ids = {name: sid for name, sid in self.ids.items() if sid in loaded_ids}
 
     def matrix(self, file: str | Path, sample: Sample) -> pd.DataFrame | None:
         sid = self.ids.get(Path(file).name)

@@ -391,3 +391,40 @@ def test_a_file_that_is_no_sample_of_the_workspace_is_told_the_samples_it_has():
     with pytest.raises(cytokit.MetadataError, match=r"test_data_diamond_01\.fcs: not a sample of the workspace .*"
                        r"\(its files here: none; its samples: 101_DEN084Y5_15_E03_009_clean\.fcs, "):
         source.gating(fcs, cytokit.read_fcs(fcs))
+
+
+@corpus
+def test_each_file_finds_its_sample_by_name_fil_or_dataset_uri(tmp_path):
+    """A sample renamed in FlowJo (its DataSet uri still names the file), and a file renamed on disk
+    (its $FIL still names the sample), are each found on their own: matching was one mode for all files,
+    so one file's failure depended on which others came with it."""
+    from cytokit.manual import read_manual
+
+    folder = FLOWKIT / "simple_diamond_example"
+    original = folder / "test_data_diamond_01.fcs"
+    text = (folder / "simple_diamond_example_quad_gate.wsp").read_text()
+    renamed_sample = tmp_path / "renamed_sample.wsp"
+    renamed_sample.write_text(text.replace('SampleNode name="test_data_diamond_01.fcs"',
+                                           'SampleNode name="Donor 1, tube 3"'))
+    source = read_manual(renamed_sample, [original])
+    gating = source.gating(original, cytokit.read_fcs(original))
+    expected = read_manual(folder / "simple_diamond_example_quad_gate.wsp", [original]).gating(
+        original, cytokit.read_fcs(original))
+    assert gating.membership.keys() == expected.membership.keys()
+    assert all(np.array_equal(gating.membership[k], expected.membership[k]) for k in gating.membership)
+
+
+@pytest.mark.corpus
+def test_a_file_renamed_on_disk_finds_its_sample_by_fil_beside_one_that_did_not_move(tmp_path):
+    from cytokit.manual import read_manual
+
+    if not (REAL_GATED / "README.md").exists():
+        pytest.skip(f"real gated files not found at {REAL_GATED} (set CYTOKIT_REAL_GATED)")
+    flowatlas = FLOWATLAS
+
+    moved = tmp_path / "donor390" / "BM (reanalysis).fcs"  # renamed: its $FIL still names the sample
+    moved.parent.mkdir()
+    moved.write_bytes((flowatlas / "fcs" / "390C_BM_027.fcs").read_bytes())
+    source = read_manual(flowatlas / "workspace.wsp", [moved, flowatlas / "fcs" / "390C_Lung_029.fcs"])
+    assert set(source.ids) == {"BM (reanalysis).fcs", "390C_Lung_029.fcs"}
+    assert len(set(source.ids.values())) == 2
