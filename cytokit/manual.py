@@ -309,9 +309,9 @@ class WorkspaceSource(ManualSource):
             membership, parents, dims, drawn = {}, {}, {}, {}
             transforms = ws.get_transforms(sid)
             for name, gate_path in ws.get_gate_ids(sid):
-                path = "/".join([*gate_path[1:], name])
+                path = "/".join(n.replace("/", SLASH) for n in [*gate_path[1:], name])
                 membership[path] = ws.get_gate_membership(sid, name, gate_path=gate_path)
-                parents[path] = "/".join(gate_path[1:])
+                parents[path] = "/".join(n.replace("/", SLASH) for n in gate_path[1:])
                 dims[path], drawn[path] = _drawn(ws, sid, name, gate_path, transforms)
         except Exception as exc:
             raise GateError(f"{file}: FlowKit cannot gate sample {sid!r} of {self.path}: {exc}") from exc
@@ -319,6 +319,8 @@ class WorkspaceSource(ManualSource):
 
 
 EDGE_POINTS = 128
+#: what a '/' in a FlowJo gate's name ("CD4+/CD8-") becomes in its population path, whose '/' parts names
+SLASH = "\u2215"
 
 
 def _drawn(ws, sid: str, name: str, gate_path: tuple, transforms: dict) -> tuple[tuple[str, ...], dict | None]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .errors import MetadataError
 from .gating.gatingml_nodes import gatingml_id
-from .manual import Gating
+from .manual import SLASH, Gating
 
 
 MAPPED_ABSENT = "which this file's manual gating does not have"
@@ -73,6 +73,9 @@ def pair_populations(auto: Gating, manual: Gating, mapping: Mapping[str, str] | 
 
     for path in auto.membership:
         target = mapped.get(path, mapped.get(normalise(path)))
+        if target is not None and "/" in target and target not in manual.membership \
+                and normalise(target.replace("/", SLASH)) in by_name:  # a FlowJo gate's name holding '/'
+            target = target.replace("/", SLASH)
         if target is not None and "/" in target:  # a path: that population or none
             candidates = [target] if target in manual.membership else []
         else:  # a name: of one manual population, or of several of which one's parent pairs with cytokit's

@@ -126,6 +126,18 @@ def test_a_templates_manual_key_pairs_a_renamed_population_by_its_parent(study):
     assert rows.loc["Hi/Mid/Top (Mid)", "manual"] == "hi/top"
 
 
+def test_a_flowjo_gate_name_holding_a_slash_pairs_by_that_name():
+    """FlowJo quadrants named 'CD4+/CD8-' read as the path CD4+ > CD8- (nothing paired, and --map could
+    not name them): a '/' in a gate's name is U+2215 in its path, and a --map value naming it still pairs."""
+    from cytokit.manual import SLASH
+
+    n = 4
+    manual = Gating({"T": mask(n, [0, 1, 2]), f"T/CD4+{SLASH}CD8-": mask(n, [0])}, n_events=n)
+    auto = Gating({"T": mask(n, [0, 1, 2]), "T/CD4 single": mask(n, [0])}, n_events=n)
+    pairs, left_auto, _ = pair_populations(auto, manual, {"CD4 single": "CD4+/CD8-"})
+    assert ("T/CD4 single", f"T/CD4+{SLASH}CD8-") in pairs and not left_auto
+
+
 def test_name_pairing_normalises_and_disambiguates_by_parent():
     n = 4
     auto = Gating({"A": mask(n, [0, 1]), "A/CD4  t": mask(n, [0])}, n_events=n)
