@@ -82,8 +82,14 @@ def score_file(file: str, auto: Gating, manual: Gating, mapping: Mapping[str, st
                             f"{manual.n_events}")
     pairs, unpaired_auto, unpaired_manual = pair_populations(auto, manual, mapping)
     rows = []
+    empty = dict.fromkeys(COLUMNS[4:14], NAN)
     for path, manual_path in pairs:
         a, m = auto.membership[path], manual.membership[manual_path]
+        if auto.flags.get(path, "").startswith("skipped"):  # it holds its parent's events: no gate to score
+            rows.append({**empty, "file": file, "population": path, "manual": manual_path, "status": "skipped",
+                         "n_cytokit": int(a.sum()), "n_manual": int(m.sum()), "flag": auto.flag(path),
+                         "note": "its gate was skipped in this file (it holds its parent's events): not scored"})
+            continue
         parent_a, parent_m = auto.parent_mask(path), manual.parent_mask(manual_path)
         precision, recall, f1 = agreement(a, m)
         within = parent_a & parent_m
@@ -97,7 +103,6 @@ def score_file(file: str, auto: Gating, manual: Gating, mapping: Mapping[str, st
             "count_rel_error": (n_a - n_m) / n_m if n_m else (0.0 if n_a == 0 else math.inf),
             "flag": auto.flag(path), "note": "",
         })
-    empty = dict.fromkeys(COLUMNS[4:14], NAN)
     for path, why in unpaired_auto.items():
         rows.append({**empty, "file": file, "population": path, "manual": "", "status": "unpaired",
                      "n_cytokit": int(auto.membership[path].sum()), "flag": auto.flag(path), "note": why})
