@@ -233,9 +233,13 @@ def _compare(args: argparse.Namespace) -> int:
     out = Path(args.out)
     try:
         if len(files) == 1 and files[0].is_dir():
-            from .metadata import list_fcs
+            from .metadata import in_subfolders, list_fcs
 
-            files = list_fcs(files[0])
+            folder, files = files[0], list_fcs(files[0])
+            deeper = in_subfolders(folder) if files else 0
+            if deeper:  # said, not searched: a folder of runs may hold old copies
+                print(f"cytokit compare: note: {deeper} FCS file(s) in subfolders of {folder} are not compared "
+                      f"(give them as {folder}/*/*.fcs)", file=sys.stderr)
         missing = [str(f) for f in files if not f.is_file()]
         if missing or not files:
             raise FileNotFoundError(f"no such FCS file(s): {', '.join(missing)}" if missing else

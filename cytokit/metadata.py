@@ -39,6 +39,12 @@ def list_fcs(folder: str | Path) -> list[Path]:
                   if (p.is_file() or p.is_symlink()) and p.suffix.lower() in FCS_SUFFIXES and not p.name.startswith("."))
 
 
+def in_subfolders(folder: str | Path) -> int:
+    """How many FCS files lie in ``folder``'s subfolders, which :func:`list_fcs` does not search."""
+    return sum(1 for p in Path(folder).rglob("*") if p.parent != Path(folder) and p.suffix.lower() in FCS_SUFFIXES
+               and not p.name.startswith(".") and p.is_file())
+
+
 def samples_from_pattern(folder: str | Path, pattern: str = DEFAULT_PATTERN, *,
                          timepoints: tuple[str, ...] = ()) -> pd.DataFrame:
     """Describe the FCS files of ``folder`` from their names.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -79,8 +80,20 @@ def test_compliance_index_covers_every_truth_file():
 @needs_corpus
 def test_schema_invalid_file_is_rejected():
     """FlowKit validates against the Gating-ML 2.0 schema; this file wraps its gate in <sample>."""
-    with pytest.raises(GateError, match="not a readable Gating-ML 2.0 file"):
+    with pytest.raises(GateError, match=r"not a readable Gating-ML 2.0 file: .* \(the Gating-ML 2.0 schema, line \d+: "):
         read_gatingml(GATE_REF / "gml" / INVALID_GML)
+
+
+@pytest.mark.corpus
+@needs_corpus
+def test_a_gate_id_that_is_no_xml_name_is_named_with_its_line(tmp_path):
+    """FlowKit's own export of a gate named 'CD3+ T cells' fails its schema: the error said only 'neither
+    GatingML 2.0 compliant nor a FlowJo workspace'."""
+    text = (GATE_REF / "gml" / "gml_rect1_gate.xml").read_text()
+    gate_id = re.search(r'gating:id="([^"]+)"', text).group(1)
+    (tmp_path / "bad.xml").write_text(text.replace(f'"{gate_id}"', '"CD3+ T cells"'))
+    with pytest.raises(GateError, match=r"schema, line \d+: .*'CD3\+ T cells' is not a valid value"):
+        read_gatingml(tmp_path / "bad.xml")
 
 
 @pytest.mark.corpus

@@ -410,3 +410,17 @@ def test_timepoints_are_put_in_time_order(seen, comparisons, expected):
     from cytokit.metadata import timepoint_order
 
     assert timepoint_order(seen, comparisons) == expected
+
+
+def test_fcs_files_in_subfolders_are_counted_for_the_note_that_they_are_not_searched(tmp_path):
+    from cytokit.metadata import in_subfolders, list_fcs
+
+    (tmp_path / "batch1" / "sub").mkdir(parents=True)
+    touch(tmp_path, "top.fcs", "batch1/a.fcs", "batch1/sub/b.LMD", "batch1/._a.fcs", "batch1/notes.txt")
+    assert [p.name for p in list_fcs(tmp_path)] == ["top.fcs"] and in_subfolders(tmp_path) == 2
+    (tmp_path / "runs" / "day1").mkdir(parents=True)
+    touch(tmp_path, "runs/day1/c.fcs")
+    from cytokit import learn_template
+
+    with pytest.raises(MetadataError, match=r"no FCS file directly in .*runs; subfolders are not searched"):
+        learn_template(tmp_path / "x.wsp", tmp_path / "runs", out=tmp_path / "t.yaml")

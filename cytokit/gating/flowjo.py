@@ -121,7 +121,10 @@ def template_from_gatingml(path: str | Path) -> Template:
     try:
         strategy = flowkit.parse_gating_xml(str(path))
     except Exception as exc:  # FlowKit raises many types for invalid XML; report them as one
-        raise TemplateError(f"{path}: not a readable Gating-ML 2.0 file ({type(exc).__name__}: {exc})") from None
+        from .gatingml import _schema_error
+
+        raise TemplateError(f"{path}: not a readable Gating-ML 2.0 file ({type(exc).__name__}: {exc})"
+                            f"{_schema_error(path)}") from None
     return _template_from_gates(str(path), path.stem, f"imported from Gating-ML file {path.name}",
                                 strategy.get_gate_ids(), strategy.get_gate, strategy.transformations, "",
                                 matrices=strategy.comp_matrices)

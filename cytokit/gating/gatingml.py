@@ -339,6 +339,21 @@ class GateSet:
         return write_xml(self, path)
 
 
+def _schema_error(path: Path) -> str:
+    """Where ``path`` first fails the Gating-ML 2.0 schema FlowKit checks (gate ids must be XML names: no
+    spaces, ':' or '+', FlowKit's own export of a gate named "CD3+ T cells" fails), or ``""``."""
+    from flowkit._resources import gml_schema
+    from lxml import etree
+
+    try:
+        if gml_schema.validate(etree.parse(str(path))):
+            return ""
+    except (OSError, etree.XMLSyntaxError):
+        return ""
+    error = gml_schema.error_log.last_error
+    return f" (the Gating-ML 2.0 schema, line {error.line}: {error.message})" if error is not None else ""
+
+
 def read_gatingml(path: str | Path) -> GateSet:
     """Read a Gating-ML 2.0 file into a :class:`GateSet` (parsed by FlowKit).
 
@@ -355,7 +370,7 @@ def read_gatingml(path: str | Path) -> GateSet:
     try:
         strategy = flowkit.parse_gating_xml(str(path))
     except (etree.XMLSyntaxError, FlowKitException, ValueError, KeyError, TypeError) as error:
-        raise GateError(f"{path}: not a readable Gating-ML 2.0 file: {error}") from error
+        raise GateError(f"{path}: not a readable Gating-ML 2.0 file: {error}{_schema_error(path)}") from error
     try:
         return GateSet.from_flowkit(strategy)
     except (GateError, ValueError) as error:

@@ -310,12 +310,15 @@ def learn_template(manual: str | Path | ManualSource, files: Sequence[str | Path
     from ..panel import read_panel
 
     paths = [Path(files)] if isinstance(files, (str, Path)) else [Path(f) for f in files]
-    if len(paths) == 1 and paths[0].is_dir():  # a folder: its FCS files, as compare takes it
+    folder = paths[0] if len(paths) == 1 and paths[0].is_dir() else None
+    if folder is not None:  # a folder: its FCS files, as compare takes it
         from ..metadata import list_fcs
 
-        paths = list_fcs(paths[0])
+        paths = list_fcs(folder)
     if not paths:
-        raise MetadataError("cytokit learn needs at least one manually gated FCS file")
+        raise MetadataError("cytokit learn needs at least one manually gated FCS file" + (
+            f" (no FCS file directly in {folder}; subfolders are not searched: give the files, {folder}/*/*.fcs)"
+            if folder is not None else ""))
     if len({p.name for p in paths}) != len(paths):
         raise MetadataError("the training files must have different names (they are matched to the manual "
                             "gating by name)")
