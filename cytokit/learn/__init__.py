@@ -189,7 +189,9 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
                          f"other dimensions it agrees with the person at F1 {agreement:.3f}; {advice}"})
             continue
         note = (f"learned without {unshared}" if unshared else "") + (
-            f"{'; ' if unshared else ''}training agreement F1 {agreement:.3f}, below {GOOD_F1}: check this gate"
+            f"{'; ' if unshared else ''}training agreement F1 {agreement:.3f} "
+            f"({'cross-validated' if np.isfinite(learned.cv_f1) else 'on the training files'}), below {GOOD_F1}: "
+            "check this gate"
             if not agreement >= GOOD_F1 else "")
         untried = dropped_note(channels, train, path) if not agreement >= GOOD_F1 and not unshared else ""
         if untried:
