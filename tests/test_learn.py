@@ -688,7 +688,8 @@ def test_a_gate_drawn_on_a_channel_the_training_files_name_otherwise(tmp_path):
     assert "# learned without FL3" in learned.text and "Treg" not in learned.template.paths
     # learn leaves Time out: a gate on it is learned on what there is, said so, and its poor agreement said
     assert rows.loc["Stable", "note"] == ("learned without Time (a time window is each acquisition's own); training "
-                                          f"agreement F1 {rows.loc['Stable', 'cv_f1']:.3f}, below 0.9: check this gate")
+                                          f"agreement F1 {rows.loc['Stable', 'cv_f1']:.3f} (cross-validated), below "
+                                          "0.9: check this gate")
 
 
 def test_a_learned_templates_panel_key_moves_with_it_or_is_absolute(tmp_path):
