@@ -208,13 +208,15 @@ def _plot_gates(result, target: str, name: str) -> None:
 
     from ._files import write_atomic
     from .plots import figure_png, plot_gates
+    from .plots.encode import _figure_svg
 
     figure = plot_gates(result, title=f"{name}  ({len(result.scale):,} events)")
-    if Path(target).suffix.lower() == ".png":
-        data = figure_png(figure)
+    suffix = Path(target).suffix.lower()
+    if suffix in (".png", ".svg"):
+        data = figure_png(figure) if suffix == ".png" else _figure_svg(figure)
     else:
         buffer = io.BytesIO()
-        figure.savefig(buffer, format=Path(target).suffix.lower()[1:], facecolor="white")
+        figure.savefig(buffer, format="pdf", facecolor="white")
         data = buffer.getvalue()
     print(f"gating figure written to {write_atomic(target, data)}")
 

@@ -18,16 +18,6 @@ if TYPE_CHECKING:
     from .sample import Sample
 
 
-def _workspace_samples(path: Path) -> list[str]:
-    """The sample names a FlowJo workspace lists, loaded or not (FlowKit names only those it loaded)."""
-    import xml.etree.ElementTree as ET
-
-    try:
-        return [str(node.get("name")) for node in ET.parse(path).getroot().iter("SampleNode") if node.get("name")]
-    except (OSError, ET.ParseError):
-        return []
-
-
 def _workspace_entries(path: Path) -> list[tuple[str, str]]:
     """``(sample name, the file name its DataSet uri names)`` of each sample a FlowJo workspace lists."""
     import xml.etree.ElementTree as ET
@@ -63,7 +53,7 @@ class WorkspaceSource(ManualSource):
         # Each file finds its sample on its own, as FlowJo relinks one: by the file's name (cytokit's own
         # --flowjo names samples so: two cohorts' files may share a $FIL), its $FIL (FlowKit's sample id, kept
         # when a file is renamed), or the file name its DataSet uri names (a sample renamed in FlowJo)
-        entries = _workspace_entries(self.path)
+        self.entries = entries = _workspace_entries(self.path)
         samples, self.ids = [], {}
         for file in map(Path, files):
             try:
@@ -112,7 +102,7 @@ class WorkspaceSource(ManualSource):
     def gating(self, file: str | Path, sample: Sample) -> Gating:
         sid = self.ids.get(Path(file).name)
         if sid is None:
-            named = _workspace_samples(self.path)
+            named = [name for name, _ in self.entries]  # loaded or not (FlowKit names only those it loaded)
             listed = ", ".join(named[:10]) + (f" and {len(named) - 10} more" if len(named) > 10 else "")
             raise MetadataError(f"{file}: not a sample of the workspace {self.path} (its files here: "
                                 f"{', '.join(sorted(self.ids)) or 'none'}; its samples: {listed or 'none'})")

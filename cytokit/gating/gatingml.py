@@ -350,7 +350,7 @@ def _schema_error(path: Path) -> str:
             return ""
     except (OSError, etree.XMLSyntaxError):
         return ""
-    error = gml_schema.error_log.last_error
+    error = next(iter(gml_schema.error_log), None)
     return f" (the Gating-ML 2.0 schema, line {error.line}: {error.message})" if error is not None else ""
 
 

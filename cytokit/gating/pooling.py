@@ -147,6 +147,8 @@ def _learning_events(template, item, stop: str, pops: list, fits: dict, controls
     control = controls(sample, channels) if controls is not None else None
     result = gate_sample(template, sample, control=control, channels=channels, pooled=fits, stop_at=stop)
     out = {}
+    info = sample.channels.set_index("pnn")
+    integer = sample.keywords.get("$DATATYPE", "").strip().upper() == "I"  # $PnR: the ADC's resolution
     for pop in pops:
         source = _source(template, pop)
         if not source:
@@ -159,9 +161,7 @@ def _learning_events(template, item, stop: str, pops: list, fits: dict, controls
         columns = _build_gate(template, pop, result.dims).dims
         frame = result._frame(columns, rows)
         frame.attrs["file"] = Path(sample.path).name if sample.path else "a sample in memory"
-        info = sample.channels.set_index("pnn")
         pnns = [result.channel_of(c) for c in columns]
-        integer = sample.keywords.get("$DATATYPE", "").strip().upper() == "I"  # $PnR: the ADC's resolution
         amplification = tuple((c, float(info.at[c, "decades"]), float(info.at[c, "range"]) if integer else None)
                               for c in pnns if c in info.index)
         out[template.path_of(pop.name)] = (frame, result.dims, amplification)

@@ -118,12 +118,11 @@ def _compensation(source, files: list[Path], samples, otherwise: str):
     manual gating has one of its own (a matrix edited in FlowJo, a Gating-ML ``spectrumMatrix``) that
     every training file shares, as the template's inline matrix; else ``otherwise`` (``file``, ``none``).
     Learned on other values, the person's gates could not be carried over as drawn."""
-    import numpy as np
+    from ..manual_base import _same_matrix
 
     matrices = [source.matrix(f, s) for f, s in zip(files, samples)]
     first = matrices[0] if matrices else None
-    if first is None or any(m is None or list(m.index) != list(first.index) or list(m.columns) != list(first.columns)
-                            or not np.allclose(m.to_numpy(float), first.to_numpy(float)) for m in matrices[1:]):
+    if first is None or not all(_same_matrix(first, m) for m in matrices[1:]):
         return otherwise
     return {"detectors": [str(c) for c in first.columns], "fluorochromes": [str(i) for i in first.index],
             "matrix": [[float(v) for v in row] for row in first.to_numpy(float)]}
