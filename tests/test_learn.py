@@ -231,6 +231,20 @@ def test_learned_template_reproduces_the_person_on_a_new_file(off_valley, tmp_pa
     assert (cd4["f1"] < 0.9).all() and cd4["flag"].str.startswith("gate doubtful: learned gate confidence").all()
 
 
+def test_a_file_without_a_learned_markers_channel_skips_only_the_populations_gated_on_it(synthetic, tmp_path):
+    """A file of another panel: before, the learned template failed it whole (role 'cd4' needs marker CD4)."""
+    learned = learn_template(synthetic / "manual", [synthetic / "fcs" / f"{n}.fcs" for n in "ab"], leave_one_out=False)
+    assert all(role.optional for role in learned.template.roles.values())
+    sample = cytokit.read_fcs(synthetic / "fcs" / "c.fcs")
+    frame = sample.events.drop(columns=["CD4-A"])
+    (tmp_path / "fcs").mkdir()
+    cytokit.write_fcs(tmp_path / "fcs" / "c.fcs", frame, datatype="F", markers={"CD8-A": "CD8"})
+    compared = cytokit.compare([tmp_path / "fcs" / "c.fcs"], learned.template, synthetic / "manual").set_index("population")
+    assert compared.loc["Cells", "status"] == "paired" and compared.loc["Cells", "f1"] > 0.99
+    assert compared.loc["Cells/CD4+", "status"] == "skipped"
+    assert compared.loc["Cells/CD4+", "flag"] == "skipped: the file has no channel for role(s) cd4"
+
+
 def test_without_registration_the_moved_file_would_be_missed(off_valley):
     learned = learn_template(off_valley / "manual", [off_valley / "fcs" / f"{n}.fcs" for n in "ab"], leave_one_out=False)
     text = re.sub(r"max_scale: [0-9.]+", "max_scale: 1", re.sub(r"max_shift: [0-9.]+", "max_shift: 0", learned.text))

@@ -135,6 +135,21 @@ def test_missing_role_is_reported_with_the_channels():
         two.resolve_channels(sample)
 
 
+def test_a_roles_pnn_passes_over_a_channel_another_roles_marker_names():
+    """A learned role's detector list holds every panel's detector for the marker; in a file of another
+    panel one of them carries another role's marker (CD4 on 670/30 in one panel, CCR6 in the next)."""
+    template = parse_template(BASE.replace("y: {marker: CD19}", "y: {marker: CD4, pnn: [B, A]}\n  z: {marker: CCR6}"))
+    events = pd.DataFrame({"X": [1.0], "A": [1.0], "B": [1.0]})
+    other_panel = Sample.from_dataframe(events, markers={"A": "CCR6"})
+    assert template.resolve_channels(other_panel) == {"x": "X", "y": "B", "z": "A"}
+    isotype = Sample.from_dataframe(events, markers={"B": "IgG1 PE", "A": "CCR6"})  # not a role's marker: taken
+    assert template.resolve_channels(isotype)["y"] == "B"
+    only = parse_template(BASE.replace("y: {marker: CD19}", "y: {marker: CD4, pnn: [A]}\n  z: {marker: CCR6}"))
+    with pytest.raises(ChannelNotFoundError, match=r"role 'y' needs marker 'CD4' in \$PnS \(its pnn A carries "
+                                                   r"role 'z'\'s marker\)"):
+        only.resolve_channels(other_panel)
+
+
 def test_soft_failure_gives_empty_population_and_flag():
     text = BASE + """\
   - name: B

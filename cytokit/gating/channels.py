@@ -46,10 +46,14 @@ def resolve_roles(roles: Iterable[Role], sample: Sample, *, reference: dict[str,
     if panel is not None:
         sample = panel.label(sample)
     names = list(sample.channels.pnn)
+    roles = list(roles)
+    by_marker = {role.name: _by_marker(role, sample) for role in roles}
+    # a channel whose $PnS names one role's marker is not another role's by its pnn
+    claimed = {pnn: name for name, pnn in by_marker.items() if pnn is not None}
     resolved: dict[str, str] = {}
     missing = []
     for role in roles:
-        found = _find_channel(role, sample)
+        found = by_marker[role.name] or _by_pnn(role, sample, claimed)
         if found is None and reference and reference.get(role.name) in names:
             found = reference[role.name]
         if found is not None:
@@ -58,7 +62,9 @@ def resolve_roles(roles: Iterable[Role], sample: Sample, *, reference: dict[str,
             where_marker = "the panel sheet or $PnS" if panel is not None else "$PnS"
             wanted = (f"marker {_quoted(role.marker_names)} in {where_marker}" if role.marker
                       else f"one of $PnN {list(role.pnn)}")
-            missing.append(f"role {role.name!r} needs {wanted}")
+            taken = [f"{pnn} carries role {claimed[pnn]!r}'s marker" for pnn in _pnn_hits(role, sample)
+                     if claimed.get(pnn, role.name) != role.name]
+            missing.append(f"role {role.name!r} needs {wanted}" + (f" (its pnn {', '.join(taken)})" if taken else ""))
     if missing:
         where = sample.path or "the sample"
         whose = "roles'" if len(missing) > 1 else "role's"
@@ -147,25 +153,33 @@ def _one_of(hits: list[str], role: Role) -> list[str]:
     return areas if len(detectors) == 1 and len(areas) == 1 else hits
 
 
-def _find_channel(role: Role, sample: Sample) -> str | None:
+def _by_marker(role: Role, sample: Sample) -> str | None:
+    """The channel whose ``$PnS`` (else ``$PnN``) names the role's marker, or None."""
+    if not role.marker:
+        return None
     pairs = list(zip(sample.channels.pnn, sample.channels.pns))
-    if role.marker:
-        hits = [pnn for pnn, pns in pairs if any(_matches_marker(pns, m) for m in role.marker_names)]
-        if not hits:
-            wanted = {_normal(m) for m in role.marker_names}
-            hits = [pnn for pnn, _ in pairs if _normal(pnn) in wanted]
-        if len(hits) > 1:
-            hits = _one_of(hits, role)
-        if len(hits) > 1:
-            raise ChannelNotFoundError(
-                f"{sample.path}: marker {_quoted(role.marker_names)} (role {role.name!r}) "
-                f"matches several channels: {hits}; name the one to use in the role's pnn "
-                f"(e.g. {{marker: {role.marker_names[0]}, pnn: [{hits[0]}]}})"
-            )
-        if hits:
-            return hits[0]
-    names = {pnn.lower(): pnn for pnn, _ in pairs}
-    for candidate in role.pnn:
-        if candidate.lower() in names:
-            return names[candidate.lower()]
-    return None
+    hits = [pnn for pnn, pns in pairs if any(_matches_marker(pns, m) for m in role.marker_names)]
+    if not hits:
+        wanted = {_normal(m) for m in role.marker_names}
+        hits = [pnn for pnn, _ in pairs if _normal(pnn) in wanted]
+    if len(hits) > 1:
+        hits = _one_of(hits, role)
+    if len(hits) > 1:
+        raise ChannelNotFoundError(
+            f"{sample.path}: marker {_quoted(role.marker_names)} (role {role.name!r}) "
+            f"matches several channels: {hits}; name the one to use in the role's pnn "
+            f"(e.g. {{marker: {role.marker_names[0]}, pnn: [{hits[0]}]}})"
+        )
+    return hits[0] if hits else None
+
+
+def _pnn_hits(role: Role, sample: Sample) -> list[str]:
+    """The file's channels among the role's ``pnn`` (case-insensitive), in the role's order."""
+    names = {pnn.lower(): pnn for pnn in sample.channels.pnn}
+    return [names[c.lower()] for c in role.pnn if c.lower() in names]
+
+
+def _by_pnn(role: Role, sample: Sample, claimed: dict[str, str]) -> str | None:
+    """The first of the role's ``pnn`` in the file that no other role's marker names (an isotype
+    tube's "IgG1 PE" is the role's channel still; another role's "CCR6" is not)."""
+    return next((pnn for pnn in _pnn_hits(role, sample) if claimed.get(pnn, role.name) == role.name), None)

@@ -209,6 +209,8 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
         raise MetadataError("no manual population could be learned: the training files' manual gatings have "
                             "no population with enough events")
     spec_channels, transforms = channels.spec(used)
+    for spec in spec_channels.values():  # a file of another panel, without a marker: its populations skipped
+        spec["optional"] = True
     header = [(f"Learned by cytokit learn from {len(files)} manually gated file(s): "
                f"{', '.join(f.name for f in files)}."),
               "Each population's gate is one of cytokit's fitted gates (a density valley, a shoulder, a",
@@ -218,6 +220,8 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
               "moves it onto each file by aligning the file's density with the training files' (max_shift 0:",
               "not moved). Fitted gates are flagged 'gate doubtful' when their fit is weak, registered ones",
               "when the file's density is unlike the training files' (confidence below min_confidence).",
+              "Every role and population is optional: in a file without a role's marker, the populations",
+              "gated on it are skipped (flagged, not scored by compare) and the others gated.",
               "It gates only: for cytokit run to quantify markers (% positive, MFI) and compare timepoints,",
               "add a markers: section (gating_templates/README.md).",
               *(line for note in channels.notes for line in textwrap.wrap(note, 96)),

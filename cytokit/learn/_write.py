@@ -88,6 +88,7 @@ def population_block(name: str, parent: str, manual: str, learned: Learned) -> s
         f"    parent: {_flow(parent)}",
         *([f"    manual: {_flow(manual.rsplit('/', 1)[-1])}"] if name != manual.rsplit("/", 1)[-1] else []),
         *(["    pool: true"] if learned.pool else []),
+        "    optional: true",
         "    gate:",
     ]
     for key, value in learned.gate.items():
