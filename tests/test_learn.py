@@ -64,6 +64,25 @@ def test_registered_range_moves_with_the_file_and_keeps_the_cut_between_the_peak
     assert agreement(static.contains(pd.DataFrame({"cd4": x})), truth)[2] < 0.8
 
 
+def test_a_move_that_drags_the_region_into_a_cloud_is_undone_and_flagged():
+    """Aligning 1-D densities dragged a polygon drawn on a rare corner into a dense cloud (FlowAtlas
+    CD4+CD8+ learned from three files: 16,883 of a blood sample's T cells against the person's 136)."""
+    rng = np.random.default_rng(2)
+    x0 = np.r_[rng.normal(1.0, 0.2, 1900), rng.normal(3.0, 0.2, 100)]  # 5 % positives
+    ref = {"inside": [np.histogram(x0[x0 > 2], 48, (-1, 5))[0].tolist()],
+           "outside": [np.histogram(x0[x0 <= 2], 48, (-1, 5))[0].tolist()]}
+    gate = RegisteredGate(["cd4"], limits=[2.0, None], grid=[[-1, 5]], **ref, max_shift=0.3)
+    values = x0[:, None]
+    gate.fit(pd.DataFrame({"cd4": x0}))
+    assert gate._unmoved_if_astray(values) is None  # the move it found stands
+    gate.shift_, gate.limits_ = np.array([-1.5]), [0.5, None]  # as if aligned onto the negatives: 99.5 %
+    note = gate._unmoved_if_astray(values)
+    assert note.startswith("not moved: aligning the densities took the gate's share of its parent to 99.5 %")
+    assert "training files 5.0 %" in note and gate.limits_ == [2.0, None] and gate.shift_[0] == 0
+    gate.shift_, gate.limits_ = np.array([-0.3]), [1.7, None]  # 5 % -> about 7 %: within 3x of both, it stands
+    assert gate._unmoved_if_astray(values) is None and gate.limits_ == [1.7, None]
+
+
 def test_registered_polygon_moves_each_vertex_and_exports_as_a_polygon():
     ref = [np.histogram(two_peaks(seed=s), 40, (-1, 5))[0].tolist() for s in (0, 1)]
     square = [[2.0, 2.0], [4.0, 2.0], [4.0, 4.0], [2.0, 4.0]]
@@ -611,6 +630,29 @@ def test_a_learned_quadrant_falls_back_on_the_training_files_cuts_where_a_file_h
     result = learned.template.apply(cytokit.read_fcs(tmp_path / "fcs" / "node.fcs"))
     events = pd.DataFrame({d: result.transformed(result.channels[d]) for d in old["dims"]})
     assert fitted_gate(old).fit(events).contains(events).sum() == 0
+
+
+def test_a_pooled_learned_quadrant_falls_back_on_the_training_files_pooled_cut():
+    """Pooled over the files it is applied to, a learned quadrant may find no valley where the training
+    files' pool had one (FlowAtlas CD4 CM from three files, pooled over eleven others: every event
+    CCR7-, CM empty in all); it falls back on the training pool's cut instead, flagged."""
+    from cytokit.learn._fitted import FittedCandidate, fitted_gate, with_fallback
+    from cytokit.learn._search import Part
+
+    rng = np.random.default_rng(5)
+    parts = []
+    for i in range(3):
+        x = np.r_[rng.normal(0, 0.1, 400), rng.normal(1, 0.1, 400)]
+        y = np.r_[rng.normal(0, 0.1, 400), rng.normal(1, 0.1, 400)][rng.permutation(800)]
+        parts.append(Part(f"f{i}", np.column_stack([x, y]), (x > 0.5) & (y > 0.5)))
+    quadrant = {"type": "quadrant", "dims": ["x", "y"], "quadrant": "++", "no_valley": "negative"}
+    gate = with_fallback(FittedCandidate(quadrant, True, [1.0] * 3), parts, ["x", "y"])
+    assert "no_valley" not in gate and all(0.3 < t["fallback"]["at"] < 0.7 for t in gate["thresholds"])
+    unimodal_y = pd.DataFrame({"x": np.r_[rng.normal(0, 0.1, 400), rng.normal(1, 0.1, 400)],
+                               "y": rng.normal(1, 0.1, 800)})  # y+ only: no y valley
+    fitted = fitted_gate(gate).fit(unimodal_y)
+    assert "no density valley" in fitted.warning_ and fitted.contains(unimodal_y).sum() > 350
+    assert fitted_gate(quadrant).fit(unimodal_y).contains(unimodal_y).sum() == 0  # before: empty
 
 
 def test_a_training_file_with_too_few_members_still_says_whether_the_region_moves():

@@ -210,6 +210,20 @@ def test_a_pooled_quadrant_is_judged_on_each_files_own_events():
     assert gate.file_warning(on_cuts.iloc[:10]) == gate.warning_  # too few events to judge: the fit's own
 
 
+def test_a_pooled_quadrant_without_a_valley_in_a_dimension_says_so_on_every_file():
+    """Judged on each file's own events, a pooled quadrant dropped the fit's "no density valley":
+    FlowAtlas CD4 CM learned from three files, pooled over eleven others, was empty in all of them
+    without a flag."""
+    rng = np.random.default_rng(1)
+    pooled = pd.DataFrame({"x": np.r_[rng.normal(0, 0.1, 500), rng.normal(1, 0.1, 500)],
+                           "y": rng.normal(0.5, 0.1, 1_000)})
+    gate = ValleyQuadrantGate(["x", "y"], quadrant="-+", no_valley="negative").fit(pooled)
+    gate.n_pooled_files_ = 11
+    assert gate.warning_.startswith("no density valley in y: all its events taken as negative")
+    note = gate.file_warning(pooled.sample(300, random_state=0))
+    assert note.startswith("no density valley in y: all its events taken as negative (fitted on 11 files pooled)")
+
+
 def test_run_names_a_weak_pooled_fit_once(tmp_path, capsys):
     from cytokit.cli import main
 

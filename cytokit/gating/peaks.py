@@ -196,7 +196,8 @@ class ValleyQuadrantGate(FittedGate):
     says the corner is ill-determined (deep valleys can still leave a small corner in a smear).
     Learned: ``thresholds_``, ``valley_depths_`` (NaN for a cut that is not a valley; a
     ``density_valley`` cut's depth, checked against ``min_valley_depth`` as the gate's own valleys
-    are), ``sensitivity_``.
+    are), ``sensitivity_``, ``lasting_`` (the notes on a dimension cut without a valley: all
+    negative, or at a fallback; a pooled fit says them on every file).
     """
 
     def __init__(
@@ -247,6 +248,7 @@ class ValleyQuadrantGate(FittedGate):
 
     def _fit(self, values: np.ndarray) -> None:
         cuts, depths, notes = [], [], []
+        self.lasting_ = []  # a dimension cut without a valley (all negative, or a fallback): said on every file
         for i, dim in enumerate(self.dims):
             column = values[:, i]
             if i == 1 and self.sequential != "none":
@@ -265,6 +267,8 @@ class ValleyQuadrantGate(FittedGate):
                 depths.append(depth)
                 if cut.warning_:
                     notes.append(cut.warning_)
+                    if depth == 0.0:
+                        self.lasting_.append(cut.warning_)
                 elif depth < self.min_valley_depth:
                     notes.append(f"weak separation in {dim} ({100 * depth:.0f}% deep, "
                                  f"min_valley_depth {self.min_valley_depth:g})")
@@ -278,6 +282,7 @@ class ValleyQuadrantGate(FittedGate):
                 cuts.append(top + max(top - bottom, 1.0))
                 depths.append(0.0)
                 notes.append(f"no density valley in {dim}: all its events taken as negative")
+                self.lasting_.append(notes[-1])
                 continue
             cuts.append(valley.threshold_)
             depths.append(valley.valley_depth_)
@@ -294,12 +299,15 @@ class ValleyQuadrantGate(FittedGate):
     def file_warning(self, events: pd.DataFrame) -> str | None:
         """On one file's ``events``, the quadrant's sensitivity there (set as ``sensitivity_``)
         against ``max_sensitivity``: a pooled fit's weak valley is the same for every file, where
-        its cuts fall in a file's events is not."""
+        its cuts fall in a file's events is not. A dimension the pooled fit found no valley in (all
+        negative, or cut at its fallback) is said on every file too."""
         values = self._file_values(events)
         if values is None:
             return self.warning_
         self.sensitivity_ = quadrant_sensitivity(values, self.thresholds_, self.quadrant)
-        return self._on_this_file(self._ill_determined())
+        lasting = [f"{note} (fitted on {getattr(self, 'n_pooled_files_', 1)} files pooled)"
+                   for note in getattr(self, "lasting_", ())]
+        return "; ".join(filter(None, [*lasting, self._on_this_file(self._ill_determined())])) or None
 
     def _ill_determined(self) -> str | None:
         if self.sensitivity_ <= self.max_sensitivity:

@@ -40,6 +40,9 @@ _SHIFT_STEP = 0.25  # bins between the shifts tried
 #: what a move costs against the fit (R²): per unit of |log stretch| and per grid span of shift, so a
 #: larger move must explain the file clearly better (two components fit many moves nearly as well)
 _MOVE_COST = 0.1
+#: a move may take the gate's share of its parent at most this many times beyond both the training
+#: files' share and that of the gate where drawn (:meth:`RegisteredGate._unmoved_if_astray`)
+ASTRAY = 3.0
 
 
 def smoothed_density(values: np.ndarray, lo: float, hi: float, n_bins: int) -> np.ndarray:
@@ -143,8 +146,11 @@ class RegisteredGate(FittedGate):
         Per dimension ``[lo, hi]``: where the densities are given (equal bins).
     inside, outside
         Per dimension, the reference files' density of the parent's events inside and outside
-        the region on the grid's bins (any non-negative numbers: only their shapes count).
-        A file's density is explained as the two in any proportion, moved.
+        the region on the grid's bins (non-negative numbers: their shapes, and the ratio of their
+        sums as the reference files' share of the parent inside the region). A file's density is
+        explained as the two in any proportion, moved; a move that takes the region's share of the
+        file's parent more than :data:`ASTRAY` times beyond both the reference share and that of
+        the region where drawn is undone and flagged.
     max_shift
         The largest move, as a fraction of the grid's span (0: never moved).
     max_scale
@@ -242,10 +248,42 @@ class RegisteredGate(FittedGate):
         else:
             vertices = np.asarray(self.vertices, dtype=float)
             self.vertices_ = np.column_stack([warp(vertices[:, i], *maps[i]) for i in range(2)])
-        if self.confidence_ < self.min_confidence:
-            worst = min(self.confidences_, key=self.confidences_.get)
-            self.warning_ = (f"learned gate confidence {self.confidence_:.2f} < {self.min_confidence:g}: the "
-                             f"density on {worst} is unlike the training files'")
+        notes = [] if self.confidence_ >= self.min_confidence else [
+            f"learned gate confidence {self.confidence_:.2f} < {self.min_confidence:g}: the density on "
+            f"{min(self.confidences_, key=self.confidences_.get)} is unlike the training files'"]
+        unmoved = self._unmoved_if_astray(values)
+        if unmoved:
+            notes.append(unmoved)
+        if notes:
+            self.warning_ = "; ".join(notes)
+
+    def _unmoved_if_astray(self, values: np.ndarray) -> str | None:
+        """Undo a move that takes the gate's share of the file's parent events more than
+        :data:`ASTRAY` times beyond both the reference share (the ratio of the ``inside`` and
+        ``outside`` sums) and the share of the gate where drawn; say so (None: the move stands).
+        Aligning 1-D densities can drag a region drawn in a sparse corner into a dense cloud
+        (FlowAtlas CD4+CD8+ from three training files: 16,883 events of a blood sample's T cells
+        against the person's 136), while a drift the move corrects brings the share back."""
+        inside, outside = float(np.sum(self.inside[0])), float(np.sum(self.outside[0]))
+        moved_gate, drawn = self._static(), (RangeGate(self.dims[0], *self.limits) if len(self.dims) == 1
+                                              else PolygonGate(self.dims, self.vertices))
+        if inside == 0 or outside == 0 or not (np.any(self.shift_) or np.any(self.scale_ != 1)):
+            return None
+        import pandas as pd
+
+        frame = pd.DataFrame(values, columns=list(self.dims))
+        n = len(values)
+        share = lambda gate: (np.count_nonzero(gate.contains(frame)) + 0.5) / (n + 1)  # noqa: E731
+        reference, moved, still = inside / (inside + outside), share(moved_gate), share(drawn)
+        if min(still, reference) / ASTRAY <= moved <= max(still, reference) * ASTRAY:
+            return None
+        self.scale_, self.shift_ = np.ones(len(self.dims)), np.zeros(len(self.dims))
+        if len(self.dims) == 1:
+            self.limits_ = list(self.limits)
+        else:
+            self.vertices_ = np.asarray(self.vertices, dtype=float)
+        return (f"not moved: aligning the densities took the gate's share of its parent to {100 * moved:.1f} % "
+                f"(training files {100 * reference:.1f} %, where drawn {100 * still:.1f} %)")
 
     def _static(self) -> Gate:
         if len(self.dims) == 1:

@@ -201,11 +201,14 @@ def with_fallback(candidate: FittedCandidate, data, names: list[str]) -> dict:
     the training files' median cut where a new file has no valley (flagged ``gate doubtful``, as
     every fallback is), as a person copies the gate: two activation tubes both with an FSC-W
     valley learned Single Cells as that valley, and the held-out tubes without one lost every
-    population below it. A quadrant's two valleys each so (written as its ``thresholds``)."""
+    population below it. A quadrant's two valleys each so (written as its ``thresholds``). A pooled
+    gate falls back on the training files' pooled cut where the files it is applied to, pooled, have
+    no valley (FlowAtlas CD4 CM from three files, pooled over eleven others: no CCR7 valley among
+    CD45RA+ cells, every event CCR7−, CM empty in all eleven)."""
     gate = candidate.gate
-    if gate["type"] not in ("density_valley", "quadrant") or candidate.pool:
+    if gate["type"] not in ("density_valley", "quadrant"):
         return gate
-    fits = [f for f in _fits(gate, data, names, False) if f.failed_ is None]
+    fits = [f for f in _fits(gate, data, names, candidate.pool) if f.failed_ is None]
     if gate["type"] == "density_valley":
         cuts = [f.threshold_ for f in fits]
         return {**gate, "fallback": {"type": "threshold", "at": float(np.median(cuts))}} if cuts else gate

@@ -37,7 +37,9 @@ def _describe_fitted(learned: Learned) -> str:
              else "fitted on each file's own parent events")
     fallback = learned.gate.get("fallback")
     if fallback:  # written by _fitted.with_fallback
-        where += f"; where a file has no valley, at the training files' median cut {_num(fallback['at'])}"
+        where += (f"; where the files gated together have no valley, at the training files' pooled cut "
+                  f"{_num(fallback['at'])}" if learned.pool else
+                  f"; where a file has no valley, at the training files' median cut {_num(fallback['at'])}")
     return f"{describe_gate(learned.gate)}, {where}"
 
 
