@@ -345,6 +345,20 @@ def test_a_renamed_population_is_written_with_the_manual_name_compare_pairs_it_w
     assert parse_template(text).populations[0].manual == "CD4 | Th1"
 
 
+def test_one_manual_name_under_three_parents_gets_three_template_names():
+    """Three training files' trees (FlowAtlas 390C_Lung_029, 403C_donor_Lung_026, 423_Donor_Liver_022):
+    the third CD4 | Th1 took the second's name and the learned template was refused ("used twice")."""
+    from cytokit.learn import _unique
+
+    taken, mapping = {"root"}, {}
+    names = [_unique("CD4 | Th1", parent, taken, mapping) for parent in
+             ("T cells/CD4 | Memory", "T cells/CD4 | Memory/non-Tfh", "non-B/T cells/CD4 | Memory",
+              "other/T cells/CD4 | Memory", "CD4 | Memory")]
+    assert names == ["CD4 | Th1", "CD4 | Th1 (non-Tfh)", "CD4 | Th1 (CD4 | Memory)",
+                     "CD4 | Th1 (other … CD4 | Memory)", "CD4 | Th1 (2)"]
+    assert all(mapping[n] == "CD4 | Th1" for n in names[1:])
+
+
 def test_a_pooled_fitted_gate_is_written_with_pool_true_and_loads():
     from cytokit.gating.template import parse_template
     from cytokit.learn._search import Learned

@@ -233,11 +233,18 @@ def _learn(files: list[Path], samples, source, *, max_events: int, seed: int,
 
 
 def _unique(short: str, parent: str, taken: set[str], mapping: dict[str, str]) -> str:
-    """The template name of a manual population named ``short``: itself, or with its parent's name where
-    another population took it (``mapping`` records the manual name)."""
-    name = short
-    if name in taken:
-        name = f"{short} ({parent.rsplit('/', 1)[-1]})"
+    """The template name of a manual population named ``short``: itself, or with its parent's name (or more)
+    where another population took it (``mapping`` records the manual name)."""
+    # with its parent's name, else its top ancestor's too (three training files' trees: T cells/…/CD4 | Th1,
+    # T cells/…/non-Tfh/CD4 | Th1 and non-B/T cells/…/CD4 | Th1), else numbered
+    steps = parent.split("/") if parent else []
+    tried = [short, *([f"{short} ({steps[-1]})"] if steps else []),
+             *([f"{short} ({steps[0]} … {steps[-1]})"] if len(steps) > 1 else [])]
+    name = next((n for n in tried if n not in taken), None)
+    number = 2
+    while name is None or name in taken:
+        name, number = f"{short} ({number})", number + 1
+    if name != short:
         mapping[name] = short
     taken.add(name)
     return name
