@@ -1,6 +1,6 @@
 """``cytokit learn`` on real manually gated files (issue 18): trained on two files, scored on the rest.
 
-    python benchmarks/validate_learn.py [--real-gated DIR] [--out OUT] [--seed N]
+    python benchmarks/validate_learn.py [--real-gated DIR] [--out OUT] [--seed N] [--third]
 
 For each set of ``DIR`` (default ``$CYTOKIT_REAL_GATED`` or ``../shared/real_gated``), learns a
 template from the manual gating of the two files in :data:`TRAIN` (timed, with the
@@ -12,7 +12,9 @@ population: files, the learned template's F1 median / worst, within the parent, 
 parent|, the hand-written template's F1 median / worst, and where the set has a FlowJo
 ``workspace.wsp``, the F1 of the template learned from it instead: the person's own gates as
 drawn are candidates there), ``<set>.csv`` (compare's rows) and ``<set>.yaml`` (the learned
-template; ``<set>_workspace.*`` for the one learned from the workspace).
+template; ``<set>_workspace.*`` for the one learned from the workspace). ``--third`` adds the file of
+:data:`THIRD` to each set's training files: with three, ``learn`` may choose pooled gates, and
+cross-validation trains on two files, where the training files' gates differ.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ import cytokit
 #: README's worked example); flowatlas, the two largest files of the panels gated T cells first
 TRAIN = {"activation": ["Activation_1.fcs", "Activation_7.fcs"],
          "flowatlas": ["390C_BM_027.fcs", "403C_donor_Lung_026.fcs"]}
+
+
+#: ``--third``: a third training file per set (activation a stimulated tube of another treatment;
+#: flowatlas a lung of the first training file's donor and panel)
+THIRD = {"activation": "Activation_13.fcs", "flowatlas": "390C_Lung_029.fcs"}
 
 
 def _validate_real():
@@ -117,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("validate_learn_out"))
     parser.add_argument("--seed", type=int, default=0,
                         help="learn's subsample seed (default 0; other seeds show how much the choice moves with the draw)")
+    parser.add_argument("--third", action="store_true", help="train on a third file per set too (THIRD)")
     args = parser.parse_args(argv)
+    if args.third:
+        for name in TRAIN:
+            TRAIN[name] = [*TRAIN[name], THIRD[name]]
     if not (args.real_gated / "README.md").exists():
         print(f"real gated files not found at {args.real_gated} (set CYTOKIT_REAL_GATED)", file=sys.stderr)
         return 2
