@@ -265,11 +265,12 @@ class RegisteredGate(FittedGate):
         (FlowAtlas CD4+CD8+ from three training files: 16,883 events of a blood sample's T cells
         against the person's 136), while a drift the move corrects brings the share back."""
         inside, outside = float(np.sum(self.inside[0])), float(np.sum(self.outside[0]))
-        moved_gate, drawn = self._static(), (RangeGate(self.dims[0], *self.limits) if len(self.dims) == 1
-                                              else PolygonGate(self.dims, self.vertices))
         if inside == 0 or outside == 0 or not (np.any(self.shift_) or np.any(self.scale_ != 1)):
             return None
         import pandas as pd
+
+        moved_gate, drawn = self._static(), (RangeGate(self.dims[0], *self.limits) if len(self.dims) == 1
+                                              else PolygonGate(self.dims, self.vertices))
 
         frame = pd.DataFrame(values, columns=list(self.dims))
         n = len(values)
