@@ -34,7 +34,9 @@ the file as it is.
 **Fallback** (:func:`with_fallback`). A valley chosen for a population is written with a
 ``fallback`` at the training files' median cut, used (and flagged ``gate doubtful``) where a
 new file has no valley: two activation tubes both with an FSC-W valley learned Single Cells
-as that valley, and the held-out tubes with one peak lost every population below it.
+as that valley, and the held-out tubes with one peak lost every population below it. A pooled
+one falls back on the training files' pooled cut where the files it is applied to, pooled,
+have none (a quadrant's two valleys each so).
 
 :func:`fitted_candidates` scores them all; :mod:`cytokit.learn._search` compares them with
 the registered candidates.
