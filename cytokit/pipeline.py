@@ -22,7 +22,7 @@ from ._sorted import ascending, sorted_quantiles
 from .stats import MARKER_COLUMNS
 
 SAMPLE_COLUMNS = ["file", "patient", "timepoint", "stain", "status", "error", "quality", "control_file", "control_of"]
-POPULATION_COLUMNS = ["file", "population", "parent", "count", "pct_parent", "pct_total", "flag"]
+POPULATION_COLUMNS = ["file", "population", "parent", "count", "pct_parent", "pct_total", "confidence", "flag"]
 #: events of the quantified population's parent kept per file for the patient figures
 PLOT_EVENTS = 5000
 

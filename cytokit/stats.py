@@ -169,7 +169,7 @@ def _gate_flags(result, path: str) -> list[str]:
 
 
 def population_rows(result, meta: dict) -> list[dict]:
-    """Population rows (``file, population, parent, count, pct_parent, pct_total, flag``)."""
+    """Population rows (``file, population, parent, count, pct_parent, pct_total, confidence, flag``)."""
     table = result.counts()
     return [{"file": meta["file"], **r} for r in table.to_dict("records")]
 

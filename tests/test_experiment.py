@@ -50,8 +50,9 @@ def _truth(folder: Path) -> pd.DataFrame:
 def test_tables_follow_the_output_contract(layout_results):
     _, res = layout_results
     assert list(res.samples.columns[:6]) == ["file", "patient", "timepoint", "stain", "status", "error"]
-    assert list(res.populations.columns[:6]) == ["file", "population", "parent", "count", "pct_parent",
-                                                 "pct_total"]
+    assert list(res.populations.columns[:8]) == ["file", "population", "parent", "count", "pct_parent",
+                                                 "pct_total", "confidence", "flag"]
+    assert res.populations["confidence"].isna().all()  # no registered (learned) gate in the CLL template
     assert list(res.markers.columns[:4]) == ["file", "patient", "timepoint", "stain"]
     for column in ["population", "marker", "channel", "n_events", "median", "gmean", "pct_pos", "threshold",
                    "rmfi"]:

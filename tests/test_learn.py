@@ -237,6 +237,9 @@ def test_learned_template_reproduces_the_person_on_a_new_file(off_valley, tmp_pa
     # exported as Gating-ML like any fitted gate, and reopened with the same counts
     sample = cytokit.read_fcs(off_valley / "fcs" / "c.fcs")
     result = template.apply(sample)
+    counts = result.counts().set_index("population")  # the registered gate's confidence in this file, per row
+    assert counts.loc["Cells/CD4+", "confidence"] == pytest.approx(result.gates["Cells/CD4+"].confidence_)
+    assert 0 < counts.loc["Cells/CD4+", "confidence"] <= 1
     result.to_gateset().write(tmp_path / "c.xml")
     reopened = cytokit.load_template(tmp_path / "c.xml").apply(sample)
     assert list(reopened.counts()["count"]) == list(result.counts()["count"])

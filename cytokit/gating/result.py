@@ -122,7 +122,9 @@ class GatingResult:
         return view
 
     def counts(self) -> pd.DataFrame:
-        """Per population: ``population, parent, count, pct_parent, pct_total, flag``."""
+        """Per population: ``population, parent, count, pct_parent, pct_total, confidence, flag``
+        (``confidence``: a registered gate's ``confidence_`` in this file, as a learned template's
+        gates report it; NaN for other gates)."""
         total = len(self.scale)
         top = self.nonfinite  # the events left out of every gate: said on the populations below the root
         rows = []
@@ -136,10 +138,12 @@ class GatingResult:
                 "count": count,
                 "pct_parent": 100.0 * count / parent_count if parent_count else float("nan"),
                 "pct_total": 100.0 * count / total if total else float("nan"),
+                "confidence": float(getattr(self.gates.get(path), "confidence_", float("nan"))),
                 "flag": "; ".join(f for f in (self.flags.get(path, ""), *self._upstream_failures(path),
                                               parent == "root" and top) if f),
             })
-        return pd.DataFrame(rows, columns=["population", "parent", "count", "pct_parent", "pct_total", "flag"])
+        return pd.DataFrame(rows, columns=["population", "parent", "count", "pct_parent", "pct_total", "confidence",
+                                           "flag"])
 
     def _upstream_failures(self, path: str) -> list[str]:
         """``"<population>: gate failed: ..."`` (or ``skipped: ...``) for every failed or skipped gate
