@@ -100,6 +100,9 @@ TOLERANCE = 0.003
 MIN_FITTED_MEMBERS = 100  # a fitted gate is learned only from populations this large in every training file
 FITTED_TOLERANCE = 0.01  # a fitted gate no more than this below the best registered one is preferred (docstring)
 MIN_MEMBERS = 5
+#: below this cross-validated F1 the person drew the region differently in the training files: its doubt is
+#: then edges in dense events (``max_sensitivity``), not its confidence (docs/validation.md: the flag rates)
+ADJUSTED_CV, MAX_SENSITIVITY, GRID_KEYS = 0.99, 0.2, ("grid", "inside", "outside")
 SEARCH_EVENTS = 8000  # parent events per file for choosing the gate (the chosen one is built on all)
 
 
@@ -427,8 +430,13 @@ def learn_population(data: list[Part], names: list[str], person: list[int] | Non
         gate = build([p for p in full if p.file == source], dims, register, names, drawn[source], still=True)
     if gate is None:
         return None
+    adjusted = len(data) > 1 and cv < ADJUSTED_CV  # the person's gates differ between the training files
+    if adjusted:  # the densities popped and put back last, as written
+        gate.update({"min_confidence": 0, "max_sensitivity": MAX_SENSITIVITY, **{k: gate.pop(k) for k in GRID_KEYS}})
     train_f1 = float(np.median([_score(gate, p, names) for p in full]))
     notes = [f"not fitted: {notes[0]}"] if notes else []
+    notes[:0] = [f"the person's gates differ between the training files: flagged where a 2 % move of its edges "
+                 f"changes over {MAX_SENSITIVITY:.0%} of its events, not on its confidence"] if adjusted else []
     if (tuple(dims), box, source) in worse:
         notes.insert(0, f"not moved: moved, it did worse on {', '.join(p.file for p in sparse)}")
     if box:
