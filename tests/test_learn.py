@@ -72,9 +72,12 @@ def test_a_move_that_drags_the_region_into_a_cloud_is_undone_and_flagged():
     ref = {"inside": [np.histogram(x0[x0 > 2], 48, (-1, 5))[0].tolist()],
            "outside": [np.histogram(x0[x0 <= 2], 48, (-1, 5))[0].tolist()]}
     gate = RegisteredGate(["cd4"], limits=[2.0, None], grid=[[-1, 5]], **ref, max_shift=0.3)
+    drifted = x0 + 0.5  # the whole file brighter: the move brings the share back, and stands
+    gate.fit(pd.DataFrame({"cd4": drifted}))
+    assert gate.shift_[0] == pytest.approx(0.5, abs=0.05) and gate.warning_ is None
+    assert gate._unmoved_if_astray(drifted[:, None]) is None and gate.limits_[0] == pytest.approx(2.5, abs=0.05)
     values = x0[:, None]
     gate.fit(pd.DataFrame({"cd4": x0}))
-    assert gate._unmoved_if_astray(values) is None  # the move it found stands
     gate.shift_, gate.limits_ = np.array([-1.5]), [0.5, None]  # as if aligned onto the negatives: 99.5 %
     note = gate._unmoved_if_astray(values)
     assert note.startswith("not moved: aligning the densities took the gate's share of its parent to 99.5 %")

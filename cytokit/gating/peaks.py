@@ -305,8 +305,7 @@ class ValleyQuadrantGate(FittedGate):
         if values is None:
             return self.warning_
         self.sensitivity_ = quadrant_sensitivity(values, self.thresholds_, self.quadrant)
-        lasting = [f"{note} (fitted on {getattr(self, 'n_pooled_files_', 1)} files pooled)"
-                   for note in getattr(self, "lasting_", ())]
+        lasting = [f"{note} (fitted on {getattr(self, 'n_pooled_files_', 1)} files pooled)" for note in self.lasting_]
         return "; ".join(filter(None, [*lasting, self._on_this_file(self._ill_determined())])) or None
 
     def _ill_determined(self) -> str | None:

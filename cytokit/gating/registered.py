@@ -314,8 +314,10 @@ class RegisteredGate(FittedGate):
                                               else PolygonGate(self.dims, self.vertices))
 
         frame = pd.DataFrame(values, columns=list(self.dims))
-        n = len(values)
-        share = lambda gate: (np.count_nonzero(gate.contains(frame)) + 0.5) / (n + 1)  # noqa: E731
+
+        def share(gate) -> float:
+            return (np.count_nonzero(gate.contains(frame)) + 0.5) / (len(values) + 1)
+
         reference, moved, still = inside / (inside + outside), share(moved_gate), share(drawn)
         if min(still, reference) / ASTRAY <= moved <= max(still, reference) * ASTRAY:
             return None
