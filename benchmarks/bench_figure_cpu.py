@@ -8,7 +8,7 @@
 figures=...)``, with and without figures, interleaved, ``--repeat`` rounds after one warm-up round
 (imports, the first figure of each layout). Then the figures alone: each gated file's
 ``figure_png(plot_gates(...))`` and each patient's ``figure_png(plot_patient(...))``, as the
-pipeline draws them (``reuse=True``). CPU time (``time.process_time``: steadier than wall time on
+pipeline draws them (``raster=True``). CPU time (``time.process_time``: steadier than wall time on
 a machine shared with other jobs), medians, per file or per panel.
 """
 
@@ -33,7 +33,7 @@ def main() -> None:
     from cytokit import Experiment
     from cytokit.batch import _one_thread
     from cytokit.pipeline import analyse_group
-    from cytokit.plots import ResultsPlotter, figure_png, plot_gates, plot_patient
+    from cytokit.plots import ResultsPlotter, plot_gates, plot_patient
 
     exp = Experiment.from_folder(args.cohort, template=TEMPLATE)
     groups = [rows for rows, _ in exp.groups()]
@@ -54,13 +54,13 @@ def main() -> None:
         for _ in range(args.repeat + 1):
             t0 = time.process_time()
             for name, result in gating:
-                figure_png(plot_gates(result, title=f"{name}  ({len(result.scale):,} events)", reuse=True))
+                plot_gates(result, title=f"{name}  ({len(result.scale):,} events)", raster=True).png()
             gates.append((time.process_time() - t0) / len(gating))
         patients = sorted(res.samples["patient"].unique())
         for _ in range(args.repeat + 1):
             t0 = time.process_time()
             for patient in patients:
-                figure_png(plot_patient(res, patient, reuse=True))
+                plot_patient(res, patient, raster=True).png()
             panels.append((time.process_time() - t0) / len(patients))
     del results
     without, with_ = statistics.median(cpu[False]) * 1e3, statistics.median(cpu[True]) * 1e3

@@ -271,10 +271,10 @@ class _Group:
             out.plot_events[name] = _plot_events(result, shared)
             out.gating[name] = {**result.summary(), "scales": _scales(result, shared)}
             if figures:
-                from .plots import figure_png, plot_gates
+                from .plots import plot_gates
 
-                out.figures[("gates", name)] = figure_png(
-                    plot_gates(result, title=f"{name}  ({len(result.scale):,} events)", reuse=True))
+                out.figures[("gates", name)] = plot_gates(
+                    result, title=f"{name}  ({len(result.scale):,} events)", raster=True).png()
         served = {n: [s for s in self.controls if s != n and self.controls[s] == n] for n in self.controls}
         out.samples = pd.DataFrame(
             [{**self.meta[r["file"]], "status": self.status[r["file"]][0], "error": self.status[r["file"]][1],
@@ -313,10 +313,10 @@ def _patient_figure(group: GroupResult, patient: str) -> dict:
     only where its own tables hold the same files and markers (:func:`cytokit.results.assemble`)."""
     from dataclasses import replace
 
-    from .plots import figure_png, plot_patient
+    from .plots import plot_patient
 
     markers = group.markers.sort_values(["file", "marker"], kind="stable").reset_index(drop=True)
-    png = figure_png(plot_patient(replace(group, markers=markers), patient, reuse=True))
+    png = plot_patient(replace(group, markers=markers), patient, raster=True).png()
     return {"png": png, "files": sorted(group.samples["file"]), "markers": list(dict.fromkeys(markers["marker"]))}
 
 

@@ -272,14 +272,16 @@ def test_figures_drawn_in_the_analysis_equal_those_drawn_afterwards():
     they must be the very figures the results would give, and a panel of a patient whose files the
     group did not all see (a sheet row without its file) is drawn again from the whole results."""
     from cytokit.experiment import Experiment
-    from cytokit.plots import ResultsPlotter, figure_png, plot_patient
+    from cytokit.plots import ResultsPlotter, plot_gates, plot_patient
 
     res = Experiment.from_folder(ROOT / "sample_fcs" / "edge_cases", template=TEMPLATE).run(figures=True)
-    assert res.figures[("patient", "CLL001")] == figure_png(plot_patient(res, "CLL001"))
-    assert res.figures[("gates", "CLL001_C2D1_stained.fcs")] == figure_png(res.plot.gates("CLL001_C2D1_stained.fcs"))
+    assert res.figures[("patient", "CLL001")] == plot_patient(res, "CLL001", raster=True).png()
+    gated = res.plot.gating("CLL001_C2D1_stained.fcs")
+    assert res.figures[("gates", "CLL001_C2D1_stained.fcs")] == plot_gates(
+        gated, title=f"CLL001_C2D1_stained.fcs  ({len(gated.scale):,} events)", raster=True).png()
     assert "CLL003_C2D8_stained.fcs" in set(res.samples["file"])  # listed, not found: not in CLL003's group
     assert ("patient", "CLL003") not in res.figures
-    assert ResultsPlotter(res).png("patient", "CLL003") == figure_png(plot_patient(res, "CLL003"))
+    assert ResultsPlotter(res).png("patient", "CLL003") == plot_patient(res, "CLL003", raster=True).png()
 
 
 def renamed_results(names: dict):
@@ -411,35 +413,6 @@ def test_narrow_and_wide_axes_are_labelled_in_scale_values():
     assert _linear_ticks(make_transform("linear", t=1.6e7), 0.0, 1.0)[1] == ["0", "5M", "10M", "15M"]
 
 
-def test_reused_figures_draw_the_same_bytes_as_new_ones(results):
-    """The pipeline draws every file into one kept figure per layout (``reuse=True``); emptied, it must
-    give the very PNG a new figure gives, whatever was drawn in it before: a file with a skipped gate
-    (a "no data" panel) between two ordinary ones, an isotype tube, two patients."""
-    import cytokit
-    from cytokit.gating.load import load_template
-    from cytokit.plots import figure_png, plot_gates, plot_patient
-
-    sample = cytokit.read_fcs(DEMO / "CLL001_C2D1_stained.fcs")
-    markers = dict(zip(sample.channels.pnn, sample.channels.pns))
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = cytokit.write_fcs(Path(tmp) / "no_height.fcs", sample.events.drop(columns=["FSC-H"]), markers=markers)
-        skipped = load_template(TEMPLATE).apply(cytokit.read_fcs(path), is_control=True)
-    ordinary = demo_plotter().gating("CLL001_C2D1_stained.fcs")
-    isotype = demo_plotter().gating("CLL002_C2D8_isotype.fcs")
-    drawn = []
-    for result in (ordinary, skipped, isotype, ordinary):
-        reused = figure_png(plot_gates(result, title="t", reuse=True))
-        assert reused == figure_png(plot_gates(result, title="t"))
-        drawn.append(reused)
-    assert drawn[0] == drawn[3] and len(set(drawn)) == 3
-    assert plot_gates(ordinary, reuse=True) is plot_gates(skipped, reuse=True)  # one figure, reused
-    assert plot_gates(ordinary) is not plot_gates(ordinary)
-    for patient in ("CLL001", "CLL002", "CLL001"):
-        assert figure_png(plot_patient(results, patient, reuse=True)) == figure_png(plot_patient(results, patient))
-
-
 def decoded(png: bytes):
     """A PNG's pixels as an RGB array."""
     import io
@@ -448,72 +421,6 @@ def decoded(png: bytes):
     from PIL import Image
 
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-
-
-def test_kept_figures_paste_unchanged_axis_texts_exactly(results, monkeypatch):
-    """A kept figure drawn again pastes the tick and axis labels of the axes whose scales did not
-    change, rendered once (``_blit``), instead of rendering them again: most of its texts are not
-    rendered, and its pixels equal those of a new figure drawn in full, exactly."""
-    import numpy as np
-    from matplotlib.backends.backend_agg import RendererAgg
-
-    from cytokit.plots import figure_png, plot_gates, plot_patient
-
-    rendered = []
-    draw_text = RendererAgg.draw_text
-
-    def counted(self, gc, x, y, s, *args, **kwargs):
-        rendered.append(s)
-        return draw_text(self, gc, x, y, s, *args, **kwargs)
-
-    monkeypatch.setattr(RendererAgg, "draw_text", counted)
-    gated = demo_plotter().gating("CLL001_C2D1_stained.fcs")
-    for draw in (lambda reuse: plot_gates(gated, title="t", reuse=reuse),
-                 lambda reuse: plot_patient(results, "CLL001", reuse=reuse)):
-        figure_png(draw(True))  # the axes' texts are kept from here on
-        rendered.clear()
-        fast = figure_png(draw(True))
-        pasted = len(rendered)
-        rendered.clear()
-        full = figure_png(draw(False))
-        assert pasted < len(rendered) / 2
-        assert np.array_equal(decoded(fast), decoded(full))
-
-
-@pytest.mark.parametrize("changes", [
-    [{}, {}, {"kind": "linear"}, {}],                        # another scale on the same limits
-    [{}, {"xlim": (0.2, 1.0)}, {"xlim": (0.2, 1.0)}, {}],    # other limits
-    [{}, {"xlabel": "SSC-A"}, {}],                           # another axis label
-    [{}, {"labelsize": 9}, {}],                              # another layout (tick label size)
-    [{}, {"cover": True}, {}],                               # a text drawn over the kept tick labels
-])
-def test_kept_figures_redraw_the_texts_of_changed_axes(changes):
-    """Whatever changed on a kept figure since its axes' texts were kept (the scale, the limits, a
-    label, a text of the figure over them), it must draw the pixels of a new figure drawn in full,
-    never a kept text of before."""
-    import numpy as np
-
-    from cytokit.plots import figure_png
-    from cytokit.plots._scale import scale_axis
-    from cytokit.plots._style import _panels
-    from cytokit.transforms import make_transform
-
-    def png(reuse: bool, kind: str = "logicle", xlim: tuple = (0.0, 1.0), xlabel: str = "CD19",
-            labelsize: float = 7, cover: bool = False) -> bytes:
-        fig, axes = _panels(6.0, 2.5, 1, 2, reuse=reuse, labelsize=labelsize)
-        for ax in axes.ravel():
-            ax.set_xlim(*xlim)
-            ax.set_ylim(0.0, 1.0)
-            ax.set_xlabel(xlabel, fontsize=7)
-            ax.set_ylabel("SSC", fontsize=7)
-            scale_axis(ax, "x", make_transform(kind, t=262144.0))
-            scale_axis(ax, "y", make_transform("logicle", t=262144.0))
-        if cover:
-            axes[0][1].text(0.5, -0.12, "over the tick labels", transform=axes[0][1].transAxes, ha="center")
-        return figure_png(fig)
-
-    for change in changes:
-        assert np.array_equal(decoded(png(True, **change)), decoded(png(False, **change))), change
 
 
 @pytest.mark.parametrize("position", [(0.1, 0.2, 0.5, 0.6), (0.123, 0.0712, 0.4731, 0.5911)])
@@ -552,13 +459,3 @@ def test_event_images_draw_the_pixels_imshow_draws(position):
     assert b"<image" in svg.getvalue()
 
 
-def test_kept_texts_read_the_line_spacing_before_matplotlib_3_11():
-    """``Text.get_linespacing`` is new in matplotlib 3.11; with 3.10 every figure drawing failed on it."""
-    from types import SimpleNamespace
-
-    from matplotlib.text import Text
-
-    from cytokit.plots._blit import _linespacing
-
-    assert _linespacing(Text(0, 0, "CD19", linespacing=1.7)) == 1.7
-    assert _linespacing(SimpleNamespace(_linespacing=1.3)) == 1.3  # a 3.10 Text: the attribute only

@@ -14,7 +14,8 @@ Example::
 Modules: ``cohort`` (:func:`plot_paired`, :func:`plot_longitudinal`), ``patient`` (:func:`plot_patient`), ``gates``
 (:func:`plot_gates`), ``encode`` (PNG and SVG bytes), ``slugs`` (file names), ``plotter``
 (:class:`ResultsPlotter`, ``results.plot``), ``save`` (:func:`save_figures`); ``_style`` holds
-what the figures share (colours, literal text, figures kept for reuse), ``_scale`` axes labelled in
+what the figures share (colours, literal text, the panel grid), ``_canvas`` the gating figures and patient
+panels drawn without matplotlib (``raster=True``: the pipeline's), ``_scale`` axes labelled in
 scale values (decades), ``_raster`` events drawn as one image per panel, ``_results`` what they read
 of the results.
 """

@@ -10,6 +10,8 @@ FlowJo's pseudocolour plots; a dot plot is a histogram at the panel's pixel size
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .encode import PNG_DPI
@@ -33,6 +35,8 @@ def _show(ax, rgb: np.ndarray, xlim: tuple, ylim: tuple) -> None:
     ``xlim`` × ``ylim``."""
     ax.set_xlim(*xlim)
     ax.set_ylim(*ylim)
+    if getattr(ax, "raster", False):
+        return ax.image(rgb)
     ax.add_image(_image(ax, rgb, (*xlim, *ylim)))
 
 
@@ -93,8 +97,6 @@ def density(ax, x: np.ndarray, y: np.ndarray, xlim: tuple, ylim: tuple, *, bins:
     """``x`` against ``y`` as a log-count density over the limits (the axes keep them); ``bins`` per
     axis default to 0.7 √n, 40 to :data:`DENSITY_BINS` (a sparse population is not drawn as scattered
     single bins: 20,000 events get 99, 8,000 get 62)."""
-    from matplotlib import colormaps
-
     if bins is None:
         bins = int(np.clip(0.7 * np.sqrt(len(x)), 40, DENSITY_BINS))
     counts = _histogram(x, y, xlim, ylim, (bins, bins))
@@ -103,8 +105,16 @@ def density(ax, x: np.ndarray, y: np.ndarray, xlim: tuple, ylim: tuple, *, bins:
     if occupied.any():
         top = np.log10(counts.max())
         level = np.log10(counts[occupied]) / top if top > 0 else np.zeros(occupied.sum())
-        rgba[occupied] = colormaps["viridis"](level)
+        rgba[occupied] = _viridis()[np.minimum((level * 256).astype(np.intp), 255)]  # as the colormap's call
     _show(ax, rgba, xlim, ylim)
+
+
+@functools.lru_cache(maxsize=1)
+def _viridis() -> np.ndarray:
+    """viridis's 256 colours (RGBA, 0–1): looked up by index, as ``colormaps["viridis"](level)`` does."""
+    from matplotlib import colormaps
+
+    return colormaps["viridis"](np.arange(256))
 
 
 def _pixels(ax) -> tuple[int, int]:

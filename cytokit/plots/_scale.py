@@ -144,6 +144,10 @@ def scale_axis(ax, which: str, transform) -> bool:
         return False
     if not majors:
         return False
+    if getattr(ax, "raster", False):
+        ax.ticks(which, majors, labels)
+        ax.minor_ticks(which, minors)
+        return True
     (ax.xaxis if which == "x" else ax.yaxis).set_ticks(majors, labels)
     (ax.set_xlim if which == "x" else ax.set_ylim)(*limits)
     if minors:

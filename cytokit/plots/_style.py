@@ -1,9 +1,8 @@
-"""What every figure shares: the colours, a figure with fixed margins (new or reused), literal text, the
+"""What every figure shares: the colours, a figure with fixed margins (or a raster canvas), literal text, the
 "no data" panel, number formats."""
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,61 +24,22 @@ def _figure(width: float, height: float, *, left: float = 0.6, right: float = 0.
     return fig
 
 
-_KEPT = threading.local()  # figures kept for reuse, per thread (Dask workers may run tasks in threads)
-
-
-def _panels(width: float, height: float, n_rows: int, n_cols: int, *, reuse: bool = False,
+def _panels(width: float, height: float, n_rows: int, n_cols: int, *, raster: bool = False,
             labelsize: float | None = None, **margins: float) -> tuple[Figure, np.ndarray]:
     """A :func:`_figure` with an ``n_rows`` × ``n_cols`` grid of axes (a 2-D array), tick labels of
-    ``labelsize`` points (set once, before the ticks are made: an emptied figure keeps them).
+    ``labelsize`` points; ``raster``: a :class:`~._canvas.Canvas` and its panels instead (what the
+    pipeline draws: no matplotlib figure)."""
+    if raster:
+        from ._canvas import Canvas
 
-    ``reuse`` hands out the figure of this layout kept for the calling thread, emptied, instead of a
-    new one: creating the axes and their ticks was a third of building a gating figure. Only for a
-    figure turned into bytes before the next call of the same layout (which redraws it). Emptied,
-    it draws the same pixels as a new one (a test compares the PNG bytes).
-    """
-    key = (width, height, n_rows, n_cols, labelsize, tuple(sorted(margins.items())))
-    kept = getattr(_KEPT, "figures", None)
-    if kept is None:
-        kept = _KEPT.figures = {}
-    if reuse and key in kept:
-        fig, axes = kept[key]
-        _empty(fig, axes)
-        return fig, axes
+        canvas = Canvas(width, height, n_rows, n_cols, labelsize=labelsize, **margins)
+        return canvas, canvas.axes
     fig = _figure(width, height, **margins)
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     if labelsize is not None:
         for ax in axes.ravel():
             ax.tick_params(labelsize=labelsize)
-    if reuse:
-        kept[key] = (fig, axes)
-        fig._cytokit_kept = True  # figure_png redraws it pasting the axes' unchanged texts (_blit)
     return fig, axes
-
-
-def _empty(fig: Figure, axes: np.ndarray) -> None:
-    """Every axes of ``fig`` as a new one: no artists, no title or labels, default ticks and limits."""
-    from matplotlib.transforms import Bbox
-
-    if fig._suptitle is not None:
-        fig._suptitle.remove()
-        fig._suptitle = None
-    for ax in axes.ravel():
-        for artist in [*ax.images, *ax.lines, *ax.patches, *ax.collections, *ax.texts]:
-            artist.remove()
-        if ax.legend_ is not None:
-            ax.legend_.remove()
-        ax.set_axis_on()
-        ax.set_title("")
-        ax.set_xlabel("")
-        ax.set_ylabel("")
-        ax.set_xscale("linear")  # the default locators and formatters
-        ax.set_yscale("linear")
-        ax.dataLim.set_points(Bbox.null().get_points())
-        ax.ignore_existing_data_limits = True
-        ax.set_xlim(0.0, 1.0)
-        ax.set_ylim(0.0, 1.0)
-        ax.set_autoscale_on(True)
 
 
 def _title(ax, text: str, **style) -> None:
@@ -92,6 +52,8 @@ def _title(ax, text: str, **style) -> None:
 def _vline(ax, x: float, *, ymin: float = 0.0, ymax: float = 1.0, **style) -> None:
     """``ax.axvline(x, ymin, ymax, **style)`` without its bookkeeping of data limits and autoscaling
     (the panels set their limits; a line cost ~1 ms that way)."""
+    if getattr(ax, "raster", False):
+        return ax.line([x, x], [ymin, ymax], coords="xaxis", **style)
     from matplotlib.lines import Line2D
 
     ax.add_artist(Line2D([x, x], [ymin, ymax], transform=ax.get_xaxis_transform(which="grid"), **style))
@@ -99,6 +61,8 @@ def _vline(ax, x: float, *, ymin: float = 0.0, ymax: float = 1.0, **style) -> No
 
 def _hline(ax, y: float, **style) -> None:
     """``ax.axhline(y, **style)``, as :func:`_vline`."""
+    if getattr(ax, "raster", False):
+        return ax.line([0.0, 1.0], [y, y], coords="yaxis", **style)
     from matplotlib.lines import Line2D
 
     ax.add_artist(Line2D([0.0, 1.0], [y, y], transform=ax.get_yaxis_transform(which="grid"), **style))
@@ -106,15 +70,38 @@ def _hline(ax, y: float, **style) -> None:
 
 def _vspan(ax, x0: float, x1: float, **style) -> None:
     """``ax.axvspan(x0, x1, **style)``, as :func:`_vline`."""
+    if getattr(ax, "raster", False):
+        return ax.span(x0, x1, **style)
     from matplotlib.patches import Rectangle
 
     ax.add_artist(Rectangle((x0, 0.0), x1 - x0, 1.0, transform=ax.get_xaxis_transform(which="grid"), **style))
 
 
+def _steps(ax, counts: np.ndarray, edges: np.ndarray, *, above: bool = False, label: str = "", **style) -> None:
+    """A step histogram added as an artist (``ax.stairs`` walked the outline to update the data
+    limits, which the panels set); ``above``: in axes fractions above the panel, on its x data (a
+    strip), not clipped. ``style``: ``StepPatch``'s (``fill``, ``color``, ``alpha``, ``linewidth``,
+    ``linestyle``, ``hatch``, ``facecolor``)."""
+    baseline = 1.0 if above else 0.0
+    if getattr(ax, "raster", False):
+        colour = style.pop("facecolor", None) or style.pop("color", "#4c72b0")
+        return ax.steps(counts, edges, baseline=baseline, color=colour, label=label,
+                        coords="xaxis" if above else "data", clip_on=not above,
+                        **{k: v for k, v in style.items() if v is not None})
+    from matplotlib.patches import StepPatch
+
+    extra = {}
+    if above:
+        from matplotlib.transforms import blended_transform_factory
+
+        extra = {"clip_on": False, "transform": blended_transform_factory(ax.transData, ax.transAxes)}
+    ax.add_artist(StepPatch(counts, edges, baseline=baseline, label=label or None, **style, **extra))
+
+
 def _grid_limits(low: float, high: float, pad: float) -> tuple[float, float]:
     """``low``..``high`` widened by ``pad`` of its span and out to a grid of about 25 steps of it
     (1, 2, 2.5 or 5 × a power of ten): the files of a run get the same few limits, so their axes'
-    tick labels are drawn once (:mod:`._blit`), the bulk of the events still filling the panel."""
+    tick labels are the same (their ticks computed once), the bulk of the events still filling the panel."""
     span = (high - low) or 1.0
     exponent = 10.0 ** np.floor(np.log10(span / 25))
     step = next(m * exponent for m in (1, 2, 2.5, 5, 10) if m * exponent >= span / 25)

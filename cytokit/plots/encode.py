@@ -31,21 +31,13 @@ def figure_png(figure: Figure, *, dpi: int = PNG_DPI, palette: bool = True) -> b
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
 
-    # a kept figure keeps its canvas (and renderer) and its axes' text layers (see _blit)
-    reused = getattr(figure, "_cytokit_kept", False) and type(figure.canvas) is FigureCanvasAgg
-    canvas, kept = figure.canvas if reused else FigureCanvasAgg(figure), (figure.dpi, figure.get_facecolor())
+    canvas, kept = FigureCanvasAgg(figure), (figure.dpi, figure.get_facecolor())
     figure.set_dpi(dpi)
     figure.set_facecolor("white")
     try:
         with matplotlib.rc_context(_RASTER_TEXT):
-            if getattr(figure, "_cytokit_kept", False):
-                from ._blit import draw
-
-                pixels = draw(canvas)
-            else:
-                canvas.draw()
-                pixels = np.asarray(canvas.buffer_rgba())
-        image = Image.fromarray(pixels).convert("RGB")
+            canvas.draw()
+            image = Image.fromarray(np.asarray(canvas.buffer_rgba())).convert("RGB")
     finally:
         figure.set_dpi(kept[0])
         figure.set_facecolor(kept[1])

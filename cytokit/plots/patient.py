@@ -13,7 +13,8 @@ import pandas as pd
 from ..controls import is_control
 from ._raster import dots
 from ._scale import scale_axis, transform_of
-from ._style import COLOURS, _fmt, _grid_limits, _hline, _literal, _no_data, _panels, _title, _vline
+from ._style import (COLOURS, _fmt, _grid_limits, _hline, _literal, _no_data, _panels, _steps, _title,
+                     _vline)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -78,7 +79,7 @@ def has_panel(results: ResultsLike, patient: str) -> bool:
 
 
 def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, float] | None = None,
-                 reuse: bool = False) -> Figure:
+                 raster: bool = False) -> Figure:
     """The study panel of one patient: the quantified population's gate dimension (CD19 of CD19+)
     against each marker, and marker histograms.
 
@@ -95,8 +96,8 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
         A patient ID of ``results.samples``.
     quantiles
         Positivity quantile per marker (default: read from the template, else 0.99).
-    reuse
-        Draw into the figure of this layout kept for the calling thread (see :func:`plot_gates`).
+    raster
+        Draw on a raster canvas, not a matplotlib figure (see :func:`plot_gates`).
     """
     baseline, followup = results.baseline, results.followup
     known = set(results.samples["patient"])
@@ -121,7 +122,7 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
     # each tube's threshold is drawn on its dot plot and on the histograms: looked up once
     thresholds = functools.lru_cache(maxsize=None)(
         lambda file, marker, q: _transformed_threshold(patient_markers, results.values, file, marker, q))
-    fig, axes = _panels(13.0, 3.0 * n_rows + 0.4, n_rows, 4, reuse=reuse, labelsize=7, left=0.55, right=0.1,
+    fig, axes = _panels(13.0, 3.0 * n_rows + 0.4, n_rows, 4, raster=raster, labelsize=7, left=0.55, right=0.1,
                         top=0.75, bottom=0.45, wspace=0.25, hspace=0.55)
     files = [f for _, f in tubes if f]
     if len({layout.row(m).x_role for m in marker_names}) > 1:  # CD4 T and CD8 T cells: each on its own axis
@@ -252,8 +253,6 @@ def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xl
     if not finite:
         _no_data(ax, _literal(f"no {marker} values on {population}"))
         return
-    from matplotlib.patches import StepPatch
-
     bins = np.linspace(*xlim, 80)
     top = 0.0
     for j, ((label, file), values, (colour, filled, style, hatch)) in enumerate(zip(tubes, arrays, styles)):
@@ -261,9 +260,8 @@ def _histograms(ax, results: ResultsLike, tubes: list, marker: str, q: float, xl
             continue
         counts, _ = np.histogram(values, bins=bins, density=True)
         top = max(top, float(np.nanmax(counts, initial=0.0)))
-        # added as an artist: ax.stairs walked the outline to update the data limits, set below
-        ax.add_artist(StepPatch(counts, bins, fill=filled, color=colour, alpha=0.45 if filled else 1.0,
-                                linewidth=1.3, linestyle=style, hatch=hatch or None, label=_literal(label)))
+        _steps(ax, counts, bins, fill=filled, color=colour, alpha=0.45 if filled else 1.0, linewidth=1.3,
+               linestyle=style, hatch=hatch or None, label=_literal(label))
         if j in (1, 2):  # a stained tube: the threshold its control gives
             threshold = thresholds(file, marker, q)
             if np.isfinite(threshold):

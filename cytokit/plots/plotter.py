@@ -45,10 +45,16 @@ class ResultsPlotter:
     def png(self, kind: str, name: str, comparison: tuple[str, str] | None = None) -> bytes:
         """PNG bytes of ``self.<kind>(name)`` (``kind``: ``paired``, ``longitudinal``, ``patient`` or
         ``gates``; ``comparison`` for ``paired``), drawn once per plotter, so ``plots/`` and the report
-        share them; figures drawn during the analysis (``results.figures``) are used as they are."""
+        share them; figures drawn during the analysis (``results.figures``) are used as they are. Gating
+        figures and patient panels are drawn as the analysis draws them (``raster=True``)."""
         key = (kind, name) if comparison is None else (kind, name, *comparison)
         if key not in self._png:
             drawn = self.results.figures.get(key)
+            if drawn is None and kind == "gates":
+                result = self.gating(name)
+                drawn = plot_gates(result, title=f"{name}  ({len(result.scale):,} events)", raster=True).png()
+            elif drawn is None and kind == "patient":
+                drawn = plot_patient(self.results, name, raster=True).png()
             extra = {} if comparison is None else {"comparison": comparison}
             self._png[key] = drawn if drawn is not None else figure_png(getattr(self, kind)(name, **extra))
         return self._png[key]

@@ -1,0 +1,155 @@
+"""What :mod:`._canvas` draws with: texts in matplotlib's font and sizes, dashed lines and hatching, on
+Pillow images (Pillow has no dashes or hatches; its text is FreeType's, as matplotlib's)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .encode import PNG_DPI
+
+#: shapes are drawn at this multiple of the PNG's resolution, then reduced (antialiasing)
+SCALE = 2
+PT = PNG_DPI / 72  # pixels per point
+DASHES = {"-": None, "solid": None, "--": (3.7, 1.6), "dashed": (3.7, 1.6), ":": (1.0, 1.65),
+          "dotted": (1.0, 1.65), "-.": (6.4, 1.6, 1.0, 1.6)}  # matplotlib's, in line widths
+
+
+def plain(text) -> str:
+    """Text as drawn: the ``\\$`` that :func:`~._style._literal` writes for matplotlib is a ``$`` here."""
+    return str(text).replace(r"\$", "$")
+
+
+@functools.lru_cache(maxsize=64)
+def rgb(colour: str) -> tuple[int, int, int]:
+    from PIL import ImageColor
+
+    return ImageColor.getrgb(colour)[:3]
+
+
+@functools.lru_cache(maxsize=None)
+def font(size: float, bold: bool):
+    """DejaVu Sans (matplotlib's font, from its package) at ``size`` points."""
+    import importlib.util
+    from pathlib import Path
+
+    from PIL import ImageFont
+
+    folder = Path(importlib.util.find_spec("matplotlib").submodule_search_locations[0]) / "mpl-data" / "fonts" / "ttf"
+    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+    return ImageFont.truetype(str(folder / name), size * PT, layout_engine=ImageFont.Layout.BASIC)
+
+
+def line_height(size: float) -> float:
+    return 1.2 * size * PT  # matplotlib's line spacing
+
+
+@functools.lru_cache(maxsize=4096)
+def _rendered(line: str, size: float, bold: bool):
+    """``line`` as an 8-bit mask, the offset of its top left from the pen's (left, baseline) point, its
+    advance, and its ascent and descent (at least those of ``lp``, as matplotlib measures a line): a
+    run draws the same tick labels and names on every figure."""
+    from PIL import Image, ImageDraw
+
+    face = font(size, bold)
+    l, t, r, b = face.getbbox(line or " ", anchor="ls")
+    mask = Image.new("L", (max(1, r - l), max(1, b - t)), 0)
+    ImageDraw.Draw(mask).text((-l, -t), line, font=face, fill=255, anchor="ls")
+    _, lp_top, _, lp_bottom = face.getbbox("lp", anchor="ls")
+    return mask.point(_DARKER), l, t, face.getlength(line), max(-t, -lp_top), max(b, lp_bottom)
+
+
+#: FreeType's coverage drawn a little darker, as matplotlib's Agg text looks (FreeType's own is lighter
+#: at 6–9 pt)
+_DARKER = [round(255 * (v / 255) ** 0.7) for v in range(256)]
+
+
+def _baselines(lines: list[str], size: float, bold: bool) -> tuple[list[float], float]:
+    """Each line's baseline below the text's top, and the text's height, as matplotlib lays lines out
+    (the next baseline the last line's descent and 1.2 × the larger of its ascent and ``lp``'s below)."""
+    lp_ascent = _rendered("lp", size, bold)[4]
+    baselines, y = [], 0.0
+    for i, line in enumerate(lines):
+        *_, ascent, descent = _rendered(line, size, bold)
+        y += ascent if i == 0 else max(lp_ascent, ascent) * 1.2
+        baselines.append(y)
+        y += descent
+    return baselines, y
+
+
+def text(image, s: str, x: float, y: float, size: float, *, ha: str = "left", va: str = "baseline",
+         color: str = "black", bold: bool = False, bbox: dict | None = None, rotate: bool = False) -> None:
+    """``s`` (lines) aligned at pixel ``x``, ``y`` as matplotlib aligns a text's box (``baseline``: the
+    last line's); ``bbox``: a box behind it (``facecolor``, ``alpha``, ``edgecolor``, ``pad`` in
+    points); ``rotate``: 90° anticlockwise (a y label)."""
+    from PIL import Image, ImageDraw
+
+    lines = str(s).split("\n")
+    baselines, height = _baselines(lines, size, bold)
+    widths = [_rendered(line, size, bold)[3] for line in lines]
+    width = max(widths)
+    if rotate:  # drawn on its own, then turned
+        block = Image.new("L", (max(1, int(np.ceil(width))), max(1, int(np.ceil(height)))), 0)
+        for line, w, base in zip(lines, widths, baselines):
+            mask, dx, dy, *_ = _rendered(line, size, bold)
+            block.paste(mask, (int(round((width - w) / 2 + dx)), int(round(base + dy))))
+        block = block.transpose(Image.Transpose.ROTATE_90)
+        left = x - block.width if ha == "right" else x - block.width / 2 if ha == "center" else x
+        top = y - block.height / 2 if va == "center" else y - block.height if va in ("bottom", "baseline") else y
+        image.paste(rgb(color), (int(round(left)), int(round(top))), block)
+        return
+    left = x - width if ha == "right" else x - width / 2 if ha == "center" else x
+    top = {"top": y, "center": y - height / 2, "bottom": y - height, "baseline": y - baselines[-1]}.get(va, y)
+    if bbox:
+        pad = bbox.get("pad", 4) * PT
+        face, edge = bbox.get("facecolor", "white"), bbox.get("edgecolor", "none")
+        rect = [left - pad, top - pad, left + width + pad, top + height + pad]
+        draw = ImageDraw.Draw(image, "RGBA")
+        draw.rectangle(rect, fill=(*rgb(face), round(255 * bbox.get("alpha", 1.0))),
+                       outline=None if edge == "none" else rgb(edge), width=1)
+    for line, w, base in zip(lines, widths, baselines):
+        mask, dx, dy, *_ = _rendered(line, size, bold)
+        at = left + (width - w) / 2 if ha == "center" else left + width - w if ha == "right" else left
+        image.paste(rgb(color), (int(round(at + dx)), int(round(top + base + dy))), mask)
+
+
+def dashed(points: np.ndarray, pattern: tuple | None, width: float) -> list[np.ndarray]:
+    """The on pieces of a polyline dashed with ``pattern`` (on, off, … in line widths; None: solid)."""
+    if pattern is None:
+        return [points]
+    at = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(points, axis=0).T))])
+    period = np.asarray(pattern, float) * max(width, 1.0)
+    starts = np.arange(0.0, at[-1], period.sum())
+    edges = (starts[:, None] + np.concatenate([[0.0], np.cumsum(period)])[None, :-1]).ravel()
+    cuts = np.union1d(at, edges[edges < at[-1]])  # the vertices and where a dash starts or ends
+    middle = (cuts[:-1] + cuts[1:]) / 2
+    on = (np.searchsorted(edges, middle, side="right") - 1) % 2 == 0
+    xy = np.column_stack([np.interp(cuts, at, points[:, 0]), np.interp(cuts, at, points[:, 1])])
+    change = np.flatnonzero(np.diff(np.concatenate([[False], on, [False]]).astype(np.int8)))
+    return [xy[a:b + 1] for a, b in zip(change[::2], change[1::2])]
+
+
+def hatch(image, polygon: list, colour: tuple, hatch: str, scale: int = SCALE) -> None:
+    """``/`` hatching inside ``polygon``: 6 lines per inch per ``/`` (matplotlib's density), 1 pt wide."""
+    from PIL import Image, ImageChops, ImageDraw
+
+    corners = np.asarray(polygon, float)
+    x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 1, image.size)
+    if x1 <= x0 or y1 <= y0:
+        return
+    mask = Image.new("L", (int(x1 - x0), int(y1 - y0)), 0)
+    ImageDraw.Draw(mask).polygon([(x - x0, y - y0) for x, y in polygon], fill=255)
+    stripes = _stripes(image.size, PNG_DPI * scale / (6 * max(1, hatch.count("/"))), PT * scale)
+    mask = ImageChops.multiply(mask, stripes.crop((int(x0), int(y0), int(x1), int(y1))))
+    image.paste(colour, (int(x0), int(y0)), mask)
+
+
+@functools.lru_cache(maxsize=8)
+def _stripes(size: tuple[int, int], spacing: float, width: float):
+    """Rising diagonal stripes over an image of ``size``, as a mask (a panel's are the same in every figure)."""
+    from PIL import Image
+
+    ys, xs = np.ogrid[0:size[1], 0:size[0]]
+    return Image.fromarray(np.where(((xs + ys) % spacing) < width, 255, 0).astype(np.uint8))

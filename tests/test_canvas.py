@@ -1,0 +1,127 @@
+"""The pipeline's gating figures and patient panels, drawn without matplotlib (``raster=True``)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from tests.test_plots import DEMO, TEMPLATE, demo_plotter, demo_results
+
+
+@pytest.fixture(scope="module")
+def results():
+    if not DEMO.exists():
+        pytest.skip("demo data sample_fcs/modern is absent")
+    return demo_results()
+
+
+def pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+
+def alike(a: bytes, b: bytes) -> float:
+    """The share of the pixels inked in either figure that are within 48 levels in both."""
+    first, second = pixels(a), pixels(b)
+    assert first.shape == second.shape
+    ink = (first.min(axis=2) < 245) | (second.min(axis=2) < 245)
+    return float((np.abs(first - second).max(axis=2)[ink] <= 48).mean())
+
+
+def no_matplotlib_figures(monkeypatch):
+    import matplotlib.figure
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a raster figure made a matplotlib figure")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "__init__", refuse)
+
+
+def test_raster_figures_are_the_matplotlib_figures_drawn_without_matplotlib(results, monkeypatch):
+    """The gating figure and the patient panel the pipeline writes look like the notebook's matplotlib
+    figures of the same file or patient (same size; most inked pixels alike, far more than those of
+    another file's or patient's figure), and make no matplotlib figure."""
+    from cytokit.plots import figure_png, plot_gates, plot_patient
+
+    plotter = demo_plotter()
+    stained, isotype = plotter.gating("CLL001_C2D1_stained.fcs"), plotter.gating("CLL002_C2D8_isotype.fcs")
+    drawn = {"gates": figure_png(plot_gates(stained, title="t")), "other gates": figure_png(plot_gates(isotype, title="t")),
+             "patient": figure_png(plot_patient(results, "CLL001")),
+             "other patient": figure_png(plot_patient(results, "CLL002"))}
+    with monkeypatch.context() as patched:
+        no_matplotlib_figures(patched)
+        gates = plot_gates(stained, title="t", raster=True).png()
+        patient = plot_patient(results, "CLL001", raster=True).png()
+    for kind, png in (("gates", gates), ("patient", patient)):
+        same, other = alike(png, drawn[kind]), alike(png, drawn[f"other {kind}"])
+        assert same >= 0.6 and same > other + 0.15, (kind, same, other)
+
+
+def test_a_raster_gating_figure_draws_skipped_and_failed_gates_and_their_flags(tmp_path):
+    """A file without FSC-H: the singlet gate is skipped and every gate below it says so, in red, on
+    its panel; the figure is drawn (no panel raises)."""
+    import cytokit
+    from cytokit.gating.load import load_template
+    from cytokit.plots import plot_gates
+
+    if not DEMO.exists():
+        pytest.skip("demo data sample_fcs/modern is absent")
+    sample = cytokit.read_fcs(DEMO / "CLL001_C2D1_stained.fcs")
+    markers = dict(zip(sample.channels.pnn, sample.channels.pns))
+    path = cytokit.write_fcs(tmp_path / "no_height.fcs", sample.events.drop(columns=["FSC-H"]), markers=markers)
+    result = load_template(TEMPLATE).apply(cytokit.read_fcs(path), is_control=True)
+    assert any(result.flags.values())
+    image = pixels(plot_gates(result, title="no FSC-H", raster=True).png())
+    red = (image[..., 0] > 140) & (image[..., 1] < 60) & (image[..., 2] < 60)
+    panel = image.shape[1] // 4
+    assert red[:, panel:2 * panel].sum() > 50  # the singlet panel's "skipped" message
+
+
+def test_dollar_signs_are_drawn_as_dollar_signs():
+    """``_literal`` escapes ``$`` for matplotlib's mathtext; the raster canvas draws the text as it was."""
+    from cytokit.plots._canvas import Canvas
+    from cytokit.plots._draw import plain
+    from cytokit.plots._style import _literal
+
+    assert plain(_literal("7AAD $x_{$")) == "7AAD $x_{$"
+    assert plain(_literal(r"a \$ b")) == r"a \$ b"
+    canvas = Canvas(3.0, 2.0, 1, 1)
+    canvas.suptitle(_literal("7AAD $x_{$"))
+    canvas.axes[0, 0].set_title(_literal("$PnS $"))
+    assert pixels(canvas.png()).min() < 100
+
+
+def test_dashes_follow_matplotlibs_pattern():
+    """``--`` is 3.7 line widths on, 1.6 off, along the whole polyline (around its corners too)."""
+    from cytokit.plots._draw import DASHES, dashed
+
+    pieces = dashed(np.array([[0.0, 0.0], [45.0, 0.0], [45.0, 55.0]]), DASHES["--"], 2.0)
+    lengths = [float(np.hypot(*np.diff(p, axis=0).T).sum()) for p in pieces]
+    np.testing.assert_allclose(lengths[:-1], 7.4)
+    assert len(pieces) == int(np.ceil(100.0 / 10.6))
+    assert np.allclose(pieces[0][0], [0.0, 0.0]) and np.allclose(pieces[1][0], [10.6, 0.0])
+    assert any(len(p) == 3 for p in pieces)  # a dash around the corner keeps the corner
+    assert dashed(np.zeros((2, 2)), None, 1.0)[0].shape == (2, 2)  # solid: the line itself
+
+
+def test_raster_panels_place_ticks_and_events_where_the_limits_say():
+    """An image filling the panel and a major tick: the tick's mark is under its value, the image
+    fills the frame, and nothing is drawn outside but ticks and texts."""
+    from cytokit.plots._canvas import Canvas
+
+    canvas = Canvas(4.0, 3.0, 1, 1, left=1.0, right=1.0, top=1.0, bottom=1.0)
+    ax = canvas.axes[0, 0]
+    ax.set_xlim(0.0, 10.0)
+    ax.set_ylim(0.0, 1.0)
+    ax.image(np.zeros((4, 4, 3)))  # black
+    ax.ticks("x", [5.0], [""])
+    ax.ticks("y", [], [])
+    image = pixels(canvas.png())
+    # the panel: 1 inch from each side, at 90 dpi
+    assert image[100:170, 95:265].max() == 0 and image[85, 95:265].min() > 240
+    below = image[181:185, 90:270].min(axis=(0, 2))
+    assert below.argmin() + 90 in (179, 180) and (below < 100).sum() == 1
