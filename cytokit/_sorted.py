@@ -46,8 +46,18 @@ def sorting_pays() -> bool:
 
 
 def quantiles(values: np.ndarray, q) -> np.ndarray:
-    """``np.quantile(values, q)`` of finite values, to the bit: read off one sort where that pays."""
-    return sorted_quantiles(np.sort(values), q) if sorting_pays() else np.quantile(values, q)
+    """``np.quantile(values, q)`` of finite values, to the bit: read off one sort where that pays, else
+    off one partition around their ranks (what ``np.quantile`` does, without its 0.4 ms of overhead:
+    eight times as long as the partition of 20,000 values)."""
+    if sorting_pays():
+        return sorted_quantiles(np.sort(values), q)
+    low, high = _ranks(values.size, q)
+    return _read_off(np.partition(values, np.union1d(low, high)), q)
+
+
+def _ranks(n: int, q) -> tuple[np.ndarray, np.ndarray]:
+    below = np.floor((n - 1) * np.asarray(q, dtype=np.float64)).astype(np.intp)
+    return below, np.minimum(below + 1, n - 1)
 
 
 def median(values: np.ndarray) -> float:
@@ -58,11 +68,14 @@ def median(values: np.ndarray) -> float:
 def sorted_quantiles(ordered: np.ndarray, q) -> np.ndarray:
     """``np.quantile(ordered, q)`` (its default, linear method, to the bit) of sorted, finite
     values, read off by index: ``np.quantile`` partitions the array again around every rank."""
+    return _read_off(ordered, q)
+
+
+def _read_off(ordered: np.ndarray, q) -> np.ndarray:
+    """The quantiles of values whose ranks ``q`` needs (and the next ones) are in sorted place."""
     virtual = (ordered.size - 1) * np.asarray(q, dtype=np.float64)
-    below = np.floor(virtual)
-    gamma = virtual - below
-    low = below.astype(np.intp)
-    high = np.minimum(low + 1, ordered.size - 1)
+    gamma = virtual - np.floor(virtual)
+    low, high = _ranks(ordered.size, q)
     a, b = ordered[low], ordered[high]
     out = a + (b - a) * gamma
     upper = gamma >= 0.5  # as numpy's lerp: from the upper neighbour past the midpoint

@@ -207,8 +207,9 @@ class Panel:
     def _to_pixels(self, x: np.ndarray, y: np.ndarray, coords: str, scale: int) -> np.ndarray:
         left, top, right, bottom = self._pixels(scale)
         (x0, x1), (y0, y1) = self._lim["x"], self._lim["y"]
-        fx = (x - x0) / (x1 - x0) if coords in ("data", "xaxis") else x
-        fy = (y - y0) / (y1 - y0) if coords in ("data", "yaxis") else y
+        with np.errstate(all="ignore"):  # limits of no width: nothing drawn (not finite)
+            fx = (x - x0) / (x1 - x0) if coords in ("data", "xaxis") else x
+            fy = (y - y0) / (y1 - y0) if coords in ("data", "yaxis") else y
         return np.column_stack([left + fx * (right - left), bottom - fy * (bottom - top)])
 
     def _shapes(self, big) -> None:
@@ -302,7 +303,7 @@ class Panel:
             for at, label in zip(self._along("y", majors, 1), shown):
                 _draw.text(image, label, left - gap, at, self.labelsize, ha="right", va="center")
             if shown:
-                label_left = left - gap - max(_draw.font(self.labelsize, False).getlength(lb) for lb in shown)
+                label_left = left - gap - max(_draw.width(lb, self.labelsize) for lb in shown)
         text, size = self._labels["x"]
         if text:
             _draw.text(image, text, (left + right) / 2, label_bottom + 4 * PT, size, ha="center", va="top")
@@ -331,8 +332,7 @@ class Panel:
         if not entries:
             return
         em = size * PT
-        font = _draw.font(size, False)
-        widest = max(font.getlength(e[0]) for e in entries)
+        widest = max(_draw.width(e[0], size) for e in entries)
         right = box[2] - 0.5 * em - 0.4 * em
         text_left = right - widest
         patch_right = text_left - 0.8 * em

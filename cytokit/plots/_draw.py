@@ -4,6 +4,7 @@ Pillow images (Pillow has no dashes or hatches; its text is FreeType's, as matpl
 from __future__ import annotations
 
 import functools
+import threading
 
 import numpy as np
 
@@ -45,6 +46,11 @@ def line_height(size: float) -> float:
     return 1.2 * size * PT  # matplotlib's line spacing
 
 
+def width(s: str, size: float, bold: bool = False) -> float:
+    """The advance of one line of text."""
+    return _rendered(s, size, bold)[3]
+
+
 @functools.lru_cache(maxsize=4096)
 def _rendered(line: str, size: float, bold: bool):
     """``line`` as an 8-bit mask, the offset of its top left from the pen's (left, baseline) point, its
@@ -52,12 +58,18 @@ def _rendered(line: str, size: float, bold: bool):
     run draws the same tick labels and names on every figure."""
     from PIL import Image, ImageDraw
 
-    face = font(size, bold)
-    l, t, r, b = face.getbbox(line or " ", anchor="ls")
-    mask = Image.new("L", (max(1, r - l), max(1, b - t)), 0)
-    ImageDraw.Draw(mask).text((-l, -t), line, font=face, fill=255, anchor="ls")
-    _, lp_top, _, lp_bottom = face.getbbox("lp", anchor="ls")
-    return mask.point(_DARKER), l, t, face.getlength(line), max(-t, -lp_top), max(b, lp_bottom)
+    with _FREETYPE:
+        face = font(size, bold)
+        l, t, r, b = face.getbbox(line or " ", anchor="ls")
+        mask = Image.new("L", (max(1, r - l), max(1, b - t)), 0)
+        ImageDraw.Draw(mask).text((-l, -t), line, font=face, fill=255, anchor="ls")
+        _, lp_top, _, lp_bottom = face.getbbox("lp", anchor="ls")
+        advance = face.getlength(line)
+    return mask.point(_DARKER), l, t, advance, max(-t, -lp_top), max(b, lp_bottom)
+
+
+#: a FreeType face is used by one thread at a time (FreeType's rule; Dask may draw in threads)
+_FREETYPE = threading.RLock()
 
 
 #: FreeType's coverage drawn a little darker, as matplotlib's Agg text looks (FreeType's own is lighter

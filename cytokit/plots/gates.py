@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._sorted import quantiles
 from ._raster import density
 from ._scale import scale_axis
 from ._style import (COLOURS, _fmt, _grid_limits, _literal, _no_data, _panels, _steps, _title, _vline,
@@ -177,7 +178,7 @@ def _limits(ax, x: np.ndarray, y: np.ndarray, x_marks: tuple = ()) -> None:
     """Axis limits on the bulk of the data, so a gate's far corners do not shrink the cells, out to a
     grid (:func:`_grid_limits`); the x-axis also shows ``x_marks`` (a threshold) when they lie within the data."""
     for values, setter, marks in ((x, ax.set_xlim, x_marks), (y, ax.set_ylim, ())):
-        low, high = np.quantile(values, [0.001, 0.999])
+        low, high = quantiles(values, [0.001, 0.999])
         inside = [m for m in marks if values.min() <= m <= values.max()]
         setter(*_grid_limits(min([low, *inside]), max([high, *inside]), 0.04))
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .._sorted import quantiles
 from ..controls import is_control
 from ._raster import dots
 from ._scale import scale_axis, transform_of
@@ -64,7 +65,8 @@ def _transformed_threshold(markers: list[dict], values: dict, file: str, marker:
     control = values.get((source, marker))
     if control is None or not len(control):
         return float("nan")
-    return float(np.quantile(control[np.isfinite(control)], quantile))
+    finite = control[np.isfinite(control)]
+    return float(quantiles(finite, [quantile])[0]) if len(finite) else float("nan")
 
 
 def has_panel(results: ResultsLike, patient: str) -> bool:
@@ -140,8 +142,8 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
         frames = {file: _row_events(results.plot_events.get(file), row) for _, file in tubes[:3] if file}
         frames = {f: v for f, v in frames.items() if v is not None and role in v and x_role in v}
         histograms = [results.values.get((file, marker)) for _, file in tubes if file]
-        xlim = _shared_limits([v[x_role].to_numpy() for v in frames.values()])
-        ylim = _shared_limits([v[role].to_numpy() for v in frames.values()]
+        xlim = _shared_limits([v[x_role] for v in frames.values()])
+        ylim = _shared_limits([v[role] for v in frames.values()]
                               + [h for h in histograms if h is not None])
         scales = _scales(results, [file for _, file in tubes[:3] if file])
         for j, (label, file) in enumerate(tubes[:3]):
@@ -154,8 +156,7 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
             if frame is None:
                 _no_data(ax, f"not analysed: {errors.get(file) or status.get(file, 'missing')}"[:160])
                 continue
-            inside = frame["__in__"].to_numpy(bool)
-            x, y = frame[x_role].to_numpy(), frame[role].to_numpy()
+            inside, x, y = frame["__in__"], frame[x_role], frame[role]
             colour = [COLOURS["isotype"], COLOURS["baseline"], COLOURS["followup"]][j]
             dots(ax, [(x[~inside], y[~inside], "#c8c8c8", 1.0, 1),
                       (x[inside], y[inside], colour if j else "#505050", 0.3, 2)], xlim, ylim)
@@ -180,15 +181,17 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
     return fig
 
 
-def _row_events(frame: pd.DataFrame | None, row: PanelRow) -> pd.DataFrame | None:
-    """The events of ``row``'s population's parent (``of:PATH``), with ``__in__``: in the population;
-    None where the file has none of them."""
-    if frame is None or frame.empty:
-        return None
-    if f"of:{row.path}" not in frame:
+def _row_events(frame: pd.DataFrame | None, row: PanelRow) -> dict | None:
+    """The events of ``row``'s population's parent (``of:PATH``) as arrays by column, with ``__in__``: in
+    the population; None where the file has none of them."""
+    if frame is None or frame.empty or f"of:{row.path}" not in frame:
         return None
     mask = frame[f"of:{row.path}"].to_numpy(bool)
-    return frame[mask].assign(__in__=frame.loc[mask, f"in:{row.path}"].to_numpy(bool)) if mask.any() else None
+    if not mask.any():
+        return None
+    events = {column: frame[column].to_numpy()[mask] for column in (row.role, row.x_role) if column in frame}
+    events["__in__"] = frame[f"in:{row.path}"].to_numpy(bool)[mask]
+    return events
 
 
 def _with_channel(markers: list[dict], file: str, marker: str) -> str:
@@ -221,8 +224,8 @@ def _shared_limits(arrays: list) -> tuple[float, float]:
     finite = [a for a in finite if len(a)]
     if not finite:
         return (0.0, 1.0)
-    low = min(float(np.quantile(a, 0.001)) for a in finite)
-    high = max(float(np.quantile(a, 0.999)) for a in finite)
+    bulk = [quantiles(a, [0.001, 0.999]) for a in finite]
+    low, high = min(float(b[0]) for b in bulk), max(float(b[1]) for b in bulk)
     return _grid_limits(low, high, 0.03)
 
 
