@@ -12,6 +12,7 @@ serves), and reports every row it cannot match by name.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -56,11 +57,18 @@ def control_kind(stain: str) -> str | None:
     >>> control_kind("isotype PE"), control_kind("LAG3 ISO"), control_kind("LAG3 stim")
     ('isotype', 'isotype', None)
     """
-    label = re.sub(r"[\W_]", "", str(stain).casefold())
+    return _kind(str(stain))
+
+
+@functools.lru_cache(maxsize=4096)
+def _kind(stain: str) -> str | None:
+    """:func:`control_kind` of a label, kept: a run asks it of the same few labels for every row of
+    its tables (a 250-patient report asked it a million times)."""
+    label = re.sub(r"[\W_]", "", stain.casefold())
     whole = next((kind for kind, pattern in _LABELS.items() if pattern.fullmatch(label)), None)
     if whole is not None:
         return whole
-    words = [w for w in re.split(r"[\W_]+", str(stain).casefold()) if w]
+    words = [w for w in re.split(r"[\W_]+", stain.casefold()) if w]
     kinds = {kind for kind, pattern in _WORDS.items() for w in words if pattern.fullmatch(w)}
     return kinds.pop() if len(kinds) == 1 else None
 

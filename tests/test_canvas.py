@@ -125,3 +125,21 @@ def test_raster_panels_place_ticks_and_events_where_the_limits_say():
     assert image[100:170, 95:265].max() == 0 and image[85, 95:265].min() > 240
     below = image[181:185, 90:270].min(axis=(0, 2))
     assert below.argmin() + 90 in (179, 180) and (below < 100).sum() == 1
+
+
+def test_a_drawn_figure_is_freed_once_dropped():
+    """A canvas's panels sit in a NumPy object array, which the garbage collector does not look into:
+    a panel pointing back at its canvas kept every figure of a run alive (a worker grew by 1.4 MB a
+    patient)."""
+    import gc
+    import weakref
+
+    from cytokit.plots._canvas import Canvas
+
+    canvas = Canvas(3.0, 2.0, 1, 2)
+    canvas.axes[0, 1].image(np.zeros((3, 3, 3)))
+    canvas.png()
+    dropped = weakref.ref(canvas)
+    del canvas
+    gc.collect()
+    assert dropped() is None

@@ -35,26 +35,14 @@ class _Box:
     height: float
 
 
-class Canvas:
-    """A figure of ``n_rows`` × ``n_cols`` panels with matplotlib's ``subplots_adjust`` margins (inches)
-    and spacing; :meth:`png` draws it."""
+@dataclass(frozen=True)
+class _Size:
+    """A canvas's size in inches, as its panels read it (``ax.figure``): not the canvas itself, whose
+    panels are held in a NumPy object array, which the garbage collector does not look into (a
+    panel pointing back at its canvas kept every figure of a run alive)."""
 
-    def __init__(self, width: float, height: float, n_rows: int, n_cols: int, *, labelsize: float | None = None,
-                 left: float = 0.6, right: float = 0.15, top: float = 0.6, bottom: float = 0.5,
-                 wspace: float = 0.3, hspace: float = 0.5) -> None:
-        self.width, self.height = width, height
-        x0, x1, y0, y1 = left / width, 1 - right / width, bottom / height, 1 - top / height
-        cell_w = (x1 - x0) / (n_cols + wspace * (n_cols - 1))  # as matplotlib's GridSpec
-        cell_h = (y1 - y0) / (n_rows + hspace * (n_rows - 1))
-        self.axes = np.empty((n_rows, n_cols), dtype=object)
-        for i in range(n_rows):
-            for j in range(n_cols):
-                box = _Box(x0 + j * cell_w * (1 + wspace), y1 - cell_h - i * cell_h * (1 + hspace), cell_w, cell_h)
-                self.axes[i, j] = Panel(self, box, labelsize or 10.0)
-        self._suptitle: tuple[str, float] | None = None
-
-    def suptitle(self, text: str, fontsize: float = 12.0) -> None:
-        self._suptitle = (_draw.plain(text), fontsize)
+    width: float
+    height: float
 
     def get_size_inches(self) -> np.ndarray:
         return np.array([self.width, self.height])
@@ -66,15 +54,37 @@ class Canvas:
         return self.width
 
     def pixels(self) -> tuple[int, int]:
-        """The PNG's (width, height): the figure's size at :data:`~.encode.PNG_DPI`, truncated (as matplotlib's
+        """The PNG's (width, height): the size at :data:`~.encode.PNG_DPI`, truncated (as matplotlib's
         canvas)."""
         return int(self.width * PNG_DPI), int(self.height * PNG_DPI)
+
+
+class Canvas:
+    """A figure of ``n_rows`` × ``n_cols`` panels with matplotlib's ``subplots_adjust`` margins (inches)
+    and spacing; :meth:`png` draws it."""
+
+    def __init__(self, width: float, height: float, n_rows: int, n_cols: int, *, labelsize: float | None = None,
+                 left: float = 0.6, right: float = 0.15, top: float = 0.6, bottom: float = 0.5,
+                 wspace: float = 0.3, hspace: float = 0.5) -> None:
+        self.size = _Size(width, height)
+        x0, x1, y0, y1 = left / width, 1 - right / width, bottom / height, 1 - top / height
+        cell_w = (x1 - x0) / (n_cols + wspace * (n_cols - 1))  # as matplotlib's GridSpec
+        cell_h = (y1 - y0) / (n_rows + hspace * (n_rows - 1))
+        self.axes = np.empty((n_rows, n_cols), dtype=object)
+        for i in range(n_rows):
+            for j in range(n_cols):
+                box = _Box(x0 + j * cell_w * (1 + wspace), y1 - cell_h - i * cell_h * (1 + hspace), cell_w, cell_h)
+                self.axes[i, j] = Panel(self.size, box, labelsize or 10.0)
+        self._suptitle: tuple[str, float] | None = None
+
+    def suptitle(self, text: str, fontsize: float = 12.0) -> None:
+        self._suptitle = (_draw.plain(text), fontsize)
 
     def png(self) -> bytes:
         """The figure as palette PNG bytes (as :func:`~.encode.figure_png` makes a matplotlib figure's)."""
         from PIL import Image
 
-        size = self.pixels()
+        size = self.size.pixels()
         big = Image.new("RGB", (size[0] * SCALE, size[1] * SCALE), "white")
         panels = [p for p in self.axes.ravel()]
         for panel in panels:
@@ -97,8 +107,8 @@ class Panel:
     raster = True
     transAxes = "axes"
 
-    def __init__(self, canvas: Canvas, box: _Box, labelsize: float) -> None:
-        self.figure, self._box, self.labelsize = canvas, box, labelsize
+    def __init__(self, size: _Size, box: _Box, labelsize: float) -> None:
+        self.figure, self._box, self.labelsize = size, box, labelsize
         self._lim = {"x": (0.0, 1.0), "y": (0.0, 1.0)}
         self._ticks: dict[str, tuple | None] = {"x": None, "y": None}  # None: matplotlib's default ticks
         self._minors: dict[str, list] = {"x": [], "y": []}

@@ -51,11 +51,15 @@ def width(s: str, size: float, bold: bool = False) -> float:
     return _rendered(s, size, bold)[3]
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _rendered(line: str, size: float, bold: bool):
     """``line`` as an 8-bit mask, the offset of its top left from the pen's (left, baseline) point, its
-    advance, and its ascent and descent (at least those of ``lp``, as matplotlib measures a line): a
-    run draws the same tick labels and names on every figure."""
+    advance, and its ascent and descent (at least those of ``lp``, as matplotlib measures a line):
+    kept, as a run draws the same tick labels, axis labels and names on every figure."""
+    return _render(line, size, bold)
+
+
+def _render(line: str, size: float, bold: bool):
     from PIL import Image, ImageDraw
 
     with _FREETYPE:

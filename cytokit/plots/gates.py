@@ -113,7 +113,7 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
                 if static is not None:
                     _draw_1d(ax, static, dims[0])
                 if ok.sum():
-                    _marginal(fig, ax, x[ok], static, dims[0])
+                    _marginal(ax, x[ok], static, dims[0])
             for which, dim in (("x", dims[0]), ("y", dims[1])):
                 scale_axis(ax, which, result.transforms.get(dim))
         elif len(dims) == 1:
@@ -156,7 +156,7 @@ def _bounds(gate, dim: str) -> tuple:
     return tuple(b for b in (bounds or ()) if b is not None and np.isfinite(b))
 
 
-def _marginal(fig, ax, x: np.ndarray, gate, dim: str) -> None:
+def _marginal(ax, x: np.ndarray, gate, dim: str) -> None:
     """The histogram of the gated channel in a strip above the density panel, on its x-axis (drawn in
     the panel's own axes, above it: an inset axes cost as much as the panel)."""
     xlim = ax.get_xlim()
@@ -166,7 +166,7 @@ def _marginal(fig, ax, x: np.ndarray, gate, dim: str) -> None:
     for value in _bounds(gate, dim):
         if xlim[0] <= value <= xlim[1]:
             _vline(ax, value, ymin=1.0, ymax=1.0 + _STRIP, color=COLOURS["gate"], linewidth=1.4, clip_on=False)
-    height = ax.get_position().height * fig.get_figheight() * _STRIP * 72  # the strip, in points
+    height = ax.get_position().height * ax.figure.get_figheight() * _STRIP * 72  # the strip, in points
     _title(ax, ax.get_title(), pad=height + 3)
 
 

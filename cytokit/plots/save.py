@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .encode import PNG_DPI, _figure_svg, figure_png
-from .patient import has_panel
+from .patient import panel_patients
 from .plotter import ResultsPlotter
 from .slugs import slug, unique_slugs
 
@@ -55,8 +55,9 @@ def save_figures(results: ResultsLike, out_dir: str | Path, *, plotter: ResultsP
         if len(results.timepoints) > 2:
             save("longitudinal", marker, f"longitudinal_{name}")
     patients = unique_slugs(sorted(p for p in results.samples["patient"].astype(str).unique() if p.strip()))
+    drawn = panel_patients(results)
     for patient, name in patients.items():
-        if has_panel(results, patient):
+        if str(patient) in drawn:
             save("patient", patient, f"patient_{name}")
     files = unique_slugs(results.samples["file"], label=lambda file: Path(file).stem)
     for file in results.samples.loc[results.samples["status"] != "error", "file"]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 import pandas as pd
 
 from ..plots import ResultsLike
-from ..plots.patient import has_panel
+from ..plots.patient import panel_patients
 from ._html import data_uri as _data_uri
 from ._html import environment, generated
 from ._html import table as _table
@@ -70,6 +70,7 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
     # files without a patient (not in the sample sheet) are listed under quality only
     patient_anchors = unique_slugs(sorted(p for p in samples["patient"].astype(str).unique() if p.strip()))
     file_anchors = unique_slugs(samples["file"])
+    drawn = panel_patients(results)
     for patient, patient_anchor in patient_anchors.items():
         rows = samples[samples["patient"] == patient]
         serving = _serving_control(rows)
@@ -91,7 +92,7 @@ def render_report(results: ReportResults, *, title: str = "cytokit report",
         patients.append({
             "id": patient, "anchor": "patient-" + patient_anchor,
             "status": ", ".join(sorted(set(rows.loc[~serving, "status"]))) or "ok",
-            "panel": _data_uri(plotter.png("patient", patient)) if has_panel(results, patient) else None,
+            "panel": _data_uri(plotter.png("patient", patient)) if str(patient) in drawn else None,
             "markers": _table(marker_rows, ["file", "timepoint", "stain", "marker", "n_events", "median",
                                             "pct_pos", "threshold", "rmfi", "flag"]),
             "paired": _table(paired_rows, ["marker", *(("baseline", "followup") if several else ()),
