@@ -7,7 +7,7 @@
 (as a ``cytokit run`` worker does), ``cytokit.pipeline.analyse_group(rows, template, pairing=...,
 figures=...)``, with and without figures, interleaved, ``--repeat`` rounds after one warm-up round
 (imports, the first figure of each layout). Then the figures alone: each gated file's
-``figure_png(plot_gates(...))`` and each patient's ``figure_png(plot_patient(...))``, as the
+``plot_gates(..., raster=True).png()`` and each patient's ``plot_patient(..., raster=True).png()``, as the
 pipeline draws them (``raster=True``). CPU time (``time.process_time``: steadier than wall time on
 a machine shared with other jobs), medians, per file or per panel.
 """
@@ -69,8 +69,8 @@ def main() -> None:
     print(f"| analyse_group, figures=False, per file | {without:.0f} |")
     print(f"| analyse_group, figures=True, per file | {with_:.0f} |")
     print(f"| figures' share: with / without | {with_ / without:.2f}× |")
-    print(f"| gating figure (plot_gates + figure_png) | {statistics.median(gates[1:]) * 1e3:.0f} |")
-    print(f"| patient panel (plot_patient + figure_png) | {statistics.median(panels[1:]) * 1e3:.0f} |")
+    print(f"| gating figure (plot_gates raster + png) | {statistics.median(gates[1:]) * 1e3:.0f} |")
+    print(f"| patient panel (plot_patient raster + png) | {statistics.median(panels[1:]) * 1e3:.0f} |")
 
 
 if __name__ == "__main__":

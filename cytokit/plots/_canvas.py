@@ -272,6 +272,8 @@ class Panel:
             for positions, length, shade in ((majors, 3.5, 0), (self._minors[which], 2.0, 64)):
                 reach = round(length * PT) * SCALE
                 for at in self._along(which, positions, 1):
+                    if not np.isfinite(at):
+                        continue
                     at = min(int(at), (right if which == "x" else bottom) // SCALE - 1) * SCALE
                     if which == "x":
                         draw.rectangle([at, bottom + SCALE, at + SCALE - 1, bottom + SCALE + reach - 1],
@@ -284,37 +286,38 @@ class Panel:
             return self._ticks[which]
         from matplotlib.ticker import MaxNLocator  # matplotlib's default: round values
 
-        low, high = sorted(self._lim[which])
-        values = [v for v in MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
-                  if low - 1e-9 * (high - low) <= v <= high + 1e-9 * (high - low)]
+        values = list(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10]).tick_values(*sorted(self._lim[which])))
         return values, [f"{v:g}".replace("-", "−") for v in values]
 
-    def _along(self, which: str, positions: list, scale: int) -> list[float]:
+    def _along(self, which: str, positions: list, scale: int) -> np.ndarray:
+        """Each position's pixel along the axis, NaN where it lies outside the limits (not drawn)."""
         low, high = self._lim[which]
         values = np.asarray(positions, float)
         fraction = (values - low) / (high - low) if high != low else values * 0
-        keep = (fraction >= -1e-9) & (fraction <= 1 + 1e-9)
+        fraction[~((fraction >= -1e-9) & (fraction <= 1 + 1e-9))] = np.nan
         left, top, right, bottom = self._pixels(scale)
-        kept = fraction[keep]
-        return list(left + kept * (right - left) if which == "x" else bottom - kept * (bottom - top))
+        return left + fraction * (right - left) if which == "x" else bottom - fraction * (bottom - top)
+
+    def _labelled(self, which: str) -> list[tuple[float, str]]:
+        """(pixel, label) of the major ticks within the limits."""
+        majors, labels = self._major_ticks(which)
+        return [(at, label) for at, label in zip(self._along(which, majors, 1), labels) if np.isfinite(at)]
 
     def _texts(self, image) -> None:
         left, top, right, bottom = self._pixels(1)
         gap = (3.5 + 3.5) * PT  # tick length and pad
         label_bottom, label_left = bottom + gap, left - gap
         if self._on:
-            majors, labels = self._major_ticks("x")
-            shown = [lb for v, lb in zip(majors, labels) if self._in("x", v)]
-            for at, label in zip(self._along("x", majors, 1), shown):
+            shown = self._labelled("x")
+            for at, label in shown:
                 _draw.text(image, label, at, bottom + gap, self.labelsize, ha="center", va="top")
-            if labels:
+            if shown:
                 label_bottom = bottom + gap + _draw.line_height(self.labelsize)
-            majors, labels = self._major_ticks("y")
-            shown = [lb for v, lb in zip(majors, labels) if self._in("y", v)]
-            for at, label in zip(self._along("y", majors, 1), shown):
+            shown = self._labelled("y")
+            for at, label in shown:
                 _draw.text(image, label, left - gap, at, self.labelsize, ha="right", va="center")
             if shown:
-                label_left = left - gap - max(_draw.width(lb, self.labelsize) for lb in shown)
+                label_left = left - gap - max(_draw.width(label, self.labelsize) for _, label in shown)
         text, size = self._labels["x"]
         if text:
             _draw.text(image, text, (left + right) / 2, label_bottom + 4 * PT, size, ha="center", va="top")
@@ -329,10 +332,6 @@ class Panel:
                        color=colour, bold=bold, bbox=bbox)
         if self._legend is not None:
             self._draw_legend(image, (left, top, right, bottom), self._legend)
-
-    def _in(self, which: str, value: float) -> bool:
-        low, high = sorted(self._lim[which])
-        return low - 1e-9 * (high - low) <= value <= high + 1e-9 * (high - low)
 
     def _draw_legend(self, image, box: tuple, size: float) -> None:
         """matplotlib's frameless legend in the upper right: a patch (2 × 0.7 font sizes) and the label
@@ -351,7 +350,7 @@ class Panel:
         y = box[1] + 0.5 * em + 0.4 * em
         draw = ImageDraw.Draw(image, "RGBA")
         for label, colour, fill, alpha, style, hatch in entries:
-            height = _draw.line_height(size) / 1.2
+            height = em
             middle = y + height / 2
             rect = [patch_left, middle - 0.35 * em, patch_right, middle + 0.35 * em]
             rgb = _draw.rgb(colour)

@@ -32,14 +32,14 @@ def rgb(colour: str) -> tuple[int, int, int]:
 @functools.lru_cache(maxsize=None)
 def font(size: float, bold: bool):
     """DejaVu Sans (matplotlib's font, from its package) at ``size`` points."""
-    import importlib.util
     from pathlib import Path
 
+    import matplotlib
     from PIL import ImageFont
 
-    folder = Path(importlib.util.find_spec("matplotlib").submodule_search_locations[0]) / "mpl-data" / "fonts" / "ttf"
     name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    return ImageFont.truetype(str(folder / name), size * PT, layout_engine=ImageFont.Layout.BASIC)
+    path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / name
+    return ImageFont.truetype(str(path), size * PT, layout_engine=ImageFont.Layout.BASIC)
 
 
 def line_height(size: float) -> float:
