@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +72,21 @@ def test_paired_figure_has_cohort_statistics(results, metric):
     assert "n=2" in title and "Wilcoxon p=" in title
     # the MFI's change is judged as the drift-corrected log2 ratio of rMFI, not in the axis's MFI units
     assert ("median log2 rMFI ratio=" if metric == "mfi" else "median Δ=") in title
-    assert len(fig.axes[0].lines) == 2 + 1  # one line per patient and the median
+    assert len(_drawn_pairs(fig.axes[0])) == 2  # one segment per patient (the median line apart)
+    assert fig.axes[0].lines[-1].get_label() == "median of each timepoint"
+
+
+def _drawn_pairs(ax, by_line=False):
+    """The (baseline, follow-up) segments of a paired plot's patient lines: each line is one kind of
+    patient (style, colour, marker), its segments from 0 to 1 separated by NaN."""
+    out = []
+    for line in ax.lines:
+        if line.get_label() == "median of each timepoint":
+            continue
+        y = np.asarray(line.get_ydata(), float).reshape(-1, 3)
+        assert np.isnan(y[:, 2]).all() and (np.asarray(line.get_xdata(), float).reshape(-1, 3)[:, :2] == [0, 1]).all()
+        out.append((line, [tuple(map(float, pair)) for pair in y[:, :2]]))
+    return out if by_line else [pair for _, pairs in out for pair in pairs]
 
 
 def test_paired_rejects_unknown_metric(results):
@@ -107,7 +122,8 @@ def test_paired_without_finite_values_does_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fig = plot_paired(paired, "LAG3")
-    assert len(fig.axes[0].lines) == 2  # the patients; no median line of NaN
+    assert len(_drawn_pairs(fig.axes[0])) == 2  # the patients' (empty) segments
+    assert "median of each timepoint" not in [line.get_label() for line in fig.axes[0].lines]  # none of NaN
 
 
 def test_a_flagged_pair_is_dashed_in_the_paired_plot():
@@ -119,8 +135,10 @@ def test_a_flagged_pair_is_dashed_in_the_paired_plot():
     paired = pd.DataFrame({"patient": ["P1", "P2", "P3"], "marker": "LAG3", "pct_pos_baseline": [10.0, 12.0, 11.0],
                            "pct_pos_followup": [20.0, 15.0, 70.0], "flag": ["", "", "C2D8: gate doubtful: weak"]})
     ax = plot_paired(paired, "LAG3").axes[0]
-    styles = [line.get_linestyle() for line in ax.lines[:3]]
-    assert styles == ["-", "-", "--"]
+    dashed = [pair for line, pairs in _drawn_pairs(ax, by_line=True) if line.get_linestyle() == "--"
+              for pair in pairs]
+    assert dashed == [(11.0, 70.0)]
+    assert sorted(_drawn_pairs(ax)) == [(10.0, 20.0), (11.0, 70.0), (12.0, 15.0)]
     assert "flagged pair (paired.csv)" in [t.get_text() for t in ax.get_legend().get_texts()]
 
 
