@@ -60,7 +60,9 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
     for ax in axes[len(paths):]:
         ax.set_axis_off()
     total = len(result.scale)
-    rng = np.random.default_rng(0)
+    # one draw per event for all panels (a panel keeps an event where its draw < max_events / parent):
+    # one array, not one per panel, and a population's drawn events are among its parent's
+    draws = np.random.default_rng(0).random(total, dtype=np.float32)
 
     def label(dim: str) -> str:
         role, pnn = by_dim.get(dim, ""), result.channel_of(dim)
@@ -88,10 +90,10 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
         if len(dims) == 1:
             partner = _partner(result, parent, dims[0])
             dims += [partner] if partner else []
-        index = np.flatnonzero(parent_mask)
-        if len(index) > max_events:
-            # about max_events of them, in file order: a draw per event, not a sorted choice (a fifth of the figure)
-            index = index[rng.random(len(index)) < max_events / len(index)]
+        if n_parent > max_events:  # about max_events of them, in file order (not a sorted choice)
+            index = np.flatnonzero(parent_mask & (draws < max_events / n_parent))
+        else:
+            index = np.flatnonzero(parent_mask)
         frame = {d: result.transformed(d, index) for d in dims}
         static = None
         if not flag.startswith("gate failed"):
