@@ -102,3 +102,18 @@ def test_a_finished_run_prunes_the_entries_it_did_not_use(group, tmp_path):
     # a run of one group prunes the other group's entry
     run_groups(groups[:1], exp.template_path, pairing=("C2D8", "C2D1"), cache_dir=tmp_path, prune=True)
     assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+@pytest.mark.parametrize("column", [np.zeros(3, dtype=np.float32), np.array(["a", "b"]), np.zeros((2, 2))])
+def test_a_plot_events_column_of_another_shape_or_type_is_a_value_error(group, column):
+    """Plot events are stored a column each: a column that is not a vector of the frame's numbers is damage."""
+    import io
+
+    _, _, result = group
+    with np.load(io.BytesIO(_cache_format.encode(result)), allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays["plot_events_0_0"] = column
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with pytest.raises(ValueError, match="plot events column"):
+        _cache_format.decode(buffer.getvalue())
