@@ -6,6 +6,7 @@ the run's :class:`~cytokit.cache.Cache` by the process that analyses it.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -41,15 +42,23 @@ def _task(group: Group, template_path: str, cache: Cache) -> tuple[str | None, G
 
 def _one_thread():
     """One BLAS/OpenMP thread while a group is analysed, wherever it runs (this process, a pool
-    worker, a Dask worker): the groups are the parallelism. scikit-learn's OpenMP pool is loaded
-    first, since a limit only reaches libraries already loaded. Measured here: a 10,000-event
+    worker, a Dask worker): the groups are the parallelism. Measured here: a 10,000-event
     Gaussian-mixture fit took 0.48 s with 2 OpenMP threads on 2 busy cores and 0.035 s with one; on
     demo-size files threads made one worker slower (12.7 s single-threaded vs 15.4 s for 40 files),
     and N workers × M threads oversubscribe the cores."""
-    import sklearn.cluster  # noqa: F401  (the k-means of ClusterGate: OpenMP)
-    from threadpoolctl import threadpool_limits
+    return _thread_pools().limit(limits=1)
 
-    return threadpool_limits(1)
+
+@functools.lru_cache(maxsize=1)
+def _thread_pools():
+    """The process's BLAS and OpenMP libraries, found once: ``threadpool_limits`` looks them up on every
+    call (2.6 ms, a group's analysis is ~170 ms), a controller's ``limit`` does not (0.01 ms).
+    scikit-learn's OpenMP pool is loaded first, since a limit only reaches libraries already loaded
+    (NumPy's and SciPy's OpenBLAS come with it)."""
+    import sklearn.cluster  # noqa: F401  (the k-means of ClusterGate: OpenMP)
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _failed(result: GroupResult) -> int:

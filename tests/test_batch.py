@@ -435,3 +435,20 @@ def test_a_file_whose_gate_failed_is_named_in_the_summary(tmp_path):
     assert "  gate failed: CLL001_C2D8_stained.fcs: Lymphocytes: gate failed: too few events to fit" in proc.stderr
     run = json.loads((tmp_path / "out" / "run.json").read_text())  # no sheet: the files' names were read
     assert run["samples"] == {"source": "pattern {patient}_{timepoint}_{stain}.fcs", "sha256": None}
+
+
+def test_a_group_runs_on_one_blas_and_openmp_thread_and_the_limit_is_undone():
+    """Workers × threads oversubscribe the cores; a notebook's own thread counts come back afterwards."""
+    import sklearn.cluster  # noqa: F401  (its OpenMP loaded, as the analysis loads it)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from cytokit.batch import _one_thread
+
+    with threadpool_limits(2):  # as a 2-core machine starts, whatever this one has
+        before = {(i["internal_api"], i["filepath"]): i["num_threads"] for i in threadpool_info()}
+        with _one_thread():
+            inside = {(i["internal_api"], i["filepath"]): i["num_threads"] for i in threadpool_info()}
+        after = {(i["internal_api"], i["filepath"]): i["num_threads"] for i in threadpool_info()}
+    assert any(api == "openmp" for api, _ in inside)  # scikit-learn's OpenMP is among them
+    assert set(inside.values()) == {1}
+    assert after == before and max(before.values()) == 2
