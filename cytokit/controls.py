@@ -16,6 +16,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -108,23 +109,24 @@ def assign_controls(out: pd.DataFrame, mark: Mark, *, sheet: str = "the sample s
     # each patient × timepoint's controls looked up once, not by a mask over the table per tube (for
     # 10,000 files that was 5,000 masks of 5,000 rows)
     at: dict[tuple, list] = {}
-    for j, patient, timepoint in zip(controls.index, controls["patient"], controls["timepoint"]):
-        at.setdefault((patient, timepoint), []).append(j)
+    for file, stain, patient, timepoint in zip(*(controls[c] for c in ("file", "stain", "patient", "timepoint"))):
+        at.setdefault((patient, timepoint), []).append((file, stain))
     for i in out.index[(out["status"] != "error") & kind.isna()]:
-        row, want = out.loc[i], named[i]
+        want = named[i]
         if want:
             j = by_file.get(want)
-            problem = _named_problem(out, row, want, j, kind[j] if j is not None else None, sheet)
+            problem = _named_problem(out, out.loc[i], want, j, kind[j] if j is not None else None, sheet)
             if problem:
                 mark(i, "error", problem)
             else:
                 out.at[i, "control_file"] = want
             continue
-        here = controls.loc[at.get((row.patient, row.timepoint), [])]
+        row = _Row(out.at[i, "file"], out.at[i, "patient"], out.at[i, "timepoint"])  # not a Series per tube
+        here = at.get((row.patient, row.timepoint), [])
         if len(here) == 1:
-            out.at[i, "control_file"] = here["file"].iloc[0]
+            out.at[i, "control_file"] = here[0][0]
         elif len(here) > 1:
-            found = ", ".join(f"{f} ({s})" for f, s in zip(here["file"], here["stain"]))
+            found = ", ".join(f"{f} ({s})" for f, s in here)
             mark(i, "error", f"{sheet}: {row.patient} {row.timepoint} has {len(here)} control tubes ({found}) "
                              f"and one is needed: name the one {row.file} uses in a control_file column")
         elif needs_control:
@@ -144,6 +146,12 @@ def assign_controls(out: pd.DataFrame, mark: Mark, *, sheet: str = "the sample s
             row = out.loc[j]
             mark(j, "unpaired", f"{row.stain} tube without a stained tube for {row.patient} {row.timepoint}"
                  + (" (no row's control_file names it)" if (named != "").any() else ""))
+
+
+class _Row(NamedTuple):
+    file: str
+    patient: str
+    timepoint: str
 
 
 def _named_problem(out: pd.DataFrame, row: pd.Series, want: str, j, kind: str | None, sheet: str) -> str:
