@@ -16,7 +16,6 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import NamedTuple
 
 import pandas as pd
 
@@ -121,18 +120,18 @@ def assign_controls(out: pd.DataFrame, mark: Mark, *, sheet: str = "the sample s
             else:
                 out.at[i, "control_file"] = want
             continue
-        row = _Row(out.at[i, "file"], out.at[i, "patient"], out.at[i, "timepoint"])  # not a Series per tube
-        here = at.get((row.patient, row.timepoint), [])
+        file, patient, timepoint = (out.at[i, c] for c in ("file", "patient", "timepoint"))  # not a Series per tube
+        here = at.get((patient, timepoint), [])
         if len(here) == 1:
             out.at[i, "control_file"] = here[0][0]
         elif len(here) > 1:
             found = ", ".join(f"{f} ({s})" for f, s in here)
-            mark(i, "error", f"{sheet}: {row.patient} {row.timepoint} has {len(here)} control tubes ({found}) "
-                             f"and one is needed: name the one {row.file} uses in a control_file column")
+            mark(i, "error", f"{sheet}: {patient} {timepoint} has {len(here)} control tubes ({found}) "
+                             f"and one is needed: name the one {file} uses in a control_file column")
         elif needs_control:
-            lost = out[(out["status"] == "error") & kind.notna() & (out["patient"] == row.patient)
-                       & (out["timepoint"] == row.timepoint)]
-            mark(i, "unpaired", f"no usable control tube for {row.patient} {row.timepoint}: "
+            lost = out[(out["status"] == "error") & kind.notna() & (out["patient"] == patient)
+                       & (out["timepoint"] == timepoint)]
+            mark(i, "unpaired", f"no usable control tube for {patient} {timepoint}: "
                                 + ("; ".join(f"{f}: {e}" for f, e in zip(lost["file"], lost["error"]))
                                    if len(lost) else
                                    f"none in {sheet} ({WHAT}); or name one in a sample sheet's control_file column"))
@@ -146,12 +145,6 @@ def assign_controls(out: pd.DataFrame, mark: Mark, *, sheet: str = "the sample s
             row = out.loc[j]
             mark(j, "unpaired", f"{row.stain} tube without a stained tube for {row.patient} {row.timepoint}"
                  + (" (no row's control_file names it)" if (named != "").any() else ""))
-
-
-class _Row(NamedTuple):
-    file: str
-    patient: str
-    timepoint: str
 
 
 def _named_problem(out: pd.DataFrame, row: pd.Series, want: str, j, kind: str | None, sheet: str) -> str:

@@ -15,6 +15,7 @@ this process, in worker processes or on Dask, and :func:`cytokit.results.assembl
 from __future__ import annotations
 
 import itertools
+import operator
 import warnings
 from pathlib import Path
 
@@ -133,8 +134,8 @@ class Experiment:
         # by patient, each patient's rows by timepoint (stable): the table read once, not per patient
         ordered = usable[usable["patient"].notna()].sort_values(["patient", "timepoint"], kind="stable")
         records = ordered[["file", "patient", "timepoint", "stain", "status", "path", "control_file"]].to_dict("records")
-        return [(rows, None if patient in with_stained else anywhere)
-                for patient, rows in ((p, list(g)) for p, g in itertools.groupby(records, key=lambda r: r["patient"]))]
+        return [(list(rows), None if patient in with_stained else anywhere)
+                for patient, rows in itertools.groupby(records, key=operator.itemgetter("patient"))]
 
     def fit_pooled(self) -> dict:
         """The template's ``pool: true`` gates fitted on every readable file of the experiment

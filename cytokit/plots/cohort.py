@@ -89,7 +89,7 @@ def plot_paired(paired: pd.DataFrame, marker: str, *, cohort: pd.DataFrame | Non
             kinds.setdefault(("--" if doubtful else "-", colour, shape), []).append((b, a))
         for (style, colour, shape), pairs in kinds.items():
             # the patients of a kind as one line broken by NaN: one artist, not one per patient (a
-            # 250-patient figure drew in 0.2 s, most of it the legend's search for a place among 250 lines)
+            # 250-patient figure took 160 ms, most of it the legend's search for a place among 250 lines)
             y = np.column_stack([np.asarray(pairs, float), np.full(len(pairs), np.nan)]).ravel()
             ax.plot(np.tile([0.0, 1.0, np.nan], len(pairs)), y, style, marker=shape, color=colour, alpha=0.75,
                     markersize=4, linewidth=1.2)
