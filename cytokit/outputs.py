@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from . import __version__
-from ._files import code_sha256, file_sha256, remove_stale_tmp, write_atomic
+from ._files import code_sha256, file_sha256, remove_stale_tmp, sync_files, write_atomic, write_staged
 from .cache import template_sha256
 from .errors import OutputError
 
@@ -105,6 +105,12 @@ def write_outputs(results, out: str | Path, *, run_info: dict, plots: bool = Tru
                           "outputs are unchanged") from None
     # Figures and a report of an earlier run that this run does not replace would contradict the
     # tables: the files that run wrote (its run.json lists them) and this one does not are removed.
+    try:
+        sync_files(staging / name for name in names)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(f"{out}: cannot write the outputs ({exc.strerror or exc}); the previous run's "
+                          "outputs are unchanged") from None
     stale = [name for name in _written_before(out) if name not in names]
     write_atomic(staging / _PLAN, json.dumps({"move": names, "remove": stale}))
     write_atomic(out / MARKER, f"cytokit was replacing the outputs of this folder with a new run's (in {STAGING}/) "
@@ -156,23 +162,25 @@ def recover(out: str | Path) -> bool:
 
 def _write_staged(results, staging: Path, *, run_info: dict, plots: bool, anndata: str | None,
                   flowjo: bool = False, agreement=None) -> list[str]:
-    """Every output file into ``staging``; returns their names relative to it, ``run.json`` last."""
+    """Every output file into ``staging``; returns their names relative to it, ``run.json`` last. They are
+    written plainly and made durable together by :func:`write_outputs` (a staging folder is published
+    whole, or discarded)."""
     import io
 
     names = []
     for name in results.tables:
         table = getattr(results, name)
-        write_atomic(staging / f"{name}.csv", table.to_csv(index=False))
+        write_staged(staging / f"{name}.csv", table.to_csv(index=False))
         buffer = io.BytesIO()
         table.to_parquet(buffer, index=False)
-        write_atomic(staging / f"{name}.parquet", buffer.getvalue())
+        write_staged(staging / f"{name}.parquet", buffer.getvalue())
         names += [f"{name}.csv", f"{name}.parquet"]
     if plots:
         from .plots import ResultsPlotter, save_figures
         from .report import write_report
 
         plotter = ResultsPlotter(results)  # shared: files gated for the plots are reused by the report
-        names += [f"plots/{p.name}" for p in save_figures(results, staging, plotter=plotter)]
+        names += [f"plots/{p.name}" for p in save_figures(results, staging, plotter=plotter, write=write_staged)]
         write_report(results, staging / "report.html", plotter=plotter, agreement=agreement)
         names.append("report.html")
     if agreement is not None:
@@ -188,7 +196,7 @@ def _write_staged(results, staging: Path, *, run_info: dict, plots: bool, anndat
         to_flowjo(results, staging / "gates.wsp")
         names.append("gates.wsp")
     names.append("run.json")
-    write_atomic(staging / "run.json", json.dumps({**run_info, "outputs": names}, indent=2, default=str))
+    write_staged(staging / "run.json", json.dumps({**run_info, "outputs": names}, indent=2, default=str))
     return names
 
 

@@ -32,7 +32,7 @@ def test_a_failed_write_leaves_the_previous_run_whole(results, tmp_path, monkeyp
     outputs.write_outputs(results, tmp_path, run_info={"run": 1}, plots=False)
     before = _snapshot(tmp_path)
     calls = []
-    real = outputs.write_atomic
+    real = outputs.write_staged
 
     def disk_full(path, data):
         calls.append(path)
@@ -40,11 +40,42 @@ def test_a_failed_write_leaves_the_previous_run_whole(results, tmp_path, monkeyp
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(path, data)
 
-    monkeypatch.setattr(outputs, "write_atomic", disk_full)
+    monkeypatch.setattr(outputs, "write_staged", disk_full)
     with pytest.raises(OutputError, match="No space left on device.*previous run's outputs are unchanged"):
+        outputs.write_outputs(results, tmp_path, run_info={"run": 2}, plots=False)
+    assert len(calls) == 5
+    assert _snapshot(tmp_path) == before
+    assert not (tmp_path / outputs.STAGING).exists()
+
+
+def test_staged_files_are_synced_before_the_run_is_published(results, tmp_path, monkeypatch):
+    """The staged files are written without an fsync each and synced together: a sync that fails
+    (the disk gave out after the writes) leaves the previous run whole, and a run that syncs has
+    synced every file it publishes before its marker exists."""
+    outputs.write_outputs(results, tmp_path, run_info={"run": 1}, plots=False)
+    before = _snapshot(tmp_path)
+    real = outputs.sync_files
+    synced = []
+
+    def failing(paths):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(outputs, "sync_files", failing)
+    with pytest.raises(OutputError, match="Input/output error.*previous run's outputs are unchanged"):
         outputs.write_outputs(results, tmp_path, run_info={"run": 2}, plots=False)
     assert _snapshot(tmp_path) == before
     assert not (tmp_path / outputs.STAGING).exists()
+
+    def recording(paths):
+        paths = list(paths)
+        assert not (tmp_path / outputs.MARKER).exists()
+        synced.extend(p.name for p in paths)
+        real(paths)
+
+    monkeypatch.setattr(outputs, "sync_files", recording)
+    outputs.write_outputs(results, tmp_path, run_info={"run": 2}, plots=False)
+    published = {p.name for p in tmp_path.iterdir() if p.is_file() and p.name != outputs.LOCK}
+    assert published and published <= set(synced)
 
 
 def test_a_run_killed_while_moving_its_files_in_is_finished_by_the_next(results, tmp_path, monkeypatch):
