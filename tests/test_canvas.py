@@ -108,6 +108,33 @@ def test_dashes_follow_matplotlibs_pattern():
     assert dashed(np.zeros((2, 2)), None, 1.0)[0].shape == (2, 2)  # solid: the line itself
 
 
+
+@pytest.mark.parametrize("style", [":", "--", "-."])
+@pytest.mark.parametrize("width", [1, 2, 3, 5])
+def test_a_dashed_threshold_pasted_as_one_mask_is_the_dashes_drawn_one_by_one(style, width):
+    """A horizontal or vertical dashed segment (a threshold) is pasted through one cached mask: the same
+    pixels as its dashes drawn by ``line`` one at a time, at fractional positions, in either direction."""
+    from PIL import Image, ImageDraw
+
+    from cytokit.plots._draw import DASHES, dashed, rule
+
+    pattern, scaled = DASHES[style], width * 0.9
+    segments = [[[40.3, 200.0], [40.3, 10.0]], [[17.0, 3.6], [17.0, 181.2]], [[5.0, 61.7], [233.0, 61.7]],
+                [[190.5, 0.0], [12.25, 0.0]]]
+    for segment in segments:
+        points = np.asarray(segment)
+        one_by_one, pasted = Image.new("RGB", (260, 230), "white"), Image.new("RGB", (260, 230), "white")
+        draw = ImageDraw.Draw(one_by_one)
+        for piece in dashed(points, pattern, scaled):
+            draw.line(piece.ravel().tolist(), fill=(200, 0, 0), width=width, joint="curve")
+        assert rule(pasted, points, pattern, scaled, width, (200, 0, 0))
+        assert np.asarray(one_by_one).min() < 255
+        np.testing.assert_array_equal(np.asarray(pasted), np.asarray(one_by_one))
+    image = Image.new("RGB", (50, 50), "white")
+    assert not rule(image, np.array([[0.0, 0.0], [30.0, 20.0]]), pattern, scaled, width, (0, 0, 0))  # diagonal
+    assert not rule(image, np.array([[-3.0, 5.0], [30.0, 5.0]]), pattern, scaled, width, (0, 0, 0))  # off the edge
+    assert np.asarray(image).min() == 255
+
 def test_raster_panels_place_ticks_and_events_where_the_limits_say():
     """An image filling the panel and a major tick: the tick's mark is under its value, the image
     fills the frame, and nothing is drawn outside but ticks and texts."""

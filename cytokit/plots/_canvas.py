@@ -253,8 +253,10 @@ class Panel:
             return
         colour = _draw.rgb(style["color"])
         if kind == "line":
-            width = max(1, round(style["width"] * PT * SCALE))
-            for piece in _draw.dashed(points, DASHES.get(style["style"]), style["width"] * PT * SCALE):
+            width, pattern = max(1, round(style["width"] * PT * SCALE)), DASHES.get(style["style"])
+            if pattern is not None and _draw.rule(image, points, pattern, style["width"] * PT * SCALE, width, colour):
+                return  # a dashed threshold: one paste, not a call per dash
+            for piece in _draw.dashed(points, pattern, style["width"] * PT * SCALE):
                 draw.line(piece.ravel().tolist(), fill=colour, width=width, joint="curve")
             return
         polygon = [tuple(p) for p in points]

@@ -146,6 +146,42 @@ def dashed(points: np.ndarray, pattern: tuple | None, width: float) -> list[np.n
     return [xy[a:b + 1] for a, b in zip(change[::2], change[1::2])]
 
 
+def rule(image, points: np.ndarray, pattern: tuple, scaled: float, width: int, colour: tuple) -> bool:
+    """A dashed horizontal or vertical segment (a threshold line) pasted through one mask of its dashes,
+    the pixels the dashes' ``line`` calls would draw (Pillow truncates their ends to whole pixels, so a
+    mask drawn a whole number of pixels away is the same; one per length and start, cached). False (nothing
+    drawn) for any other polyline."""
+    if len(points) != 2 or not (points >= 0).all():
+        return False
+    (x0, y0), (x1, y1) = points.tolist()
+    if x0 != x1 and y0 != y1:
+        return False
+    vertical = x0 == x1
+    start, end, across = (y0, y1, x0) if vertical else (x0, x1, y0)
+    base = np.floor(min(start, end))
+    mask, margin = _rule_mask(start - base, end - base, pattern, scaled, width, vertical)
+    at = (int(across) - margin, int(base) - margin)
+    image.paste(colour, at if vertical else at[::-1], mask)
+    return True
+
+
+@functools.lru_cache(maxsize=64)
+def _rule_mask(start: float, end: float, pattern: tuple, scaled: float, width: int, vertical: bool):
+    """The dashes of a segment from ``start`` to ``end`` (within a pixel of 0) along one axis, ``margin``
+    pixels in from the mask's edges, as ``line`` draws them."""
+    from PIL import Image, ImageDraw
+
+    margin = width + 2
+    length = int(np.ceil(max(start, end))) + 2 * margin
+    mask = Image.new("L", (2 * margin + 1, length) if vertical else (length, 2 * margin + 1), 0)
+    draw = ImageDraw.Draw(mask)
+    along = np.array([start, end]) + margin
+    points = np.column_stack([np.full(2, margin + 0.5), along] if vertical else [along, np.full(2, margin + 0.5)])
+    for piece in dashed(points, pattern, scaled):
+        draw.line(piece.ravel().tolist(), fill=255, width=width, joint="curve")
+    return mask, margin
+
+
 def hatch(image, polygon: list, colour: tuple, hatch: str, scale: int = SCALE) -> None:
     """``/`` hatching inside ``polygon``: 6 lines per inch per ``/`` (matplotlib's density), 1 pt wide."""
     from PIL import Image, ImageChops, ImageDraw
