@@ -145,7 +145,7 @@ def quality_flags(sample, result=None, *, population: str | Sequence[str] | None
     flags = []
     for path in [population] if isinstance(population, str) else population or ():
         if result is not None and path in result.membership:
-            n = int(result.membership[path].sum())
+            n = int(np.count_nonzero(result.membership[path]))
             if n < min_events:
                 flags.append(f"only {n} events in {path} (< {min_events})")
     more = _more_data_sets(sample)

@@ -130,8 +130,8 @@ class GatingResult:
         rows = []
         for path, mask in self.membership.items():
             parent = self.parents[path]
-            count = int(mask.sum())
-            parent_count = total if parent == "root" else int(self.membership[parent].sum())
+            count = int(np.count_nonzero(mask))
+            parent_count = total if parent == "root" else int(np.count_nonzero(self.membership[parent]))
             rows.append({
                 "population": path,
                 "parent": parent,

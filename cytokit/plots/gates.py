@@ -73,8 +73,8 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
     for ax, path in zip(axes, paths):
         parent = result.parents.get(path, "root")
         parent_mask = np.ones(total, dtype=bool) if parent == "root" else result.membership[parent]
-        count = int(result.membership[path].sum())
-        n_parent = int(parent_mask.sum())
+        count = int(np.count_nonzero(result.membership[path]))
+        n_parent = int(np.count_nonzero(parent_mask))
         pct = 100.0 * count / n_parent if n_parent else float("nan")
         name = path.split("/")[-1]
         _title(ax, _literal(f"{name} ⊂ {parent.split('/')[-1]}") + f"\n{count:,} events ({_fmt(pct)}% of parent)")
@@ -104,7 +104,7 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
         if len(dims) >= 2:
             x, y = np.asarray(frame[dims[0]], float), np.asarray(frame[dims[1]], float)
             ok = np.isfinite(x) & np.isfinite(y)
-            if ok.sum():
+            if ok.any():
                 _limits(ax, x[ok], y[ok], _bounds(static, dims[0]) if len(gate.dims) == 1 else ())
                 density(ax, x[ok], y[ok], ax.get_xlim(), ax.get_ylim())
             ax.set_xlabel(label(dims[0]), fontsize=7)
@@ -114,7 +114,7 @@ def plot_gates(result: GatingResult, *, title: str | None = None, max_events: in
             if len(gate.dims) == 1:
                 if static is not None:
                     _draw_1d(ax, static, dims[0])
-                if ok.sum():
+                if ok.any():
                     _marginal(ax, x[ok], static, dims[0])
             for which, dim in (("x", dims[0]), ("y", dims[1])):
                 scale_axis(ax, which, result.transforms.get(dim))
