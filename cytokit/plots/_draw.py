@@ -51,12 +51,65 @@ def width(s: str, size: float, bold: bool = False) -> float:
     return _rendered(s, size, bold)[3]
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=4096)
 def _rendered(line: str, size: float, bold: bool):
     """``line`` as an 8-bit mask, the offset of its top left from the pen's (left, baseline) point, its
     advance, and its ascent and descent (at least those of ``lp``, as matplotlib measures a line):
     kept, as a run draws the same tick labels, axis labels and names on every figure."""
-    return _render(line, size, bold)
+    return _words(line, size, bold) or _render(line, size, bold)
+
+
+def _words(line: str, size: float, bold: bool):
+    """A line of several words put together from its words' kept masks, where that gives FreeType's own
+    pixels: every word but the last a whole number of pixels wide (hinted advances are; a fractional
+    kerning is not) and no kerning with a space. A title or a count line ("79,019 events (79% of
+    parent)") is new in every figure, its words mostly not: a fifth of the glyphs rendered. None otherwise."""
+    words = line.split(" ")
+    if len(words) < 2 or not words[0] or not words[-1] or not _spaces_unkerned(line, size, bold):
+        return None
+    from PIL import Image
+
+    space = _space(size, bold)
+    pen, total, placed = 0, 0.0, []
+    for i, word in enumerate(words):
+        if i:
+            pen, total = pen + space, total + space
+        if not word:  # two spaces
+            continue
+        mask, dx, dy, advance, *_ = _rendered(word, size, bold)
+        if i < len(words) - 1 and advance != int(advance):
+            return None
+        placed.append((mask, pen + dx, dy))
+        pen, total = pen + int(advance), total + advance
+    left, top = min(x for _, x, _ in placed), min(y for _, _, y in placed)
+    right, bottom = max(x + m.width for m, x, _ in placed), max(y + m.height for m, _, y in placed)
+    out = Image.new("L", (right - left, bottom - top), 0)
+    for mask, x, y in placed:
+        out.paste(mask, (x - left, y - top))
+    lp_ascent, lp_descent = _rendered("lp", size, bold)[4:]
+    return out, left, top, total, max(-top, lp_ascent), max(bottom, lp_descent)
+
+
+@functools.lru_cache(maxsize=None)
+def _space(size: float, bold: bool) -> int:
+    """The space's advance in whole pixels (0 where it is not whole: then no line is put together)."""
+    with _FREETYPE:
+        face = font(size, bold)
+        advance, double = face.getlength(" "), face.getlength("  ")
+    return int(advance) if advance == int(advance) and double == 2 * advance else 0
+
+
+def _spaces_unkerned(line: str, size: float, bold: bool) -> bool:
+    """Whether no character of ``line`` kerns with a space on either side (checked per character)."""
+    return _space(size, bold) > 0 and all(_unkerned(c, size, bold) for c in set(line) - {" "})
+
+
+@functools.lru_cache(maxsize=None)
+def _unkerned(char: str, size: float, bold: bool) -> bool:
+    with _FREETYPE:
+        face = font(size, bold)
+        alone, space = face.getlength(char), face.getlength(" ")
+        return face.getlength(" " + char) == space + alone and face.getlength(char + " ") == alone + space
 
 
 def _render(line: str, size: float, bold: bool):
