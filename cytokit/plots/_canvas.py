@@ -119,6 +119,7 @@ class Panel:
         self._shape_ops: list[tuple] = []
         self._notes: list[tuple] = []
         self._legend: float | None = None
+        self._pixel_box: tuple[int, int, int, int] | None = None
 
     # --- what the layouts ask of an Axes
     def get_position(self) -> _Box:
@@ -208,12 +209,14 @@ class Panel:
     # --- drawing
     def _pixels(self, scale: int) -> tuple[int, int, int, int]:
         """(left, top, right, bottom) of the panel in pixels of the image at ``scale`` × the PNG's,
-        on whole PNG pixels."""
-        w, h = self.figure.pixels()
-        box = self._box
-        left, right = round(box.x0 * w), round((box.x0 + box.width) * w)
-        top, bottom = h - round((box.y0 + box.height) * h), h - round(box.y0 * h)  # as matplotlib rounds
-        return left * scale, top * scale, right * scale, bottom * scale
+        on whole PNG pixels (asked for by every shape and tick: worked out once)."""
+        if self._pixel_box is None:
+            w, h = self.figure.pixels()
+            box = self._box
+            left, right = round(box.x0 * w), round((box.x0 + box.width) * w)
+            top, bottom = h - round((box.y0 + box.height) * h), h - round(box.y0 * h)  # as matplotlib rounds
+            self._pixel_box = (left, top, right, bottom)
+        return tuple(v * scale for v in self._pixel_box)
 
     def _to_pixels(self, x: np.ndarray, y: np.ndarray, coords: str, scale: int) -> np.ndarray:
         left, top, right, bottom = self._pixels(scale)
@@ -259,11 +262,10 @@ class Panel:
             for piece in _draw.dashed(points, pattern, style["width"] * PT * SCALE):
                 draw.line(piece.ravel().tolist(), fill=colour, width=width, joint="curve")
             return
-        polygon = [tuple(p) for p in points]
         if style["alpha"] > 0:
-            draw.polygon(polygon, fill=(*colour, round(255 * style["alpha"])))
+            draw.polygon(points.ravel().tolist(), fill=(*colour, round(255 * style["alpha"])))
         if style["hatch"]:
-            _draw.hatch(image, polygon, colour, style["hatch"])
+            _draw.hatch(image, points, colour, style["hatch"])
 
     def _frame(self, draw, box: tuple) -> None:
         """Spines (0.8 pt) and outward ticks (3.5 pt majors, 2 pt minors) as matplotlib draws them."""

@@ -235,8 +235,9 @@ def _rule_mask(start: float, end: float, pattern: tuple, scaled: float, width: i
     return mask, margin
 
 
-def hatch(image, polygon: list, colour: tuple, hatch: str, scale: int = SCALE) -> None:
-    """``/`` hatching inside ``polygon``: 6 lines per inch per ``/`` (matplotlib's density), 1 pt wide."""
+def hatch(image, polygon: np.ndarray, colour: tuple, hatch: str, scale: int = SCALE) -> None:
+    """``/`` hatching inside ``polygon`` (its corners, n × 2): 6 lines per inch per ``/`` (matplotlib's
+    density), 1 pt wide."""
     from PIL import Image, ImageChops, ImageDraw
 
     corners = np.asarray(polygon, float)
@@ -245,7 +246,7 @@ def hatch(image, polygon: list, colour: tuple, hatch: str, scale: int = SCALE) -
     if x1 <= x0 or y1 <= y0:
         return
     mask = Image.new("L", (int(x1 - x0), int(y1 - y0)), 0)
-    ImageDraw.Draw(mask).polygon([(x - x0, y - y0) for x, y in polygon], fill=255)
+    ImageDraw.Draw(mask).polygon((corners - [x0, y0]).ravel().tolist(), fill=255)
     stripes = _stripes(image.size, PNG_DPI * scale / (6 * max(1, hatch.count("/"))), PT * scale)
     mask = ImageChops.multiply(mask, stripes.crop((int(x0), int(y0), int(x1), int(y1))))
     image.paste(colour, (int(x0), int(y0)), mask)
