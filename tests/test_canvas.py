@@ -201,3 +201,23 @@ def test_a_line_put_together_from_its_words_is_freetypes_own_rendering(size, bol
         assert metrics_a == metrics_b
     assert _draw._words("To AV", size, bold) is None  # "To" kerns by a fraction of a pixel
     assert _draw._words(" leading", size, bold) is None and _draw._words("single", size, bold) is None
+
+
+def test_panels_drawn_over_their_own_pixels_give_the_whole_canvas_figure(results, monkeypatch):
+    """Each panel's shapes are drawn at 2× over the pixels it inks only, where no two panels ink the
+    same pixels: the same PNG bytes as one 2× canvas of the whole figure, for the gating figure (a
+    gate's strip above its panel, unclipped) and the patient panel (hatched, dashed, legend)."""
+    from cytokit.plots import _canvas, plot_gates, plot_patient
+
+    plotter = demo_plotter()
+    figures = [lambda: plot_gates(plotter.gating("CLL001_C2D1_stained.fcs"), title="t", raster=True),
+               lambda: plot_patient(results, "CLL001", raster=True)]
+    apart = []
+    real = _canvas._apart
+    monkeypatch.setattr(_canvas, "_apart", lambda regions: apart.append(real(regions)) or apart[-1])
+    by_panel = [make().png() for make in figures]
+    assert apart == [True, True]  # the panels' own pixels were used
+    monkeypatch.setattr(_canvas, "_apart", lambda regions: False)
+    whole = [make().png() for make in figures]
+    assert by_panel == whole
+    assert not real([(0, 0, 10, 10), (8, 8, 20, 20)]) and real([(0, 0, 10, 10), (10, 0, 20, 10)])

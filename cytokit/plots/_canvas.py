@@ -59,6 +59,12 @@ class _Size:
         return int(self.width * PNG_DPI), int(self.height * PNG_DPI)
 
 
+def _apart(regions: list[tuple]) -> bool:
+    """Whether no two of the (left, top, right, bottom) ``regions`` share a pixel."""
+    return all(a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+               for i, a in enumerate(regions) for b in regions[i + 1:])
+
+
 class Canvas:
     """A figure of ``n_rows`` × ``n_cols`` panels with matplotlib's ``subplots_adjust`` margins (inches)
     and spacing; :meth:`png` draws it."""
@@ -85,11 +91,23 @@ class Canvas:
         from PIL import Image
 
         size = self.size.pixels()
-        big = Image.new("RGB", (size[0] * SCALE, size[1] * SCALE), "white")
         panels = [p for p in self.axes.ravel()]
-        for panel in panels:
-            panel._shapes(big)
-        image = big.reduce(SCALE)
+        regions = [panel._ink((size[0] * SCALE, size[1] * SCALE)) for panel in panels]
+        if _apart([r for r in regions if r is not None]):
+            # each panel's shapes at 2× over the pixels it inks only, halved into the figure: no
+            # 2× canvas of the whole figure, its white margins filled and halved (the same pixels:
+            # outside every panel's ink the canvas stays white, and no two panels ink the same pixels)
+            image = Image.new("RGB", size, "white")
+            for panel, region in zip(panels, regions):
+                if region is not None:
+                    part = Image.new("RGB", (region[2] - region[0], region[3] - region[1]), "white")
+                    panel._shapes(part, region[:2])
+                    image.paste(part.reduce(SCALE), (region[0] // SCALE, region[1] // SCALE))
+        else:
+            big = Image.new("RGB", (size[0] * SCALE, size[1] * SCALE), "white")
+            for panel in panels:
+                panel._shapes(big)
+            image = big.reduce(SCALE)
         for panel in panels:
             panel._texts(image)
         if self._suptitle:  # matplotlib's: centred, its top at 0.98 of the figure
@@ -226,27 +244,57 @@ class Panel:
             fy = (y - y0) / (y1 - y0) if coords in ("data", "yaxis") else y
         return np.column_stack([left + fx * (right - left), bottom - fy * (bottom - top)])
 
-    def _shapes(self, big) -> None:
+    def _ink(self, canvas: tuple[int, int]) -> tuple[int, int, int, int] | None:
+        """The pixels :meth:`_shapes` may draw on, at 2× and on whole PNG pixels (left, top, right,
+        bottom, within ``canvas``): the panel, its spines and ticks, the bounds of its unclipped shapes
+        and a margin of their line widths; None when it draws nothing; the whole canvas for an unclipped
+        hatch (its stripes are laid from the canvas's corner)."""
+        left, top, right, bottom = self._pixels(SCALE)
+        unclipped = [op for op in self._shape_ops if op[0] != "label" and not op[4]]
+        if any(op[5].get("hatch") for op in unclipped):
+            return (0, 0, *canvas)
+        bounds = []
+        if self._on or self._image is not None or len(unclipped) < len(self._shape_ops):
+            reach = round(3.5 * PT) * SCALE if self._on else 0
+            bounds.append((left - reach, top, right + SCALE, bottom + SCALE + reach))
+        for op in unclipped:
+            points = self._to_pixels(op[1], op[2], op[3], SCALE)
+            points = points[np.isfinite(points).all(axis=1)]
+            if len(points):
+                pad = op[5].get("width", 0) * PT * SCALE + 2 * SCALE
+                (x0, y0), (x1, y1) = points.min(axis=0) - pad, points.max(axis=0) + pad
+                bounds.append((x0, y0, x1, y1))
+        if not bounds:
+            return None
+        x0, y0 = (max(0, int(np.floor(min(b[i] for b in bounds) / SCALE)) * SCALE) for i in (0, 1))
+        x1, y1 = (min(canvas[i - 2], int(np.ceil(max(b[i] for b in bounds) / SCALE)) * SCALE) for i in (2, 3))
+        return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+    def _shapes(self, big, origin: tuple[int, int] = (0, 0)) -> None:
+        """Draw the panel's image, shapes and frame on ``big``, a 2× canvas whose top left is the
+        figure's pixel ``origin`` (at 2×)."""
         from PIL import Image, ImageDraw
 
+        ox, oy = origin
         left, top, right, bottom = box = self._pixels(SCALE)
+        local = (left - ox, top - oy, right - ox, bottom - oy)
         if self._image is not None and right > left and bottom > top:  # the cell under each pixel's centre
             cells = Image.fromarray(self._image).resize(((right - left) // SCALE, (bottom - top) // SCALE),
                                                         Image.Resampling.NEAREST)  # at the PNG's pixels: sharp
-            big.paste(cells.resize((right - left, bottom - top), Image.Resampling.NEAREST), box[:2])
+            big.paste(cells.resize((right - left, bottom - top), Image.Resampling.NEAREST), local[:2])
         clipped = [op for op in self._shape_ops if op[0] != "label" and op[4]]
         if clipped:
-            region = big.crop(box)
+            region = big.crop(local)
             draw = ImageDraw.Draw(region, "RGBA")
             for op in clipped:
                 self._shape(region, draw, op, (left, top))
-            big.paste(region, box[:2])
+            big.paste(region, local[:2])
         draw = ImageDraw.Draw(big, "RGBA")
         for op in self._shape_ops:
             if op[0] != "label" and not op[4]:
-                self._shape(big, draw, op, (0, 0))
+                self._shape(big, draw, op, origin)
         if self._on:
-            self._frame(draw, box)
+            self._frame(draw, box, origin)
 
     def _shape(self, image, draw, op: tuple, origin: tuple) -> None:
         kind, x, y, coords, _, style = op
@@ -267,10 +315,13 @@ class Panel:
         if style["hatch"]:
             _draw.hatch(image, points, colour, style["hatch"])
 
-    def _frame(self, draw, box: tuple) -> None:
-        """Spines (0.8 pt) and outward ticks (3.5 pt majors, 2 pt minors) as matplotlib draws them."""
+    def _frame(self, draw, box: tuple, origin: tuple[int, int] = (0, 0)) -> None:
+        """Spines (0.8 pt) and outward ticks (3.5 pt majors, 2 pt minors) as matplotlib draws them, on a
+        canvas whose top left is the figure's pixel ``origin`` (at 2×)."""
         left, top, right, bottom = box  # on whole pixels of the PNG: one pixel wide lines stay sharp
-        draw.rectangle([left, top, right + SCALE - 1, bottom + SCALE - 1], outline=(0, 0, 0), width=SCALE)
+        ox, oy = origin
+        draw.rectangle([left - ox, top - oy, right + SCALE - 1 - ox, bottom + SCALE - 1 - oy], outline=(0, 0, 0),
+                       width=SCALE)
         for which in ("x", "y"):
             majors = self._major_ticks(which)[0]
             for positions, length, shade in ((majors, 3.5, 0), (self._minors[which], 2.0, 64)):
@@ -280,10 +331,10 @@ class Panel:
                         continue
                     at = min(int(at), (right if which == "x" else bottom) // SCALE - 1) * SCALE
                     if which == "x":
-                        draw.rectangle([at, bottom + SCALE, at + SCALE - 1, bottom + SCALE + reach - 1],
+                        draw.rectangle([at - ox, bottom + SCALE - oy, at + SCALE - 1 - ox, bottom + SCALE + reach - 1 - oy],
                                        fill=(shade,) * 3)
                     else:
-                        draw.rectangle([left - reach, at, left - 1, at + SCALE - 1], fill=(shade,) * 3)
+                        draw.rectangle([left - reach - ox, at - oy, left - 1 - ox, at + SCALE - 1 - oy], fill=(shade,) * 3)
 
     def _major_ticks(self, which: str) -> tuple[list, list]:
         if self._ticks[which] is not None:
