@@ -23,23 +23,31 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._results import ResultsLike
 
 
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """``frame.to_dict("records")`` (Python scalars, NaN as NaN) through one object array: pandas' own
+    reads the frame column by column, 1 ms for a patient's few rows of the markers table."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, row)) for row in frame.to_numpy(dtype=object).tolist()]
+
+
 def _tubes(samples: pd.DataFrame, patient: str, baseline: str, followup: str) -> list[tuple[str, str | None]]:
     """(label, file) for the patient's control (the baseline tube's, else its timepoint's or the
     follow-up's), baseline and follow-up stained tubes, and the follow-up tube's own control where it
     is another (its histogram is drawn too); controls labelled by their kind and timepoint."""
-    rows = samples[samples["patient"] == patient]
+    # one filter, then the patient's few rows as records (a pandas mask per lookup cost 1 ms a panel)
+    rows = _records(samples[samples["patient"] == patient])
 
     def pick(timepoint: str, isotype: bool) -> str | None:
-        hit = rows[(rows["timepoint"] == timepoint) & (rows["stain"].map(is_control) == isotype)]
-        return hit["file"].iloc[0] if len(hit) else None
+        return next((r["file"] for r in rows if r["timepoint"] == timepoint and is_control(r["stain"]) == isotype),
+                    None)
 
     def control_of(stained: str | None, timepoint: str) -> str | None:
-        named = rows.loc[rows["file"] == stained, "control_file"] if "control_file" in rows else pd.Series([], dtype=str)
-        return named.iloc[0] if len(named) and named.iloc[0] else pick(timepoint, True)
+        named = next((r.get("control_file") for r in rows if r["file"] == stained), None)
+        return named if named else pick(timepoint, True)
 
     def label(control: str | None, otherwise: str) -> str:
-        row = rows[rows["file"] == control]
-        return f"{row['stain'].iloc[0]} {row['timepoint'].iloc[0]}" if len(row) else otherwise
+        row = next((r for r in rows if r["file"] == control), None)
+        return f"{row['stain']} {row['timepoint']}" if row is not None else otherwise
 
     base, follow = pick(baseline, False), pick(followup, False)
     iso = control_of(base, baseline) or pick(followup, True)
@@ -121,12 +129,13 @@ def plot_patient(results: ResultsLike, patient: str, *, quantiles: dict[str, flo
     status = dict(zip(results.samples["file"], results.samples["status"]))
     errors = dict(zip(results.samples["file"], results.samples["error"]))
     n_rows = max(1, len(marker_names))
-    patient_markers = (results.markers[results.markers["patient"] == patient] if len(results.markers)
-                       else results.markers).to_dict("records")
-    pct_pos = {}  # (file, marker) → % positive, of the first row (as the table is read)
-    for row in results.markers[results.markers["file"].isin([f for _, f in tubes if f])].to_dict("records") \
-            if len(results.markers) else []:
-        pct_pos.setdefault((row["file"], row["marker"]), row["pct_pos"])
+    patient_markers = _records(results.markers[results.markers["patient"] == patient] if len(results.markers)
+                               else results.markers)
+    pct_pos = {}  # (file, marker) → % positive, of the first row (as the table is read); the tubes are the patient's
+    tube_files = {f for _, f in tubes if f}
+    for row in patient_markers:
+        if row["file"] in tube_files:
+            pct_pos.setdefault((row["file"], row["marker"]), row["pct_pos"])
     # each tube's threshold is drawn on its dot plot and on the histograms: looked up once
     thresholds = functools.lru_cache(maxsize=None)(
         lambda file, marker, q: _transformed_threshold(patient_markers, results.values, file, marker, q))
