@@ -9,7 +9,9 @@ figures=...)``, with and without figures, interleaved, ``--repeat`` rounds after
 (imports, the first figure of each layout). Then the figures alone: each gated file's
 ``plot_gates(..., raster=True).png()`` and each patient's ``plot_patient(..., raster=True).png()``, as the
 pipeline draws them (``raster=True``). CPU time (``time.process_time``: steadier than wall time on
-a machine shared with other jobs), medians, per file or per panel.
+a machine shared with other jobs), medians, per file or per panel. It imports the cytokit of the
+checkout it sits in (its folder's parent goes first on ``sys.path``): to compare two commits, run
+each checkout's own copy.
 """
 
 from __future__ import annotations
@@ -66,11 +68,11 @@ def main() -> None:
     without, with_ = statistics.median(cpu[False]) * 1e3, statistics.median(cpu[True]) * 1e3
     print(f"{n_files} files, {len(groups)} groups; CPU ms per file, median of {args.repeat}")
     print("| measure | CPU ms |\n|---|---:|")
-    print(f"| analyse_group, figures=False, per file | {without:.0f} |")
-    print(f"| analyse_group, figures=True, per file | {with_:.0f} |")
+    print(f"| analyse_group, figures=False, per file | {without:.1f} |")
+    print(f"| analyse_group, figures=True, per file | {with_:.1f} |")
     print(f"| figures' share: with / without | {with_ / without:.2f}× |")
-    print(f"| gating figure (plot_gates raster + png) | {statistics.median(gates[1:]) * 1e3:.0f} |")
-    print(f"| patient panel (plot_patient raster + png) | {statistics.median(panels[1:]) * 1e3:.0f} |")
+    print(f"| gating figure (plot_gates raster + png) | {statistics.median(gates[1:]) * 1e3:.1f} |")
+    print(f"| patient panel (plot_patient raster + png) | {statistics.median(panels[1:]) * 1e3:.1f} |")
 
 
 if __name__ == "__main__":
