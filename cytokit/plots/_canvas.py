@@ -255,7 +255,7 @@ class Panel:
         if any(op[5].get("hatch") for op in unclipped):
             return (0, 0, *canvas)
         bounds = []
-        if self._on or self._image is not None or len(unclipped) < len(self._shape_ops):
+        if self._on or self._image is not None or any(op[0] != "label" and op[4] for op in self._shape_ops):
             reach = round(3.5 * PT) * SCALE if self._on else 0
             bounds.append((left - reach, top, right + SCALE, bottom + SCALE + reach))
         for op in unclipped:

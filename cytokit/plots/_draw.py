@@ -63,7 +63,7 @@ def _words(line: str, size: float, bold: bool):
     """A line of several words put together from its words' kept masks, where that gives FreeType's own
     pixels: every word but the last a whole number of pixels wide (hinted advances are; a fractional
     kerning is not) and no kerning with a space. A title or a count line ("79,019 events (79% of
-    parent)") is new in every figure, its words mostly not: a fifth of the glyphs rendered. None otherwise."""
+    parent)") is new in every figure, its words mostly not: only the new words are rendered. None otherwise."""
     words = line.split(" ")
     if len(words) < 2 or not words[0] or not words[-1] or not _spaces_unkerned(line, size, bold):
         return None
