@@ -64,8 +64,9 @@ def write_staged(path: str | Path, data: bytes | str) -> Path:
 
 
 def sync_files(paths) -> None:
-    """fsync each of ``paths``, once all are written: the first commit writes the others' data too, so
-    1,250 figures took 0.13 s this way and 0.34 s through :func:`write_atomic`, one fsync each."""
+    """fsync each of ``paths``, once all are written (on this project's ext4 VM, 1,250 figure-sized files
+    took 0.15 s this way (writes 0.02, fsyncs 0.13) and 0.34 s through
+    :func:`write_atomic`, one fsync each)."""
     for path in paths:
         fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))  # Windows' fsync needs a writable handle
         try:

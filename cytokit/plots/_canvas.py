@@ -92,22 +92,20 @@ class Canvas:
 
         size = self.size.pixels()
         panels = [p for p in self.axes.ravel()]
-        regions = [panel._ink((size[0] * SCALE, size[1] * SCALE)) for panel in panels]
+        canvas = (size[0] * SCALE, size[1] * SCALE)
+        regions = [panel._ink(canvas) for panel in panels]
         if _apart([r for r in regions if r is not None]):
-            # each panel's shapes at 2× over the pixels it inks only, halved into the figure: no
-            # 2× canvas of the whole figure, its white margins filled and halved (the same pixels:
-            # outside every panel's ink the canvas stays white, and no two panels ink the same pixels)
-            image = Image.new("RGB", size, "white")
-            for panel, region in zip(panels, regions):
-                if region is not None:
-                    part = Image.new("RGB", (region[2] - region[0], region[3] - region[1]), "white")
-                    panel._shapes(part, region[:2])
-                    image.paste(part.reduce(SCALE), (region[0] // SCALE, region[1] // SCALE))
-        else:
-            big = Image.new("RGB", (size[0] * SCALE, size[1] * SCALE), "white")
-            for panel in panels:
-                panel._shapes(big)
-            image = big.reduce(SCALE)
+            # each panel's shapes at 2× over the pixels it inks only: the white margins are not filled and
+            # halved at 2× (the same pixels: outside every panel's ink the figure stays white)
+            parts = [([panel], region) for panel, region in zip(panels, regions) if region is not None]
+        else:  # two panels ink the same pixels: one 2× canvas of the whole figure
+            parts = [(panels, (0, 0, *canvas))]
+        image = Image.new("RGB", size, "white")
+        for drawn, region in parts:
+            part = Image.new("RGB", (region[2] - region[0], region[3] - region[1]), "white")
+            for panel in drawn:
+                panel._shapes(part, region[:2])
+            image.paste(part.reduce(SCALE), (region[0] // SCALE, region[1] // SCALE))
         for panel in panels:
             panel._texts(image)
         if self._suptitle:  # matplotlib's: centred, its top at 0.98 of the figure
@@ -271,7 +269,7 @@ class Panel:
         x1, y1 = (min(canvas[i - 2], int(np.ceil(max(b[i] for b in bounds) / SCALE)) * SCALE) for i in (2, 3))
         return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
 
-    def _shapes(self, big, origin: tuple[int, int] = (0, 0)) -> None:
+    def _shapes(self, big, origin: tuple[int, int]) -> None:
         """Draw the panel's image, shapes and frame on ``big``, a 2× canvas whose top left is the
         figure's pixel ``origin`` (at 2×)."""
         from PIL import Image, ImageDraw
@@ -316,7 +314,7 @@ class Panel:
         if style["hatch"]:
             _draw.hatch(image, points, colour, style["hatch"])
 
-    def _frame(self, draw, box: tuple, origin: tuple[int, int] = (0, 0)) -> None:
+    def _frame(self, draw, box: tuple, origin: tuple[int, int]) -> None:
         """Spines (0.8 pt) and outward ticks (3.5 pt majors, 2 pt minors) as matplotlib draws them, on a
         canvas whose top left is the figure's pixel ``origin`` (at 2×)."""
         left, top, right, bottom = box  # on whole pixels of the PNG: one pixel wide lines stay sharp
